@@ -1,0 +1,56 @@
+"""The ``spicecim`` command line: a thin click layer over the pipeline modules.
+
+Every user mistake, whether click finds it (a non-numeric value) or spicecim does (a
+:class:`~spicecim.errors.SpiceCimError`), ends as one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from spicecim import __version__
+from spicecim.errors import SpiceCimError
+
+USAGE_ERROR = 2
+
+
+class OneLineErrors(click.Group):
+    """A group whose errors are one line each, with click's usage-error exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(USAGE_ERROR if isinstance(exc, click.UsageError) else exc.exit_code)
+        except SpiceCimError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(USAGE_ERROR)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="spicecim")
+def cli() -> None:
+    """Memristor compute-in-memory: SPICE crossbars to model-level latency, energy, accuracy."""
+
+
+def main() -> None:
+    cli()
+
+
+def _register() -> None:
+    from spicecim.cli.generate import generate
+
+    cli.add_command(generate)
+
+
+_register()

@@ -1,0 +1,132 @@
+"""Options shared by every command that builds a tile, and the one function that reads them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from spicecim import devices
+from spicecim.errors import SpecError
+from spicecim.netlist import spec as specs
+from spicecim.netlist.weights import WeightMapping
+
+_D = specs.DEFAULT_WIRE, specs.DEFAULT_DRIVER, specs.DEFAULT_READOUT
+
+
+def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    wire, driver, readout = _D
+    return [
+        click.option("--rows", type=int, default=256, show_default=True, help="Rows (inputs) of the tile."),
+        click.option("--cols", type=int, default=256, show_default=True, help="Physical columns of the tile."),
+        click.option("--cell", type=click.Choice(specs.CELL_KINDS), default="memristor", show_default=True),
+        click.option("--memristor", "memristor_name", default="hfox_stanford_v1", show_default=True,
+                     help="Memristor model in device_models/memristor/."),
+        click.option("--access/--no-access", default=False, show_default=True, help="1T1R cells."),
+        click.option("--r-wire", type=float, default=wire.r_row_ohm, show_default=True,
+                     help="Row and column wire resistance per cell (ohm)."),
+        click.option("--c-wire", type=float, default=wire.c_row_f, show_default=True,
+                     help="Row and column wire capacitance per cell (F)."),
+        click.option("--r-driver", type=float, default=driver.r_out_ohm, show_default=True,
+                     help="DAC output resistance (ohm)."),
+        click.option("--v-read", type=float, default=driver.v_full_v, show_default=True,
+                     help="Full-scale input voltage (V)."),
+        click.option("--rise", type=float, default=driver.rise_s, show_default=True, help="Input rise time (s)."),
+        click.option("--dac-bits", type=int, default=driver.dac_bits, show_default=True),
+        click.option("--encoding", type=click.Choice(specs.ENCODINGS), default=driver.encoding, show_default=True),
+        click.option("--readout", type=click.Choice(devices.READOUT_STYLES), default=readout.style, show_default=True),
+        click.option("--r-sense", type=float, default=readout.r_sense_ohm, show_default=True,
+                     help="Sense (or TIA feedback) resistance (ohm)."),
+        click.option("--c-adc", type=float, default=readout.c_adc_f, show_default=True,
+                     help="ADC sampling capacitance (F)."),
+        click.option("--adc-bits", type=int, default=readout.adc.bits, show_default=True),
+        click.option("--weights", "weights_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Signed weights .npy, (rows, cols/2) differential or (rows, cols-1) reference."),
+        click.option("--weight-scheme", type=click.Choice(specs.WEIGHT_SCHEMES), default="differential",
+                     show_default=True),
+        click.option("--weight-bits", type=int, default=specs.DEFAULT_WEIGHT_BITS, show_default=True,
+                     help="Conductance levels per device = 2^bits."),
+        click.option("--g-min", type=float, default=specs.DEFAULT_G_MIN_S, show_default=True,
+                     help="Lowest programmed conductance (S)."),
+        click.option("--g-max", type=float, default=specs.DEFAULT_G_MAX_S, show_default=True,
+                     help="Highest programmed conductance (S)."),
+        click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Input vector .npy, (rows,) with values in [0, 1]."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights/inputs."),
+    ]
+
+
+def tile_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a command with every tile option (they arrive as keyword arguments)."""
+    for option in reversed(_opts()):
+        func = option(func)
+    return func
+
+
+TILE_OPTION_NAMES = (
+    "rows", "cols", "cell", "memristor_name", "access", "r_wire", "c_wire", "r_driver", "v_read",
+    "rise", "dac_bits", "encoding", "readout", "r_sense", "c_adc", "adc_bits", "weights_file",
+    "weight_scheme", "weight_bits", "g_min", "g_max", "inputs_file", "seed",
+)
+
+
+def pop_tile_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: kwargs.pop(name) for name in TILE_OPTION_NAMES}
+
+
+def build_tile(opts: dict[str, Any]) -> specs.Tile:
+    """A tile from the option values: validated spec, mapped weights, quantised inputs."""
+    o = opts
+    if o["rows"] < 1:
+        raise SpecError(f"rows={o['rows']} is invalid: expected an integer >= 1")
+    if o["cols"] < 1:
+        raise SpecError(f"cols={o['cols']} is invalid: expected an integer >= 1")
+    base = specs.default_spec(o["rows"], o["cols"], cell=o["cell"], memristor=o["memristor_name"],
+                              access=o["access"])
+    mem = base.cell.memristor
+    if abs(o["v_read"] - mem.v_read_v) > 1e-15:
+        mem = dataclasses.replace(mem, v_read_v=o["v_read"])
+    spec = specs.CrossbarSpec(
+        rows=o["rows"],
+        cols=o["cols"],
+        cell=dataclasses.replace(base.cell, memristor=mem),
+        wire=specs.WireParams(o["r_wire"], o["c_wire"], o["r_wire"], o["c_wire"]),
+        driver=specs.DriverParams(o["v_read"], o["r_driver"], o["rise"], o["dac_bits"], o["encoding"]),
+        readout=devices.Readout(o["readout"], o["r_sense"], o["c_adc"],
+                                dataclasses.replace(base.readout.adc, bits=o["adc_bits"])),
+    )
+    mapping = WeightMapping(o["weight_scheme"], o["g_min"], o["g_max"], o["weight_bits"])
+    rng = np.random.default_rng(o["seed"])
+    outputs = o["cols"] // 2 if o["weight_scheme"] == "differential" else o["cols"] - 1
+    if o["weight_scheme"] == "differential" and o["cols"] % 2:
+        raise SpecError(f"cols={o['cols']} is invalid: expected an even number for differential pairs")
+    if outputs < 1:
+        raise SpecError(f"cols={o['cols']} is invalid: expected at least 2 columns")
+    if o["weights_file"] is None:
+        w = rng.uniform(-1.0, 1.0, size=(o["rows"], outputs))
+    else:
+        w = load_npy(o["weights_file"], "weights", (o["rows"], outputs))
+    if o["inputs_file"] is None:
+        x = rng.uniform(0.0, 1.0, size=o["rows"])
+    else:
+        x = load_npy(o["inputs_file"], "inputs", (o["rows"],))
+    return specs.Tile(spec, mapping.to_conductances(w), x)
+
+
+def load_npy(path: Path, what: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Read a .npy array of an expected shape, or fail with one line saying what was expected."""
+    if not path.is_file():
+        raise SpecError(f"{what} file {str(path)!r} does not exist: expected a .npy file of shape {shape}")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise SpecError(f"{what} file {str(path)!r} is not a readable .npy array ({exc})") from exc
+    if array.shape != shape:
+        raise SpecError(f"{what} file {str(path)!r} has shape {array.shape}: expected {shape}")
+    if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
+        raise SpecError(f"{what} file {str(path)!r} holds non-finite or non-numeric values: expected finite numbers")
+    return array.astype(float)

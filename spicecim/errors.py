@@ -1,0 +1,40 @@
+"""The error tree. The CLI turns every :class:`SpiceCimError` into one line and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SpiceCimError(Exception):
+    """Base of every error spicecim raises on purpose."""
+
+
+class SpecError(SpiceCimError, ValueError):
+    """A specification or option has a value outside what is accepted."""
+
+
+def check(condition: bool, field: str, value: object, accepted: str) -> None:
+    """Raise :class:`SpecError` naming ``field``, the bad ``value`` and what is ``accepted``."""
+    if not condition:
+        raise SpecError(f"{field}={value!r} is invalid: expected {accepted}")
+
+
+class NetlistError(SpiceCimError):
+    """A netlist cannot be built from the given specification."""
+
+
+class SimulatorNotFoundError(SpiceCimError):
+    """ngspice (the shared library) cannot be found or loaded."""
+
+
+class SimulationError(SpiceCimError):
+    """ngspice failed on a netlist; carries its run directory and output."""
+
+    def __init__(self, message: str, output: str = "", run_dir: Path | None = None) -> None:
+        super().__init__(message)
+        self.output = output
+        self.run_dir = run_dir
+
+
+class ResultFileError(SpiceCimError):
+    """A result file is missing, foreign, corrupt or does not match the request."""

@@ -1,0 +1,1 @@
+"""Netlist generation: specifications in, plain SPICE text out."""

@@ -1,0 +1,265 @@
+"""Crossbar tile netlists: the full array as one circuit, or one circuit per column.
+
+Pure functions from a :class:`~spicecim.netlist.spec.Tile` to SPICE text; :func:`write_netlists`
+is the only place that touches files. Node names, so waveforms can be found by name:
+
+- ``d<i>``: row ``i``'s DAC source node; ``r<i>_<j>``: row ``i`` wire at column ``j``;
+- ``c<i>_<j>``: column ``j`` wire at row ``i``; ``b<j>``: bottom of column ``j`` held at virtual
+  ground (its current is ``i(vs<j>)``);
+- ``out<j>``: the voltage the ADC of column ``j`` samples (the column bottom for ``sense``).
+
+A wire, driver or sense element of zero resistance is a short: its two nodes become one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import spicecim
+from spicecim.devices import _fmt
+from spicecim.errors import check
+from spicecim.netlist.spec import Tile
+
+OUTPUT_NODE = "out{j}"
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """A DC operating point (inputs held at their final value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transient:
+    """A transient from t = 0: every input rises from 0 at t = 0 over the driver's rise time."""
+
+    stop_s: float
+    step_s: float
+    max_step_s: float | None = None
+
+    def __post_init__(self) -> None:
+        check(self.stop_s > 0, "stop_s", self.stop_s, "a time > 0 s")
+        check(0 < self.step_s <= self.stop_s, "step_s", self.step_s, f"in (0, {self.stop_s}] s")
+        if self.max_step_s is not None:
+            check(self.max_step_s > 0, "max_step_s", self.max_step_s, "a time > 0 s")
+
+    def line(self) -> str:
+        text = f".tran {_fmt(self.step_s)} {_fmt(self.stop_s)}"
+        return text if self.max_step_s is None else f"{text} 0 {_fmt(self.max_step_s)}"
+
+
+Analysis = Op | Transient
+
+
+@dataclass(frozen=True, slots=True)
+class RowDrive:
+    """Thevenin equivalent of each row as one column sees it: source voltage and resistance.
+
+    The default (:func:`isolated_drive`) is the row's own DAC behind its output resistance and
+    the row wire up to the column; the fast solver supplies one that includes the IR drop caused
+    by every other column's current.
+    """
+
+    v_th_v: np.ndarray
+    r_th_ohm: np.ndarray
+
+
+def isolated_drive(tile: Tile, j: int) -> RowDrive:
+    spec = tile.spec
+    r = spec.driver.r_out_ohm + (j + 1) * spec.wire.r_row_ohm
+    return RowDrive(v_th_v=tile.v_in, r_th_ohm=np.full(spec.rows, r))
+
+
+def build_array(tile: Tile, analysis: Analysis) -> str:
+    """The whole tile as one netlist."""
+    spec = tile.spec
+    lines = _header(tile, "full array", analysis)
+    lines += _models(tile)
+    lines.append("* --- row drivers (DACs) and row wires")
+    for i in range(spec.rows):
+        drive = f"d{i}"
+        lines.append(_source(tile, i, float(tile.v_in[i]), drive, analysis))
+        node = drive
+        if spec.driver.r_out_ohm > 0:
+            node = f"n{i}"
+            lines.append(f"Rd{i} {drive} {node} {_fmt(spec.driver.r_out_ohm)}")
+        lines += _ladder(f"Rr{i}_", f"Cr{i}_", node, [f"r{i}_{j}" for j in range(spec.cols)],
+                         spec.wire.r_row_ohm, spec.wire.c_row_f)
+    for j in range(spec.cols):
+        lines += _column(tile, j, [_row_node(tile, i, j) for i in range(spec.rows)])
+    lines.append(".end")
+    return "\n".join(lines) + "\n"
+
+
+def build_column(tile: Tile, j: int, analysis: Analysis, drive: RowDrive | None = None) -> str:
+    """Column ``j`` alone: its cells, column wire and readout, each row as a Thevenin source.
+
+    Each row's wire capacitance is lumped at the cell node with the value that gives the same
+    Elmore delay from the DAC to column ``j`` as the distributed row (driver resistance charging
+    the whole row, each wire segment charging the wire beyond it).
+    """
+    spec = tile.spec
+    check(0 <= j < spec.cols, "column", j, f"an integer in [0, {spec.cols - 1}]")
+    drive = drive or isolated_drive(tile, j)
+    lines = _header(tile, f"column {j}", analysis)
+    lines += _models(tile)
+    lines.append("* --- rows as seen by this column: Thevenin source + Elmore-equivalent capacitance")
+    c_row = _elmore_row_capacitance(tile, j, drive.r_th_ohm)
+    row_nodes = []
+    for i in range(spec.rows):
+        node = f"d{i}"
+        lines.append(_source(tile, i, float(drive.v_th_v[i]), node, analysis))
+        if drive.r_th_ohm[i] > 0:
+            lines.append(f"Rt{i} {node} r{i}_{j} {_fmt(drive.r_th_ohm[i])}")
+            node = f"r{i}_{j}"
+            if c_row[i] > 0:
+                lines.append(f"Cr{i}_{j} {node} 0 {_fmt(c_row[i])}")
+        row_nodes.append(node)
+    lines += _column(tile, j, row_nodes)
+    lines.append(".end")
+    return "\n".join(lines) + "\n"
+
+
+def _elmore_row_capacitance(tile: Tile, j: int, r_th: np.ndarray) -> np.ndarray:
+    spec = tile.spec
+    r_out, r, c, n = spec.driver.r_out_ohm, spec.wire.r_row_ohm, spec.wire.c_row_f, spec.cols
+    tau = r_out * n * c + r * c * ((j + 1) * n - (j + 1) * j / 2)
+    return np.where(r_th > 0, tau / np.where(r_th > 0, r_th, 1.0), 0.0)
+
+
+def _row_node(tile: Tile, i: int, j: int) -> str:
+    if tile.spec.wire.r_row_ohm > 0:
+        return f"r{i}_{j}"
+    return f"n{i}" if tile.spec.driver.r_out_ohm > 0 else f"d{i}"
+
+
+def _ladder(r_prefix: str, c_prefix: str, start: str, nodes: list[str], r: float, c: float) -> list[str]:
+    """A wire: a segment of ``r`` then ``c`` to ground before each of ``nodes``; shorted if r = 0."""
+    if r == 0:
+        return [f"{c_prefix}0 {start} 0 {_fmt(c * len(nodes))}"] if c > 0 else []
+    out, prev = [], start
+    for k, node in enumerate(nodes):
+        out.append(f"{r_prefix}{k} {prev} {node} {_fmt(r)}")
+        if c > 0:
+            out.append(f"{c_prefix}{k} {node} 0 {_fmt(c)}")
+        prev = node
+    return out
+
+
+def _column(tile: Tile, j: int, row_nodes: list[str]) -> list[str]:
+    spec = tile.spec
+    bottom = OUTPUT_NODE.format(j=j) if spec.readout.style == "sense" else f"b{j}"
+    if spec.wire.r_col_ohm > 0:
+        col_nodes = [f"c{i}_{j}" for i in range(spec.rows)]
+        wire = [f"Rc{i}_{j} {col_nodes[i]} {(col_nodes + [bottom])[i + 1]} {_fmt(spec.wire.r_col_ohm)}"
+                for i in range(spec.rows)]
+        wire += [f"Cc{i}_{j} {col_nodes[i]} 0 {_fmt(spec.wire.c_col_f)}"
+                 for i in range(spec.rows) if spec.wire.c_col_f > 0]
+    else:
+        col_nodes = [bottom] * spec.rows
+        wire = [f"Cc{j} {bottom} 0 {_fmt(spec.wire.c_col_f * spec.rows)}"] if spec.wire.c_col_f > 0 else []
+    lines = [f"* --- column {j}: cells, wire, readout"]
+    lines += [_cell(tile, i, j, row_nodes[i], col_nodes[i]) for i in range(spec.rows)]
+    lines += wire
+    lines += _readout(tile, j, bottom)
+    return lines
+
+
+def _cell(tile: Tile, i: int, j: int, row: str, col: str) -> str:
+    cell, g = tile.spec.cell, float(tile.g_s[i, j])
+    if cell.kind == "linear":
+        device = f"Rm{i}_{j} {row} {{mid}} {_fmt(1.0 / g)}"
+    else:
+        mem = cell.memristor
+        device = f"Xm{i}_{j} {row} {{mid}} {mem.subckt} {mem.instance_params(g)}"
+    if cell.access is None:
+        return device.format(mid=col)
+    a = cell.access
+    mid = f"a{i}_{j}"
+    return (device.format(mid=mid) + "\n"
+            + f"Mt{i}_{j} {mid} wl {col} 0 {a.name} W={_fmt(a.w_m)} L={_fmt(a.l_m)}")
+
+
+def _readout(tile: Tile, j: int, bottom: str) -> list[str]:
+    ro = tile.spec.readout
+    out = OUTPUT_NODE.format(j=j)
+    if ro.style == "sense":
+        lines = [f"Rs{j} {out} 0 {_fmt(ro.r_sense_ohm)}"]
+    else:
+        lines = [f"Vs{j} {bottom} 0 0", f"Ft{j} 0 {out} Vs{j} 1", f"Ro{j} {out} 0 {_fmt(ro.r_sense_ohm)}"]
+    if ro.c_adc_f > 0:
+        lines.append(f"Cadc{j} {out} 0 {_fmt(ro.c_adc_f)}")
+    return lines
+
+
+def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
+    d = tile.spec.driver
+    if isinstance(analysis, Op) or v == 0:
+        return f"V{i} {node} 0 DC {_fmt(v)}"
+    if d.encoding == "pulse_width":
+        width = float(tile.x_in[i]) * analysis.stop_s
+        return f"V{i} {node} 0 PWL(0 0 {_fmt(d.rise_s)} {_fmt(v)} {_fmt(d.rise_s + width)} {_fmt(v)} {_fmt(2 * d.rise_s + width)} 0)"
+    return f"V{i} {node} 0 PWL(0 0 {_fmt(d.rise_s)} {_fmt(v)})"
+
+
+def _models(tile: Tile) -> list[str]:
+    cell = tile.spec.cell
+    lines: list[str] = []
+    if cell.kind == "memristor":
+        lines += ["* --- device model", cell.memristor.subckt_text().rstrip()]
+    if cell.access is not None:
+        lines += ["* --- access transistor", cell.access.model_text().rstrip(),
+                  f"Vwl wl 0 DC {_fmt(cell.access.v_gate_v)}"]
+    return lines
+
+
+def _header(tile: Tile, what: str, analysis: Analysis) -> list[str]:
+    spec = tile.spec
+    params = json.dumps(spec.to_dict(), sort_keys=True)
+    lines = [
+        f"* spicecim {spicecim.__version__} crossbar {spec.rows}x{spec.cols} {what}",
+        f"* spec {spec.digest()} data {tile.digest()}",
+        f"* parameters: {params}",
+        f"* inputs (0..1): {' '.join(_fmt(round(float(x), 12)) for x in tile.x_in)}",
+    ]
+    if isinstance(analysis, Transient):
+        lines.append(analysis.line())
+    else:
+        lines.append(".op")
+    return lines
+
+
+def netlist_files(cols: int) -> Iterator[str]:
+    yield "array.cir"
+    yield from (f"col{j:04d}.cir" for j in range(cols))
+
+
+def write_netlists(tile: Tile, out_dir: Path, analysis: Analysis) -> list[Path]:
+    """Write the full array and every column netlist under ``out_dir``, each atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = list(netlist_files(tile.spec.cols))
+    texts = [build_array(tile, analysis)] + [
+        build_column(tile, j, analysis) for j in range(tile.spec.cols)
+    ]
+    paths = []
+    for name, text in zip(names, texts, strict=True):
+        paths.append(write_text_atomic(out_dir / name, text))
+    return paths
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

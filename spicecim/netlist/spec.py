@@ -1,0 +1,203 @@
+"""The crossbar specification: one frozen description shared by the netlist writer, the fast
+solver and the evaluator, so the SPICE circuit and the nodal model can never drift apart.
+
+Geometry: row drivers sit at column 0's side of every row wire; column readouts sit below the
+last row. Each cell adds one wire segment (R in series, C to ground) on its row and its column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from spicecim import devices
+from spicecim.errors import SpecError, check
+
+CELL_KINDS = ("linear", "memristor")
+ENCODINGS = ("amplitude", "pulse_width")
+WEIGHT_SCHEMES = ("differential", "reference")
+
+
+@dataclass(frozen=True, slots=True)
+class WireParams:
+    """Row and column wire per cell segment."""
+
+    r_row_ohm: float
+    c_row_f: float
+    r_col_ohm: float
+    c_col_f: float
+
+    def __post_init__(self) -> None:
+        for name in ("r_row_ohm", "r_col_ohm"):
+            check(getattr(self, name) >= 0, name, getattr(self, name), "a resistance >= 0 ohm")
+        for name in ("c_row_f", "c_col_f"):
+            check(getattr(self, name) >= 0, name, getattr(self, name), "a capacitance >= 0 F")
+
+
+@dataclass(frozen=True, slots=True)
+class DriverParams:
+    """The DAC driving one row: a voltage source behind an output resistance."""
+
+    v_full_v: float
+    r_out_ohm: float
+    rise_s: float
+    dac_bits: int
+    encoding: str = "amplitude"
+
+    def __post_init__(self) -> None:
+        check(self.v_full_v > 0, "v_full_v", self.v_full_v, "a full-scale voltage > 0 V")
+        check(self.r_out_ohm >= 0, "r_out_ohm", self.r_out_ohm, "a resistance >= 0 ohm")
+        check(self.rise_s > 0, "rise_s", self.rise_s, "a rise time > 0 s")
+        check(1 <= self.dac_bits <= 16, "dac_bits", self.dac_bits, "an integer from 1 to 16")
+        check(self.encoding in ENCODINGS, "encoding", self.encoding, f"one of {ENCODINGS}")
+
+
+@dataclass(frozen=True, slots=True)
+class CellParams:
+    """One crossbar cell: a linear resistor (reference case) or the memristor model, 0T1R or 1T1R."""
+
+    kind: str
+    memristor: devices.MemristorParams
+    access: devices.AccessTransistor | None = None
+
+    def __post_init__(self) -> None:
+        check(self.kind in CELL_KINDS, "cell", self.kind, f"one of {CELL_KINDS}")
+
+
+@dataclass(frozen=True, slots=True)
+class CrossbarSpec:
+    """Everything about a tile's circuit except its data (conductances and inputs)."""
+
+    rows: int
+    cols: int
+    cell: CellParams
+    wire: WireParams
+    driver: DriverParams
+    readout: devices.Readout
+
+    def __post_init__(self) -> None:
+        check(isinstance(self.rows, int) and self.rows >= 1, "rows", self.rows, "an integer >= 1")
+        check(isinstance(self.cols, int) and self.cols >= 1, "cols", self.cols, "an integer >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def digest(self) -> str:
+        return _digest(json.dumps(self.to_dict(), sort_keys=True).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    """A specification plus its data: programmed conductances and one input vector."""
+
+    spec: CrossbarSpec
+    g_s: np.ndarray = field(repr=False)
+    x_in: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        g = np.asarray(self.g_s, dtype=float)
+        x = np.asarray(self.x_in, dtype=float)
+        shape = (self.spec.rows, self.spec.cols)
+        check(g.shape == shape, "conductances.shape", g.shape, f"{shape} (rows, cols)")
+        check(x.shape == (self.spec.rows,), "inputs.shape", x.shape, f"({self.spec.rows},)")
+        check(bool(np.all(np.isfinite(g))), "conductances", "non-finite", "finite values")
+        check(bool(np.all(np.isfinite(x))), "inputs", "non-finite", "finite values")
+        mem = self.spec.cell.memristor
+        lo, hi = mem.g_off_s * (1 - 1e-9), mem.g_on_s * (1 + 1e-9)
+        if self.spec.cell.kind == "memristor" and (g.min() < lo or g.max() > hi):
+            raise SpecError(
+                f"conductances {g.min():.4g}..{g.max():.4g} S are outside the {mem.name} range "
+                f"[{mem.g_off_s:.4g}, {mem.g_on_s:.4g}] S"
+            )
+        check(bool(np.all(g > 0)), "conductances", float(g.min()), "values > 0 S")
+        check(bool(np.all((x >= 0) & (x <= 1))), "inputs", _range(x), "values in [0, 1]")
+        g.setflags(write=False)
+        x.setflags(write=False)
+        object.__setattr__(self, "g_s", g)
+        object.__setattr__(self, "x_in", x)
+
+    @property
+    def v_in(self) -> np.ndarray:
+        """Row drive amplitudes after DAC quantisation (amplitude encoding) or the full-scale
+        level (pulse-width encoding, where the input sets the pulse length instead)."""
+        d = self.spec.driver
+        if d.encoding == "pulse_width":
+            return np.where(self.x_in > 0, d.v_full_v, 0.0)
+        return quantise_unit(self.x_in, d.dac_bits) * d.v_full_v
+
+    def digest(self) -> str:
+        h = hashlib.sha256(self.spec.digest().encode())
+        h.update(np.ascontiguousarray(self.g_s).tobytes())
+        h.update(np.ascontiguousarray(self.x_in).tobytes())
+        return h.hexdigest()[:16]
+
+
+def quantise_unit(x: np.ndarray, bits: int) -> np.ndarray:
+    """Round values in [0, 1] to the nearest of 2^bits evenly spaced levels."""
+    levels = (1 << bits) - 1
+    return np.round(np.asarray(x, dtype=float) * levels) / levels
+
+
+def _range(x: np.ndarray) -> str:
+    return f"{float(np.min(x)):.4g}..{float(np.max(x)):.4g}"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+# --- Defaults. Each cites where its numbers come from; docs/sources.md quotes the sources.
+
+# Wires: Cu at the 22 nm node, width 40 nm, aspect ratio 1.9, rho = 2.97e-8 ohm m with a
+# 2.5 nm barrier -> 11.6 ohm/um (NeuroSim V1.4 Param.cpp interconnect model and table). A 0T1R
+# crossbar cell is 2F x 2F = 44 nm (NeuroSim), so 0.51 ohm per cell; capacitance ~0.2 fF/um
+# (Weste & Harris, "CMOS VLSI Design", 4th ed., sec. 6.2: typical on-chip wire capacitance),
+# 8.8 aF per cell.
+CELL_PITCH_M = 44e-9
+WIRE_R_OHM_PER_M = 11.6e6
+WIRE_C_F_PER_M = 0.2e-9
+DEFAULT_WIRE = WireParams(
+    r_row_ohm=WIRE_R_OHM_PER_M * CELL_PITCH_M,
+    c_row_f=WIRE_C_F_PER_M * CELL_PITCH_M,
+    r_col_ohm=WIRE_R_OHM_PER_M * CELL_PITCH_M,
+    c_col_f=WIRE_C_F_PER_M * CELL_PITCH_M,
+)
+# Inputs: amplitude 0..V_read with V_read = 0.1 V, the read voltage of the Stanford RRAM model
+# (Jiang et al., TED 2016); 8-bit DACs as in the 8-bit DAC/ADC study of seed 004 (Synaptogen
+# Conformer, 8-bit DAC/ADC). Output resistance and edge are design choices, not device figures:
+# 100 ohm for a buffered row driver, and a 100 ps edge, well inside one period of the
+# 1.28 GS/s ADC below.
+DEFAULT_DRIVER = DriverParams(v_full_v=0.1, r_out_ohm=100.0, rise_s=100e-12, dac_bits=8)
+# ADC: 8 bit, 1.28 GS/s; ISAAC's 8 ADCs draw 16 mW, i.e. 1.56 pJ per conversion (Shafiee et al.,
+# ISCA 2016, Table; the SAR ADC of Kull et al., ISSCC 2013).
+DEFAULT_ADC = devices.AdcModel(bits=8, t_conv_s=1 / 1.28e9, e_conv_j=16e-3 / 8 / 1.28e9)
+# Sampling capacitance from the kT/C limit for 8 bits over 0.1 V: C >= 12 kT 4^N / V_fs^2 =
+# 320 fF at 300 K (Murmann, "ADC Performance Survey" thermal-noise bound; derived). The sense
+# resistance is a design choice: 1 ohm keeps a 256-row column at G_max = 225 uS within 6 % of
+# virtual ground (256 * 225 uS * 0.1 V * 1 ohm = 5.8 mV).
+DEFAULT_READOUT = devices.Readout(style="sense", r_sense_ohm=1.0, c_adc_f=320e-15, adc=DEFAULT_ADC)
+# Weights: multilevel HfO2 RRAM programmed between 50 and 225 uS (Milo et al., IRPS 2021, Fig. 4,
+# "suggested on/off ratio 4.5 (50 to 225 uS)" in Sandia CrossSim), 4 bits (16 levels) per device.
+DEFAULT_G_MIN_S = 50e-6
+DEFAULT_G_MAX_S = 225e-6
+DEFAULT_WEIGHT_BITS = 4
+
+
+def default_spec(rows: int = 256, cols: int = 256, *, cell: str = "memristor",
+                 memristor: str = "hfox_stanford_v1", access: bool = False) -> CrossbarSpec:
+    """The everyday tile: a 256x256 0T1R HfOx array with cited wire, DAC and ADC figures."""
+    return CrossbarSpec(
+        rows=rows,
+        cols=cols,
+        cell=CellParams(
+            kind=cell,
+            memristor=devices.memristor(memristor),
+            access=devices.access_transistor() if access else None,
+        ),
+        wire=DEFAULT_WIRE,
+        driver=DEFAULT_DRIVER,
+        readout=DEFAULT_READOUT,
+    )

@@ -1,0 +1,72 @@
+"""Signed weights to conductances: differential column pairs or one shared reference column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spicecim.errors import check
+from spicecim.netlist.spec import WEIGHT_SCHEMES
+
+
+@dataclass(frozen=True, slots=True)
+class WeightMapping:
+    """How a signed weight matrix lands on devices.
+
+    ``differential``: output j uses columns 2j (G+) and 2j+1 (G-), w ~ G+ - G-.
+    ``reference``: output j uses column j with G = G_mid + w (G_max - G_min) / 2, and one extra
+    last column at G_mid is subtracted from every output.
+    Conductances are quantised to 2^bits evenly spaced levels in [g_min_s, g_max_s].
+    """
+
+    scheme: str
+    g_min_s: float
+    g_max_s: float
+    bits: int
+
+    def __post_init__(self) -> None:
+        check(self.scheme in WEIGHT_SCHEMES, "weights_scheme", self.scheme, f"one of {WEIGHT_SCHEMES}")
+        check(self.g_min_s > 0, "g_min_s", self.g_min_s, "a conductance > 0 S")
+        check(
+            self.g_max_s > self.g_min_s, "g_max_s", self.g_max_s, f"> g_min_s = {self.g_min_s} S"
+        )
+        check(1 <= self.bits <= 16, "weight_bits", self.bits, "an integer from 1 to 16")
+
+    def columns_for(self, outputs: int) -> int:
+        return 2 * outputs if self.scheme == "differential" else outputs + 1
+
+    def quantise(self, g_s: np.ndarray) -> np.ndarray:
+        step = (self.g_max_s - self.g_min_s) / ((1 << self.bits) - 1)
+        levels = np.round((np.clip(g_s, self.g_min_s, self.g_max_s) - self.g_min_s) / step)
+        return self.g_min_s + levels * step
+
+    def to_conductances(self, w: np.ndarray, w_max: float | None = None) -> np.ndarray:
+        """Map ``w`` (inputs, outputs) to quantised conductances (inputs, columns)."""
+        w = np.asarray(w, dtype=float)
+        check(w.ndim == 2, "weights.ndim", w.ndim, "2 (inputs, outputs)")
+        check(bool(np.all(np.isfinite(w))), "weights", "non-finite", "finite values")
+        scale = float(np.max(np.abs(w))) if w_max is None else w_max
+        u = w / scale if scale > 0 else np.zeros_like(w)
+        span = self.g_max_s - self.g_min_s
+        if self.scheme == "differential":
+            g = np.empty((w.shape[0], 2 * w.shape[1]))
+            g[:, 0::2] = self.g_min_s + np.maximum(u, 0) * span
+            g[:, 1::2] = self.g_min_s + np.maximum(-u, 0) * span
+        else:
+            mid = 0.5 * (self.g_min_s + self.g_max_s)
+            g = np.concatenate([mid + 0.5 * u * span, np.full((w.shape[0], 1), mid)], axis=1)
+        return self.quantise(g)
+
+    def to_weights(self, g_s: np.ndarray, w_max: float) -> np.ndarray:
+        """The effective weights a (possibly perturbed) conductance matrix represents."""
+        span = self.g_max_s - self.g_min_s
+        if self.scheme == "differential":
+            return (g_s[..., 0::2] - g_s[..., 1::2]) / span * w_max
+        return 2.0 * (g_s[..., :-1] - g_s[..., -1:]) / span * w_max
+
+    def combine(self, column_values: np.ndarray) -> np.ndarray:
+        """Column outputs (currents or voltages) to signed outputs, last axis = columns."""
+        if self.scheme == "differential":
+            return column_values[..., 0::2] - column_values[..., 1::2]
+        return column_values[..., :-1] - column_values[..., -1:]
