@@ -82,7 +82,7 @@ def _activate(z: np.ndarray, activation: str) -> np.ndarray:
 
 def _activation_slope(z: np.ndarray, a: np.ndarray, activation: str) -> np.ndarray:
     if activation == "relu":
-        return (z > 0.0).astype(z.dtype)
+        return z > 0.0  # a bool mask multiplies in the gradient's dtype
     if activation == "sigmoid":
         return a * (1.0 - a)
     if activation == "softplus":
@@ -193,6 +193,8 @@ def _backward(mlp: Mlp, tensors: dict, grads: dict) -> list[tuple[np.ndarray, np
         parts = [tensors[s][1] for s in layer.sources]
         x = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
         out.append((x.T @ dz, dz.sum(axis=0)))
+        if all(source in INPUTS for source in layer.sources):
+            continue  # nothing upstream to train
         dx = dz @ layer.weight.T
         start = 0
         for source, part in zip(layer.sources, parts):

@@ -1,0 +1,34 @@
+# The two commands: `make demo` and `make test`. Both install what is missing first: the system
+# packages (ngspice, libngspice0; as root) and a local .venv with the pinned Python packages.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+RUNS := runs
+
+.PHONY: demo test setup system-deps lint clean
+
+demo: setup
+	$(BIN)/spicecim simulate --rows 256 --cols 256 --out $(RUNS)/xbar256.h5
+	$(BIN)/spicecim tables $(RUNS)/xbar256.h5
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check spicecim tests benchmarks
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@PYTHON=$(PYTHON) scripts/ensure-system-deps.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "spicecim needs Python >= 3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) $(RUNS) .pytest_cache .hypothesis
