@@ -62,7 +62,11 @@ def orbit_pose(radius: float, azimuth: float, elevation: float) -> np.ndarray:
     check(bool(np.isfinite(radius) and radius > 0), "radius", radius, "a finite float > 0 (m)")
     check(abs(elevation) < np.pi / 2, "elevation", elevation, "a float in (-pi/2, pi/2) rad")
     eye = radius * np.array(
-        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)]
+        [
+            np.cos(elevation) * np.cos(azimuth),
+            np.cos(elevation) * np.sin(azimuth),
+            np.sin(elevation),
+        ]
     )
     return look_at(eye)
 
@@ -156,22 +160,24 @@ def render(
     an MLP's activations stay bounded whatever the image size.
     """
     origins, dirs = (np.asarray(a, dtype=np.float64) for a in rays)
-    check(origins.shape == dirs.shape and origins.shape[-1:] == (3,),
-          "rays shapes", (origins.shape, dirs.shape), "origins and dirs both (..., 3)")
-    check(isinstance(max_points, int) and max_points >= n_samples,
-          "max_points", max_points, f"an int >= n_samples = {n_samples}")
+    shapes = (origins.shape, dirs.shape)
+    ok = origins.shape == dirs.shape and origins.shape[-1:] == (3,)
+    check(ok, "rays shapes", shapes, "origins and dirs both (..., 3)")
+    check(isinstance(n_samples, int) and n_samples > 0, "n_samples", n_samples, "an int > 0")
+    ok = isinstance(max_points, int) and max_points >= n_samples
+    check(ok, "max_points", max_points, f"an int >= n_samples = {n_samples}")
     flat_o, flat_d = origins.reshape(-1, 3), dirs.reshape(-1, 3)
     chunk = max_points // n_samples
     out = np.empty_like(flat_o)
     for start in range(0, len(flat_o), chunk):
-        o, d = flat_o[start:start + chunk], flat_d[start:start + chunk]
+        o, d = flat_o[start : start + chunk], flat_d[start : start + chunk]
         t = sample_depths(len(o), n_samples, near, far, rng)
         points = o[:, None, :] + t[..., None] * d[:, None, :]
         view = np.broadcast_to(d[:, None, :], points.shape)
         sigma, rgb = field_fn(points.reshape(-1, 3), view.reshape(-1, 3))
         sigma = np.asarray(sigma, dtype=np.float64).reshape(t.shape)
         rgb = np.asarray(rgb, dtype=np.float64).reshape(t.shape + (3,))
-        out[start:start + chunk] = composite(sigma, rgb, sample_spacing(t, far), background)
+        out[start : start + chunk] = composite(sigma, rgb, sample_spacing(t, far), background)
     return out.reshape(origins.shape)
 
 
@@ -180,4 +186,4 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     check(a.shape == b.shape, "image shapes", (a.shape, b.shape), "equal shapes")
     mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0.0 else -10.0 * np.log10(mse)
+    return float("inf") if mse == 0.0 else float(-10.0 * np.log10(mse))

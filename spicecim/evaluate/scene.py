@@ -125,7 +125,9 @@ class Scene:
         _check_positive("sigma_max", self.sigma_max)
         _check_positive("edge_width", self.edge_width)
         _check_vec3("light_dir", self.light_dir, -1.0, 1.0)
-        check(np.linalg.norm(self.light_dir) > 1e-6, "light_dir", self.light_dir, "a non-zero vector")
+        check(
+            np.linalg.norm(self.light_dir) > 1e-6, "light_dir", self.light_dir, "a non-zero vector"
+        )
         check(0.0 <= self.ambient <= 1.0, "ambient", self.ambient, "a float in [0, 1]")
         check(0.0 <= self.specular <= 1.0, "specular", self.specular, "a float in [0, 1]")
         _check_positive("shininess", self.shininess)
@@ -154,7 +156,7 @@ class Scene:
         light = _normalize(np.asarray(self.light_dir))
         half = _normalize(light - _normalize(dirs))
         rgb = np.zeros_like(points)
-        for w, solid in zip(weight, self.solids):
+        for w, solid in zip(weight, self.solids, strict=True):
             n = solid.normal(points)
             diffuse = self.ambient + (1.0 - self.ambient) * np.clip(n @ light, 0.0, None)
             gloss = self.specular * np.clip((n * half).sum(axis=-1), 0.0, None) ** self.shininess
@@ -178,6 +180,8 @@ def default_scene() -> Scene:
             Sphere(center=(0.0, 0.0, 0.1), radius=0.42, albedo=(0.85, 0.25, 0.2)),
             Sphere(center=(0.45, -0.45, -0.3), radius=0.25, albedo=(0.2, 0.7, 0.3)),
             Sphere(center=(-0.55, 0.4, 0.4), radius=0.22, albedo=(0.25, 0.35, 0.9)),
-            Box(center=(-0.3, -0.35, -0.55), half_extent=(0.28, 0.2, 0.15), albedo=(0.9, 0.8, 0.25)),
+            Box(
+                center=(-0.3, -0.35, -0.55), half_extent=(0.28, 0.2, 0.15), albedo=(0.9, 0.8, 0.25)
+            ),
         )
     )
