@@ -117,10 +117,13 @@ class MemristorParams:
         """The gap whose read current at ``v_read_v`` is ``g_s * v_read_v``."""
         g = np.asarray(g_s, dtype=float)
         lo, hi = self.g_off_s, self.g_on_s
-        if np.any(~np.isfinite(g)) or np.any(g < lo * (1 - 1e-9)) or np.any(g > hi * (1 + 1e-9)):
+        bad = ~np.isfinite(g) | (g < lo * (1 - 1e-9)) | (g > hi * (1 + 1e-9))
+        if np.any(bad):
+            # the offending values only (np.min/max, unlike nanmin, do not warn on NaN)
+            worst = g[bad]
             raise SpecError(
-                f"conductance {float(np.nanmin(g)):.4g}..{float(np.nanmax(g)):.4g} S is outside "
-                f"the {self.name} range [{lo:.4g}, {hi:.4g}] S"
+                f"conductance {float(np.min(worst)):.4g}..{float(np.max(worst)):.4g} S is "
+                f"outside the {self.name} range [{lo:.4g}, {hi:.4g}] S"
             )
         gap = -self.g0_m * np.log(g * self.v_read_v / (self.i0_a * self._sinh_read))
         return np.clip(gap, self.gap_min_m, self.gap_max_m)
