@@ -169,9 +169,9 @@ def _npy(path: Path, array: np.ndarray) -> str:
 
 BAD_INPUT = {
     # name: (extra args built from tmp_path, fragments the message must contain)
-    "zero rows": (lambda d: ["--rows", "0"], ["rows=0", "expected an integer >= 1"]),
+    "zero rows": (lambda d: ["--rows", "0"], ["'--rows'", "0 is not in the range x>=1"]),
     "negative wire resistance": (lambda d: ["--r-wire", "-1"],
-                                 ["-1.0", "expected a resistance >= 0"]),
+                                 ["'--r-wire'", "-1.0 is not in the range x>=0"]),
     "g_min above g_max": (lambda d: ["--g-min", "2e-4", "--g-max", "1e-4"],
                           ["g_max_s=0.0001", "expected > g_min_s = 0.0002"]),
     "weights of the wrong shape": (

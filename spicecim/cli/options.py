@@ -16,47 +16,48 @@ from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping
 
 _D = specs.DEFAULT_WIRE, specs.DEFAULT_DRIVER, specs.DEFAULT_READOUT
+_NON_NEGATIVE = click.FloatRange(min=0.0)
+_POSITIVE = click.FloatRange(min=0.0, min_open=True)
+_BITS = click.IntRange(1, 16)
 
 
 def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
     wire, driver, readout = _D
     return [
-        click.option("--rows", type=int, default=256, show_default=True, help="Rows (inputs) of the tile."),
-        click.option("--cols", type=int, default=256, show_default=True, help="Physical columns of the tile."),
+        click.option("--rows", type=click.IntRange(min=1), default=256, show_default=True, help="Rows (inputs) of the tile."),
+        click.option("--cols", type=click.IntRange(min=2), default=256, show_default=True, help="Physical columns of the tile."),
         click.option("--cell", type=click.Choice(specs.CELL_KINDS), default="memristor", show_default=True),
         click.option("--memristor", "memristor_name", default="hfox_stanford_v1", show_default=True,
                      help="Memristor model in device_models/memristor/."),
         click.option("--access/--no-access", default=False, show_default=True, help="1T1R cells."),
-        click.option("--r-wire", type=float, default=wire.r_row_ohm, show_default=True,
+        click.option("--r-wire", type=_NON_NEGATIVE, default=wire.r_row_ohm, show_default=True,
                      help="Row and column wire resistance per cell (ohm)."),
-        click.option("--c-wire", type=float, default=wire.c_row_f, show_default=True,
+        click.option("--c-wire", type=_NON_NEGATIVE, default=wire.c_row_f, show_default=True,
                      help="Row and column wire capacitance per cell (F)."),
-        click.option("--r-driver", type=float, default=driver.r_out_ohm, show_default=True,
+        click.option("--r-driver", type=_NON_NEGATIVE, default=driver.r_out_ohm, show_default=True,
                      help="DAC output resistance (ohm)."),
-        click.option("--v-read", type=float, default=driver.v_full_v, show_default=True,
+        click.option("--v-read", type=_POSITIVE, default=driver.v_full_v, show_default=True,
                      help="Full-scale input voltage (V)."),
-        click.option("--rise", type=float, default=driver.rise_s, show_default=True, help="Input rise time (s)."),
-        click.option("--dac-bits", type=int, default=driver.dac_bits, show_default=True),
+        click.option("--rise", type=_POSITIVE, default=driver.rise_s, show_default=True, help="Input rise time (s)."),
+        click.option("--dac-bits", type=_BITS, default=driver.dac_bits, show_default=True),
         click.option("--encoding", type=click.Choice(specs.ENCODINGS), default=driver.encoding, show_default=True),
         click.option("--readout", type=click.Choice(devices.READOUT_STYLES), default=readout.style, show_default=True),
-        click.option("--r-sense", type=float, default=readout.r_sense_ohm, show_default=True,
+        click.option("--r-sense", type=_POSITIVE, default=readout.r_sense_ohm, show_default=True,
                      help="Sense (or TIA feedback) resistance (ohm)."),
-        click.option("--c-adc", type=float, default=readout.c_adc_f, show_default=True,
+        click.option("--c-adc", type=_NON_NEGATIVE, default=readout.c_adc_f, show_default=True,
                      help="ADC sampling capacitance (F)."),
-        click.option("--adc-bits", type=int, default=readout.adc.bits, show_default=True),
+        click.option("--adc-bits", type=_BITS, default=readout.adc.bits, show_default=True),
         click.option("--weights", "weights_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Signed weights .npy, (rows, cols/2) differential or (rows, cols-1) reference."),
         click.option("--weight-scheme", type=click.Choice(specs.WEIGHT_SCHEMES), default="differential",
                      show_default=True),
-        click.option("--weight-bits", type=int, default=specs.DEFAULT_WEIGHT_BITS, show_default=True,
+        click.option("--weight-bits", type=_BITS, default=specs.DEFAULT_WEIGHT_BITS, show_default=True,
                      help="Conductance levels per device = 2^bits."),
-        click.option("--g-min", type=float, default=specs.DEFAULT_G_MIN_S, show_default=True,
-                     help="Lowest programmed conductance (S)."),
-        click.option("--g-max", type=float, default=specs.DEFAULT_G_MAX_S, show_default=True,
-                     help="Highest programmed conductance (S)."),
+        click.option("--g-min", type=_POSITIVE, help=f"Lowest programmed conductance (S) [default: {specs.DEFAULT_G_MIN_S} within the device's range]."),
+        click.option("--g-max", type=_POSITIVE, help=f"Highest programmed conductance (S) [default: {specs.DEFAULT_G_MAX_S} within the device's range]."),
         click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Input vector .npy, (rows,) with values in [0, 1]."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights/inputs."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of random weights/inputs."),
     ]
 
 
@@ -81,10 +82,6 @@ def pop_tile_options(kwargs: dict[str, Any]) -> dict[str, Any]:
 def build_tile(opts: dict[str, Any]) -> specs.Tile:
     """A tile from the option values: validated spec, mapped weights, quantised inputs."""
     o = opts
-    if o["rows"] < 1:
-        raise SpecError(f"rows={o['rows']} is invalid: expected an integer >= 1")
-    if o["cols"] < 1:
-        raise SpecError(f"cols={o['cols']} is invalid: expected an integer >= 1")
     base = specs.default_spec(o["rows"], o["cols"], cell=o["cell"], memristor=o["memristor_name"],
                               access=o["access"])
     mem = base.cell.memristor
@@ -99,13 +96,11 @@ def build_tile(opts: dict[str, Any]) -> specs.Tile:
         readout=devices.Readout(o["readout"], o["r_sense"], o["c_adc"],
                                 dataclasses.replace(base.readout.adc, bits=o["adc_bits"])),
     )
-    mapping = WeightMapping(o["weight_scheme"], o["g_min"], o["g_max"], o["weight_bits"])
+    mapping = weight_mapping(o, mem)
     rng = np.random.default_rng(o["seed"])
     outputs = o["cols"] // 2 if o["weight_scheme"] == "differential" else o["cols"] - 1
     if o["weight_scheme"] == "differential" and o["cols"] % 2:
         raise SpecError(f"cols={o['cols']} is invalid: expected an even number for differential pairs")
-    if outputs < 1:
-        raise SpecError(f"cols={o['cols']} is invalid: expected at least 2 columns")
     if o["weights_file"] is None:
         w = rng.uniform(-1.0, 1.0, size=(o["rows"], outputs))
     else:
@@ -115,6 +110,15 @@ def build_tile(opts: dict[str, Any]) -> specs.Tile:
     else:
         x = load_npy(o["inputs_file"], "inputs", (o["rows"],))
     return specs.Tile(spec, mapping.to_conductances(w), x)
+
+
+def weight_mapping(opts: dict[str, Any], mem: devices.MemristorParams) -> WeightMapping:
+    """The weight mapping of the options for a tile whose cells are ``mem``."""
+    o = opts
+    # The default weight range is the cited multilevel range, narrowed to what the device reaches.
+    g_min = o["g_min"] if o["g_min"] is not None else max(specs.DEFAULT_G_MIN_S, mem.g_off_s)
+    g_max = o["g_max"] if o["g_max"] is not None else min(specs.DEFAULT_G_MAX_S, mem.g_on_s)
+    return WeightMapping(o["weight_scheme"], g_min, g_max, o["weight_bits"])
 
 
 def load_npy(path: Path, what: str, shape: tuple[int, ...]) -> np.ndarray:
