@@ -1,0 +1,103 @@
+"""``spicecim solve``: DC column currents of one tile from the fast nodal solver, to HDF5."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import h5py
+import numpy as np
+
+from spicecim.cli.options import build_tile, pop_tile_options, tile_options
+from spicecim.errors import SpecError, SpiceCimError
+from spicecim.solve import solve_batch
+
+
+class BadInput(click.ClickException):
+    """A refused input: one line on stderr and click's usage-error exit code, also when the
+    command runs on its own (a ``click.UsageError`` would add the usage text)."""
+
+    exit_code = 2
+
+
+@click.command("solve")
+@tile_options
+@click.option("--conductances", "conductances_file",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Programmed conductances .npy, (rows, cols) in S, used instead of --weights.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="HDF5 file for the column currents and output voltages.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def solve_cmd(conductances_file: Path | None, out_file: Path, as_json: bool, **kwargs: Any) -> None:
+    """Column currents and ADC voltages with wire and driver IR drop, without SPICE.
+
+    --inputs may hold one vector (rows,) or a batch (batch, rows), values in [0, 1].
+    """
+    try:
+        summary = _run(pop_tile_options(kwargs), conductances_file, out_file)
+    except SpiceCimError as exc:
+        raise BadInput(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"solved {summary['batch']} input(s) on a {summary['rows']}x{summary['cols']} "
+                   f"{summary['cell']} tile in {summary['seconds']:.3f} s -> {out_file}")
+
+
+def _run(opts: dict[str, Any], conductances_file: Path | None, out_file: Path) -> dict[str, Any]:
+    inputs_file, opts["inputs_file"] = opts["inputs_file"], None
+    tile = build_tile(opts)  # the spec, mapped weights and seeded random inputs
+    # solve_batch checks shapes, values and (per input, for nonlinear cells) the device range.
+    spec = tile.spec
+    g = tile.g_s if conductances_file is None else _load(conductances_file, "conductances")
+    x = tile.x_in if inputs_file is None else _load(inputs_file, "inputs")
+    start = time.perf_counter()
+    current = solve_batch(spec, g, x)
+    elapsed = time.perf_counter() - start
+    _write(out_file, current, current * spec.readout.r_sense_ohm, spec.to_dict(), spec.digest())
+    return {
+        "rows": spec.rows,
+        "cols": spec.cols,
+        "cell": spec.cell.kind + ("-1t1r" if spec.cell.access is not None else ""),
+        "batch": 1 if x.ndim == 1 else len(x),
+        "out": str(out_file),
+        "spec_hash": spec.digest(),
+        "max_column_current_a": float(np.max(current, initial=0.0)),
+        "seconds": round(elapsed, 6),
+    }
+
+
+def _load(path: Path, what: str) -> np.ndarray:
+    if not path.is_file():
+        raise SpecError(f"{what} file {str(path)!r} does not exist: expected a .npy file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise SpecError(f"{what} file {str(path)!r} is not a readable .npy array ({exc})") from exc
+    if not np.issubdtype(array.dtype, np.number):
+        raise SpecError(f"{what} file {str(path)!r} holds {array.dtype} values: expected numbers")
+    return array.astype(float)
+
+
+def _write(path: Path, current_a: np.ndarray, output_v: np.ndarray, spec: dict, digest: str
+           ) -> None:
+    """Write to a temporary name in the target folder, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["spec"] = json.dumps(spec, sort_keys=True)
+            f.attrs["spec_hash"] = digest
+            for name, data, unit in (("column_current_a", current_a, "A"),
+                                     ("output_v", output_v, "V")):
+                f.create_dataset(name, data=data).attrs["units"] = unit
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
