@@ -1,0 +1,79 @@
+"""``spicecim simulate``: every column of a tile through ngspice into one HDF5 run file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spicecim.cli.options import build_tile, pop_tile_options, tile_options, weight_mapping
+from spicecim.cli.tables import describe, render
+from spicecim.sweep import DRIVES
+from spicecim.tables import open_run, simulate_to_file
+
+FAILED_EXIT = 1
+
+
+@click.command()
+@tile_options
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Run file (HDF5); written as <out>.partial until the run completes.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: every core).")
+@click.option("--waveforms", is_flag=True, help="Store each column's waveforms (compressed).")
+@click.option("--drive", type=click.Choice(DRIVES), default="coupled", show_default=True,
+              help="Rows as each column sees them: full-array DC row voltages behind the row's "
+                   "common-mode resistance (coupled) or the column's own (solver), or each DAC "
+                   "alone (isolated).")
+@click.option("--adc-share", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Columns per ADC in the ADC-shared schedule.")
+@click.option("--overwrite", is_flag=True, help="Start anew instead of resuming <out>.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr [default: when stderr is a terminal].")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def simulate(out: Path, workers: int | None, waveforms: bool, drive: str, adc_share: int,
+             overwrite: bool, progress: bool | None, as_json: bool, **kwargs: Any) -> None:
+    """Simulate every column of a tile (resuming <out> if it exists) and print its schedules."""
+    opts = pop_tile_options(kwargs)
+    tile = build_tile(opts)
+    mapping = weight_mapping(opts, tile.spec.cell.memristor)
+    parameters = {"weights": dataclasses.asdict(mapping), "seed": opts["seed"]}
+    summary = simulate_to_file(
+        tile, out, g_max_s=mapping.g_max_s, parameters=parameters, drive=drive, adc_share=adc_share,
+        waveforms=waveforms, workers=workers, overwrite=overwrite, progress=progress,
+        command_line=_command_line(click.get_current_context()),
+    )
+    with open_run(summary.path) as run:
+        if as_json:
+            info = describe(run)
+            info.update(simulated=summary.simulated, kept=summary.kept)
+            click.echo(json.dumps(info))
+        else:
+            click.echo(f"{summary.path}: {summary.simulated} columns simulated, "
+                       f"{summary.kept} kept from an earlier run")
+            click.echo(render(run))
+    if summary.failures:
+        names = ", ".join(str(j) for j, _, _ in summary.failures)
+        click.echo(f"Error: {len(summary.failures)} column(s) failed: {names}", err=True)
+        sys.exit(FAILED_EXIT)
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command with every option spelled out (defaults included), so it reproduces the run
+    whatever the defaults become."""
+    words = ["spicecim", ctx.info_name or "simulate"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value is None or not isinstance(param, click.Option):
+            continue
+        if param.is_flag:
+            flag = param.opts[0] if value else (param.secondary_opts or [None])[0]
+            words += [flag] if flag else []
+        else:
+            words += [param.opts[0], str(value)]
+    return shlex.join(words)

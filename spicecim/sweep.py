@@ -1,0 +1,129 @@
+"""The sweep: a tile's columns batched into tasks on any ``concurrent.futures`` executor.
+
+A local process pool by default (forkserver workers, so none inherits a loaded ngspice); a Dask
+``Client.get_executor()`` works the same. The task function :func:`simulate_task` is top level
+and takes and returns plain picklable data; results come back to the caller's process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+import numpy as np
+
+from spicecim.errors import SimulationError, check
+from spicecim.netlist.crossbar import RowDrive, isolated_drive
+from spicecim.netlist.spec import Tile
+from spicecim.simulate import (
+    ColumnRun,
+    NgspiceSession,
+    SimOptions,
+    local_executor,
+    simulate_column,
+)
+
+DRIVES = ("coupled", "solver", "isolated")
+
+# Test hook: comma-separated column indices whose netlist gains a current 1e6 A/V^2 v(out)^2
+# into the readout: positive feedback that blows up in finite time, so no tolerance converges.
+# Read where the sweep starts, so pool workers (started earlier, with another environment)
+# still see it.
+UNCONVERGEABLE_ENV = "SPICECIM_TEST_UNCONVERGEABLE"
+
+
+def unconvergeable_columns() -> frozenset[int]:
+    """The columns the test hook (:data:`UNCONVERGEABLE_ENV`) breaks."""
+    text = os.environ.get(UNCONVERGEABLE_ENV, "")
+    return frozenset(int(c) for c in text.split(",") if c.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnTask:
+    """A batch of columns of one tile: what a worker needs, as plain picklable data."""
+
+    tile: Tile
+    columns: tuple[int, ...]
+    drives: tuple[RowDrive, ...]
+    options: SimOptions
+    unconvergeable: frozenset[int] = frozenset()
+
+
+def simulate_task(task: ColumnTask) -> list[ColumnRun]:
+    """The worker function: every column of a task, one after another, in this process."""
+    session = NgspiceSession()
+    return [simulate_column(task.tile, j, d, task.options, session,
+                            unconvergeable=j in task.unconvergeable)
+            for j, d in zip(task.columns, task.drives, strict=True)]
+
+
+def row_drives(tile: Tile, mode: str) -> list[RowDrive]:
+    """Each column's rows as Thevenin sources, one :class:`RowDrive` per column.
+
+    - ``isolated``: the row's own DAC, driver and wire up to the column; no other column.
+    - ``solver``: :func:`spicecim.solve.row_drives`: same resistance, source raised so the DC
+      row-node voltages are the full array's (IR drop of every other column).
+    - ``coupled``: the same DC row-node voltages, behind the row's common-mode resistance
+      ``sum_k (r_out + (min(j, k) + 1) r_row)``: the drop the row node sees when every column
+      of the row draws the current this one draws. All columns settle together, so in the full
+      array the row voltage recovers as they all settle; a column alone behind its own series
+      resistance misses that, and settles faster than it does in the array.
+    """
+    check(mode in DRIVES, "drive", mode, f"one of {DRIVES}")
+    if mode == "isolated":
+        return [isolated_drive(tile, j) for j in range(tile.spec.cols)]
+    from spicecim import solve  # scipy stays out of the workers' imports
+
+    if mode == "solver":
+        return solve.row_drives(tile)
+    sol = solve.solve(tile, nodes=True)
+    spec, k = tile.spec, np.arange(tile.spec.cols)
+    drives = []
+    for j in range(spec.cols):
+        r = float(np.sum(spec.driver.r_out_ohm + (np.minimum(j, k) + 1) * spec.wire.r_row_ohm))
+        v_th = sol.v_row_v[:, j] + sol.cell_current_a[:, j] * r
+        drives.append(RowDrive(v_th_v=v_th, r_th_ohm=np.full(spec.rows, r)))
+    return drives
+
+
+def sweep(tile: Tile, drives: Sequence[RowDrive], options: SimOptions, *,
+          columns: Sequence[int] | None = None, executor: cf.Executor | None = None,
+          workers: int | None = None, columns_per_task: int | None = None
+          ) -> Iterator[list[ColumnRun]]:
+    """Simulate ``columns`` (all by default), yielding each task's runs as it completes.
+
+    ``drives`` holds one :class:`RowDrive` per column of the tile. Without ``executor`` a local
+    pool of ``workers`` processes (all cores by default) is made and shut down at the end.
+    """
+    columns = list(range(tile.spec.cols)) if columns is None else list(columns)
+    check(len(drives) == tile.spec.cols, "drives", len(drives),
+          f"{tile.spec.cols} (one per column)")
+    if not columns:
+        return
+    own = executor is None
+    pool = local_executor(workers) if own else executor
+    # ProcessPoolExecutor says how many workers it has; other executors count as one per core.
+    n_workers = workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
+    # A few tasks per worker balance the load; fewer would leave cores idle at the end.
+    size = columns_per_task or max(1, math.ceil(len(columns) / (4 * n_workers)))
+    batches = [tuple(columns[k:k + size]) for k in range(0, len(columns), size)]
+    broken = unconvergeable_columns()
+    futures = [pool.submit(simulate_task, ColumnTask(tile, b, tuple(drives[j] for j in b), options,
+                                                     broken & set(b)))
+               for b in batches]
+    try:
+        for future in cf.as_completed(futures):
+            try:
+                yield future.result()
+            except BrokenProcessPool as exc:
+                raise SimulationError("a simulation worker died (ngspice crashed or was killed); "
+                                      "rerun the same command to resume") from exc
+    finally:
+        for future in futures:
+            future.cancel()
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)

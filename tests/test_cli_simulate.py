@@ -1,0 +1,153 @@
+"""``spicecim simulate`` and ``spicecim tables`` end to end: output, failures, refusals, and a
+sweep killed with SIGKILL then resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from spicecim import schema
+from spicecim.cli import cli
+from spicecim.sweep import UNCONVERGEABLE_ENV
+from spicecim.tables import open_run
+
+SMALL = ["--rows", "8", "--cols", "8", "--workers", "2"]
+
+
+def _invoke(*args: str, env: dict[str, str] | None = None):  # noqa: ANN202
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.mark.ngspice
+def test_simulate_writes_a_run_and_tables_prints_its_schedules(tmp_path: Path) -> None:
+    out = tmp_path / "run.h5"
+    result = _invoke("simulate", *SMALL, "--out", str(out), "--adc-share", "4", "--waveforms")
+    assert result.exit_code == 0, result.output
+    assert "8 columns simulated" in result.stdout
+    for schedule in ("fully_parallel", "adc_shared", "serialized"):
+        assert schedule in result.stdout
+    assert out.exists() and not (tmp_path / "run.h5.partial").exists()
+    with open_run(out) as run:
+        assert run.complete
+        assert run.config["simulation"]["drive"] == "coupled"
+        assert run.provenance[schema.ATTR_NGSPICE].startswith("ngspice-")
+        assert "--adc-share 4" in run.provenance[schema.ATTR_COMMAND]
+        table = run.columns("tile0")
+        assert list(table["status"]) == ["ok"] * 8
+        assert np.all(table["latency_s"] > 0) and np.all(table["energy_drivers_j"] > 0)
+        assert len(run.waveform("tile0", 7)["time_s"]) > 10
+        layer = run.layer("layer0")
+        assert list(layer["adc_share"]) == [1, 4, 8]
+    tables = _invoke("tables", str(out))
+    assert tables.exit_code == 0
+    assert tables.stdout.strip() in result.stdout
+    info = json.loads(_invoke("tables", str(out), "--json").stdout)
+    assert [r["schedule"] for r in info["layers"]["layer0"]] == ["fully_parallel", "adc_shared",
+                                                                "serialized"]
+    again = json.loads(_invoke("simulate", *SMALL, "--out", str(out), "--adc-share", "4",
+                               "--waveforms", "--json").stdout)
+    assert (again["simulated"], again["kept"]) == (0, 8)
+
+
+@pytest.mark.ngspice
+def test_a_failed_column_is_named_and_the_exit_code_is_one(tmp_path: Path) -> None:
+    out = tmp_path / "run.h5"
+    result = _invoke("simulate", *SMALL, "--out", str(out), env={UNCONVERGEABLE_ENV: "3"})
+    assert result.exit_code == 1
+    assert "1 column(s) failed: 3" in result.stderr
+    assert "column 3: failed: ngspice failed" in result.stdout
+    with open_run(out) as run:
+        status = list(run.columns("tile0")["status"])
+        assert status == ["ok"] * 3 + ["failed"] + ["ok"] * 4
+        assert "missing" in _invoke("tables", str(out)).stdout  # a layer with a hole is not guessed
+
+
+@pytest.mark.ngspice
+def test_a_changed_parameter_is_refused_in_one_line_unless_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "run.h5"
+    args = ["simulate", "--rows", "4", "--cols", "4", "--cell", "linear", "--workers", "1",
+            "--out", str(out)]
+    assert _invoke(*args).exit_code == 0
+    refused = _invoke(*[a if a != "linear" else "memristor" for a in args])
+    assert refused.exit_code == 2
+    assert refused.stderr.count("\n") == 1
+    assert "spec.cell.kind: 'linear' -> 'memristor'" in refused.stderr
+    assert _invoke(*args, "--drive", "isolated", "--overwrite").exit_code == 0
+    with open_run(out) as run:
+        assert run.config["simulation"]["drive"] == "isolated"
+
+
+def test_user_mistakes_exit_two_with_one_line(tmp_path: Path) -> None:
+    pulse = _invoke("simulate", "--rows", "4", "--cols", "4", "--encoding", "pulse_width",
+                    "--out", str(tmp_path / "x.h5"))
+    assert pulse.exit_code == 2 and "encoding='pulse_width' is invalid" in pulse.stderr
+    missing = _invoke("tables", str(tmp_path / "nothing.h5"))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+    assert _invoke("simulate", "--rows", "4", "--out", "x.h5", "--drive", "magic").exit_code == 2
+
+
+def _read_until_progress(proc: subprocess.Popen[bytes], total: int, timeout_s: float) -> int:
+    """Columns done according to the progress bar, once it shows some but not all."""
+    assert proc.stderr is not None
+    seen, deadline = b"", time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.05)
+        if ready:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+            done = [int(d) for d in re.findall(rb"(\d+)/%d" % total, seen)]
+            if any(0 < d < total for d in done):
+                return max(done)
+    raise AssertionError(f"no partial progress within {timeout_s} s: {seen[-500:]!r}")
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    args = ["simulate", "--rows", "32", "--cols", "16", "--workers", "1", "--drive", "solver"]
+    killed = tmp_path / "killed.h5"
+    command = [sys.executable, "-c", "from spicecim.cli import main; main()", *args,
+               "--out", str(killed)]
+    proc = subprocess.Popen([*command, "--progress"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _read_until_progress(proc, 16, timeout_s=120)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the CLI, its forkserver and its workers
+        proc.wait()
+        proc.stderr.close()  # type: ignore[union-attr]
+    partial = tmp_path / "killed.h5.partial"
+    assert partial.exists() and not killed.exists()
+    with open_run(partial) as run:
+        assert not run.complete
+        done_before = int(np.sum(run.columns("tile0")["status"] == "ok"))
+    assert 0 < done_before < 16
+
+    resumed = subprocess.run([*command, "--json"], capture_output=True, check=True)
+    info = json.loads(resumed.stdout)
+    assert info["kept"] == done_before and info["simulated"] == 16 - done_before
+
+    reference = tmp_path / "reference.h5"
+    assert _invoke(*args, "--out", str(reference)).exit_code == 0
+    with open_run(killed) as a, open_run(reference) as b:
+        assert a.complete and a.config == b.config
+        ta, tb = a.columns("tile0"), b.columns("tile0")
+        np.testing.assert_array_equal(ta["column"], np.arange(16))
+        for name in ta.data:
+            if name != "cpu_s":  # a timing, not a result
+                np.testing.assert_array_equal(ta[name], tb[name], err_msg=name)
+        for name in a.layer("layer0").data:
+            np.testing.assert_array_equal(a.layer("layer0")[name], b.layer("layer0")[name])
