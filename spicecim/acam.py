@@ -1,0 +1,545 @@
+"""Analog CAM: the cell's measured transfer curve, programming by its inverse, array searches.
+
+Data flow: :func:`~spicecim.netlist.acam.acam_cell` (device files) -> :func:`measure_transfer`
+(an ngspice DC sweep over conductance) -> :class:`Programmer` (interval -> conductances by
+interpolating that measured curve) -> :func:`run_search` (ngspice transients of the array) ->
+:class:`SearchResult` (sampled match lines, crossing times, energy by source) ->
+:func:`write_search`.
+
+Conventions: voltages in V on the data line (DL); an interval ``[lo, hi]`` matches a DL voltage
+inside it; ``lo = -inf`` / ``hi = inf`` mean "no bound" (the cell programmed to the extreme
+conductance, whose bound lies at the edge of its window). A bound is where the pull-down current
+of the measured sweep equals the array's trip current :attr:`AcamArray.i_trip_a`: the ML then
+reaches the sense threshold exactly at the sample time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+from spicecim import schema
+from spicecim.errors import ResultFileError, SpecError, check
+from spicecim.measure import crossing_time
+from spicecim.netlist.acam import (
+    AcamArray,
+    AcamCell,
+    SearchData,
+    build_gate_sweep,
+    build_search,
+    build_transfer,
+)
+from spicecim.simulate import NgspiceSession
+from spicecim.tables import RunWriter, Table, open_run
+
+# A 64-point log grid over a 45x conductance range puts neighbours 6 % apart; the bound is a
+# smooth (square-root-like) function of G there, so monotone cubic interpolation between them is
+# far inside a millivolt. Along the 1 mV data-line steps the divider nodes are smooth too. The
+# pull-down current against its gate is not (with lambda = 0 the inverter's gain is unbounded at
+# its switching point), so that sweep takes 10 uV steps: a small circuit, so a cheap run.
+TRANSFER_POINTS = 64
+TRANSFER_STEP_V = 1e-3
+GATE_STEP_V = 1e-5
+# Cells per netlist: ngspice's set-up time grows faster than linearly with circuit size (128
+# one-cell rows take 0.1 s, 800 take 3.4 s), so small arrays are batched up to about this many
+# cells and larger ones go one input vector per netlist.
+CELLS_PER_RUN = 192
+_TABLE_ARRAYS = ("g_s", "dl_v", "v_lo_v", "v_hi_v", "gate_v", "i_gate_lo_a", "i_gate_hi_a")
+
+_TRANSFER_MEMO: dict[tuple[str, int, float], TransferTable] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class TransferTable:
+    """The cell measured in two ngspice DC sweeps.
+
+    ``v_lo_v`` / ``v_hi_v`` (conductance x DL voltage): the lower / upper divider node against
+    the DL, one row per conductance of ``g_s``. ``i_gate_lo_a`` / ``i_gate_hi_a``: the lower /
+    upper pull-down current (drain at the sense threshold) against that divider node, ``gate_v``.
+    """
+
+    cell: AcamCell
+    g_s: np.ndarray = field(repr=False)
+    dl_v: np.ndarray = field(repr=False)
+    v_lo_v: np.ndarray = field(repr=False)
+    v_hi_v: np.ndarray = field(repr=False)
+    gate_v: np.ndarray = field(repr=False)
+    i_gate_lo_a: np.ndarray = field(repr=False)
+    i_gate_hi_a: np.ndarray = field(repr=False)
+
+    def trip_nodes(self, i_trip_a: float) -> tuple[float, float]:
+        """Divider-node voltages at which the lower / upper pull-down carries ``i_trip_a``."""
+        check(i_trip_a > 0, "i_trip_a", i_trip_a, "a current > 0 A")
+        lo = level_crossing(self.gate_v, np.sqrt(np.maximum(self.i_gate_lo_a, 0.0)),
+                            float(np.sqrt(i_trip_a)), rising=True)[0]
+        hi = level_crossing(self.gate_v, self.i_gate_hi_a, i_trip_a, rising=False)[0]
+        return float(lo), float(hi)
+
+    def bounds(self, i_trip_a: float) -> tuple[np.ndarray, np.ndarray]:
+        """DL voltages at which each conductance's lower / upper pull-down carries ``i_trip_a``
+        (NaN where it never does inside the sweep)."""
+        node_lo, node_hi = self.trip_nodes(i_trip_a)
+        return (level_crossing(self.dl_v, self.v_lo_v, node_lo, rising=False),
+                level_crossing(self.dl_v, self.v_hi_v, node_hi, rising=False))
+
+
+def level_crossing(x: np.ndarray, y: np.ndarray, level: float, *, rising: bool) -> np.ndarray:
+    """For each row of ``y`` (over ``x``), the first ``x`` where it crosses ``level`` in the given
+    direction, by linear interpolation; NaN where it does not (or ``level`` is NaN)."""
+    y = np.atleast_2d(np.asarray(y, dtype=float))
+    s = (y >= level) if rising else (y <= level)
+    hit = s[:, 1:] & ~s[:, :-1]
+    out = np.full(y.shape[0], np.nan)
+    rows = np.flatnonzero(hit.any(axis=1))
+    k = np.argmax(hit[rows], axis=1)
+    y0, y1 = y[rows, k], y[rows, k + 1]
+    out[rows] = x[k] + (level - y0) / (y1 - y0) * (x[k + 1] - x[k])
+    return out
+
+
+def transfer_grid(cell: AcamCell, points: int = TRANSFER_POINTS) -> np.ndarray:
+    check(isinstance(points, int) and points >= 8, "points", points, "an integer >= 8")
+    return np.geomspace(cell.g_min_s, cell.g_max_s, points)
+
+
+def measure_transfer(cell: AcamCell, *, points: int = TRANSFER_POINTS,
+                     dl_step_v: float = TRANSFER_STEP_V, session: NgspiceSession | None = None,
+                     cache: Path | None = None) -> TransferTable:
+    """The cell's transfer table from real ngspice DC sweeps, memoised in this process and, when
+    ``cache`` (an ``.npz`` path) is given, on disk."""
+    key = (cell.transfer_digest(), points, dl_step_v)
+    if key in _TRANSFER_MEMO:
+        return _TRANSFER_MEMO[key]
+    table = None
+    if cache is not None and cache.is_file():
+        table = load_transfer(cache, cell)
+        if table.g_s.size != points or not np.isclose(table.dl_v[1] - table.dl_v[0], dl_step_v):
+            table = None
+    if table is None:
+        session = session or NgspiceSession()
+        g = transfer_grid(cell, points)
+        sweep = session.run(build_transfer(cell, g, dl_step_v))
+        gate = session.run(build_gate_sweep(cell, GATE_STEP_V))
+        table = TransferTable(
+            cell=cell,
+            g_s=g,
+            dl_v=sweep["v-sweep"],
+            v_lo_v=np.stack([sweep[f"alo{k}"] for k in range(g.size)]),
+            v_hi_v=np.stack([sweep[f"ahi{k}"] for k in range(g.size)]),
+            gate_v=gate["v-sweep"],
+            i_gate_lo_a=gate["vplo#branch"],
+            i_gate_hi_a=gate["vphi#branch"],
+        )
+        if cache is not None:
+            save_transfer(table, cache)
+    _TRANSFER_MEMO[key] = table
+    return table
+
+
+def save_transfer(table: TransferTable, path: Path) -> Path:
+    """Write the table as ``.npz`` (atomically), tagged with the cell's digest."""
+    def write(f) -> None:  # noqa: ANN001 - a binary file object
+        np.savez(f, cell_digest=np.array(table.cell.transfer_digest()),
+                 **{name: getattr(table, name) for name in _TABLE_ARRAYS})
+    return _write_atomic(path, write)
+
+
+def load_transfer(path: Path, cell: AcamCell) -> TransferTable:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            digest = str(z["cell_digest"])
+            arrays = {name: np.asarray(z[name]) for name in _TABLE_ARRAYS}
+    except (OSError, KeyError, ValueError) as exc:
+        raise ResultFileError(f"{path} is not an ACAM transfer table ({exc})") from exc
+    if digest != cell.transfer_digest():
+        raise ResultFileError(f"{path} holds the transfer table of another cell ({digest}, "
+                              f"expected {cell.transfer_digest()})")
+    return TransferTable(cell=cell, **arrays)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The DL voltages each bound can be programmed to (its value at g_min and at g_max)."""
+
+    lo_min_v: float
+    lo_max_v: float
+    hi_min_v: float
+    hi_max_v: float
+
+    @property
+    def common(self) -> tuple[float, float]:
+        """Where an edge can be both a row's upper bound and the next row's lower bound."""
+        return max(self.lo_min_v, self.hi_min_v), min(self.lo_max_v, self.hi_max_v)
+
+
+@dataclass(frozen=True, slots=True)
+class Programmer:
+    """Intervals -> conductances for one array, by inverting the measured transfer curve."""
+
+    table: TransferTable
+    array: AcamArray
+    g_s: np.ndarray = field(init=False, repr=False)
+    lo_v: np.ndarray = field(init=False, repr=False)
+    hi_v: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        same = self.table.cell.transfer_digest() == self.array.cell.transfer_digest()
+        check(same, "array.cell", self.array.cell.name,
+              "the cell (devices, supplies) the transfer table was measured for")
+        lo, hi = self.table.bounds(self.array.i_trip_a)
+        # conductances whose bound lies beyond the supply (a strongly non-linear memristor at
+        # the top of its range) cannot be sensed: the usable range ends below them
+        finite = np.isfinite(lo) & np.isfinite(hi)
+        usable = lo.size if finite.all() else int(np.argmin(finite))
+        lo, hi = lo[:usable], hi[:usable]
+        if usable < 8 or not (np.all(np.diff(lo) > 0) and np.all(np.diff(hi) > 0)):
+            c = self.array.cell
+            raise SpecError(
+                f"the bounds are not rising functions of conductance over [{c.g_min_s}, "
+                f"{c.g_max_s}] S at the trip current {self.array.i_trip_a:.3g} A "
+                f"({self.array.cells} cells, t_eval {c.t_eval_s} s): expected a cell "
+                "and timing that can sense them")
+        object.__setattr__(self, "g_s", self.table.g_s[:usable])
+        object.__setattr__(self, "lo_v", lo)
+        object.__setattr__(self, "hi_v", hi)
+
+    @property
+    def window(self) -> Window:
+        return Window(float(self.lo_v[0]), float(self.lo_v[-1]), float(self.hi_v[0]),
+                      float(self.hi_v[-1]))
+
+    def conductances(self, lo_v: np.ndarray | float, hi_v: np.ndarray | float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Conductances (g_lo, g_hi) whose sensed bounds are ``lo_v`` and ``hi_v``."""
+        lo = np.asarray(lo_v, dtype=float)
+        hi = np.asarray(hi_v, dtype=float)
+        bad = np.isnan(lo) | np.isnan(hi) | ~(lo < hi)
+        if np.any(bad):
+            i = int(np.flatnonzero(bad.ravel())[0])
+            raise SpecError(f"interval [{lo.ravel()[i]}, {hi.ravel()[i]}] V is invalid: expected "
+                            "a non-empty interval with low < high")
+        w = self.window
+        _check_inside("lower bound", lo, w.lo_min_v, w.lo_max_v)
+        _check_inside("upper bound", hi, w.hi_min_v, w.hi_max_v)
+        log_g = np.log(self.g_s)
+        g_lo = np.exp(PchipInterpolator(self.lo_v, log_g)(np.clip(lo, w.lo_min_v, w.lo_max_v)))
+        g_hi = np.exp(PchipInterpolator(self.hi_v, log_g)(np.clip(hi, w.hi_min_v, w.hi_max_v)))
+        return (np.clip(g_lo, self.g_s[0], self.g_s[-1]), np.clip(g_hi, self.g_s[0], self.g_s[-1]))
+
+
+def _check_inside(what: str, v: np.ndarray, lo: float, hi: float) -> None:
+    finite = v[np.isfinite(v)]
+    outside = finite[(finite < lo) | (finite > hi)]
+    if outside.size:
+        raise SpecError(f"{what} {float(outside[0]):.6g} V is outside what the cell can be "
+                        f"programmed to: expected [{lo:.6g}, {hi:.6g}] V")
+
+
+def programmer(array: AcamArray, *, session: NgspiceSession | None = None,
+               cache: Path | None = None) -> Programmer:
+    """The programmer of ``array`` from its cell's (memoised) measured transfer table."""
+    return Programmer(measure_transfer(array.cell, session=session, cache=cache), array)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """Searches of one array: per input vector and row, the sampled ML voltage and the time from
+    precharge release until the ML fell through the sense threshold (NaN: it did not, in the
+    window); per input vector, the energy each supply delivered."""
+
+    data: SearchData
+    v_ml_v: np.ndarray = field(repr=False)
+    t_cross_s: np.ndarray = field(repr=False)
+    energy_divider_j: np.ndarray = field(repr=False)
+    energy_inverter_j: np.ndarray = field(repr=False)
+    energy_precharge_j: np.ndarray = field(repr=False)
+
+    @property
+    def match(self) -> np.ndarray:
+        return self.v_ml_v > self.data.array.cell.vsense_v
+
+    @property
+    def energy_j(self) -> np.ndarray:
+        return self.energy_divider_j + self.energy_inverter_j + self.energy_precharge_j
+
+
+def source_energy(t: np.ndarray, v_source: float, i_branch: np.ndarray) -> float:
+    """Energy a DC source delivered; ngspice's branch current flows into its + terminal."""
+    return float(-v_source * np.trapezoid(i_branch, t))
+
+
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    """What one netlist's searches reduce to (plain arrays, so a pool worker can return it)."""
+
+    v_ml_v: np.ndarray
+    t_cross_s: np.ndarray
+    energy: np.ndarray  # (inputs, 3): divider, inverter, precharge
+
+
+def search_chunk(data: SearchData, session: NgspiceSession | None = None) -> _Measured:
+    """One netlist: every input vector of ``data`` at once (the worker function of a pool)."""
+    a, c = data.array, data.array.cell
+    vec = (session or NgspiceSession()).run(build_search(data))
+    t = vec["time"]
+    v_ml, t_cross, energy = [], [], []
+    for q in range(data.inputs):
+        waves = [vec[f"ml{q}_{r}"] for r in range(a.rows)]
+        sampled = np.array([np.interp(c.sample_s, t, w) for w in waves])
+        v_ml.append(sampled)
+        t_cross.append([crossing_time(t, w, c.vsense_v) - c.release_s for w in waves])
+        # the precharge phase that follows returns the charge each ML lost
+        recharge = a.c_ml_f * c.vpre_v * float(np.sum(c.vpre_v - sampled))
+        energy.append([source_energy(t, c.vsl_v, vec[f"vsl{q}#branch"]),
+                       source_energy(t, c.vdd_v, vec[f"vdd{q}#branch"]),
+                       source_energy(t, c.vpre_v, vec[f"vpre{q}#branch"]) + recharge])
+    return _Measured(np.array(v_ml), np.array(t_cross), np.array(energy))
+
+
+def run_search(data: SearchData, *, session: NgspiceSession | None = None,
+               executor: cf.Executor | None = None) -> SearchResult:
+    """Simulate every input vector of ``data``: several per netlist for small arrays, the
+    netlists one after another in this process or spread over ``executor`` (for instance
+    :func:`spicecim.simulate.local_executor`)."""
+    a = data.array
+    per_run = max(1, CELLS_PER_RUN // (a.rows * a.cells))
+    chunks = [SearchData(a, data.g_lo_s, data.g_hi_s, data.dl_v[k:k + per_run])
+              for k in range(0, data.inputs, per_run)]
+    if executor is None:
+        session = session or NgspiceSession()
+        parts = [search_chunk(chunk, session) for chunk in chunks]
+    else:
+        parts = list(executor.map(search_chunk, chunks))
+    energy = np.concatenate([p.energy for p in parts])
+    return SearchResult(data, np.concatenate([p.v_ml_v for p in parts]),
+                        np.concatenate([p.t_cross_s for p in parts]),
+                        energy[:, 0], energy[:, 1], energy[:, 2])
+
+
+def sensed_bounds(dl_v: np.ndarray, v_ml_v: np.ndarray, vsense_v: float, lo_v: float,
+                  hi_v: float) -> tuple[float, float]:
+    """Measured bounds of one cell from a DL sweep: where the sampled ML crosses the sense
+    threshold nearest each target bound (interpolated); NaN if it does not cross there."""
+    order = np.argsort(dl_v)
+    x, y = np.asarray(dl_v)[order], np.asarray(v_ml_v)[order] - vsense_v
+    mid = 0.5 * (lo_v + hi_v)
+    below, above = x <= mid, x >= mid
+    lo = level_crossing(x[below], y[below], 0.0, rising=True)[0]
+    hi = level_crossing(x[above], y[above], 0.0, rising=False)[0]
+    return float(lo), float(hi)
+
+
+def sweep_interval(prog: Programmer, lo_v: float, hi_v: float, *, span_v: float = 10e-3,
+                   step_v: float = 0.5e-3, session: NgspiceSession | None = None
+                   ) -> tuple[SearchResult, tuple[float, float]]:
+    """Program one cell to ``[lo_v, hi_v]``, sweep the DL around both bounds and a few points
+    well inside and outside, and return the searches with the sensed bounds."""
+    a = prog.array
+    check(a.rows == 1 and a.cells == 1, "array", (a.rows, a.cells), "a single cell (1 x 1)")
+    g_lo, g_hi = prog.conductances(lo_v, hi_v)
+    near = np.arange(-span_v, span_v + step_v / 2, step_v)
+    w = prog.window
+    far = [w.lo_min_v - 0.02, 0.5 * (lo_v + hi_v), w.hi_max_v + 0.02]
+    dl = np.clip(np.concatenate([lo_v + near, hi_v + near, far]), 0.0, prog.array.cell.vdd_v)
+    data = SearchData(prog.array, np.full((1, 1), g_lo), np.full((1, 1), g_hi), dl[:, None])
+    result = run_search(data, session=session)
+    bounds = sensed_bounds(dl, result.v_ml_v[:, 0], prog.array.cell.vsense_v, lo_v, hi_v)
+    return result, bounds
+
+
+SEARCH_CASES = ("match", "lower", "upper")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchReport:
+    """Worst-case searches of an array. Every row stores the same interval (the middle quarter of
+    the window); every cell but cell 0 sees a DL in the middle of it. Cell 0 sees the same
+    ("match": a control, every row must stay high) or a DL at the edge of the programmable
+    window, below the interval ("lower") or above it ("upper"): one cell mismatching per row."""
+
+    array: AcamArray
+    interval_v: tuple[float, float]
+    result: SearchResult
+
+    @property
+    def t_cross_s(self) -> np.ndarray:
+        """Per case: the slowest row's time from release to the ML crossing the threshold
+        (NaN for the matching control)."""
+        t = np.max(self.result.t_cross_s, axis=1)
+        return np.where(np.array(SEARCH_CASES) == "match", np.nan, t)
+
+    @property
+    def latency_s(self) -> float:
+        return float(np.nanmax(self.t_cross_s))
+
+    @property
+    def energy_j(self) -> float:
+        """Energy of one search of the whole array, worst case."""
+        return float(np.max(self.result.energy_j))
+
+    @property
+    def problem(self) -> str:
+        """Empty when the control matched in every row and every row with a mismatching cell
+        fell through the threshold after the precharge release and before the sample."""
+        match = self.result.match
+        if not match[0].all():
+            return ("a row of matching cells fell below the sense threshold: at this sense time "
+                    "the trip current lets cells inside their intervals conduct, and their "
+                    "pull-downs add up along the row (use a longer sense time)")
+        if match[1:].any():
+            return "a row with a mismatching cell was sensed as a match"
+        if np.any(self.result.t_cross_s[1:] <= 0):
+            return "a mismatch discharged the match line before the precharge was released"
+        return ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+    def summary(self) -> dict:
+        r = self.result
+        return {
+            "rows": self.array.rows,
+            "cells": self.array.cells,
+            "device": self.array.cell.device,
+            "interval_v": list(self.interval_v),
+            "t_eval_s": self.array.cell.t_eval_s,
+            "latency_s": self.latency_s,
+            "energy_j": self.energy_j,
+            "energy_per_cell_j": self.energy_j / (self.array.rows * self.array.cells),
+            "cases": {
+                case: {
+                    "latency_s": float(self.t_cross_s[i]),
+                    "energy_j": float(r.energy_j[i]),
+                    "energy_divider_j": float(r.energy_divider_j[i]),
+                    "energy_inverter_j": float(r.energy_inverter_j[i]),
+                    "energy_precharge_j": float(r.energy_precharge_j[i]),
+                }
+                for i, case in enumerate(SEARCH_CASES)
+            },
+            "ok": self.ok,
+            "problem": self.problem,
+        }
+
+
+def simulate_search(array: AcamArray, *, session: NgspiceSession | None = None,
+                    cache: Path | None = None, executor: cf.Executor | None = None) -> SearchReport:
+    """Latency and energy of the worst-case search (see :class:`SearchReport`) from ngspice."""
+    session = session or NgspiceSession()
+    prog = programmer(array, session=session, cache=cache)
+    w = prog.window
+    lo_c, hi_c = w.common
+    lo, hi = lo_c + 0.375 * (hi_c - lo_c), lo_c + 0.625 * (hi_c - lo_c)
+    g_lo, g_hi = prog.conductances(lo, hi)
+    dl = np.full((len(SEARCH_CASES), array.cells), 0.5 * (lo + hi))
+    dl[1, 0], dl[2, 0] = w.lo_min_v, w.hi_max_v
+    shape = (array.rows, array.cells)
+    data = SearchData(array, np.full(shape, g_lo), np.full(shape, g_hi), dl)
+    return SearchReport(array, (float(lo), float(hi)),
+                        run_search(data, session=session, executor=executor))
+
+
+# Sense times tried by shortest_sense_time: octaves around the cell file's 1 ns.
+SENSE_TIMES_S = (0.125e-9, 0.25e-9, 0.5e-9, 1e-9, 2e-9, 4e-9, 8e-9, 16e-9)
+
+
+def shortest_sense_time(array: AcamArray, *, candidates_s: tuple[float, ...] = SENSE_TIMES_S,
+                        session: NgspiceSession | None = None,
+                        executor: cf.Executor | None = None) -> SearchReport:
+    """The worst-case search at the shortest sense time of ``candidates_s`` at which it works
+    (:attr:`SearchReport.ok`). A shorter sense time needs a larger trip current, so cells well
+    inside their intervals conduct too and, summed along a long row, pull a matching row down:
+    the shortest workable time grows with the row's length."""
+    session = session or NgspiceSession()
+    for t_eval in sorted(candidates_s):
+        cell = dataclasses.replace(array.cell, t_eval_s=t_eval)
+        try:
+            report = simulate_search(dataclasses.replace(array, cell=cell), session=session,
+                                     executor=executor)
+        except SpecError:  # bounds cannot be sensed at all this fast
+            continue
+        if report.ok:
+            return report
+    raise SpecError(f"no sense time of {sorted(candidates_s)} s senses a {array.cells}-cell row "
+                    "correctly: expected a longer one")
+
+
+# The ACAM group of a run file. Root attributes, /config and the units convention are those of
+# spicecim.schema; these names belong there too once the crossbar schema settles.
+SEARCH_GROUP = "/acam/search"
+SEARCH_FIELDS = (
+    schema.Field("case", "str", "text", ""),
+    schema.Field("latency_s", "f8", "s", float("nan")),
+    schema.Field("energy_j", "f8", "J", float("nan")),
+    schema.Field("energy_divider_j", "f8", "J", float("nan")),
+    schema.Field("energy_inverter_j", "f8", "J", float("nan")),
+    schema.Field("energy_precharge_j", "f8", "J", float("nan")),
+)
+SEARCH_ARRAYS = (  # per case and row (or cell): the raw figures behind the table
+    schema.Field("t_cross_s", "f8", "s", None),
+    schema.Field("v_ml_v", "f8", "V", None),
+    schema.Field("dl_v", "f8", "V", None),
+    schema.Field("g_lo_s", "f8", "S", None),
+    schema.Field("g_hi_s", "f8", "S", None),
+)
+
+
+def write_search(path: Path, report: SearchReport, *, command: str = "",
+                 ngspice_version: str = "") -> Path:
+    """One run file (written as ``<path>.partial`` and renamed into place), every dataset with
+    its ``units``: one table row per case, and the raw arrays."""
+    r = report.result
+    config = {"acam_array": report.array.to_dict(), "interval_v": list(report.interval_v),
+              "data_digest": r.data.digest()}
+    writer = RunWriter(path, config, {schema.ATTR_NGSPICE: ngspice_version,
+                                      schema.ATTR_COMMAND: command}, overwrite=True)
+    try:
+        group = writer.file.create_group(SEARCH_GROUP)
+        values = {"case": np.array(SEARCH_CASES, dtype=object), "latency_s": report.t_cross_s,
+                  "energy_j": r.energy_j, "energy_divider_j": r.energy_divider_j,
+                  "energy_inverter_j": r.energy_inverter_j,
+                  "energy_precharge_j": r.energy_precharge_j,
+                  "t_cross_s": r.t_cross_s, "v_ml_v": r.v_ml_v, "dl_v": r.data.dl_v,
+                  "g_lo_s": r.data.g_lo_s, "g_hi_s": r.data.g_hi_s}
+        for f in SEARCH_FIELDS + SEARCH_ARRAYS:
+            dtype = h5py.string_dtype() if f.kind == "str" else np.dtype(f.kind)
+            group.create_dataset(f.name, data=values[f.name], dtype=dtype).attrs[
+                schema.ATTR_UNITS] = f.units
+    except BaseException:
+        writer.close()
+        raise
+    return writer.finish()
+
+
+def read_search(path: Path) -> Table:
+    """The per-case table of a run file written by :func:`write_search`."""
+    with open_run(path) as run:
+        if SEARCH_GROUP not in run.file:
+            raise ResultFileError(f"{path} holds no ACAM search: expected a file written by "
+                                  "'spicecim acam simulate'")
+        group = run.file[SEARCH_GROUP]
+        data = {f.name: (np.array(group[f.name].asstr()[...], dtype=object) if f.kind == "str"
+                         else group[f.name][...]) for f in SEARCH_FIELDS}
+        return Table(data, {f.name: str(group[f.name].attrs[schema.ATTR_UNITS])
+                            for f in SEARCH_FIELDS})
+
+
+def _write_atomic(path: Path, write) -> Path:  # noqa: ANN001 - a callable taking a file object
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,179 @@
+"""``spicecim acam``: the 6T2M analog CAM's transfer curve, array searches and function maps."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from spicecim.acam import (
+    TRANSFER_POINTS,
+    Programmer,
+    measure_transfer,
+    shortest_sense_time,
+    simulate_search,
+    sweep_interval,
+    write_search,
+)
+from spicecim.acam_readout import FUNCTIONS, function_map, program_function
+from spicecim.errors import SpecError
+from spicecim.netlist.acam import DEVICES, AcamArray, AcamCell, acam_cell
+from spicecim.simulate import NgspiceSession
+
+
+def _cell(device: str, t_eval: float | None) -> AcamCell:
+    return acam_cell(device=device, **({} if t_eval is None else {"t_eval_s": t_eval}))
+
+
+def _seconds(text: str | None) -> float | None:
+    try:
+        return None if text is None else float(text)
+    except ValueError as exc:
+        raise SpecError(f"--t-eval {text!r} is invalid: expected seconds or 'auto'") from exc
+
+
+def _interval(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(part) for part in text.split(":"))
+    except ValueError as exc:
+        raise SpecError(f"--check {text!r} is invalid: expected LOW:HIGH in volts") from exc
+    if not lo < hi:  # before any simulation
+        raise SpecError(f"interval [{lo}, {hi}] V is invalid: expected a non-empty interval with "
+                        "low < high")
+    return lo, hi
+
+
+_device = click.option("--device", type=click.Choice(DEVICES), default="linear", show_default=True,
+                       help="Memristors as linear resistors or as the HfOx memristor subcircuit.")
+_t_eval = click.option("--t-eval", type=float, default=None,
+                       help="Sense time after precharge release (s); default from the cell file.")
+_as_json = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+
+
+@click.group()
+def acam() -> None:
+    """Analog CAM (6T2M): transfer curve, search latency/energy, ADC-free function maps."""
+
+
+@acam.command()
+@click.option("--cells", type=int, default=64, show_default=True,
+              help="Cells per row (match line).")
+@click.option("--rows", type=int, default=16, show_default=True, help="Rows (match lines).")
+@_device
+@click.option("--t-eval", default=None,
+              help="Sense time after precharge release (s), default from the cell file; 'auto': "
+                   "the shortest of 0.125..16 ns (octaves) at which the searches work.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("runs/acam.h5"), show_default=True, help="HDF5 result file.")
+@_as_json
+def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path,
+             as_json: bool) -> None:
+    """Worst-case search latency and energy of an array, simulated in ngspice."""
+    auto = t_eval == "auto"
+    cell = _cell(device, None if auto else _seconds(t_eval))
+    array = AcamArray(rows=rows, cells=cells, cell=cell)
+    session = NgspiceSession()
+    report = (shortest_sense_time(array, session=session) if auto
+              else simulate_search(array, session=session))
+    array = report.array
+    write_search(out, report, command=" ".join(sys.argv), ngspice_version=session.version())
+    summary = {**report.summary(), "out": str(out)}
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(f"{rows} rows x {cells} cells ({device}), interval "
+               f"[{report.interval_v[0]:.4f}, {report.interval_v[1]:.4f}] V, "
+               f"sense at {array.cell.t_eval_s * 1e12:.0f} ps")
+    for case, figures in summary["cases"].items():
+        what = "every cell matching" if case == "match" else f"one cell mismatching ({case})"
+        latency = "" if case == "match" else f"latency {figures['latency_s'] * 1e12:.1f} ps, "
+        click.echo(f"  {what}: {latency}energy per search {figures['energy_j'] * 1e12:.3f} pJ")
+    click.echo(f"wrote {out}" + ("" if report.ok else f" (WARNING: {report.problem})"))
+
+
+@acam.command()
+@_device
+@click.option("--cells", type=int, default=1, show_default=True,
+              help="Cells per row: their match-line capacitance sets the trip current.")
+@_t_eval
+@click.option("--points", type=int, default=TRANSFER_POINTS, show_default=True,
+              help="Conductances in the sweep (log-spaced over the cell's range).")
+@click.option("--check", "checks", multiple=True, metavar="LOW:HIGH",
+              help="Program this interval (V) into a one-cell row, sweep it in ngspice and report "
+                   "the bound errors.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also store the measured table (.npz).")
+@_as_json
+def transfer(device: str, cells: int, t_eval: float | None, points: int, checks: tuple[str, ...],
+             out: Path | None, as_json: bool) -> None:
+    """The cell's measured transfer curve: bounds against memristor conductance."""
+    intervals = [_interval(text) for text in checks]
+    array = AcamArray(rows=1, cells=cells, cell=_cell(device, t_eval))
+    session = NgspiceSession()
+    table = measure_transfer(array.cell, points=points, session=session, cache=out)
+    prog = Programmer(table, array)
+    w = prog.window
+    pick = np.unique(np.linspace(0, prog.g_s.size - 1, 9).round().astype(int))
+    summary = {
+        "device": device,
+        "cells": cells,
+        "i_trip_a": array.i_trip_a,
+        "window_v": {"lower": [w.lo_min_v, w.lo_max_v], "upper": [w.hi_min_v, w.hi_max_v]},
+        "curve": [{"g_s": float(prog.g_s[k]), "lower_v": float(prog.lo_v[k]),
+                   "upper_v": float(prog.hi_v[k])} for k in pick],
+        "checks": [],
+    }
+    single = Programmer(prog.table, AcamArray(rows=1, cells=1, cell=array.cell))
+    for lo, hi in intervals:
+        result, (m_lo, m_hi) = sweep_interval(single, lo, hi, span_v=2e-3, step_v=2e-5,
+                                              session=session)
+        inside = bool(result.match[-2, 0])
+        outside = not (result.match[-3, 0] or result.match[-1, 0])
+        summary["checks"].append({"interval_v": [lo, hi], "sensed_v": [m_lo, m_hi],
+                                  "error_mv": [(m_lo - lo) * 1e3, (m_hi - hi) * 1e3],
+                                  "match_inside": inside, "mismatch_outside": outside})
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(f"transfer of the 6T2M cell ({device}), trip current {array.i_trip_a:.3g} A "
+               f"({cells} cells per row): lower bound {w.lo_min_v:.4f}..{w.lo_max_v:.4f} V, "
+               f"upper bound {w.hi_min_v:.4f}..{w.hi_max_v:.4f} V")
+    click.echo("      G (uS)   lower (V)   upper (V)")
+    for row in summary["curve"]:
+        click.echo(f"  {row['g_s'] * 1e6:10.2f}  {row['lower_v']:10.4f}  {row['upper_v']:10.4f}")
+    for c in summary["checks"]:
+        click.echo(f"  [{c['interval_v'][0]}, {c['interval_v'][1]}] V: bound errors "
+                   f"{c['error_mv'][0]:+.4f} / {c['error_mv'][1]:+.4f} mV, match inside "
+                   f"{c['match_inside']}, mismatch outside {c['mismatch_outside']}")
+
+
+@acam.command("function")
+@click.option("--name", type=click.Choice(tuple(FUNCTIONS)), default="sigmoid", show_default=True)
+@click.option("--bits", type=int, default=4, show_default=True, help="Output code bits.")
+@click.option("--x-min", type=float, default=-4.0, show_default=True, help="Input range start.")
+@click.option("--x-max", type=float, default=4.0, show_default=True, help="Input range end.")
+@_device
+@_as_json
+def function_(name: str, bits: int, x_min: float, x_max: float, device: str, as_json: bool) -> None:
+    """Rows (input interval -> output code) of a quantised function and their conductances."""
+    program = program_function(function_map(name, bits, x_min, x_max), _cell(device, None))
+    f = program.fmap
+    rows = [{"x": [float(f.x_lo[k]), float(f.x_hi[k])], "code": int(f.code[k]),
+             "y": float(f.value(f.code[k])),
+             "dl_v": [float(program.v_lo_v[k]), float(program.v_hi_v[k])],
+             "g_lo_s": float(program.g_lo_s[k]), "g_hi_s": float(program.g_hi_s[k])}
+            for k in range(f.rows)]
+    if as_json:
+        click.echo(json.dumps({"function": name, "bits": bits, "v_range": [program.v_min_v,
+                                                                          program.v_max_v],
+                               "rows": rows}))
+        return
+    click.echo(f"{name} on [{x_min}, {x_max}], {bits} bits: {f.rows} rows, data line "
+               f"{program.v_min_v:.4f}..{program.v_max_v:.4f} V")
+    for r in rows:
+        click.echo(f"  x [{r['x'][0]:+.4f}, {r['x'][1]:+.4f}] -> code {r['code']:3d} "
+                   f"(y {r['y']:.4g})  G_lo {r['g_lo_s'] * 1e6:7.2f} uS  "
+                   f"G_hi {r['g_hi_s'] * 1e6:7.2f} uS")
