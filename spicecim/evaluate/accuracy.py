@@ -1,0 +1,355 @@
+"""The analog forward pass of a mapped MLP, against the ideal digital one.
+
+Each layer's weights are cut into the tiles of :func:`spicecim.evaluate.mapping.map_layer` and
+mapped to conductances by the tile's :class:`WeightMapping` (one ``w_max`` per layer, so the
+digital partial sums of row tiles add up). Then, in the order the hardware meets them:
+
+1. **Conductances** quantised to ``2^weight_bits`` levels (``None``: continuous).
+2. **Programming variation**: ``G + variation * sigma_G(G) * z``, ``z`` standard normal, with
+   ``sigma_G = max(-0.009107 G + 4.782321 uS, 0)`` (G in uS; Milo et al., IRPS 2021, fig. 4, the
+   linear fit Sandia CrossSim uses; docs/sources.md section 6), clipped to the memristor's
+   physical range. Unused cells of a tile are programmed to ``g_min`` and vary too.
+3. **Inputs** scaled into the DAC's [0, 1]: each layer's input is divided by its largest
+   magnitude on a calibration batch (values beyond it saturate); a layer with signed inputs is
+   read in two phases, positive parts then magnitudes of the negative parts
+   (:mod:`spicecim.evaluate.mapping`). DAC quantisation to ``2^dac_bits`` levels.
+4. **IR drop**: column currents from :func:`spicecim.solve.transfer_matrix` of the programmed
+   tile with the tile's wire, driver and readout resistances (one factorisation per tile per
+   configuration; each input is then a matrix product). Cells are linear at their chord
+   conductance: the memristor's sinh I-V below the read voltage and any access transistor are
+   not modelled here. ``ir_drop=False`` sets wire and driver resistances to 0 and the readout to
+   a virtual ground.
+5. **Read noise**: every device's current varies by ``read_noise`` (relative sigma) on every
+   read, independently; the column's current gets the resulting Gaussian, whose sigma is exact
+   without wire resistance (with it, the noise's own IR drop is neglected).
+6. **ADC**: the column's readout voltage ``I * r_sense`` rounded to ``2^adc_bits`` levels of
+   :func:`spicecim.measure.adc_band`'s full scale, clipped to [0, full scale].
+
+The pairs (or reference column) are then subtracted, partial sums and phases added, the input
+scale undone and the bias added, all digitally and exactly. Random numbers come from
+``numpy.random.Generator``s seeded by ``seed``: the variation draws do not depend on the
+variation scale or the ADC, and the read-noise draws not on the ADC, so a sweep compares the
+same devices and the same noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from spicecim.errors import check
+from spicecim.evaluate.mapping import LayerMapping, ModelMapping
+from spicecim.evaluate.model import Matmul, Mlp, Points
+from spicecim.measure import adc_band
+from spicecim.netlist import spec as specs
+from spicecim.netlist.weights import WeightMapping
+from spicecim.solve import transfer_matrix
+
+# Milo et al., IRPS 2021, fig. 4 (IGVVA-100), as fitted in Sandia CrossSim: sigma_G in uS.
+MILO_SLOPE = -0.009107
+MILO_OFFSET_US = 4.782321
+# Read noise: an assumption, not a cited measurement (docs/sources.md has none): 1 % relative
+# sigma per device per read.
+DEFAULT_READ_NOISE = 0.01
+OUTPUTS = ("sigma", "r", "g", "b")
+SWEEP_AXES = ("adc_bits", "dac_bits", "weight_bits", "variation", "read_noise", "ir_drop")
+
+
+def programming_sigma_s(g_s: np.ndarray) -> np.ndarray:
+    """Programming error sigma (S) of a device targeted at ``g_s`` (Milo et al. 2021)."""
+    return np.maximum(MILO_SLOPE * np.asarray(g_s) * 1e6 + MILO_OFFSET_US, 0.0) * 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Nonideality:
+    """What the analog pass includes; ``None`` bits mean no quantisation, 0 means none."""
+
+    weight_bits: int | None
+    dac_bits: int | None
+    adc_bits: int | None
+    variation: float = 1.0
+    read_noise: float = DEFAULT_READ_NOISE
+    ir_drop: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("weight_bits", "dac_bits", "adc_bits"):
+            bits = getattr(self, name)
+            check(bits is None or (isinstance(bits, int) and 1 <= bits <= 16), name, bits,
+                  "None or an integer from 1 to 16")
+        check(self.variation >= 0, "variation", self.variation, "a scale >= 0 of sigma_G")
+        check(self.read_noise >= 0, "read_noise", self.read_noise, "a relative sigma >= 0")
+
+    @classmethod
+    def ideal(cls, seed: int = 0) -> Nonideality:
+        return cls(None, None, None, variation=0.0, read_noise=0.0, ir_drop=False, seed=seed)
+
+    @classmethod
+    def of(cls, spec: specs.CrossbarSpec, weights: WeightMapping, **overrides: object
+           ) -> Nonideality:
+        """The tile's own bits, the default variation and read noise, IR drop on."""
+        base = cls(weights.bits, spec.driver.dac_bits, spec.readout.adc.bits)
+        return dataclasses.replace(base, **overrides)
+
+    def describe(self) -> str:
+        def bits(b: int | None) -> str:
+            return "ideal" if b is None else f"{b} bit"
+
+        ir = "on" if self.ir_drop else "off"
+        return (f"weights {bits(self.weight_bits)}, DAC {bits(self.dac_bits)}, "
+                f"ADC {bits(self.adc_bits)}, variation x{self.variation:g} (Milo 2021), "
+                f"read noise {100 * self.read_noise:g} %, IR drop {ir}, seed {self.seed}")
+
+
+def accuracy_spec(spec: specs.CrossbarSpec, ir_drop: bool) -> specs.CrossbarSpec:
+    """The tile as the linear solver models it (see the module docstring, step 4)."""
+    cell = dataclasses.replace(spec.cell, kind="linear", access=None)
+    if ir_drop:
+        return dataclasses.replace(spec, cell=cell)
+    wire = dataclasses.replace(spec.wire, r_row_ohm=0.0, r_col_ohm=0.0)
+    return dataclasses.replace(
+        spec, cell=cell, wire=wire, driver=dataclasses.replace(spec.driver, r_out_ohm=0.0),
+        readout=dataclasses.replace(spec.readout, style="virtual_ground"))
+
+
+@dataclass(frozen=True, slots=True)
+class ProgrammedTile:
+    """One tile as programmed: which inputs and outputs of its layer it holds, and its
+    circuit, reduced to the transfer matrix of the rows it uses."""
+
+    rows: slice  # of the layer's inputs
+    outputs: slice  # of the layer's outputs
+    used_cols: int
+    transfer: np.ndarray  # (rows used, cols): column currents per volt on each row
+    g_sq: np.ndarray  # (rows used, cols): programmed conductances squared, for read noise
+
+
+@dataclass(frozen=True, slots=True)
+class ProgrammedLayer:
+    """A layer's tiles, its weight scale (``w_max`` maps to ``g_max - g_min``), the calibrated
+    input scale (maps to the DAC's full scale) and its input phases."""
+
+    tiles: tuple[ProgrammedTile, ...]
+    w_max: float
+    input_scale: float
+    phases: int
+
+
+def _target(weights: WeightMapping, w: np.ndarray, w_max: float, bits: int | None) -> np.ndarray:
+    if bits is not None:
+        return dataclasses.replace(weights, bits=bits).to_conductances(w, w_max)
+    # Continuous conductances: WeightMapping's formula without its rounding.
+    u, span = w / w_max, weights.g_max_s - weights.g_min_s
+    if weights.scheme == "differential":
+        g = np.empty((w.shape[0], 2 * w.shape[1]))
+        g[:, 0::2] = weights.g_min_s + np.maximum(u, 0) * span
+        g[:, 1::2] = weights.g_min_s + np.maximum(-u, 0) * span
+        return g
+    mid = 0.5 * (weights.g_min_s + weights.g_max_s)
+    return np.concatenate([mid + 0.5 * u * span, np.full((w.shape[0], 1), mid)], axis=1)
+
+
+def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.CrossbarSpec,
+             weights: WeightMapping, settings: Nonideality, rng: np.random.Generator
+             ) -> ProgrammedLayer:
+    w = np.asarray(weight, float)
+    w_max = float(np.max(np.abs(w))) or 1.0
+    solver_spec = accuracy_spec(spec, settings.ir_drop)
+    mem = spec.cell.memristor
+    tiles, row0 = [], 0
+    for n_rows in m.row_counts:
+        out0 = 0
+        for n_out, n_cols in zip(m.output_counts, m.column_counts, strict=True):
+            g = np.full((spec.rows, spec.cols), weights.g_min_s)
+            g[:n_rows, :n_cols] = _target(weights, w[row0:row0 + n_rows, out0:out0 + n_out],
+                                          w_max, settings.weight_bits)
+            z = rng.standard_normal(g.shape)  # drawn whatever the scale: common random numbers
+            g = np.clip(g + settings.variation * programming_sigma_s(g) * z,
+                        mem.g_off_s, mem.g_on_s)
+            tiles.append(ProgrammedTile(
+                slice(row0, row0 + n_rows), slice(out0, out0 + n_out), n_cols,
+                transfer_matrix(solver_spec, g)[:n_rows], g[:n_rows] ** 2))
+            out0 += n_out
+        row0 += n_rows
+    return ProgrammedLayer(tuple(tiles), w_max, scale, m.input_phases)
+
+
+def program(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec, weights: WeightMapping,
+            settings: Nonideality, calibration: Points) -> dict[str, ProgrammedLayer]:
+    """Every layer programmed onto its tiles; input scales from the ideal pass on
+    ``calibration``."""
+    check(spec.rows == mapping.tile.rows and spec.cols == mapping.tile.cols, "spec tile",
+          f"{spec.rows}x{spec.cols}", f"{mapping.tile.rows}x{mapping.tile.cols}")
+    check(spec.driver.encoding == "amplitude", "encoding", spec.driver.encoding, "'amplitude'")
+    peaks: dict[str, float] = {}
+
+    def record(name: str, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        peaks[name] = float(np.max(np.abs(x)))
+        return np.asarray(x, float) @ np.asarray(weight, float)
+
+    mlp.forward(calibration.pos_enc, calibration.dir_enc, record)
+    rng = np.random.default_rng([settings.seed, 0])
+    return {layer.name: _program(mapping.layer(layer.name), layer.weight,
+                                 peaks[layer.name] or 1.0, spec, weights, settings, rng)
+            for layer in mlp.layers}
+
+
+class _AnalogMatmul:
+    """The ``matmul`` hook of :meth:`Mlp.forward` that runs each layer on its tiles."""
+
+    def __init__(self, layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,
+                 weights: WeightMapping, settings: Nonideality) -> None:
+        self.layers, self.weights, self.settings = layers, weights, settings
+        self.v_full = spec.driver.v_full_v
+        self.r_sense = spec.readout.r_sense_ohm
+        band = adc_band(spec, weights.g_max_s)
+        self.full_scale_v = band.full_scale_v
+        self.rng = np.random.default_rng([settings.seed, 1])
+        self.z: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        layer = self.layers[name]
+        u = np.asarray(x, float) / layer.input_scale
+        out = self._read(layer, np.clip(u, 0.0, 1.0), weight.shape[1])
+        if layer.phases == 2:
+            out -= self._read(layer, np.clip(-u, 0.0, 1.0), weight.shape[1])
+        z = layer.input_scale * out
+        self.z[name] = z
+        return z
+
+    def _read(self, layer: ProgrammedLayer, u: np.ndarray, fan_out: int) -> np.ndarray:
+        s = self.settings
+        out = np.zeros((len(u), fan_out))
+        for tile in layer.tiles:
+            x = u[:, tile.rows]
+            if s.dac_bits is not None:
+                x = specs.quantise_unit(x, s.dac_bits)
+            v = x * self.v_full
+            current = v @ tile.transfer
+            if s.read_noise > 0:
+                sigma = s.read_noise * np.sqrt((v * v) @ tile.g_sq)
+                current = current + sigma * self.rng.standard_normal(current.shape)
+            if s.adc_bits is not None:
+                lsb = self.full_scale_v / (1 << s.adc_bits)
+                code = np.clip(np.round(current * self.r_sense / lsb), 0, (1 << s.adc_bits) - 1)
+                current = code * lsb / self.r_sense
+            used = current[:, :tile.used_cols] / self.v_full
+            out[:, tile.outputs] += self.weights.to_weights(used, layer.w_max)
+        return out
+
+
+def analog_matmul(layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,
+                  weights: WeightMapping, settings: Nonideality) -> Matmul:
+    """The ``matmul`` hook of :meth:`Mlp.forward` (and :meth:`Mlp.field`) that runs each layer
+    on its programmed tiles; its read noise starts afresh from ``settings.seed``."""
+    return _AnalogMatmul(layers, spec, weights, settings)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputError:
+    """Analog vs ideal for one output: RMS error over RMS of the ideal value, and absolutes."""
+
+    name: str
+    rel_rms: float
+    mean_abs: float
+    max_abs: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccuracyResult:
+    settings: Nonideality
+    points: int
+    outputs: tuple[OutputError, ...]
+    rgb_rmse: float
+    rgb_psnr_db: float
+    layers: tuple[tuple[str, float], ...]  # (layer, relative RMS error of its pre-activation)
+
+    def output(self, name: str) -> OutputError:
+        return next(o for o in self.outputs if o.name == name)
+
+
+def _rel_rms(a: np.ndarray, ref: np.ndarray) -> float:
+    err, scale = math.sqrt(float(np.mean((a - ref) ** 2))), math.sqrt(float(np.mean(ref**2)))
+    if scale > 0:
+        return err / scale
+    return 0.0 if err == 0 else math.inf
+
+
+def _ideal_matmul(store: dict[str, np.ndarray]):  # noqa: ANN202 - a Matmul
+    def matmul(name: str, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        z = np.asarray(x, float) @ np.asarray(weight, float)
+        store[name] = z
+        return z
+
+    return matmul
+
+
+def compare(mlp: Mlp, layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,
+            weights: WeightMapping, settings: Nonideality, points: Points) -> AccuracyResult:
+    """Run the analog and the ideal (float64) forward pass on ``points`` and compare."""
+    ideal_z: dict[str, np.ndarray] = {}
+    sigma0, rgb0 = mlp.forward(points.pos_enc, points.dir_enc, _ideal_matmul(ideal_z))
+    hook = _AnalogMatmul(layers, spec, weights, settings)
+    sigma1, rgb1 = mlp.forward(points.pos_enc, points.dir_enc, hook)
+    ref = np.column_stack([sigma0, rgb0])
+    got = np.column_stack([sigma1, rgb1])
+    outputs = tuple(OutputError(name, _rel_rms(got[:, i], ref[:, i]),
+                                float(np.mean(np.abs(got[:, i] - ref[:, i]))),
+                                float(np.max(np.abs(got[:, i] - ref[:, i]))))
+                    for i, name in enumerate(OUTPUTS))
+    rmse = math.sqrt(float(np.mean((rgb1 - rgb0) ** 2)))
+    psnr = 20 * math.log10(1.0 / rmse) if rmse > 0 else math.inf
+    per_layer = tuple((layer.name, _rel_rms(hook.z[layer.name], ideal_z[layer.name]))
+                      for layer in mlp.layers)
+    return AccuracyResult(settings, len(points), outputs, rmse, psnr, per_layer)
+
+
+def evaluate_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
+                      weights: WeightMapping, settings: Nonideality, points: Points,
+                      calibration: Points) -> AccuracyResult:
+    layers = program(mlp, mapping, spec, weights, settings, calibration)
+    return compare(mlp, layers, spec, weights, settings, points)
+
+
+def sweep_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
+                   weights: WeightMapping, base: Nonideality,
+                   axes: Mapping[str, Sequence[float | int]], points: Points,
+                   calibration: Points) -> list[AccuracyResult]:
+    """Every combination of the ``axes`` values (names in SWEEP_AXES) on top of ``base``;
+    tiles are programmed once per distinct (weight bits, variation, IR drop)."""
+    programmed: dict[tuple, dict[str, ProgrammedLayer]] = {}
+    results = []
+    for settings in sweep_settings(base, axes):
+        key = (settings.weight_bits, settings.variation, settings.ir_drop, settings.seed)
+        if key not in programmed:
+            programmed[key] = program(mlp, mapping, spec, weights, settings, calibration)
+        results.append(compare(mlp, programmed[key], spec, weights, settings, points))
+    return results
+
+
+def sweep_settings(base: Nonideality, axes: Mapping[str, Sequence[float | int]]
+                   ) -> list[Nonideality]:
+    """Every combination of the ``axes`` values (names in SWEEP_AXES) on top of ``base``, the
+    last axis varying fastest; bits must be integers, ``ir_drop`` is read as a truth value."""
+    for name in axes:
+        check(name in SWEEP_AXES, "sweep", name, f"one of {SWEEP_AXES}")
+    return [dataclasses.replace(base, **_typed(dict(zip(axes, values, strict=True))))
+            for values in itertools.product(*axes.values())]
+
+
+def _typed(values: dict[str, float | int]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name, value in values.items():
+        if name.endswith("_bits"):
+            check(float(value).is_integer(), name, value, "an integer number of bits")
+            out[name] = int(value)
+        elif name == "ir_drop":
+            out[name] = bool(value)
+        else:
+            out[name] = float(value)
+    return out

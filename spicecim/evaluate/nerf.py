@@ -1,0 +1,368 @@
+"""NeRF end to end: one view of the built-in scene through the float MLP and the crossbar model.
+
+The MLP is fitted to :func:`spicecim.evaluate.scene.default_scene` (weights cached, so a
+second run does not fit again) and rendered three ways from the same camera and the same
+deterministic sample depths: the analytic scene (the reference), the float MLP, and the MLP
+with every layer's product on the crossbar model of :mod:`spicecim.evaluate.accuracy`. PSNR
+(peak 1.0) compares them; SSIM is not computed (no maintained SSIM library is a dependency).
+
+Latency and energy of a frame are the tables' (:mod:`spicecim.evaluate.schedule`): a frame is
+``width x height x samples_per_ray`` samples, each through every layer, whether or not it lies
+inside the scene's cube (the renderer itself skips those outside, where the density is 0 by
+definition; the report gives their share). The one figure not read from the tables is the
+ADC's energy per conversion at a resolution other than the tables': it is scaled by the
+ISAAC/Saberi curve below, so a sweep of ``adc_bits`` trades accuracy against energy; its
+conversion time stays the tables'.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.image import imsave
+
+from spicecim import devices
+from spicecim.errors import ResultFileError, check
+from spicecim.evaluate import accuracy as acc
+from spicecim.evaluate import schedule as sched
+from spicecim.evaluate.mapping import ModelMapping, TileGeometry, map_model
+from spicecim.evaluate.model import Mlp, Points, sample_points
+from spicecim.evaluate.render import Rays, default_view, psnr, render, sample_depths
+from spicecim.evaluate.report import si
+from spicecim.evaluate.scene import Scene
+
+CACHE_ENV = "SPICECIM_CACHE"
+# Energy per conversion of a 32 nm SAR ADC against its resolution (pJ): the ISAAC ADC scaled
+# following Saberi, Lotfi, Mafinezhad and Serdijn 2011, as the hwcomponents ISAAC library encodes
+# it (docs/sources.md section 4). Only ratios are used, so the tables' ADC keeps its own energy;
+# a resolution outside 4..10 bits has no cited figure and its energy is reported missing.
+ADC_ENERGY_BY_BITS_PJ = {4: 0.79, 5: 0.99, 6: 1.20, 7: 1.42, 8: 1.67, 9: 1.97, 10: 2.38}
+# Each schedule activates and converts every column once (spicecim.measure.schedule_layer):
+# energies are equal across schedules, so one of them stands for all in the energy columns.
+_ENERGY_SCHEDULE = "fully_parallel"
+
+
+def default_cache_dir() -> Path:
+    """Where fitted weights are kept: ``$SPICECIM_CACHE``, else ``~/.cache/spicecim``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "spicecim")
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """The rendered view: pixels and samples per ray (stratified midpoints, no fine pass)."""
+
+    width_px: int
+    height_px: int
+    samples_per_ray: int
+
+    def __post_init__(self) -> None:
+        for name in ("width_px", "height_px", "samples_per_ray"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
+
+    @property
+    def samples(self) -> int:
+        return self.width_px * self.height_px * self.samples_per_ray
+
+    @property
+    def workload(self) -> sched.Workload:
+        return sched.Workload(self.samples_per_ray, self.width_px, self.height_px)
+
+
+def load_table(path: Path | str) -> sched.TileTable:
+    """The first tile of a run file from ``spicecim simulate``."""
+    tables = sched.read_tables(path)
+    if not tables:
+        raise ResultFileError(f"{path} holds no tile table: expected a run written by "
+                              "'spicecim simulate'")
+    return tables[0]
+
+
+def scaled_adc(adc: devices.AdcModel, bits: int) -> devices.AdcModel | None:
+    """The tables' ADC at another resolution, its energy scaled by ADC_ENERGY_BY_BITS_PJ;
+    None where either resolution has no cited figure."""
+    if bits == adc.bits:
+        return adc
+    if bits not in ADC_ENERGY_BY_BITS_PJ or adc.bits not in ADC_ENERGY_BY_BITS_PJ:
+        return None
+    ratio = ADC_ENERGY_BY_BITS_PJ[bits] / ADC_ENERGY_BY_BITS_PJ[adc.bits]
+    return dataclasses.replace(adc, bits=bits, e_conv_j=adc.e_conv_j * ratio,
+                               source=f"{adc.source} scaled to {bits} bit (Saberi 2011)".strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Crossbar:
+    """The fitted model mapped onto the tiles of one table, with the batch that sets each
+    layer's DAC input scale: what every crossbar render of a run shares."""
+
+    mlp: Mlp
+    table: sched.TileTable
+    mapping: ModelMapping
+    calibration: Points
+    adc_share: int
+
+    def __post_init__(self) -> None:
+        check(self.adc_share >= 1, "adc_share", self.adc_share, "an integer >= 1")
+
+    @classmethod
+    def of(cls, mlp: Mlp, table: sched.TileTable, *, calibration_points: int = 256,
+           seed: int = 0, adc_share: int | None = None) -> Crossbar:
+        geometry = TileGeometry(table.spec.rows, table.spec.cols, table.weights.scheme)
+        # The same calibration batch as 'spicecim evaluate': uniform in the cube, seeded.
+        calibration = sample_points(mlp, calibration_points, np.random.default_rng([seed, 3]))
+        return cls(mlp, table, map_model(mlp, geometry), calibration,
+                   adc_share or table.adc_share)
+
+    def settings(self, **overrides: object) -> acc.Nonideality:
+        """The tables' bits, default variation and read noise, IR drop on, then ``overrides``."""
+        return acc.Nonideality.of(self.table.spec, self.table.weights, **overrides)
+
+    def cost(self, frame: Frame, adc_bits: int | None) -> sched.ModelCost:
+        """The frame's figures from the tables, the ADC scaled to ``adc_bits`` (None: the
+        tables' ADC); every figure missing where the scaling has no cited figure."""
+        table: sched.TileTable | None = self.table
+        adc = self.table.adc if adc_bits is None else scaled_adc(self.table.adc, adc_bits)
+        if adc is None:
+            table = None
+        elif adc != self.table.adc:
+            spec = self.table.spec
+            table = dataclasses.replace(self.table, spec=dataclasses.replace(
+                spec, readout=dataclasses.replace(spec.readout, adc=adc)))
+        return sched.model_cost(self.mapping, table, frame.workload, self.adc_share)
+
+
+@dataclass(frozen=True, slots=True)
+class CrossbarRender:
+    """One render through the crossbar model, compared with the float and the scene renders."""
+
+    settings: acc.Nonideality
+    image: np.ndarray = field(repr=False)
+    psnr_float_db: float
+    psnr_scene_db: float
+    cost: sched.ModelCost = field(repr=False)
+
+    @property
+    def frame_energy_j(self) -> float:
+        return self.cost.total(_ENERGY_SCHEDULE).frame_energy_j
+
+
+@dataclass(frozen=True, slots=True)
+class NerfResult:
+    """Everything ``spicecim nerf`` shows and writes."""
+
+    model: str
+    weights: str
+    crossbar_model: Crossbar = field(repr=False)
+    frame: Frame
+    inside_fraction: float
+    scene_image: np.ndarray = field(repr=False)
+    float_image: np.ndarray = field(repr=False)
+    float_psnr_db: float
+    crossbar: CrossbarRender
+    sweep_axis: str | None = None
+    sweep: tuple[CrossbarRender, ...] = ()
+
+    def __post_init__(self) -> None:
+        check((self.sweep_axis is None) == (not self.sweep), "sweep_axis", self.sweep_axis,
+              "an axis name exactly when there are sweep renders")
+
+
+def view(frame: Frame, bound: float) -> tuple[Rays, float, float]:
+    """The default orbit camera's rays, near and far (m) for ``frame``."""
+    return default_view(frame.height_px, frame.width_px, bound=bound)
+
+
+def inside_fraction(rays: Rays, frame: Frame, near: float, far: float, bound: float) -> float:
+    """Share of the frame's samples inside the cube [-bound, bound]^3: the only ones the
+    renderer puts to the MLP."""
+    origins, dirs = (np.asarray(a, dtype=np.float32).reshape(-1, 3) for a in rays)
+    t = sample_depths(1, frame.samples_per_ray, near, far, None)[0].astype(np.float32)
+    inside, chunk = 0, max(1, (1 << 16) // frame.samples_per_ray)
+    for start in range(0, len(origins), chunk):
+        # float32 points, as Mlp.field tests them
+        points = (origins[start:start + chunk, None, :]
+                  + t[:, None] * dirs[start:start + chunk, None, :])
+        inside += int(np.all(np.abs(points) <= bound, axis=-1).sum())
+    return inside / frame.samples
+
+
+def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, rays: Rays,
+                    near: float, far: float,
+                    programmed: dict[acc.Nonideality, dict[str, acc.ProgrammedLayer]]
+                    ) -> np.ndarray:
+    """The frame with every layer on the crossbar model. Tiles programmed for settings that
+    differ only in what happens at read time are reused from ``programmed``, so a sweep of
+    the ADC, the DAC or the read noise programs (and factorises) the tiles once."""
+    spec, weights = model.table.spec, model.table.weights
+    key = dataclasses.replace(settings, adc_bits=None, dac_bits=None, read_noise=0.0)
+    if key not in programmed:
+        programmed[key] = acc.program(model.mlp, model.mapping, spec, weights, settings,
+                                      model.calibration)
+    hook = acc.analog_matmul(programmed[key], spec, weights, settings)
+    return render(functools.partial(model.mlp.field, matmul=hook), rays, frame.samples_per_ray,
+                  near, far)
+
+
+def run_nerf(scene: Scene, model: str, weights: str, crossbar: Crossbar, frame: Frame,
+             settings: acc.Nonideality, sweep: tuple[str, Sequence[float]] | None = None
+             ) -> NerfResult:
+    """Render ``frame`` from the scene, the float MLP and the crossbar model with ``settings``;
+    with ``sweep`` (an axis of accuracy.SWEEP_AXES and its values) once more per value on top
+    of ``settings``. ``weights`` says where the MLP's weights come from."""
+    rays, near, far = view(frame, scene.bound)
+    n = frame.samples_per_ray
+    scene_image = render(scene.query, rays, n, near, far)
+    float_image = render(crossbar.mlp.field, rays, n, near, far)
+    programmed: dict[acc.Nonideality, dict[str, acc.ProgrammedLayer]] = {}
+
+    def through(s: acc.Nonideality) -> CrossbarRender:
+        image = render_crossbar(crossbar, s, frame, rays, near, far, programmed)
+        return CrossbarRender(s, image, psnr(image, float_image), psnr(image, scene_image),
+                              crossbar.cost(frame, s.adc_bits))
+
+    main = through(settings)
+    points: tuple[CrossbarRender, ...] = ()
+    if sweep is not None:
+        axis, values = sweep
+        points = tuple(main if s == settings else through(s)
+                       for s in acc.sweep_settings(settings, {axis: values}))
+    return NerfResult(model, weights, crossbar, frame,
+                      inside_fraction(rays, frame, near, far, scene.bound), scene_image,
+                      float_image, psnr(float_image, scene_image), main,
+                      None if sweep is None else sweep[0], points)
+
+
+# --- text and files ------------------------------------------------------------------------
+
+
+def _db(value: float) -> str:
+    return "inf dB" if math.isinf(value) else f"{value:.2f} dB"
+
+
+def _setting(settings: acc.Nonideality, axis: str) -> str:
+    value = getattr(settings, axis)
+    return "ideal" if value is None else f"{value:g}"
+
+
+def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
+    """The report ``spicecim nerf`` prints."""
+    model, frame, x = result.crossbar_model, result.frame, result.crossbar
+    tile = model.mapping.tile
+    lines = [
+        f"model {result.model} ({result.weights})",
+        f"tile figures: {model.table.source} ({tile.rows}x{tile.cols} tiles, {tile.scheme} "
+        f"weights; {model.mapping.arrays} arrays)",
+        f"frame: {frame.width_px}x{frame.height_px} px x {frame.samples_per_ray} samples per ray "
+        f"= {frame.samples} samples, {100 * result.inside_fraction:.1f} % of them inside the "
+        "scene's cube",
+        f"crossbar: {x.settings.describe()}",
+        "",
+        f"{'render':<12}{'PSNR vs scene':>16}{'PSNR vs float':>16}",
+        f"{'float MLP':<12}{_db(result.float_psnr_db):>16}{'-':>16}",
+        f"{'crossbar':<12}{_db(x.psnr_scene_db):>16}{_db(x.psnr_float_db):>16}",
+        f"largest |crossbar - float| over pixels and channels: "
+        f"{float(difference(x.image, result.float_image).max()):.3g} (diff.png's full scale)",
+        "",
+        f"{'schedule':<12}{'latency/sample':>16}{'energy/sample':>15}{'latency/frame':>15}"
+        f"{'energy/frame':>14}",
+    ]
+    for name, label in sched.SCHEDULE_LABELS.items():
+        t = x.cost.total(name)
+        lines.append(f"{label:<12}{si(t.sample_latency_s, 's'):>16}"
+                     f"{si(t.sample_energy_j, 'J'):>15}{si(t.frame_latency_s, 's'):>15}"
+                     f"{si(t.frame_energy_j, 'J'):>14}")
+    if result.sweep_axis:
+        axis = result.sweep_axis
+        lines += ["", f"sweep of {axis} (energy per frame: every schedule's):",
+                  f"  {axis:>12}{'PSNR vs float':>16}{'PSNR vs scene':>16}{'energy/frame':>14}"]
+        lines += [f"  {_setting(p.settings, axis):>12}{_db(p.psnr_float_db):>16}"
+                  f"{_db(p.psnr_scene_db):>16}{si(p.frame_energy_j, 'J'):>14}"
+                  for p in result.sweep]
+    notes = ["PSNR only: no maintained SSIM library is installed",
+             "latency/frame: one sample at a time through all layers, one copy of the arrays; "
+             "energy/frame counts every sample, the renderer skips those outside the cube"]
+    if model.table.failed:
+        notes.append(f"{model.table.source}: columns {list(model.table.failed)} did not end "
+                     "ok; figures of layers using them are missing")
+    if any(p.settings.adc_bits not in (None, model.table.adc.bits)
+           for p in (x, *result.sweep)):
+        notes.append(f"ADC energy per conversion at other than the tables' {model.table.adc.bits} "
+                     "bit: scaled as ISAAC/Saberi 2011 (4-10 bit, else missing); conversion "
+                     "time and settling latency stay the tables'")
+    lines += ["", "notes:", *(f"  - {n}" for n in notes)]
+    if written:
+        lines += ["", f"wrote {', '.join(str(p) for p in written)}"]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest absolute difference over the colour channels."""
+    return np.max(np.abs(np.asarray(a, float) - np.asarray(b, float)), axis=-1)
+
+
+def write_outputs(result: NerfResult, out_dir: Path | str) -> list[Path]:
+    """PNGs of the three renders and of |crossbar - float| (:func:`difference`, magma colour
+    map from 0 to its largest value, which the report names), and with a sweep ``sweep.csv``
+    and ``sweep.png``. Returns the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, image in (("scene", result.scene_image), ("float", result.float_image),
+                        ("crossbar", result.crossbar.image)):
+        written.append(out / f"{name}.png")
+        imsave(written[-1], np.clip(image, 0.0, 1.0))
+    diff = difference(result.crossbar.image, result.float_image)
+    written.append(out / "diff.png")
+    imsave(written[-1], diff, cmap="magma", vmin=0.0, vmax=max(float(diff.max()), 1e-6))
+    if result.sweep_axis:
+        written += [_write_sweep_csv(result, out / "sweep.csv"),
+                    _plot_sweep(result, out / "sweep.png")]
+    return written
+
+
+def _write_sweep_csv(result: NerfResult, path: Path) -> Path:
+    axis = result.sweep_axis or ""
+    names = list(sched.SCHEDULE_LABELS)
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow([axis, "psnr_vs_float_db", "psnr_vs_scene_db",
+                      *(f"frame_latency_s_{sched.SCHEDULE_LABELS[s]}" for s in names),
+                      "frame_energy_j"])
+        for p in result.sweep:
+            totals = [p.cost.total(s) for s in names]
+            out.writerow([_setting(p.settings, axis), p.psnr_float_db, p.psnr_scene_db,
+                          *(t.frame_latency_s for t in totals), p.frame_energy_j])
+    return path
+
+
+def _plot_sweep(result: NerfResult, path: Path) -> Path:
+    axis = result.sweep_axis or ""
+    labels = [_setting(p.settings, axis) for p in result.sweep]
+    vs_float = [p.psnr_float_db for p in result.sweep]
+    vs_scene = [p.psnr_scene_db for p in result.sweep]
+    energy = [p.frame_energy_j for p in result.sweep]
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot(labels, vs_float, "o-", label="crossbar vs float MLP")
+    left.plot(labels, vs_scene, "s--", label="crossbar vs scene")
+    left.axhline(result.float_psnr_db, color="grey", lw=0.8, label="float MLP vs scene")
+    left.set(xlabel=axis, ylabel="PSNR (dB)", title="accuracy")
+    left.legend()
+    right.plot(energy, vs_float, "o-")
+    for e, q, text in zip(energy, vs_float, labels, strict=True):
+        right.annotate(f"{axis}={text}", (e, q), textcoords="offset points", xytext=(4, 4),
+                       fontsize=8)
+    right.set(xlabel="energy per frame (J)", ylabel="PSNR vs float MLP (dB)",
+              title=f"accuracy-energy trade-off, {result.frame.width_px}x"
+                    f"{result.frame.height_px} px x {result.frame.samples_per_ray} samples")
+    fig.savefig(path, dpi=120)
+    return path

@@ -1,0 +1,264 @@
+"""The evaluation report: one dataclass, and its text, JSON and HDF5 forms.
+
+HDF5 layout (``--out report.h5``; every dataset has a ``units`` attribute)::
+
+    /                 attrs: format, spicecim_version, created_utc, command_line, model
+    /report           the JSON form (units "json")
+    /layers/<sched>/  name, latency_s, energy_j, energy_array_j, energy_adc_j,
+                      energy_digital_j, conversions: one row per layer
+    /totals/          schedule and the Totals fields: one row per schedule
+    /accuracy/        output, rel_rms, mean_abs, max_abs: one row per model output
+    /sweep/           the swept settings and sigma_rel_rms, rgb_rmse, rgb_psnr_db: one row each
+    /baselines/       label, flag, per_sample_s, throughput_per_s, speedup_<sched>
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+import spicecim
+from spicecim.evaluate.accuracy import AccuracyResult
+from spicecim.evaluate.baseline import Baseline, compare_to
+from spicecim.evaluate.schedule import SCHEDULE_LABELS, ModelCost, Totals
+
+REPORT_FORMAT = "spicecim-evaluate-report-v1"
+_PREFIXES = ((1e-18, "a"), (1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"),
+             (1.0, ""), (1e3, "k"), (1e6, "M"), (1e9, "G"))
+_TOTAL_UNITS = {"sample_latency_s": "s", "sample_energy_j": "J", "ray_latency_s": "s",
+                "ray_energy_j": "J", "frame_latency_s": "s", "frame_energy_j": "J",
+                "throughput_per_s": "1/s", "pipelined_per_s": "1/s"}
+
+
+def si(value: float, unit: str) -> str:
+    """``1.23 ns``-style text for a value in SI base units; 'missing' for NaN."""
+    if not math.isfinite(value):
+        return "missing" if math.isnan(value) else "inf"
+    scale, prefix = _PREFIXES[0]
+    for s, p in _PREFIXES:
+        if abs(value) >= s:
+            scale, prefix = s, p
+    return f"{value / scale:.4g} {prefix}{unit}"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything ``spicecim evaluate`` found. ``schedules`` are the ones shown."""
+
+    model: str
+    weights: str
+    cost: ModelCost
+    table: str | None
+    missing: str
+    schedules: tuple[str, ...]
+    accuracy: AccuracyResult | None
+    sweep: tuple[AccuracyResult, ...]
+    sweep_axes: tuple[str, ...]
+    baselines: tuple[Baseline, ...]
+    notes: tuple[str, ...] = ()
+
+    def totals(self) -> dict[str, Totals]:
+        return {s: self.cost.total(s) for s in self.schedules}
+
+    def speedups(self, baseline: Baseline) -> dict[str, float]:
+        totals = self.totals()
+        return {s: compare_to(baseline, s, totals[s].sample_latency_s,
+                              self.cost.workload.replicas).speedup for s in self.schedules}
+
+
+def render(report: Report) -> str:
+    """The report as the text table ``spicecim evaluate`` prints."""
+    cost, m = report.cost, report.cost.mapping
+    tile = m.tile
+    lines = [f"model {report.model} ({report.weights}) on {tile.rows}x{tile.cols} tiles, "
+             f"{tile.scheme} weights",
+             f"tile figures: {report.table or 'missing: ' + report.missing}",
+             f"mapping: {m.arrays} arrays, {m.devices} devices, utilisation "
+             f"{100 * m.utilisation:.1f} %; ADCs: " + ", ".join(
+                 f"{SCHEDULE_LABELS[s]} {n}" for s, n in m.adcs(cost.adc_share).items()
+                 if s in report.schedules) + f" (adc-shared: {cost.adc_share} columns per ADC)",
+             ""]
+    errors = dict(report.accuracy.layers) if report.accuracy else {}
+    head = f"{'layer':<12}{'in':>5}{'out':>5}{'arrays':>7}{'reads':>6}"
+    for s in report.schedules:
+        head += f"{SCHEDULE_LABELS[s] + ' latency':>22}{'energy':>12}"
+    lines.append(head + (f"{'error':>9}" if errors else ""))
+    for lm, costs in zip(m.layers, cost.layers, strict=True):
+        row = f"{lm.name:<12}{lm.fan_in:>5}{lm.fan_out:>5}{lm.arrays:>7}{lm.input_phases:>6}"
+        for s in report.schedules:
+            row += f"{si(costs[s].latency_s, 's'):>22}{si(costs[s].energy_j, 'J'):>12}"
+        lines.append(row + (f"{errors[lm.name]:>9.2%}" if errors else ""))
+    totals = report.totals()
+    w = cost.workload
+    for label, lat, energy in (
+            ("per sample", "sample_latency_s", "sample_energy_j"),
+            (f"per ray ({w.samples_per_ray} samples)", "ray_latency_s", "ray_energy_j"),
+            (f"per frame ({w.width_px}x{w.height_px} px)", "frame_latency_s", "frame_energy_j")):
+        row = f"{label:<35}"
+        for s in report.schedules:
+            t = totals[s]
+            row += f"{si(getattr(t, lat), 's'):>22}{si(getattr(t, energy), 'J'):>12}"
+        lines.append(row)
+    row = f"{f'samples/s ({w.replicas} replica(s))':<35}"
+    for s in report.schedules:
+        row += f"{si(totals[s].throughput_per_s, '/s'):>22}{'':>12}"
+    lines.append(row)
+    row = f"{'samples/s, layers pipelined':<35}"
+    for s in report.schedules:
+        row += f"{si(totals[s].pipelined_per_s, '/s'):>22}{'':>12}"
+    lines.append(row)
+    if report.accuracy:
+        a = report.accuracy
+        lines += ["", f"accuracy vs the ideal float64 pass, {a.points} points: "
+                      f"{a.settings.describe()}",
+                  f"  {'output':<8}{'rel. RMS':>10}{'mean |err|':>12}{'max |err|':>11}"]
+        lines += [f"  {o.name:<8}{o.rel_rms:>10.3%}{o.mean_abs:>12.4g}{o.max_abs:>11.4g}"
+                  for o in a.outputs]
+        lines.append(f"  RGB RMSE {a.rgb_rmse:.4g} (PSNR {a.rgb_psnr_db:.1f} dB); 'error' "
+                     "above: each layer's pre-activation, errors accumulated from the input")
+    if report.sweep:
+        lines += ["", "sweep:", "  " + "".join(f"{n:>12}" for n in report.sweep_axes)
+                  + f"{'sigma rel.':>12}{'RGB RMSE':>10}{'RGB PSNR':>10}"]
+        for r in report.sweep:
+            lines.append("  " + "".join(f"{_setting(r, n):>12}" for n in report.sweep_axes)
+                         + f"{r.output('sigma').rel_rms:>12.3%}{r.rgb_rmse:>10.4g}"
+                         + f"{r.rgb_psnr_db:>8.1f}dB")
+    if report.baselines:
+        lines += ["", "digital baselines; speed-up of the analog model per schedule (against "
+                      "batch 1: latency ratio; batched: throughput ratio):",
+                  f"  {'baseline':<58}{'per sample':>12}{'samples/s':>12}"
+                  + "".join(f"{'x ' + SCHEDULE_LABELS[s]:>14}" for s in report.schedules)]
+        for b in report.baselines:
+            ups = report.speedups(b)
+            lines.append(f"  {b.label:<58}{si(b.per_sample_s, 's'):>12}"
+                         f"{si(b.throughput_per_s, ''):>12}"
+                         + "".join(f"{ups[s]:>14.3g}" for s in report.schedules)
+                         + (f"  {b.flag}" if b.flag else "") + f"  [{b.source}]")
+    if report.notes:
+        lines += ["", "notes:"] + [f"  - {n}" for n in report.notes]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _setting(r: AccuracyResult, name: str) -> str:
+    value = getattr(r.settings, name)
+    return "ideal" if value is None else f"{value:g}"
+
+
+def _plain(value: object) -> object:
+    """JSON-safe: NaN and infinities become None, tuples lists, dataclasses dicts."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def to_dict(report: Report) -> dict:
+    """The report as plain data (``--json``)."""
+    cost, m = report.cost, report.cost.mapping
+    return _plain({
+        "model": report.model, "weights": report.weights,
+        "tile": m.tile, "table": report.table, "missing": report.missing or None,
+        "adc_share": cost.adc_share, "workload": cost.workload,
+        "mapping": {"arrays": m.arrays, "devices": m.devices, "utilisation": m.utilisation,
+                    "adcs": m.adcs(cost.adc_share),
+                    "layers": [{"name": lm.name, "fan_in": lm.fan_in, "fan_out": lm.fan_out,
+                                "row_tiles": lm.row_tiles, "col_tiles": lm.col_tiles,
+                                "arrays": lm.arrays, "devices": lm.devices,
+                                "input_phases": lm.input_phases,
+                                "utilisation": lm.utilisation} for lm in m.layers]},
+        "layers": {s: [dataclasses.asdict(c[s]) | {"energy_j": c[s].energy_j}
+                       for c in cost.layers] for s in report.schedules},
+        "totals": report.totals(),
+        "accuracy": report.accuracy,
+        "sweep": {"axes": report.sweep_axes, "results": report.sweep},
+        "baselines": [{"label": b.label, "flag": b.flag, "kind": b.kind,
+                       "per_sample_s": b.per_sample_s, "throughput_per_s": b.throughput_per_s,
+                       "speedup": report.speedups(b), **dataclasses.asdict(b)}
+                      for b in report.baselines],
+        "notes": report.notes,
+    })  # type: ignore[return-value]
+
+
+def _table(group: h5py.Group, columns: dict[str, tuple[list, str]]) -> None:
+    for name, (values, units) in columns.items():
+        data = np.array(values, dtype=object if units == "text" else float)
+        ds = group.create_dataset(name, data=data, dtype=h5py.string_dtype()
+                                  if units == "text" else "f8")
+        ds.attrs["units"] = units
+
+
+def write_h5(report: Report, path: Path | str, command_line: str = "") -> Path:
+    """Write the report (module docstring) to a temporary name, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update({"format": REPORT_FORMAT, "spicecim_version": spicecim.__version__,
+                            "created_utc": datetime.datetime.now(datetime.UTC).isoformat(
+                                timespec="seconds"),
+                            "command_line": command_line, "model": report.model})
+            ds = f.create_dataset("report", data=json.dumps(to_dict(report)),
+                                  dtype=h5py.string_dtype())
+            ds.attrs["units"] = "json"
+            for s in report.schedules:
+                costs = [c[s] for c in report.cost.layers]
+                _table(f.create_group(f"layers/{s}"), {
+                    "name": ([c.name for c in costs], "text"),
+                    **{k: ([getattr(c, k) for c in costs], "J" if k.startswith("energy") else "s")
+                       for k in ("latency_s", "energy_j", "energy_array_j", "energy_adc_j",
+                                 "energy_digital_j")},
+                    "conversions": ([c.conversions for c in costs], "1")})
+            totals = list(report.totals().values())
+            _table(f.create_group("totals"), {
+                "schedule": ([t.schedule for t in totals], "text"),
+                **{k: ([getattr(t, k) for t in totals], u) for k, u in _TOTAL_UNITS.items()}})
+            if report.accuracy:
+                outs = report.accuracy.outputs
+                _table(f.create_group("accuracy"), {
+                    "output": ([o.name for o in outs], "text"),
+                    **{k: ([getattr(o, k) for o in outs], "1")
+                       for k in ("rel_rms", "mean_abs", "max_abs")}})
+            if report.sweep:
+                _table(f.create_group("sweep"), {
+                    **{n: ([_number(getattr(r.settings, n)) for r in report.sweep], "1")
+                       for n in report.sweep_axes},
+                    "sigma_rel_rms": ([r.output("sigma").rel_rms for r in report.sweep], "1"),
+                    "rgb_rmse": ([r.rgb_rmse for r in report.sweep], "1"),
+                    "rgb_psnr_db": ([r.rgb_psnr_db for r in report.sweep], "dB")})
+            if report.baselines:
+                bs = report.baselines
+                _table(f.create_group("baselines"), {
+                    "label": ([b.label for b in bs], "text"),
+                    "flag": ([b.flag for b in bs], "text"),
+                    "per_sample_s": ([b.per_sample_s for b in bs], "s"),
+                    "throughput_per_s": ([b.throughput_per_s for b in bs], "1/s"),
+                    **{f"speedup_{s}": ([report.speedups(b)[s] for b in bs], "1")
+                       for s in report.schedules}})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _number(value: object) -> float:
+    """A setting as a number; ``None`` (ideal, no quantisation) as NaN."""
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]

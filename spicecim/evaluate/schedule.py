@@ -1,0 +1,298 @@
+"""Latency and energy of a mapped model from the per-column tables of simulated tiles.
+
+Rules (DESIGN.md section 6):
+
+- A layer that uses ``n`` columns of a tile takes that tile's simulated columns ``0..n-1``; the
+  three schedules of a tile are :func:`spicecim.measure.schedule_layer`'s, so a one-tile layer
+  has exactly the figures ``spicecim tables`` prints for the same columns.
+- The tiles of one layer run in parallel: the layer's analog latency is its slowest tile's, its
+  energy the sum over all its tiles. A layer with signed inputs reads twice (two input phases,
+  :mod:`spicecim.evaluate.mapping`): twice the latency and energy.
+- After the ADCs a digital stage subtracts each differential pair (or the reference column),
+  adds the partial sums of all row tiles and phases, and adds the bias: ``2 * phases *
+  row_tiles`` additions per output, ``1 + ceil(log2(phases * row_tiles + 1))`` adder levels in
+  sequence. The per-layer rescaling and the activation are not costed.
+- Layers run one after another: a sample's latency and energy are the sums over layers.
+- A tile configuration absent from the tables is simulated on demand (:func:`simulate_table`)
+  or its figures are NaN ("missing"); they are never extrapolated from another size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spicecim import devices
+from spicecim.errors import ResultFileError, check
+from spicecim.evaluate.mapping import LayerMapping, ModelMapping
+from spicecim.measure import SCHEDULES, schedule_layer
+from spicecim.netlist import spec as specs
+from spicecim.netlist.weights import WeightMapping
+from spicecim.simulate import SOURCE_GROUPS
+from spicecim.tables import open_run, simulate_to_file
+
+# Command-line names of measure.SCHEDULES, in the same order.
+SCHEDULE_NAMES = {"parallel": "fully_parallel", "adc-shared": "adc_shared",
+                  "serialized": "serialized"}
+SCHEDULE_LABELS = {v: k for k, v in SCHEDULE_NAMES.items()}
+
+# 32-bit integer add at 45 nm: 0.1 pJ (M. Horowitz, "Computing's energy problem (and what we can
+# do about it)", ISSCC 2014, the operation-energy table; read in secondary copies of the table,
+# search ids 54747880613 and 57785901847). Latency: an assumption, not a cited figure: one
+# adder level per cycle of a 1 GHz digital clock.
+DEFAULT_ADD_ENERGY_J = 0.1e-12
+DEFAULT_ADD_LATENCY_S = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class DigitalAdder:
+    """The digital adder after the ADCs: time per adder level, energy per addition."""
+
+    latency_s: float = DEFAULT_ADD_LATENCY_S
+    energy_j: float = DEFAULT_ADD_ENERGY_J
+
+    def __post_init__(self) -> None:
+        check(self.latency_s >= 0, "adder latency_s", self.latency_s, "a time >= 0 s")
+        check(self.energy_j >= 0, "adder energy_j", self.energy_j, "an energy >= 0 J")
+
+
+@dataclass(frozen=True, slots=True)
+class TileTable:
+    """The per-column figures of one simulated tile, with the configuration it was made with.
+
+    ``latency_s`` (from the input edge) and ``energy_array_j`` (every source group, ADC excluded)
+    are NaN where the column did not end ``ok``.
+    """
+
+    source: str
+    spec: specs.CrossbarSpec
+    weights: WeightMapping
+    adc_share: int
+    latency_s: np.ndarray = field(repr=False)
+    energy_array_j: np.ndarray = field(repr=False)
+    failed: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        shape = (self.spec.cols,)
+        check(self.latency_s.shape == shape, "latency_s.shape", self.latency_s.shape, f"{shape}")
+        check(self.energy_array_j.shape == shape, "energy_array_j.shape",
+              self.energy_array_j.shape, f"{shape}")
+        check(self.adc_share >= 1, "adc_share", self.adc_share, "an integer >= 1")
+
+    @property
+    def adc(self) -> devices.AdcModel:
+        return self.spec.readout.adc
+
+    def matches(self, spec: specs.CrossbarSpec, weights: WeightMapping) -> bool:
+        return self.spec.digest() == spec.digest() and self.weights == weights
+
+
+def spec_from_dict(d: Mapping) -> specs.CrossbarSpec:
+    """The :class:`CrossbarSpec` whose ``to_dict()`` is ``d`` (as stored in a run's config)."""
+    cell, readout = d["cell"], d["readout"]
+    access = cell.get("access")
+    return specs.CrossbarSpec(
+        rows=d["rows"], cols=d["cols"],
+        cell=specs.CellParams(
+            kind=cell["kind"], memristor=devices.MemristorParams(**cell["memristor"]),
+            access=None if access is None else devices.AccessTransistor(**access)),
+        wire=specs.WireParams(**d["wire"]),
+        driver=specs.DriverParams(**d["driver"]),
+        readout=devices.Readout(style=readout["style"], r_sense_ohm=readout["r_sense_ohm"],
+                                c_adc_f=readout["c_adc_f"], adc=devices.AdcModel(**readout["adc"])),
+    )
+
+
+def read_tables(path: Path | str) -> list[TileTable]:
+    """Every tile of a run file (``spicecim simulate``) as a :class:`TileTable`."""
+    with open_run(path) as run:
+        config = run.config
+        try:
+            spec = spec_from_dict(config["spec"])
+            weights = WeightMapping(**config["parameters"]["weights"])
+            adc_share = int(config["simulation"]["adc_share"])
+        except (KeyError, TypeError) as exc:
+            raise ResultFileError(f"{run.path}: its /config lacks {exc} (expected a run written "
+                                  "by 'spicecim simulate')") from exc
+        out = []
+        for tile in run.tiles():
+            t = run.columns(tile)
+            ok = t["status"] == "ok"
+            energy = sum(np.asarray(t[f"energy_{g}_j"], float) for g in SOURCE_GROUPS)
+            if run.tile_attrs(tile).get("spec_digest") != spec.digest():
+                continue  # a tile of another configuration than /config describes: not ours
+            out.append(TileTable(
+                source=f"{run.path}:{tile}", spec=spec, weights=weights, adc_share=adc_share,
+                latency_s=np.where(ok, np.asarray(t["latency_s"], float), math.nan),
+                energy_array_j=np.where(ok, energy, math.nan),
+                failed=tuple(int(j) for j in np.nonzero(~ok)[0])))
+    return out
+
+
+def find_table(tables: Sequence[TileTable], spec: specs.CrossbarSpec,
+               weights: WeightMapping) -> TileTable | None:
+    """The first table made with exactly this tile specification and weight mapping."""
+    return next((t for t in tables if t.matches(spec, weights)), None)
+
+
+def on_demand_path(directory: Path, spec: specs.CrossbarSpec, weights: WeightMapping) -> Path:
+    """Where :func:`simulate_table` keeps the run of one configuration (found again next time)."""
+    key = hashlib.sha256(f"{spec.digest()} {weights}".encode()).hexdigest()[:16]
+    return Path(directory) / f"xbar{spec.rows}x{spec.cols}-{key}.h5"
+
+
+def simulate_table(spec: specs.CrossbarSpec, weights: WeightMapping, directory: Path, *,
+                   seed: int = 0, adc_share: int = 8, workers: int | None = None,
+                   command_line: str = "") -> TileTable:
+    """Simulate the configuration with the simulation stage, as ``spicecim simulate`` would
+    (uniform random weights in [-1, 1] and inputs in [0, 1] from ``seed``)."""
+    rng = np.random.default_rng(seed)
+    outputs = spec.cols // 2 if weights.scheme == "differential" else spec.cols - 1
+    w = rng.uniform(-1.0, 1.0, size=(spec.rows, outputs))
+    x = rng.uniform(0.0, 1.0, size=spec.rows)
+    tile = specs.Tile(spec, weights.to_conductances(w), x)
+    parameters = {"weights": {"scheme": weights.scheme, "g_min_s": weights.g_min_s,
+                              "g_max_s": weights.g_max_s, "bits": weights.bits}, "seed": seed}
+    path = on_demand_path(directory, spec, weights)
+    summary = simulate_to_file(tile, path, g_max_s=weights.g_max_s, parameters=parameters,
+                               adc_share=adc_share, workers=workers, progress=False,
+                               command_line=command_line)
+    return read_tables(summary.path)[0]
+
+
+def with_geometry(spec: specs.CrossbarSpec, rows: int, cols: int) -> specs.CrossbarSpec:
+    return dataclasses.replace(spec, rows=rows, cols=cols)
+
+
+# --- costs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCost:
+    """One layer (or a model total) under one schedule, per sample."""
+
+    name: str
+    schedule: str
+    latency_s: float
+    energy_array_j: float
+    energy_adc_j: float
+    energy_digital_j: float
+    conversions: int
+
+    def __post_init__(self) -> None:
+        check(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {SCHEDULES}")
+
+    @property
+    def energy_j(self) -> float:
+        return self.energy_array_j + self.energy_adc_j + self.energy_digital_j
+
+
+def digital_stage(m: LayerMapping, adder: DigitalAdder) -> tuple[float, float]:
+    """(latency, energy) of the digital stage after the ADCs (module docstring)."""
+    partials = m.input_phases * m.row_tiles
+    levels = 1 + math.ceil(math.log2(partials + 1))
+    return levels * adder.latency_s, 2 * partials * m.fan_out * adder.energy_j
+
+
+def layer_costs(m: LayerMapping, table: TileTable | None, adder: DigitalAdder,
+                adc_share: int | None = None) -> dict[str, LayerCost]:
+    """The layer's cost under each schedule (``measure.SCHEDULES`` names); NaN without a table.
+    ``adc_share`` defaults to the table's."""
+    t_digital, e_digital = digital_stage(m, adder)
+    conversions = m.columns_converted
+    if table is None:
+        return {s: LayerCost(m.name, s, math.nan, math.nan, math.nan, e_digital, conversions)
+                for s in SCHEDULES}
+    check(table.spec.rows == m.tile.rows and table.spec.cols == m.tile.cols, "table tile",
+          f"{table.spec.rows}x{table.spec.cols}", f"{m.tile.rows}x{m.tile.cols} (the mapping's)")
+    k = table.adc_share if adc_share is None else adc_share
+    per_tile = [{s.schedule: s for s in schedule_layer(table.latency_s[:n],
+                                                       table.energy_array_j[:n], table.adc, k)}
+                for n in m.column_counts]
+    out = {}
+    for s in SCHEDULES:
+        latency = float(np.max([t[s].latency_s for t in per_tile]))  # NaN (missing) wins
+        out[s] = LayerCost(
+            m.name, s, m.input_phases * latency + t_digital,
+            m.input_phases * m.row_tiles * sum(t[s].energy_array_j for t in per_tile),
+            m.input_phases * m.row_tiles * sum(t[s].energy_adc_j for t in per_tile),
+            e_digital, conversions)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """What a frame asks: samples per ray, pixels, and how many copies of the arrays run."""
+
+    samples_per_ray: int = 192  # 64 coarse + 128 fine (Mildenhall et al. 2020; docs/sources.md)
+    width_px: int = 800
+    height_px: int = 800
+    replicas: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("samples_per_ray", "width_px", "height_px", "replicas"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
+
+    @property
+    def samples_per_frame(self) -> int:
+        return self.samples_per_ray * self.width_px * self.height_px
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A model's figures under one schedule. Without pipelining each replica takes one sample
+    at a time through all layers; ``pipelined_per_s`` is the bound when layers overlap (one
+    sample per slowest layer per replica)."""
+
+    schedule: str
+    sample_latency_s: float
+    sample_energy_j: float
+    ray_latency_s: float
+    ray_energy_j: float
+    frame_latency_s: float
+    frame_energy_j: float
+    throughput_per_s: float
+    pipelined_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCost:
+    """Every layer under every schedule, and the totals of a workload."""
+
+    mapping: ModelMapping
+    layers: tuple[Mapping[str, LayerCost], ...]
+    workload: Workload
+    adc_share: int
+    table: str | None
+
+    def layer(self, name: str, schedule: str) -> LayerCost:
+        i = [m.name for m in self.mapping.layers].index(name)
+        return self.layers[i][schedule]
+
+    def total(self, schedule: str) -> Totals:
+        costs = [layer[schedule] for layer in self.layers]
+        latency = sum(c.latency_s for c in costs)
+        energy = sum(c.energy_j for c in costs)
+        w = self.workload
+        per_ray = math.ceil(w.samples_per_ray / w.replicas)
+        per_frame = math.ceil(w.samples_per_frame / w.replicas)
+        slowest = float(np.max([c.latency_s for c in costs]))
+        return Totals(schedule, latency, energy, per_ray * latency, w.samples_per_ray * energy,
+                      per_frame * latency, w.samples_per_frame * energy,
+                      w.replicas / latency if latency > 0 else math.nan,
+                      w.replicas / slowest if slowest > 0 else math.nan)
+
+
+def model_cost(mapping: ModelMapping, table: TileTable | None, workload: Workload,
+               adc_share: int, adder: DigitalAdder = DigitalAdder()) -> ModelCost:
+    """Every layer of ``mapping`` from ``table`` (None: every figure missing)."""
+    return ModelCost(mapping, tuple(layer_costs(m, table, adder, adc_share)
+                                    for m in mapping.layers),
+                     workload, adc_share, None if table is None else table.source)

@@ -1,0 +1,138 @@
+"""The analog forward pass: exact in the ideal limit, and worse exactly where physics says."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from spicecim.errors import SpecError
+from spicecim.evaluate.accuracy import (
+    Nonideality,
+    evaluate_accuracy,
+    programming_sigma_s,
+    sweep_accuracy,
+)
+from spicecim.evaluate.mapping import TileGeometry, map_model
+from spicecim.evaluate.model import Dense, Mlp, sample_points
+from spicecim.netlist import spec as specs
+from spicecim.netlist.weights import WeightMapping
+
+# Small enough to program in milliseconds, shaped like NeRF: a signed encoded input, a skip,
+# a feature without activation joined with the direction, sigma and rgb heads.
+_LAYERS = (("fc0", ("pos",), 12, "relu"), ("fc1", ("fc0", "pos"), 12, "relu"),
+           ("sigma", ("fc1",), 1, "softplus"), ("feature", ("fc1",), 6, "none"),
+           ("rgb_hidden", ("feature", "dir"), 8, "relu"), ("rgb", ("rgb_hidden",), 3, "sigmoid"))
+
+
+def _tiny(seed: int = 0) -> Mlp:
+    rng = np.random.default_rng(seed)
+    widths = {"pos": 9, "dir": 9}
+    layers = []
+    for name, sources, width, activation in _LAYERS:
+        fan_in = sum(widths[s] for s in sources)
+        w = (rng.uniform(-1, 1, (fan_in, width)) * np.sqrt(3 / fan_in)).astype(np.float32)
+        b = rng.uniform(-0.1, 0.1, width).astype(np.float32)
+        layers.append(Dense(name, sources, w, b, activation))
+        widths[name] = width
+    return Mlp(tuple(layers), bound=1.0, pos_levels=1, dir_levels=1)
+
+
+def _setup(scheme: str = "differential", rows: int = 8, cols: int = 8):  # noqa: ANN202
+    mlp = _tiny()
+    spec = specs.default_spec(rows, cols)
+    weights = WeightMapping(scheme, specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)
+    mapping = map_model(mlp, TileGeometry(rows, cols, scheme))
+    points = sample_points(mlp, 400, np.random.default_rng(1))
+    calibration = sample_points(mlp, 200, np.random.default_rng(2))
+    return mlp, spec, weights, mapping, points, calibration
+
+
+@pytest.mark.parametrize("scheme", ["differential", "reference"])
+def test_ideal_settings_reproduce_the_float_pass(scheme: str) -> None:
+    mlp, spec, weights, mapping, points, _ = _setup(scheme)
+    # calibrated on the evaluation points themselves, so no input saturates
+    result = evaluate_accuracy(mlp, mapping, spec, weights, Nonideality.ideal(), points, points)
+    for out in result.outputs:
+        assert out.rel_rms < 1e-6, out
+    assert all(err < 1e-6 for _, err in result.layers)
+
+
+def test_the_nerf_preset_is_exact_in_the_ideal_limit_too() -> None:
+    from spicecim.evaluate.model import init_mlp
+
+    mlp = init_mlp("nerf", np.random.default_rng(3))
+    spec = specs.default_spec(128, 128)
+    weights = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)
+    points = sample_points(mlp, 64, np.random.default_rng(1))
+    result = evaluate_accuracy(mlp, map_model(mlp, TileGeometry(128, 128)), spec, weights,
+                               Nonideality.ideal(), points, points)
+    assert max(err for _, err in result.layers) < 1e-6
+
+
+def _errors(results: list) -> list[tuple[float, float]]:  # noqa: ANN001
+    return [(r.output("sigma").rel_rms, r.rgb_rmse) for r in results]
+
+
+def _strictly(values: list[float], rising: bool) -> bool:
+    pairs = list(zip(values, values[1:], strict=False))
+    return all(b > a for a, b in pairs) if rising else all(b < a for a, b in pairs)
+
+
+def test_error_falls_as_adc_bits_rise() -> None:
+    mlp, spec, weights, mapping, points, calibration = _setup()
+    base = dataclasses.replace(Nonideality.ideal(), adc_bits=8)
+    results = sweep_accuracy(mlp, mapping, spec, weights, base, {"adc_bits": [2, 4, 6, 8, 10, 12]},
+                             points, calibration)
+    sigma, rgb = zip(*_errors(results), strict=True)
+    assert _strictly(list(sigma), rising=False) and _strictly(list(rgb), rising=False)
+    assert [r.settings.adc_bits for r in results] == [2, 4, 6, 8, 10, 12]
+
+
+def test_error_rises_with_variation_and_read_noise() -> None:
+    mlp, spec, weights, mapping, points, calibration = _setup()
+    base = Nonideality.of(spec, weights, read_noise=0.0, adc_bits=None, dac_bits=None)
+    results = sweep_accuracy(mlp, mapping, spec, weights, base,
+                             {"variation": [0.0, 0.5, 1.0, 2.0, 4.0]}, points, calibration)
+    sigma, rgb = zip(*_errors(results), strict=True)
+    assert _strictly(list(sigma), rising=True) and _strictly(list(rgb), rising=True)
+    noisy = sweep_accuracy(mlp, mapping, spec, weights, dataclasses.replace(base, variation=0.0),
+                           {"read_noise": [0.0, 0.02, 0.05]}, points, calibration)
+    assert _strictly([r.rgb_rmse for r in noisy], rising=True)
+
+
+def test_each_nonideality_costs_accuracy_and_seeds_repeat() -> None:
+    mlp, spec, weights, mapping, points, calibration = _setup()
+    ideal = evaluate_accuracy(mlp, mapping, spec, weights, Nonideality.ideal(), points,
+                              calibration)
+    for change in ({"weight_bits": 3}, {"dac_bits": 3}, {"adc_bits": 6}, {"ir_drop": True},
+                   {"variation": 1.0}, {"read_noise": 0.01}):
+        worse = evaluate_accuracy(mlp, mapping, spec, weights,
+                                  dataclasses.replace(Nonideality.ideal(), **change), points,
+                                  calibration)
+        assert worse.rgb_rmse > ideal.rgb_rmse + 1e-6, change
+    full = Nonideality.of(spec, weights)
+    again = [evaluate_accuracy(mlp, mapping, spec, weights, full, points, calibration)
+             for _ in range(2)]
+    assert again[0] == again[1]
+
+
+def test_programming_sigma_is_milo_2021() -> None:
+    # sigma_G = -0.009107 G + 4.782321 uS: 4.33 uS at 50 uS, 2.73 uS at 225 uS, 0 past 525 uS
+    np.testing.assert_allclose(programming_sigma_s(np.array([50e-6, 225e-6, 600e-6])),
+                               [4.326971e-6, 2.733246e-6, 0.0], rtol=1e-6)
+
+
+def test_bad_settings_name_the_field() -> None:
+    with pytest.raises(SpecError, match="adc_bits"):
+        Nonideality(4, 8, 0)
+    with pytest.raises(SpecError, match="variation"):
+        Nonideality(4, 8, 8, variation=-1.0)
+    mlp, spec, weights, mapping, points, calibration = _setup()
+    with pytest.raises(SpecError, match="sweep"):
+        sweep_accuracy(mlp, mapping, spec, weights, Nonideality.ideal(), {"colour": [1]},
+                       points, calibration)
+    with pytest.raises(SpecError, match="adc_bits"):
+        sweep_accuracy(mlp, mapping, spec, weights, Nonideality.ideal(), {"adc_bits": [2.5]},
+                       points, calibration)
