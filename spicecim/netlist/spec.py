@@ -168,9 +168,11 @@ DEFAULT_WIRE = WireParams(
 # Inputs: amplitude 0..V_read with V_read = 0.1 V, the read voltage of the Stanford RRAM model
 # (Jiang et al., TED 2016); 8-bit DACs as in the 8-bit DAC/ADC study of seed 004 (Synaptogen
 # Conformer, 8-bit DAC/ADC). Output resistance and edge are design choices, not device figures:
-# 100 ohm for a buffered row driver, and a 100 ps edge, well inside one period of the
+# 1 ohm for a strong row buffer (a full 256-cell row at 225 uS draws 5.8 mA, so the driver
+# drops 6 % of V_read: at 100 ohm the driver, not the array, would set the result), and a
+# 100 ps edge, well inside one period of the
 # 1.28 GS/s ADC below.
-DEFAULT_DRIVER = DriverParams(v_full_v=0.1, r_out_ohm=100.0, rise_s=100e-12, dac_bits=8)
+DEFAULT_DRIVER = DriverParams(v_full_v=0.1, r_out_ohm=1.0, rise_s=100e-12, dac_bits=8)
 # ADC: 8 bit, 1.28 GS/s; ISAAC's 8 ADCs draw 16 mW, i.e. 1.56 pJ per conversion (Shafiee et al.,
 # ISCA 2016, Table; the SAR ADC of Kull et al., ISSCC 2013).
 DEFAULT_ADC = devices.AdcModel(bits=8, t_conv_s=1 / 1.28e9, e_conv_j=16e-3 / 8 / 1.28e9)
