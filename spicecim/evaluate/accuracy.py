@@ -47,22 +47,14 @@ from spicecim.evaluate.mapping import LayerMapping, ModelMapping
 from spicecim.evaluate.model import Matmul, Mlp, Points
 from spicecim.measure import adc_band
 from spicecim.netlist import spec as specs
-from spicecim.netlist.weights import WeightMapping
+from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.solve import transfer_matrix
 
-# Milo et al., IRPS 2021, fig. 4 (IGVVA-100), as fitted in Sandia CrossSim: sigma_G in uS.
-MILO_SLOPE = -0.009107
-MILO_OFFSET_US = 4.782321
 # Read noise: an assumption, not a cited measurement (docs/sources.md has none): 1 % relative
 # sigma per device per read.
 DEFAULT_READ_NOISE = 0.01
 OUTPUTS = ("sigma", "r", "g", "b")
 SWEEP_AXES = ("adc_bits", "dac_bits", "weight_bits", "variation", "read_noise", "ir_drop")
-
-
-def programming_sigma_s(g_s: np.ndarray) -> np.ndarray:
-    """Programming error sigma (S) of a device targeted at ``g_s`` (Milo et al. 2021)."""
-    return np.maximum(MILO_SLOPE * np.asarray(g_s) * 1e6 + MILO_OFFSET_US, 0.0) * 1e-6
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@
 The MLP is fitted to :func:`spicecim.evaluate.scene.default_scene` (weights cached, so a
 second run does not fit again) and rendered three ways from the same camera and the same
 deterministic sample depths: the analytic scene (the reference), the float MLP, and the MLP
-with every layer's product on the crossbar model of :mod:`spicecim.evaluate.accuracy`. PSNR
-(peak 1.0) compares them; SSIM is not computed (no maintained SSIM library is a dependency).
+with every layer's product on the crossbar model of :mod:`spicecim.evaluate.accuracy`, whose
+DAC input scales are set on the frame's own samples. PSNR (peak 1.0) compares the renders;
+SSIM is not computed (no maintained SSIM library is a dependency).
 
 Latency and energy of a frame are the tables' (:mod:`spicecim.evaluate.schedule`): a frame is
 ``width x height x samples_per_ray`` samples, each through every layer, whether or not it lies
@@ -29,13 +30,15 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.image import imsave
+from matplotlib.ticker import EngFormatter
 
 from spicecim import devices
 from spicecim.errors import ResultFileError, check
 from spicecim.evaluate import accuracy as acc
 from spicecim.evaluate import schedule as sched
+from spicecim.evaluate.encoding import positional_encoding
 from spicecim.evaluate.mapping import ModelMapping, TileGeometry, map_model
-from spicecim.evaluate.model import Mlp, Points, sample_points
+from spicecim.evaluate.model import Mlp, Points
 from spicecim.evaluate.render import Rays, default_view, psnr, render, sample_depths
 from spicecim.evaluate.report import si
 from spicecim.evaluate.scene import Scene
@@ -82,8 +85,9 @@ def load_table(path: Path | str) -> sched.TileTable:
     """The first tile of a run file from ``spicecim simulate``."""
     tables = sched.read_tables(path)
     if not tables:
-        raise ResultFileError(f"{path} holds no tile table: expected a run written by "
-                              "'spicecim simulate'")
+        raise ResultFileError(f"{path} holds no tile of the configuration its /config "
+                              "describes: expected a run written by this version of 'spicecim "
+                              "simulate' (rerun it)")
     return tables[0]
 
 
@@ -99,10 +103,28 @@ def scaled_adc(adc: devices.AdcModel, bits: int) -> devices.AdcModel | None:
                                source=f"{adc.source} scaled to {bits} bit (Saberi 2011)".strip())
 
 
+def device_settings(table: sched.TileTable, **overrides: object) -> acc.Nonideality:
+    """The tables' bits, the default variation and read noise, IR drop on, then ``overrides``."""
+    return acc.Nonideality.of(table.spec, table.weights, **overrides)
+
+
+def frame_cost(mapping: ModelMapping, table: sched.TileTable, frame: Frame, adc_share: int,
+               adc_bits: int | None = None) -> sched.ModelCost:
+    """The frame's figures from the tables, their ADC scaled to ``adc_bits`` (None: as it is);
+    every figure missing where the scaling has no cited figure."""
+    adc = table.adc if adc_bits is None else scaled_adc(table.adc, adc_bits)
+    scaled: sched.TileTable | None = None
+    if adc is not None:
+        readout = dataclasses.replace(table.spec.readout, adc=adc)
+        scaled = dataclasses.replace(table, spec=dataclasses.replace(table.spec,
+                                                                     readout=readout))
+    return sched.model_cost(mapping, scaled, frame.workload, adc_share)
+
+
 @dataclass(frozen=True, slots=True)
 class Crossbar:
-    """The fitted model mapped onto the tiles of one table, with the batch that sets each
-    layer's DAC input scale: what every crossbar render of a run shares."""
+    """The fitted model mapped onto the tiles of one table, with the batch whose largest input
+    to each layer sets that layer's DAC input scale: what every crossbar render of a run shares."""
 
     mlp: Mlp
     table: sched.TileTable
@@ -112,32 +134,6 @@ class Crossbar:
 
     def __post_init__(self) -> None:
         check(self.adc_share >= 1, "adc_share", self.adc_share, "an integer >= 1")
-
-    @classmethod
-    def of(cls, mlp: Mlp, table: sched.TileTable, *, calibration_points: int = 256,
-           seed: int = 0, adc_share: int | None = None) -> Crossbar:
-        geometry = TileGeometry(table.spec.rows, table.spec.cols, table.weights.scheme)
-        # The same calibration batch as 'spicecim evaluate': uniform in the cube, seeded.
-        calibration = sample_points(mlp, calibration_points, np.random.default_rng([seed, 3]))
-        return cls(mlp, table, map_model(mlp, geometry), calibration,
-                   adc_share or table.adc_share)
-
-    def settings(self, **overrides: object) -> acc.Nonideality:
-        """The tables' bits, default variation and read noise, IR drop on, then ``overrides``."""
-        return acc.Nonideality.of(self.table.spec, self.table.weights, **overrides)
-
-    def cost(self, frame: Frame, adc_bits: int | None) -> sched.ModelCost:
-        """The frame's figures from the tables, the ADC scaled to ``adc_bits`` (None: the
-        tables' ADC); every figure missing where the scaling has no cited figure."""
-        table: sched.TileTable | None = self.table
-        adc = self.table.adc if adc_bits is None else scaled_adc(self.table.adc, adc_bits)
-        if adc is None:
-            table = None
-        elif adc != self.table.adc:
-            spec = self.table.spec
-            table = dataclasses.replace(self.table, spec=dataclasses.replace(
-                spec, readout=dataclasses.replace(spec.readout, adc=adc)))
-        return sched.model_cost(self.mapping, table, frame.workload, self.adc_share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,18 +177,21 @@ def view(frame: Frame, bound: float) -> tuple[Rays, float, float]:
     return default_view(frame.height_px, frame.width_px, bound=bound)
 
 
-def inside_fraction(rays: Rays, frame: Frame, near: float, far: float, bound: float) -> float:
-    """Share of the frame's samples inside the cube [-bound, bound]^3: the only ones the
-    renderer puts to the MLP."""
+def inside_samples(rays: Rays, frame: Frame, near: float, far: float,
+                   bound: float) -> tuple[np.ndarray, np.ndarray]:
+    """The frame's samples inside the cube [-bound, bound]^3, the only ones the renderer puts
+    to the MLP: points (N, 3) in m and their rays' directions, float32 as Mlp.field has them."""
     origins, dirs = (np.asarray(a, dtype=np.float32).reshape(-1, 3) for a in rays)
     t = sample_depths(1, frame.samples_per_ray, near, far, None)[0].astype(np.float32)
-    inside, chunk = 0, max(1, (1 << 16) // frame.samples_per_ray)
+    points, directions = [], []
+    chunk = max(1, (1 << 16) // frame.samples_per_ray)
     for start in range(0, len(origins), chunk):
-        # float32 points, as Mlp.field tests them
-        points = (origins[start:start + chunk, None, :]
-                  + t[:, None] * dirs[start:start + chunk, None, :])
-        inside += int(np.all(np.abs(points) <= bound, axis=-1).sum())
-    return inside / frame.samples
+        o, d = origins[start:start + chunk], dirs[start:start + chunk]
+        p = o[:, None, :] + t[:, None] * d[:, None, :]
+        inside = np.all(np.abs(p) <= bound, axis=-1)
+        points.append(p[inside])
+        directions.append(np.broadcast_to(d[:, None, :], p.shape)[inside])
+    return np.concatenate(points), np.concatenate(directions)
 
 
 def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, rays: Rays,
@@ -212,33 +211,50 @@ def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, ra
                   near, far)
 
 
-def run_nerf(scene: Scene, model: str, weights: str, crossbar: Crossbar, frame: Frame,
-             settings: acc.Nonideality, sweep: tuple[str, Sequence[float]] | None = None
-             ) -> NerfResult:
-    """Render ``frame`` from the scene, the float MLP and the crossbar model with ``settings``;
-    with ``sweep`` (an axis of accuracy.SWEEP_AXES and its values) once more per value on top
-    of ``settings``. ``weights`` says where the MLP's weights come from."""
+def run_nerf(scene: Scene, mlp: Mlp, table: sched.TileTable, frame: Frame,
+             settings: acc.Nonideality, sweep: tuple[str, Sequence[float]] | None = None, *,
+             model: str = "nerf-4x256", weights: str = "", calibration_points: int = 8192,
+             adc_share: int | None = None) -> NerfResult:
+    """Render ``frame`` from the scene, the float ``mlp`` (fitted to it) and the crossbar model
+    of ``table``'s tile with ``settings``; with ``sweep`` (an axis of accuracy.SWEEP_AXES and
+    its values) once more per value on top of ``settings``.
+
+    Each layer's DAC input scale is its largest input over up to ``calibration_points`` of the
+    frame's own samples (drawn with ``settings.seed``): a scale set on the workload, so a frame
+    of at most that many samples in the cube never saturates a DAC. ``model`` and ``weights``
+    only describe the MLP in the report."""
+    check(calibration_points >= 1, "calibration_points", calibration_points, "an integer >= 1")
     rays, near, far = view(frame, scene.bound)
+    points, dirs = inside_samples(rays, frame, near, far, scene.bound)
+    check(len(points) > 0, "frame", frame, "a view with samples inside the scene's cube")
+    rng = np.random.default_rng([settings.seed, 3])
+    pick = np.sort(rng.choice(len(points), min(len(points), calibration_points), replace=False))
+    calibration = Points(positional_encoding(points[pick] / mlp.bound, mlp.pos_levels),
+                         positional_encoding(dirs[pick], mlp.dir_levels))
+    geometry = TileGeometry(table.spec.rows, table.spec.cols, table.weights.scheme)
+    crossbar = Crossbar(mlp, table, map_model(mlp, geometry), calibration,
+                        adc_share or table.adc_share)
+
     n = frame.samples_per_ray
     scene_image = render(scene.query, rays, n, near, far)
-    float_image = render(crossbar.mlp.field, rays, n, near, far)
+    float_image = render(mlp.field, rays, n, near, far)
     programmed: dict[acc.Nonideality, dict[str, acc.ProgrammedLayer]] = {}
 
     def through(s: acc.Nonideality) -> CrossbarRender:
         image = render_crossbar(crossbar, s, frame, rays, near, far, programmed)
         return CrossbarRender(s, image, psnr(image, float_image), psnr(image, scene_image),
-                              crossbar.cost(frame, s.adc_bits))
+                              frame_cost(crossbar.mapping, table, frame, crossbar.adc_share,
+                                         s.adc_bits))
 
     main = through(settings)
-    points: tuple[CrossbarRender, ...] = ()
+    renders: tuple[CrossbarRender, ...] = ()
     if sweep is not None:
         axis, values = sweep
-        points = tuple(main if s == settings else through(s)
-                       for s in acc.sweep_settings(settings, {axis: values}))
-    return NerfResult(model, weights, crossbar, frame,
-                      inside_fraction(rays, frame, near, far, scene.bound), scene_image,
+        renders = tuple(main if s == settings else through(s)
+                        for s in acc.sweep_settings(settings, {axis: values}))
+    return NerfResult(model, weights, crossbar, frame, len(points) / frame.samples, scene_image,
                       float_image, psnr(float_image, scene_image), main,
-                      None if sweep is None else sweep[0], points)
+                      None if sweep is None else sweep[0], renders)
 
 
 # --- text and files ------------------------------------------------------------------------
@@ -265,6 +281,8 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
         f"= {frame.samples} samples, {100 * result.inside_fraction:.1f} % of them inside the "
         "scene's cube",
         f"crossbar: {x.settings.describe()}",
+        f"DAC input scales: each layer's largest input over {len(model.calibration)} of the "
+        "frame's samples in the cube",
         "",
         f"{'render':<12}{'PSNR vs scene':>16}{'PSNR vs float':>16}",
         f"{'float MLP':<12}{_db(result.float_psnr_db):>16}{'-':>16}",
@@ -359,9 +377,10 @@ def _plot_sweep(result: NerfResult, path: Path) -> Path:
     left.legend()
     right.plot(energy, vs_float, "o-")
     for e, q, text in zip(energy, vs_float, labels, strict=True):
-        right.annotate(f"{axis}={text}", (e, q), textcoords="offset points", xytext=(4, 4),
-                       fontsize=8)
-    right.set(xlabel="energy per frame (J)", ylabel="PSNR vs float MLP (dB)",
+        if math.isfinite(e):  # a missing energy has no place on the axis
+            right.annotate(text, (e, q), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    right.xaxis.set_major_formatter(EngFormatter(unit="J"))
+    right.set(xlabel=f"energy per frame (points: {axis})", ylabel="PSNR vs float MLP (dB)",
               title=f"accuracy-energy trade-off, {result.frame.width_px}x"
                     f"{result.frame.height_px} px x {result.frame.samples_per_ray} samples")
     fig.savefig(path, dpi=120)

@@ -1,0 +1,81 @@
+"""``spicecim nerf``: the built-in scene rendered by the float MLP and by the crossbar model."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from spicecim.cli.evaluate import parse_size, parse_sweep
+from spicecim.evaluate import accuracy as acc
+from spicecim.evaluate import nerf
+from spicecim.evaluate.fit import cached_fit
+from spicecim.evaluate.model import PRESETS
+from spicecim.evaluate.scene import default_scene
+
+
+@click.command("nerf")
+@click.option("--tables", "tables_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Run file from 'spicecim simulate': the tile, its figures and its settings.")
+@click.option("--model", type=click.Choice(PRESETS), default="nerf-4x256", show_default=True)
+@click.option("--resolution", default="64x64", show_default=True, help="Frame WIDTHxHEIGHT.")
+@click.option("--samples-per-ray", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("renders"),
+              show_default=True, help="Folder for the PNGs (and the sweep's CSV and plot).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help=f"Fitted weights are kept here [default: ${nerf.CACHE_ENV} or "
+                   "~/.cache/spicecim].")
+@click.option("--fit-steps", type=click.IntRange(min=1), default=3000, show_default=True,
+              help="Adam steps of the fit to the scene (once per cache).")
+@click.option("--ideal", is_flag=True,
+              help="Ideal crossbar: no quantisation, variation, read noise or IR drop; the "
+                   "options below still apply on top.")
+@click.option("--adc-bits", type=click.IntRange(1, 16), help="[default: the tables' ADC]")
+@click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the tables' DAC]")
+@click.option("--weight-bits", type=click.IntRange(1, 16),
+              help="Conductance levels 2^bits [default: the tables'].")
+@click.option("--variation", type=click.FloatRange(min=0),
+              help="Scale of the programming variation sigma_G (Milo et al. 2021) [default: 1].")
+@click.option("--read-noise", type=click.FloatRange(min=0),
+              help=f"Relative read-noise sigma per device per read [default: "
+                   f"{acc.DEFAULT_READ_NOISE:g}].")
+@click.option("--ir-drop/--no-ir-drop", default=None,
+              help="Wire, driver and sense resistances [default: on].")
+@click.option("--sweep", "sweep_text",
+              help="Render once per value, e.g. adc_bits=3:8 or variation=0:2:0.5; writes "
+                   "sweep.csv and sweep.png (PSNR against energy per frame).")
+@click.option("--adc-share", type=click.IntRange(min=1),
+              help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
+@click.option("--calibration-points", type=click.IntRange(min=1), default=8192,
+              show_default=True,
+              help="Samples of the frame whose largest input to each layer sets its DAC scale.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the fit, calibration, variation and noise.")
+def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: int, out: Path,
+             cache_dir: Path | None, fit_steps: int, ideal: bool, adc_bits: int | None,
+             dac_bits: int | None, weight_bits: int | None, variation: float | None,
+             read_noise: float | None, ir_drop: bool | None, sweep_text: str | None,
+             adc_share: int | None, calibration_points: int, seed: int) -> None:
+    """Render the built-in scene with the float MLP and through the crossbar model; print
+    PSNR beside the frame's latency and energy per schedule, and write the PNGs."""
+    width, height = parse_size(resolution, "resolution")
+    frame = nerf.Frame(width, height, samples_per_ray)
+    sweep = parse_sweep(sweep_text) if sweep_text else None
+    table = nerf.load_table(tables_path)
+
+    scene = default_scene()
+    cache = cache_dir or nerf.default_cache_dir()
+    mlp = cached_fit(cache, scene, preset=model, steps=fit_steps, seed=seed)
+    given = {name: value for name, value in (
+        ("adc_bits", adc_bits), ("dac_bits", dac_bits), ("weight_bits", weight_bits),
+        ("variation", variation), ("read_noise", read_noise), ("ir_drop", ir_drop))
+        if value is not None}
+    settings = (dataclasses.replace(acc.Nonideality.ideal(seed), **given) if ideal
+                else nerf.device_settings(table, seed=seed, **given))
+    result = nerf.run_nerf(
+        scene, mlp, table, frame, settings, sweep, model=model,
+        weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",
+        calibration_points=calibration_points, adc_share=adc_share)
+    click.echo(nerf.format_report(result, nerf.write_outputs(result, out)))

@@ -1,0 +1,139 @@
+"""``spicecim nerf``: the fitted MLP renders the scene, the ideal crossbar renders the float MLP,
+and the device settings cost PSNR in the order physics says, beside the tables' figures."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from matplotlib.image import imread
+
+from spicecim.cli import cli
+from spicecim.errors import SpecError
+from spicecim.evaluate import nerf
+from spicecim.evaluate.accuracy import Nonideality
+from spicecim.evaluate.fit import cached_fit, init_mlp
+from spicecim.evaluate.mapping import TileGeometry, map_model
+from spicecim.evaluate.scene import default_scene
+from spicecim.evaluate.schedule import TileTable, read_tables
+
+FIT_STEPS = 1000  # about 8 s; the float render is then about 29 dB from the scene at FRAME
+FRAME = nerf.Frame(24, 16, 12)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    cache = tmp_path_factory.mktemp("nerf-cache")
+    return cache, cached_fit(cache, default_scene(), steps=FIT_STEPS, seed=0)
+
+
+@pytest.fixture(scope="module")
+def table(real_tables: Path) -> TileTable:
+    return nerf.load_table(real_tables)
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_float_matches_the_scene_and_the_ideal_crossbar_the_float(fitted, table) -> None:  # noqa: ANN001
+    result = nerf.run_nerf(default_scene(), fitted[1], table, FRAME, Nonideality.ideal())
+    assert result.float_psnr_db >= 25.0
+    assert result.crossbar.psnr_float_db >= 60.0
+    assert result.float_image.shape == result.crossbar.image.shape == (16, 24, 3)
+    assert 0.0 < result.inside_fraction < 1.0
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_psnr_falls_as_variation_rises_and_repeats(fitted, table) -> None:  # noqa: ANN001
+    settings = nerf.device_settings(table, seed=0)
+    result = nerf.run_nerf(default_scene(), fitted[1], table, FRAME, settings,
+                           ("variation", [0.0, 1.0, 2.0, 4.0]))
+    psnrs = [p.psnr_float_db for p in result.sweep]
+    # one device instance (seed 0); another seed may reverse a small step such as 1 -> 2
+    assert psnrs[0] > psnrs[1] > psnrs[2] > psnrs[3], psnrs
+    # the default (variation 1) is the report's render, and far from the ideal one
+    assert result.crossbar is result.sweep[1] and psnrs[1] < 60.0
+    # the same seed gives the same devices and the same read noise
+    again = nerf.run_nerf(default_scene(), fitted[1], table, FRAME, settings)
+    np.testing.assert_array_equal(again.crossbar.image, result.crossbar.image)
+    # variation changes no figure of the tables: one energy per frame
+    energies = {p.frame_energy_j for p in result.sweep}
+    assert len(energies) == 1 and math.isfinite(energies.pop())
+
+
+def test_adc_energy_scales_with_bits_between_cited_points(synthetic: Path) -> None:
+    (table,) = read_tables(synthetic)  # 8-bit ADC, 1 pJ per conversion
+    mapping = map_model(init_mlp("nerf-4x256", np.random.default_rng(0)), TileGeometry(8, 8))
+    frame = nerf.Frame(2, 2, 3)
+    at8, at4 = (nerf.frame_cost(mapping, table, frame, 4, bits) for bits in (8, 4))
+    assert at8.total("serialized") == nerf.frame_cost(mapping, table, frame, 4).total(
+        "serialized")
+    conversions = sum(m.columns_converted for m in mapping.layers) * frame.samples
+    saved = (1 - 0.79 / 1.67) * 1e-12 * conversions
+    for s in ("fully_parallel", "adc_shared", "serialized"):
+        assert at8.total(s).frame_energy_j - at4.total(s).frame_energy_j == pytest.approx(saved)
+        assert at4.total(s).frame_latency_s == at8.total(s).frame_latency_s
+    # no cited figure for 3 bits
+    assert math.isnan(nerf.frame_cost(mapping, table, frame, 4, 3).total("serialized")
+                      .frame_energy_j)
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_cli_writes_renders_and_a_sweep(fitted, real_tables: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    cache, _ = fitted
+    out = tmp_path / "renders"
+    result = CliRunner().invoke(cli, [
+        "nerf", "--tables", str(real_tables), "--resolution", "20x12", "--samples-per-ray", "8",
+        "--cache-dir", str(cache), "--fit-steps", str(FIT_STEPS), "--out", str(out),
+        "--sweep", "adc_bits=7:8"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "frame: 20x12 px x 8 samples per ray = 1920 samples" in result.stdout
+    assert next(line for line in lines if line.startswith("float MLP")).endswith("-")
+    assert "dB" in next(line for line in lines if line.startswith("crossbar "))
+    for label in ("parallel", "adc-shared", "serialized"):
+        row = next(line for line in lines if line.startswith(f"{label} "))
+        assert row.count("s ") >= 2 and row.count("J") == 2 and "missing" not in row
+    assert "PSNR only" in result.stdout
+    for name in ("scene", "float", "crossbar", "diff"):
+        assert imread(out / f"{name}.png").shape[:2] == (12, 20)
+    with (out / "sweep.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["adc_bits"] for r in rows] == ["7", "8"]
+    assert float(rows[0]["frame_energy_j"]) < float(rows[1]["frame_energy_j"])
+    assert (out / "sweep.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args", [
+    ["--resolution", "0x5"],
+    ["--sweep", "colour=1:2"],
+    ["--sweep", "adc_bits=8:3"],
+    ["--tables", "no/such/file.h5"],
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], tmp_path: Path) -> None:
+    tables = [] if "--tables" in args else ["--tables", str(tmp_path / "missing.h5")]
+    result = CliRunner().invoke(cli, ["nerf", *tables, "--cache-dir", str(tmp_path), *args])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("Error: ")
+    assert not list(tmp_path.glob("*.npz"))  # refused before any fitting
+
+
+def test_cache_dir_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    monkeypatch.setenv(nerf.CACHE_ENV, str(tmp_path / "cache"))
+    assert nerf.default_cache_dir() == tmp_path / "cache"
+    monkeypatch.delenv(nerf.CACHE_ENV)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert nerf.default_cache_dir() == tmp_path / ".cache" / "spicecim"
+
+
+def test_frame_names_a_bad_field() -> None:
+    with pytest.raises(SpecError, match="samples_per_ray"):
+        nerf.Frame(4, 4, 0)
+    assert nerf.Frame(3, 2, 5).samples == 30
