@@ -93,7 +93,8 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--points", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Sample points of the accuracy evaluation.")
 @click.option("--calibration-points", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Points that set each layer's DAC input scale.")
+              help="Points that set each layer's DAC input scale, ADC range and column "
+                   "calibration.")
 @click.option("--adc-bits", type=click.IntRange(1, 16), help="[default: the tables' ADC]")
 @click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the tables' DAC]")
 @click.option("--weight-bits", type=click.IntRange(1, 16),
@@ -104,6 +105,13 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
               show_default=True, help="Relative read-noise sigma per device per read.")
 @click.option("--ir-drop/--no-ir-drop", default=True, show_default=True,
               help="Wire, driver and sense resistances in the accuracy pass.")
+@click.option("--adc-range", type=click.Choice(acc.ADC_RANGES), default="calibrated",
+              show_default=True,
+              help="ADC full scale: per tile from the calibration batch's largest column "
+                   "current, or the worst case rows x G_max x V (the latency tables' LSB).")
+@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
+              help="Per-column least-squares gain and offset on the calibration batch, "
+                   "applied after the ADC (corrects IR drop's systematic loss).")
 @click.option("--sweep", "sweeps", multiple=True,
               help="Accuracy sweep, e.g. adc_bits=2:10 or variation=0:2:0.5 (repeat for a grid).")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
@@ -123,10 +131,13 @@ def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | No
              samples_per_ray: int, resolution: str, replicas: int, adder_latency: float,
              adder_energy: float, accuracy: bool, points: int, calibration_points: int,
              adc_bits: int | None, dac_bits: int | None, weight_bits: int | None,
-             variation: float, read_noise: float, ir_drop: bool, sweeps: tuple[str, ...],
+             variation: float, read_noise: float, ir_drop: bool, adc_range: str,
+             calibrate: bool, sweeps: tuple[str, ...],
              baseline: bool, baseline_batch: int, gpu_baseline: Path | None, seed: int,
              as_json: bool, out: Path | None) -> None:
     """Map a model onto simulated tiles; print latency, energy, accuracy and baselines."""
+    if out:  # an unwritable --out fails now, not after the evaluation
+        out.parent.mkdir(parents=True, exist_ok=True)
     width, height = parse_size(resolution, "resolution")
     axes = dict(parse_sweep(s) for s in sweeps)
     geometry_size = parse_size(tile, "tile") if tile else None
@@ -167,8 +178,9 @@ def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | No
     if accuracy or axes:
         settings = acc.Nonideality.of(
             spec, weights, variation=variation, read_noise=read_noise, ir_drop=ir_drop,
-            seed=seed, **{k: v for k, v in (("adc_bits", adc_bits), ("dac_bits", dac_bits),
-                                            ("weight_bits", weight_bits)) if v is not None})
+            seed=seed, adc_range=adc_range, calibrate=calibrate,
+            **{k: v for k, v in (("adc_bits", adc_bits), ("dac_bits", dac_bits),
+                                 ("weight_bits", weight_bits)) if v is not None})
         sample = sample_points(mlp, points, np.random.default_rng([seed, 2]))
         calibration = sample_points(mlp, calibration_points, np.random.default_rng([seed, 3]))
         if accuracy:

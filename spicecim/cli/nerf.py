@@ -43,6 +43,13 @@ from spicecim.evaluate.scene import default_scene
                    f"{acc.DEFAULT_READ_NOISE:g}].")
 @click.option("--ir-drop/--no-ir-drop", default=None,
               help="Wire, driver and sense resistances [default: on].")
+@click.option("--adc-range", type=click.Choice(acc.ADC_RANGES), default="calibrated",
+              show_default=True,
+              help="ADC full scale: per tile from the calibration samples' largest column "
+                   "current, or the worst case rows x G_max x V (the latency tables' LSB).")
+@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
+              help="Per-column least-squares gain and offset on the calibration samples, "
+                   "applied after the ADC (corrects IR drop's systematic loss).")
 @click.option("--sweep", "sweep_text",
               help="Render once per value, e.g. adc_bits=3:8 or variation=0:2:0.5; writes "
                    "sweep.csv and sweep.png (PSNR against energy per frame).")
@@ -50,13 +57,15 @@ from spicecim.evaluate.scene import default_scene
               help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
 @click.option("--calibration-points", type=click.IntRange(min=1), default=8192,
               show_default=True,
-              help="Samples of the frame whose largest input to each layer sets its DAC scale.")
+              help="Samples of the frame that set each layer's DAC scale, ADC range and "
+                   "column calibration.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the fit, calibration, variation and noise.")
 def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: int, out: Path,
              cache_dir: Path | None, fit_steps: int, ideal: bool, adc_bits: int | None,
              dac_bits: int | None, weight_bits: int | None, variation: float | None,
-             read_noise: float | None, ir_drop: bool | None, sweep_text: str | None,
+             read_noise: float | None, ir_drop: bool | None, adc_range: str, calibrate: bool,
+             sweep_text: str | None,
              adc_share: int | None, calibration_points: int, seed: int) -> None:
     """Render the built-in scene with the float MLP and through the crossbar model; print
     PSNR beside the frame's latency and energy per schedule, and write the PNGs."""
@@ -71,7 +80,7 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
     given = {name: value for name, value in (
         ("adc_bits", adc_bits), ("dac_bits", dac_bits), ("weight_bits", weight_bits),
         ("variation", variation), ("read_noise", read_noise), ("ir_drop", ir_drop))
-        if value is not None}
+        if value is not None} | {"adc_range": adc_range, "calibrate": calibrate}
     settings = (dataclasses.replace(acc.Nonideality.ideal(seed), **given) if ideal
                 else nerf.device_settings(table, seed=seed, **given))
     result = nerf.run_nerf(

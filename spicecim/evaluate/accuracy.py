@@ -22,8 +22,20 @@ digital partial sums of row tiles add up). Then, in the order the hardware meets
 5. **Read noise**: every device's current varies by ``read_noise`` (relative sigma) on every
    read, independently; the column's current gets the resulting Gaussian, whose sigma is exact
    without wire resistance (with it, the noise's own IR drop is neglected).
-6. **ADC**: the column's readout voltage ``I * r_sense`` rounded to ``2^adc_bits`` levels of
-   :func:`spicecim.measure.adc_band`'s full scale, clipped to [0, full scale].
+6. **ADC**: the column's readout voltage ``I * r_sense`` rounded to ``2^adc_bits`` levels of a
+   full scale, clipped to [0, full scale]. ``adc_range="worst"``: the worst case of
+   :func:`spicecim.measure.adc_band` (every device at ``g_max``, every input at full scale; the
+   latency tables' LSB). ``adc_range="calibrated"`` (default; ADC range calibration, standard
+   practice in analog in-memory computing): per tile, the largest noiseless column current over
+   the calibration batch, so the codes span the currents the workload produces; currents beyond
+   it clip.
+7. **Gain calibration** (``calibrate=True``, default; per-column output calibration, standard
+   practice in analog in-memory computing): each column's ADC output ``I`` is corrected
+   digitally to ``a * I + b``, with ``a`` and ``b`` fitted by least squares on the calibration
+   batch between the noiseless analog column currents (IR drop and variation included, DAC not
+   quantised) and the ideal ones (the target conductances without wires). It removes the
+   systematic loss of IR drop that is linear in the column's current; what depends on the input
+   pattern, the noise and the device-by-device variation remains.
 
 The pairs (or reference column) are then subtracted, partial sums and phases added, the input
 scale undone and the bias added, all digitally and exactly. Random numbers come from
@@ -55,6 +67,8 @@ from spicecim.solve import transfer_matrix
 DEFAULT_READ_NOISE = 0.01
 OUTPUTS = ("sigma", "r", "g", "b")
 SWEEP_AXES = ("adc_bits", "dac_bits", "weight_bits", "variation", "read_noise", "ir_drop")
+ADC_RANGES = ("worst", "calibrated")
+_STANDARD = "standard practice in analog in-memory computing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +82,8 @@ class Nonideality:
     read_noise: float = DEFAULT_READ_NOISE
     ir_drop: bool = True
     seed: int = 0
+    adc_range: str = "calibrated"
+    calibrate: bool = True
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "dac_bits", "adc_bits"):
@@ -76,6 +92,7 @@ class Nonideality:
                   "None or an integer from 1 to 16")
         check(self.variation >= 0, "variation", self.variation, "a scale >= 0 of sigma_G")
         check(self.read_noise >= 0, "read_noise", self.read_noise, "a relative sigma >= 0")
+        check(self.adc_range in ADC_RANGES, "adc_range", self.adc_range, f"one of {ADC_RANGES}")
 
     @classmethod
     def ideal(cls, seed: int = 0) -> Nonideality:
@@ -96,6 +113,20 @@ class Nonideality:
         return (f"weights {bits(self.weight_bits)}, DAC {bits(self.dac_bits)}, "
                 f"ADC {bits(self.adc_bits)}, variation x{self.variation:g} (Milo 2021), "
                 f"read noise {100 * self.read_noise:g} %, IR drop {ir}, seed {self.seed}")
+
+    def describe_calibration(self, points: int) -> str:
+        """The ADC range and the column calibration, ``points`` the calibration batch."""
+        if self.adc_bits is None:
+            adc = "ADC range: none (no ADC quantisation)"
+        elif self.adc_range == "calibrated":
+            adc = (f"ADC range calibrated per tile on {points} calibration points (largest "
+                   f"column current, beyond it clipped; {_STANDARD})")
+        else:
+            adc = "ADC range worst case (rows x G_max x V_full, as the latency tables' LSB)"
+        cal = (f"gain-calibrated per column on {points} calibration points (least-squares gain "
+               f"and offset, applied after the ADC; {_STANDARD})" if self.calibrate
+               else "uncalibrated")
+        return f"{adc}; {cal}"
 
 
 def accuracy_spec(spec: specs.CrossbarSpec, ir_drop: bool) -> specs.CrossbarSpec:
@@ -119,6 +150,9 @@ class ProgrammedTile:
     used_cols: int
     transfer: np.ndarray  # (rows used, cols): column currents per volt on each row
     g_sq: np.ndarray  # (rows used, cols): programmed conductances squared, for read noise
+    adc_full_a: float  # calibrated ADC full scale: largest noiseless column current (A)
+    gain: np.ndarray  # (cols,): per-column digital correction a * I + b ...
+    offset: np.ndarray  # (cols,): ... fitted on the calibration batch (b in A)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +180,31 @@ def _target(weights: WeightMapping, w: np.ndarray, w_max: float, bits: int | Non
     return np.concatenate([mid + 0.5 * u * span, np.full((w.shape[0], 1), mid)], axis=1)
 
 
+def _calibration_drive(x: np.ndarray, scale: float, phases: int, v_full: float) -> np.ndarray:
+    """The row voltages of the calibration batch, both phases stacked."""
+    u = np.asarray(x, float) / scale
+    parts = [np.clip(u, 0.0, 1.0)] + ([np.clip(-u, 0.0, 1.0)] if phases == 2 else [])
+    return np.concatenate(parts) * v_full
+
+
+def _fit_columns(analog: np.ndarray, ideal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, least-squares ``a, b`` of ``ideal ~ a * analog + b``; a column whose analog
+    current does not vary gets the ratio of the means (or 1) and no offset."""
+    ma, mi = analog.mean(axis=0), ideal.mean(axis=0)
+    da, di = analog - ma, ideal - mi
+    var, cov = np.mean(da * da, axis=0), np.mean(da * di, axis=0)
+    flat = var <= 1e-24 * np.maximum(ma * ma, 1e-300)
+    gain = np.where(flat, np.divide(mi, ma, out=np.ones_like(ma), where=ma > 0),
+                    cov / np.where(flat, 1.0, var))
+    offset = np.where(flat, 0.0, mi - gain * ma)
+    return gain, offset
+
+
 def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.CrossbarSpec,
-             weights: WeightMapping, settings: Nonideality, rng: np.random.Generator
-             ) -> ProgrammedLayer:
+             weights: WeightMapping, settings: Nonideality, rng: np.random.Generator,
+             calibration_x: np.ndarray) -> ProgrammedLayer:
     w = np.asarray(weight, float)
+    drive = _calibration_drive(calibration_x, scale, m.input_phases, spec.driver.v_full_v)
     w_max = float(np.max(np.abs(w))) or 1.0
     solver_spec = accuracy_spec(spec, settings.ir_drop)
     mem = spec.cell.memristor
@@ -157,15 +212,19 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
     for n_rows in m.row_counts:
         out0 = 0
         for n_out, n_cols in zip(m.output_counts, m.column_counts, strict=True):
-            g = np.full((spec.rows, spec.cols), weights.g_min_s)
-            g[:n_rows, :n_cols] = _target(weights, w[row0:row0 + n_rows, out0:out0 + n_out],
-                                          w_max, settings.weight_bits)
-            z = rng.standard_normal(g.shape)  # drawn whatever the scale: common random numbers
-            g = np.clip(g + settings.variation * programming_sigma_s(g) * z,
+            target = np.full((spec.rows, spec.cols), weights.g_min_s)
+            target[:n_rows, :n_cols] = _target(
+                weights, w[row0:row0 + n_rows, out0:out0 + n_out], w_max, settings.weight_bits)
+            z = rng.standard_normal(target.shape)  # drawn whatever the scale: common numbers
+            g = np.clip(target + settings.variation * programming_sigma_s(target) * z,
                         mem.g_off_s, mem.g_on_s)
+            transfer = transfer_matrix(solver_spec, g)[:n_rows]
+            v = drive[:, row0:row0 + n_rows]
+            analog = v @ transfer
+            gain, offset = _fit_columns(analog, v @ target[:n_rows])
             tiles.append(ProgrammedTile(
-                slice(row0, row0 + n_rows), slice(out0, out0 + n_out), n_cols,
-                transfer_matrix(solver_spec, g)[:n_rows], g[:n_rows] ** 2))
+                slice(row0, row0 + n_rows), slice(out0, out0 + n_out), n_cols, transfer,
+                g[:n_rows] ** 2, float(analog[:, :n_cols].max(initial=0.0)), gain, offset))
             out0 += n_out
         row0 += n_rows
     return ProgrammedLayer(tuple(tiles), w_max, scale, m.input_phases)
@@ -173,21 +232,26 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
 
 def program(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec, weights: WeightMapping,
             settings: Nonideality, calibration: Points) -> dict[str, ProgrammedLayer]:
-    """Every layer programmed onto its tiles; input scales from the ideal pass on
-    ``calibration``."""
+    """Every layer programmed onto its tiles; input scales, ADC ranges and column calibrations
+    from the ideal pass's layer inputs on ``calibration`` (the read-time choices of
+    ``settings``, ADC and DAC bits, read noise, ``adc_range`` and ``calibrate``, do not change
+    the result)."""
     check(spec.rows == mapping.tile.rows and spec.cols == mapping.tile.cols, "spec tile",
           f"{spec.rows}x{spec.cols}", f"{mapping.tile.rows}x{mapping.tile.cols}")
     check(spec.driver.encoding == "amplitude", "encoding", spec.driver.encoding, "'amplitude'")
     peaks: dict[str, float] = {}
+    inputs: dict[str, np.ndarray] = {}
 
     def record(name: str, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         peaks[name] = float(np.max(np.abs(x)))
+        inputs[name] = np.asarray(x, float)
         return np.asarray(x, float) @ np.asarray(weight, float)
 
     mlp.forward(calibration.pos_enc, calibration.dir_enc, record)
     rng = np.random.default_rng([settings.seed, 0])
     return {layer.name: _program(mapping.layer(layer.name), layer.weight,
-                                 peaks[layer.name] or 1.0, spec, weights, settings, rng)
+                                 peaks[layer.name] or 1.0, spec, weights, settings, rng,
+                                 inputs[layer.name])
             for layer in mlp.layers}
 
 
@@ -227,9 +291,14 @@ class _AnalogMatmul:
                 sigma = s.read_noise * np.sqrt((v * v) @ tile.g_sq)
                 current = current + sigma * self.rng.standard_normal(current.shape)
             if s.adc_bits is not None:
-                lsb = self.full_scale_v / (1 << s.adc_bits)
-                code = np.clip(np.round(current * self.r_sense / lsb), 0, (1 << s.adc_bits) - 1)
-                current = code * lsb / self.r_sense
+                full_a = self.full_scale_v / self.r_sense
+                if s.adc_range == "calibrated" and tile.adc_full_a > 0:
+                    full_a = tile.adc_full_a
+                lsb = full_a / (1 << s.adc_bits)
+                code = np.clip(np.round(current / lsb), 0, (1 << s.adc_bits) - 1)
+                current = code * lsb
+            if s.calibrate:
+                current = tile.gain * current + tile.offset
             used = current[:, :tile.used_cols] / self.v_full
             out[:, tile.outputs] += self.weights.to_weights(used, layer.w_max)
         return out
@@ -260,6 +329,7 @@ class AccuracyResult:
     rgb_rmse: float
     rgb_psnr_db: float
     layers: tuple[tuple[str, float], ...]  # (layer, relative RMS error of its pre-activation)
+    calibration_points: int = 0
 
     def output(self, name: str) -> OutputError:
         return next(o for o in self.outputs if o.name == name)
@@ -282,7 +352,8 @@ def _ideal_matmul(store: dict[str, np.ndarray]):  # noqa: ANN202 - a Matmul
 
 
 def compare(mlp: Mlp, layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,
-            weights: WeightMapping, settings: Nonideality, points: Points) -> AccuracyResult:
+            weights: WeightMapping, settings: Nonideality, points: Points,
+            calibration_points: int = 0) -> AccuracyResult:
     """Run the analog and the ideal (float64) forward pass on ``points`` and compare."""
     ideal_z: dict[str, np.ndarray] = {}
     sigma0, rgb0 = mlp.forward(points.pos_enc, points.dir_enc, _ideal_matmul(ideal_z))
@@ -298,14 +369,15 @@ def compare(mlp: Mlp, layers: Mapping[str, ProgrammedLayer], spec: specs.Crossba
     psnr = 20 * math.log10(1.0 / rmse) if rmse > 0 else math.inf
     per_layer = tuple((layer.name, _rel_rms(hook.z[layer.name], ideal_z[layer.name]))
                       for layer in mlp.layers)
-    return AccuracyResult(settings, len(points), outputs, rmse, psnr, per_layer)
+    return AccuracyResult(settings, len(points), outputs, rmse, psnr, per_layer,
+                          calibration_points)
 
 
 def evaluate_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
                       weights: WeightMapping, settings: Nonideality, points: Points,
                       calibration: Points) -> AccuracyResult:
     layers = program(mlp, mapping, spec, weights, settings, calibration)
-    return compare(mlp, layers, spec, weights, settings, points)
+    return compare(mlp, layers, spec, weights, settings, points, len(calibration))
 
 
 def sweep_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
@@ -320,7 +392,8 @@ def sweep_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
         key = (settings.weight_bits, settings.variation, settings.ir_drop, settings.seed)
         if key not in programmed:
             programmed[key] = program(mlp, mapping, spec, weights, settings, calibration)
-        results.append(compare(mlp, programmed[key], spec, weights, settings, points))
+        results.append(compare(mlp, programmed[key], spec, weights, settings, points,
+                               len(calibration)))
     return results
 
 

@@ -200,9 +200,11 @@ def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, ra
                     ) -> np.ndarray:
     """The frame with every layer on the crossbar model. Tiles programmed for settings that
     differ only in what happens at read time are reused from ``programmed``, so a sweep of
-    the ADC, the DAC or the read noise programs (and factorises) the tiles once."""
+    the ADC (bits or range), the DAC, the read noise or the column calibration programs (and
+    factorises) the tiles once."""
     spec, weights = model.table.spec, model.table.weights
-    key = dataclasses.replace(settings, adc_bits=None, dac_bits=None, read_noise=0.0)
+    key = dataclasses.replace(settings, adc_bits=None, dac_bits=None, read_noise=0.0,
+                              adc_range="calibrated", calibrate=True)
     if key not in programmed:
         programmed[key] = acc.program(model.mlp, model.mapping, spec, weights, settings,
                                       model.calibration)
@@ -283,6 +285,7 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
         f"crossbar: {x.settings.describe()}",
         f"DAC input scales: each layer's largest input over {len(model.calibration)} of the "
         "frame's samples in the cube",
+        f"calibration: {x.settings.describe_calibration(len(model.calibration))}",
         "",
         f"{'render':<12}{'PSNR vs scene':>16}{'PSNR vs float':>16}",
         f"{'float MLP':<12}{_db(result.float_psnr_db):>16}{'-':>16}",

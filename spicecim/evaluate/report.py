@@ -120,6 +120,7 @@ def render(report: Report) -> str:
         a = report.accuracy
         lines += ["", f"accuracy vs the ideal float64 pass, {a.points} points: "
                       f"{a.settings.describe()}",
+                  f"calibration: {a.settings.describe_calibration(a.calibration_points)}",
                   f"  {'output':<8}{'rel. RMS':>10}{'mean |err|':>12}{'max |err|':>11}"]
         lines += [f"  {o.name:<8}{o.rel_rms:>10.3%}{o.mean_abs:>12.4g}{o.max_abs:>11.4g}"
                   for o in a.outputs]

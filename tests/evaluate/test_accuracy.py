@@ -136,3 +136,31 @@ def test_bad_settings_name_the_field() -> None:
     with pytest.raises(SpecError, match="adc_bits"):
         sweep_accuracy(mlp, mapping, spec, weights, Nonideality.ideal(), {"adc_bits": [2.5]},
                        points, calibration)
+
+
+def test_gain_calibration_undoes_most_of_the_ir_drop() -> None:
+    # one 16x16 tile per layer part, wires on: columns read low until calibrated
+    mlp, spec, weights, mapping, points, calibration = _setup(rows=16, cols=16)
+    base = dataclasses.replace(Nonideality.ideal(), ir_drop=True)
+    off, on = (evaluate_accuracy(mlp, mapping, spec, weights,
+                                 dataclasses.replace(base, calibrate=c), points, calibration)
+               for c in (False, True))
+    assert on.rgb_rmse < off.rgb_rmse
+    assert max(e for _, e in on.layers) < max(e for _, e in off.layers)
+
+
+def test_calibrated_adc_range_beats_the_worst_case_at_8_bits() -> None:
+    mlp, spec, weights, mapping, points, calibration = _setup(rows=16, cols=16)
+    base = dataclasses.replace(Nonideality.ideal(), adc_bits=8)
+    worst, calibrated = (evaluate_accuracy(mlp, mapping, spec, weights,
+                                           dataclasses.replace(base, adc_range=r), points,
+                                           calibration)
+                         for r in ("worst", "calibrated"))
+    assert calibrated.rgb_rmse < worst.rgb_rmse
+    assert calibrated.output("sigma").rel_rms < worst.output("sigma").rel_rms
+    with pytest.raises(SpecError, match="adc_range"):
+        Nonideality(4, 8, 8, adc_range="best")
+    text = calibrated.settings.describe_calibration(calibrated.calibration_points)
+    assert "200 calibration points" in text and "standard practice" in text
+    assert dataclasses.replace(base, calibrate=False).describe_calibration(5).endswith(
+        "uncalibrated")
