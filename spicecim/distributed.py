@@ -1,0 +1,286 @@
+"""Where the sweep's tasks run: the local process pool, or a Dask cluster.
+
+:func:`open_pool` turns a :class:`Cluster` (the ``--workers``, ``--scheduler`` and
+``--dask-local`` options) into a :class:`Pool`: a ``concurrent.futures`` executor for
+:func:`spicecim.sweep.sweep` and the number of worker processes it batches columns for. It
+shuts the executor (and a cluster it started) down on the way out, also on an error.
+
+On Dask every task runs on one worker process and comes back to the caller, the one process
+that writes the HDF5 file. The scheduler reruns the tasks of a worker that dies on another
+worker (up to ``distributed.scheduler.allowed-failures`` times); each task's result still
+arrives exactly once, because the sweep reads each future once. What Dask raises is turned
+into spicecim's errors, naming the worker where one is at fault:
+
+- before the sweep, every worker must find ngspice (:func:`spicecim.simulate.find_library`)
+  and run this spicecim version, else :class:`SimulatorNotFoundError` or :class:`ClusterError`
+  lists the workers that fail;
+- a worker that joins later and lacks ngspice fails its task with the worker's address;
+- a task whose every worker died (Dask's ``KilledWorker``) is a :class:`SimulationError`.
+
+Dask is imported only when a cluster is asked for: the local pool does not need it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+import spicecim
+from spicecim.errors import ClusterError, SimulationError, SimulatorNotFoundError, check
+from spicecim.simulate import find_library, local_executor
+
+SCHEDULER_ENV = "SPICECIM_SCHEDULER"
+"""A scheduler address used when no executor option is given on the command line."""
+
+# dask's own schemes for a remote scheduler; inproc:// only exists inside one process.
+_ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+ADDRESS_FORMAT = "tcp://HOST:PORT (or tls://HOST:PORT)"
+
+WORKER_WAIT_S = 60.0
+"""How long to wait for a scheduler's first worker (batch jobs may start after the client)."""
+
+MIN_TASK_S = 0.3
+"""The least work per Dask task: each costs milliseconds of scheduling and a network round
+trip, a few percent of this."""
+COLUMN_S_PER_ROW = 0.08e-3
+"""A column's ngspice CPU time per row, to size Dask tasks: the median over the columns of
+16x64 to 256x64 tiles of memristor cells (coupled drive) on one core of the development
+machine is 0.08 ms per row; the first column of a worker also loads ngspice (~40 ms)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """Where to run: ``scheduler`` (an address), ``dask_local`` (a LocalCluster of that many
+    worker processes) or, with neither, a local pool of ``workers`` processes (default: one
+    per core). At most one of the three is given."""
+
+    scheduler: str | None = None
+    dask_local: int | None = None
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        given = [f"{n}={v!r}" for n, v in (("scheduler", self.scheduler),
+                                          ("dask_local", self.dask_local),
+                                          ("workers", self.workers)) if v is not None]
+        check(len(given) <= 1, "executor", ", ".join(given),
+              "one of scheduler, dask_local or workers, not several")
+        if self.scheduler is not None:
+            m = _ADDRESS.match(self.scheduler)
+            check(m is not None and 1 <= int(m[3]) <= 65535, "scheduler", self.scheduler,
+                  ADDRESS_FORMAT)
+        for name in ("dask_local", "workers"):
+            n = getattr(self, name)
+            check(n is None or (isinstance(n, int) and n >= 1), name, n, "an integer >= 1")
+
+    @classmethod
+    def from_options(cls, scheduler: str | None, dask_local: int | None, workers: int | None,
+                     environ: Mapping[str, str]) -> Cluster:
+        """The cluster the options ask for; :data:`SCHEDULER_ENV` only when none of them is
+        given, so an option on the command line always wins over the environment."""
+        if scheduler is None and dask_local is None and workers is None:
+            scheduler = environ.get(SCHEDULER_ENV) or None
+        return cls(scheduler, dask_local, workers)
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """An open executor and the worker processes behind it (what the sweep batches for)."""
+
+    executor: cf.Executor
+    workers: int
+    description: str
+    min_task_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        check(self.workers >= 1, "workers", self.workers, "an integer >= 1")
+        check(self.min_task_s >= 0, "min_task_s", self.min_task_s, "a time >= 0 s")
+
+    def columns_per_task(self, rows: int, columns: int) -> int | None:
+        """Columns per task for ``columns`` columns of ``rows`` rows; None leaves the batching
+        to the sweep (a few tasks per worker, which a local pool runs at no cost each).
+
+        With ``min_task_s``: as many tasks as the work fills with ``min_task_s`` each, at most
+        4 per worker (the sweep's own balance) and a multiple of the workers where there are
+        enough, so no worker waits on a last, lone task."""
+        if not self.min_task_s:
+            return None
+        check(rows >= 1 and columns >= 1, "rows, columns", (rows, columns), "integers >= 1")
+        work_s = columns * rows * COLUMN_S_PER_ROW
+        tasks = min(4 * self.workers, columns, math.floor(work_s / self.min_task_s))
+        if tasks >= self.workers:
+            tasks -= tasks % self.workers
+        return math.ceil(columns / max(tasks, 1))
+
+
+@contextmanager
+def open_pool(cluster: Cluster) -> Iterator[Pool]:
+    """The executor ``cluster`` describes, checked and ready; shut down on exit."""
+    if cluster.scheduler is None and cluster.dask_local is None:
+        workers = cluster.workers or os.cpu_count() or 1
+        executor = local_executor(workers)
+        try:
+            yield Pool(executor, workers, f"local pool of {workers} processes")
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+        return
+    with ExitStack() as stack:
+        client = stack.enter_context(_client(cluster))
+        addresses = check_workers(client)
+        what = (f"Dask scheduler {cluster.scheduler}" if cluster.scheduler
+                else "Dask LocalCluster")
+        executor = stack.enter_context(DaskExecutor(client))
+        yield Pool(executor, len(addresses), f"{what}, {len(addresses)} workers", MIN_TASK_S)
+
+
+@contextmanager
+def _client(cluster: Cluster) -> Iterator[Any]:
+    """A connected ``distributed.Client`` (and the LocalCluster it owns, if any)."""
+    import distributed
+
+    with ExitStack() as stack:
+        if cluster.dask_local is not None:
+            # One thread per worker process: ngspice is not re-entrant, so a second thread would
+            # only wait on the session lock. Any free port for the scheduler's web page: its
+            # default, 8787, may belong to another cluster on this machine.
+            local = distributed.LocalCluster(n_workers=cluster.dask_local, threads_per_worker=1,
+                                             processes=True, dashboard_address="127.0.0.1:0")
+            stack.enter_context(local)
+            address = local.scheduler_address
+        else:
+            address = cluster.scheduler
+        try:
+            client = distributed.Client(address, set_as_default=False)
+        except OSError as exc:  # dask's connection time-out is an OSError too
+            raise ClusterError(f"cannot reach the Dask scheduler at {address} ({exc}): start it "
+                               f"with 'dask scheduler' or fix --scheduler/{SCHEDULER_ENV}") from exc
+        stack.enter_context(client)
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except TimeoutError as exc:
+            raise ClusterError(f"the Dask scheduler at {address} has no workers after "
+                               f"{WORKER_WAIT_S:g} s: start some with 'dask worker {address} "
+                               "--nthreads 1'") from exc
+        yield client
+
+
+def _probe_worker() -> str:
+    """Run on every worker: its spicecim version, once it has found ngspice."""
+    find_library()
+    return spicecim.__version__
+
+
+def check_workers(client: Any) -> list[str]:
+    """The workers' addresses, once every one has found ngspice and runs this spicecim."""
+    answers = client.run(_probe_worker, on_error="return")
+    missing = {a: r for a, r in answers.items() if isinstance(r, SimulatorNotFoundError)}
+    if missing:
+        raise SimulatorNotFoundError(
+            f"ngspice is missing on {len(missing)} of {len(answers)} Dask workers: "
+            + "; ".join(f"{a}: {r}" for a, r in sorted(missing.items())))
+    wrong = {a: r for a, r in answers.items() if r != spicecim.__version__}
+    if wrong:
+        raise ClusterError(
+            f"{len(wrong)} of {len(answers)} Dask workers cannot run spicecim "
+            f"{spicecim.__version__}: "
+            + "; ".join(f"{a}: {_describe(r)}" for a, r in sorted(wrong.items())))
+    return sorted(answers)
+
+
+def _describe(answer: object) -> str:
+    if isinstance(answer, BaseException):
+        return f"{type(answer).__name__}: {answer}"
+    return f"spicecim {answer}"
+
+
+def _on_worker(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a task; a missing ngspice names the worker (one may join after the check)."""
+    try:
+        return fn(*args)
+    except SimulatorNotFoundError as exc:
+        from distributed import get_worker
+
+        raise SimulatorNotFoundError(f"Dask worker {get_worker().address}: {exc}") from None
+
+
+class _Relay(cf.Future):
+    """The caller's side of a Dask task: cancelling it cancels the task on the cluster."""
+
+    def __init__(self, task: Any) -> None:
+        super().__init__()
+        self._task = task
+
+    def cancel(self) -> bool:
+        cancelled = super().cancel()
+        if cancelled and self._task is not None:
+            self._task.cancel()
+        return cancelled
+
+    def settle(self) -> None:
+        """Take the finished task's outcome (in Dask's callback thread), then let the task go,
+        so the worker frees its copy of the result instead of keeping it for the whole sweep.
+
+        The outcome is fetched with ``result()``, never judged from ``status``: a worker that
+        dies holding the result turns a finished task back into a pending one, and
+        ``result()`` waits for the rerun."""
+        from distributed.scheduler import KilledWorker
+
+        task, self._task = self._task, None
+        if self.done():  # cancelled by the caller
+            return
+        try:
+            outcome = task.result()
+        except KilledWorker as exc:
+            error: BaseException = SimulationError(
+                f"every Dask worker that ran task {exc.task} died ({exc.allowed_failures + 1} "
+                "tries: ngspice crashed or the workers were killed); rerun the same command "
+                "to resume")
+        except BaseException as exc:  # Dask's CancelledError is a BaseException
+            error = exc
+            if task.cancelled():
+                error = SimulationError("the Dask scheduler cancelled a task (it shut down or "
+                                        "lost this client); rerun the same command to resume")
+        else:
+            with suppress(cf.InvalidStateError):  # the caller cancelled meanwhile
+                self.set_result(outcome)
+            return
+        with suppress(cf.InvalidStateError):
+            self.set_exception(error)
+
+
+class DaskExecutor(cf.Executor):
+    """``concurrent.futures`` over a ``distributed.Client``, with spicecim's errors.
+
+    Unlike ``Client.get_executor()``, a task lost with every worker that ran it is a
+    :class:`SimulationError` (the CLI's one line), not Dask's ``KilledWorker``; a result
+    leaves the worker's memory once it has arrived; and tasks are never pure (two tasks with
+    equal arguments both run).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._running: set[Any] = set()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        task = self._client.submit(_on_worker, fn, *args, pure=False, **kwargs)
+        relay = _Relay(task)
+        self._running.add(task)
+
+        def done(finished: Any) -> None:
+            relay.settle()
+            self._running.discard(finished)
+
+        task.add_done_callback(done)
+        return relay
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        running = list(self._running)
+        if cancel_futures or not wait:
+            self._client.cancel(running)
+        elif running:
+            self._client.gather(running, errors="skip")

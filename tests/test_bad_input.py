@@ -1,0 +1,353 @@
+"""Every user-facing option of ``generate``, ``simulate``, ``tables``, ``solve`` and ``evaluate``
+given a wrong value: one line on stderr, exit code 2, and nothing written beside the output.
+
+Each case names the option, the bad value, the arguments (``{d}`` is the case's folder, where
+:func:`_inputs` has put the bad input files, and ``{run}`` a finished 4x4 run there) and a
+fragment the message must hold. Cases whose environment matters (ngspice absent, a Dask
+connection time-out) run the command in a subprocess with that environment. Run as a script,
+this module prints every case and what spicecim said as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from spicecim.cli import cli
+
+ROWS = 4
+TILE = ("--rows", str(ROWS), "--cols", str(ROWS))
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One wrong value of one option, and the fragment of the message it must give."""
+
+    command: str
+    option: str
+    value: str
+    args: tuple[str, ...]
+    expect: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.command} {self.option} {self.value}"
+
+
+# The bad values every command that builds a tile (generate, simulate, solve) must refuse.
+TILE_CASES = (
+    ("--rows", "0", ["--rows", "0"], "0 is not in the range x>=1"),
+    ("--rows", "-3", ["--rows", "-3"], "-3 is not in the range x>=1"),
+    ("--rows", "abc", ["--rows", "abc"], "'abc' is not a valid integer"),
+    ("--cols", "1", ["--cols", "1"], "1 is not in the range x>=2"),
+    ("--cols", "5 (odd, differential)", ["--cols", "5"], "cols=5 is invalid"),
+    ("--cell", "foo", ["--cell", "foo"], "'foo' is not one of"),
+    ("--memristor", "no_such_model", ["--memristor", "no_such_model"], "no_such_model"),
+    ("--r-wire", "-1", ["--r-wire", "-1"], "-1.0 is not in the range x>=0"),
+    ("--r-wire", "1k", ["--r-wire", "1k"], "'1k' is not a valid float"),
+    ("--c-wire", "-1e-15", ["--c-wire", "-1e-15"], "is not in the range x>=0"),
+    ("--r-driver", "-5", ["--r-driver", "-5"], "-5.0 is not in the range x>=0"),
+    ("--v-read", "0", ["--v-read", "0"], "0.0 is not in the range x>0"),
+    ("--v-read", "5 (above the device's read range)", ["--v-read", "5"], "v_read_v=5.0"),
+    ("--rise", "0", ["--rise", "0"], "0.0 is not in the range x>0"),
+    ("--dac-bits", "0", ["--dac-bits", "0"], "0 is not in the range 1<=x<=16"),
+    ("--dac-bits", "17", ["--dac-bits", "17"], "17 is not in the range 1<=x<=16"),
+    ("--encoding", "binary", ["--encoding", "binary"], "'binary' is not one of"),
+    ("--readout", "magic", ["--readout", "magic"], "'magic' is not one of"),
+    ("--r-sense", "0", ["--r-sense", "0"], "0.0 is not in the range x>0"),
+    ("--c-adc", "-1", ["--c-adc", "-1"], "-1.0 is not in the range x>=0"),
+    ("--adc-bits", "0", ["--adc-bits", "0"], "0 is not in the range 1<=x<=16"),
+    ("--weights", "missing file", ["--weights", "{d}/missing.npy"], "does not exist"),
+    ("--weights", "wrong shape (3, 3)", ["--weights", "{d}/shape33.npy"],
+     "has shape (3, 3): expected (4, 2)"),
+    ("--weights", "corrupt .npy", ["--weights", "{d}/corrupt.npy"], "not a readable .npy"),
+    ("--weights", "strings", ["--weights", "{d}/strings42.npy"], "non-numeric"),
+    ("--weights", "NaN", ["--weights", "{d}/nan42.npy"], "non-finite"),
+    ("--weight-scheme", "unary", ["--weight-scheme", "unary"], "'unary' is not one of"),
+    ("--weight-bits", "0", ["--weight-bits", "0"], "0 is not in the range 1<=x<=16"),
+    ("--g-min", "0", ["--g-min", "0"], "0.0 is not in the range x>0"),
+    ("--g-min", "2e-4 > --g-max 1e-4", ["--g-min", "2e-4", "--g-max", "1e-4"],
+     "expected > g_min_s = 0.0002"),
+    ("--g-max", "1 (beyond the device)", ["--g-max", "1"], "outside the"),
+    ("--inputs", "missing file", ["--inputs", "{d}/missing.npy"], "does not exist"),
+    ("--inputs", "wrong shape (3,)", ["--inputs", "{d}/shape3.npy"], "(3,)"),
+    ("--inputs", "corrupt .npy", ["--inputs", "{d}/corrupt.npy"], "not a readable .npy"),
+    ("--inputs", "2.0 (above full scale)", ["--inputs", "{d}/two4.npy"], "inputs"),
+    ("--inputs", "NaN", ["--inputs", "{d}/nan4.npy"], "non-finite"),
+    ("--seed", "-1", ["--seed", "-1"], "-1 is not in the range x>=0"),
+    ("--seed", "x", ["--seed", "x"], "'x' is not a valid integer"),
+)
+
+
+def _tile_cases(command: str, out: list[str]) -> list[Case]:
+    return [Case(command, option, value, (*TILE, *args, *out), expect)
+            for option, value, args, expect in TILE_CASES]
+
+
+GENERATE = [
+    *_tile_cases("generate", ["--out", "{d}/net"]),
+    Case("generate", "--stop", "0", (*TILE, "--stop", "0", "--out", "{d}/net"), "stop_s=0.0"),
+    Case("generate", "--stop", "-1e-9", (*TILE, "--stop", "-1e-9", "--out", "{d}/net"),
+         "stop_s=-1e-09"),
+    Case("generate", "--stop", "abc", (*TILE, "--stop", "abc", "--out", "{d}/net"),
+         "'abc' is not a valid float"),
+    Case("generate", "--step", "0", (*TILE, "--step", "0", "--out", "{d}/net"), "step_s=0.0"),
+    Case("generate", "--step", "1e-6 (> --stop)", (*TILE, "--step", "1e-6", "--out", "{d}/net"),
+         "step_s=1e-06"),
+    Case("generate", "--out", "an existing file", (*TILE, "--out", "{d}/afile"),
+         "is a file"),
+    Case("generate", "--out", "under a file", (*TILE, "--out", "{d}/afile/net"), "afile"),
+]
+
+SIM_OUT = ["--out", "{d}/run.h5"]
+SIMULATE = [
+    *_tile_cases("simulate", SIM_OUT),
+    Case("simulate", "--out", "missing", TILE, "Missing option '--out'"),
+    Case("simulate", "--out", "a folder", (*TILE, "--out", "{d}"), "is a directory"),
+    Case("simulate", "--out", "under a file", (*TILE, "--out", "{d}/afile/run.h5"), "afile"),
+    Case("simulate", "--out", "corrupt HDF5", (*TILE, "--out", "{d}/corrupt.h5"),
+         "is not a readable spicecim run"),
+    Case("simulate", "--out", "foreign HDF5", (*TILE, "--out", "{d}/foreign.h5"),
+         "is not a readable spicecim run"),
+    Case("simulate", "--out", "a run of other parameters", (*TILE, "--out", "{run}",
+                                                            "--drive", "isolated"),
+         "holds a run with other parameters"),
+    Case("simulate", "--encoding", "pulse_width", (*TILE, "--encoding", "pulse_width", *SIM_OUT),
+         "encoding='pulse_width' is invalid for simulate"),
+    Case("simulate", "--workers", "0", (*TILE, "--workers", "0", *SIM_OUT),
+         "0 is not in the range x>=1"),
+    Case("simulate", "--workers", "two", (*TILE, "--workers", "two", *SIM_OUT),
+         "'two' is not a valid integer"),
+    Case("simulate", "--drive", "magic", (*TILE, "--drive", "magic", *SIM_OUT),
+         "'magic' is not one of"),
+    Case("simulate", "--adc-share", "0", (*TILE, "--adc-share", "0", *SIM_OUT),
+         "0 is not in the range x>=1"),
+    Case("simulate", "--scheduler", "localhost:8786 (no scheme)",
+         (*TILE, "--scheduler", "localhost:8786", *SIM_OUT), "expected tcp://HOST:PORT"),
+    Case("simulate", "--scheduler", "tcp://host:99999", (*TILE, "--scheduler", "tcp://host:99999",
+                                                        *SIM_OUT), "expected tcp://HOST:PORT"),
+    Case("simulate", "--scheduler", "with --workers 2",
+         (*TILE, "--scheduler", "tcp://127.0.0.1:8786", "--workers", "2", *SIM_OUT),
+         "not several"),
+    Case("simulate", "--scheduler", "tcp://127.0.0.1:9 (nothing listens)",
+         (*TILE, "--scheduler", "tcp://127.0.0.1:9", *SIM_OUT),
+         "cannot reach the Dask scheduler at tcp://127.0.0.1:9",
+         env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}),
+    Case("simulate", "SPICECIM_SCHEDULER", "not-an-address", (*TILE, *SIM_OUT),
+         "scheduler='not-an-address' is invalid", env={"SPICECIM_SCHEDULER": "not-an-address"}),
+    Case("simulate", "--dask-local", "0", (*TILE, "--dask-local", "0", *SIM_OUT),
+         "0 is not in the range x>=1"),
+    Case("simulate", "--dask-local", "2 with --workers 2",
+         (*TILE, "--dask-local", "2", "--workers", "2", *SIM_OUT), "not several"),
+    Case("simulate", "--mc", "0", (*TILE, "--mc", "0", *SIM_OUT), "0 is not in the range x>=1"),
+    Case("simulate", "--mc", "-2", (*TILE, "--mc", "-2", *SIM_OUT), "-2 is not in the range x>=1"),
+    Case("simulate", "--mc", "many", (*TILE, "--mc", "many", *SIM_OUT),
+         "'many' is not a valid integer"),
+    Case("simulate", "--mc", "2 on a run without --mc", (*TILE, "--mc", "2", "--out", "{run}"),
+         "parameters.monte_carlo"),
+    Case("simulate", "NGSPICE_LIBRARY_PATH", "a folder (ngspice absent)", (*TILE, *SIM_OUT),
+         "is not a file: expected the path of libngspice.so",
+         env={"NGSPICE_LIBRARY_PATH": "{d}"}),
+]
+
+TABLES = [
+    Case("tables", "PATH", "missing file", ("{d}/missing.h5",), "does not exist"),
+    Case("tables", "PATH", "corrupt HDF5", ("{d}/corrupt.h5",), "is not a readable spicecim run"),
+    Case("tables", "PATH", "foreign HDF5", ("{d}/foreign.h5",), "is not a readable spicecim run"),
+    Case("tables", "PATH", "a folder", ("{d}",), "is a directory"),
+    Case("tables", "PATH", "none", (), "Missing argument 'PATH'"),
+]
+
+SOLVE_OUT = ["--out", "{d}/solve.h5"]
+SOLVE = [
+    *_tile_cases("solve", SOLVE_OUT),
+    Case("solve", "--out", "missing", TILE, "Missing option '--out'"),
+    Case("solve", "--out", "a folder", (*TILE, "--out", "{d}"), "is a directory"),
+    Case("solve", "--out", "under a file", (*TILE, "--out", "{d}/afile/solve.h5"), "afile"),
+    Case("solve", "--conductances", "missing file", (*TILE, "--conductances", "{d}/missing.npy",
+                                                     *SOLVE_OUT), "does not exist"),
+    Case("solve", "--conductances", "wrong shape (3, 3)",
+         (*TILE, "--conductances", "{d}/shape33.npy", *SOLVE_OUT), "shape"),
+    Case("solve", "--conductances", "corrupt .npy",
+         (*TILE, "--conductances", "{d}/corrupt.npy", *SOLVE_OUT), "not a readable .npy"),
+    Case("solve", "--conductances", "strings",
+         (*TILE, "--conductances", "{d}/strings44.npy", *SOLVE_OUT), "expected numbers"),
+    Case("solve", "--conductances", "negative",
+         (*TILE, "--conductances", "{d}/negative44.npy", *SOLVE_OUT), "conductances"),
+    Case("solve", "--inputs", "batch of wrong width (2, 3)",
+         (*TILE, "--inputs", "{d}/shape23.npy", *SOLVE_OUT), "inputs.shape=(2, 3)"),
+]
+
+EVAL_BASE = ("--tables", "{run}", "--no-accuracy", "--no-baseline")
+EVALUATE = [
+    Case("evaluate", "--tables", "missing", (), "Missing option '--tables'"),
+    Case("evaluate", "--tables", "missing file", ("--tables", "{d}/missing.h5"), "does not exist"),
+    Case("evaluate", "--tables", "corrupt HDF5", ("--tables", "{d}/corrupt.h5"),
+         "is not a readable spicecim run"),
+    Case("evaluate", "--tables", "foreign HDF5", ("--tables", "{d}/foreign.h5"),
+         "is not a readable spicecim run"),
+    Case("evaluate", "--model", "resnet", (*EVAL_BASE, "--model", "resnet"),
+         "'resnet' is not one of"),
+    Case("evaluate", "--weights", "missing file", (*EVAL_BASE, "--weights", "{d}/missing.npz"),
+         "does not exist"),
+    Case("evaluate", "--weights", "corrupt .npz", (*EVAL_BASE, "--weights", "{d}/corrupt.npz"),
+         "not a readable .npz"),
+    Case("evaluate", "--weights", "an .npz of other keys", (*EVAL_BASE, "--weights",
+                                                            "{d}/other.npz"),
+         "state dict has layers"),
+    Case("evaluate", "--schedule", "fast", (*EVAL_BASE, "--schedule", "fast"),
+         "'fast' is not one of"),
+    Case("evaluate", "--tile", "0x4", (*EVAL_BASE, "--tile", "0x4"), "tile='0x4' is invalid"),
+    Case("evaluate", "--tile", "big", (*EVAL_BASE, "--tile", "big"), "tile='big' is invalid"),
+    Case("evaluate", "--adc-share", "0", (*EVAL_BASE, "--adc-share", "0"),
+         "0 is not in the range x>=1"),
+    Case("evaluate", "--simulate-dir", "a file", (*EVAL_BASE, "--simulate-dir", "{d}/afile"),
+         "is a file"),
+    Case("evaluate", "--workers", "0", (*EVAL_BASE, "--workers", "0"), "0 is not in the range"),
+    Case("evaluate", "--samples-per-ray", "0", (*EVAL_BASE, "--samples-per-ray", "0"),
+         "0 is not in the range x>=1"),
+    Case("evaluate", "--resolution", "800x0", (*EVAL_BASE, "--resolution", "800x0"),
+         "resolution='800x0' is invalid"),
+    Case("evaluate", "--resolution", "hd", (*EVAL_BASE, "--resolution", "hd"),
+         "resolution='hd' is invalid"),
+    Case("evaluate", "--replicas", "0", (*EVAL_BASE, "--replicas", "0"),
+         "0 is not in the range x>=1"),
+    Case("evaluate", "--adder-latency", "-1", (*EVAL_BASE, "--adder-latency", "-1"),
+         "-1.0 is not in the range x>=0"),
+    Case("evaluate", "--adder-energy", "-1", (*EVAL_BASE, "--adder-energy", "-1"),
+         "-1.0 is not in the range x>=0"),
+    Case("evaluate", "--points", "0", (*EVAL_BASE, "--points", "0"), "0 is not in the range"),
+    Case("evaluate", "--calibration-points", "0", (*EVAL_BASE, "--calibration-points", "0"),
+         "0 is not in the range x>=1"),
+    Case("evaluate", "--adc-bits", "0", (*EVAL_BASE, "--adc-bits", "0"),
+         "0 is not in the range 1<=x<=16"),
+    Case("evaluate", "--dac-bits", "17", (*EVAL_BASE, "--dac-bits", "17"),
+         "17 is not in the range 1<=x<=16"),
+    Case("evaluate", "--weight-bits", "0", (*EVAL_BASE, "--weight-bits", "0"),
+         "0 is not in the range 1<=x<=16"),
+    Case("evaluate", "--variation", "-1", (*EVAL_BASE, "--variation", "-1"),
+         "-1.0 is not in the range x>=0"),
+    Case("evaluate", "--read-noise", "-0.1", (*EVAL_BASE, "--read-noise", "-0.1"),
+         "-0.1 is not in the range x>=0"),
+    Case("evaluate", "--sweep", "speed=1:2", (*EVAL_BASE, "--sweep", "speed=1:2"),
+         "sweep='speed=1:2' is invalid"),
+    Case("evaluate", "--sweep", "adc_bits=8:2", (*EVAL_BASE, "--sweep", "adc_bits=8:2"),
+         "sweep='adc_bits=8:2' is invalid"),
+    Case("evaluate", "--baseline-batch", "1", (*EVAL_BASE, "--baseline-batch", "1"),
+         "1 is not in the range x>=2"),
+    Case("evaluate", "--gpu-baseline", "missing file", (*EVAL_BASE, "--gpu-baseline",
+                                                        "{d}/missing.json"), "does not exist"),
+    Case("evaluate", "--gpu-baseline", "corrupt JSON", (*EVAL_BASE, "--gpu-baseline",
+                                                        "{d}/corrupt.json"),
+         "not a readable JSON file"),
+    Case("evaluate", "--seed", "x", (*EVAL_BASE, "--seed", "x"), "'x' is not a valid integer"),
+    Case("evaluate", "--out", "a folder", (*EVAL_BASE, "--out", "{d}"), "is a directory"),
+    Case("evaluate", "--out", "under a file", (*EVAL_BASE, "--out", "{d}/afile/report.h5"),
+         "afile"),
+]
+
+# On/off options take no value; each command's must refuse one.
+FLAGS = {
+    "generate": (("--access", "--json"), (*TILE, "--out", "{d}/net")),
+    "simulate": (("--access", "--waveforms", "--overwrite", "--progress", "--json"),
+                 (*TILE, *SIM_OUT)),
+    "tables": (("--json",), ("{run}",)),
+    "solve": (("--access", "--json"), (*TILE, *SOLVE_OUT)),
+    "evaluate": (("--simulate-missing", "--accuracy", "--ir-drop", "--baseline", "--json"),
+                 EVAL_BASE),
+}
+FLAG_CASES = [Case(command, flag, "=yes", (*args, f"{flag}=yes"),
+                   f"Option '{flag}' does not take a value")
+              for command, (flags, args) in FLAGS.items() for flag in flags]
+
+CASES = [*GENERATE, *SIMULATE, *TABLES, *SOLVE, *EVALUATE, *FLAG_CASES]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 4x4 run, made once: some cases need a real run to resume or evaluate."""
+    out = tmp_path_factory.mktemp("run") / "run.h5"
+    result = CliRunner().invoke(cli, ["simulate", *TILE, "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _inputs(d: Path, run: Path) -> Path:
+    """The bad input files of every case, in ``d``; returns where the run's copy lies."""
+    for name, array in {"shape33": np.zeros((3, 3)), "shape3": np.zeros(3),
+                        "shape23": np.zeros((2, 3)), "strings42": np.full((4, 2), "a"),
+                        "strings44": np.full((4, 4), "a"), "nan42": np.full((4, 2), np.nan),
+                        "nan4": np.full(4, np.nan), "two4": np.full(4, 2.0),
+                        "negative44": np.full((4, 4), -1e-5)}.items():
+        np.save(d / f"{name}.npy", array)
+    for name in ("corrupt.npy", "corrupt.npz", "corrupt.h5", "corrupt.json", "afile"):
+        (d / name).write_text("not what it claims to be {")
+    np.savez(d / "other.npz", other=np.zeros(3))
+    with h5py.File(d / "foreign.h5", "w") as f:
+        f["x"] = np.arange(3)
+    copy = d / "finished.h5"
+    shutil.copy(run, copy)
+    return copy
+
+
+def _listing(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() if p.is_file() else b"<dir>"
+            for p in sorted(d.rglob("*"))}
+
+
+def run_case(case: Case, d: Path, run: Path) -> tuple[int, str, str]:
+    """Run ``case`` with its files in ``d`` and ``run`` as ``{run}``: exit code, stdout, stderr."""
+    args = [case.command, *(a.format(d=d, run=run) for a in case.args)]
+    if not case.env:
+        result = CliRunner().invoke(cli, args)
+        return result.exit_code, result.stdout, result.stderr
+    env = {**os.environ, **{k: v.format(d=d) for k, v in case.env.items()}}
+    proc = subprocess.run([sys.executable, "-c", "from spicecim.cli import main; main()", *args],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_value_is_one_line_exit_two_and_writes_nothing(case: Case, tmp_path: Path,
+                                                            finished_run: Path) -> None:
+    run = _inputs(tmp_path, finished_run)
+    before = _listing(tmp_path)
+    code, stdout, stderr = run_case(case, tmp_path, run)
+    assert code == 2, (stdout, stderr)
+    assert stdout == ""
+    assert stderr.count("\n") == 1 and stderr.startswith("Error: "), stderr
+    assert case.expect in stderr, stderr
+    assert _listing(tmp_path) == before  # nothing new, nothing half-written, no input changed
+
+
+def markdown_table() -> str:
+    """Every case as it runs now, as a Markdown table (``python tests/test_bad_input.py``)."""
+    lines = ["| command | option | bad value | exit | spicecim said (stderr) |",
+             "|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run.h5"
+        made = CliRunner().invoke(cli, ["simulate", *TILE, "--workers", "1", "--out", str(run)])
+        assert made.exit_code == 0, made.output
+        for k, case in enumerate(CASES):
+            d = Path(tmp) / f"case{k}"
+            d.mkdir()
+            code, _, stderr = run_case(case, d, _inputs(d, run))
+            said = stderr.strip().replace(str(d), "DIR").replace("|", "\\|")
+            lines.append(f"| {case.command} | `{case.option}` | {case.value} | {code} | `{said}` |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,176 @@
+"""``spicecim simulate --mc N --seed S``: replicas with programming variation and the spread of
+each schedule's latency and energy."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from spicecim import schema
+from spicecim.cli import cli
+from spicecim.devices import AdcModel
+from spicecim.distributed import Cluster, open_pool
+from spicecim.errors import SimulationError
+from spicecim.evaluate import accuracy
+from spicecim.measure import LayerSchedule, schedule_layer
+from spicecim.montecarlo import (
+    PERCENTILES,
+    add_replicas,
+    monte_carlo_parameters,
+    replica,
+    replica_tile,
+    spread_layer,
+)
+from spicecim.netlist import weights
+from spicecim.netlist.spec import Tile, default_spec
+from spicecim.simulate import SOURCE_GROUPS
+from spicecim.tables import Run, open_run, simulate_to_file
+
+
+def _invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _tile(rows: int, cols: int) -> Tile:
+    spec = default_spec(rows, cols)
+    mem = spec.cell.memristor
+    rng = np.random.default_rng(0)
+    g = rng.uniform(max(1e-5, mem.g_off_s), min(1e-4, mem.g_on_s), (rows, cols))
+    return Tile(spec, g, rng.uniform(0, 1, rows))
+
+
+def test_one_variation_formula_below_the_simulator() -> None:
+    assert accuracy.programming_sigma_s is weights.programming_sigma_s
+
+
+def test_a_replica_varies_each_cell_by_its_sigma() -> None:
+    tile = _tile(64, 64)
+    first = replica(tile, 1, seed=7)
+    np.testing.assert_array_equal(first.g_s, replica(tile, 1, seed=7).g_s)  # reproducible
+    assert not np.array_equal(first.g_s, replica(tile, 2, seed=7).g_s)
+    assert not np.array_equal(first.g_s, replica(tile, 1, seed=8).g_s)
+    np.testing.assert_array_equal(first.x_in, tile.x_in)
+    mem = tile.spec.cell.memristor
+    assert first.g_s.min() >= mem.g_off_s and first.g_s.max() <= mem.g_on_s
+    z = (first.g_s - tile.g_s) / weights.programming_sigma_s(tile.g_s)
+    inside = (first.g_s > mem.g_off_s) & (first.g_s < mem.g_on_s)
+    assert abs(np.mean(z[inside])) < 0.05 and abs(np.std(z[inside]) - 1) < 0.05
+
+
+def _replica_schedules(run: Run, tile: str, adc_share: int) -> list[LayerSchedule]:
+    """A replica's schedules recomputed from its stored column table and ADC."""
+    t = run.columns(tile)
+    ok = t["status"] == "ok"
+    energy = sum(t[f"energy_{g}_j"] for g in SOURCE_GROUPS)
+    attrs = run.tile_attrs(tile)
+    adc = AdcModel(bits=int(attrs["adc_bits"]), t_conv_s=attrs["adc_t_conv_s"],
+                   e_conv_j=attrs["adc_e_conv_j"])
+    return schedule_layer(np.where(ok, t["latency_s"], np.nan), np.where(ok, energy, np.nan),
+                          adc, adc_share)
+
+
+@pytest.mark.ngspice
+def test_mc_stores_replicas_and_the_percentiles_of_each_schedule(tmp_path: Path) -> None:
+    out = tmp_path / "mc.h5"
+    args = ["simulate", "--rows", "8", "--cols", "8", "--seed", "2", "--mc", "3",
+            "--adc-share", "4", "--out", str(out)]
+    result = _invoke(*args, "--dask-local", "2")
+    assert result.exit_code == 0, result.output
+    assert "3 Monte Carlo replicas: 24 columns simulated" in result.stdout
+    for p in PERCENTILES:
+        assert f"{spread_layer(p)} (tile0_mc0001, tile0_mc0002, tile0_mc0003):" in result.stdout
+    names = [replica_tile(k) for k in (1, 2, 3)]
+    with open_run(out) as run:
+        assert run.complete
+        assert run.tiles() == ["tile0", *names]
+        assert run.config["parameters"]["monte_carlo"]["replicas"] == 3
+        digests = {run.tile_attrs(t)["data_digest"] for t in run.tiles()}
+        assert len(digests) == 4  # every replica programmed differently
+        per_replica = [_replica_schedules(run, t, 4) for t in names]
+        for p in PERCENTILES:
+            layer = run.layer(spread_layer(p))
+            assert run.layer_tiles(spread_layer(p)) == names
+            assert list(layer["schedule"]) == ["fully_parallel", "adc_shared", "serialized"]
+            for i in range(3):
+                for name in ("latency_s", "energy_array_j", "energy_adc_j", "energy_j"):
+                    values = [getattr(r[i], name) for r in per_replica]
+                    assert layer[name][i] == pytest.approx(np.percentile(values, p), rel=1e-12)
+        low, mid, high = (run.layer(spread_layer(p))["energy_j"] for p in PERCENTILES)
+        assert np.all(low <= mid) and np.all(mid <= high) and np.all(low < high)
+
+    # The executor is not part of the run: the same command on the local pool keeps it all.
+    again = _invoke(*args, "--workers", "2", "--json")
+    info = json.loads(again.stdout)
+    assert info["monte_carlo"] == {"replicas": 3, "simulated": 0, "kept": 24}
+    refused = CliRunner().invoke(cli, [*args[:-4], "--mc", "4", "--out", str(out)])
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+    assert "parameters.monte_carlo.replicas: 3 -> 4" in refused.stderr
+
+
+@pytest.mark.ngspice
+def test_an_interrupted_mc_resumes_to_the_same_tables(tmp_path: Path) -> None:
+    out = tmp_path / "mc.h5"
+    args = ["simulate", "--rows", "8", "--cols", "8", "--mc", "2", "--workers", "2",
+            "--out", str(out)]
+    assert _invoke(*args).exit_code == 0
+    with open_run(out) as run:
+        before = {t: run.columns(t) for t in run.tiles()}
+        spread = {p: run.layer(spread_layer(p)) for p in PERCENTILES}
+    # What a kill during the replicas leaves: a partial file with replica columns pending
+    # (their status is written last).
+    partial = out.with_name(out.name + schema.PARTIAL_SUFFIX)
+    os.replace(out, partial)
+    with h5py.File(partial, "r+") as f:
+        f.attrs[schema.ATTR_COMPLETE] = False
+        for layer in [spread_layer(p) for p in PERCENTILES]:
+            del f[schema.layer_group(layer)]
+        status = f[schema.columns_group(replica_tile(2))]["status"]
+        status[3:] = schema.PENDING
+    resumed = _invoke(*args, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["monte_carlo"] == {"replicas": 2, "simulated": 5,
+                                                         "kept": 11}
+    assert not partial.exists()
+    with open_run(out) as run:
+        assert run.complete
+        for t, table in before.items():
+            for name in table.data:
+                if name != "cpu_s":
+                    np.testing.assert_array_equal(run.columns(t)[name], table[name])
+        for p, layer in spread.items():
+            for name in layer.data:
+                np.testing.assert_array_equal(run.layer(spread_layer(p))[name], layer[name])
+
+
+class _Failing(cf.Executor):
+    """Fails every task at once, as a broken pool does."""
+
+    def submit(self, fn, /, *args, **kwargs) -> cf.Future:  # noqa: ANN001, ANN003
+        future: cf.Future = cf.Future()
+        future.set_exception(SimulationError("a simulation worker died"))
+        return future
+
+
+@pytest.mark.ngspice
+def test_a_failing_executor_stops_every_replica_and_a_rerun_completes(tmp_path: Path) -> None:
+    tile = _tile(4, 4)
+    out = tmp_path / "mc.h5"
+    parameters = {"monte_carlo": monte_carlo_parameters(6, 0)}
+    simulate_to_file(tile, out, g_max_s=1e-4, parameters=parameters, workers=1, progress=False)
+    with pytest.raises(SimulationError, match="a simulation worker died"):
+        add_replicas(out, tile, 6, 0, executor=_Failing(), workers=2, progress=False)
+    partial = out.with_name(out.name + schema.PARTIAL_SUFFIX)
+    assert partial.exists() and not out.exists()
+    with open_pool(Cluster(workers=2)) as pool:
+        summary = add_replicas(out, tile, 6, 0, executor=pool.executor, workers=pool.workers,
+                               progress=False)
+    assert (summary.simulated, summary.kept, summary.failures) == (24, 0, [])
+    with open_run(out) as run:
+        assert run.complete and len(run.tiles()) == 7
