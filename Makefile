@@ -9,8 +9,10 @@ RUNS := runs
 .PHONY: demo test setup system-deps lint clean
 
 demo: setup
+	$(BIN)/spicecim generate --rows 256 --cols 256 --out netlists/xbar256
 	$(BIN)/spicecim simulate --rows 256 --cols 256 --out $(RUNS)/xbar256.h5
-	$(BIN)/spicecim tables $(RUNS)/xbar256.h5
+	$(BIN)/spicecim evaluate --model nerf-4x256 --tables $(RUNS)/xbar256.h5
+	$(BIN)/spicecim nerf --tables $(RUNS)/xbar256.h5 --resolution 64x64 --samples-per-ray 32 --out renders
 
 test: setup
 	$(BIN)/python -m pytest
@@ -31,4 +33,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) $(RUNS) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(RUNS) renders netlists/xbar256 .pytest_cache .hypothesis

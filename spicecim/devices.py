@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -152,6 +153,19 @@ class MemristorParams:
     def instance_params(self, g_s: float) -> str:
         """The per-device parameter of an instance line: its programmed gap in nm."""
         return f"gap0={_fmt(round(float(self.state_for_conductance(g_s)) * 1e9, 12))}"
+
+    def read_sources(self, names: Sequence[str], p: Sequence[str], n: Sequence[str],
+                     g_s: np.ndarray) -> list[str]:
+        """B elements ``names[k]`` from ``p[k]`` to ``n[k]``, each carrying :meth:`current` for
+        its conductance ``g_s[k]``: the subcircuit's read current ``Bi`` with the gap frozen at
+        the programmed one, folded into ``k sinh(v/v0)``. Plain elements with literal numbers:
+        in ngspice 39 a subcircuit holding ``Bi`` alone costs a third more per column (instance
+        expansion and parameter expressions per cell), the full subcircuit ten times more."""
+        g = self.conductance(self.state_for_conductance(g_s))
+        scale = (g * (self.v_read_v / self._sinh_read)).tolist()
+        v0 = _fmt(self.v0_v)
+        return [f"{name} {a} {b} I = {_fmt(k)}*sinh(v({a},{b})/{v0})"
+                for name, a, b, k in zip(names, p, n, scale, strict=True)]
 
 
 # SPICE parameter name -> dataclass field. Gaps are in nm inside the subcircuit, so the state

@@ -36,5 +36,9 @@ class SimulationError(SpiceCimError):
         self.run_dir = run_dir
 
 
+class ClusterError(SpiceCimError):
+    """A Dask cluster cannot be reached, has no workers, or its workers cannot run spicecim."""
+
+
 class ResultFileError(SpiceCimError):
     """A result file is missing, foreign, corrupt or does not match the request."""

@@ -376,12 +376,14 @@ def simulate_to_file(tile: Tile, out: Path, *, g_max_s: float, parameters: Mappi
                      workers: int | None = None, executor: cf.Executor | None = None,
                      overwrite: bool = False, command_line: str = "",
                      sim: Mapping[str, object] | None = None, progress: bool | None = None,
-                     threshold_fraction: float = DEFAULT_THRESHOLD_FRACTION) -> RunSummary:
+                     threshold_fraction: float = DEFAULT_THRESHOLD_FRACTION,
+                     columns_per_task: int | None = None) -> RunSummary:
     """Simulate every column of ``tile`` not already in ``out``, measure, store, schedule.
 
     ``g_max_s`` (the highest programmed conductance) sets the ADC full scale; ``parameters``
     (weights mapping, seed...) join the configuration stored in ``/config``; ``sim`` overrides
-    :class:`SimOptions` fields; ``progress`` shows a bar on stderr (default: if a terminal).
+    :class:`SimOptions` fields; ``progress`` shows a bar on stderr (default: if a terminal);
+    ``columns_per_task`` overrides the sweep's batching (see :func:`spicecim.sweep.sweep`).
     """
     spec = tile.spec
     if spec.driver.encoding != "amplitude":
@@ -413,7 +415,7 @@ def simulate_to_file(tile: Tile, out: Path, *, g_max_s: float, parameters: Mappi
             drives = row_drives(tile, drive)
             with _bar(len(pending), progress) as bar:
                 for runs in sweep(tile, drives, options, columns=pending, executor=executor,
-                                  workers=workers):
+                                  workers=workers, columns_per_task=columns_per_task):
                     rows, waves = {}, {}
                     for run in runs:
                         m = None

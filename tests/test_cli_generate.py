@@ -2,12 +2,10 @@
 the JSON summary, and one-line errors with exit code 2 for bad input.
 
 Loading in ngspice: a column netlist is run (its transient cut to 20 steps); the full 256x256
-memristor array is only loaded (parsed, subcircuits expanded) by the ngspice executable, because
-running it takes far too long (a 64x64 array already needs ~40 s for its first 0.2 ns). Even
-loading takes 20-40 s and ~3.3 GB in ngspice-39 (nearly all of it subcircuit and parameter
-expansion), so that test is also marked ``slow`` (deselect with ``-m "not slow"``). A 256x256
-array of linear cells checks the full-size wiring in a few seconds, and a 16x16 memristor array
-is run.
+memristor array is only loaded (parsed) by the ngspice executable, in about 2 s with the default
+frozen cells (one B element each). With ``--memristor-state dynamic`` the same load takes 20-40 s
+and ~3.3 GB in ngspice-39, nearly all of it subcircuit and parameter expansion. A 256x256 array
+of linear cells checks the full-size wiring, and a 16x16 memristor array is run.
 """
 
 from __future__ import annotations
@@ -79,8 +77,8 @@ def test_generate_writes_257_netlists_in_seconds(full_size: tuple[Path, float, R
     assert names == ["array.cir"] + [f"col{j:04d}.cir" for j in range(256)]
     assert seconds < 15.0
     array = (out / "array.cir").read_text()
-    assert array.count("\nXm") == 256 * 256
-    assert (out / "col0255.cir").read_text().count("\nXm") == 256
+    assert array.count("\nBm") == 256 * 256  # frozen cells: one read-current source each
+    assert (out / "col0255.cir").read_text().count("\nBm") == 256
 
 
 @pytest.mark.ngspice
@@ -99,7 +97,6 @@ def test_column_netlist_loads_in_the_ngspice_executable(
 
 
 @pytest.mark.ngspice
-@pytest.mark.slow
 def test_full_memristor_array_netlist_loads_in_ngspice(
     full_size: tuple[Path, float, Result], tmp_path: Path
 ) -> None:
@@ -124,6 +121,18 @@ def test_load_check_reports_a_broken_netlist(tmp_path: Path) -> None:
     broken.write_text("* broken\nV1 a 0 DC 1\nX1 a 0 no_such_subckt\n.op\n.end\n")
     with pytest.raises(AssertionError, match="no_such_subckt"):
         ngspice_load(broken, tmp_path)
+
+
+def test_memristor_state_option_picks_the_cell_form(tmp_path: Path) -> None:
+    texts = {}
+    for state in ("frozen", "dynamic"):
+        result = generate("--rows", "4", "--cols", "4", "--memristor-state", state,
+                          "--out", str(tmp_path / state))
+        assert result.exit_code == 0, result.output
+        texts[state] = (tmp_path / state / "array.cir").read_text()
+        assert f'"state": "{state}"' in texts[state]
+    assert texts["frozen"].count("\nBm") == 16 and ".subckt" not in texts["frozen"]
+    assert texts["dynamic"].count("\nXm") == 16 and "\n.subckt hfox_stanford_v1" in texts["dynamic"]
 
 
 @pytest.mark.ngspice

@@ -39,12 +39,13 @@ def ngspice() -> NgspiceSession:
 
 def make_spec(rows: int, cols: int, *, cell: str = "linear", wire: specs.WireParams = IDEAL_WIRE,
               r_out: float = 0.0, readout: str = "virtual_ground", c_adc: float = 0.0,
-              encoding: str = "amplitude", access: bool = False) -> specs.CrossbarSpec:
+              encoding: str = "amplitude", access: bool = False,
+              state: str = "frozen") -> specs.CrossbarSpec:
     return specs.CrossbarSpec(
         rows=rows,
         cols=cols,
         cell=specs.CellParams(cell, devices.memristor(),
-                              devices.access_transistor() if access else None),
+                              devices.access_transistor() if access else None, state),
         wire=wire,
         driver=specs.DriverParams(v_full_v=0.1, r_out_ohm=r_out, rise_s=100e-12, dac_bits=8,
                                   encoding=encoding),
@@ -126,9 +127,9 @@ def test_column_currents_sum_to_the_driver_currents(
 # --- golden text and determinism --------------------------------------------------------------
 
 
-def golden_tile() -> specs.Tile:
+def golden_tile(state: str = "frozen") -> specs.Tile:
     """A fixed 2x2 memristor tile with the cited default wires, driver and readout."""
-    spec = specs.default_spec(2, 2)
+    spec = specs.default_spec(2, 2, state=state)
     return specs.Tile(spec, np.array([[50e-6, 225e-6], [120e-6, 80e-6]]), np.array([0.25, 1.0]))
 
 
@@ -142,15 +143,17 @@ def version_free(text: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("filename", "build"),
+    ("filename", "state", "build"),
     [
-        ("xbar2x2_array.cir", lambda tile: build_array(tile, GOLDEN_ANALYSIS)),
-        ("xbar2x2_col0.cir", lambda tile: build_column(tile, 0, GOLDEN_ANALYSIS)),
+        ("xbar2x2_array.cir", "frozen", lambda tile: build_array(tile, GOLDEN_ANALYSIS)),
+        ("xbar2x2_col0.cir", "frozen", lambda tile: build_column(tile, 0, GOLDEN_ANALYSIS)),
+        ("xbar2x2_col0_dynamic.cir", "dynamic",
+         lambda tile: build_column(tile, 0, GOLDEN_ANALYSIS)),
     ],
 )
 def test_netlist_matches_the_golden_file(request: pytest.FixtureRequest, filename: str,
-                                         build: Callable[[specs.Tile], str]) -> None:
-    text = version_free(build(golden_tile()))
+                                         state: str, build: Callable[[specs.Tile], str]) -> None:
+    text = version_free(build(golden_tile(state)))
     path = GOLDEN / filename
     if request.config.getoption("--update-golden"):
         GOLDEN.mkdir(exist_ok=True)
@@ -160,7 +163,8 @@ def test_netlist_matches_the_golden_file(request: pytest.FixtureRequest, filenam
 
 
 @pytest.mark.ngspice
-@pytest.mark.parametrize("filename", ["xbar2x2_array.cir", "xbar2x2_col0.cir"])
+@pytest.mark.parametrize("filename",
+                         ["xbar2x2_array.cir", "xbar2x2_col0.cir", "xbar2x2_col0_dynamic.cir"])
 def test_golden_netlists_run_in_ngspice(ngspice: NgspiceSession, filename: str) -> None:
     vectors = ngspice.run((GOLDEN / filename).read_text())
     assert vectors["time"][-1] == pytest.approx(GOLDEN_ANALYSIS.stop_s)
@@ -203,8 +207,10 @@ def series_cell_current(mem: devices.MemristorParams, fet: devices.AccessTransis
 
 
 @pytest.mark.ngspice
-def test_1t1r_array_runs_and_matches_the_series_device_models(ngspice: NgspiceSession) -> None:
-    spec = make_spec(4, 3, cell="memristor", access=True)
+@pytest.mark.parametrize("state", specs.CELL_STATES)
+def test_1t1r_array_runs_and_matches_the_series_device_models(ngspice: NgspiceSession,
+                                                              state: str) -> None:
+    spec = make_spec(4, 3, cell="memristor", access=True, state=state)
     tile = random_tile(spec, seed=3)
     vectors = ngspice.run(build_array(tile, Op()))
     mem, fet = spec.cell.memristor, spec.cell.access
@@ -258,10 +264,12 @@ def test_pulse_width_inputs_switch_each_row_for_its_share_of_the_window(
 
 
 @pytest.mark.ngspice
-def test_memristor_array_op_keeps_the_programmed_conductances(ngspice: NgspiceSession) -> None:
+@pytest.mark.parametrize("state", specs.CELL_STATES)
+def test_memristor_array_op_keeps_the_programmed_conductances(ngspice: NgspiceSession,
+                                                              state: str) -> None:
     """At the read voltage the sinh I-V is the chord conductance: an ideal array gives G^T V
     for inputs at full scale (the full-scale voltage is the model's read voltage)."""
-    spec = make_spec(4, 4, cell="memristor")
+    spec = make_spec(4, 4, cell="memristor", state=state)
     assert spec.cell.memristor.v_read_v == spec.driver.v_full_v
     tile = random_tile(spec, seed=5)
     full = specs.Tile(spec, tile.g_s, np.ones(spec.rows))

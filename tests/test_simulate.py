@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -242,3 +244,26 @@ def test_time_scales_of_one_cell_are_its_rc() -> None:
     assert scales.row_s == 0 and scales.column_s == 0
     assert scales.max_step_s(10, 5) == pytest.approx(scales.tau_s / 10)
     assert scales.max_step_s(10**6, 5) == pytest.approx(50e-12 / 5)  # when the edge is longer
+
+
+def test_a_source_voltage_is_read_from_its_dc_or_pwl_value_and_saved_otherwise() -> None:
+    assert sim._waveform("dc 0.1") == ((0.0,), (0.1,))
+    assert sim._waveform("0") == ((0.0,), (0.0,))
+    assert sim._waveform("pwl(0 0 1e-10 0.1)") == ((0.0, 1e-10), (0.0, 0.1))
+    for other in ("sin(0 1 1e9)", "1n", "pwl(0 0 1e-10)", "dc 0.1 ac 1"):
+        assert sim._waveform(other) is None
+    source = sim._Source("drivers", "d0", "0", "v0#branch", 1.0, sim._waveform("pwl(0 0 1 2)"))
+    t = np.array([0.0, 0.5, 1.0, 3.0])
+    np.testing.assert_array_equal(source.voltage({"time": t}), [0.0, 1.0, 2.0, 2.0])
+    saved = dataclasses.replace(source, waveform=None)
+    np.testing.assert_array_equal(saved.voltage({"time": t, "d0": 2 * t}), 2 * t)
+
+
+@pytest.mark.ngspice
+def test_a_fresh_session_may_start_with_load() -> None:
+    """PySpice fixes the library path when first imported: the session must find it first."""
+    code = ("from spicecim.simulate import NgspiceSession as S; s = S(); "
+            "s.load('* t\\nV1 a 0 1\\nR1 a 0 1\\n.op\\n.end\\n'); print(s.plot())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -1,7 +1,8 @@
 """The ``spicecim`` command line: a thin click layer over the pipeline modules.
 
 Every user mistake, whether click finds it (a non-numeric value) or spicecim does (a
-:class:`~spicecim.errors.SpiceCimError`), ends as one line on stderr and exit code 2.
+:class:`~spicecim.errors.SpiceCimError`), ends as one line on stderr and exit code 2; so does
+an ``OSError`` (an output that cannot be written).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class OneLineErrors(click.Group):
         except SpiceCimError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(USAGE_ERROR)
+        except OSError as exc:  # an output the system refuses (a folder that is a file, a full
+            # disk): the user's to fix, like a bad option value
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(USAGE_ERROR)
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,9 +53,23 @@ def main() -> None:
 
 
 def _register() -> None:
+    from spicecim.cli.acam import acam
+    from spicecim.cli.evaluate import evaluate
     from spicecim.cli.generate import generate
+    from spicecim.cli.nerf import nerf_cmd
+    from spicecim.cli.plot import plot
+    from spicecim.cli.simulate import simulate
+    from spicecim.cli.solve import solve_cmd
+    from spicecim.cli.tables import tables
 
+    cli.add_command(acam)
+    cli.add_command(evaluate)
     cli.add_command(generate)
+    cli.add_command(nerf_cmd)
+    cli.add_command(plot)
+    cli.add_command(simulate)
+    cli.add_command(solve_cmd)
+    cli.add_command(tables)
 
 
 _register()

@@ -29,6 +29,10 @@ def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
         click.option("--cell", type=click.Choice(specs.CELL_KINDS), default="memristor", show_default=True),
         click.option("--memristor", "memristor_name", default="hfox_stanford_v1", show_default=True,
                      help="Memristor model in device_models/memristor/."),
+        click.option("--memristor-state", type=click.Choice(specs.CELL_STATES), default="frozen",
+                     show_default=True,
+                     help="frozen: each cell's read I-V at its programmed state (reads); "
+                          "dynamic: the full model, whose state moves (switching drives)."),
         click.option("--access/--no-access", default=False, show_default=True, help="1T1R cells."),
         click.option("--r-wire", type=_NON_NEGATIVE, default=wire.r_row_ohm, show_default=True,
                      help="Row and column wire resistance per cell (ohm)."),
@@ -69,9 +73,10 @@ def tile_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 TILE_OPTION_NAMES = (
-    "rows", "cols", "cell", "memristor_name", "access", "r_wire", "c_wire", "r_driver", "v_read",
-    "rise", "dac_bits", "encoding", "readout", "r_sense", "c_adc", "adc_bits", "weights_file",
-    "weight_scheme", "weight_bits", "g_min", "g_max", "inputs_file", "seed",
+    "rows", "cols", "cell", "memristor_name", "memristor_state", "access", "r_wire", "c_wire",
+    "r_driver", "v_read", "rise", "dac_bits", "encoding", "readout", "r_sense", "c_adc",
+    "adc_bits", "weights_file", "weight_scheme", "weight_bits", "g_min", "g_max", "inputs_file",
+    "seed",
 )
 
 
@@ -83,7 +88,7 @@ def build_tile(opts: dict[str, Any]) -> specs.Tile:
     """A tile from the option values: validated spec, mapped weights, quantised inputs."""
     o = opts
     base = specs.default_spec(o["rows"], o["cols"], cell=o["cell"], memristor=o["memristor_name"],
-                              access=o["access"])
+                              access=o["access"], state=o["memristor_state"])
     mem = base.cell.memristor
     if abs(o["v_read"] - mem.v_read_v) > 1e-15:
         mem = dataclasses.replace(mem, v_read_v=o["v_read"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ import click
 
 from spicecim.cli.options import build_tile, pop_tile_options, tile_options, weight_mapping
 from spicecim.cli.tables import describe, render
+from spicecim.distributed import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster, open_pool
+from spicecim.montecarlo import add_replicas, monte_carlo_parameters
 from spicecim.sweep import DRIVES
 from spicecim.tables import open_run, simulate_to_file
 
@@ -25,6 +28,14 @@ FAILED_EXIT = 1
               help="Run file (HDF5); written as <out>.partial until the run completes.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: every core).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help=f"Run on the Dask cluster of this scheduler, {ADDRESS_FORMAT} [default: "
+                   f"${SCHEDULER_ENV} when no --workers/--dask-local is given].")
+@click.option("--dask-local", type=click.IntRange(min=1), metavar="N",
+              help="Run on a Dask LocalCluster of N worker processes started for this run.")
+@click.option("--mc", type=click.IntRange(min=1), metavar="N",
+              help="Also simulate N replicas with programming variation (Milo et al. 2021, "
+                   "drawn from --seed) and store the p5/p50/p95 of each schedule.")
 @click.option("--waveforms", is_flag=True, help="Store each column's waveforms (compressed).")
 @click.option("--drive", type=click.Choice(DRIVES), default="coupled", show_default=True,
               help="Rows as each column sees them: full-array DC row voltages behind the row's "
@@ -36,30 +47,47 @@ FAILED_EXIT = 1
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr [default: when stderr is a terminal].")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def simulate(out: Path, workers: int | None, waveforms: bool, drive: str, adc_share: int,
-             overwrite: bool, progress: bool | None, as_json: bool, **kwargs: Any) -> None:
+def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: int | None,
+             mc: int | None, waveforms: bool, drive: str, adc_share: int, overwrite: bool,
+             progress: bool | None, as_json: bool, **kwargs: Any) -> None:
     """Simulate every column of a tile (resuming <out> if it exists) and print its schedules."""
     opts = pop_tile_options(kwargs)
+    cluster = Cluster.from_options(scheduler, dask_local, workers, os.environ)
     tile = build_tile(opts)
     mapping = weight_mapping(opts, tile.spec.cell.memristor)
     parameters = {"weights": dataclasses.asdict(mapping), "seed": opts["seed"]}
-    summary = simulate_to_file(
-        tile, out, g_max_s=mapping.g_max_s, parameters=parameters, drive=drive, adc_share=adc_share,
-        waveforms=waveforms, workers=workers, overwrite=overwrite, progress=progress,
-        command_line=_command_line(click.get_current_context()),
-    )
+    if mc:
+        parameters["monte_carlo"] = monte_carlo_parameters(mc, opts["seed"])
+    with open_pool(cluster) as pool:
+        per_task = pool.columns_per_task(tile.spec.rows, tile.spec.cols)
+        summary = simulate_to_file(
+            tile, out, g_max_s=mapping.g_max_s, parameters=parameters, drive=drive,
+            adc_share=adc_share, waveforms=waveforms, executor=pool.executor,
+            workers=pool.workers, columns_per_task=per_task, overwrite=overwrite,
+            progress=progress, command_line=_command_line(click.get_current_context()),
+        )
+        spread = add_replicas(summary.path, tile, mc, opts["seed"], executor=pool.executor,
+                              workers=pool.workers, columns_per_task=per_task,
+                              progress=progress) if mc else None
     with open_run(summary.path) as run:
         if as_json:
             info = describe(run)
             info.update(simulated=summary.simulated, kept=summary.kept)
+            if spread:
+                info["monte_carlo"] = {"replicas": spread.replicas,
+                                       "simulated": spread.simulated, "kept": spread.kept}
             click.echo(json.dumps(info))
         else:
             click.echo(f"{summary.path}: {summary.simulated} columns simulated, "
                        f"{summary.kept} kept from an earlier run")
+            if spread:
+                click.echo(f"{spread.replicas} Monte Carlo replicas: {spread.simulated} columns "
+                           f"simulated, {spread.kept} kept from an earlier run")
             click.echo(render(run))
-    if summary.failures:
-        names = ", ".join(str(j) for j, _, _ in summary.failures)
-        click.echo(f"Error: {len(summary.failures)} column(s) failed: {names}", err=True)
+    failed = [str(j) for j, _, _ in summary.failures]
+    failed += [f"{t}:{j}" for t, j, _, _ in spread.failures] if spread else []
+    if failed:
+        click.echo(f"Error: {len(failed)} column(s) failed: {', '.join(failed)}", err=True)
         sys.exit(FAILED_EXIT)
 
 

@@ -44,7 +44,10 @@ def render(run: Run) -> str:
     lines = [] if run.complete else [f"{run.path}: partial run (interrupted; rerun to resume)"]
     for name in run.layers():
         tiles = run.layer_tiles(name)
-        lines.append(f"{name} ({', '.join(tiles)}):")
+        # A Monte Carlo layer is made of every replica: name the range, not hundreds of tiles.
+        shown = (", ".join(tiles) if len(tiles) <= 4
+                 else f"{tiles[0]} .. {tiles[-1]}, {len(tiles)} tiles")
+        lines.append(f"{name} ({shown}):")
         lines.append(f"  {'schedule':<15}{'k':>6}{'rounds':>8}{'latency':>14}{'energy':>14}"
                      f"{'array':>14}{'ADC':>14}")
         for row in run.layer(name).rows():

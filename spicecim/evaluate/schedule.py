@@ -101,7 +101,9 @@ def spec_from_dict(d: Mapping) -> specs.CrossbarSpec:
         rows=d["rows"], cols=d["cols"],
         cell=specs.CellParams(
             kind=cell["kind"], memristor=devices.MemristorParams(**cell["memristor"]),
-            access=None if access is None else devices.AccessTransistor(**access)),
+            access=None if access is None else devices.AccessTransistor(**access),
+            # runs written before the field existed used the full (dynamic) model
+            state=cell.get("state", "dynamic")),
         wire=specs.WireParams(**d["wire"]),
         driver=specs.DriverParams(**d["driver"]),
         readout=devices.Readout(style=readout["style"], r_sense_ohm=readout["r_sense_ohm"],

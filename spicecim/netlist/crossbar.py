@@ -157,33 +157,41 @@ def _column(tile: Tile, j: int, row_nodes: list[str]) -> list[str]:
     bottom = OUTPUT_NODE.format(j=j) if spec.readout.style == "sense" else f"b{j}"
     if spec.wire.r_col_ohm > 0:
         col_nodes = [f"c{i}_{j}" for i in range(spec.rows)]
-        wire = [f"Rc{i}_{j} {col_nodes[i]} {(col_nodes + [bottom])[i + 1]} {_fmt(spec.wire.r_col_ohm)}"
-                for i in range(spec.rows)]
-        wire += [f"Cc{i}_{j} {col_nodes[i]} 0 {_fmt(spec.wire.c_col_f)}"
-                 for i in range(spec.rows) if spec.wire.c_col_f > 0]
+        r, ends = _fmt(spec.wire.r_col_ohm), [*col_nodes[1:], bottom]
+        wire = [f"Rc{i}_{j} {top} {end} {r}"
+                for i, (top, end) in enumerate(zip(col_nodes, ends, strict=True))]
+        if spec.wire.c_col_f > 0:
+            c = _fmt(spec.wire.c_col_f)
+            wire += [f"Cc{i}_{j} {node} 0 {c}" for i, node in enumerate(col_nodes)]
     else:
         col_nodes = [bottom] * spec.rows
         wire = [f"Cc{j} {bottom} 0 {_fmt(spec.wire.c_col_f * spec.rows)}"] if spec.wire.c_col_f > 0 else []
     lines = [f"* --- column {j}: cells, wire, readout"]
-    lines += [_cell(tile, i, j, row_nodes[i], col_nodes[i]) for i in range(spec.rows)]
+    lines += _cells(tile, j, row_nodes, col_nodes)
     lines += wire
     lines += _readout(tile, j, bottom)
     return lines
 
 
-def _cell(tile: Tile, i: int, j: int, row: str, col: str) -> str:
-    cell, g = tile.spec.cell, float(tile.g_s[i, j])
+def _cells(tile: Tile, j: int, row_nodes: list[str], col_nodes: list[str]) -> list[str]:
+    cell, g = tile.spec.cell, tile.g_s[:, j]
+    ids = [f"{i}_{j}" for i in range(tile.spec.rows)]
+    mids = col_nodes if cell.access is None else [f"a{k}" for k in ids]
+    mem = cell.memristor
     if cell.kind == "linear":
-        device = f"Rm{i}_{j} {row} {{mid}} {_fmt(1.0 / g)}"
+        devices = [f"Rm{k} {r} {m} {_fmt(1.0 / gk)}"
+                   for k, r, m, gk in zip(ids, row_nodes, mids, g.tolist(), strict=True)]
+    elif cell.state == "frozen":
+        devices = mem.read_sources([f"Bm{k}" for k in ids], row_nodes, mids, g)
     else:
-        mem = cell.memristor
-        device = f"Xm{i}_{j} {row} {{mid}} {mem.subckt} {mem.instance_params(g)}"
-    if cell.access is None:
-        return device.format(mid=col)
+        devices = [f"Xm{k} {r} {m} {mem.subckt} {mem.instance_params(gk)}"
+                   for k, r, m, gk in zip(ids, row_nodes, mids, g.tolist(), strict=True)]
     a = cell.access
-    mid = f"a{i}_{j}"
-    return (device.format(mid=mid) + "\n"
-            + f"Mt{i}_{j} {mid} wl {col} 0 {a.name} W={_fmt(a.w_m)} L={_fmt(a.l_m)}")
+    if a is None:
+        return devices
+    size = f"W={_fmt(a.w_m)} L={_fmt(a.l_m)}"
+    return [f"{d}\nMt{k} {m} wl {c} 0 {a.name} {size}"
+            for d, k, m, c in zip(devices, ids, mids, col_nodes, strict=True)]
 
 
 def _readout(tile: Tile, j: int, bottom: str) -> list[str]:
@@ -211,7 +219,12 @@ def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
 def _models(tile: Tile) -> list[str]:
     cell = tile.spec.cell
     lines: list[str] = []
-    if cell.kind == "memristor":
+    if cell.kind == "memristor" and cell.state == "frozen":
+        mem = cell.memristor
+        lines += [f"* --- device model: {mem.name}, state frozen: each cell's read current",
+                  "* I = i0 exp(-gap0/g0) sinh(v/v0) as k sinh(v/v0),",
+                  f"* k = g v_read / sinh(v_read/v0), v_read = {_fmt(mem.v_read_v)} V"]
+    elif cell.kind == "memristor":
         lines += ["* --- device model", cell.memristor.subckt_text().rstrip()]
     if cell.access is not None:
         lines += ["* --- access transistor", cell.access.model_text().rstrip(),

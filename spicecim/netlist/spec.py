@@ -17,6 +17,11 @@ from spicecim import devices
 from spicecim.errors import SpecError, check
 
 CELL_KINDS = ("linear", "memristor")
+CELL_STATES = ("frozen", "dynamic")
+FROZEN_MAX_V = 0.5
+"""The highest drive for frozen memristor cells: there the hfox_stanford_v1 read conductance
+moves by about 1e-3 per microsecond (the dynamic model in ngspice; 2e-5 at 0.2 V, see
+tests/test_devices.py), so by about 1e-6 over a column read of a nanosecond."""
 ENCODINGS = ("amplitude", "pulse_width")
 WEIGHT_SCHEMES = ("differential", "reference")
 
@@ -57,14 +62,28 @@ class DriverParams:
 
 @dataclass(frozen=True, slots=True)
 class CellParams:
-    """One crossbar cell: a linear resistor (reference case) or the memristor model, 0T1R or 1T1R."""
+    """One crossbar cell: a linear resistor (reference case) or the memristor model, 0T1R or 1T1R.
+
+    ``state`` says how a memristor cell enters the netlist. ``frozen`` (the default): its read
+    I-V alone, ``I = i0 exp(-gap0/g0) sinh(v/v0)`` with the gap held at its programmed value,
+    as one B element per cell (:meth:`~spicecim.devices.MemristorParams.read_sources`). A read
+    drives a cell with at most the DAC full scale (0.1 V by default), where the gap drifts by
+    under 1e-8 of itself over a read (tests/test_devices.py: < 2e-5 over a whole microsecond at
+    0.2 V), far below any ADC LSB; ngspice then solves one nonlinear source per cell instead of
+    the subcircuit's six and its state node, about ten times faster. ``dynamic``: the full
+    subcircuit (gap dynamics, Joule heating), for drives that may switch the device and for
+    checking the frozen form (tests/test_read_model.py). The fast solver needs no choice: it
+    uses the same read I-V (:meth:`~spicecim.devices.MemristorParams.current`).
+    """
 
     kind: str
     memristor: devices.MemristorParams
     access: devices.AccessTransistor | None = None
+    state: str = "frozen"
 
     def __post_init__(self) -> None:
         check(self.kind in CELL_KINDS, "cell", self.kind, f"one of {CELL_KINDS}")
+        check(self.state in CELL_STATES, "state", self.state, f"one of {CELL_STATES}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +100,9 @@ class CrossbarSpec:
     def __post_init__(self) -> None:
         check(isinstance(self.rows, int) and self.rows >= 1, "rows", self.rows, "an integer >= 1")
         check(isinstance(self.cols, int) and self.cols >= 1, "cols", self.cols, "an integer >= 1")
+        if self.cell.kind == "memristor" and self.cell.state == "frozen":
+            check(self.driver.v_full_v <= FROZEN_MAX_V, "v_full_v", self.driver.v_full_v,
+                  f"<= {FROZEN_MAX_V} V for frozen memristor cells (use state 'dynamic' above)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -189,7 +211,8 @@ DEFAULT_WEIGHT_BITS = 4
 
 
 def default_spec(rows: int = 256, cols: int = 256, *, cell: str = "memristor",
-                 memristor: str = "hfox_stanford_v1", access: bool = False) -> CrossbarSpec:
+                 memristor: str = "hfox_stanford_v1", access: bool = False,
+                 state: str = "frozen") -> CrossbarSpec:
     """The everyday tile: a 256x256 0T1R HfOx array with cited wire, DAC and ADC figures."""
     return CrossbarSpec(
         rows=rows,
@@ -198,6 +221,7 @@ def default_spec(rows: int = 256, cols: int = 256, *, cell: str = "memristor",
             kind=cell,
             memristor=devices.memristor(memristor),
             access=devices.access_transistor() if access else None,
+            state=state,
         ),
         wire=DEFAULT_WIRE,
         driver=DEFAULT_DRIVER,

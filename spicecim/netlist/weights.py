@@ -9,6 +9,17 @@ import numpy as np
 from spicecim.errors import check
 from spicecim.netlist.spec import WEIGHT_SCHEMES
 
+# Milo et al., IRPS 2021, fig. 4 (IGVVA-100), as fitted in Sandia CrossSim: sigma_G in uS
+# (docs/sources.md). Here, below the simulator, so that Monte Carlo over the SPICE tables
+# (spicecim.montecarlo) and the accuracy pass (spicecim.evaluate.accuracy) draw from one formula.
+MILO_SLOPE = -0.009107
+MILO_OFFSET_US = 4.782321
+
+
+def programming_sigma_s(g_s: np.ndarray) -> np.ndarray:
+    """Programming error sigma (S) of a device targeted at ``g_s`` (Milo et al. 2021)."""
+    return np.maximum(MILO_SLOPE * np.asarray(g_s) * 1e6 + MILO_OFFSET_US, 0.0) * 1e-6
+
 
 @dataclass(frozen=True, slots=True)
 class WeightMapping:
