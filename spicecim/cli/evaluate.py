@@ -96,6 +96,10 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
               help="Points that set each layer's DAC input scale, ADC range and column "
                    "calibration.")
 @click.option("--adc-bits", type=click.IntRange(1, 16), help="[default: the tables' ADC]")
+@click.option("--readout", type=click.Choice(("adc", "acam")), default="adc", show_default=True,
+              help="Column converter: the tables' ADC, or an ACAM (6T2M) converter of "
+                   "--adc-bits bits simulated in ngspice (its sense time, energy per conversion "
+                   "and code edges replace the ADC's).")
 @click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the tables' DAC]")
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the tables'].")
@@ -130,7 +134,7 @@ def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | No
              simulate_missing: bool, simulate_dir: Path | None, workers: int | None,
              samples_per_ray: int, resolution: str, replicas: int, adder_latency: float,
              adder_energy: float, accuracy: bool, points: int, calibration_points: int,
-             adc_bits: int | None, dac_bits: int | None, weight_bits: int | None,
+             adc_bits: int | None, readout: str, dac_bits: int | None, weight_bits: int | None,
              variation: float, read_noise: float, ir_drop: bool, adc_range: str,
              calibrate: bool, sweeps: tuple[str, ...],
              baseline: bool, baseline_batch: int, gpu_baseline: Path | None, seed: int,
@@ -169,16 +173,35 @@ def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | No
                    f"driver, readout and weight settings in {', '.join(map(str, tables_paths))}: "
                    f"rerun with --simulate-missing (writes {on_demand})")
 
+    readout_text, acam_edges = "ADC (tables)", None
+    if readout == "acam":
+        if "adc_bits" in axes:
+            raise SpecError("--sweep adc_bits=... is invalid with --readout acam: expected one "
+                            "converter per run (set its bits with --adc-bits)")
+        from spicecim.acam_readout import MAX_BITS, converter_figures
+
+        bits = adc_bits or spec.readout.adc.bits
+        if bits > MAX_BITS:
+            raise SpecError(f"adc_bits={bits} is invalid with --readout acam: expected at most "
+                            f"{MAX_BITS} bits (set --adc-bits)")
+        fig = converter_figures(bits)
+        acam_edges = tuple(float(e) for e in
+                           (fig.edges_v - fig.v_min_v) / (fig.v_max_v - fig.v_min_v))
+        readout_text = (f"ACAM 6T2M, {bits} bits, {fig.latency_s * 1e12:.4g} ps, "
+                        f"{fig.energy_j * 1e12:.4g} pJ per conversion from ngspice")
+        if table is not None:
+            table = sched.with_converter(table, bits, fig.latency_s, fig.energy_j,
+                                         "ACAM 6T2M (ngspice)")
     mapping = map_model(mlp, geometry)
     workload = sched.Workload(samples_per_ray, width, height, replicas)
     cost = sched.model_cost(mapping, table, workload, k,
-                            sched.DigitalAdder(adder_latency, adder_energy))
+                            sched.DigitalAdder(adder_latency, adder_energy), readout_text)
 
     result, sweep = None, []
     if accuracy or axes:
         settings = acc.Nonideality.of(
             spec, weights, variation=variation, read_noise=read_noise, ir_drop=ir_drop,
-            seed=seed, adc_range=adc_range, calibrate=calibrate,
+            seed=seed, adc_range=adc_range, calibrate=calibrate, acam_edges=acam_edges,
             **{k: v for k, v in (("adc_bits", adc_bits), ("dac_bits", dac_bits),
                                  ("weight_bits", weight_bits)) if v is not None})
         sample = sample_points(mlp, points, np.random.default_rng([seed, 2]))
@@ -199,7 +222,11 @@ def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | No
     if table is not None and table.failed:
         notes.append(f"{table.source}: columns {list(table.failed)} did not end ok; figures "
                      "of layers using them are missing")
-    if table is not None:
+    if table is not None and readout == "acam":
+        notes.append(f"latency and energy: the tables' column figures with the ACAM "
+                     f"converter's sense time and energy per conversion ({table.adc.bits} bit) "
+                     "in place of the ADC's; accuracy quantises with its code edges")
+    elif table is not None:
         notes.append(f"latency and energy: the tables' ADC ({table.adc.bits} bit, "
                      f"{sched.SCHEDULE_LABELS['fully_parallel']} = max column latency + "
                      "t_conv); --adc-bits and --sweep change the accuracy only")

@@ -28,7 +28,10 @@ digital partial sums of row tiles add up). Then, in the order the hardware meets
    latency tables' LSB). ``adc_range="calibrated"`` (default; ADC range calibration, standard
    practice in analog in-memory computing): per tile, the largest noiseless column current over
    the calibration batch, so the codes span the currents the workload produces; currents beyond
-   it clip.
+   it clip. ``acam_edges`` (an ACAM converter's code edges, :mod:`spicecim.acam_readout`, as
+   fractions of its input range): the edges are mapped linearly onto ``[0, full scale]`` and a
+   current reads as the centre of its interval (the ends: 0 and the full scale) instead of the
+   nearest of ``2^adc_bits`` uniform levels.
 7. **Gain calibration** (``calibrate=True``, default; per-column output calibration, standard
    practice in analog in-memory computing): each column's ADC output ``I`` is corrected
    digitally to ``a * I + b``, with ``a`` and ``b`` fitted by least squares on the calibration
@@ -84,6 +87,7 @@ class Nonideality:
     seed: int = 0
     adc_range: str = "calibrated"
     calibrate: bool = True
+    acam_edges: tuple[float, ...] | None = None  # ACAM code edges as fractions of full scale
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "dac_bits", "adc_bits"):
@@ -93,6 +97,10 @@ class Nonideality:
         check(self.variation >= 0, "variation", self.variation, "a scale >= 0 of sigma_G")
         check(self.read_noise >= 0, "read_noise", self.read_noise, "a relative sigma >= 0")
         check(self.adc_range in ADC_RANGES, "adc_range", self.adc_range, f"one of {ADC_RANGES}")
+        if self.acam_edges is not None:
+            n = None if self.adc_bits is None else (1 << self.adc_bits) - 1
+            check(len(self.acam_edges) == n, "acam_edges", f"{len(self.acam_edges)} edges",
+                  f"2^adc_bits - 1 = {n} edges")
 
     @classmethod
     def ideal(cls, seed: int = 0) -> Nonideality:
@@ -110,8 +118,10 @@ class Nonideality:
             return "ideal" if b is None else f"{b} bit"
 
         ir = "on" if self.ir_drop else "off"
+        adc = (f"ACAM {bits(self.adc_bits)} (ngspice edges)" if self.acam_edges is not None
+               else f"ADC {bits(self.adc_bits)}")
         return (f"weights {bits(self.weight_bits)}, DAC {bits(self.dac_bits)}, "
-                f"ADC {bits(self.adc_bits)}, variation x{self.variation:g} (Milo 2021), "
+                f"{adc}, variation x{self.variation:g} (Milo 2021), "
                 f"read noise {100 * self.read_noise:g} %, IR drop {ir}, seed {self.seed}")
 
     def describe_calibration(self, points: int) -> str:
@@ -294,9 +304,15 @@ class _AnalogMatmul:
                 full_a = self.full_scale_v / self.r_sense
                 if s.adc_range == "calibrated" and tile.adc_full_a > 0:
                     full_a = tile.adc_full_a
-                lsb = full_a / (1 << s.adc_bits)
-                code = np.clip(np.round(current / lsb), 0, (1 << s.adc_bits) - 1)
-                current = code * lsb
+                if s.acam_edges is not None:
+                    edges = full_a * np.asarray(s.acam_edges)
+                    centres = 0.5 * (np.concatenate([[0.0], edges])
+                                     + np.concatenate([edges, [full_a]]))
+                    current = centres[np.searchsorted(edges, current, side="right")]
+                else:
+                    lsb = full_a / (1 << s.adc_bits)
+                    code = np.clip(np.round(current / lsb), 0, (1 << s.adc_bits) - 1)
+                    current = code * lsb
             if s.calibrate:
                 current = tile.gain * current + tile.offset
             used = current[:, :tile.used_cols] / self.v_full

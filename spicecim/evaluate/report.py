@@ -82,6 +82,7 @@ def render(report: Report) -> str:
     lines = [f"model {report.model} ({report.weights}) on {tile.rows}x{tile.cols} tiles, "
              f"{tile.scheme} weights",
              f"tile figures: {report.table or 'missing: ' + report.missing}",
+             f"readout: {cost.readout}",
              f"mapping: {m.arrays} arrays, {m.devices} devices, utilisation "
              f"{100 * m.utilisation:.1f} %; ADCs: " + ", ".join(
                  f"{SCHEDULE_LABELS[s]} {n}" for s, n in m.adcs(cost.adc_share).items()
@@ -175,7 +176,7 @@ def to_dict(report: Report) -> dict:
     return _plain({
         "model": report.model, "weights": report.weights,
         "tile": m.tile, "table": report.table, "missing": report.missing or None,
-        "adc_share": cost.adc_share, "workload": cost.workload,
+        "adc_share": cost.adc_share, "workload": cost.workload, "readout": cost.readout,
         "mapping": {"arrays": m.arrays, "devices": m.devices, "utilisation": m.utilisation,
                     "adcs": m.adcs(cost.adc_share),
                     "layers": [{"name": lm.name, "fan_in": lm.fan_in, "fan_out": lm.fan_out,

@@ -13,6 +13,9 @@ Rules (DESIGN.md section 6):
   row_tiles`` additions per output, ``1 + ceil(log2(phases * row_tiles + 1))`` adder levels in
   sequence. The per-layer rescaling and the activation are not costed.
 - Layers run one after another: a sample's latency and energy are the sums over layers.
+- Readout: the tables' ADC (``t_conv``, ``e_conv`` per conversion), or an ACAM converter
+  (:func:`spicecim.acam_readout.converter_figures`) whose sense time and energy per conversion
+  replace them (:func:`with_converter`); the columns' array latency and energy stay the tables'.
 - A tile configuration absent from the tables is simulated on demand (:func:`simulate_table`)
   or its figures are NaN ("missing"); they are never extrapolated from another size.
 """
@@ -168,6 +171,15 @@ def simulate_table(spec: specs.CrossbarSpec, weights: WeightMapping, directory: 
     return read_tables(summary.path)[0]
 
 
+def with_converter(table: TileTable, bits: int, t_conv_s: float, e_conv_j: float,
+                   source: str) -> TileTable:
+    """``table`` with its ADC's conversion time and energy replaced (another converter, e.g. an
+    ACAM's); the columns' latency and array energy stay."""
+    readout = dataclasses.replace(table.spec.readout, adc=devices.AdcModel(
+        bits=bits, t_conv_s=t_conv_s, e_conv_j=e_conv_j, source=source))
+    return dataclasses.replace(table, spec=dataclasses.replace(table.spec, readout=readout))
+
+
 def with_geometry(spec: specs.CrossbarSpec, rows: int, cols: int) -> specs.CrossbarSpec:
     return dataclasses.replace(spec, rows=rows, cols=cols)
 
@@ -273,6 +285,7 @@ class ModelCost:
     workload: Workload
     adc_share: int
     table: str | None
+    readout: str = "ADC (tables)"
 
     def layer(self, name: str, schedule: str) -> LayerCost:
         i = [m.name for m in self.mapping.layers].index(name)
@@ -293,8 +306,10 @@ class ModelCost:
 
 
 def model_cost(mapping: ModelMapping, table: TileTable | None, workload: Workload,
-               adc_share: int, adder: DigitalAdder = DigitalAdder()) -> ModelCost:
-    """Every layer of ``mapping`` from ``table`` (None: every figure missing)."""
+               adc_share: int, adder: DigitalAdder = DigitalAdder(),
+               readout: str = "ADC (tables)") -> ModelCost:
+    """Every layer of ``mapping`` from ``table`` (None: every figure missing); ``readout``
+    describes the converter whose figures the table carries."""
     return ModelCost(mapping, tuple(layer_costs(m, table, adder, adc_share)
                                     for m in mapping.layers),
-                     workload, adc_share, None if table is None else table.source)
+                     workload, adc_share, None if table is None else table.source, readout)

@@ -145,3 +145,23 @@ def test_option_parsers() -> None:
     assert parse_sweep("read_noise=0.01,0.02") == ("read_noise", [0.01, 0.02])
     with pytest.raises(SpecError, match="sweep"):
         parse_sweep("adc_bits=1:1000000")
+
+
+@pytest.mark.ngspice
+def test_acam_readout_replaces_the_adc(real_tables: Path) -> None:
+    args = ["--tables", str(real_tables), *FAST, "--no-baseline", "--adc-bits", "4",
+            "--schedule", "parallel"]
+    adc = _invoke(*args)
+    acam = _invoke(*args, "--readout", "acam")
+    assert adc.exit_code == 0 and acam.exit_code == 0, acam.output
+    assert "readout: ADC (tables)" in adc.stdout
+    line = next(line for line in acam.stdout.splitlines() if line.startswith("readout:"))
+    assert line.startswith("readout: ACAM 6T2M, 4 bits, ")
+    assert line.endswith("pJ per conversion from ngspice")
+    assert "ACAM 4 bit (ngspice edges)" in acam.stdout
+
+    def per_sample(text: str) -> list[str]:
+        return next(line for line in text.splitlines() if line.startswith("per sample")).split()
+
+    assert per_sample(acam.stdout) != per_sample(adc.stdout)
+    assert "missing" not in per_sample(acam.stdout)
