@@ -16,13 +16,12 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from spicecim import schema
+from spicecim import schema, units
 from spicecim.errors import ResultFileError, check
 from spicecim.measure import edge_time
 from spicecim.simulate import SOURCE_GROUPS
 from spicecim.tables import Run
 
-_PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""))
 # Energy columns of the column table by source group, the ADC included.
 _ENERGY = {f.name.removeprefix("energy_").removesuffix("_j"): f.name
            for f in schema.COLUMN_FIELDS if f.name.startswith("energy_")}
@@ -30,21 +29,13 @@ _EDGE, _SETTLE, _THRESHOLD, _BAND = "tab:gray", "tab:red", "tab:green", "tab:ora
 
 
 def display_unit(magnitude: float, unit: str) -> tuple[float, str]:
-    """``(scale, label)`` that show SI values of about ``magnitude`` as ``value / scale`` in
-    ``label`` (``1.5e-10, "s"`` -> ``1e-12, "ps"``): between 1 and 1000 where a prefix allows."""
-    scale, prefix = _PREFIXES[0]
-    for s, p in _PREFIXES:
-        if abs(magnitude) >= s:
-            scale, prefix = s, p
-    return scale, f"{prefix}{unit}"
+    """Axis scaling with the micro sign, femto at the smallest (see :mod:`spicecim.units`)."""
+    return units.display_unit(magnitude, unit, micro="µ", smallest=1e-15)
 
 
 def format_si(value: float, unit: str) -> str:
-    """``49.18 ps``-style text for an SI value; ``missing`` for NaN."""
-    if not math.isfinite(value):
-        return "missing"
-    scale, label = display_unit(value, unit)
-    return f"{value / scale:.4g} {label}"
+    """Figure text for an SI value, with the micro sign; ``missing`` for NaN."""
+    return units.format_si(value, unit, micro="µ", smallest=1e-15)
 
 
 def _figure(width: float, height: float) -> Figure:

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
 
 from spicecim.tables import Run, open_run
-
-_PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, ""))
+from spicecim.units import format_si
 
 
 def si(value: float, unit: str) -> str:
-    """``1.23 ns``-style text for a value in SI base units."""
-    if not math.isfinite(value):
-        return "missing"
-    scale, prefix = _PREFIXES[0]
-    for s, p in _PREFIXES:
-        if abs(value) >= s:
-            scale, prefix = s, p
-    return f"{value / scale:.4g} {prefix}{unit}"
+    """Table text in SI units, femto at the smallest."""
+    return format_si(value, unit, smallest=1e-15)
 
 
 def describe(run: Run) -> dict:

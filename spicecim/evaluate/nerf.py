@@ -40,8 +40,8 @@ from spicecim.evaluate.encoding import positional_encoding
 from spicecim.evaluate.mapping import ModelMapping, TileGeometry, map_model
 from spicecim.evaluate.model import Mlp, Points
 from spicecim.evaluate.render import Rays, default_view, psnr, render, sample_depths
-from spicecim.evaluate.report import si
 from spicecim.evaluate.scene import Scene
+from spicecim.units import format_si as si
 
 CACHE_ENV = "SPICECIM_CACHE"
 # Energy per conversion of a 32 nm SAR ADC against its resolution (pJ): the ISAAC ADC scaled

@@ -30,24 +30,12 @@ import spicecim
 from spicecim.evaluate.accuracy import AccuracyResult
 from spicecim.evaluate.baseline import Baseline, compare_to
 from spicecim.evaluate.schedule import SCHEDULE_LABELS, ModelCost, Totals
+from spicecim.units import format_si as si
 
 REPORT_FORMAT = "spicecim-evaluate-report-v1"
-_PREFIXES = ((1e-18, "a"), (1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"),
-             (1.0, ""), (1e3, "k"), (1e6, "M"), (1e9, "G"))
 _TOTAL_UNITS = {"sample_latency_s": "s", "sample_energy_j": "J", "ray_latency_s": "s",
                 "ray_energy_j": "J", "frame_latency_s": "s", "frame_energy_j": "J",
                 "throughput_per_s": "1/s", "pipelined_per_s": "1/s"}
-
-
-def si(value: float, unit: str) -> str:
-    """``1.23 ns``-style text for a value in SI base units; 'missing' for NaN."""
-    if not math.isfinite(value):
-        return "missing" if math.isnan(value) else "inf"
-    scale, prefix = _PREFIXES[0]
-    for s, p in _PREFIXES:
-        if abs(value) >= s:
-            scale, prefix = s, p
-    return f"{value / scale:.4g} {prefix}{unit}"
 
 
 @dataclass(frozen=True, slots=True)
