@@ -18,8 +18,9 @@ import time
 import numpy as np
 
 from spicecim import acam
-from spicecim.netlist.acam import DEVICES, AcamArray, acam_cell
-from spicecim.simulate import NgspiceSession, local_executor
+from spicecim.acam.netlist import DEVICES, AcamArray, acam_cell
+from spicecim.sim.executors import local_executor
+from spicecim.sim.ngspice import NgspiceSession
 
 LENGTHS = (64, 256)
 SENSE_TIMES_S = (0.25e-9, 0.5e-9, 1e-9, 2e-9, 4e-9, 8e-9)

@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/bench_distributed.py [--rows 128 --cols 128 --workers 2]
 
-Both run the same tile through :func:`spicecim.sweep.sweep` with the batching the CLI uses
-(:meth:`spicecim.distributed.Pool.columns_per_task`), each on a fresh executor of ``--workers``
+Both run the same tile through :func:`spicecim.sim.sweep.sweep` with the batching the CLI uses
+(:meth:`spicecim.sim.executors.Pool.columns_per_task`), each on a fresh executor of ``--workers``
 processes (so each pays for loading ngspice once per worker, as a real run does). Prints each
 one's start-up, sweep and shut-down times, the columns per second of the sweep alone and of
 the whole (start to shut-down), the task size, and whether both gave the same waveforms. The
@@ -18,7 +18,7 @@ import time
 import numpy as np
 import psutil
 
-from spicecim.distributed import Cluster, open_pool
+from spicecim.driver import SETTLE_MARGIN
 from spicecim.measure import adc_band
 from spicecim.netlist.spec import (
     DEFAULT_G_MAX_S,
@@ -28,9 +28,9 @@ from spicecim.netlist.spec import (
     default_spec,
 )
 from spicecim.netlist.weights import WeightMapping
-from spicecim.simulate import ColumnRun, SimOptions
-from spicecim.sweep import row_drives, sweep
-from spicecim.tables import SETTLE_MARGIN
+from spicecim.sim.column import ColumnRun, SimOptions
+from spicecim.sim.executors import Cluster, open_pool
+from spicecim.sim.sweep import row_drives, sweep
 
 
 def _tile(rows: int, cols: int) -> tuple[Tile, SimOptions]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from spicecim.driver import simulate_to_file
 from spicecim.netlist.crossbar import Transient, build_column, isolated_drive
 from spicecim.netlist.spec import (
     DEFAULT_G_MAX_S,
@@ -34,7 +35,7 @@ from spicecim.netlist.spec import (
     default_spec,
 )
 from spicecim.netlist.weights import WeightMapping
-from spicecim.tables import open_run, simulate_to_file
+from spicecim.store.hdf5 import open_run
 
 
 def _tile(rows: int, cols: int, seed: int) -> tuple[Tile, WeightMapping]:

@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from spicecim.netlist.crossbar import Op, build_array
 from spicecim.netlist.spec import CrossbarSpec, Tile, default_spec
-from spicecim.simulate import NgspiceSession
+from spicecim.sim.ngspice import NgspiceSession
 from spicecim.solve import solve, solve_batch
 
 

@@ -8,7 +8,7 @@ accuracy pass uses too); the inputs stay. Its draws come from child ``k`` of
 independent of the weights and inputs ``default_rng(seed)`` drew.
 
 :func:`add_replicas` extends a nominal run (``spicecim simulate``'s ``tile0`` and ``layer0``,
-every column simulated) through :class:`spicecim.tables.RunWriter`, so resuming works as for
+every column simulated) through :class:`spicecim.store.hdf5.RunWriter`, so resuming works as for
 the nominal tile:
 
 - ``tile0_mcKKKK``: each replica's column table, simulated and measured as the nominal one;
@@ -40,15 +40,17 @@ from typing import Any
 
 import numpy as np
 
-from spicecim import schema
-from spicecim.distributed import Cluster, open_pool
+from spicecim.driver import LAYER, TILE, column_row
 from spicecim.errors import ResultFileError, check
 from spicecim.measure import LayerSchedule, adc_band, measure_column, schedule_layer
+from spicecim.netlist.crossbar import SOURCE_GROUPS
 from spicecim.netlist.spec import Tile
 from spicecim.netlist.weights import programming_sigma_s
-from spicecim.simulate import SOURCE_GROUPS, ColumnRun, SimOptions
-from spicecim.sweep import row_drives, sweep
-from spicecim.tables import LAYER, TILE, RunWriter, Table, column_row, open_run
+from spicecim.sim.column import ColumnRun, SimOptions
+from spicecim.sim.executors import Cluster, open_pool
+from spicecim.sim.sweep import row_drives, sweep
+from spicecim.store import schema
+from spicecim.store.hdf5 import RunWriter, Table, open_run
 
 PERCENTILES = (5, 50, 95)
 SIGMA_SOURCE = "Milo et al., IRPS 2021, fig. 4 (spicecim.netlist.weights.programming_sigma_s)"
@@ -206,7 +208,7 @@ def _sweep_replicas(jobs: Sequence[tuple[str, Tile, list[int]]], drive: str,
 
 
 def _schedules(table: Table, tile: Tile, adc_share: int) -> list[LayerSchedule]:
-    """A replica's schedules, as :func:`spicecim.tables.simulate_to_file` makes the nominal's."""
+    """A replica's schedules, as :func:`spicecim.driver.simulate_to_file` makes the nominal's."""
     ok = table["status"] == "ok"
     energy = sum(table[f"energy_{g}_j"] for g in SOURCE_GROUPS)
     return schedule_layer(np.where(ok, table["latency_s"], math.nan),

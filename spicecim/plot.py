@@ -1,4 +1,4 @@
-"""Figures of a run file: functions from an open :class:`~spicecim.tables.Run` to matplotlib
+"""Figures of a run file: functions from an open :class:`~spicecim.store.hdf5.Run` to matplotlib
 :class:`~matplotlib.figure.Figure` objects, shared by ``spicecim plot`` and the notebooks.
 
 Figures are made on an Agg canvas without pyplot, so no GUI backend is touched and pyplot's
@@ -16,11 +16,12 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from spicecim import schema, units
+from spicecim import units
 from spicecim.errors import ResultFileError, check
 from spicecim.measure import edge_time
-from spicecim.simulate import SOURCE_GROUPS
-from spicecim.tables import Run
+from spicecim.netlist.crossbar import SOURCE_GROUPS
+from spicecim.store import schema
+from spicecim.store.hdf5 import Run
 
 # Energy columns of the column table by source group, the ADC included.
 _ENERGY = {f.name.removeprefix("energy_").removesuffix("_j"): f.name

@@ -1,8 +1,25 @@
-"""Shared pytest configuration."""
+"""Shared pytest configuration and fixtures: the golden-netlist flag, and the tables the
+evaluator tests and the CLI tests share: a small real one from ``spicecim simulate`` (once per
+session), and synthetic ones with known per-column figures written through the store."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
 import pytest
+from click.testing import CliRunner
+
+from spicecim import devices
+from spicecim.cli import cli
+from spicecim.driver import TILE
+from spicecim.netlist import spec as specs
+from spicecim.netlist.crossbar import SOURCE_GROUPS
+from spicecim.netlist.weights import WeightMapping
+from spicecim.store import schema
+from spicecim.store.hdf5 import RunWriter
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -10,5 +27,76 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--update-golden",
         action="store_true",
         default=False,
-        help="Rewrite the golden netlists in tests/golden/ from the current code.",
+        help="Rewrite the golden netlists in tests/netlist/golden/ from the current code.",
     )
+
+
+REAL_ROWS = REAL_COLS = 16
+WEIGHTS = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S,
+                        specs.DEFAULT_WEIGHT_BITS)
+
+
+@pytest.fixture(scope="session")
+def real_tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 16x16 tile simulated in ngspice by the ``simulate`` command."""
+    out = tmp_path_factory.mktemp("tables") / "xbar16.h5"
+    result = CliRunner().invoke(cli, ["simulate", "--rows", str(REAL_ROWS), "--cols",
+                                      str(REAL_COLS), "--workers", "2", "--out", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def synthetic_spec(rows: int = 8, cols: int = 8, t_conv_s: float = 1e-9,
+                   e_conv_j: float = 1e-12) -> specs.CrossbarSpec:
+    base = specs.default_spec(rows, cols)
+    adc = devices.AdcModel(bits=8, t_conv_s=t_conv_s, e_conv_j=e_conv_j)
+    return dataclasses.replace(base, readout=dataclasses.replace(base.readout, adc=adc))
+
+
+def write_synthetic(path: Path, spec: specs.CrossbarSpec, latency_s: Sequence[float],
+                    energy_j: Sequence[float], *, adc_share: int = 4,
+                    weights: WeightMapping = WEIGHTS, status: Sequence[str] | None = None) -> Path:
+    """A run file whose tile has exactly these per-column latencies and array energies (all
+    of it in the drivers group), in the layout ``spicecim simulate`` writes."""
+    config = {"spec": spec.to_dict(), "parameters": {"weights": dataclasses.asdict(weights),
+                                                     "seed": 0},
+              "g_max_s": weights.g_max_s, "simulation": {"adc_share": adc_share}}
+    writer = RunWriter(path, config, {schema.ATTR_NGSPICE: "synthetic",
+                                      schema.ATTR_COMMAND: "tests"})
+    adc = spec.readout.adc
+    writer.add_tile(TILE, spec.cols, {"spec_digest": spec.digest(), "adc_bits": adc.bits,
+                                      "adc_t_conv_s": adc.t_conv_s, "adc_e_conv_j": adc.e_conv_j})
+    rows = {}
+    for j in range(spec.cols):
+        row: dict[str, object] = {"status": "ok" if status is None else status[j],
+                                  "latency_s": latency_s[j], "energy_adc_j": adc.e_conv_j}
+        row.update({f"energy_{g}_j": 0.0 for g in SOURCE_GROUPS})
+        row["energy_drivers_j"] = energy_j[j]
+        rows[j] = row
+    writer.write_columns(TILE, rows)
+    return writer.finish()
+
+
+@pytest.fixture
+def make_spec():  # noqa: ANN201 - the helper itself (test modules cannot import conftest)
+    return synthetic_spec
+
+
+@pytest.fixture
+def write_table():  # noqa: ANN201
+    return write_synthetic
+
+
+@pytest.fixture
+def weights() -> WeightMapping:
+    return WEIGHTS
+
+
+@pytest.fixture
+def synthetic(tmp_path: Path) -> Path:
+    """8x8 tile, t_conv 1 ns, 1 pJ per conversion; column j: latency (j + 1) ns, array energy
+    (j + 1) fJ."""
+    cols = np.arange(1, 9)
+    return write_synthetic(tmp_path / "synthetic.h5", synthetic_spec(), cols * 1e-9,
+                           cols * 1e-15)

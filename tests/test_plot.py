@@ -13,12 +13,15 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from spicecim import plot, schema
+from spicecim import plot
 from spicecim.cli import cli
 from spicecim.devices import AdcModel
+from spicecim.driver import column_row
 from spicecim.measure import AdcBand, edge_time, measure_column, schedule_layer
-from spicecim.simulate import SOURCE_GROUPS, ColumnRun
-from spicecim.tables import RunWriter, column_row, open_run
+from spicecim.netlist.crossbar import SOURCE_GROUPS
+from spicecim.sim.column import ColumnRun
+from spicecim.store import schema
+from spicecim.store.hdf5 import RunWriter, open_run
 
 COLS = 6
 FAILED = 3

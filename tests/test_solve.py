@@ -17,7 +17,7 @@ from spicecim.cli.solve import solve_cmd
 from spicecim.errors import SpecError
 from spicecim.netlist.crossbar import Op, build_array, build_column
 from spicecim.netlist.spec import Tile, WireParams, default_spec
-from spicecim.simulate import NgspiceSession
+from spicecim.sim.ngspice import NgspiceSession
 from spicecim.solve import (
     Solution,
     drive_voltages,

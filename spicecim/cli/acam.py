@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from spicecim.acam import (
+from spicecim.acam.converter import FUNCTIONS, function_map, program_function
+from spicecim.acam.netlist import DEVICES, AcamArray, AcamCell, acam_cell
+from spicecim.acam.search import (
     TRANSFER_POINTS,
     Programmer,
     measure_transfer,
@@ -18,10 +20,8 @@ from spicecim.acam import (
     sweep_interval,
     write_search,
 )
-from spicecim.acam_readout import FUNCTIONS, function_map, program_function
 from spicecim.errors import SpecError
-from spicecim.netlist.acam import DEVICES, AcamArray, AcamCell, acam_cell
-from spicecim.simulate import NgspiceSession
+from spicecim.sim.ngspice import NgspiceSession
 
 
 def _cell(device: str, t_eval: float | None) -> AcamCell:

@@ -178,7 +178,7 @@ def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | No
         if "adc_bits" in axes:
             raise SpecError("--sweep adc_bits=... is invalid with --readout acam: expected one "
                             "converter per run (set its bits with --adc-bits)")
-        from spicecim.acam_readout import MAX_BITS, converter_figures
+        from spicecim.acam.converter import MAX_BITS, converter_figures
 
         bits = adc_bits or spec.readout.adc.bits
         if bits > MAX_BITS:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from spicecim.errors import SpecError
-from spicecim.tables import open_run
+from spicecim.store.hdf5 import open_run
 
 
 def parse_columns(text: str) -> list[int]:

@@ -14,10 +14,11 @@ import click
 
 from spicecim.cli.options import build_tile, pop_tile_options, tile_options, weight_mapping
 from spicecim.cli.tables import describe, render
-from spicecim.distributed import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster, open_pool
+from spicecim.driver import simulate_to_file
 from spicecim.montecarlo import add_replicas, monte_carlo_parameters
-from spicecim.sweep import DRIVES
-from spicecim.tables import open_run, simulate_to_file
+from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster, open_pool
+from spicecim.sim.sweep import DRIVES
+from spicecim.store.hdf5 import open_run
 
 FAILED_EXIT = 1
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from spicecim.tables import Run, open_run
+from spicecim.store.hdf5 import Run, open_run
 from spicecim.units import format_si
 
 

@@ -28,7 +28,7 @@ digital partial sums of row tiles add up). Then, in the order the hardware meets
    latency tables' LSB). ``adc_range="calibrated"`` (default; ADC range calibration, standard
    practice in analog in-memory computing): per tile, the largest noiseless column current over
    the calibration batch, so the codes span the currents the workload produces; currents beyond
-   it clip. ``acam_edges`` (an ACAM converter's code edges, :mod:`spicecim.acam_readout`, as
+   it clip. ``acam_edges`` (an ACAM converter's code edges, :mod:`spicecim.acam.converter`, as
    fractions of its input range): the edges are mapped linearly onto ``[0, full scale]`` and a
    current reads as the centre of its interval (the ends: 0 and the full scale) instead of the
    nearest of ``2^adc_bits`` uniform levels.

@@ -14,7 +14,7 @@ Rules (DESIGN.md section 6):
   sequence. The per-layer rescaling and the activation are not costed.
 - Layers run one after another: a sample's latency and energy are the sums over layers.
 - Readout: the tables' ADC (``t_conv``, ``e_conv`` per conversion), or an ACAM converter
-  (:func:`spicecim.acam_readout.converter_figures`) whose sense time and energy per conversion
+  (:func:`spicecim.acam.converter.converter_figures`) whose sense time and energy per conversion
   replace them (:func:`with_converter`); the columns' array latency and energy stay the tables'.
 - A tile configuration absent from the tables is simulated on demand (:func:`simulate_table`)
   or its figures are NaN ("missing"); they are never extrapolated from another size.
@@ -32,13 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from spicecim import devices
+from spicecim.driver import simulate_to_file
 from spicecim.errors import ResultFileError, check
 from spicecim.evaluate.mapping import LayerMapping, ModelMapping
 from spicecim.measure import SCHEDULES, schedule_layer
 from spicecim.netlist import spec as specs
+from spicecim.netlist.crossbar import SOURCE_GROUPS
 from spicecim.netlist.weights import WeightMapping
-from spicecim.simulate import SOURCE_GROUPS
-from spicecim.tables import open_run, simulate_to_file
+from spicecim.store.hdf5 import open_run
 
 # Command-line names of measure.SCHEDULES, in the same order.
 SCHEDULE_NAMES = {"parallel": "fully_parallel", "adc-shared": "adc_shared",

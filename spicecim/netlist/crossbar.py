@@ -23,11 +23,14 @@ from pathlib import Path
 import numpy as np
 
 import spicecim
-from spicecim.devices import _fmt
+from spicecim.devices.library import fmt
 from spicecim.errors import check
 from spicecim.netlist.spec import Tile
 
 OUTPUT_NODE = "out{j}"
+SOURCE_GROUPS = ("drivers", "readout", "wordline")
+"""Energy is reported per group of the netlist's sources: row DACs, the readout's active parts
+(the virtual-ground amplifier), the 1T1R word-line bias."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +53,8 @@ class Transient:
             check(self.max_step_s > 0, "max_step_s", self.max_step_s, "a time > 0 s")
 
     def line(self) -> str:
-        text = f".tran {_fmt(self.step_s)} {_fmt(self.stop_s)}"
-        return text if self.max_step_s is None else f"{text} 0 {_fmt(self.max_step_s)}"
+        text = f".tran {fmt(self.step_s)} {fmt(self.stop_s)}"
+        return text if self.max_step_s is None else f"{text} 0 {fmt(self.max_step_s)}"
 
 
 Analysis = Op | Transient
@@ -88,7 +91,7 @@ def build_array(tile: Tile, analysis: Analysis) -> str:
         node = drive
         if spec.driver.r_out_ohm > 0:
             node = f"n{i}"
-            lines.append(f"Rd{i} {drive} {node} {_fmt(spec.driver.r_out_ohm)}")
+            lines.append(f"Rd{i} {drive} {node} {fmt(spec.driver.r_out_ohm)}")
         lines += _ladder(f"Rr{i}_", f"Cr{i}_", node, [f"r{i}_{j}" for j in range(spec.cols)],
                          spec.wire.r_row_ohm, spec.wire.c_row_f)
     for j in range(spec.cols):
@@ -116,10 +119,10 @@ def build_column(tile: Tile, j: int, analysis: Analysis, drive: RowDrive | None 
         node = f"d{i}"
         lines.append(_source(tile, i, float(drive.v_th_v[i]), node, analysis))
         if drive.r_th_ohm[i] > 0:
-            lines.append(f"Rt{i} {node} r{i}_{j} {_fmt(drive.r_th_ohm[i])}")
+            lines.append(f"Rt{i} {node} r{i}_{j} {fmt(drive.r_th_ohm[i])}")
             node = f"r{i}_{j}"
             if c_row[i] > 0:
-                lines.append(f"Cr{i}_{j} {node} 0 {_fmt(c_row[i])}")
+                lines.append(f"Cr{i}_{j} {node} 0 {fmt(c_row[i])}")
         row_nodes.append(node)
     lines += _column(tile, j, row_nodes)
     lines.append(".end")
@@ -142,12 +145,12 @@ def _row_node(tile: Tile, i: int, j: int) -> str:
 def _ladder(r_prefix: str, c_prefix: str, start: str, nodes: list[str], r: float, c: float) -> list[str]:
     """A wire: a segment of ``r`` then ``c`` to ground before each of ``nodes``; shorted if r = 0."""
     if r == 0:
-        return [f"{c_prefix}0 {start} 0 {_fmt(c * len(nodes))}"] if c > 0 else []
+        return [f"{c_prefix}0 {start} 0 {fmt(c * len(nodes))}"] if c > 0 else []
     out, prev = [], start
     for k, node in enumerate(nodes):
-        out.append(f"{r_prefix}{k} {prev} {node} {_fmt(r)}")
+        out.append(f"{r_prefix}{k} {prev} {node} {fmt(r)}")
         if c > 0:
-            out.append(f"{c_prefix}{k} {node} 0 {_fmt(c)}")
+            out.append(f"{c_prefix}{k} {node} 0 {fmt(c)}")
         prev = node
     return out
 
@@ -157,15 +160,15 @@ def _column(tile: Tile, j: int, row_nodes: list[str]) -> list[str]:
     bottom = OUTPUT_NODE.format(j=j) if spec.readout.style == "sense" else f"b{j}"
     if spec.wire.r_col_ohm > 0:
         col_nodes = [f"c{i}_{j}" for i in range(spec.rows)]
-        r, ends = _fmt(spec.wire.r_col_ohm), [*col_nodes[1:], bottom]
+        r, ends = fmt(spec.wire.r_col_ohm), [*col_nodes[1:], bottom]
         wire = [f"Rc{i}_{j} {top} {end} {r}"
                 for i, (top, end) in enumerate(zip(col_nodes, ends, strict=True))]
         if spec.wire.c_col_f > 0:
-            c = _fmt(spec.wire.c_col_f)
+            c = fmt(spec.wire.c_col_f)
             wire += [f"Cc{i}_{j} {node} 0 {c}" for i, node in enumerate(col_nodes)]
     else:
         col_nodes = [bottom] * spec.rows
-        wire = [f"Cc{j} {bottom} 0 {_fmt(spec.wire.c_col_f * spec.rows)}"] if spec.wire.c_col_f > 0 else []
+        wire = [f"Cc{j} {bottom} 0 {fmt(spec.wire.c_col_f * spec.rows)}"] if spec.wire.c_col_f > 0 else []
     lines = [f"* --- column {j}: cells, wire, readout"]
     lines += _cells(tile, j, row_nodes, col_nodes)
     lines += wire
@@ -179,7 +182,7 @@ def _cells(tile: Tile, j: int, row_nodes: list[str], col_nodes: list[str]) -> li
     mids = col_nodes if cell.access is None else [f"a{k}" for k in ids]
     mem = cell.memristor
     if cell.kind == "linear":
-        devices = [f"Rm{k} {r} {m} {_fmt(1.0 / gk)}"
+        devices = [f"Rm{k} {r} {m} {fmt(1.0 / gk)}"
                    for k, r, m, gk in zip(ids, row_nodes, mids, g.tolist(), strict=True)]
     elif cell.state == "frozen":
         devices = mem.read_sources([f"Bm{k}" for k in ids], row_nodes, mids, g)
@@ -189,7 +192,7 @@ def _cells(tile: Tile, j: int, row_nodes: list[str], col_nodes: list[str]) -> li
     a = cell.access
     if a is None:
         return devices
-    size = f"W={_fmt(a.w_m)} L={_fmt(a.l_m)}"
+    size = f"W={fmt(a.w_m)} L={fmt(a.l_m)}"
     return [f"{d}\nMt{k} {m} wl {c} 0 {a.name} {size}"
             for d, k, m, c in zip(devices, ids, mids, col_nodes, strict=True)]
 
@@ -198,22 +201,22 @@ def _readout(tile: Tile, j: int, bottom: str) -> list[str]:
     ro = tile.spec.readout
     out = OUTPUT_NODE.format(j=j)
     if ro.style == "sense":
-        lines = [f"Rs{j} {out} 0 {_fmt(ro.r_sense_ohm)}"]
+        lines = [f"Rs{j} {out} 0 {fmt(ro.r_sense_ohm)}"]
     else:
-        lines = [f"Vs{j} {bottom} 0 0", f"Ft{j} 0 {out} Vs{j} 1", f"Ro{j} {out} 0 {_fmt(ro.r_sense_ohm)}"]
+        lines = [f"Vs{j} {bottom} 0 0", f"Ft{j} 0 {out} Vs{j} 1", f"Ro{j} {out} 0 {fmt(ro.r_sense_ohm)}"]
     if ro.c_adc_f > 0:
-        lines.append(f"Cadc{j} {out} 0 {_fmt(ro.c_adc_f)}")
+        lines.append(f"Cadc{j} {out} 0 {fmt(ro.c_adc_f)}")
     return lines
 
 
 def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
     d = tile.spec.driver
     if isinstance(analysis, Op) or v == 0:
-        return f"V{i} {node} 0 DC {_fmt(v)}"
+        return f"V{i} {node} 0 DC {fmt(v)}"
     if d.encoding == "pulse_width":
         width = float(tile.x_in[i]) * analysis.stop_s
-        return f"V{i} {node} 0 PWL(0 0 {_fmt(d.rise_s)} {_fmt(v)} {_fmt(d.rise_s + width)} {_fmt(v)} {_fmt(2 * d.rise_s + width)} 0)"
-    return f"V{i} {node} 0 PWL(0 0 {_fmt(d.rise_s)} {_fmt(v)})"
+        return f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)} {fmt(d.rise_s + width)} {fmt(v)} {fmt(2 * d.rise_s + width)} 0)"
+    return f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)})"
 
 
 def _models(tile: Tile) -> list[str]:
@@ -223,12 +226,12 @@ def _models(tile: Tile) -> list[str]:
         mem = cell.memristor
         lines += [f"* --- device model: {mem.name}, state frozen: each cell's read current",
                   "* I = i0 exp(-gap0/g0) sinh(v/v0) as k sinh(v/v0),",
-                  f"* k = g v_read / sinh(v_read/v0), v_read = {_fmt(mem.v_read_v)} V"]
+                  f"* k = g v_read / sinh(v_read/v0), v_read = {fmt(mem.v_read_v)} V"]
     elif cell.kind == "memristor":
         lines += ["* --- device model", cell.memristor.subckt_text().rstrip()]
     if cell.access is not None:
         lines += ["* --- access transistor", cell.access.model_text().rstrip(),
-                  f"Vwl wl 0 DC {_fmt(cell.access.v_gate_v)}"]
+                  f"Vwl wl 0 DC {fmt(cell.access.v_gate_v)}"]
     return lines
 
 
@@ -239,7 +242,7 @@ def _header(tile: Tile, what: str, analysis: Analysis) -> list[str]:
         f"* spicecim {spicecim.__version__} crossbar {spec.rows}x{spec.cols} {what}",
         f"* spec {spec.digest()} data {tile.digest()}",
         f"* parameters: {params}",
-        f"* inputs (0..1): {' '.join(_fmt(round(float(x), 12)) for x in tile.x_in)}",
+        f"* inputs (0..1): {' '.join(fmt(round(float(x), 12)) for x in tile.x_in)}",
     ]
     if isinstance(analysis, Transient):
         lines.append(analysis.line())

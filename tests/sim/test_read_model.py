@@ -15,12 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spicecim import devices, sweep
-from spicecim import simulate as sim
+from spicecim import devices
 from spicecim.errors import SpecError
 from spicecim.measure import adc_band, measure_column
 from spicecim.netlist.spec import CellParams, Tile, WireParams, default_spec
 from spicecim.netlist.weights import WeightMapping
+from spicecim.sim import column as sim
+from spicecim.sim import sweep
+from spicecim.sim.ngspice import NgspiceSession
 
 MODELS = ("hfox_stanford_v1", "hfox_stanford_asu")
 MAPPING = WeightMapping("differential", 50e-6, 225e-6, 4)
@@ -78,7 +80,7 @@ def test_frozen_read_iv_is_the_subcircuit_iv(name: str) -> None:
              f"X1 a d {p.subckt} {p.instance_params(g)}",
              *p.read_sources(["B2"], ["a"], ["f"], np.array([g])),
              ".dc V1 -0.5 0.5 0.05", ".end", ""]
-    vectors = sim.NgspiceSession().run("\n".join(lines))
+    vectors = NgspiceSession().run("\n".join(lines))
     dynamic, frozen = vectors["vdyn#branch"], vectors["vfro#branch"]
     assert len(frozen) == 21
     np.testing.assert_allclose(frozen, p.current(vectors["a"], g), rtol=1e-9, atol=1e-18)
@@ -107,7 +109,7 @@ def test_frozen_columns_agree_with_the_dynamic_model(n: int) -> None:
     band = adc_band(dynamic.spec, MAPPING.g_max_s)
     options = sim.SimOptions(settle_tol_v=band.half_lsb_v / 100, full_scale_v=band.full_scale_v)
     drives = sweep.row_drives(dynamic, "coupled")
-    session = sim.NgspiceSession()
+    session = NgspiceSession()
     figures, cpu = {}, {}
     for tile in (dynamic, frozen):
         runs = [sim.simulate_column(tile, j, drives[j], options, session) for j in range(n)]

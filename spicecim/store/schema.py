@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spicecim.simulate import SOURCE_GROUPS
+from spicecim.netlist.crossbar import SOURCE_GROUPS
 
 SCHEMA_VERSION = 1
 PARTIAL_SUFFIX = ".partial"

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from spicecim.cli import cli
-from spicecim.simulate import NgspiceSession
+from spicecim.sim.ngspice import NgspiceSession
 
 SENTINEL = "SPICECIM-LOADED"
 

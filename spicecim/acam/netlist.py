@@ -32,7 +32,7 @@ import numpy as np
 
 import spicecim
 from spicecim import devices
-from spicecim.devices import _ASSIGN, _fmt, _header_value, _read_lib, _source_of
+from spicecim.devices.library import ASSIGN, fmt, header_value, read_lib, source_of
 from spicecim.errors import SpecError, check
 
 DEVICES = ("linear", "memristor")
@@ -118,8 +118,8 @@ class AcamCell:
 
     def models_text(self) -> str:
         """Transistor cards, the cell subcircuit and (memristor cells) the memristor subcircuit."""
-        parts = [self.nmos.model_text().rstrip(), _read_lib("acam", PMOS_MODEL).rstrip(),
-                 _read_lib("acam", self.name).rstrip()]
+        parts = [self.nmos.model_text().rstrip(), read_lib("acam", PMOS_MODEL).rstrip(),
+                 read_lib("acam", self.name).rstrip()]
         if self.device == "memristor":
             parts.append(self.memristor.subckt_text().rstrip())
         return "\n".join(parts)
@@ -127,7 +127,7 @@ class AcamCell:
     def divider(self, name: str, supply: str, node: str, g_s: float) -> str:
         """One memristor of the cell, from the divider supply to a divider node."""
         if self.device == "linear":
-            return f"R{name} {supply} {node} {_fmt(1.0 / g_s)}"
+            return f"R{name} {supply} {node} {fmt(1.0 / g_s)}"
         mem = self.memristor
         return f"X{name} {supply} {node} {mem.subckt} {mem.instance_params(g_s)}"
 
@@ -135,9 +135,9 @@ class AcamCell:
 def acam_cell(name: str = CELL_SUBCKT, device: str = "linear", *,
               memristor: str = "hfox_stanford_v1", **overrides: float) -> AcamCell:
     """Load the cell from ``device_models/acam/<name>.lib`` (its header's cited operating point)."""
-    text = _read_lib("acam", name)
-    op = {k.lower(): float(v) for k, v in _ASSIGN.findall(_header_value(text, "operating"))}
-    pre = {k.lower(): float(v) for k, v in _ASSIGN.findall(_header_value(text, "precharge"))}
+    text = read_lib("acam", name)
+    op = {k.lower(): float(v) for k, v in ASSIGN.findall(header_value(text, "operating"))}
+    pre = {k.lower(): float(v) for k, v in ASSIGN.findall(header_value(text, "precharge"))}
     wanted = {"vdd", "vsl", "vpre", "vsense", "cml", "cml0", "trise", "teval", "gmin", "gmax"}
     missing = wanted - set(op)
     if missing:
@@ -159,7 +159,7 @@ def acam_cell(name: str = CELL_SUBCKT, device: str = "linear", *,
         device=device,
         memristor=devices.memristor(memristor),
         nmos=devices.access_transistor(),
-        source=_source_of(text),
+        source=source_of(text),
     )
     return dataclasses.replace(cell, **overrides) if overrides else cell
 
@@ -258,7 +258,7 @@ def build_transfer(cell: AcamCell, g_s: np.ndarray, dl_step_v: float) -> str:
             f"Xc{k} dl sense sense alo{k} ahi{k} vdd {cell.name}",
         ]
     lines += _chunked(".save", [f"v(alo{k}) v(ahi{k})" for k in range(g.size)])
-    lines += [f".dc Vdl 0 {_fmt(cell.vdd_v)} {_fmt(dl_step_v)}", ".end"]
+    lines += [f".dc Vdl 0 {fmt(cell.vdd_v)} {fmt(dl_step_v)}", ".end"]
     return "\n".join(lines) + "\n"
 
 
@@ -273,7 +273,7 @@ def build_gate_sweep(cell: AcamCell, step_v: float) -> str:
     check(0 < step_v <= 0.01 * cell.vdd_v, "step_v", step_v, f"in (0, {0.01 * cell.vdd_v}] V")
     lines = _transfer_head(cell, "divider-node sweep")
     lines += ["Vg g 0 DC 0", f"Xc 0 plo phi g g vdd {cell.name}", "Vplo sense plo DC 0",
-              "Vphi sense phi DC 0", f".dc Vg 0 {_fmt(cell.vdd_v)} {_fmt(step_v)}", ".end"]
+              "Vphi sense phi DC 0", f".dc Vg 0 {fmt(cell.vdd_v)} {fmt(step_v)}", ".end"]
     return "\n".join(lines) + "\n"
 
 
@@ -283,9 +283,9 @@ def _transfer_head(cell: AcamCell, what: str) -> list[str]:
         f"* cell {cell.transfer_digest()}",
         f"* parameters: {json.dumps(cell.to_dict(), sort_keys=True)}",
         cell.models_text(),
-        f"Vdd vdd 0 DC {_fmt(cell.vdd_v)}",
-        f"Vsl sl 0 DC {_fmt(cell.vsl_v)}",
-        f"Vsense sense 0 DC {_fmt(cell.vsense_v)}",
+        f"Vdd vdd 0 DC {fmt(cell.vdd_v)}",
+        f"Vsl sl 0 DC {fmt(cell.vsl_v)}",
+        f"Vsense sense 0 DC {fmt(cell.vsense_v)}",
     ]
 
 
@@ -299,15 +299,15 @@ def build_search(data: SearchData) -> str:
         f"* array {a.digest()} data {data.digest()}",
         f"* parameters: {json.dumps(a.to_dict(), sort_keys=True)}",
         c.models_text(),
-        f"Vpc pc 0 PWL(0 0 {_fmt(c.rise_s)} {_fmt(c.vdd_v)})",
+        f"Vpc pc 0 PWL(0 0 {fmt(c.rise_s)} {fmt(c.vdd_v)})",
     ]
     ml_nodes = []
     for q in range(data.inputs):
         lines += [f"* --- input {q}",
-                  f"Vdd{q} vdd{q} 0 DC {_fmt(c.vdd_v)}",
-                  f"Vsl{q} sl{q} 0 DC {_fmt(c.vsl_v)}",
-                  f"Vpre{q} pre{q} 0 DC {_fmt(c.vpre_v)}"]
-        lines += [f"Vdl{q}_{j} dl{q}_{j} 0 DC {_fmt(round(float(data.dl_v[q, j]), 12))}"
+                  f"Vdd{q} vdd{q} 0 DC {fmt(c.vdd_v)}",
+                  f"Vsl{q} sl{q} 0 DC {fmt(c.vsl_v)}",
+                  f"Vpre{q} pre{q} 0 DC {fmt(c.vpre_v)}"]
+        lines += [f"Vdl{q}_{j} dl{q}_{j} 0 DC {fmt(round(float(data.dl_v[q, j]), 12))}"
                   for j in range(a.cells)]
         for r in range(a.rows):
             ml = f"ml{q}_{r}"
@@ -319,14 +319,14 @@ def build_search(data: SearchData) -> str:
                     c.divider(f"hi{tag}", f"sl{q}", f"ahi{tag}", float(data.g_hi_s[r, j])),
                     f"Xc{tag} dl{q}_{j} {ml} {ml} alo{tag} ahi{tag} vdd{q} {c.name}",
                 ]
-            lines += [f"Mpc{q}_{r} {ml} pc pre{q} pre{q} {PMOS_MODEL} W={_fmt(c.pre_w_m)} "
-                      f"L={_fmt(c.pre_l_m)}",
-                      f"Cml{q}_{r} {ml} 0 {_fmt(a.c_ml_f)}"]
+            lines += [f"Mpc{q}_{r} {ml} pc pre{q} pre{q} {PMOS_MODEL} W={fmt(c.pre_w_m)} "
+                      f"L={fmt(c.pre_l_m)}",
+                      f"Cml{q}_{r} {ml} 0 {fmt(a.c_ml_f)}"]
     supplies = [f"i(v{s}{q})" for q in range(data.inputs) for s in ("dd", "sl", "pre")]
-    lines += _chunked(".ic", [f"v({n})={_fmt(c.vpre_v)}" for n in ml_nodes])
+    lines += _chunked(".ic", [f"v({n})={fmt(c.vpre_v)}" for n in ml_nodes])
     lines += _chunked(".save", [f"v({n})" for n in ml_nodes] + supplies)
     step = stop / TRAN_POINTS
-    lines += [f".tran {_fmt(step)} {_fmt(stop)} 0 {_fmt(step)}", ".end"]
+    lines += [f".tran {fmt(step)} {fmt(stop)} 0 {fmt(step)}", ".end"]
     return "\n".join(lines) + "\n"
 
 

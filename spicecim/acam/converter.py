@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import brentq
 
-from spicecim.acam import Programmer, programmer, run_search
+from spicecim.acam.netlist import AcamArray, AcamCell, SearchData, acam_cell
+from spicecim.acam.search import Programmer, programmer, run_search
 from spicecim.errors import SpecError, check
-from spicecim.netlist.acam import AcamArray, AcamCell, SearchData, acam_cell
-from spicecim.simulate import NgspiceSession
+from spicecim.sim.ngspice import NgspiceSession
 
 FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "identity": lambda x: x,

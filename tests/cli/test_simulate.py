@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from spicecim import schema
 from spicecim.cli import cli
-from spicecim.sweep import UNCONVERGEABLE_ENV
-from spicecim.tables import open_run
+from spicecim.sim.sweep import UNCONVERGEABLE_ENV
+from spicecim.store import schema
+from spicecim.store.hdf5 import open_run
 
 SMALL = ["--rows", "8", "--cols", "8", "--workers", "2"]
 

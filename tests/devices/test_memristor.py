@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from spicecim import devices
 from spicecim.errors import SpecError
-from spicecim.simulate import NgspiceSession
+from spicecim.sim.ngspice import NgspiceSession
 
 MODELS = ("hfox_stanford_v1", "hfox_stanford_asu")
 

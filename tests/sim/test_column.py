@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from spicecim import devices, sweep
-from spicecim import simulate as sim
+from spicecim import devices
 from spicecim.measure import adc_band, measure_column
 from spicecim.netlist.crossbar import Transient, build_column, isolated_drive
 from spicecim.netlist.spec import (
@@ -31,6 +30,9 @@ from spicecim.netlist.spec import (
     default_spec,
 )
 from spicecim.netlist.weights import WeightMapping
+from spicecim.sim import column as sim
+from spicecim.sim import sweep
+from spicecim.sim.ngspice import NgspiceSession
 
 ADC = devices.AdcModel(bits=8, t_conv_s=1e-9, e_conv_j=1e-12)
 MAPPING = WeightMapping("differential", 50e-6, 225e-6, 4)
@@ -121,7 +123,7 @@ def _lossy_tile(n: int) -> Tile:
 def test_columns_agree_with_the_full_array_transient(n: int) -> None:
     tile = _lossy_tile(n)
     options = _options(tile, MAPPING.g_max_s)
-    session = sim.NgspiceSession()
+    session = NgspiceSession()
     figures, runs = {}, {}
     for mode in sweep.DRIVES:
         drives = sweep.row_drives(tile, mode)
@@ -214,7 +216,7 @@ def test_any_executor_will_do_and_threads_share_the_one_ngspice_safely() -> None
 @pytest.mark.ngspice
 def test_each_run_leaves_ngspice_empty_and_energy_flows_out_of_the_drivers() -> None:
     tile = _small_linear_tile()
-    session = sim.NgspiceSession()
+    session = NgspiceSession()
     options = _options(tile, MAPPING.g_max_s)
     run = sim.simulate_column(tile, 1, isolated_drive(tile, 1), options, session)
     assert session.plot() == "const"  # every plot and circuit destroyed
@@ -262,7 +264,7 @@ def test_a_source_voltage_is_read_from_its_dc_or_pwl_value_and_saved_otherwise()
 @pytest.mark.ngspice
 def test_a_fresh_session_may_start_with_load() -> None:
     """PySpice fixes the library path when first imported: the session must find it first."""
-    code = ("from spicecim.simulate import NgspiceSession as S; s = S(); "
+    code = ("from spicecim.sim.ngspice import NgspiceSession as S; s = S(); "
             "s.load('* t\\nV1 a 0 1\\nR1 a 0 1\\n.op\\n.end\\n'); print(s.plot())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=False)

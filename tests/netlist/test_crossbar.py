@@ -5,7 +5,7 @@ Currents: ngspice reports a voltage source's branch current positive into its + 
 column's virtual-ground source ``Vs<j> b<j> 0`` reports the column current as a positive
 ``vs<j>#branch``, and a row driver ``V<i> d<i> 0`` reports minus what it delivers.
 
-Golden netlists (tests/golden/*.cir) are compared as text after the version in the first
+Golden netlists (tests/netlist/golden/*.cir) are compared as text after the version in the first
 header line is replaced by ``<version>``, so a version bump alone does not touch them. They
 are rewritten only by ``pytest --update-golden``.
 """
@@ -25,7 +25,7 @@ import spicecim
 from spicecim import devices
 from spicecim.netlist import spec as specs
 from spicecim.netlist.crossbar import Op, Transient, build_array, build_column, write_netlists
-from spicecim.simulate import NgspiceSession
+from spicecim.sim.ngspice import NgspiceSession
 
 GOLDEN = Path(__file__).parent / "golden"
 IDEAL_WIRE = specs.WireParams(0.0, 0.0, 0.0, 0.0)

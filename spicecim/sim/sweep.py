@@ -19,13 +19,9 @@ import numpy as np
 from spicecim.errors import SimulationError, check
 from spicecim.netlist.crossbar import RowDrive, isolated_drive
 from spicecim.netlist.spec import Tile
-from spicecim.simulate import (
-    ColumnRun,
-    NgspiceSession,
-    SimOptions,
-    local_executor,
-    simulate_column,
-)
+from spicecim.sim.column import ColumnRun, SimOptions, simulate_column
+from spicecim.sim.executors import local_executor
+from spicecim.sim.ngspice import NgspiceSession
 
 DRIVES = ("coupled", "solver", "isolated")
 

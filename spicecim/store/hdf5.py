@@ -1,41 +1,29 @@
-"""The HDF5 store of a run (h5py), in the layout of :mod:`spicecim.schema`.
+"""The HDF5 store of a run (h5py), in the layout of :mod:`spicecim.store.schema`.
 
 Writing: :class:`RunWriter` works on ``<out>.partial`` (root attribute ``complete`` false),
 flushes after every batch of columns and renames the file into place when the run is done;
 reopening the same output with the same configuration resumes, another configuration is
 refused (:class:`ConfigMismatchError`) unless ``overwrite``. Reading: :func:`open_run`.
-:func:`simulate_to_file` ties simulator, measurement and store together.
+
+A leaf: it imports nothing of the simulator.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import datetime
 import json
-import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
 import spicecim
-from spicecim import schema
-from spicecim.errors import ResultFileError, SpecError
-from spicecim.measure import (
-    DEFAULT_THRESHOLD_FRACTION,
-    ColumnMeasure,
-    LayerSchedule,
-    adc_band,
-    measure_column,
-    schedule_layer,
-)
-from spicecim.netlist.spec import Tile
-from spicecim.simulate import SOURCE_GROUPS, ColumnRun, NgspiceSession, SimOptions
-from spicecim.sweep import row_drives, sweep
+from spicecim.errors import ResultFileError
+from spicecim.store import schema
 
 
 class ConfigMismatchError(ResultFileError):
@@ -203,7 +191,7 @@ class RunWriter:
         group["status"][...] = table["status"]
         self.file.flush()
 
-    def write_layer(self, layer: str, schedules: Sequence[LayerSchedule],
+    def write_layer(self, layer: str, schedules: Sequence[Any],
                     tiles: Sequence[str]) -> None:
         path = schema.layer_group(layer)
         if path in self.file:
@@ -336,119 +324,3 @@ def open_run(path: Path | str) -> Run:
         raise ResultFileError(f"{path} does not exist: expected a file written by "
                               "'spicecim simulate'")
     return Run(path)
-
-
-# --- one tile, end to end -------------------------------------------------------------------
-
-TILE = "tile0"
-LAYER = "layer0"
-SETTLE_MARGIN = 100
-"""The simulator stops once the readout drifts less than half an LSB over this margin."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    path: Path
-    schedules: list[LayerSchedule]
-    failures: list[tuple[int, str, str]]
-    simulated: int
-    kept: int
-    columns: Table = field(repr=False)
-
-
-def column_row(run: ColumnRun, m: ColumnMeasure | None) -> dict[str, object]:
-    """A column table row (schema.COLUMN_FIELDS) from a run and its figures."""
-    row: dict[str, object] = {
-        "status": run.status, "retries": run.retries, "extensions": run.extensions,
-        "stop_s": run.stop_s, "max_step_s": run.max_step_s, "cpu_s": run.cpu_s,
-        "netlist_sha": run.netlist_sha, "ngspice_options": run.ngspice_options,
-        "message": run.message,
-    }
-    if m is not None:
-        row.update(latency_s=m.latency_s, settle_s=m.settle_s, threshold_s=m.threshold_s,
-                   v_final_v=m.v_final_v, window_s=m.window_s)
-        row.update({f"energy_{k}_j": v for k, v in m.energy_j.items()})
-    return row
-
-
-def simulate_to_file(tile: Tile, out: Path, *, g_max_s: float, parameters: Mapping,
-                     drive: str = "coupled", adc_share: int = 8, waveforms: bool = False,
-                     workers: int | None = None, executor: cf.Executor | None = None,
-                     overwrite: bool = False, command_line: str = "",
-                     sim: Mapping[str, object] | None = None, progress: bool | None = None,
-                     threshold_fraction: float = DEFAULT_THRESHOLD_FRACTION,
-                     columns_per_task: int | None = None) -> RunSummary:
-    """Simulate every column of ``tile`` not already in ``out``, measure, store, schedule.
-
-    ``g_max_s`` (the highest programmed conductance) sets the ADC full scale; ``parameters``
-    (weights mapping, seed...) join the configuration stored in ``/config``; ``sim`` overrides
-    :class:`SimOptions` fields; ``progress`` shows a bar on stderr (default: if a terminal);
-    ``columns_per_task`` overrides the sweep's batching (see :func:`spicecim.sweep.sweep`).
-    """
-    spec = tile.spec
-    if spec.driver.encoding != "amplitude":
-        raise SpecError(f"encoding={spec.driver.encoding!r} is invalid for simulate: expected "
-                        "'amplitude' (a pulse-width input needs an integrating readout)")
-    if adc_share < 1:
-        raise SpecError(f"adc_share={adc_share} is invalid: expected an integer >= 1")
-    band = adc_band(spec, g_max_s)
-    options = SimOptions(settle_tol_v=band.half_lsb_v / SETTLE_MARGIN,
-                         full_scale_v=band.full_scale_v, **dict(sim or {}))
-    config = {"spec": spec.to_dict(), "parameters": dict(parameters),
-              "data_digest": tile.digest(), "g_max_s": g_max_s,
-              "simulation": {"drive": drive, "adc_share": adc_share, "waveforms": waveforms,
-                             "threshold_fraction": threshold_fraction,
-                             "options": options.to_dict()}}
-    adc = spec.readout.adc
-    version = NgspiceSession().version()
-    provenance = {schema.ATTR_NGSPICE: version, schema.ATTR_COMMAND: command_line}
-    writer = RunWriter(out, config, provenance, overwrite=overwrite)
-    try:
-        writer.add_tile(TILE, spec.cols, {
-            "spec_digest": spec.digest(), "data_digest": tile.digest(), "drive": drive,
-            "threshold_fraction": threshold_fraction, "adc_full_scale_v": band.full_scale_v,
-            "adc_lsb_v": band.lsb_v, "adc_bits": band.bits, "adc_t_conv_s": adc.t_conv_s,
-            "adc_e_conv_j": adc.e_conv_j})
-        pending = writer.pending(TILE)
-        kept = spec.cols - len(pending)
-        if pending:
-            drives = row_drives(tile, drive)
-            with _bar(len(pending), progress) as bar:
-                for runs in sweep(tile, drives, options, columns=pending, executor=executor,
-                                  workers=workers, columns_per_task=columns_per_task):
-                    rows, waves = {}, {}
-                    for run in runs:
-                        m = None
-                        if run.status != "failed":
-                            m = measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w,
-                                               band, adc, threshold_fraction)
-                            if waveforms:
-                                waves[run.column] = _waves(run)
-                        rows[run.column] = column_row(run, m)
-                    writer.write_columns(TILE, rows, waves)
-                    bar.update(len(runs))
-        table = writer.columns(TILE)
-        ok = table["status"] == "ok"
-        latency = np.where(ok, table["latency_s"], math.nan)
-        energy = sum(table[f"energy_{g}_j"] for g in SOURCE_GROUPS)
-        schedules = schedule_layer(latency, np.where(ok, energy, math.nan), adc, adc_share)
-        writer.write_layer(LAYER, schedules, [TILE])
-        path = writer.finish()
-    finally:
-        writer.close()
-    failures = [(int(j), str(s), str(msg)) for j, s, msg in
-                zip(table["column"], table["status"], table["message"], strict=True) if s != "ok"]
-    return RunSummary(path, schedules, failures, len(pending), kept, table)
-
-
-def _waves(run: ColumnRun) -> dict[str, np.ndarray]:
-    waves = {"time_s": run.time_s, "v_out_v": run.v_out_v, "v_in_v": run.v_in_v}
-    waves.update({f"p_{g}_w": p for g, p in run.power_w.items()})
-    return waves
-
-
-def _bar(total: int, progress: bool | None):  # noqa: ANN202 - tqdm's type
-    from tqdm import tqdm
-
-    enabled = sys.stderr.isatty() if progress is None else progress
-    return tqdm(total=total, unit="col", desc="columns", disable=not enabled, file=sys.stderr)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spicecim import schema
 from spicecim.errors import ResultFileError
 from spicecim.measure import LayerSchedule
-from spicecim.tables import ConfigMismatchError, RunWriter, config_differences, open_run
+from spicecim.store import schema
+from spicecim.store.hdf5 import ConfigMismatchError, RunWriter, config_differences, open_run
 
 CONFIG = {"spec": {"rows": 4, "cols": 3, "wire": {"r_row_ohm": 0.5}},
           "simulation": {"drive": "coupled"}}

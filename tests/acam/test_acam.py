@@ -17,10 +17,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spicecim import acam, acam_readout
-from spicecim.cli import cli
-from spicecim.errors import SpecError
-from spicecim.netlist.acam import (
+from spicecim.acam.netlist import (
     AcamArray,
     SearchData,
     acam_cell,
@@ -28,7 +25,11 @@ from spicecim.netlist.acam import (
     build_search,
     build_transfer,
 )
-from spicecim.simulate import NgspiceSession, local_executor
+from spicecim.acam import converter, search
+from spicecim.cli import cli
+from spicecim.errors import SpecError
+from spicecim.sim.executors import local_executor
+from spicecim.sim.ngspice import NgspiceSession
 
 CELL = acam_cell()
 
@@ -109,7 +110,7 @@ def test_search_data_is_checked(change: dict, field: str) -> None:
 
 
 def test_transfer_netlists() -> None:
-    g = acam.transfer_grid(CELL, 8)
+    g = search.transfer_grid(CELL, 8)
     text = build_transfer(CELL, g, 1e-3)
     assert text == build_transfer(CELL, g, 1e-3)
     assert ".dc Vdl 0 1.0 0.001" in text
@@ -127,8 +128,8 @@ def test_transfer_netlists() -> None:
 def test_level_crossing_finds_the_crossing_of_a_line(x0: float, slope: float) -> None:
     x = np.linspace(0.0, 1.0, 101)
     y = np.stack([slope * (x - x0), -slope * (x - x0)])
-    rising = acam.level_crossing(x, y, 0.0, rising=True)
-    falling = acam.level_crossing(x, y, 0.0, rising=False)
+    rising = search.level_crossing(x, y, 0.0, rising=True)
+    falling = search.level_crossing(x, y, 0.0, rising=False)
     assert rising[0] == pytest.approx(x0, abs=1e-12) and np.isnan(rising[1])
     assert falling[1] == pytest.approx(x0, abs=1e-12) and np.isnan(falling[0])
 
@@ -136,21 +137,21 @@ def test_level_crossing_finds_the_crossing_of_a_line(x0: float, slope: float) ->
 def test_source_energy_sign_and_size() -> None:
     t = np.linspace(0.0, 1e-9, 11)
     # a 1 V source delivering 1 mA reports -1 mA (its branch current flows into its + terminal)
-    assert acam.source_energy(t, 1.0, np.full(11, -1e-3)) == pytest.approx(1e-12)
+    assert search.source_energy(t, 1.0, np.full(11, -1e-3)) == pytest.approx(1e-12)
 
 
-def _synthetic_table() -> acam.TransferTable:
+def _synthetic_table() -> search.TransferTable:
     """Divider nodes falling linearly with the DL, pull-downs quadratic above/below 0.5 V: the
     bound of conductance g is then (1 - trip node) * (1 + 4000 g) volts, exactly."""
-    g = acam.transfer_grid(CELL)
+    g = search.transfer_grid(CELL)
     dl = np.linspace(0.0, 1.0, 1001)
     nodes = 1.0 - dl[None, :] / (1.0 + 4000.0 * g[:, None])
     gate = np.linspace(0.0, 1.0, 100001)
-    return acam.TransferTable(CELL, g, dl, nodes, nodes, gate,
+    return search.TransferTable(CELL, g, dl, nodes, nodes, gate,
                               np.maximum(gate - 0.5, 0.0) ** 2, np.maximum(0.5 - gate, 0.0) ** 2)
 
 
-PROG = acam.Programmer(_synthetic_table(), AcamArray(1, 1, CELL))
+PROG = search.Programmer(_synthetic_table(), AcamArray(1, 1, CELL))
 
 
 @settings(max_examples=60, deadline=None)
@@ -188,7 +189,7 @@ def test_open_bounds_program_the_extreme_conductances() -> None:
 
 
 def test_identity_map_is_an_ideal_converter() -> None:
-    m = acam_readout.function_map("identity", 4, 0.0, 1.6)
+    m = converter.function_map("identity", 4, 0.0, 1.6)
     assert m.rows == 16 and list(m.code) == list(range(16))
     assert np.allclose(m.edges, 0.1 * np.arange(1, 16), atol=1e-12)
     x = np.random.default_rng(2).uniform(-0.2, 1.8, 1000)
@@ -200,8 +201,8 @@ def test_identity_map_is_an_ideal_converter() -> None:
     ("exp", (-3.0, 1.0)),
 ])
 def test_function_maps_quantise_the_function(name: str, x_range: tuple[float, float]) -> None:
-    m = acam_readout.function_map(name, 4, *x_range)
-    f = acam_readout.FUNCTIONS[name]
+    m = converter.function_map(name, 4, *x_range)
+    f = converter.FUNCTIONS[name]
     assert list(m.code) == list(range(16))  # monotone functions: one row per code
     x = np.random.default_rng(3).uniform(*x_range, 2000)
     near_edge = np.min(np.abs(x[:, None] - m.edges[None, :]), axis=1) < 1e-9
@@ -221,7 +222,7 @@ def test_function_maps_quantise_the_function(name: str, x_range: tuple[float, fl
 ])
 def test_bad_function_maps_are_one_line_errors(args: tuple, field: str) -> None:
     with pytest.raises(SpecError, match=field) as info:
-        acam_readout.function_map(*args)
+        converter.function_map(*args)
     assert "\n" not in str(info.value)
 
 
@@ -230,14 +231,14 @@ def test_bad_function_maps_are_one_line_errors(args: tuple, field: str) -> None:
 
 @pytest.mark.ngspice
 def test_measured_bounds_rise_with_conductance(ngspice: NgspiceSession) -> None:
-    prog = acam.programmer(AcamArray(1, 1, CELL), session=ngspice)
+    prog = search.programmer(AcamArray(1, 1, CELL), session=ngspice)
     assert np.all(np.diff(prog.lo_v) > 0) and np.all(np.diff(prog.hi_v) > 0)
     w = prog.window
     print(f"\nwindow: lower {w.lo_min_v:.4f}..{w.lo_max_v:.4f} V, upper "
           f"{w.hi_min_v:.4f}..{w.hi_max_v:.4f} V")
     assert 0.5 < w.lo_min_v < w.lo_max_v < CELL.vdd_v and 0.5 < w.hi_min_v < w.hi_max_v < CELL.vdd_v
     # a longer match line needs more pull-down current in the same time: the lower bound moves
-    longer = acam.programmer(AcamArray(1, 64, CELL), session=ngspice)
+    longer = search.programmer(AcamArray(1, 64, CELL), session=ngspice)
     assert longer.window.lo_max_v < w.lo_max_v - 5e-3
 
 
@@ -246,11 +247,11 @@ INTERVALS = [(0.54, 0.56), (0.55, 0.80), (0.60, 0.65), (0.70, 0.72), (0.75, 0.85
 
 @pytest.mark.ngspice
 def test_programmed_cells_sense_their_bounds(ngspice: NgspiceSession) -> None:
-    prog = acam.programmer(AcamArray(1, 1, CELL), session=ngspice)
+    prog = search.programmer(AcamArray(1, 1, CELL), session=ngspice)
     print("\ninterval (V)      lower error (mV)  upper error (mV)")
     errors = []
     for lo, hi in INTERVALS:
-        result, (m_lo, m_hi) = acam.sweep_interval(prog, lo, hi, span_v=2e-3, step_v=2e-5,
+        result, (m_lo, m_hi) = search.sweep_interval(prog, lo, hi, span_v=2e-3, step_v=2e-5,
                                                    session=ngspice)
         dl = result.data.dl_v[:, 0]
         match = result.match[:, 0]
@@ -269,9 +270,9 @@ def test_programmed_cells_sense_their_bounds(ngspice: NgspiceSession) -> None:
 @pytest.mark.ngspice
 def test_memristor_cell_senses_its_programmed_bounds(ngspice: NgspiceSession) -> None:
     cell = acam_cell(device="memristor")
-    prog = acam.programmer(AcamArray(1, 1, cell), session=ngspice)
+    prog = search.programmer(AcamArray(1, 1, cell), session=ngspice)
     lo, hi = 0.62, 0.74
-    result, (m_lo, m_hi) = acam.sweep_interval(prog, lo, hi, span_v=1e-3, step_v=2e-5,
+    result, (m_lo, m_hi) = search.sweep_interval(prog, lo, hi, span_v=1e-3, step_v=2e-5,
                                                session=ngspice)
     w = prog.window
     print(f"\nmemristor cell: lower {w.lo_min_v:.4f}..{w.lo_max_v:.4f} V, upper "
@@ -284,10 +285,10 @@ def test_memristor_cell_senses_its_programmed_bounds(ngspice: NgspiceSession) ->
 
 @pytest.mark.ngspice
 def test_four_bit_converter_reads_a_sweep(ngspice: NgspiceSession) -> None:
-    program = acam_readout.converter(4, session=ngspice)
+    program = converter.converter(4, session=ngspice)
     assert program.prog.array.rows == 16
     v = np.linspace(program.v_min_v - 4e-3, program.v_max_v + 4e-3, 401)
-    codes = acam_readout.convert(program, v, session=ngspice)
+    codes = converter.convert(program, v, session=ngspice)
     lsb = (program.v_max_v - program.v_min_v) / 16
     ideal = np.clip(np.floor((v - program.v_min_v) / lsb), 0, 15).astype(int)
     edges = program.v_min_v + lsb * np.arange(1, 16)
@@ -301,7 +302,7 @@ def test_four_bit_converter_reads_a_sweep(ngspice: NgspiceSession) -> None:
 
 @pytest.mark.ngspice
 def test_converter_figures_for_the_evaluator(ngspice: NgspiceSession) -> None:
-    fig = acam_readout.converter_figures(4, session=ngspice)
+    fig = converter.converter_figures(4, session=ngspice)
     print(f"\n4-bit converter: latency {fig.latency_s * 1e12:.0f} ps (slowest mismatch "
           f"{fig.t_cross_s * 1e12:.1f} ps), {fig.energy_j * 1e12:.3f} pJ per conversion")
     assert fig.edges_v.size == 15 and np.all(np.diff(fig.edges_v) > 0)
@@ -312,16 +313,16 @@ def test_converter_figures_for_the_evaluator(ngspice: NgspiceSession) -> None:
 
 @pytest.mark.ngspice
 def test_sigmoid_rows_read_their_codes(ngspice: NgspiceSession) -> None:
-    fmap = acam_readout.function_map("sigmoid", 3, -6.0, 6.0)
-    program = acam_readout.program_function(fmap, session=ngspice)
+    fmap = converter.function_map("sigmoid", 3, -6.0, 6.0)
+    program = converter.program_function(fmap, session=ngspice)
     centres = 0.5 * (fmap.x_lo + fmap.x_hi)
-    assert list(acam_readout.convert(program, centres, session=ngspice)) == list(fmap.code)
+    assert list(converter.convert(program, centres, session=ngspice)) == list(fmap.code)
 
 
 @pytest.mark.ngspice
 def test_search_latency_and_energy_grow_with_row_length(ngspice: NgspiceSession) -> None:
     times = (0.5e-9, 1e-9, 2e-9, 4e-9)
-    reports = {n: acam.shortest_sense_time(AcamArray(2, n, CELL), candidates_s=times,
+    reports = {n: search.shortest_sense_time(AcamArray(2, n, CELL), candidates_s=times,
                                            session=ngspice) for n in (64, 256)}
     for n, r in reports.items():
         print(f"\n{n} cells per row: shortest working sense time {r.array.cell.t_eval_s * 1e9:.1f} "
@@ -333,19 +334,19 @@ def test_search_latency_and_energy_grow_with_row_length(ngspice: NgspiceSession)
     assert reports[256].latency_s > 1.5 * reports[64].latency_s
     assert reports[256].energy_j > 4 * reports[64].energy_j
     # at the cell file's 1 ns, 256 matching cells leak enough to pull their own row down
-    too_fast = acam.simulate_search(AcamArray(2, 256, CELL), session=ngspice)
+    too_fast = search.simulate_search(AcamArray(2, 256, CELL), session=ngspice)
     assert not too_fast.ok and "matching cells" in too_fast.problem
 
 
 @pytest.mark.ngspice
 def test_searches_on_a_process_pool_match_the_serial_ones(ngspice: NgspiceSession) -> None:
-    prog = acam.programmer(AcamArray(3, 1, CELL), session=ngspice)
+    prog = search.programmer(AcamArray(3, 1, CELL), session=ngspice)
     g_lo, g_hi = prog.conductances(np.array([0.55, 0.6, 0.7]), np.array([0.6, 0.7, 0.8]))
     dl = np.linspace(0.5, 0.85, 150)[:, None]
     data = SearchData(prog.array, g_lo[:, None], g_hi[:, None], dl)
-    serial = acam.run_search(data, session=ngspice)
+    serial = search.run_search(data, session=ngspice)
     with local_executor(2) as pool:
-        pooled = acam.run_search(data, executor=pool)
+        pooled = search.run_search(data, executor=pool)
     assert np.allclose(serial.v_ml_v, pooled.v_ml_v)
     assert np.allclose(serial.energy_j, pooled.energy_j)
 
@@ -355,16 +356,16 @@ def test_searches_on_a_process_pool_match_the_serial_ones(ngspice: NgspiceSessio
 
 @pytest.mark.ngspice
 def test_cli_simulate_writes_a_run_file(tmp_path) -> None:  # noqa: ANN001
-    out = tmp_path / "acam.h5"
+    out = tmp_path / "search.h5"
     result = CliRunner().invoke(cli, ["acam", "simulate", "--cells", "8", "--rows", "2", "--out",
                                       str(out), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["ok"] and summary["latency_s"] > 0
-    table = acam.read_search(out)
+    table = search.read_search(out)
     assert list(table["case"]) == ["match", "lower", "upper"]
     assert table.units["latency_s"] == "s" and table.units["energy_j"] == "J"
-    energies = [summary["cases"][c]["energy_j"] for c in acam.SEARCH_CASES]
+    energies = [summary["cases"][c]["energy_j"] for c in search.SEARCH_CASES]
     assert np.allclose(table["energy_j"], energies)
 
 

@@ -1,8 +1,10 @@
 """Where the sweep's tasks run: the local process pool, or a Dask cluster.
 
+:func:`local_executor` is the local pool (forkserver workers, each with its own ngspice).
+
 :func:`open_pool` turns a :class:`Cluster` (the ``--workers``, ``--scheduler`` and
 ``--dask-local`` options) into a :class:`Pool`: a ``concurrent.futures`` executor for
-:func:`spicecim.sweep.sweep` and the number of worker processes it batches columns for. It
+:func:`spicecim.sim.sweep.sweep` and the number of worker processes it batches columns for. It
 shuts the executor (and a cluster it started) down on the way out, also on an error.
 
 On Dask every task runs on one worker process and comes back to the caller, the one process
@@ -11,7 +13,7 @@ worker (up to ``distributed.scheduler.allowed-failures`` times); each task's res
 arrives exactly once, because the sweep reads each future once. What Dask raises is turned
 into spicecim's errors, naming the worker where one is at fault:
 
-- before the sweep, every worker must find ngspice (:func:`spicecim.simulate.find_library`)
+- before the sweep, every worker must find ngspice (:func:`spicecim.sim.ngspice.find_library`)
   and run this spicecim version, else :class:`SimulatorNotFoundError` or :class:`ClusterError`
   lists the workers that fail;
 - a worker that joins later and lacks ngspice fails its task with the worker's address;
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import multiprocessing
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -33,7 +36,7 @@ from typing import Any
 
 import spicecim
 from spicecim.errors import ClusterError, SimulationError, SimulatorNotFoundError, check
-from spicecim.simulate import find_library, local_executor
+from spicecim.sim.ngspice import find_library
 
 SCHEDULER_ENV = "SPICECIM_SCHEDULER"
 """A scheduler address used when no executor option is given on the command line."""
@@ -52,6 +55,17 @@ COLUMN_S_PER_ROW = 0.08e-3
 """A column's ngspice CPU time per row, to size Dask tasks: the median over the columns of
 16x64 to 256x64 tiles of memristor cells (coupled drive) on one core of the development
 machine is 0.08 ms per row; the first column of a worker also loads ngspice (~40 ms)."""
+
+
+def local_executor(workers: int | None = None) -> cf.ProcessPoolExecutor:
+    """A process pool of ``workers`` (default: one per core), each with its own ngspice.
+
+    Workers never inherit a loaded ngspice: forkserver forks them from a clean server process
+    that has imported this module, so each starts in milliseconds.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["spicecim.sim.column"])
+    return cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context)
 
 
 @dataclass(frozen=True, slots=True)

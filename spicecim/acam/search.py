@@ -26,10 +26,7 @@ import h5py
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from spicecim import schema
-from spicecim.errors import ResultFileError, SpecError, check
-from spicecim.measure import crossing_time
-from spicecim.netlist.acam import (
+from spicecim.acam.netlist import (
     AcamArray,
     AcamCell,
     SearchData,
@@ -37,8 +34,11 @@ from spicecim.netlist.acam import (
     build_search,
     build_transfer,
 )
-from spicecim.simulate import NgspiceSession
-from spicecim.tables import RunWriter, Table, open_run
+from spicecim.errors import ResultFileError, SpecError, check
+from spicecim.measure import crossing_time
+from spicecim.sim.ngspice import NgspiceSession
+from spicecim.store import schema
+from spicecim.store.hdf5 import RunWriter, Table, open_run
 
 # A 64-point log grid over a 45x conductance range puts neighbours 6 % apart; the bound is a
 # smooth (square-root-like) function of G there, so monotone cubic interpolation between them is
@@ -308,7 +308,7 @@ def run_search(data: SearchData, *, session: NgspiceSession | None = None,
                executor: cf.Executor | None = None) -> SearchResult:
     """Simulate every input vector of ``data``: several per netlist for small arrays, the
     netlists one after another in this process or spread over ``executor`` (for instance
-    :func:`spicecim.simulate.local_executor`)."""
+    :func:`spicecim.sim.executors.local_executor`)."""
     a = data.array
     per_run = max(1, CELLS_PER_RUN // (a.rows * a.cells))
     chunks = [SearchData(a, data.g_lo_s, data.g_hi_s, data.dl_v[k:k + per_run])
@@ -473,7 +473,7 @@ def shortest_sense_time(array: AcamArray, *, candidates_s: tuple[float, ...] = S
 
 
 # The ACAM group of a run file. Root attributes, /config and the units convention are those of
-# spicecim.schema; these names belong there too once the crossbar schema settles.
+# spicecim.store.schema; these names belong there too once the crossbar schema settles.
 SEARCH_GROUP = "/acam/search"
 SEARCH_FIELDS = (
     schema.Field("case", "str", "text", ""),

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from spicecim import schema
 from spicecim.cli import cli
 from spicecim.devices import AdcModel
-from spicecim.distributed import Cluster, open_pool
+from spicecim.driver import simulate_to_file
 from spicecim.errors import SimulationError
 from spicecim.evaluate import accuracy
 from spicecim.measure import LayerSchedule, schedule_layer
@@ -29,9 +28,11 @@ from spicecim.montecarlo import (
     spread_layer,
 )
 from spicecim.netlist import weights
+from spicecim.netlist.crossbar import SOURCE_GROUPS
 from spicecim.netlist.spec import Tile, default_spec
-from spicecim.simulate import SOURCE_GROUPS
-from spicecim.tables import Run, open_run, simulate_to_file
+from spicecim.sim.executors import Cluster, open_pool
+from spicecim.store import schema
+from spicecim.store.hdf5 import Run, open_run
 
 
 def _invoke(*args: str) -> Result:

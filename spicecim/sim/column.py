@@ -1,17 +1,10 @@
-"""ngspice through PySpice's shared library: column transients, and the full array as the
-reference they are checked against.
+"""One column activation as a transient, and the full array as the reference it is checked
+against.
 
-The only module that imports PySpice; nothing it returns carries PySpice types (plain numpy
-arrays, frozen dataclasses).
-
-- :class:`NgspiceSession`: the one ngspice of this process (the library is not re-entrant, so
-  a lock serialises threads), loaded on first use. Every run ends with ``destroy all`` and
-  ``remcirc``: PySpice otherwise keeps each circuit and plot alive and the process grows.
 - :func:`simulate_column`: one column activation as a transient whose time step and stop time
   come from the circuit's time constants (:func:`time_scales`), extended until the readout has
   settled, retried with relaxed tolerances when ngspice fails, and reduced to the few waveforms
-  measurement needs (:class:`ColumnRun`). :mod:`spicecim.sweep` runs many in parallel, on
-  :func:`local_executor` by default.
+  measurement needs (:class:`ColumnRun`). :mod:`spicecim.sim.sweep` runs many in parallel.
 
 Sign convention: ngspice reports a voltage source's branch current positive into its ``+``
 terminal, so the power a source ``V n+ n-`` delivers is ``(v(n-) - v(n+)) * i(V)``.
@@ -19,25 +12,19 @@ terminal, so the power a source ``V n+ n-`` delivers is ``(v(n-) - v(n+)) * i(V)
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import ctypes.util
 import hashlib
-import logging
 import math
-import multiprocessing
-import os
 import re
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from spicecim.errors import NetlistError, SimulationError, SimulatorNotFoundError, check
+from spicecim.errors import NetlistError, SimulationError, check
 from spicecim.netlist.crossbar import (
     OUTPUT_NODE,
+    SOURCE_GROUPS,
     RowDrive,
     Transient,
     build_array,
@@ -45,164 +32,9 @@ from spicecim.netlist.crossbar import (
     isolated_drive,
 )
 from spicecim.netlist.spec import Tile
-
-# Debian's libngspice0 ships only the versioned name; the unversioned link is in the -dev package.
-_LIBRARY_CANDIDATES = (
-    "/usr/lib/x86_64-linux-gnu/libngspice.so.0",
-    "/usr/lib/aarch64-linux-gnu/libngspice.so.0",
-    "/usr/lib/libngspice.so.0",
-    "/usr/local/lib/libngspice.so",
-    "/usr/lib/x86_64-linux-gnu/libngspice.so",
-)
-INSTALL_HINT = "apt-get install ngspice libngspice0"
+from spicecim.sim.ngspice import NgspiceSession, message
 
 STATUSES = ("ok", "failed", "unsettled")
-SOURCE_GROUPS = ("drivers", "readout", "wordline")
-"""Energy is reported per group of sources: row DACs, the readout's active parts (the
-virtual-ground amplifier), the 1T1R word-line bias."""
-
-
-def find_library() -> Path:
-    """The ngspice shared library: ``NGSPICE_LIBRARY_PATH`` if set, else the system's."""
-    explicit = os.environ.get("NGSPICE_LIBRARY_PATH")
-    if explicit:
-        if Path(explicit).is_file():
-            return Path(explicit)
-        raise SimulatorNotFoundError(
-            f"NGSPICE_LIBRARY_PATH={explicit!r} is not a file: expected the path of libngspice.so"
-        )
-    for candidate in _LIBRARY_CANDIDATES:
-        if Path(candidate).is_file():
-            return Path(candidate)
-    found = ctypes.util.find_library("ngspice")
-    if found:
-        return Path(found)
-    raise SimulatorNotFoundError(
-        f"the ngspice shared library was not found: install it with '{INSTALL_HINT}'")
-
-
-class NgspiceSession:
-    """The ngspice instance of this process, driven through PySpice's shared-library binding.
-
-    PySpice's own ``exec_command``/``load_circuit`` treat any output line containing "error" as a
-    failure and parse every vector of a plot; we call the C API it binds directly, read only the
-    vectors asked for, and judge success from the plot itself.
-    """
-
-    _lock = threading.Lock()
-    _ng: object = None
-
-    def _shared(self):  # noqa: ANN202 - PySpice's type stays inside this module
-        if NgspiceSession._ng is None:
-            library = find_library()
-            os.environ["NGSPICE_LIBRARY_PATH"] = str(library)
-            # PySpice logs every ngspice stderr line and a version warning at WARNING level.
-            logging.getLogger("PySpice").setLevel(logging.CRITICAL)
-            from PySpice.Spice.NgSpice.Shared import NgSpiceShared
-
-            try:
-                NgspiceSession._ng = NgSpiceShared.new_instance()
-            except OSError as exc:
-                raise SimulatorNotFoundError(
-                    f"cannot load ngspice from {library}: {exc}; install it with '{INSTALL_HINT}'"
-                ) from exc
-        return NgspiceSession._ng
-
-    def command(self, command: str) -> str:
-        """Run one ngspice command; return what it printed."""
-        ng = self._shared()
-        ng.clear_output()
-        ng._ngspice_shared.ngSpice_Command(command.encode())
-        return self.output()
-
-    def output(self) -> str:
-        ng = self._shared()
-        return "\n".join(line for line in ng._stdout + ng._stderr if line.strip())
-
-    def load(self, netlist: str) -> None:
-        """Load a circuit (replacing none: call :meth:`reset` between circuits)."""
-        # _shared() first, here and below: PySpice fixes the library path on its first import
-        ng = self._shared()
-        from PySpice.Spice.NgSpice.Shared import ffi
-
-        keep = [ffi.new("char[]", line.encode()) for line in netlist.splitlines() if line]
-        keep += [ffi.new("char[]", b""), ffi.NULL]  # ngspice wants a last empty line
-        ng.clear_output()
-        ng._ngspice_shared.ngSpice_Circ(ffi.new("char *[]", keep))
-        output = self.output()
-        if any(ln.strip().lower().startswith("error") for ln in output.splitlines()):
-            raise SimulationError(f"ngspice rejected the netlist: {_message(output)}",
-                                  output=output)
-
-    def plot(self) -> str:
-        lib = self._shared()._ngspice_shared
-        from PySpice.Spice.NgSpice.Shared import ffi
-
-        return ffi.string(lib.ngSpice_CurPlot()).decode()
-
-    def vectors(self, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        """Vectors of the current plot by lower-case name (all of them when ``names`` is None)."""
-        lib = self._shared()._ngspice_shared
-        from PySpice.Spice.NgSpice.Shared import ffi
-
-        plot = self.plot()
-        if names is None:
-            listed = lib.ngSpice_AllVecs(plot.encode())
-            names, k = [], 0
-            while listed[k] != ffi.NULL:
-                names.append(ffi.string(listed[k]).decode())
-                k += 1
-        out = {}
-        for name in names:
-            info = lib.ngGet_Vec_Info(f"{plot}.{name}".encode())
-            if info == ffi.NULL:
-                raise SimulationError(f"ngspice has no vector {name!r} in plot {plot}")
-            if info.v_compdata != ffi.NULL:
-                raw = ffi.buffer(info.v_compdata, info.v_length * 16)
-                data = np.frombuffer(raw, np.float64)[0::2]
-            else:
-                data = np.frombuffer(ffi.buffer(info.v_realdata, info.v_length * 8), np.float64)
-            out[name.lower()] = data.copy()
-        return out
-
-    def reset(self) -> None:
-        """Drop every plot and circuit, so memory stays flat over thousands of runs."""
-        self.command("destroy all")
-        self.command("remcirc")
-
-    def run(self, netlist: str) -> dict[str, np.ndarray]:
-        """Run every analysis in ``netlist``; return the last plot's vectors by lower-case name."""
-        with self._lock:
-            self.reset()
-            try:
-                self.load(netlist)
-                output = self.command("run")
-                if self.plot() == "const" or "aborted" in output:
-                    raise SimulationError(f"ngspice failed: {_message(output)}", output=output)
-                return self.vectors()
-            finally:
-                self.reset()
-
-    def version(self) -> str:
-        with self._lock:
-            for line in self.command("version -s").splitlines():
-                if "ngspice-" in line:
-                    return line.strip("* ").strip()
-        return "ngspice"
-
-
-_FAILURE_WORDS = ("error", "too small", "abort", "singular", "no convergence", "failed")
-
-
-def _error_lines(output: str, words: Sequence[str]) -> list[str]:
-    return [ln.strip() for ln in output.splitlines() if any(w in ln.lower() for w in words)]
-
-
-def _message(output: str) -> str:
-    lines = (_error_lines(output, _FAILURE_WORDS)
-             or [ln for ln in output.splitlines() if ln.strip()][-1:])
-    text = "; ".join(dict.fromkeys(lines))
-    return text[:400] or "no output"
 
 
 # --- time scales -----------------------------------------------------------------------------
@@ -431,7 +263,7 @@ def column_netlist(tile: Tile, j: int, drive: RowDrive, options: SimOptions, *,
                  * options.max_step_scale)
     stop = float(scales.stop_s(options.full_scale_v, options.settle_tol_v))
     text = build_column(tile, j, Transient(stop_s=stop, step_s=step, max_step_s=step), drive)
-    if unconvergeable:  # the test hook of spicecim.sweep.UNCONVERGEABLE_ENV
+    if unconvergeable:  # the test hook of spicecim.sim.sweep.UNCONVERGEABLE_ENV
         out = OUTPUT_NODE.format(j=j)
         bad = f"Bunconvergeable 0 {out} I = 1e6*v({out})*v({out})"
         text = text.replace("\n.end\n", f"\n{bad}\n.end\n")
@@ -561,12 +393,12 @@ def _run_until_settled(session: NgspiceSession, tran: str, stop: float, wanted: 
         # mention "failed" precede many recoveries) only explain a failure.
         output = session.command(tran.format(stop=stop))
         if not session.plot().startswith("tran") or "aborted" in output:
-            raise SimulationError(f"ngspice failed: {_message(output)}", output=output)
+            raise SimulationError(f"ngspice failed: {message(output)}", output=output)
         vectors = session.vectors(wanted)
         t = vectors["time"]
         if t[-1] < stop * (1 - 1e-9):
             reached = f"ngspice stopped at {t[-1]:.4g} s of {stop:.4g} s"
-            raise SimulationError(f"{reached}: {_message(output)}", output=output)
+            raise SimulationError(f"{reached}: {message(output)}", output=output)
         drift = max(abs(vectors[o][-1] - np.interp(t[-1] - tail, t, vectors[o])) for o in outs)
         if drift <= options.settle_tol_v:
             return vectors, extensions, None
@@ -574,14 +406,3 @@ def _run_until_settled(session: NgspiceSession, tran: str, stop: float, wanted: 
             session.command("destroy all")
             stop *= 2.0
     return vectors, options.max_extensions, float(t[-1])
-
-
-def local_executor(workers: int | None = None) -> cf.ProcessPoolExecutor:
-    """A process pool of ``workers`` (default: one per core), each with its own ngspice.
-
-    Workers never inherit a loaded ngspice: forkserver forks them from a clean server process
-    that has imported this module, so each starts in milliseconds.
-    """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["spicecim.simulate"])
-    return cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context)

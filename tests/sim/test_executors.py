@@ -17,7 +17,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from spicecim.cli import cli
-from spicecim.distributed import (
+from spicecim.errors import SimulationError, SimulatorNotFoundError, SpecError
+from spicecim.measure import adc_band
+from spicecim.netlist.spec import Tile, default_spec
+from spicecim.netlist.weights import WeightMapping
+from spicecim.sim.column import SimOptions
+from spicecim.sim.executors import (
     COLUMN_S_PER_ROW,
     MIN_TASK_S,
     SCHEDULER_ENV,
@@ -26,13 +31,9 @@ from spicecim.distributed import (
     Pool,
     open_pool,
 )
-from spicecim.errors import SimulationError, SimulatorNotFoundError, SpecError
-from spicecim.measure import adc_band
-from spicecim.netlist.spec import Tile, default_spec
-from spicecim.netlist.weights import WeightMapping
-from spicecim.simulate import SimOptions, find_library
-from spicecim.sweep import row_drives, sweep
-from spicecim.tables import open_run
+from spicecim.sim.ngspice import find_library
+from spicecim.sim.sweep import row_drives, sweep
+from spicecim.store.hdf5 import open_run
 
 
 def _invoke(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -1,0 +1,3 @@
+"""The 6T2M analog CAM: cell and array netlists (:mod:`~spicecim.acam.netlist`), their
+simulated transfer curves, programming and searches (:mod:`~spicecim.acam.search`), and ADC-free
+converters and function maps (:mod:`~spicecim.acam.converter`)."""

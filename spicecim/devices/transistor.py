@@ -1,0 +1,81 @@
+"""The 1T1R access transistor: a level-1 NMOS card of ``device_models/transistor/``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from spicecim.devices.library import ASSIGN, MODEL_LINE, header_value, read_lib, source_of
+from spicecim.errors import SpecError, check
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTransistor:
+    """The NMOS access transistor of a 1T1R cell: a SPICE level-1 card plus its geometry.
+
+    Level 1 (Shichman-Hodges) is what the fast solver can reproduce exactly; the card's
+    parameters are fitted to the cited technology.
+    """
+
+    name: str
+    vto_v: float
+    kp_a_per_v2: float
+    lambda_per_v: float
+    w_m: float
+    l_m: float
+    v_gate_v: float
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        check(self.kp_a_per_v2 > 0, "kp_a_per_v2", self.kp_a_per_v2, "> 0 A/V^2")
+        check(self.lambda_per_v >= 0, "lambda_per_v", self.lambda_per_v, ">= 0 1/V")
+        check(self.w_m > 0, "w_m", self.w_m, "a width > 0 m")
+        check(self.l_m > 0, "l_m", self.l_m, "a length > 0 m")
+        check(self.v_gate_v > self.vto_v, "v_gate_v", self.v_gate_v, f"> vto = {self.vto_v} V")
+
+    @property
+    def beta_a_per_v2(self) -> float:
+        return self.kp_a_per_v2 * self.w_m / self.l_m
+
+    @property
+    def r_on_ohm(self) -> float:
+        """Deep-triode on-resistance at zero drain-source voltage."""
+        return 1.0 / (self.beta_a_per_v2 * (self.v_gate_v - self.vto_v))
+
+    def drain_current(self, v_d: np.ndarray, v_s: np.ndarray) -> np.ndarray:
+        """Level-1 drain current for drain/source voltages, gate at ``v_gate_v`` (symmetric)."""
+        v_d, v_s = np.asarray(v_d, float), np.asarray(v_s, float)
+        sign = np.where(v_d >= v_s, 1.0, -1.0)
+        lo, hi = np.minimum(v_d, v_s), np.maximum(v_d, v_s)
+        vgs, vds = self.v_gate_v - lo, hi - lo
+        vov = np.maximum(vgs - self.vto_v, 0.0)
+        triode = vov * vds - 0.5 * vds**2
+        sat = 0.5 * vov**2
+        ids = self.beta_a_per_v2 * np.where(vds < vov, triode, sat) * (1 + self.lambda_per_v * vds)
+        return sign * ids
+
+    def model_text(self) -> str:
+        return read_lib("transistor", self.name)
+
+
+def access_transistor(name: str = "nmos_access", **overrides: float) -> AccessTransistor:
+    """Load an access transistor from ``device_models/transistor/<name>.lib``."""
+    text = read_lib("transistor", name)
+    match = MODEL_LINE.search(text)
+    if match is None:
+        raise SpecError(f"transistor model {name!r} has no '.model NAME nmos (...)' card")
+    card = {k.lower(): float(v) for k, v in ASSIGN.findall(match.group(3))}
+    geometry = {k.lower(): float(v) for k, v in ASSIGN.findall(header_value(text, "instance"))}
+    params = AccessTransistor(
+        name=name,
+        vto_v=card["vto"],
+        kp_a_per_v2=card["kp"],
+        lambda_per_v=card.get("lambda", 0.0),
+        w_m=geometry["w"],
+        l_m=geometry["l"],
+        v_gate_v=geometry["vg"],
+        source=source_of(text),
+    )
+    return dataclasses.replace(params, **overrides) if overrides else params

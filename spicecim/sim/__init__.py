@@ -1,0 +1,1 @@
+"""Simulation: ngspice sessions, column transients, sweeps over executors, Monte Carlo."""
