@@ -18,8 +18,7 @@ import time
 import numpy as np
 import psutil
 
-from spicecim.driver import SETTLE_MARGIN
-from spicecim.measure import adc_band
+from spicecim.driver import sim_options
 from spicecim.netlist.spec import (
     DEFAULT_G_MAX_S,
     DEFAULT_G_MIN_S,
@@ -41,10 +40,8 @@ def _tile(rows: int, cols: int) -> tuple[Tile, SimOptions]:
     rng = np.random.default_rng(0)
     tile = Tile(spec, mapping.to_conductances(rng.uniform(-1, 1, (rows, cols // 2))),
                 rng.uniform(0, 1, rows))
-    band = adc_band(spec, mapping.g_max_s)
     # The options simulate_to_file uses for this tile.
-    return tile, SimOptions(settle_tol_v=band.half_lsb_v / SETTLE_MARGIN,
-                            full_scale_v=band.full_scale_v)
+    return tile, sim_options(tile)
 
 
 def _run(cluster: Cluster, tile: Tile, options: SimOptions) -> dict[int, ColumnRun]:

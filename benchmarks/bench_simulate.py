@@ -78,7 +78,7 @@ class _PeakMemory(threading.Thread):
 
 def _run(tile: Tile, mapping: WeightMapping, out: Path, workers: int, **sim: object) -> float:
     start = time.perf_counter()
-    summary = simulate_to_file(tile, out, g_max_s=mapping.g_max_s, parameters={"bench": True},
+    summary = simulate_to_file(tile, out, parameters={"bench": True},
                                workers=workers, overwrite=True, progress=False, sim=sim or None)
     elapsed = time.perf_counter() - start
     assert not summary.failures, summary.failures

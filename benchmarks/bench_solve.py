@@ -67,9 +67,14 @@ def badcrossbar_compute() -> Callable[..., Any]:
 
 
 def ngspice_currents(tile: Tile) -> np.ndarray:
+    """Column currents of an operating point: through the TIA's feedback resistor (from the
+    column end to the amplifier's output) or the passive sense resistor."""
     vectors = NgspiceSession().run(build_array(tile, Op()))
-    return np.array([vectors[f"out{j}"][0] for j in range(tile.spec.cols)]) \
-        / tile.spec.readout.r_sense_ohm
+    sized, cols = tile.readout, range(tile.spec.cols)
+    if sized.r_f_ohm is not None:
+        return np.array([vectors[f"b{j}"][0] - vectors[f"f{j}"][0] for j in cols]) / sized.r_f_ohm
+    assert sized.r_sense_ohm is not None, "an integrator has no DC path to read a current from"
+    return np.array([vectors[f"b{j}"][0] for j in cols]) / sized.r_sense_ohm
 
 
 def rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -91,7 +96,7 @@ def main() -> None:
     r_i = base.wire.r_row_ohm
     ideal = dataclasses.replace(
         base, driver=dataclasses.replace(base.driver, r_out_ohm=0.0),
-        readout=dataclasses.replace(base.readout, style="virtual_ground"))
+        readout=dataclasses.replace(base.readout, front_end="integrator"))  # ideal virtual ground
     tile = tile_for(ideal, rng)
     ours_s, sol = best_of(args.repeat, lambda: solve(tile))
     compute = badcrossbar_compute()

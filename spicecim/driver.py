@@ -18,13 +18,13 @@ import numpy as np
 from spicecim.errors import SpecError
 from spicecim.measure import (
     DEFAULT_THRESHOLD_FRACTION,
+    ColumnFigures,
     ColumnMeasure,
     LayerSchedule,
     adc_band,
     measure_column,
     schedule_layer,
 )
-from spicecim.netlist.crossbar import SOURCE_GROUPS
 from spicecim.netlist.spec import Tile
 from spicecim.sim.column import ColumnRun, SimOptions
 from spicecim.sim.ngspice import NgspiceSession
@@ -52,18 +52,69 @@ def column_row(run: ColumnRun, m: ColumnMeasure | None) -> dict[str, object]:
     """A column table row (schema.COLUMN_FIELDS) from a run and its figures."""
     row: dict[str, object] = {
         "status": run.status, "retries": run.retries, "extensions": run.extensions,
-        "stop_s": run.stop_s, "max_step_s": run.max_step_s, "cpu_s": run.cpu_s,
-        "netlist_sha": run.netlist_sha, "ngspice_options": run.ngspice_options,
-        "message": run.message,
+        "refined": int(run.refined), "stop_s": run.stop_s, "max_step_s": run.max_step_s,
+        "cpu_s": run.cpu_s, "netlist_sha": run.netlist_sha,
+        "ngspice_options": run.ngspice_options, "message": run.message,
     }
+    if run.scales is not None:
+        row.update(tau_row_s=run.scales.row_s, tau_column_s=run.scales.column_s,
+                   tau_frontend_s=run.scales.frontend_s,
+                   tau_sample_hold_s=run.scales.sample_hold_s)
     if m is not None:
         row.update(latency_s=m.latency_s, settle_s=m.settle_s, threshold_s=m.threshold_s,
-                   v_final_v=m.v_final_v, window_s=m.window_s)
-        row.update({f"energy_{k}_j": v for k, v in m.energy_j.items()})
+                   v_final_v=m.v_final_v, window_s=m.window_s, snr_db=m.snr_db)
+        row.update({schema.energy_field(k): v for k, v in m.energy_j.items()})
+        row.update({schema.power_field(k): v for k, v in m.power_end_w.items()})
     return row
 
 
-def simulate_to_file(tile: Tile, out: Path, *, g_max_s: float, parameters: Mapping,
+def tile_attrs(tile: Tile, drive: str, threshold_fraction: float) -> dict[str, object]:
+    """What a tile's table was made with (:data:`spicecim.store.schema.TILE_ATTRS`)."""
+    sized, spec = tile.readout, tile.spec
+    adc = spec.readout.adc
+    return {"spec_digest": spec.digest(), "data_digest": tile.digest(), "drive": drive,
+            "threshold_fraction": threshold_fraction, "front_end": spec.readout.front_end,
+            "i_fs_a": sized.i_fs_a, "gain_ohm": sized.gain_ohm, "c_s_f": sized.c_s_f,
+            "adc_full_scale_v": sized.full_scale_v, "adc_lsb_v": sized.lsb_v,
+            "adc_bits": adc.bits, "adc_t_conv_s": adc.t_conv_s, "adc_e_conv_j": adc.e_conv_j,
+            "noise_v": sized.noise_v, "noise_ok": sized.noise_ok,
+            "noise_warning": sized.noise_warning(), "dac_e_conv_j": spec.driver.e_conv_j,
+            "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j}
+
+
+def column_figures(table: Table) -> ColumnFigures:
+    """A tile's column table as a schedule sees it (NaN where a column did not end ok)."""
+    ok = table["status"] == "ok"
+
+    def column(name: str) -> np.ndarray:
+        return np.where(ok, np.asarray(table[name], float), math.nan)
+
+    array = column(schema.energy_field("drivers")) + column(schema.energy_field("wordline"))
+    p_array = column(schema.power_field("drivers")) + column(schema.power_field("wordline"))
+    return ColumnFigures(latency_s=column("latency_s"), window_s=column("window_s"),
+                         energy_array_j=array,
+                         energy_frontend_j=column(schema.energy_field("frontend")),
+                         power_array_w=p_array,
+                         power_frontend_w=column(schema.power_field("frontend")))
+
+
+def schedules_of(table: Table, tile: Tile, adc_share: int) -> list[LayerSchedule]:
+    """Every schedule of one tile's columns."""
+    spec = tile.spec
+    return schedule_layer(column_figures(table), spec.readout.adc, adc_share, rows=spec.rows,
+                          dac_e_conv_j=spec.driver.e_conv_j,
+                          sh_e_clock_j=spec.readout.sample_hold.clock_energy_j)
+
+
+def sim_options(tile: Tile, **overrides: object) -> SimOptions:
+    """The simulation options for a tile: settled when the sampled value moves less than half
+    an LSB over :data:`SETTLE_MARGIN`."""
+    band = adc_band(tile.readout)
+    return SimOptions(settle_tol_v=band.half_lsb_v / SETTLE_MARGIN, band_v=band.half_lsb_v,
+                      full_scale_v=band.full_scale_v, **overrides)  # type: ignore[arg-type]
+
+
+def simulate_to_file(tile: Tile, out: Path, *, parameters: Mapping,
                      drive: str = "coupled", adc_share: int = 8, waveforms: bool = False,
                      workers: int | None = None, executor: cf.Executor | None = None,
                      overwrite: bool = False, command_line: str = "",
@@ -72,10 +123,10 @@ def simulate_to_file(tile: Tile, out: Path, *, g_max_s: float, parameters: Mappi
                      columns_per_task: int | None = None) -> RunSummary:
     """Simulate every column of ``tile`` not already in ``out``, measure, store, schedule.
 
-    ``g_max_s`` (the highest programmed conductance) sets the ADC full scale; ``parameters``
-    (weights mapping, seed...) join the configuration stored in ``/config``; ``sim`` overrides
-    :class:`SimOptions` fields; ``progress`` shows a bar on stderr (default: if a terminal);
-    ``columns_per_task`` overrides the sweep's batching (see :func:`spicecim.sim.sweep.sweep`).
+    ``parameters`` (weights mapping, seed...) join the configuration stored in ``/config``;
+    ``sim`` overrides :class:`SimOptions` fields; ``progress`` shows a bar on stderr (default:
+    if a terminal); ``columns_per_task`` overrides the sweep's batching (see
+    :func:`spicecim.sim.sweep.sweep`).
     """
     spec = tile.spec
     if spec.driver.encoding != "amplitude":
@@ -83,24 +134,18 @@ def simulate_to_file(tile: Tile, out: Path, *, g_max_s: float, parameters: Mappi
                         "'amplitude' (a pulse-width input needs an integrating readout)")
     if adc_share < 1:
         raise SpecError(f"adc_share={adc_share} is invalid: expected an integer >= 1")
-    band = adc_band(spec, g_max_s)
-    options = SimOptions(settle_tol_v=band.half_lsb_v / SETTLE_MARGIN,
-                         full_scale_v=band.full_scale_v, **dict(sim or {}))
+    sized = tile.readout
+    options = sim_options(tile, **dict(sim or {}))
     config = {"spec": spec.to_dict(), "parameters": dict(parameters),
-              "data_digest": tile.digest(), "g_max_s": g_max_s,
+              "data_digest": tile.digest(), "readout": sized.to_dict(),
               "simulation": {"drive": drive, "adc_share": adc_share, "waveforms": waveforms,
                              "threshold_fraction": threshold_fraction,
                              "options": options.to_dict()}}
-    adc = spec.readout.adc
     version = NgspiceSession().version()
     provenance = {schema.ATTR_NGSPICE: version, schema.ATTR_COMMAND: command_line}
     writer = RunWriter(out, config, provenance, overwrite=overwrite)
     try:
-        writer.add_tile(TILE, spec.cols, {
-            "spec_digest": spec.digest(), "data_digest": tile.digest(), "drive": drive,
-            "threshold_fraction": threshold_fraction, "adc_full_scale_v": band.full_scale_v,
-            "adc_lsb_v": band.lsb_v, "adc_bits": band.bits, "adc_t_conv_s": adc.t_conv_s,
-            "adc_e_conv_j": adc.e_conv_j})
+        writer.add_tile(TILE, spec.cols, tile_attrs(tile, drive, threshold_fraction))
         pending = writer.pending(TILE)
         kept = spec.cols - len(pending)
         if pending:
@@ -113,17 +158,14 @@ def simulate_to_file(tile: Tile, out: Path, *, g_max_s: float, parameters: Mappi
                         m = None
                         if run.status != "failed":
                             m = measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w,
-                                               band, adc, threshold_fraction)
+                                               sized, threshold_fraction)
                             if waveforms:
                                 waves[run.column] = _waves(run)
                         rows[run.column] = column_row(run, m)
                     writer.write_columns(TILE, rows, waves)
                     bar.update(len(runs))
         table = writer.columns(TILE)
-        ok = table["status"] == "ok"
-        latency = np.where(ok, table["latency_s"], math.nan)
-        energy = sum(table[f"energy_{g}_j"] for g in SOURCE_GROUPS)
-        schedules = schedule_layer(latency, np.where(ok, energy, math.nan), adc, adc_share)
+        schedules = schedules_of(table, tile, adc_share)
         writer.write_layer(LAYER, schedules, [TILE])
         path = writer.finish()
     finally:

@@ -2,21 +2,40 @@
 
 Definitions (DESIGN.md section 4), written once here:
 
-- **ADC full scale** ``rows * g_max * v_full * r_sense``: the readout voltage of a column whose
-  every cell sits at the highest programmed conductance with every input at full scale, in the
-  ideal (no IR drop) limit; the sense readout never exceeds it. ``LSB = full scale / 2^bits``.
+- **ADC band**: the full scale of the readout sized for the tile
+  (:class:`~spicecim.devices.readout.SizedReadout`: the worst-case column current times the
+  front end's gain), ``LSB = full scale / 2^bits``.
 - **Input edge**: the time the input node first reaches 50 % of its final value (time 0 if
   the input stays at 0).
-- **Settle time** ``settle_s`` (from t = 0): when the readout enters, and stays within,
-  ``v_final +- LSB/2``; ``v_final`` is the readout's last simulated value (the simulator runs
-  until it has stopped moving). A readout that never leaves the band settles at 0.
+- **Settle time** ``settle_s`` (from t = 0): when the sampled value (the sampling capacitor, the
+  ADC's input) enters, and stays within, ``v_final +- LSB/2``; ``v_final`` is its last simulated
+  value (the simulator runs until it has stopped moving). A value that never leaves the band
+  settles at 0.
 - **Latency** ``latency_s = max(settle_s - edge, 0)``.
-- **Threshold time** ``threshold_s``: from the input edge to the readout first reaching
+- **Threshold time** ``threshold_s``: from the input edge to the sampled value first reaching
   ``threshold_fraction * v_final`` (NaN when ``v_final`` is 0).
 - **Activation window**: from 0 to ``max(settle_s, input at its final value)``, when the ADC can
-  sample; the energy of each source group is the integral of the power it delivers over it.
+  sample; the energy of each source group is the integral of the power it delivers over it, on
+  the simulator's own time points with the power quadratic through each three of them
+  (Simpson's rule: exact for the ``t^2`` power of a linear edge, which the trapezoidal rule
+  overestimates). ``power_end_w`` is each group's power at the end of the run, when every node
+  has settled: what a schedule pays per second of keeping rows and front ends on.
+- **Signal-to-noise** ``snr_db``: ``|v_final|`` against the kT/C noise the sampling capacitor
+  holds.
 
 Every crossing is linearly interpolated between simulated points.
+
+**Layer schedules** (:func:`schedule_layer`): every column of the layer is activated at once
+and each column's sample-and-hold samples when the slowest column has settled (``t_sample``,
+from t = 0); then the ADCs convert: ``fully_parallel`` one ADC per column (1 round),
+``adc_shared`` ``k`` columns per ADC (``k`` rounds, ``ceil(n / k)`` ADCs), ``serialized`` one
+ADC (``n`` rounds). Row policy: ``hold`` turns rows and front ends off once every sample is
+held; ``driven`` keeps them on until the last conversion ends. A column's energy up to
+``t_sample`` is its activation-window energy plus its settled power over the rest; past
+``t_sample`` (``driven``) the settled power. Parts: the row DACs' conversions (``dac``), what
+the DACs deliver into the array (``array``), the front-end supplies (``frontend``), the
+sample-and-holds' clocks (``sh``), the conversions (``adc``). The layer latency is from the
+input edge: the slowest column's latency plus the rounds of conversion.
 """
 
 from __future__ import annotations
@@ -26,12 +45,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.integrate import cumulative_simpson
 
-from spicecim.devices import AdcModel
+from spicecim.devices.readout import AdcModel, SizedReadout
 from spicecim.errors import check
-from spicecim.netlist.spec import CrossbarSpec
 
 SCHEDULES = ("fully_parallel", "adc_shared", "serialized")
+ROW_POLICIES = ("hold", "driven")
 DEFAULT_THRESHOLD_FRACTION = 0.9
 
 
@@ -43,7 +63,8 @@ class AdcBand:
     bits: int
 
     def __post_init__(self) -> None:
-        check(self.full_scale_v > 0, "full_scale_v", self.full_scale_v, "a voltage > 0 V")
+        check(math.isfinite(self.full_scale_v) and self.full_scale_v > 0, "full_scale_v",
+              self.full_scale_v, "a finite voltage > 0 V")
         check(1 <= self.bits <= 16, "adc_bits", self.bits, "an integer from 1 to 16")
 
     @property
@@ -55,11 +76,9 @@ class AdcBand:
         return 0.5 * self.lsb_v
 
 
-def adc_band(spec: CrossbarSpec, g_max_s: float) -> AdcBand:
-    """The ADC band of a tile whose highest programmed conductance is ``g_max_s``."""
-    check(g_max_s > 0, "g_max_s", g_max_s, "a conductance > 0 S")
-    full = spec.rows * g_max_s * spec.driver.v_full_v * spec.readout.r_sense_ohm
-    return AdcBand(full, spec.readout.adc.bits)
+def adc_band(sized: SizedReadout) -> AdcBand:
+    """The ADC band of a sized readout."""
+    return AdcBand(sized.full_scale_v, sized.bits)
 
 
 def crossing_time(t: np.ndarray, v: np.ndarray, level: float) -> float:
@@ -99,27 +118,40 @@ def _interpolate(t0: float, t1: float, y0: float, y1: float) -> float:
 
 
 def window_energy(t: np.ndarray, p: np.ndarray, t_end: float) -> float:
-    """Trapezoidal integral of ``p`` from ``t[0]`` to ``t_end`` (p linear between points)."""
+    """The integral of ``p`` from ``t[0]`` to ``t_end``: Simpson's rule on the given (uneven)
+    points up to the last point before ``t_end``, then the quadratic through the three points
+    around it over the rest (past the last point: the last power)."""
     t, p = np.asarray(t, float), np.asarray(p, float)
-    if t_end <= t[0]:
+    if t_end <= t[0] or len(t) < 2:
         return 0.0
-    k = int(np.searchsorted(t, t_end, side="right"))
-    ts = np.append(t[:k], t_end)
-    ps = np.append(p[:k], np.interp(t_end, t, p))
-    return float(np.sum(0.5 * (ps[1:] + ps[:-1]) * np.diff(ts)))
+    if len(t) == 2:  # too few points for a quadratic: the line through them
+        span = min(t_end, t[1]) - t[0]
+        slope = (p[1] - p[0]) / (t[1] - t[0])
+        return float(p[0] * span + 0.5 * slope * span**2 + p[1] * max(t_end - t[1], 0.0))
+    running = cumulative_simpson(p, x=t, initial=0.0)
+    if t_end >= t[-1]:
+        return float(running[-1] + p[-1] * (t_end - t[-1]))
+    k = int(np.searchsorted(t, t_end, side="right")) - 1  # t[k] <= t_end < t[k + 1]
+    lo = min(max(k - 1, 0), len(t) - 3)
+    # The quadratic in (x - t[k]) through the three points around t_end, from t[k] to t_end.
+    coeffs = np.polyfit(t[lo:lo + 3] - t[k], p[lo:lo + 3], 2)
+    return float(running[k] + np.polyval(np.polyint(coeffs), t_end - t[k]))
 
 
 @dataclass(frozen=True, slots=True)
 class ColumnMeasure:
-    """A column activation's figures; ``energy_j`` has one entry per source group plus ``adc``
-    (one conversion of the ADC model)."""
+    """A column activation's figures. ``energy_j`` has one entry per source group of the
+    netlist plus ``sh`` (the sample-and-hold's clock) and ``adc`` (one conversion);
+    ``power_end_w`` each source group's settled power."""
 
     latency_s: float
     settle_s: float
     threshold_s: float
     v_final_v: float
     window_s: float
+    snr_db: float
     energy_j: Mapping[str, float] = field(default_factory=dict)
+    power_end_w: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def energy_total_j(self) -> float:
@@ -127,11 +159,12 @@ class ColumnMeasure:
 
 
 def measure_column(t: np.ndarray, v_out: np.ndarray, v_in: np.ndarray,
-                   power_w: Mapping[str, np.ndarray], band: AdcBand, adc: AdcModel,
+                   power_w: Mapping[str, np.ndarray], sized: SizedReadout,
                    threshold_fraction: float = DEFAULT_THRESHOLD_FRACTION) -> ColumnMeasure:
     """Every figure of one column from its waveforms (see the module docstring)."""
     check(0 < threshold_fraction < 1, "threshold_fraction", threshold_fraction, "a value in (0, 1)")
     check(len(t) >= 2, "waveform length", len(t), ">= 2 points")
+    band = adc_band(sized)
     v_final = float(v_out[-1])
     edge = edge_time(t, v_in)
     settle = settle_time(t, v_out, v_final, band.half_lsb_v)
@@ -141,58 +174,133 @@ def measure_column(t: np.ndarray, v_out: np.ndarray, v_in: np.ndarray,
     input_done = float(t[0]) if in_final == 0 else crossing_time(t, v_in, in_final)
     window = max(settle, input_done) if math.isfinite(settle) else float(t[-1])
     energy = {name: window_energy(t, p, window) for name, p in power_w.items()}
-    energy["adc"] = adc.e_conv_j
+    energy["sh"] = sized.readout.sample_hold.clock_energy_j
+    energy["adc"] = sized.readout.adc.e_conv_j
     latency = max(settle - edge, 0.0) if math.isfinite(settle) else math.nan
-    return ColumnMeasure(latency_s=latency, settle_s=settle,
-                         threshold_s=threshold, v_final_v=v_final, window_s=window,
-                         energy_j=energy)
+    snr = 20 * math.log10(abs(v_final) / sized.noise_v) if v_final != 0 else -math.inf
+    return ColumnMeasure(latency_s=latency, settle_s=settle, threshold_s=threshold,
+                         v_final_v=v_final, window_s=window, snr_db=snr, energy_j=energy,
+                         power_end_w={name: float(p[-1]) for name, p in power_w.items()})
+
+
+# --- layer schedules -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnFigures:
+    """What a schedule needs of each column (NaN where a column did not end ``ok``): its
+    latency from the input edge, its activation window from t = 0, the window's energy of the
+    array (the row DACs' delivery), the front end and the word line, and their settled
+    powers."""
+
+    latency_s: np.ndarray
+    window_s: np.ndarray
+    energy_array_j: np.ndarray
+    energy_frontend_j: np.ndarray
+    power_array_w: np.ndarray
+    power_frontend_w: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = np.asarray(self.latency_s).shape
+        for name in ("window_s", "energy_array_j", "energy_frontend_j",
+                     "power_array_w", "power_frontend_w"):
+            shape = np.asarray(getattr(self, name)).shape
+            check(shape == n, f"{name}.shape", shape, f"{n} (one per column)")
+
+    def __len__(self) -> int:
+        return int(np.asarray(self.latency_s).size)
+
+    def head(self, n: int) -> ColumnFigures:
+        """The first ``n`` columns."""
+        return ColumnFigures(*(np.asarray(getattr(self, f))[:n] for f in _FIGURE_FIELDS))
+
+
+_FIGURE_FIELDS = ("latency_s", "window_s", "energy_array_j", "energy_frontend_j",
+                  "power_array_w", "power_frontend_w")
 
 
 @dataclass(frozen=True, slots=True)
 class LayerSchedule:
-    """One way to read a layer's columns out through its ADCs.
+    """One way to read a layer's columns out through its ADCs (see the module docstring).
 
-    Every schedule activates each column once and converts it once, so the array and ADC
-    energies are the same sums; latencies differ. Missing columns (NaN) make the row NaN.
-    """
+    ``t_sample_s``: when every sample is held, from t = 0; ``rows_on_s``: how long the rows and
+    front ends stay on. Missing columns (NaN) make the row NaN."""
 
     schedule: str
+    policy: str
     adc_share: int
     rounds: int
     conversions: int
     latency_s: float
+    t_sample_s: float
+    rows_on_s: float
+    energy_dac_j: float
     energy_array_j: float
+    energy_frontend_j: float
+    energy_sh_j: float
     energy_adc_j: float
 
     def __post_init__(self) -> None:
         check(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {SCHEDULES}")
+        check(self.policy in ROW_POLICIES, "policy", self.policy, f"one of {ROW_POLICIES}")
 
     @property
     def energy_j(self) -> float:
-        return self.energy_array_j + self.energy_adc_j
+        return (self.energy_dac_j + self.energy_array_j + self.energy_frontend_j
+                + self.energy_sh_j + self.energy_adc_j)
 
 
-def schedule_layer(latency_s: np.ndarray, energy_array_j: np.ndarray, adc: AdcModel,
-                   adc_share: int) -> list[LayerSchedule]:
-    """The three schedules of DESIGN.md section 4 for columns with these latencies (from the
-    input edge) and activation energies (sources only, no ADC).
-
-    - fully parallel: one ADC per column: ``max(latency) + t_conv``;
-    - ADC-shared: ``adc_share`` neighbouring columns per ADC, ``ceil(cols / k)`` rounds, each
-      ``max(latency in round) + t_conv``;
-    - serialized: one ADC, columns one after another: ``sum(latency + t_conv)``.
-    """
-    lat = np.asarray(latency_s, float)
-    n = lat.size
+def schedule_layer(columns: ColumnFigures, adc: AdcModel, adc_share: int, *,
+                   rows: int, dac_e_conv_j: float, sh_e_clock_j: float,
+                   policies: tuple[str, ...] = ROW_POLICIES) -> list[LayerSchedule]:
+    """Every schedule under every row policy for ``columns`` read out by ``adc`` (see the
+    module docstring); ``rows`` DAC conversions start the activation."""
+    n = len(columns)
     check(n >= 1, "columns", n, ">= 1")
-    check(isinstance(adc_share, int) and 1 <= adc_share, "adc_share", adc_share, "an integer >= 1")
-    energy = float(np.sum(energy_array_j))
-    e_adc = n * adc.e_conv_j
-    rounds = math.ceil(n / adc_share)
-    shared = sum(float(np.max(lat[r * adc_share:(r + 1) * adc_share])) + adc.t_conv_s
-                 for r in range(rounds))
-    return [
-        LayerSchedule("fully_parallel", 1, 1, n, float(np.max(lat)) + adc.t_conv_s, energy, e_adc),
-        LayerSchedule("adc_shared", adc_share, rounds, n, shared, energy, e_adc),
-        LayerSchedule("serialized", n, n, n, float(np.sum(lat)) + n * adc.t_conv_s, energy, e_adc),
-    ]
+    check(isinstance(adc_share, int) and adc_share >= 1, "adc_share", adc_share,
+          "an integer >= 1")
+    for policy in policies:
+        check(policy in ROW_POLICIES, "policy", policy, f"one of {ROW_POLICIES}")
+    c = columns
+    latency = float(np.max(c.latency_s))  # NaN (a missing column) wins
+    t_sample = float(np.max(c.window_s))
+    # Each column until every sample is held: its window, then its settled power.
+    array = float(np.sum(c.energy_array_j + c.power_array_w * (t_sample - c.window_s)))
+    frontend = float(np.sum(c.energy_frontend_j + c.power_frontend_w * (t_sample - c.window_s)))
+    p_array, p_frontend = float(np.sum(c.power_array_w)), float(np.sum(c.power_frontend_w))
+    out = []
+    for schedule, k in (("fully_parallel", 1), ("adc_shared", min(adc_share, n)),
+                        ("serialized", n)):
+        converting = k * adc.t_conv_s
+        for policy in policies:
+            extra = converting if policy == "driven" else 0.0
+            out.append(LayerSchedule(
+                schedule=schedule, policy=policy, adc_share=k, rounds=k, conversions=n,
+                latency_s=latency + converting, t_sample_s=t_sample,
+                rows_on_s=t_sample + extra, energy_dac_j=rows * dac_e_conv_j,
+                energy_array_j=array + p_array * extra,
+                energy_frontend_j=frontend + p_frontend * extra,
+                energy_sh_j=n * sh_e_clock_j, energy_adc_j=n * adc.e_conv_j))
+    return out
+
+
+TIME_CONSTANTS = ("row", "column", "frontend", "sample_hold")
+"""The time constants a column's latency is set by, as the simulator estimated them."""
+
+
+def latency_breakdown(latency_s: np.ndarray, taus_s: Mapping[str, np.ndarray]
+                      ) -> dict[str, object]:
+    """Per column, which of :data:`TIME_CONSTANTS` dominates (``set_by``); for the layer, the
+    median and largest latency and the share of columns each one sets. ``taus_s`` maps each
+    name to one value per column."""
+    names = [n for n in TIME_CONSTANTS if n in taus_s]
+    stack = np.array([np.asarray(taus_s[n], float) for n in names])
+    set_by = [names[k] for k in np.argmax(np.nan_to_num(stack, nan=-1.0), axis=0)]
+    lat = np.asarray(latency_s, float)
+    ok = np.isfinite(lat)
+    return {
+        "set_by": set_by,
+        "latency_median_s": float(np.median(lat[ok])) if ok.any() else math.nan,
+        "latency_max_s": float(np.max(lat[ok])) if ok.any() else math.nan,
+        "set_by_share": {n: set_by.count(n) / max(len(set_by), 1) for n in names},
+    }

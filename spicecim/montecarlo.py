@@ -12,9 +12,9 @@ every column simulated) through :class:`spicecim.store.hdf5.RunWriter`, so resum
 the nominal tile:
 
 - ``tile0_mcKKKK``: each replica's column table, simulated and measured as the nominal one;
-- ``layer0_pPP`` for each ``PP`` of :data:`PERCENTILES`: the three schedules with every figure
-  (latency, array, ADC and total energy) replaced by its ``PP``-th percentile over the
-  replicas (numpy's linear interpolation). Each figure has its own percentile: the p95 latency
+- ``layer0_pPP`` for each ``PP`` of :data:`PERCENTILES`: the schedules with every figure
+  (latency, sampling and rows-on times, each energy part) replaced by its ``PP``-th percentile
+  over the replicas (numpy's linear interpolation). Each figure has its own percentile: the p95 latency
   and the p95 energy may come from different replicas. A replica with a column that is not
   ``ok`` has missing (NaN) figures, and so do the percentiles: they are never taken over the
   replicas that happened to succeed.
@@ -27,6 +27,7 @@ is kept busy.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import math
 import os
 import queue
@@ -40,17 +41,16 @@ from typing import Any
 
 import numpy as np
 
-from spicecim.driver import LAYER, TILE, column_row
+from spicecim.driver import LAYER, TILE, column_row, schedules_of
 from spicecim.errors import ResultFileError, check
-from spicecim.measure import LayerSchedule, adc_band, measure_column, schedule_layer
-from spicecim.netlist.crossbar import SOURCE_GROUPS
+from spicecim.measure import LayerSchedule, measure_column
 from spicecim.netlist.spec import Tile
 from spicecim.netlist.weights import programming_sigma_s
 from spicecim.sim.column import ColumnRun, SimOptions
 from spicecim.sim.executors import Cluster, open_pool
 from spicecim.sim.sweep import row_drives, sweep
 from spicecim.store import schema
-from spicecim.store.hdf5 import RunWriter, Table, open_run
+from spicecim.store.hdf5 import RunWriter, open_run
 
 PERCENTILES = (5, 50, 95)
 SIGMA_SOURCE = "Milo et al., IRPS 2021, fig. 4 (spicecim.netlist.weights.programming_sigma_s)"
@@ -75,13 +75,15 @@ def monte_carlo_parameters(replicas: int, seed: int) -> dict[str, object]:
 
 
 def replica(tile: Tile, k: int, seed: int) -> Tile:
-    """Replica ``k`` (>= 1) of ``tile``: the same tile with programming variation."""
+    """Replica ``k`` (>= 1) of ``tile``: the same tile with programming variation, read by the
+    nominal tile's readout (its sizing pinned: the circuit is designed once)."""
     check(k >= 1, "replica", k, "an integer >= 1")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,)))
     mem = tile.spec.cell.memristor
     g = np.clip(tile.g_s + programming_sigma_s(tile.g_s) * rng.standard_normal(tile.g_s.shape),
                 mem.g_off_s, mem.g_on_s)
-    return Tile(tile.spec, g, tile.x_in)
+    readout = tile.spec.readout.pinned(tile.readout)
+    return Tile(dataclasses.replace(tile.spec, readout=readout), g, tile.x_in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +117,12 @@ def add_replicas(path: Path, tile: Tile, replicas: int, seed: int, *,
                               f"column, made for monte_carlo={expected}")
     sim = config["simulation"]
     options = SimOptions(**sim["options"])
-    band = adc_band(tile.spec, config["g_max_s"])
-    adc = tile.spec.readout.adc
     keep = {k: str(provenance[k]) for k in (schema.ATTR_NGSPICE, schema.ATTR_COMMAND)}
     names = [replica_tile(k) for k in range(1, replicas + 1)]
     writer = RunWriter(path, config, keep)
     try:
         tiles = [replica(tile, k, seed) for k in range(1, replicas + 1)]
+        by_name = dict(zip(names, tiles, strict=True))
         for name, rep in zip(names, tiles, strict=True):
             writer.add_tile(name, tile.spec.cols, {**attrs, "data_digest": rep.digest()})
         pending = {name: writer.pending(name) for name in names}
@@ -145,13 +146,14 @@ def add_replicas(path: Path, tile: Tile, replicas: int, seed: int, *,
                 rows = {}
                 for r in runs:
                     m = None if r.status == "failed" else measure_column(
-                        r.time_s, r.v_out_v, r.v_in_v, r.power_w, band, adc,
+                        r.time_s, r.v_out_v, r.v_in_v, r.power_w, by_name[name].readout,
                         sim["threshold_fraction"])
                     rows[r.column] = column_row(r, m)
                 writer.write_columns(name, rows)
                 bar.update(len(runs))
         tables = {name: writer.columns(name) for name in names}
-        per_replica = [_schedules(t, tile, sim["adc_share"]) for t in tables.values()]
+        per_replica = [schedules_of(tables[name], by_name[name], sim["adc_share"])
+                       for name in names]
         spread = {p: _percentile(per_replica, p) for p in PERCENTILES}
         for p, schedules in spread.items():
             writer.write_layer(spread_layer(p), schedules, names)
@@ -207,22 +209,17 @@ def _sweep_replicas(jobs: Sequence[tuple[str, Tile, list[int]]], drive: str,
                 future.cancel()
 
 
-def _schedules(table: Table, tile: Tile, adc_share: int) -> list[LayerSchedule]:
-    """A replica's schedules, as :func:`spicecim.driver.simulate_to_file` makes the nominal's."""
-    ok = table["status"] == "ok"
-    energy = sum(table[f"energy_{g}_j"] for g in SOURCE_GROUPS)
-    return schedule_layer(np.where(ok, table["latency_s"], math.nan),
-                          np.where(ok, energy, math.nan), tile.spec.readout.adc, adc_share)
+_SPREAD_FIELDS = ("latency_s", "t_sample_s", "rows_on_s", "energy_dac_j", "energy_array_j",
+                  "energy_frontend_j", "energy_sh_j", "energy_adc_j")
 
 
 def _percentile(per_replica: list[list[LayerSchedule]], p: int) -> list[LayerSchedule]:
     out = []
     for i, s in enumerate(per_replica[0]):
-        figures = np.array([[r[i].latency_s, r[i].energy_array_j, r[i].energy_adc_j]
-                            for r in per_replica])
-        latency, array, adc = np.percentile(figures, p, axis=0)
-        out.append(LayerSchedule(s.schedule, s.adc_share, s.rounds, s.conversions,
-                                 float(latency), float(array), float(adc)))
+        figures = np.array([[getattr(r[i], f) for f in _SPREAD_FIELDS] for r in per_replica])
+        spread = dict(zip(_SPREAD_FIELDS, np.percentile(figures, p, axis=0).tolist(),
+                          strict=True))
+        out.append(dataclasses.replace(s, **spread))
     return out
 
 

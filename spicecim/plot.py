@@ -189,8 +189,9 @@ def latency_figure(run: Run, tile: str) -> Figure:
 
 
 def energy_figure(run: Run, tile: str) -> Figure:
-    """Energy by source: the array's sources per column (stacked), and the tile's totals per
-    source with the ADC conversions, on a log axis because the ADC dwarfs the array."""
+    """Energy by source: the circuit's sources per column (stacked), and the tile's totals per
+    part with the sample-and-hold clocks and ADC conversions, on a log axis (the parts span
+    decades)."""
     check_tile(run, tile)
     table = run.columns(tile)
     columns, ok = table["column"], table["status"] == "ok"
@@ -210,7 +211,7 @@ def energy_figure(run: Run, tile: str) -> Figure:
                      clip_on=False, label="not ok (no energy)")
     stacked.set_xlabel("column")
     stacked.set_ylabel(f"energy ({unit})")
-    stacked.set_title("array sources per column", fontsize="medium")
+    stacked.set_title("circuit sources per column", fontsize="medium")
     stacked.legend(fontsize="small")
     stacked.grid(alpha=0.3, axis="y")
 
@@ -234,19 +235,19 @@ def energy_figure(run: Run, tile: str) -> Figure:
 
 
 def schedule_figure(run: Run, layer: str) -> Figure:
-    """A layer's schedules: latency per schedule (log axis: serialized is ~columns times
-    fully parallel) beside the schedule table."""
+    """A layer's schedules under each row policy: latency (log axis: serialized is ~columns
+    conversions longer than fully parallel) beside the schedule table."""
     layers = run.layers()
     check(layer in layers, "layer", layer, f"one of {', '.join(layers) or '(none)'}")
     table = run.layer(layer)
-    names = list(table["schedule"])
+    names = [f"{s} ({p})" for s, p in zip(table["schedule"], table["policy"], strict=True)]
     latency = table["latency_s"]
 
     fig = _figure(11.0, 3.6)
     bars, text = fig.subplots(1, 2, width_ratios=[1.0, 2.2])
     fig.suptitle(f"{run.path.name}: {layer} ({', '.join(run.layer_tiles(layer))}), schedules")
     finite = np.isfinite(latency)
-    bars.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names])
+    bars.set_xticks(range(len(names)), [n.replace("_", "\n").replace(" ", "\n") for n in names])
     bars.set_xlim(-0.6, len(names) - 0.4)
     if finite.any():
         bars.bar(np.flatnonzero(finite), latency[finite], color="tab:blue")
@@ -264,11 +265,14 @@ def schedule_figure(run: Run, layer: str) -> Figure:
     bars.grid(alpha=0.3, axis="y")
 
     text.axis("off")
-    header = ["schedule", "ADC share", "rounds", "latency", "array energy", "ADC energy",
+    header = ["schedule (rows)", "k", "rounds", "latency", "array", "front end", "ADC",
               "total energy"]
+    array = table["energy_dac_j"] + table["energy_array_j"]
+    frontend = table["energy_frontend_j"] + table["energy_sh_j"]
     cells = [[names[k], table["adc_share"][k], table["rounds"][k], format_si(latency[k], "s"),
-              format_si(table["energy_array_j"][k], "J"), format_si(table["energy_adc_j"][k], "J"),
-              format_si(table["energy_j"][k], "J")] for k in range(len(table))]
+              format_si(array[k], "J"), format_si(frontend[k], "J"),
+              format_si(table["energy_adc_j"][k], "J"), format_si(table["energy_j"][k], "J")]
+             for k in range(len(table))]
     grid = text.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
     grid.auto_set_font_size(False)
     grid.set_fontsize(9)

@@ -3,10 +3,10 @@
 
 Same circuit, same conventions: row ``i``'s DAC drives ``r_out_ohm`` and then one ``r_row_ohm``
 segment before each cell; below each cell one ``r_col_ohm`` segment leads down the column to the
-readout (``sense``: ``r_sense_ohm`` to ground; ``virtual_ground``: held at 0 V); capacitors are open
-at DC; a zero resistance is a short (its two nodes are one). Cell currents are positive from row
-to column, column currents positive into the readout, and the ADC voltage is
-``column_current_a * r_sense_ohm`` for both readout styles.
+readout (:func:`termination_ohm`: the sized sense resistor, the TIA's input resistance, or the
+integrator's virtual ground); capacitors are open at DC; a zero resistance is a short (its two
+nodes are one). Cell currents are positive from row to column, column currents positive into
+the readout, and the ADC voltage is ``column_current_a`` times the sized readout's gain.
 
 Two engines, each the fastest we measured for its job (``benchmarks/bench_solve.py``):
 
@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 from spicecim.devices import AccessTransistor, MemristorParams
 from spicecim.errors import SpecError, check
 from spicecim.netlist.crossbar import RowDrive
-from spicecim.netlist.spec import CrossbarSpec, DriverParams, Tile, quantise_unit
+from spicecim.netlist.spec import CrossbarSpec, DriverParams, Tile, quantise_unit, sized_readout
 
 RTOL = 1e-10
 """Newton stops when a step changes no cell current by more than this times the largest one."""
@@ -138,9 +138,22 @@ class _Network:
         return v
 
 
-def _network(spec: CrossbarSpec, v_in: np.ndarray) -> _Network:
+def termination_ohm(spec: CrossbarSpec, g_s: np.ndarray) -> float:
+    """The DC resistance from each column's end to ground, sized for ``g_s``: the passive sense
+    resistor; the TIA's input resistance ``r_f / (1 + a0)`` (the amplifier's output is
+    ``-a0`` times the column end, so the feedback resistor carries ``(1 + a0)`` times its
+    voltage); the integrator's 0 (its virtual ground, taken as ideal)."""
+    sized = sized_readout(spec, g_s)
+    if sized.r_sense_ohm is not None:
+        return sized.r_sense_ohm
+    if sized.r_f_ohm is not None:
+        return sized.r_f_ohm / (1.0 + spec.readout.opamp.a0)
+    return 0.0
+
+
+def _network(spec: CrossbarSpec, v_in: np.ndarray, r_term: float) -> _Network:
     rows, cols = spec.rows, spec.cols
-    wire, ro = spec.wire, spec.readout
+    wire = spec.wire
     row0 = 1 + rows  # 0 is ground, 1..rows the DAC sources
     col0 = row0 + rows * (cols + 1)
     mid0 = col0 + cols * (rows + 1)
@@ -150,7 +163,6 @@ def _network(spec: CrossbarSpec, v_in: np.ndarray) -> _Network:
     mid_node = (mid0 + np.arange(rows * cols).reshape(rows, cols) if spec.cell.access is not None
                 else np.empty((0, 0), int))
 
-    r_term = ro.r_sense_ohm if ro.style == "sense" else 0.0
     p = np.concatenate([1 + np.arange(rows), row_line[:, :-1].ravel(), col_line[:, :-1].ravel(),
                         col_line[:, -1]])
     q = np.concatenate([row_line[:, 0], row_line[:, 1:].ravel(), col_line[:, 1:].ravel(),
@@ -354,7 +366,7 @@ def solve(tile: Tile, *, nodes: bool = False) -> Solution:
     """The DC operating point of ``tile`` driven by ``tile.v_in``; ``nodes`` keeps the row- and
     column-node voltage maps (IR drop) in the result."""
     spec = tile.spec
-    net = _network(spec, tile.v_in)
+    net = _network(spec, tile.v_in, termination_ohm(spec, tile.g_s))
     with threadpool_limits(1, user_api="blas"):  # see transfer_matrix
         x, current, residual, solves = _newton(
             net,
@@ -369,7 +381,7 @@ def solve(tile: Tile, *, nodes: bool = False) -> Solution:
     return Solution(
         spec=spec,
         column_current_a=column,
-        output_v=column * spec.readout.r_sense_ohm,
+        output_v=column * tile.readout.gain_ohm,
         cell_current_a=cell,
         iterations=solves,
         residual_a=residual,
@@ -381,19 +393,19 @@ def solve(tile: Tile, *, nodes: bool = False) -> Solution:
 # --- many inputs: the column sweep ---------------------------------------------------------
 
 
-def _column_admittance(spec: CrossbarSpec, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _column_admittance(spec: CrossbarSpec, d: np.ndarray, r_term: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Column ``j`` seen from its cells' row nodes ``u``: current drawn ``Y u``, readout current
-    ``t . u``; ``d`` holds the column's cell conductances."""
-    r_col, ro = spec.wire.r_col_ohm, spec.readout
-    sense = ro.style == "sense"
-    if r_col == 0 and not sense:
+    ``t . u``; ``d`` holds the column's cell conductances, ``r_term`` its end's resistance."""
+    r_col = spec.wire.r_col_ohm
+    if r_col == 0 and r_term == 0:
         return np.diag(d), d.copy()
     if r_col == 0:
-        g_s = 1.0 / ro.r_sense_ohm
+        g_s = 1.0 / r_term
         total = d.sum() + g_s
         return np.diag(d) - np.outer(d, d) / total, g_s * d / total
     g_seg = 1.0 / r_col
-    g_end = 1.0 / (r_col + (ro.r_sense_ohm if sense else 0.0))
+    g_end = 1.0 / (r_col + r_term)
     diag = d + g_seg * (np.arange(d.size) > 0)  # the segment above, for all but the top cell
     diag[:-1] += g_seg
     diag[-1] += g_end
@@ -418,13 +430,14 @@ def transfer_matrix(spec: CrossbarSpec, g_s: np.ndarray) -> np.ndarray:
 
 def _sweep(spec: CrossbarSpec, g: np.ndarray) -> np.ndarray:
     rows, cols = g.shape
+    r_term = termination_ohm(spec, g)
     r_row = spec.wire.r_row_ohm
     eye = np.eye(rows)
     # state[:, :rows] is the admittance seen into the row wires right of the sweep; column
     # rows + m is the readout current of column cols - 1 - m per volt on those row nodes.
     state = np.zeros((rows, rows + cols), order="F")
     for m, j in enumerate(range(cols - 1, -1, -1)):
-        y_col, t = _column_admittance(spec, g[:, j])
+        y_col, t = _column_admittance(spec, g[:, j], r_term)
         if m > 0 and r_row > 0:
             # One segment further the node voltages are (1 + r Y)^-1 u; this matrix is
             # symmetric and well conditioned (eigenvalues in [1, 1 + r max Y]), so an explicit

@@ -49,30 +49,42 @@ def real_tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def synthetic_spec(rows: int = 8, cols: int = 8, t_conv_s: float = 1e-9,
                    e_conv_j: float = 1e-12) -> specs.CrossbarSpec:
+    """The default tile with an ADC of these figures and no DAC or clock energy, so a table's
+    schedules are the hand arithmetic of its columns."""
     base = specs.default_spec(rows, cols)
     adc = devices.AdcModel(bits=8, t_conv_s=t_conv_s, e_conv_j=e_conv_j)
-    return dataclasses.replace(base, readout=dataclasses.replace(base.readout, adc=adc))
+    sh = dataclasses.replace(base.readout.sample_hold, c_gate_f=0.0)
+    return dataclasses.replace(base, readout=dataclasses.replace(base.readout, adc=adc,
+                                                                 sample_hold=sh),
+                               driver=dataclasses.replace(base.driver, e_conv_j=0.0))
 
 
 def write_synthetic(path: Path, spec: specs.CrossbarSpec, latency_s: Sequence[float],
                     energy_j: Sequence[float], *, adc_share: int = 4,
-                    weights: WeightMapping = WEIGHTS, status: Sequence[str] | None = None) -> Path:
-    """A run file whose tile has exactly these per-column latencies and array energies (all
-    of it in the drivers group), in the layout ``spicecim simulate`` writes."""
+                    weights: WeightMapping = WEIGHTS, status: Sequence[str] | None = None,
+                    power_w: float = 0.0) -> Path:
+    """A run file whose tile has exactly these per-column latencies (and activation windows)
+    and array energies (all of it in the drivers group; settled power ``power_w`` per column),
+    in the layout ``spicecim simulate`` writes."""
     config = {"spec": spec.to_dict(), "parameters": {"weights": dataclasses.asdict(weights),
                                                      "seed": 0},
-              "g_max_s": weights.g_max_s, "simulation": {"adc_share": adc_share}}
+              "simulation": {"adc_share": adc_share}}
     writer = RunWriter(path, config, {schema.ATTR_NGSPICE: "synthetic",
                                       schema.ATTR_COMMAND: "tests"})
     adc = spec.readout.adc
     writer.add_tile(TILE, spec.cols, {"spec_digest": spec.digest(), "adc_bits": adc.bits,
-                                      "adc_t_conv_s": adc.t_conv_s, "adc_e_conv_j": adc.e_conv_j})
+                                      "adc_t_conv_s": adc.t_conv_s, "adc_e_conv_j": adc.e_conv_j,
+                                      "dac_e_conv_j": spec.driver.e_conv_j,
+                                      "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j})
     rows = {}
     for j in range(spec.cols):
         row: dict[str, object] = {"status": "ok" if status is None else status[j],
-                                  "latency_s": latency_s[j], "energy_adc_j": adc.e_conv_j}
-        row.update({f"energy_{g}_j": 0.0 for g in SOURCE_GROUPS})
-        row["energy_drivers_j"] = energy_j[j]
+                                  "latency_s": latency_s[j], "window_s": latency_s[j],
+                                  "energy_adc_j": adc.e_conv_j, "energy_sh_j": 0.0}
+        row.update({schema.energy_field(g): 0.0 for g in SOURCE_GROUPS})
+        row.update({schema.power_field(g): 0.0 for g in SOURCE_GROUPS})
+        row[schema.energy_field("drivers")] = energy_j[j]
+        row[schema.power_field("drivers")] = power_w
         rows[j] = row
     writer.write_columns(TILE, rows)
     return writer.finish()

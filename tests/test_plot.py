@@ -3,6 +3,7 @@ failed column) needs no ngspice; one end-to-end test simulates a small tile firs
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -16,17 +17,23 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from spicecim import plot
 from spicecim.cli import cli
 from spicecim.devices import AdcModel
-from spicecim.driver import column_row
-from spicecim.measure import AdcBand, edge_time, measure_column, schedule_layer
-from spicecim.netlist.crossbar import SOURCE_GROUPS
+from spicecim.devices.readout import size
+from spicecim.driver import column_figures, column_row
+from spicecim.measure import adc_band, edge_time, measure_column, schedule_layer
+from spicecim.netlist.spec import DEFAULT_READOUT
 from spicecim.sim.column import ColumnRun
 from spicecim.store import schema
 from spicecim.store.hdf5 import RunWriter, open_run
 
 COLS = 6
 FAILED = 3
-BAND = AdcBand(full_scale_v=4e-4, bits=8)
 ADC = AdcModel(bits=8, t_conv_s=0.8e-9, e_conv_j=1.5e-12)
+# A passive 1 ohm sense resistor at a 0.4 mA worst-case current: a 0.4 mV full scale.
+SIZED = size(dataclasses.replace(DEFAULT_READOUT, front_end="passive", r_sense_ohm=1.0, adc=ADC,
+                                 sample_hold=dataclasses.replace(DEFAULT_READOUT.sample_hold,
+                                                                 c_s_f=1e-12)),
+             4e-4, 0.1, 100e-12)
+BAND = adc_band(SIZED)
 RISE_S = 100e-12
 
 
@@ -37,7 +44,7 @@ def _column(j: int) -> ColumnRun:
     v_in = 0.1 * np.clip(t / RISE_S, 0.0, 1.0)
     tau = (20 + 5 * j) * 1e-12
     v_out = (50e-6 + 5e-6 * j) * (1 - np.exp(-t / tau))
-    power = {"drivers": 4e-6 * v_in / 0.1, "readout": np.zeros_like(t),
+    power = {"drivers": 4e-6 * v_in / 0.1, "frontend": np.full_like(t, 1e-6),
              "wordline": np.zeros_like(t)}
     failed = j == FAILED
     return ColumnRun(j, "failed" if failed else "ok", 0, 0, "method=gear",
@@ -50,25 +57,25 @@ def write_run(path: Path, *, waveforms: bool = True) -> Path:
     writer = RunWriter(path, {"synthetic": True}, {schema.ATTR_NGSPICE: "ngspice-test",
                                                    schema.ATTR_COMMAND: "test"})
     writer.add_tile("tile0", COLS, {
-        "threshold_fraction": 0.9, "adc_full_scale_v": BAND.full_scale_v,
+        "threshold_fraction": 0.9, "front_end": "passive", "i_fs_a": SIZED.i_fs_a,
+        "gain_ohm": SIZED.gain_ohm, "c_s_f": SIZED.c_s_f, "adc_full_scale_v": BAND.full_scale_v,
         "adc_lsb_v": BAND.lsb_v, "adc_bits": BAND.bits, "adc_t_conv_s": ADC.t_conv_s,
-        "adc_e_conv_j": ADC.e_conv_j})
+        "adc_e_conv_j": ADC.e_conv_j, "noise_v": SIZED.noise_v, "noise_ok": SIZED.noise_ok,
+        "noise_warning": SIZED.noise_warning(), "dac_e_conv_j": 0.0, "sh_e_clock_j": 0.0})
     rows, waves = {}, {}
     for j in range(COLS):
         run = _column(j)
         m = None
         if run.status == "ok":
-            m = measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w, BAND, ADC)
+            m = measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w, SIZED)
             if waveforms:
                 waves[j] = {"time_s": run.time_s, "v_out_v": run.v_out_v, "v_in_v": run.v_in_v,
                             **{f"p_{g}_w": p for g, p in run.power_w.items()}}
         rows[j] = column_row(run, m)
     writer.write_columns("tile0", rows, waves)
-    table = writer.columns("tile0")
-    ok = table["status"] == "ok"
-    energy = sum(table[f"energy_{g}_j"] for g in SOURCE_GROUPS)
-    writer.write_layer("layer0", schedule_layer(np.where(ok, table["latency_s"], math.nan),
-                                                np.where(ok, energy, math.nan), ADC, 2), ["tile0"])
+    schedules = schedule_layer(column_figures(writer.columns("tile0")), ADC, 2, rows=4,
+                               dac_e_conv_j=0.0, sh_e_clock_j=0.0)
+    writer.write_layer("layer0", schedules, ["tile0"])
     return writer.finish()
 
 

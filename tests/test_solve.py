@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spicecim.cli.solve import solve_cmd
+from spicecim.devices import Readout
 from spicecim.errors import SpecError
 from spicecim.netlist.crossbar import Op, build_array, build_column
-from spicecim.netlist.spec import Tile, WireParams, default_spec
+from spicecim.netlist.spec import DEFAULT_READOUT, Tile, WireParams, default_spec
 from spicecim.sim.ngspice import NgspiceSession
 from spicecim.solve import (
     Solution,
@@ -25,6 +26,7 @@ from spicecim.solve import (
     row_drives,
     solve,
     solve_batch,
+    termination_ohm,
     transfer_matrix,
 )
 
@@ -38,20 +40,30 @@ def _tile(rows: int, cols: int, *, cell: str = "linear", access: bool = False,
     spec = default_spec(rows, cols, cell=cell, access=access)
     wire = spec.wire if r_wire is None else WireParams(r_wire, 0.0, r_wire, 0.0)
     driver = spec.driver if r_out is None else dataclasses.replace(spec.driver, r_out_ohm=r_out)
-    readout = dataclasses.replace(spec.readout, style=style,
-                                  r_sense_ohm=r_sense or spec.readout.r_sense_ohm)
-    spec = dataclasses.replace(spec, wire=wire, driver=driver, readout=readout)
+    spec = dataclasses.replace(spec, wire=wire, driver=driver,
+                               readout=readout_of(style, r_sense or 1.0))
     rng = np.random.default_rng(seed)
     mem = spec.cell.memristor
     return Tile(spec, rng.uniform(mem.g_off_s, mem.g_on_s, (rows, cols)), rng.uniform(0, 1, rows))
 
 
+def readout_of(style: str, r_ohm: float) -> Readout:
+    """``sense``: a passive sense resistor of ``r_ohm``; ``virtual_ground``: a TIA whose
+    feedback resistor ``r_ohm`` keeps its output far inside the amplifier's linear range."""
+    if style == "sense":
+        return dataclasses.replace(DEFAULT_READOUT, front_end="passive", r_sense_ohm=r_ohm)
+    return dataclasses.replace(DEFAULT_READOUT, front_end="tia", r_f_ohm=r_ohm)
+
+
 def _ngspice(netlist: str, tile: Tile, columns: range) -> np.ndarray:
+    """Column currents from an operating point: through the sense resistor, or the feedback
+    resistor from the column end to the amplifier's output."""
     vectors = NgspiceSession().run(netlist)
-    ro = tile.spec.readout
-    if ro.style == "sense":
-        return np.array([vectors[f"out{j}"][0] for j in columns]) / ro.r_sense_ohm
-    return np.array([vectors[f"vs{j}#branch"][0] for j in columns])
+    sized = tile.readout
+    if sized.r_sense_ohm is not None:
+        return np.array([vectors[f"b{j}"][0] for j in columns]) / sized.r_sense_ohm
+    assert sized.r_f_ohm is not None
+    return np.array([vectors[f"b{j}"][0] - vectors[f"f{j}"][0] for j in columns]) / sized.r_f_ohm
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -155,7 +167,7 @@ def _kirchhoff_errors(tile: Tile, sol: Solution) -> tuple[np.ndarray, np.ndarray
     r_row[0] += spec.driver.r_out_ohm
     upstream = np.concatenate([tile.v_in[:, None], sol.v_row_v[:, :-1]], axis=1)
     row = upstream - sol.v_row_v - np.cumsum(i_cell[:, ::-1], axis=1)[:, ::-1] * r_row
-    bottom = sol.output_v if spec.readout.style == "sense" else np.zeros(spec.cols)
+    bottom = sol.column_current_a * termination_ohm(spec, tile.g_s)
     downstream = np.concatenate([sol.v_col_v[1:], bottom[None]], axis=0)
     col = sol.v_col_v - downstream - np.cumsum(i_cell, axis=0) * spec.wire.r_col_ohm
     return row, col
@@ -172,7 +184,7 @@ def test_kirchhoff_holds_at_every_node(tile: Tile) -> None:
     assert np.max(np.abs(row)) <= tol_v and np.max(np.abs(col)) <= tol_v
     assert sol.residual_a <= 1e-9 * scale
     np.testing.assert_allclose(sol.column_current_a, sol.cell_current_a.sum(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(sol.output_v, sol.column_current_a * tile.spec.readout.r_sense_ohm,
+    np.testing.assert_allclose(sol.output_v, sol.column_current_a * tile.readout.gain_ohm,
                                rtol=1e-15)
     if tile.spec.cell.access is None:  # the cell law across each cell's two nodes
         cell, v = tile.spec.cell, sol.v_row_v - sol.v_col_v
@@ -189,7 +201,8 @@ def test_column_currents_fall_as_wire_resistance_rises(tile: Tile) -> None:
     (Rayleigh: every resistance rising raises the network's resistance)."""
     spec = tile.spec
     ideal = dataclasses.replace(spec, driver=dataclasses.replace(spec.driver, r_out_ohm=0.0),
-                                readout=dataclasses.replace(spec.readout, style="virtual_ground"))
+                                readout=dataclasses.replace(DEFAULT_READOUT,
+                                                            front_end="integrator"))
     one_level = np.full(spec.rows, tile.x_in[0])
     previous = previous_total = None
     for r in (0.0, 0.5, 5.0, 50.0):
@@ -208,6 +221,8 @@ def test_column_currents_fall_as_wire_resistance_rises(tile: Tile) -> None:
 def test_no_wire_no_driver_virtual_ground_is_exactly_g_transpose_v(rows: int, cols: int,
                                                                   seed: int) -> None:
     tile = _tile(rows, cols, r_wire=0.0, r_out=0.0, style="virtual_ground", seed=seed)
+    tile = Tile(dataclasses.replace(tile.spec, readout=dataclasses.replace(
+        DEFAULT_READOUT, front_end="integrator")), tile.g_s, tile.x_in)
     ideal = tile.g_s.T @ tile.v_in
     np.testing.assert_allclose(solve(tile).column_current_a, ideal, rtol=1e-12, atol=0)
     np.testing.assert_allclose(transfer_matrix(tile.spec, tile.g_s), tile.g_s, rtol=1e-12, atol=0)

@@ -45,11 +45,18 @@ def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
         click.option("--rise", type=_POSITIVE, default=driver.rise_s, show_default=True, help="Input rise time (s)."),
         click.option("--dac-bits", type=_BITS, default=driver.dac_bits, show_default=True),
         click.option("--encoding", type=click.Choice(specs.ENCODINGS), default=driver.encoding, show_default=True),
-        click.option("--readout", type=click.Choice(devices.READOUT_STYLES), default=readout.style, show_default=True),
-        click.option("--r-sense", type=_POSITIVE, default=readout.r_sense_ohm, show_default=True,
-                     help="Sense (or TIA feedback) resistance (ohm)."),
-        click.option("--c-adc", type=_NON_NEGATIVE, default=readout.c_adc_f, show_default=True,
-                     help="ADC sampling capacitance (F)."),
+        click.option("--front-end", type=click.Choice(devices.FRONT_ENDS), default=readout.front_end,
+                     show_default=True,
+                     help="Column readout: TIA (virtual ground), charge integrator, or a passive "
+                          "sense resistor; each ends in a sample-and-hold."),
+        click.option("--r-f", type=_POSITIVE, help="TIA feedback resistance (ohm) [default: sized so the tile's worst-case column current reaches the amplifier's swing]."),
+        click.option("--c-int", type=_POSITIVE, default=readout.c_int_f, show_default=True,
+                     help="Integrator capacitance (F)."),
+        click.option("--t-int", type=_POSITIVE, help="Integration window (s) [default: sized like --r-f]."),
+        click.option("--r-sense", type=_POSITIVE, help="Passive sense resistance (ohm) [default: sized for a full scale of 10 % of --v-read]."),
+        click.option("--c-sample", type=_POSITIVE, help="Sampling capacitance (F) [default: 4x the kT/C bound at the ADC's bits and full scale]."),
+        click.option("--gbw", type=_POSITIVE, default=readout.opamp.gbw_hz, show_default=True,
+                     help="Readout amplifier gain-bandwidth product (Hz)."),
         click.option("--adc-bits", type=_BITS, default=readout.adc.bits, show_default=True),
         click.option("--weights", "weights_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Signed weights .npy, (rows, cols/2) differential or (rows, cols-1) reference."),
@@ -74,8 +81,8 @@ def tile_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 TILE_OPTION_NAMES = (
     "rows", "cols", "cell", "memristor_name", "memristor_state", "access", "r_wire", "c_wire",
-    "r_driver", "v_read", "rise", "dac_bits", "encoding", "readout", "r_sense", "c_adc",
-    "adc_bits", "weights_file", "weight_scheme", "weight_bits", "g_min", "g_max", "inputs_file",
+    "r_driver", "v_read", "rise", "dac_bits", "encoding", "front_end", "r_f", "c_int", "t_int",
+    "r_sense", "c_sample", "gbw", "adc_bits", "weights_file", "weight_scheme", "weight_bits", "g_min", "g_max", "inputs_file",
     "seed",
 )
 
@@ -97,9 +104,9 @@ def build_tile(opts: dict[str, Any]) -> specs.Tile:
         cols=o["cols"],
         cell=dataclasses.replace(base.cell, memristor=mem),
         wire=specs.WireParams(o["r_wire"], o["c_wire"], o["r_wire"], o["c_wire"]),
-        driver=specs.DriverParams(o["v_read"], o["r_driver"], o["rise"], o["dac_bits"], o["encoding"]),
-        readout=devices.Readout(o["readout"], o["r_sense"], o["c_adc"],
-                                dataclasses.replace(base.readout.adc, bits=o["adc_bits"])),
+        driver=dataclasses.replace(base.driver, v_full_v=o["v_read"], r_out_ohm=o["r_driver"],
+                                   rise_s=o["rise"], dac_bits=o["dac_bits"], encoding=o["encoding"]),
+        readout=readout_of(o, base.readout),
     )
     mapping = weight_mapping(o, mem)
     rng = np.random.default_rng(o["seed"])
@@ -115,6 +122,16 @@ def build_tile(opts: dict[str, Any]) -> specs.Tile:
     else:
         x = load_npy(o["inputs_file"], "inputs", (o["rows"],))
     return specs.Tile(spec, mapping.to_conductances(w), x)
+
+
+def readout_of(opts: dict[str, Any], base: devices.Readout) -> devices.Readout:
+    """The readout the options describe, on top of the default ``base``."""
+    o = opts
+    return dataclasses.replace(
+        base, front_end=o["front_end"], r_f_ohm=o["r_f"], c_int_f=o["c_int"], t_int_s=o["t_int"],
+        r_sense_ohm=o["r_sense"], opamp=dataclasses.replace(base.opamp, gbw_hz=o["gbw"]),
+        sample_hold=dataclasses.replace(base.sample_hold, c_s_f=o["c_sample"]),
+        adc=dataclasses.replace(base.adc, bits=o["adc_bits"]))
 
 
 def weight_mapping(opts: dict[str, Any], mem: devices.MemristorParams) -> WeightMapping:

@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from spicecim.cli.options import build_tile, pop_tile_options, tile_options, weight_mapping
-from spicecim.cli.tables import describe, render
-from spicecim.driver import simulate_to_file
+from spicecim.cli.tables import column_breakdown, describe, render
+from spicecim.driver import TILE, simulate_to_file
 from spicecim.montecarlo import add_replicas, monte_carlo_parameters
 from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster, open_pool
 from spicecim.sim.sweep import DRIVES
@@ -62,7 +62,7 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     with open_pool(cluster) as pool:
         per_task = pool.columns_per_task(tile.spec.rows, tile.spec.cols)
         summary = simulate_to_file(
-            tile, out, g_max_s=mapping.g_max_s, parameters=parameters, drive=drive,
+            tile, out, parameters=parameters, drive=drive,
             adc_share=adc_share, waveforms=waveforms, executor=pool.executor,
             workers=pool.workers, columns_per_task=per_task, overwrite=overwrite,
             progress=progress, command_line=_command_line(click.get_current_context()),
@@ -73,7 +73,8 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     with open_run(summary.path) as run:
         if as_json:
             info = describe(run)
-            info.update(simulated=summary.simulated, kept=summary.kept)
+            info.update(simulated=summary.simulated, kept=summary.kept,
+                        latency=column_breakdown(run, TILE))
             if spread:
                 info["monte_carlo"] = {"replicas": spread.replicas,
                                        "simulated": spread.simulated, "kept": spread.kept}

@@ -15,6 +15,7 @@ import numpy as np
 
 from spicecim.cli.options import build_tile, pop_tile_options, tile_options
 from spicecim.errors import SpecError, SpiceCimError
+from spicecim.netlist.spec import sized_readout
 from spicecim.solve import solve_batch
 
 
@@ -59,7 +60,8 @@ def _run(opts: dict[str, Any], conductances_file: Path | None, out_file: Path) -
     start = time.perf_counter()
     current = solve_batch(spec, g, x)
     elapsed = time.perf_counter() - start
-    _write(out_file, current, current * spec.readout.r_sense_ohm, spec.to_dict(), spec.digest())
+    gain = sized_readout(spec, g).gain_ohm
+    _write(out_file, current, current * gain, spec.to_dict(), spec.digest())
     return {
         "rows": spec.rows,
         "cols": spec.cols,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from spicecim.measure import TIME_CONSTANTS, latency_breakdown
 from spicecim.store.hdf5 import Run, open_run
 from spicecim.units import format_si
 
@@ -24,6 +25,7 @@ def describe(run: Run) -> dict:
         "path": str(run.path),
         "complete": run.complete,
         "provenance": run.provenance,
+        "tiles": {t: run.tile_attrs(t) for t in run.tiles()},
         "layers": layers,
         "failures": {t: [{"column": j, "status": s, "message": m} for j, s, m in f]
                      for t, f in failures.items()},
@@ -31,22 +33,63 @@ def describe(run: Run) -> dict:
     }
 
 
+def column_breakdown(run: Run, tile: str) -> dict:
+    """Each column's latency and the time constants that set it, and the layer's summary."""
+    t = run.columns(tile)
+    taus = {n: t[f"tau_{n}_s"] for n in TIME_CONSTANTS}
+    summary = latency_breakdown(t["latency_s"], taus)
+    columns = [{"column": int(t["column"][k]), "status": str(t["status"][k]),
+                "latency_s": float(t["latency_s"][k]), "set_by": summary["set_by"][k],
+                **{f"tau_{n}_s": float(taus[n][k]) for n in TIME_CONSTANTS}}
+               for k in range(len(t))]
+    return {"columns": columns,
+            "layer": {k: v for k, v in summary.items() if k != "set_by"}}
+
+
+def _readout_line(run: Run, tile: str) -> str:
+    a = run.tile_attrs(tile)
+    if "front_end" not in a:
+        return ""
+    return (f"{tile}: {a['front_end']} front end, ADC {a['adc_bits']} bit over "
+            f"{si(a['adc_full_scale_v'], 'V')} (LSB {si(a['adc_lsb_v'], 'V')}), sampling "
+            f"capacitor {si(a['c_s_f'], 'F')}, kT/C noise {si(a['noise_v'], 'V')} rms")
+
+
 def render(run: Run) -> str:
-    """The per-layer table (schedules x latency, energy) and any failures, as text."""
+    """The per-layer table (schedules x latency, energy by part) and any failures, as text."""
     lines = [] if run.complete else [f"{run.path}: partial run (interrupted; rerun to resume)"]
+    tiles = run.tiles()
+    if tiles:
+        lines.append(_readout_line(run, tiles[0]))
+        if "tau_frontend_s" in run.columns(tiles[0]).data and not run.pending(tiles[0]):
+            layer = column_breakdown(run, tiles[0])["layer"]
+            shares = ", ".join(f"{n} {100 * s:.0f} %" for n, s in layer["set_by_share"].items()
+                               if s > 0)
+            lines.append(f"{tiles[0]}: column latency median {si(layer['latency_median_s'], 's')},"
+                         f" max {si(layer['latency_max_s'], 's')}; set by (largest time "
+                         f"constant): {shares}")
     for name in run.layers():
-        tiles = run.layer_tiles(name)
+        layer_tiles = run.layer_tiles(name)
         # A Monte Carlo layer is made of every replica: name the range, not hundreds of tiles.
-        shown = (", ".join(tiles) if len(tiles) <= 4
-                 else f"{tiles[0]} .. {tiles[-1]}, {len(tiles)} tiles")
+        shown = (", ".join(layer_tiles) if len(layer_tiles) <= 4
+                 else f"{layer_tiles[0]} .. {layer_tiles[-1]}, {len(layer_tiles)} tiles")
         lines.append(f"{name} ({shown}):")
-        lines.append(f"  {'schedule':<15}{'k':>6}{'rounds':>8}{'latency':>14}{'energy':>14}"
-                     f"{'array':>14}{'ADC':>14}")
+        lines.append(f"  {'schedule':<15}{'rows':<8}{'k':>5}{'rounds':>8}{'latency':>12}"
+                     f"{'energy':>12}{'array':>12}{'front end':>12}{'ADC':>12}")
         for row in run.layer(name).rows():
-            lines.append(f"  {row['schedule']:<15}{row['adc_share']:>6}{row['rounds']:>8}"
-                         f"{si(row['latency_s'], 's'):>14}{si(row['energy_j'], 'J'):>14}"
-                         f"{si(row['energy_array_j'], 'J'):>14}{si(row['energy_adc_j'], 'J'):>14}")
-    for tile in run.tiles():
+            array = row["energy_dac_j"] + row["energy_array_j"]
+            frontend = row["energy_frontend_j"] + row["energy_sh_j"]
+            lines.append(f"  {row['schedule']:<15}{row['policy']:<8}{row['adc_share']:>5}"
+                         f"{row['rounds']:>8}{si(row['latency_s'], 's'):>12}"
+                         f"{si(row['energy_j'], 'J'):>12}{si(array, 'J'):>12}"
+                         f"{si(frontend, 'J'):>12}{si(row['energy_adc_j'], 'J'):>12}")
+    if run.layers():
+        lines.append("  rows: hold = rows and front ends off once every sample is held; "
+                     "driven = on until the last conversion")
+    for tile in tiles:
+        warning = run.tile_attrs(tile).get("noise_warning")
+        if warning:
+            lines.append(f"{tile}: WARNING: {warning}")
         pending = run.pending(tile)
         if pending:
             lines.append(f"{tile}: {len(pending)} column(s) not simulated yet")
@@ -54,7 +97,7 @@ def render(run: Run) -> str:
         if failed:
             lines.append(f"{tile}: {len(failed)} column(s) not ok:")
             lines += [f"  column {j}: {s}: {m}" for j, s, m in failed]
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)
 
 
 @click.command()

@@ -1,12 +1,137 @@
-"""The column readout and its behavioural ADC."""
+"""The column readout: a front end that turns the column current into a voltage, a
+sample-and-hold, and a behavioural ADC.
+
+Front ends (:data:`FRONT_ENDS`):
+
+- ``tia``: an op-amp (:class:`OpAmp`, ``device_models/readout/opamp_1p.lib``) holds the column at
+  virtual ground; its feedback resistor ``r_f_ohm`` turns the column current into
+  ``v = -I r_f``. Settles with the closed-loop time constant
+  ``n / (2 pi gbw (1 + n / a0))``, ``n = 1 + r_f G_column`` (the noise gain).
+- ``integrator``: the op-amp integrates the column current on ``c_int_f`` from t = 0 (its reset
+  switch opens as the inputs start to rise) for ``t_int_s``; the sample-and-hold then holds.
+  ``v = -Q / c_int``.
+- ``passive``: the column current flows into ``r_sense_ohm`` to ground (the column end is not at
+  virtual ground: it rises by the signal), ``v = I r_sense``.
+
+Every front end feeds a sample-and-hold (:class:`SampleHold`): a switch of on-resistance
+``r_on_ohm`` into the sampling capacitor ``c_s_f``, the ADC's input.
+
+Sizing (:func:`size`): what a specification leaves ``None`` is derived from the tile it reads,
+so the ADC's full scale is the front end's real output range at the tile's conductances: the
+worst-case column current ``i_fs_a`` (every input at full scale, no IR drop) maps to the op-amp's
+output swing (``tia``: ``r_f = vswing / i_fs``; ``integrator``: ``t_int = c_int vswing / i_fs``
+plus half the input edge, the charge lost while the inputs rise) or to ``full_scale_fraction`` of
+the read voltage (``passive``). The sampling capacitor is ``kt_margin`` times the kT/C bound
+``12 k T 4^bits / V_fs^2`` (kT/C noise equal to the quantisation noise LSB^2/12; the margin of 4
+puts it 6 dB below; docs/sources.md).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from spicecim.errors import check
+from spicecim.devices.library import ASSIGN, PARAMS_LINE, read_lib, source_of
+from spicecim.devices.transistor import AccessTransistor
+from spicecim.errors import SpecError, check
 
-READOUT_STYLES = ("sense", "virtual_ground")
+FRONT_ENDS = ("tia", "integrator", "passive")
+BOLTZMANN_J_PER_K = 1.380649e-23
+ROOM_TEMPERATURE_K = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class OpAmp:
+    """A single-pole voltage-feedback op-amp (``device_models/readout/<name>.lib``).
+
+    ``a0`` the DC gain, ``gbw_hz`` the gain-bandwidth product, ``v_swing_v`` the linear output
+    range on one side of the virtual ground, ``i_q_a`` the quiescent supply current, ``vdd_v``
+    the supply (split about the virtual ground)."""
+
+    name: str
+    a0: float
+    gbw_hz: float
+    v_swing_v: float
+    i_q_a: float
+    vdd_v: float
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        check(math.isfinite(self.a0) and self.a0 > 1, "a0", self.a0, "a finite gain > 1 V/V")
+        check(math.isfinite(self.gbw_hz) and self.gbw_hz > 0, "gbw_hz", self.gbw_hz,
+              "a finite frequency > 0 Hz")
+        check(math.isfinite(self.vdd_v) and self.vdd_v > 0, "vdd_v", self.vdd_v,
+              "a finite supply > 0 V")
+        check(math.isfinite(self.v_swing_v) and 0 < self.v_swing_v < self.vdd_v / 2,
+              "v_swing_v", self.v_swing_v, f"in (0, vdd/2 = {self.vdd_v / 2}) V")
+        check(math.isfinite(self.i_q_a) and self.i_q_a >= 0, "i_q_a", self.i_q_a,
+              "a finite current >= 0 A")
+
+    def instance_params(self) -> str:
+        return (f"a0={self.a0!r} gbw={self.gbw_hz!r} vswing={self.v_swing_v!r} "
+                f"iq={self.i_q_a!r} vdd={self.vdd_v!r}")
+
+    def subckt_text(self) -> str:
+        return read_lib("readout", self.name)
+
+    def closed_loop_tau_s(self, noise_gain: float) -> float:
+        """The single pole of the amplifier closed around a feedback factor 1/noise_gain."""
+        return noise_gain / (2 * math.pi * self.gbw_hz * (1 + noise_gain / self.a0))
+
+
+_OPAMP_FIELDS = {"a0": "a0", "gbw": "gbw_hz", "vswing": "v_swing_v", "iq": "i_q_a",
+                 "vdd": "vdd_v"}
+
+
+def opamp(name: str = "opamp_1p", **overrides: float) -> OpAmp:
+    """Load an op-amp macromodel from ``device_models/readout/<name>.lib``."""
+    text = read_lib("readout", name)
+    match = PARAMS_LINE.search(text)
+    if match is None:
+        raise SpecError(f"op-amp model {name!r} has no '.subckt ... params:' line")
+    values = {k.lower(): float(v) for k, v in ASSIGN.findall(match.group(2))}
+    kwargs = {field: values[key] for key, field in _OPAMP_FIELDS.items()}
+    return dataclasses.replace(OpAmp(name=name, source=source_of(text), **kwargs), **overrides)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleHold:
+    """The switch and capacitor in front of the ADC. ``c_s_f`` None: sized by kT/C at the
+    front end's full scale (``kt_margin`` times the bound). ``c_gate_f`` and ``v_clock_v``: the
+    switch's gate, charged once per sample (:attr:`clock_energy_j`)."""
+
+    r_on_ohm: float
+    c_gate_f: float
+    v_clock_v: float
+    c_s_f: float | None = None
+    kt_margin: float = 4.0
+
+    def __post_init__(self) -> None:
+        check(math.isfinite(self.r_on_ohm) and self.r_on_ohm > 0, "r_on_ohm", self.r_on_ohm,
+              "a finite resistance > 0 ohm")
+        check(math.isfinite(self.c_gate_f) and self.c_gate_f >= 0, "c_gate_f", self.c_gate_f,
+              "a finite capacitance >= 0 F")
+        check(math.isfinite(self.v_clock_v) and self.v_clock_v >= 0, "v_clock_v",
+              self.v_clock_v, "a finite voltage >= 0 V")
+        check(self.c_s_f is None or (math.isfinite(self.c_s_f) and self.c_s_f > 0), "c_s_f",
+              self.c_s_f, "None (sized by kT/C) or a finite capacitance > 0 F")
+        check(math.isfinite(self.kt_margin) and self.kt_margin > 0, "kt_margin", self.kt_margin,
+              "a finite factor > 0")
+
+    @property
+    def clock_energy_j(self) -> float:
+        """The clock's energy per sample: the gate charged to the clock voltage and let go."""
+        return self.c_gate_f * self.v_clock_v**2
+
+
+def switch_from(transistor: AccessTransistor, c_s_f: float | None = None,
+                kt_margin: float = 4.0) -> SampleHold:
+    """A sample-and-hold whose switch is ``transistor`` at its gate voltage: its deep-triode
+    on-resistance and its gate capacitance."""
+    return SampleHold(transistor.r_on_ohm, transistor.c_gate_f, transistor.v_gate_v, c_s_f,
+                      kt_margin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,28 +144,155 @@ class AdcModel:
     source: str = ""
 
     def __post_init__(self) -> None:
-        check(1 <= self.bits <= 16, "adc_bits", self.bits, "an integer from 1 to 16")
-        check(self.t_conv_s >= 0, "t_conv_s", self.t_conv_s, ">= 0 s")
-        check(self.e_conv_j >= 0, "e_conv_j", self.e_conv_j, ">= 0 J")
+        check(isinstance(self.bits, int) and 1 <= self.bits <= 16, "adc_bits", self.bits,
+              "an integer from 1 to 16")
+        check(math.isfinite(self.t_conv_s) and self.t_conv_s >= 0, "t_conv_s", self.t_conv_s,
+              "a finite time >= 0 s")
+        check(math.isfinite(self.e_conv_j) and self.e_conv_j >= 0, "e_conv_j", self.e_conv_j,
+              "a finite energy >= 0 J")
 
 
 @dataclass(frozen=True, slots=True)
 class Readout:
-    """The column's ADC front end.
+    """A column's readout: front end, sample-and-hold and ADC (see the module docstring).
 
-    ``sense``: the column ends in ``r_sense_ohm`` in parallel with the ADC sampling capacitor
-    ``c_adc_f``; the ADC reads the sense-node voltage. ``virtual_ground``: an ideal
-    transimpedance stage holds the column end at 0 V and converts its current into a voltage
-    across ``r_sense_ohm`` parallel ``c_adc_f`` (a resistive-feedback TIA), so the column sees no
-    sense-voltage drop.
-    """
+    ``opamp`` serves ``tia`` and ``integrator``; ``r_f_ohm``, ``c_int_f`` and ``t_int_s``,
+    ``r_sense_ohm`` and ``full_scale_fraction`` belong to one front end each. A ``None`` is sized
+    from the tile by :func:`size`; ``full_scale_v`` None: the ADC's range is the front end's
+    output at the tile's worst-case current."""
 
-    style: str
-    r_sense_ohm: float
-    c_adc_f: float
+    front_end: str
+    opamp: OpAmp
+    sample_hold: SampleHold
     adc: AdcModel
+    r_f_ohm: float | None = None
+    c_int_f: float = 1e-12
+    t_int_s: float | None = None
+    r_sense_ohm: float | None = None
+    full_scale_fraction: float = 0.1
+    full_scale_v: float | None = None
 
     def __post_init__(self) -> None:
-        check(self.style in READOUT_STYLES, "readout", self.style, f"one of {READOUT_STYLES}")
-        check(self.r_sense_ohm > 0, "r_sense_ohm", self.r_sense_ohm, "a resistance > 0 ohm")
-        check(self.c_adc_f >= 0, "c_adc_f", self.c_adc_f, "a capacitance >= 0 F")
+        check(self.front_end in FRONT_ENDS, "front_end", self.front_end, f"one of {FRONT_ENDS}")
+        for name in ("r_f_ohm", "t_int_s", "r_sense_ohm", "full_scale_v"):
+            value = getattr(self, name)
+            check(value is None or (math.isfinite(value) and value > 0), name, value,
+                  "None (sized from the tile) or a finite value > 0")
+        check(math.isfinite(self.c_int_f) and self.c_int_f > 0, "c_int_f", self.c_int_f,
+              "a finite capacitance > 0 F")
+        check(math.isfinite(self.full_scale_fraction) and 0 < self.full_scale_fraction < 1,
+              "full_scale_fraction", self.full_scale_fraction, "a fraction in (0, 1)")
+
+    def pinned(self, sized: SizedReadout) -> Readout:
+        """This readout with every automatic value fixed at ``sized``'s: the same circuit and
+        ADC range whatever tile it reads (a replica with programming variation, say)."""
+        return dataclasses.replace(
+            self, r_f_ohm=sized.r_f_ohm or self.r_f_ohm, t_int_s=sized.t_int_s or self.t_int_s,
+            r_sense_ohm=sized.r_sense_ohm or self.r_sense_ohm, full_scale_v=sized.full_scale_v,
+            sample_hold=dataclasses.replace(self.sample_hold, c_s_f=sized.c_s_f))
+
+    @property
+    def virtual_ground(self) -> bool:
+        """Whether the column end is held at 0 V (the fast solver's boundary condition)."""
+        return self.front_end != "passive"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Readout:
+        d = dict(d)
+        return cls(**{**d, "opamp": OpAmp(**d["opamp"]),
+                      "sample_hold": SampleHold(**d["sample_hold"]),
+                      "adc": AdcModel(**d["adc"])})
+
+
+@dataclass(frozen=True, slots=True)
+class SizedReadout:
+    """A :class:`Readout` with every automatic value resolved for one tile.
+
+    ``gain_ohm``: volts at the ADC input per ampere of column current at DC (sign dropped; for
+    the integrator, the window over the capacitor). ``full_scale_v``: the ADC's input range,
+    ``i_fs_a`` (the tile's worst-case column current) times the gain. ``noise_v``: the kT/C
+    noise the sampling capacitor holds (rms)."""
+
+    readout: Readout
+    i_fs_a: float
+    r_f_ohm: float | None
+    t_int_s: float | None
+    r_sense_ohm: float | None
+    c_s_f: float
+    gain_ohm: float
+    full_scale_v: float
+    temperature_k: float = ROOM_TEMPERATURE_K
+
+    @property
+    def bits(self) -> int:
+        return self.readout.adc.bits
+
+    @property
+    def lsb_v(self) -> float:
+        return self.full_scale_v / (1 << self.bits)
+
+    @property
+    def half_lsb_v(self) -> float:
+        return 0.5 * self.lsb_v
+
+    @property
+    def noise_v(self) -> float:
+        return math.sqrt(BOLTZMANN_J_PER_K * self.temperature_k / self.c_s_f)
+
+    @property
+    def noise_ok(self) -> bool:
+        """kT/C noise at most half an LSB."""
+        return self.noise_v <= self.half_lsb_v
+
+    @property
+    def sample_hold_tau_s(self) -> float:
+        return self.readout.sample_hold.r_on_ohm * self.c_s_f
+
+    def noise_warning(self) -> str:
+        """One line when kT/C noise exceeds half an LSB, else ''."""
+        if self.noise_ok:
+            return ""
+        return (f"kT/C noise {self.noise_v * 1e6:.3g} uV rms on the {self.c_s_f * 1e15:.4g} fF "
+                f"sampling capacitor exceeds half an LSB ({self.half_lsb_v * 1e6:.3g} uV of a "
+                f"{self.full_scale_v * 1e3:.4g} mV, {self.bits}-bit full scale): the lowest "
+                f"{math.log2(2 * self.noise_v / self.lsb_v):.1f} bits are noise")
+
+    def to_dict(self) -> dict:
+        return {"front_end": self.readout.front_end, "i_fs_a": self.i_fs_a,
+                "r_f_ohm": self.r_f_ohm, "t_int_s": self.t_int_s,
+                "r_sense_ohm": self.r_sense_ohm, "c_s_f": self.c_s_f, "gain_ohm": self.gain_ohm,
+                "full_scale_v": self.full_scale_v, "lsb_v": self.lsb_v,
+                "noise_v": self.noise_v, "noise_ok": self.noise_ok}
+
+
+def kt_capacitance_f(full_scale_v: float, bits: int, margin: float,
+                     temperature_k: float = ROOM_TEMPERATURE_K) -> float:
+    """``margin`` times the capacitance whose kT/C noise equals the quantisation noise
+    LSB^2/12 of ``bits`` over ``full_scale_v``: ``12 k T 4^bits / V_fs^2``."""
+    return margin * 12 * BOLTZMANN_J_PER_K * temperature_k * 4.0**bits / full_scale_v**2
+
+
+def size(readout: Readout, i_fs_a: float, v_read_v: float, rise_s: float) -> SizedReadout:
+    """Resolve the automatic values of ``readout`` for a tile whose worst-case column current
+    is ``i_fs_a`` at read voltage ``v_read_v`` with inputs rising over ``rise_s``."""
+    check(math.isfinite(i_fs_a) and i_fs_a > 0, "worst-case column current", i_fs_a,
+          "a finite current > 0 A")
+    swing = readout.opamp.v_swing_v
+    r_f = t_int = r_sense = None
+    if readout.front_end == "tia":
+        r_f = readout.r_f_ohm or swing / i_fs_a
+        gain = r_f
+    elif readout.front_end == "integrator":
+        t_int = readout.t_int_s or readout.c_int_f * swing / i_fs_a + 0.5 * rise_s
+        gain = (t_int - 0.5 * rise_s) / readout.c_int_f
+        check(gain > 0, "t_int_s", t_int, f"> half the input edge ({0.5 * rise_s} s)")
+    else:
+        r_sense = readout.r_sense_ohm or readout.full_scale_fraction * v_read_v / i_fs_a
+        gain = r_sense
+    full_scale = readout.full_scale_v or i_fs_a * gain
+    sh = readout.sample_hold
+    c_s = sh.c_s_f or kt_capacitance_f(full_scale, readout.adc.bits, sh.kt_margin)
+    return SizedReadout(readout, i_fs_a, r_f, t_int, r_sense, c_s, gain, full_scale)

@@ -10,6 +10,8 @@ import numpy as np
 from spicecim.devices.library import ASSIGN, MODEL_LINE, header_value, read_lib, source_of
 from spicecim.errors import SpecError, check
 
+EPSILON_0_F_PER_M = 8.8541878128e-12
+
 
 @dataclass(frozen=True, slots=True)
 class AccessTransistor:
@@ -26,6 +28,7 @@ class AccessTransistor:
     w_m: float
     l_m: float
     v_gate_v: float
+    tox_m: float | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -34,10 +37,23 @@ class AccessTransistor:
         check(self.w_m > 0, "w_m", self.w_m, "a width > 0 m")
         check(self.l_m > 0, "l_m", self.l_m, "a length > 0 m")
         check(self.v_gate_v > self.vto_v, "v_gate_v", self.v_gate_v, f"> vto = {self.vto_v} V")
+        check(self.tox_m is None or self.tox_m > 0, "tox_m", self.tox_m, "None or > 0 m")
 
     @property
     def beta_a_per_v2(self) -> float:
         return self.kp_a_per_v2 * self.w_m / self.l_m
+
+    @property
+    def cox_f_per_m2(self) -> float:
+        """Gate-oxide capacitance per area, ``3.9 eps0 / toxe`` (SiO2-equivalent thickness)."""
+        if self.tox_m is None:
+            raise SpecError(f"transistor model {self.name!r} has no '* oxide: toxe=...' line")
+        return 3.9 * EPSILON_0_F_PER_M / self.tox_m
+
+    @property
+    def c_gate_f(self) -> float:
+        """Gate capacitance ``Cox W L``: what the gate's driver charges per switching."""
+        return self.cox_f_per_m2 * self.w_m * self.l_m
 
     @property
     def r_on_ohm(self) -> float:
@@ -76,6 +92,14 @@ def access_transistor(name: str = "nmos_access", **overrides: float) -> AccessTr
         w_m=geometry["w"],
         l_m=geometry["l"],
         v_gate_v=geometry["vg"],
+        tox_m=_oxide(text),
         source=source_of(text),
     )
     return dataclasses.replace(params, **overrides) if overrides else params
+
+
+def _oxide(text: str) -> float | None:
+    if not any(line.lower().startswith("* oxide:") for line in text.splitlines()):
+        return None
+    values = {k.lower(): float(v) for k, v in ASSIGN.findall(header_value(text, "oxide"))}
+    return values["toxe"]

@@ -17,15 +17,16 @@ digital partial sums of row tiles add up). Then, in the order the hardware meets
    tile with the tile's wire, driver and readout resistances (one factorisation per tile per
    configuration; each input is then a matrix product). Cells are linear at their chord
    conductance: the memristor's sinh I-V below the read voltage and any access transistor are
-   not modelled here. ``ir_drop=False`` sets wire and driver resistances to 0 and the readout to
-   a virtual ground.
+   not modelled here. The column ends see the readout's DC input resistance
+   (:func:`spicecim.solve.termination_ohm`). ``ir_drop=False`` sets wire and driver resistances
+   to 0 and the column ends to an ideal virtual ground.
 5. **Read noise**: every device's current varies by ``read_noise`` (relative sigma) on every
    read, independently; the column's current gets the resulting Gaussian, whose sigma is exact
    without wire resistance (with it, the noise's own IR drop is neglected).
-6. **ADC**: the column's readout voltage ``I * r_sense`` rounded to ``2^adc_bits`` levels of a
-   full scale, clipped to [0, full scale]. ``adc_range="worst"``: the worst case of
-   :func:`spicecim.measure.adc_band` (every device at ``g_max``, every input at full scale; the
-   latency tables' LSB). ``adc_range="calibrated"`` (default; ADC range calibration, standard
+6. **ADC**: the column's current (the readout's output is proportional to it) rounded to
+   ``2^adc_bits`` levels of a full scale, clipped to [0, full scale]. ``adc_range="worst"``: the
+   readout's sizing (:func:`spicecim.netlist.spec.sized_readout`: the tile's worst-case column
+   current, every input at full scale; the latency tables' LSB). ``adc_range="calibrated"`` (default; ADC range calibration, standard
    practice in analog in-memory computing): per tile, the largest noiseless column current over
    the calibration batch, so the codes span the currents the workload produces; currents beyond
    it clip. ``acam_edges`` (an ACAM converter's code edges, :mod:`spicecim.acam.converter`, as
@@ -60,7 +61,6 @@ import numpy as np
 from spicecim.errors import check
 from spicecim.evaluate.mapping import LayerMapping, ModelMapping
 from spicecim.evaluate.model import Matmul, Mlp, Points
-from spicecim.measure import adc_band
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.solve import transfer_matrix
@@ -132,7 +132,8 @@ class Nonideality:
             adc = (f"ADC range calibrated per tile on {points} calibration points (largest "
                    f"column current, beyond it clipped; {_STANDARD})")
         else:
-            adc = "ADC range worst case (rows x G_max x V_full, as the latency tables' LSB)"
+            adc = ("ADC range as the readout is sized: each tile's worst-case column current "
+                   "(every input at full scale), the latency tables' LSB")
         cal = (f"gain-calibrated per column on {points} calibration points (least-squares gain "
                f"and offset, applied after the ADC; {_STANDARD})" if self.calibrate
                else "uncalibrated")
@@ -145,9 +146,10 @@ def accuracy_spec(spec: specs.CrossbarSpec, ir_drop: bool) -> specs.CrossbarSpec
     if ir_drop:
         return dataclasses.replace(spec, cell=cell)
     wire = dataclasses.replace(spec.wire, r_row_ohm=0.0, r_col_ohm=0.0)
+    # The integrator's column end is the solver's ideal virtual ground (termination 0 ohm).
     return dataclasses.replace(
         spec, cell=cell, wire=wire, driver=dataclasses.replace(spec.driver, r_out_ohm=0.0),
-        readout=dataclasses.replace(spec.readout, style="virtual_ground"))
+        readout=dataclasses.replace(spec.readout, front_end="integrator"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,7 @@ class ProgrammedTile:
     transfer: np.ndarray  # (rows used, cols): column currents per volt on each row
     g_sq: np.ndarray  # (rows used, cols): programmed conductances squared, for read noise
     adc_full_a: float  # calibrated ADC full scale: largest noiseless column current (A)
+    sized_full_a: float  # the readout's sizing: the tile's worst-case column current (A)
     gain: np.ndarray  # (cols,): per-column digital correction a * I + b ...
     offset: np.ndarray  # (cols,): ... fitted on the calibration batch (b in A)
 
@@ -234,7 +237,8 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
             gain, offset = _fit_columns(analog, v @ target[:n_rows])
             tiles.append(ProgrammedTile(
                 slice(row0, row0 + n_rows), slice(out0, out0 + n_out), n_cols, transfer,
-                g[:n_rows] ** 2, float(analog[:, :n_cols].max(initial=0.0)), gain, offset))
+                g[:n_rows] ** 2, float(analog[:, :n_cols].max(initial=0.0)),
+                float(g.sum(axis=0).max()) * spec.driver.v_full_v, gain, offset))
             out0 += n_out
         row0 += n_rows
     return ProgrammedLayer(tuple(tiles), w_max, scale, m.input_phases)
@@ -272,9 +276,6 @@ class _AnalogMatmul:
                  weights: WeightMapping, settings: Nonideality) -> None:
         self.layers, self.weights, self.settings = layers, weights, settings
         self.v_full = spec.driver.v_full_v
-        self.r_sense = spec.readout.r_sense_ohm
-        band = adc_band(spec, weights.g_max_s)
-        self.full_scale_v = band.full_scale_v
         self.rng = np.random.default_rng([settings.seed, 1])
         self.z: dict[str, np.ndarray] = {}
 
@@ -301,7 +302,7 @@ class _AnalogMatmul:
                 sigma = s.read_noise * np.sqrt((v * v) @ tile.g_sq)
                 current = current + sigma * self.rng.standard_normal(current.shape)
             if s.adc_bits is not None:
-                full_a = self.full_scale_v / self.r_sense
+                full_a = tile.sized_full_a
                 if s.adc_range == "calibrated" and tile.adc_full_a > 0:
                     full_a = tile.adc_full_a
                 if s.acam_edges is not None:

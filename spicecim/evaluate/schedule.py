@@ -32,12 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from spicecim import devices
-from spicecim.driver import simulate_to_file
+from spicecim.driver import column_figures, simulate_to_file
 from spicecim.errors import ResultFileError, check
 from spicecim.evaluate.mapping import LayerMapping, ModelMapping
-from spicecim.measure import SCHEDULES, schedule_layer
+from spicecim.measure import ROW_POLICIES, SCHEDULES, ColumnFigures, schedule_layer
 from spicecim.netlist import spec as specs
-from spicecim.netlist.crossbar import SOURCE_GROUPS
 from spicecim.netlist.weights import WeightMapping
 from spicecim.store.hdf5 import open_run
 
@@ -45,6 +44,9 @@ from spicecim.store.hdf5 import open_run
 SCHEDULE_NAMES = {"parallel": "fully_parallel", "adc-shared": "adc_shared",
                   "serialized": "serialized"}
 SCHEDULE_LABELS = {v: k for k, v in SCHEDULE_NAMES.items()}
+DEFAULT_POLICY = ROW_POLICIES[0]
+"""Rows and front ends off once every column's sample is held (the sample-and-holds exist to
+allow it)."""
 
 # 32-bit integer add at 45 nm: 0.1 pJ (M. Horowitz, "Computing's energy problem (and what we can
 # do about it)", ISSCC 2014, the operation-energy table; read in secondary copies of the table,
@@ -68,25 +70,21 @@ class DigitalAdder:
 
 @dataclass(frozen=True, slots=True)
 class TileTable:
-    """The per-column figures of one simulated tile, with the configuration it was made with.
-
-    ``latency_s`` (from the input edge) and ``energy_array_j`` (every source group, ADC excluded)
-    are NaN where the column did not end ``ok``.
-    """
+    """The per-column figures of one simulated tile (:class:`spicecim.measure.ColumnFigures`,
+    NaN where a column did not end ``ok``), with the configuration it was made with."""
 
     source: str
     spec: specs.CrossbarSpec
     weights: WeightMapping
     adc_share: int
-    latency_s: np.ndarray = field(repr=False)
-    energy_array_j: np.ndarray = field(repr=False)
+    columns: ColumnFigures = field(repr=False)
+    dac_e_conv_j: float = 0.0
+    sh_e_clock_j: float = 0.0
     failed: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        shape = (self.spec.cols,)
-        check(self.latency_s.shape == shape, "latency_s.shape", self.latency_s.shape, f"{shape}")
-        check(self.energy_array_j.shape == shape, "energy_array_j.shape",
-              self.energy_array_j.shape, f"{shape}")
+        check(len(self.columns) == self.spec.cols, "columns", len(self.columns),
+              f"{self.spec.cols} (the tile's columns)")
         check(self.adc_share >= 1, "adc_share", self.adc_share, "an integer >= 1")
 
     @property
@@ -99,19 +97,17 @@ class TileTable:
 
 def spec_from_dict(d: Mapping) -> specs.CrossbarSpec:
     """The :class:`CrossbarSpec` whose ``to_dict()`` is ``d`` (as stored in a run's config)."""
-    cell, readout = d["cell"], d["readout"]
+    cell = d["cell"]
     access = cell.get("access")
     return specs.CrossbarSpec(
         rows=d["rows"], cols=d["cols"],
         cell=specs.CellParams(
             kind=cell["kind"], memristor=devices.MemristorParams(**cell["memristor"]),
             access=None if access is None else devices.AccessTransistor(**access),
-            # runs written before the field existed used the full (dynamic) model
-            state=cell.get("state", "dynamic")),
+            state=cell["state"]),
         wire=specs.WireParams(**d["wire"]),
         driver=specs.DriverParams(**d["driver"]),
-        readout=devices.Readout(style=readout["style"], r_sense_ohm=readout["r_sense_ohm"],
-                                c_adc_f=readout["c_adc_f"], adc=devices.AdcModel(**readout["adc"])),
+        readout=devices.Readout.from_dict(d["readout"]),
     )
 
 
@@ -128,16 +124,15 @@ def read_tables(path: Path | str) -> list[TileTable]:
                                   "by 'spicecim simulate')") from exc
         out = []
         for tile in run.tiles():
-            t = run.columns(tile)
-            ok = t["status"] == "ok"
-            energy = sum(np.asarray(t[f"energy_{g}_j"], float) for g in SOURCE_GROUPS)
-            if run.tile_attrs(tile).get("spec_digest") != spec.digest():
+            attrs = run.tile_attrs(tile)
+            if attrs.get("spec_digest") != spec.digest():
                 continue  # a tile of another configuration than /config describes: not ours
+            t = run.columns(tile)
             out.append(TileTable(
                 source=f"{run.path}:{tile}", spec=spec, weights=weights, adc_share=adc_share,
-                latency_s=np.where(ok, np.asarray(t["latency_s"], float), math.nan),
-                energy_array_j=np.where(ok, energy, math.nan),
-                failed=tuple(int(j) for j in np.nonzero(~ok)[0])))
+                columns=column_figures(t), dac_e_conv_j=float(attrs["dac_e_conv_j"]),
+                sh_e_clock_j=float(attrs["sh_e_clock_j"]),
+                failed=tuple(int(j) for j in np.nonzero(t["status"] != "ok")[0])))
     return out
 
 
@@ -166,7 +161,7 @@ def simulate_table(spec: specs.CrossbarSpec, weights: WeightMapping, directory: 
     parameters = {"weights": {"scheme": weights.scheme, "g_min_s": weights.g_min_s,
                               "g_max_s": weights.g_max_s, "bits": weights.bits}, "seed": seed}
     path = on_demand_path(directory, spec, weights)
-    summary = simulate_to_file(tile, path, g_max_s=weights.g_max_s, parameters=parameters,
+    summary = simulate_to_file(tile, path, parameters=parameters,
                                adc_share=adc_share, workers=workers, progress=False,
                                command_line=command_line)
     return read_tables(summary.path)[0]
@@ -190,12 +185,15 @@ def with_geometry(spec: specs.CrossbarSpec, rows: int, cols: int) -> specs.Cross
 
 @dataclass(frozen=True, slots=True)
 class LayerCost:
-    """One layer (or a model total) under one schedule, per sample."""
+    """One layer (or a model total) under one schedule, per sample: the analog tiles' energy by
+    part (:class:`spicecim.measure.LayerSchedule`: the DACs' conversions and the array they
+    drive, the front ends and their sample-and-holds, the ADCs) and the digital stage's."""
 
     name: str
     schedule: str
     latency_s: float
     energy_array_j: float
+    energy_frontend_j: float
     energy_adc_j: float
     energy_digital_j: float
     conversions: int
@@ -205,7 +203,8 @@ class LayerCost:
 
     @property
     def energy_j(self) -> float:
-        return self.energy_array_j + self.energy_adc_j + self.energy_digital_j
+        return (self.energy_array_j + self.energy_frontend_j + self.energy_adc_j
+                + self.energy_digital_j)
 
 
 def digital_stage(m: LayerMapping, adder: DigitalAdder) -> tuple[float, float]:
@@ -216,27 +215,33 @@ def digital_stage(m: LayerMapping, adder: DigitalAdder) -> tuple[float, float]:
 
 
 def layer_costs(m: LayerMapping, table: TileTable | None, adder: DigitalAdder,
-                adc_share: int | None = None) -> dict[str, LayerCost]:
-    """The layer's cost under each schedule (``measure.SCHEDULES`` names); NaN without a table.
-    ``adc_share`` defaults to the table's."""
+                adc_share: int | None = None, policy: str = DEFAULT_POLICY
+                ) -> dict[str, LayerCost]:
+    """The layer's cost under each schedule (``measure.SCHEDULES`` names) with rows and front
+    ends kept on as ``policy`` says; NaN without a table. ``adc_share`` defaults to the
+    table's."""
     t_digital, e_digital = digital_stage(m, adder)
     conversions = m.columns_converted
     if table is None:
-        return {s: LayerCost(m.name, s, math.nan, math.nan, math.nan, e_digital, conversions)
-                for s in SCHEDULES}
+        return {s: LayerCost(m.name, s, math.nan, math.nan, math.nan, math.nan, e_digital,
+                             conversions) for s in SCHEDULES}
     check(table.spec.rows == m.tile.rows and table.spec.cols == m.tile.cols, "table tile",
           f"{table.spec.rows}x{table.spec.cols}", f"{m.tile.rows}x{m.tile.cols} (the mapping's)")
     k = table.adc_share if adc_share is None else adc_share
-    per_tile = [{s.schedule: s for s in schedule_layer(table.latency_s[:n],
-                                                       table.energy_array_j[:n], table.adc, k)}
+    per_tile = [{s.schedule: s for s in schedule_layer(
+                    table.columns.head(n), table.adc, k, rows=table.spec.rows,
+                    dac_e_conv_j=table.dac_e_conv_j, sh_e_clock_j=table.sh_e_clock_j,
+                    policies=(policy,))}
                 for n in m.column_counts]
+    reads = m.input_phases * m.row_tiles
     out = {}
     for s in SCHEDULES:
         latency = float(np.max([t[s].latency_s for t in per_tile]))  # NaN (missing) wins
         out[s] = LayerCost(
             m.name, s, m.input_phases * latency + t_digital,
-            m.input_phases * m.row_tiles * sum(t[s].energy_array_j for t in per_tile),
-            m.input_phases * m.row_tiles * sum(t[s].energy_adc_j for t in per_tile),
+            reads * sum(t[s].energy_dac_j + t[s].energy_array_j for t in per_tile),
+            reads * sum(t[s].energy_frontend_j + t[s].energy_sh_j for t in per_tile),
+            reads * sum(t[s].energy_adc_j for t in per_tile),
             e_digital, conversions)
     return out
 
@@ -287,6 +292,7 @@ class ModelCost:
     adc_share: int
     table: str | None
     readout: str = "ADC (tables)"
+    policy: str = DEFAULT_POLICY
 
     def layer(self, name: str, schedule: str) -> LayerCost:
         i = [m.name for m in self.mapping.layers].index(name)
@@ -308,9 +314,10 @@ class ModelCost:
 
 def model_cost(mapping: ModelMapping, table: TileTable | None, workload: Workload,
                adc_share: int, adder: DigitalAdder = DigitalAdder(),
-               readout: str = "ADC (tables)") -> ModelCost:
+               readout: str = "ADC (tables)", policy: str = DEFAULT_POLICY) -> ModelCost:
     """Every layer of ``mapping`` from ``table`` (None: every figure missing); ``readout``
     describes the converter whose figures the table carries."""
-    return ModelCost(mapping, tuple(layer_costs(m, table, adder, adc_share)
+    return ModelCost(mapping, tuple(layer_costs(m, table, adder, adc_share, policy)
                                     for m in mapping.layers),
-                     workload, adc_share, None if table is None else table.source, readout)
+                     workload, adc_share, None if table is None else table.source, readout,
+                     policy)

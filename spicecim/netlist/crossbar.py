@@ -4,9 +4,9 @@ Pure functions from a :class:`~spicecim.netlist.spec.Tile` to SPICE text; :func:
 is the only place that touches files. Node names, so waveforms can be found by name:
 
 - ``d<i>``: row ``i``'s DAC source node; ``r<i>_<j>``: row ``i`` wire at column ``j``;
-- ``c<i>_<j>``: column ``j`` wire at row ``i``; ``b<j>``: bottom of column ``j`` held at virtual
-  ground (its current is ``i(vs<j>)``);
-- ``out<j>``: the voltage the ADC of column ``j`` samples (the column bottom for ``sense``).
+- ``c<i>_<j>``: column ``j`` wire at row ``i``; ``b<j>``: the column's end, where its readout
+  takes the current; ``f<j>`` the readout's front-end output; ``out<j>``: the sampling capacitor,
+  the voltage the ADC of column ``j`` converts (:mod:`spicecim.netlist.readout`).
 
 A wire, driver or sense element of zero resistance is a short: its two nodes become one.
 """
@@ -24,13 +24,17 @@ import numpy as np
 
 import spicecim
 from spicecim.devices.library import fmt
+from spicecim.devices.readout import SizedReadout
 from spicecim.errors import check
+from spicecim.netlist import readout
 from spicecim.netlist.spec import Tile
 
 OUTPUT_NODE = "out{j}"
-SOURCE_GROUPS = ("drivers", "readout", "wordline")
-"""Energy is reported per group of the netlist's sources: row DACs, the readout's active parts
-(the virtual-ground amplifier), the 1T1R word-line bias."""
+SOURCE_GROUPS = ("drivers", "frontend", "wordline")
+"""Energy is reported per group of the netlist's sources: the row DACs (``V<i>``), the readout
+amplifiers' supply (``Vdd``, ``Vss``), the 1T1R word-line bias (``Vwl``)."""
+SOURCE_PATTERNS = (("drivers", r"v\d+"), ("frontend", r"vdd|vss"), ("wordline", r"vwl"))
+"""Which group each source name (lower case) belongs to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +44,19 @@ class Op:
 
 @dataclass(frozen=True, slots=True)
 class Transient:
-    """A transient from t = 0: every input rises from 0 at t = 0 over the driver's rise time."""
+    """A transient from t = 0: every input rises from 0 at t = 0 over the driver's rise time,
+    written as ``edge_points`` straight pieces (one: the edge's two corners; more put ngspice's
+    breakpoints, and so its steps, along the edge without shortening every step)."""
 
     stop_s: float
     step_s: float
     max_step_s: float | None = None
+    edge_points: int = 1
 
     def __post_init__(self) -> None:
         check(self.stop_s > 0, "stop_s", self.stop_s, "a time > 0 s")
+        check(isinstance(self.edge_points, int) and self.edge_points >= 1, "edge_points",
+              self.edge_points, "an integer >= 1")
         check(0 < self.step_s <= self.stop_s, "step_s", self.step_s, f"in (0, {self.stop_s}] s")
         if self.max_step_s is not None:
             check(self.max_step_s > 0, "max_step_s", self.max_step_s, "a time > 0 s")
@@ -82,8 +91,9 @@ def isolated_drive(tile: Tile, j: int) -> RowDrive:
 def build_array(tile: Tile, analysis: Analysis) -> str:
     """The whole tile as one netlist."""
     spec = tile.spec
+    sized = tile.readout
     lines = _header(tile, "full array", analysis)
-    lines += _models(tile)
+    lines += _models(tile, sized)
     lines.append("* --- row drivers (DACs) and row wires")
     for i in range(spec.rows):
         drive = f"d{i}"
@@ -95,7 +105,7 @@ def build_array(tile: Tile, analysis: Analysis) -> str:
         lines += _ladder(f"Rr{i}_", f"Cr{i}_", node, [f"r{i}_{j}" for j in range(spec.cols)],
                          spec.wire.r_row_ohm, spec.wire.c_row_f)
     for j in range(spec.cols):
-        lines += _column(tile, j, [_row_node(tile, i, j) for i in range(spec.rows)])
+        lines += _column(tile, j, [_row_node(tile, i, j) for i in range(spec.rows)], sized)
     lines.append(".end")
     return "\n".join(lines) + "\n"
 
@@ -110,8 +120,9 @@ def build_column(tile: Tile, j: int, analysis: Analysis, drive: RowDrive | None 
     spec = tile.spec
     check(0 <= j < spec.cols, "column", j, f"an integer in [0, {spec.cols - 1}]")
     drive = drive or isolated_drive(tile, j)
+    sized = tile.readout
     lines = _header(tile, f"column {j}", analysis)
-    lines += _models(tile)
+    lines += _models(tile, sized)
     lines.append("* --- rows as seen by this column: Thevenin source + Elmore-equivalent capacitance")
     c_row = _elmore_row_capacitance(tile, j, drive.r_th_ohm)
     row_nodes = []
@@ -124,7 +135,7 @@ def build_column(tile: Tile, j: int, analysis: Analysis, drive: RowDrive | None 
             if c_row[i] > 0:
                 lines.append(f"Cr{i}_{j} {node} 0 {fmt(c_row[i])}")
         row_nodes.append(node)
-    lines += _column(tile, j, row_nodes)
+    lines += _column(tile, j, row_nodes, sized)
     lines.append(".end")
     return "\n".join(lines) + "\n"
 
@@ -155,9 +166,9 @@ def _ladder(r_prefix: str, c_prefix: str, start: str, nodes: list[str], r: float
     return out
 
 
-def _column(tile: Tile, j: int, row_nodes: list[str]) -> list[str]:
+def _column(tile: Tile, j: int, row_nodes: list[str], sized: SizedReadout) -> list[str]:
     spec = tile.spec
-    bottom = OUTPUT_NODE.format(j=j) if spec.readout.style == "sense" else f"b{j}"
+    bottom = readout.bottom_node(j)
     if spec.wire.r_col_ohm > 0:
         col_nodes = [f"c{i}_{j}" for i in range(spec.rows)]
         r, ends = fmt(spec.wire.r_col_ohm), [*col_nodes[1:], bottom]
@@ -172,7 +183,7 @@ def _column(tile: Tile, j: int, row_nodes: list[str]) -> list[str]:
     lines = [f"* --- column {j}: cells, wire, readout"]
     lines += _cells(tile, j, row_nodes, col_nodes)
     lines += wire
-    lines += _readout(tile, j, bottom)
+    lines += readout.readout_lines(sized, j)
     return lines
 
 
@@ -197,18 +208,6 @@ def _cells(tile: Tile, j: int, row_nodes: list[str], col_nodes: list[str]) -> li
             for d, k, m, c in zip(devices, ids, mids, col_nodes, strict=True)]
 
 
-def _readout(tile: Tile, j: int, bottom: str) -> list[str]:
-    ro = tile.spec.readout
-    out = OUTPUT_NODE.format(j=j)
-    if ro.style == "sense":
-        lines = [f"Rs{j} {out} 0 {fmt(ro.r_sense_ohm)}"]
-    else:
-        lines = [f"Vs{j} {bottom} 0 0", f"Ft{j} 0 {out} Vs{j} 1", f"Ro{j} {out} 0 {fmt(ro.r_sense_ohm)}"]
-    if ro.c_adc_f > 0:
-        lines.append(f"Cadc{j} {out} 0 {fmt(ro.c_adc_f)}")
-    return lines
-
-
 def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
     d = tile.spec.driver
     if isinstance(analysis, Op) or v == 0:
@@ -216,12 +215,14 @@ def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
     if d.encoding == "pulse_width":
         width = float(tile.x_in[i]) * analysis.stop_s
         return f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)} {fmt(d.rise_s + width)} {fmt(v)} {fmt(2 * d.rise_s + width)} 0)"
-    return f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)})"
+    k = analysis.edge_points
+    corners = " ".join(f"{fmt(d.rise_s * n / k)} {fmt(v * n / k)}" for n in range(1, k + 1))
+    return f"V{i} {node} 0 PWL(0 0 {corners})"
 
 
-def _models(tile: Tile) -> list[str]:
+def _models(tile: Tile, sized: SizedReadout) -> list[str]:
     cell = tile.spec.cell
-    lines: list[str] = []
+    lines: list[str] = readout.model_lines(sized) + readout.supply_lines(sized)
     if cell.kind == "memristor" and cell.state == "frozen":
         mem = cell.memristor
         lines += [f"* --- device model: {mem.name}, state frozen: each cell's read current",
@@ -243,6 +244,7 @@ def _header(tile: Tile, what: str, analysis: Analysis) -> list[str]:
         f"* spec {spec.digest()} data {tile.digest()}",
         f"* parameters: {params}",
         f"* inputs (0..1): {' '.join(fmt(round(float(x), 12)) for x in tile.x_in)}",
+        f"* readout sized for this tile: {json.dumps(tile.readout.to_dict(), sort_keys=True)}",
     ]
     if isinstance(analysis, Transient):
         lines.append(analysis.line())

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from spicecim import devices
+from spicecim.devices.readout import SizedReadout
+from spicecim.devices.readout import size as size_readout
 from spicecim.errors import SpecError, check
 
 CELL_KINDS = ("linear", "memristor")
@@ -51,8 +54,11 @@ class DriverParams:
     rise_s: float
     dac_bits: int
     encoding: str = "amplitude"
+    e_conv_j: float = 0.0
 
     def __post_init__(self) -> None:
+        check(math.isfinite(self.e_conv_j) and self.e_conv_j >= 0, "dac e_conv_j", self.e_conv_j,
+              "a finite energy >= 0 J")
         check(self.v_full_v > 0, "v_full_v", self.v_full_v, "a full-scale voltage > 0 V")
         check(self.r_out_ohm >= 0, "r_out_ohm", self.r_out_ohm, "a resistance >= 0 ohm")
         check(self.rise_s > 0, "rise_s", self.rise_s, "a rise time > 0 s")
@@ -150,11 +156,25 @@ class Tile:
             return np.where(self.x_in > 0, d.v_full_v, 0.0)
         return quantise_unit(self.x_in, d.dac_bits) * d.v_full_v
 
+    @property
+    def readout(self) -> SizedReadout:
+        """The spec's readout sized for this tile's conductances (:func:`sized_readout`)."""
+        return sized_readout(self.spec, self.g_s)
+
     def digest(self) -> str:
         h = hashlib.sha256(self.spec.digest().encode())
         h.update(np.ascontiguousarray(self.g_s).tobytes())
         h.update(np.ascontiguousarray(self.x_in).tobytes())
         return h.hexdigest()[:16]
+
+
+def sized_readout(spec: CrossbarSpec, g_s: np.ndarray) -> SizedReadout:
+    """``spec``'s readout sized for conductances ``g_s``: for the largest column current they
+    can draw, every input at full scale and no IR drop
+    (:func:`~spicecim.devices.readout.size`)."""
+    d = spec.driver
+    i_fs = float(np.max(np.asarray(g_s, dtype=float).sum(axis=0))) * d.v_full_v
+    return size_readout(spec.readout, i_fs, d.v_full_v, d.rise_s)
 
 
 def quantise_unit(x: np.ndarray, bits: int) -> np.ndarray:
@@ -193,16 +213,25 @@ DEFAULT_WIRE = WireParams(
 # 1 ohm for a strong row buffer (a full 256-cell row at 225 uS draws 5.8 mA, so the driver
 # drops 6 % of V_read: at 100 ohm the driver, not the array, would set the result), and a
 # 100 ps edge, well inside one period of the
-# 1.28 GS/s ADC below.
-DEFAULT_DRIVER = DriverParams(v_full_v=0.1, r_out_ohm=1.0, rise_s=100e-12, dac_bits=8)
+# 1.28 GS/s ADC below. The DAC's own energy, 0.5 pJ per 8-bit conversion, is MNSIM-2.0's 8-bit
+# DAC (0.4992 mW at 1 GS/s, "Data reference: ISAAC"; MNSIM/Hardware_Model/DAC.py).
+DEFAULT_DRIVER = DriverParams(v_full_v=0.1, r_out_ohm=1.0, rise_s=100e-12, dac_bits=8,
+                              e_conv_j=0.4992e-3 / 1e9)
 # ADC: 8 bit, 1.28 GS/s; ISAAC's 8 ADCs draw 16 mW, i.e. 1.56 pJ per conversion (Shafiee et al.,
 # ISCA 2016, Table; the SAR ADC of Kull et al., ISSCC 2013).
 DEFAULT_ADC = devices.AdcModel(bits=8, t_conv_s=1 / 1.28e9, e_conv_j=16e-3 / 8 / 1.28e9)
-# Sampling capacitance from the kT/C limit for 8 bits over 0.1 V: C >= 12 kT 4^N / V_fs^2 =
-# 320 fF at 300 K (Murmann, "ADC Performance Survey" thermal-noise bound; derived). The sense
-# resistance is a design choice: 1 ohm keeps a 256-row column at G_max = 225 uS within 6 % of
-# virtual ground (256 * 225 uS * 0.1 V * 1 ohm = 5.8 mV).
-DEFAULT_READOUT = devices.Readout(style="sense", r_sense_ohm=1.0, c_adc_f=320e-15, adc=DEFAULT_ADC)
+# Readout: a TIA, as the current-mode readouts of most silicon-verified nvCIM macros (Hung et al.,
+# ISSCC 2022, introduction; the 22 nm macro of Hung et al., Nat. Electron. 2021, reads through a
+# current-to-voltage stage): the op-amp design point of device_models/readout/opamp_1p.lib, its
+# feedback resistor sized so the tile's worst-case column current reaches the amplifier's output
+# swing. Sample-and-hold: the access transistor's NMOS (PTM 45 nm) as the switch, the capacitor
+# sized at 4x the kT/C bound for the ADC's bits at that full scale (docs/sources.md).
+DEFAULT_READOUT = devices.Readout(
+    front_end="tia",
+    opamp=devices.opamp(),
+    sample_hold=devices.switch_from(devices.access_transistor()),
+    adc=DEFAULT_ADC,
+)
 # Weights: multilevel HfO2 RRAM programmed between 50 and 225 uS (Milo et al., IRPS 2021, Fig. 4,
 # "suggested on/off ratio 4.5 (50 to 225 uS)" in Sandia CrossSim), 4 bits (16 levels) per device.
 DEFAULT_G_MIN_S = 50e-6

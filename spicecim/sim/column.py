@@ -16,7 +16,7 @@ import hashlib
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -25,6 +25,7 @@ from spicecim.errors import NetlistError, SimulationError, check
 from spicecim.netlist.crossbar import (
     OUTPUT_NODE,
     SOURCE_GROUPS,
+    SOURCE_PATTERNS,
     RowDrive,
     Transient,
     build_array,
@@ -35,6 +36,8 @@ from spicecim.netlist.spec import Tile
 from spicecim.sim.ngspice import NgspiceSession, message
 
 STATUSES = ("ok", "failed", "unsettled")
+REFINED_STEP = 0.1
+"""The step of a rerun when the first run settles through an overshoot (:func:`overshoots`)."""
 
 
 # --- time scales -----------------------------------------------------------------------------
@@ -46,17 +49,31 @@ class TimeScales:
     estimate, which bounds the slowest pole of an RC tree from above.
 
     ``row_s``: driver and row wire charging the row's capacitance; ``column_s``: the column wire
-    ladder; ``readout_s``: the readout node's capacitance against everything that discharges it.
+    ladder; ``frontend_s``: the front end (``tia``: the closed-loop pole
+    ``n / (2 pi gbw (1 + n / a0))`` at noise gain ``n = 1 + r_f G_column``, plus the column's
+    capacitance against the feedback and cells in parallel; ``integrator``: the amplifier's pole
+    at unity feedback; ``passive``: the column's capacitance against the sense resistor and the
+    cells in parallel); ``sample_hold_s``: the sampling capacitor through its switch (and, for
+    ``passive``, the sense node's resistance); ``window_s``: the integrator's window (the
+    sample-and-hold holds at its end), 0 for the others.
     """
 
     rise_s: float
     row_s: float
     column_s: float
-    readout_s: float
+    frontend_s: float
+    sample_hold_s: float
+    window_s: float = 0.0
+
+    RELEVANT = 0.1
+    """Poles within this fraction of the total are resolved by the time step. A faster pole's
+    own decay ends within a step, and its lag behind the slower ones (what it adds to the
+    latency) is exact under Gear's rule, which integrates a lag behind a linear or quadratic
+    signal without error whatever the step."""
 
     @property
     def tau_s(self) -> float:
-        return self.row_s + self.column_s + self.readout_s
+        return self.row_s + self.column_s + self.frontend_s + self.sample_hold_s
 
     @property
     def tail_s(self) -> float:
@@ -64,35 +81,71 @@ class TimeScales:
         settled: a time constant, and at least half the edge (a few maximum steps)."""
         return max(self.tau_s, 0.5 * self.rise_s)
 
-    def max_step_s(self, points_per_scale: int, edge_points: int) -> float:
-        """Resolve whichever shapes the waveform: the exponential approach needs points per time
-        constant; the edge is a straight line, which linear interpolation reproduces exactly
-        from a few points (ngspice's truncation-error control adds steps at its corners)."""
-        return max(self.rise_s / edge_points, self.tau_s / points_per_scale)
+    def as_dict(self) -> dict[str, float]:
+        return {"rise_s": self.rise_s, "row_s": self.row_s, "column_s": self.column_s,
+                "frontend_s": self.frontend_s, "sample_hold_s": self.sample_hold_s,
+                "window_s": self.window_s}
+
+    def dominant(self) -> str:
+        """Which of row, column, front end and sample-and-hold is the largest."""
+        parts = {"row": self.row_s, "column": self.column_s, "frontend": self.frontend_s,
+                 "sample_hold": self.sample_hold_s}
+        return max(parts, key=parts.__getitem__)
+
+    def max_step_s(self, points_per_scale: int) -> float:
+        """``points_per_scale`` steps per the smallest time constant the settling depends on (at
+        least :data:`RELEVANT` of the total): every pole that shapes the settling is resolved.
+        The edge is resolved by breakpoints instead
+        (:class:`~spicecim.netlist.crossbar.Transient` ``edge_points``)."""
+        relevant = [tau for tau in (self.row_s, self.column_s, self.frontend_s,
+                                    self.sample_hold_s) if tau >= self.RELEVANT * self.tau_s]
+        return min(relevant or [self.rise_s]) / points_per_scale
 
     def stop_s(self, full_scale_v: float, settle_tol_v: float) -> float:
-        """Edge; the time the slowest pole takes to bring a full-scale error under the
-        tolerance (at least half an edge: the integrator takes a few steps to turn the edge's
-        corner); then the settling tail."""
+        """Edge and window; the time the slowest pole takes to bring a full-scale error under
+        the tolerance (at least half an edge: the integrator takes a few steps to turn the
+        edge's corner); then the settling tail."""
         decades = math.log(max(full_scale_v / settle_tol_v, math.e))
-        return self.rise_s + max(self.tau_s * decades, 0.5 * self.rise_s) + self.tail_s
+        return (self.rise_s + self.window_s + max(self.tau_s * decades, 0.5 * self.rise_s)
+                + self.tail_s)
 
 
-def time_scales(tile: Tile, drive: RowDrive) -> TimeScales:
+def time_scales(tile: Tile, drive: RowDrive, j: int | None = None) -> TimeScales:
+    """Column ``j``'s time constants (``None``: the tile's slowest column's)."""
     spec = tile.spec
-    w, ro, n, m = spec.wire, spec.readout, spec.cols, spec.rows
+    w, n, m = spec.wire, spec.cols, spec.rows
+    sized = tile.readout
+    ro = sized.readout
     r_row = float(np.max(drive.r_th_ohm))
     # Driver charging the whole row, each segment charging the wire beyond it (farthest column).
     row = spec.driver.r_out_ohm * n * w.c_row_f + w.r_row_ohm * w.c_row_f * n * (n + 1) / 2
     column = w.r_col_ohm * w.c_col_f * m * (m + 1) / 2
-    if ro.style == "sense":
-        g_cells = np.asarray(tile.g_s, dtype=float).sum(axis=0).max()
-        g_path = 1.0 / (1.0 / g_cells + r_row / m + m * w.r_col_ohm)
-        c_out = ro.c_adc_f + m * w.c_col_f
-        readout = c_out / (1.0 / ro.r_sense_ohm + g_path)
+    g_columns = np.asarray(tile.g_s, dtype=float).sum(axis=0)
+    g_cells = float(g_columns.max() if j is None else g_columns[j])
+    # The cells as the column end sees them: in series with the rows' and the column's wires.
+    g_path = 1.0 / (1.0 / g_cells + r_row / m + m * w.r_col_ohm)
+    c_column = m * w.c_col_f
+    window = 0.0
+    if ro.front_end == "tia":
+        assert sized.r_f_ohm is not None
+        # The wires in series with the cells only lower the noise gain: the cells' conductance
+        # bounds it (and so the amplifier's time constant) from above.
+        noise_gain = 1.0 + sized.r_f_ohm * g_cells
+        frontend = (ro.opamp.closed_loop_tau_s(noise_gain)
+                    + c_column / (g_path + 1.0 / sized.r_f_ohm))
+        sample_hold = sized.sample_hold_tau_s
+    elif ro.front_end == "integrator":
+        assert sized.t_int_s is not None
+        frontend = ro.opamp.closed_loop_tau_s(1.0 + c_column / ro.c_int_f)
+        sample_hold = sized.sample_hold_tau_s
+        window = sized.t_int_s
     else:
-        readout = ro.r_sense_ohm * ro.c_adc_f
-    return TimeScales(spec.driver.rise_s, float(row), float(column), float(readout))
+        assert sized.r_sense_ohm is not None
+        r_node = 1.0 / (g_path + 1.0 / sized.r_sense_ohm)
+        frontend = c_column * r_node
+        sample_hold = (ro.sample_hold.r_on_ohm + r_node) * sized.c_s_f
+    return TimeScales(spec.driver.rise_s, float(row), float(column), float(frontend),
+                      float(sample_hold), float(window))
 
 
 # --- one column ------------------------------------------------------------------------------
@@ -102,14 +155,20 @@ def time_scales(tile: Tile, drive: RowDrive) -> TimeScales:
 class SimOptions:
     """How a column transient is run.
 
-    ``settle_tol_v``: a readout drift below this over the settling tail counts as settled (the
-    measurement's half LSB divided by a margin); ``full_scale_v`` sizes the first stop-time
-    estimate; the maximum step is ``max_step_scale`` times the longer of the edge over
-    ``edge_points`` and the time constant over ``points_per_scale``.
+    ``band_v``: the measurement's settling band (half an LSB); ``settle_tol_v``: a readout drift
+    below this over the settling tail counts as settled (the band divided by a margin);
+    ``full_scale_v`` sizes the first stop-time estimate; the maximum step is ``max_step_scale``
+    times the smallest relevant time constant over ``points_per_scale``
+    (:meth:`TimeScales.max_step_s`); the input edge is cut into ``edge_points`` straight pieces,
+    each a breakpoint ngspice steps on.
 
-    ``method`` is Gear (BDF2): the readout's own pole is often far faster than the step, and
-    the trapezoidal rule, not L-stable, leaves it ringing (+-2 % of half an LSB, decaying over
-    hundreds of steps) where Gear damps it; against a closed-form RC both stay within 0.4 %.
+    ``method`` is Gear (BDF2) at ``points_per_scale`` = 16 steps per relevant time constant:
+    on a 256-row column its latencies are within 0.6 % of a run at 100 steps per time
+    constant. The trapezoidal rule is as accurate at 6 steps (its error constant is 1/12, BDF2's
+    2/9, and the settle test reads amplitude errors against half an LSB), but it is not
+    L-stable: the wires' and rows' picosecond poles, far shorter than the step, ring under it,
+    +-2 % on every step of a 32x32 tile's driver current, which biases the energy integral and
+    the settled power. Gear damps them.
     ngspice's ``reltol`` and ``abstol`` keep their defaults; ``vntol_v`` (default:
     ``settle_tol_v``) is tightened so the solution is finer than the settling test.
 
@@ -124,7 +183,8 @@ class SimOptions:
 
     settle_tol_v: float
     full_scale_v: float
-    points_per_scale: int = 10
+    band_v: float
+    points_per_scale: int = 16
     edge_points: int = 5
     method: str = "gear"
     reltol: float = 1e-3
@@ -138,6 +198,7 @@ class SimOptions:
     def __post_init__(self) -> None:
         check(self.settle_tol_v > 0, "settle_tol_v", self.settle_tol_v, "a voltage > 0 V")
         check(self.full_scale_v > 0, "full_scale_v", self.full_scale_v, "a voltage > 0 V")
+        check(self.band_v > 0, "band_v", self.band_v, "a voltage > 0 V")
         for name in ("points_per_scale", "edge_points"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
         for name in ("reltol", "abstol_a", "pivtol", "max_step_scale"):
@@ -163,8 +224,9 @@ class ColumnRun:
     """One column activation as ngspice ran it, reduced to what measurement needs.
 
     ``v_in_v`` is the largest row drive's source node (the input edge); ``power_w`` maps each of
-    :data:`SOURCE_GROUPS` to the power its sources deliver. A failed column has empty waveforms
-    and ngspice's message.
+    :data:`SOURCE_GROUPS` to the power its sources deliver (the row DACs' at their own voltage);
+    ``scales`` the time constants the run was sized by; ``refined``: repeated at a finer step
+    (:func:`overshoots`). A failed column has empty waveforms and ngspice's message.
     """
 
     column: int
@@ -181,6 +243,8 @@ class ColumnRun:
     v_out_v: np.ndarray = field(repr=False)
     v_in_v: np.ndarray = field(repr=False)
     power_w: dict[str, np.ndarray] = field(repr=False)
+    scales: TimeScales | None = None
+    refined: bool = False
 
     def __post_init__(self) -> None:
         check(self.status in STATUSES, "status", self.status, f"one of {STATUSES}")
@@ -193,12 +257,15 @@ class _Source:
     group: str
     plus: str
     minus: str
-    current: str  # the vector whose current (times gain) flows through the source from + to -
-    gain: float
+    current: str  # the vector of the current through the source from + to -
     # v(+) - v(-) as PWL points (times, values) when the netlist fixes it (a DC or PWL voltage
     # source): then its nodes need not be saved, and saving fewer vectors makes ngspice faster
     # (a 256-row column: ~1 ms of its ~20 ms per 256 vectors).
     waveform: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    # The source's own voltage over the netlist's: a column netlist drives each row with a
+    # Thevenin source that includes the other columns' IR drop, but the energy is the DAC's,
+    # its own voltage times the row current this column draws.
+    scale: float = 1.0
 
     def voltage(self, vectors: dict[str, np.ndarray]) -> np.ndarray:
         """v(+) - v(-) at the time points of ``vectors``."""
@@ -206,36 +273,39 @@ class _Source:
             return vectors.get(self.plus, 0.0) - vectors.get(self.minus, 0.0)
         return np.interp(vectors["time"], *self.waveform)
 
+    def power(self, vectors: dict[str, np.ndarray]) -> np.ndarray:
+        """The power the source delivers (ngspice's branch current flows from + to -)."""
+        return -self.scale * self.voltage(vectors) * vectors[self.current]
+
 
 _V_LINE = re.compile(r"^(v\S*)\s+(\S+)\s+(\S+)\s+(.*)$", re.IGNORECASE)
-_F_LINE = re.compile(r"^(f\S*)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", re.IGNORECASE)
-_GROUP_OF = (("drivers", re.compile(r"v\d+")), ("wordline", re.compile(r"vwl")),
-             ("readout", re.compile(r"vs\d+|ft\d+")))
+_GROUP_OF = tuple((group, re.compile(pattern)) for group, pattern in SOURCE_PATTERNS)
 _PWL = re.compile(r"^pwl\s*\(([^()]*)\)$")
 
 
-def _sources(netlist: str) -> list[_Source]:
-    """Every energy source of the top level: voltage sources and current-controlled amplifiers."""
+def _sources(netlist: str, dac_v: Mapping[int, float] | None = None) -> list[_Source]:
+    """Every voltage source of the top level that can deliver energy. ``dac_v`` maps a row to
+    its DAC's amplitude where the netlist drives the row with another (a Thevenin source)."""
     sources, depth = [], 0
     for line in netlist.lower().splitlines():
         head = line[:1]
         if head == ".":
             depth += line.startswith(".subckt") - line.startswith(".ends")
         # the first letter, before any regular expression: a column has ~1000 other elements
-        if depth or head not in "vf" or not (v := _V_LINE.match(line) or _F_LINE.match(line)):
+        if depth or head != "v" or not (v := _V_LINE.match(line)):
             continue
         name = v.group(1)
         group = next((g for g, pattern in _GROUP_OF if pattern.fullmatch(name)), None)
         if group is None:
             raise NetlistError(f"source {name!r} belongs to no energy group {SOURCE_GROUPS}")
-        if name.startswith("f"):
-            sources.append(_Source(group, v.group(2), v.group(3), f"{v.group(4)}#branch",
-                                   float(v.group(5))))
-            continue
         waveform = _waveform(v.group(4))
-        if waveform is None or any(waveform[1]):  # a 0 V source delivers no energy
-            sources.append(_Source(group, v.group(2), v.group(3), f"{name}#branch", 1.0,
-                                   waveform))
+        if waveform is not None and not any(waveform[1]):
+            continue  # a 0 V source delivers no energy
+        scale = 1.0
+        if group == "drivers" and dac_v is not None and waveform is not None:
+            scale = dac_v[int(name[1:])] / max(waveform[1], key=abs)
+        sources.append(_Source(group, v.group(2), v.group(3), f"{name}#branch", waveform,
+                               scale))
     return sources
 
 
@@ -256,18 +326,35 @@ def _waveform(value: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
 
 
 def column_netlist(tile: Tile, j: int, drive: RowDrive, options: SimOptions, *,
-                   unconvergeable: bool = False) -> tuple[str, float, float]:
+                   unconvergeable: bool = False, step_scale: float = 1.0
+                   ) -> tuple[str, float, float]:
     """Column ``j``'s netlist with its transient (stop, maximum step) from its time scales."""
-    scales = time_scales(tile, drive)
-    step = float(scales.max_step_s(options.points_per_scale, options.edge_points)
-                 * options.max_step_scale)
+    scales = time_scales(tile, drive, j)
+    step = float(scales.max_step_s(options.points_per_scale) * options.max_step_scale
+                 * step_scale)
     stop = float(scales.stop_s(options.full_scale_v, options.settle_tol_v))
-    text = build_column(tile, j, Transient(stop_s=stop, step_s=step, max_step_s=step), drive)
+    analysis = Transient(stop_s=stop, step_s=step, max_step_s=step,
+                         edge_points=options.edge_points)
+    text = build_column(tile, j, analysis, drive)
     if unconvergeable:  # the test hook of spicecim.sim.sweep.UNCONVERGEABLE_ENV
         out = OUTPUT_NODE.format(j=j)
-        bad = f"Bunconvergeable 0 {out} I = 1e6*v({out})*v({out})"
+        bad = f"Bunconvergeable 0 {out} I = 1e6*(abs(v({out}))+1e-3)*(abs(v({out}))+1e-3)"
         text = text.replace("\n.end\n", f"\n{bad}\n.end\n")
     return text, stop, step
+
+
+def overshoots(t: np.ndarray, v: np.ndarray, band_v: float) -> bool:
+    """Whether ``v`` enters its final band only after crossing to its far side by more than the
+    band: a settle time read off such a waveform may sit on an overshoot the integrator made
+    (a step far longer than a pole it damps), so the run is repeated at a finer step."""
+    if len(v) < 3:
+        return False
+    err = np.asarray(v, float) - float(v[-1])
+    start = err[0]
+    if abs(start) <= band_v:
+        return False
+    beyond = np.sign(err) == -np.sign(start)
+    return bool(np.any(beyond & (np.abs(err) > band_v)))
 
 
 def _options_line(options: SimOptions, relaxed: dict[str, object]) -> str:
@@ -287,22 +374,33 @@ def _save_lines(vectors: Sequence[str]) -> list[str]:
 def simulate_column(tile: Tile, j: int, drive: RowDrive, options: SimOptions,
                     session: NgspiceSession | None = None, *, unconvergeable: bool = False
                     ) -> ColumnRun:
-    """Column ``j``'s activation: run, extend until settled, retry relaxed, reduce."""
+    """Column ``j``'s activation: run, extend until settled, retry relaxed, reduce; run once
+    more at a tenth of the step when the readout settles through an overshoot
+    (:func:`overshoots`; ``refined`` says so)."""
     start = time.process_time()
-    base, stop, step = column_netlist(tile, j, drive, options, unconvergeable=unconvergeable)
+    session = session or NgspiceSession()
     out = OUTPUT_NODE.format(j=j)
     v_in = f"d{int(np.argmax(np.abs(drive.v_th_v)))}"
+    dac_v = {i: float(v) for i, v in enumerate(tile.v_in)}
+    scales = time_scales(tile, drive, j)
+    refined = False
+    for step_scale in (1.0, REFINED_STEP):
+        base, stop, step = column_netlist(tile, j, drive, options, unconvergeable=unconvergeable,
+                                          step_scale=step_scale)
+        r = _transient(session, base, [out], v_in, stop, step, scales.tail_s, options, dac_v)
+        if r.failure or refined or not overshoots(r.vectors["time"], r.vectors[out],
+                                                  options.band_v):
+            break
+        refined = True
     sha = hashlib.sha256(base.encode()).hexdigest()[:16]
-    r = _transient(session or NgspiceSession(), base, [out], v_in, stop, step,
-                   time_scales(tile, drive).tail_s, options)
     cpu = time.process_time() - start
     if r.failure:
         empty = np.zeros(0)
         return ColumnRun(j, "failed", r.retries, 0, r.options, r.failure, sha, stop, step, cpu,
-                         empty, empty, empty, {g: empty for g in SOURCE_GROUPS})
+                         empty, empty, empty, {g: empty for g in SOURCE_GROUPS}, scales, refined)
     t = r.vectors["time"]
     return ColumnRun(j, r.status, r.retries, r.extensions, r.options, r.message, sha, float(t[-1]),
-                     step, cpu, t, r.vectors[out], r.vectors[v_in], r.power_w)
+                     step, cpu, t, r.vectors[out], r.vectors[v_in], r.power_w, scales, refined)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,11 +419,13 @@ class ArrayRun:
 def simulate_array(tile: Tile, options: SimOptions, *, stop_s: float, max_step_s: float,
                    session: NgspiceSession | None = None) -> ArrayRun:
     """The full array (:func:`build_array`) with the same options as the columns."""
-    base = build_array(tile, Transient(stop_s=stop_s, step_s=max_step_s, max_step_s=max_step_s))
+    base = build_array(tile, Transient(stop_s=stop_s, step_s=max_step_s, max_step_s=max_step_s,
+                                       edge_points=options.edge_points))
     outs = [OUTPUT_NODE.format(j=j) for j in range(tile.spec.cols)]
     v_in = f"d{int(np.argmax(np.abs(tile.v_in)))}"
     tail = time_scales(tile, isolated_drive(tile, tile.spec.cols - 1)).tail_s
-    r = _transient(session or NgspiceSession(), base, outs, v_in, stop_s, max_step_s, tail, options)
+    r = _transient(session or NgspiceSession(), base, outs, v_in, stop_s, max_step_s, tail,
+                   options)
     if r.failure:
         raise SimulationError(f"full-array transient failed: {r.failure}")
     return ArrayRun(r.status, r.message, r.vectors["time"], r.vectors[v_in],
@@ -345,9 +445,10 @@ class _Result:
 
 
 def _transient(session: NgspiceSession, base: str, outs: list[str], v_in: str, stop: float,
-               step: float, tail: float, options: SimOptions) -> _Result:
+               step: float, tail: float, options: SimOptions,
+               dac_v: Mapping[int, float] | None = None) -> _Result:
     """Run ``base``'s circuit until every node of ``outs`` has settled, retrying relaxed."""
-    sources = _sources(base)
+    sources = _sources(base, dac_v)
     nodes = {*outs, v_in} | {n for s in sources if s.waveform is None for n in (s.plus, s.minus)}
     nodes.discard("0")
     currents = sorted({s.current for s in sources})
@@ -375,7 +476,7 @@ def _transient(session: NgspiceSession, base: str, outs: list[str], v_in: str, s
                 vectors = {k: np.insert(v, 0, 0.0) for k, v in vectors.items()}
             power = {g: np.zeros_like(vectors["time"]) for g in SOURCE_GROUPS}
             for s in sources:
-                power[s.group] = power[s.group] - s.gain * s.voltage(vectors) * vectors[s.current]
+                power[s.group] = power[s.group] + s.power(vectors)
             settled = end is None
             message = "" if settled else (
                 f"readout still moving at {end:.4g} s after {extensions} extensions")

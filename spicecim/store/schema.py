@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from spicecim.netlist.crossbar import SOURCE_GROUPS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PARTIAL_SUFFIX = ".partial"
 
 ATTR_SCHEMA = "schema_version"
@@ -55,8 +55,19 @@ class Field:
     fill: object
 
 
-def _energy_fields() -> tuple[Field, ...]:
-    return tuple(Field(f"energy_{g}_j", "f8", "J", float("nan")) for g in (*SOURCE_GROUPS, "adc"))
+ENERGY_PARTS = (*SOURCE_GROUPS, "sh", "adc")
+"""A column's energy by what spent it: each source group of the netlist (row DACs into the
+array, front-end supplies, word line), the sample-and-hold's clock, one ADC conversion."""
+
+
+def energy_field(part: str) -> str:
+    """The column table's name for one of :data:`ENERGY_PARTS`."""
+    return f"energy_{part}_j"
+
+
+def power_field(group: str) -> str:
+    """The column table's name for a source group's settled power."""
+    return f"power_{group}_w"
 
 
 COLUMN_FIELDS = (
@@ -64,12 +75,19 @@ COLUMN_FIELDS = (
     Field("status", "str", "text", PENDING),
     Field("retries", "i8", "1", 0),
     Field("extensions", "i8", "1", 0),
+    Field("refined", "i8", "1", 0),
     Field("latency_s", "f8", "s", float("nan")),
     Field("settle_s", "f8", "s", float("nan")),
     Field("threshold_s", "f8", "s", float("nan")),
     Field("v_final_v", "f8", "V", float("nan")),
+    Field("snr_db", "f8", "dB", float("nan")),
     Field("window_s", "f8", "s", float("nan")),
-    *_energy_fields(),
+    *(Field(energy_field(part), "f8", "J", float("nan")) for part in ENERGY_PARTS),
+    *(Field(power_field(g), "f8", "W", float("nan")) for g in SOURCE_GROUPS),
+    Field("tau_row_s", "f8", "s", float("nan")),
+    Field("tau_column_s", "f8", "s", float("nan")),
+    Field("tau_frontend_s", "f8", "s", float("nan")),
+    Field("tau_sample_hold_s", "f8", "s", float("nan")),
     Field("stop_s", "f8", "s", float("nan")),
     Field("max_step_s", "f8", "s", float("nan")),
     Field("cpu_s", "f8", "s", float("nan")),
@@ -78,14 +96,19 @@ COLUMN_FIELDS = (
     Field("message", "str", "text", ""),
 )
 
+LAYER_ENERGY_PARTS = ("dac", "array", "frontend", "sh", "adc")
+"""A layer's energy by part (:class:`spicecim.measure.LayerSchedule`)."""
+
 LAYER_FIELDS = (
     Field("schedule", "str", "text", ""),
+    Field("policy", "str", "text", ""),
     Field("adc_share", "i8", "1", 0),
     Field("rounds", "i8", "1", 0),
     Field("conversions", "i8", "1", 0),
     Field("latency_s", "f8", "s", float("nan")),
-    Field("energy_array_j", "f8", "J", float("nan")),
-    Field("energy_adc_j", "f8", "J", float("nan")),
+    Field("t_sample_s", "f8", "s", float("nan")),
+    Field("rows_on_s", "f8", "s", float("nan")),
+    *(Field(energy_field(part), "f8", "J", float("nan")) for part in LAYER_ENERGY_PARTS),
     Field("energy_j", "f8", "J", float("nan")),
 )
 
@@ -96,18 +119,29 @@ WAVEFORM_FIELDS = (
     *(Field(f"p_{g}_w", "f8", "W", None) for g in SOURCE_GROUPS),
 )
 
-# Tile attributes: (name, unit) - the measurement definitions a table was made with.
+# Tile attributes: (name, unit) - the measurement definitions and readout sizing a table was
+# made with.
 TILE_ATTRS = (
     ("spec_digest", "text"),
     ("data_digest", "text"),
     ("drive", "text"),
     ("threshold_fraction", "1"),
+    ("front_end", "text"),
+    ("i_fs_a", "A"),
+    ("gain_ohm", "ohm"),
+    ("c_s_f", "F"),
     ("adc_full_scale_v", "V"),
     ("adc_lsb_v", "V"),
     ("adc_bits", "1"),
     ("adc_t_conv_s", "s"),
     ("adc_e_conv_j", "J"),
+    ("noise_v", "V"),
+    ("noise_ok", "1"),
+    ("noise_warning", "text"),
+    ("dac_e_conv_j", "J"),
+    ("sh_e_clock_j", "J"),
 )
+TILE_ATTR_NAMES = tuple(name for name, _ in TILE_ATTRS)
 
 
 def tile_group(tile: str) -> str:

@@ -62,8 +62,10 @@ def test_json_figures_are_the_tables_figures(real_tables: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     (table,) = read_tables(real_tables)
-    tile = {s.schedule: s for s in schedule_layer(table.latency_s, table.energy_array_j,
-                                                  table.adc, table.adc_share)}["serialized"]
+    tile = {s.schedule: s for s in schedule_layer(
+        table.columns, table.adc, table.adc_share, rows=table.spec.rows,
+        dac_e_conv_j=table.dac_e_conv_j, sh_e_clock_j=table.sh_e_clock_j,
+        policies=("hold",))}["serialized"]
     fc1 = report["layers"]["serialized"][1]
     assert fc1["name"] == "fc1"
     assert fc1["latency_s"] == pytest.approx(tile.latency_s)

@@ -48,13 +48,15 @@ def test_simulate_writes_a_run_and_tables_prints_its_schedules(tmp_path: Path) -
         assert np.all(table["latency_s"] > 0) and np.all(table["energy_drivers_j"] > 0)
         assert len(run.waveform("tile0", 7)["time_s"]) > 10
         layer = run.layer("layer0")
-        assert list(layer["adc_share"]) == [1, 4, 8]
+        assert list(layer["adc_share"]) == [1, 1, 4, 4, 8, 8]  # k columns per ADC: k rounds
+        assert list(layer["rounds"]) == [1, 1, 4, 4, 8, 8]
+        assert list(layer["policy"]) == ["hold", "driven"] * 3
     tables = _invoke("tables", str(out))
     assert tables.exit_code == 0
     assert tables.stdout.strip() in result.stdout
     info = json.loads(_invoke("tables", str(out), "--json").stdout)
-    assert [r["schedule"] for r in info["layers"]["layer0"]] == ["fully_parallel", "adc_shared",
-                                                                "serialized"]
+    assert [r["schedule"] for r in info["layers"]["layer0"]][::2] == ["fully_parallel",
+                                                                      "adc_shared", "serialized"]
     again = json.loads(_invoke("simulate", *SMALL, "--out", str(out), "--adc-share", "4",
                                "--waveforms", "--json").stdout)
     assert (again["simulated"], again["kept"]) == (0, 8)

@@ -1,7 +1,8 @@
 """Schedules from tables: the hand arithmetic on a synthetic table with known columns.
 
 Synthetic tile (conftest): 8x8, column j has latency (j + 1) ns and array energy (j + 1) fJ;
-the ADC converts in 1 ns for 1 pJ; 4 columns share an ADC.
+the ADC converts in 1 ns for 1 pJ; 4 columns share an ADC. Every column is sampled when the
+slowest has settled, then converted in rounds: k columns per ADC, k rounds.
 """
 
 from __future__ import annotations
@@ -40,13 +41,12 @@ def _four_layers() -> ModelMapping:
 def test_one_layer_is_the_hand_arithmetic(synthetic: Path) -> None:
     (table,) = read_tables(synthetic)
     costs = layer_costs(map_layer("fc", 4, 4, TILE8), table, NO_ADDER)
-    # serialized: sum of the 8 column latencies + 8 conversions
-    assert costs["serialized"].latency_s == pytest.approx((1 + 2 + 3 + 4 + 5 + 6 + 7 + 8) * NS
-                                                          + 8 * NS)
+    # serialized: the slowest column, then 8 conversions through the one ADC
+    assert costs["serialized"].latency_s == pytest.approx(8 * NS + 8 * NS)
     # fully parallel: the slowest column + one conversion
     assert costs["fully_parallel"].latency_s == pytest.approx(8 * NS + 1 * NS)
-    # 4 columns per ADC: rounds {0..3} and {4..7}
-    assert costs["adc_shared"].latency_s == pytest.approx((4 + 1) * NS + (8 + 1) * NS)
+    # 4 columns per ADC: 4 rounds
+    assert costs["adc_shared"].latency_s == pytest.approx(8 * NS + 4 * NS)
     for cost in costs.values():
         assert cost.energy_array_j == pytest.approx(36 * FJ)
         assert cost.energy_adc_j == pytest.approx(8 * PJ)
@@ -57,7 +57,7 @@ def test_one_layer_is_the_hand_arithmetic(synthetic: Path) -> None:
 def test_a_layer_using_n_columns_takes_columns_0_to_n_minus_1(synthetic: Path) -> None:
     (table,) = read_tables(synthetic)
     costs = layer_costs(map_layer("fc", 4, 2, TILE8), table, NO_ADDER)  # 4 columns
-    assert costs["serialized"].latency_s == pytest.approx((1 + 2 + 3 + 4) * NS + 4 * NS)
+    assert costs["serialized"].latency_s == pytest.approx(4 * NS + 4 * NS)
     assert costs["fully_parallel"].latency_s == pytest.approx(4 * NS + NS)
     assert costs["serialized"].energy_j == pytest.approx(10 * FJ + 4 * PJ)
 
@@ -67,7 +67,7 @@ def test_tiles_run_in_parallel_and_their_energies_add(synthetic: Path) -> None:
     m = map_layer("fc", 12, 6, TILE8)  # rows 8 + 4; outputs 4 (8 columns) + 2 (4 columns)
     assert (m.row_tiles, m.col_tiles, m.column_counts) == (2, 2, (8, 4))
     costs = layer_costs(m, table, NO_ADDER)
-    assert costs["serialized"].latency_s == pytest.approx(36 * NS + 8 * NS)  # the slower tile
+    assert costs["serialized"].latency_s == pytest.approx(8 * NS + 8 * NS)  # the slower tile
     assert costs["serialized"].energy_j == pytest.approx(2 * (36 * FJ + 8 * PJ + 10 * FJ + 4 * PJ))
 
 
@@ -79,6 +79,23 @@ def test_signed_inputs_read_twice(synthetic: Path) -> None:
         assert cost.latency_s == pytest.approx(2 * once[s].latency_s)
         assert cost.energy_j == pytest.approx(2 * once[s].energy_j)
         assert cost.conversions == 2 * once[s].conversions
+
+
+def test_columns_drawing_power_while_the_slowest_settles_cost_energy(tmp_path: Path, make_spec,
+                                                                     write_table) -> None:
+    """With rows held until every sample is taken, column j draws its settled power for
+    (8 - (j + 1)) ns after its own window; kept driven, for the conversions too."""
+    cols = np.arange(1, 9)
+    path = write_table(tmp_path / "p.h5", make_spec(), cols * NS, cols * FJ, power_w=1e-6)
+    (table,) = read_tables(path)
+    hold = layer_costs(map_layer("fc", 4, 4, TILE8), table, NO_ADDER, policy="hold")
+    driven = layer_costs(map_layer("fc", 4, 4, TILE8), table, NO_ADDER, policy="driven")
+    waiting = 1e-6 * float(np.sum(8 - cols)) * NS
+    for s, rounds in (("fully_parallel", 1), ("adc_shared", 4), ("serialized", 8)):
+        assert hold[s].energy_array_j == pytest.approx(36 * FJ + waiting)
+        assert driven[s].energy_array_j == pytest.approx(36 * FJ + waiting
+                                                         + 8 * 1e-6 * rounds * NS)
+        assert driven[s].latency_s == hold[s].latency_s
 
 
 def test_digital_stage_counts_levels_and_additions() -> None:
@@ -112,8 +129,8 @@ def test_four_layers_per_ray_and_per_frame_multiply_out(synthetic: Path) -> None
         assert replicated.ray_latency_s == pytest.approx(48 * 4 * cost.latency_s)
         assert replicated.ray_energy_j == pytest.approx(total.ray_energy_j)
         assert replicated.throughput_per_s == pytest.approx(4 * total.throughput_per_s)
-    # the serialized layer: (36 + 8) ns of columns and conversions + 2 adder levels
-    assert one.total("serialized").sample_latency_s == pytest.approx(4 * 46 * NS)
+    # the serialized layer: 8 ns of settling, 8 conversions + 2 adder levels
+    assert one.total("serialized").sample_latency_s == pytest.approx(4 * 18 * NS)
 
 
 def test_a_failed_column_makes_only_the_layers_using_it_missing(tmp_path: Path, make_spec,
@@ -126,7 +143,7 @@ def test_a_failed_column_makes_only_the_layers_using_it_missing(tmp_path: Path, 
     assert math.isnan(layer_costs(map_layer("a", 4, 4, TILE8), table, NO_ADDER)
                       ["serialized"].latency_s)
     assert layer_costs(map_layer("b", 4, 3, TILE8), table, NO_ADDER)["serialized"].latency_s \
-        == pytest.approx((1 + 2 + 3 + 4 + 5 + 6) * NS + 6 * NS)
+        == pytest.approx(6 * NS + 6 * NS)
     # a model with one such layer has a missing total, never a partial one
     model = ModelMapping((map_layer("b", 4, 3, TILE8), map_layer("a", 4, 4, TILE8)), TILE8)
     assert math.isnan(model_cost(model, table, Workload(), 4).total("fully_parallel")

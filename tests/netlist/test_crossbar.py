@@ -12,6 +12,7 @@ are rewritten only by ``pytest --update-golden``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,8 +50,22 @@ def make_spec(rows: int, cols: int, *, cell: str = "linear", wire: specs.WirePar
         wire=wire,
         driver=specs.DriverParams(v_full_v=0.1, r_out_ohm=r_out, rise_s=100e-12, dac_bits=8,
                                   encoding=encoding),
-        readout=devices.Readout(readout, 1.0, c_adc, specs.DEFAULT_ADC),
+        readout=readout_of(readout, c_adc),
     )
+
+
+def readout_of(kind: str, c_sample: float) -> devices.Readout:
+    """``virtual_ground``: a passive sense resistor small enough (0.1 uOhm) that the column end
+    sits within 1e-9 of the read voltage of ground; ``sense``: 1 ohm; ``tia``: the default TIA.
+    ``c_sample`` the sampling capacitor (0: 100 fF, or the TIA's kT/C sizing)."""
+    base = specs.DEFAULT_READOUT
+    if kind == "tia":
+        c_sample = c_sample or None
+    sh = dataclasses.replace(base.sample_hold, c_s_f=c_sample or 100e-15)
+    if kind == "tia":
+        return dataclasses.replace(base, sample_hold=sh)
+    r = 1e-7 if kind == "virtual_ground" else 1.0
+    return dataclasses.replace(base, front_end="passive", r_sense_ohm=r, sample_hold=sh)
 
 
 def random_tile(spec: specs.CrossbarSpec, seed: int) -> specs.Tile:
@@ -60,11 +75,14 @@ def random_tile(spec: specs.CrossbarSpec, seed: int) -> specs.Tile:
     return specs.Tile(spec, g, x)
 
 
-def column_currents(vectors: dict[str, np.ndarray], spec: specs.CrossbarSpec) -> np.ndarray:
-    """Current into each column's readout, at every time point (rows: columns)."""
-    if spec.readout.style == "virtual_ground":
-        return np.array([vectors[f"vs{j}#branch"] for j in range(spec.cols)])
-    return np.array([vectors[f"out{j}"] for j in range(spec.cols)]) / spec.readout.r_sense_ohm
+def column_currents(vectors: dict[str, np.ndarray], tile: specs.Tile) -> np.ndarray:
+    """Current into each column's readout, at every time point (rows: columns): through the
+    sense resistor, or the feedback resistor from the column end to the amplifier's output."""
+    sized, cols = tile.readout, range(tile.spec.cols)
+    if sized.r_sense_ohm is not None:
+        return np.array([vectors[f"b{j}"] for j in cols]) / sized.r_sense_ohm
+    assert sized.r_f_ohm is not None
+    return np.array([vectors[f"b{j}"] - vectors[f"f{j}"] for j in cols]) / sized.r_f_ohm
 
 
 def driver_currents(vectors: dict[str, np.ndarray], spec: specs.CrossbarSpec) -> np.ndarray:
@@ -80,12 +98,12 @@ def test_ideal_array_computes_g_transpose_v_exactly(ngspice: NgspiceSession) -> 
     spec = make_spec(8, 8)
     tile = random_tile(spec, seed=1)
     vectors = ngspice.run(build_array(tile, Op()))
-    currents = column_currents(vectors, spec)[:, 0]
+    currents = column_currents(vectors, tile)[:, 0]
     expected = tile.g_s.T @ tile.v_in
     np.testing.assert_allclose(currents, expected, rtol=1e-9, atol=0)
-    # the transimpedance stage turns each current into r_sense * i at out<j>
+    # at DC the sampling capacitor holds the sense voltage, r_sense * i, for the ADC
     outputs = np.array([vectors[f"out{j}"][0] for j in range(spec.cols)])
-    np.testing.assert_allclose(outputs, expected * spec.readout.r_sense_ohm, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(outputs, expected * tile.readout.gain_ohm, rtol=1e-9, atol=0)
 
 
 @pytest.mark.ngspice
@@ -94,8 +112,8 @@ def test_wire_and_driver_resistance_lower_every_column_current(ngspice: NgspiceS
     lossy = make_spec(8, 8, wire=specs.WireParams(5.0, 0.0, 5.0, 0.0), r_out=100.0)
     tile = random_tile(ideal, seed=2)
     lossy_tile = specs.Tile(lossy, tile.g_s, tile.x_in)
-    i_ideal = column_currents(ngspice.run(build_array(tile, Op())), ideal)[:, 0]
-    i_lossy = column_currents(ngspice.run(build_array(lossy_tile, Op())), lossy)[:, 0]
+    i_ideal = column_currents(ngspice.run(build_array(tile, Op())), tile)[:, 0]
+    i_lossy = column_currents(ngspice.run(build_array(lossy_tile, Op())), lossy_tile)[:, 0]
     assert np.all(i_lossy < i_ideal)
     assert np.all(i_lossy > 0.5 * i_ideal)  # a drop, not a broken circuit
 
@@ -107,7 +125,7 @@ def test_wire_and_driver_resistance_lower_every_column_current(ngspice: NgspiceS
     cols=st.integers(1, 8),
     r_wire=st.sampled_from([0.0, 0.5104, 5.0]),
     r_out=st.sampled_from([0.0, 100.0]),
-    readout=st.sampled_from(["virtual_ground", "sense"]),
+    readout=st.sampled_from(["virtual_ground", "sense", "tia"]),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_column_currents_sum_to_the_driver_currents(
@@ -118,7 +136,7 @@ def test_column_currents_sum_to_the_driver_currents(
                      r_out=r_out, readout=readout, c_adc=1e-13)
     tile = random_tile(spec, seed)
     vectors = ngspice.run(build_array(tile, Op()))
-    into_columns = column_currents(vectors, spec)[:, 0].sum()
+    into_columns = column_currents(vectors, tile)[:, 0].sum()
     from_drivers = driver_currents(vectors, spec)[:, 0].sum()
     assert into_columns == pytest.approx(from_drivers, rel=1e-9, abs=1e-18)
     assert into_columns <= float(np.sum(tile.g_s.T @ tile.v_in)) * (1 + 1e-9)
@@ -168,7 +186,8 @@ def test_netlist_matches_the_golden_file(request: pytest.FixtureRequest, filenam
 def test_golden_netlists_run_in_ngspice(ngspice: NgspiceSession, filename: str) -> None:
     vectors = ngspice.run((GOLDEN / filename).read_text())
     assert vectors["time"][-1] == pytest.approx(GOLDEN_ANALYSIS.stop_s)
-    assert vectors["out0"][-1] > 0
+    # the TIA inverts: the column's current comes out as a negative voltage
+    assert vectors["out0"][-1] < 0 and vectors["b0"][-1] >= 0
 
 
 def test_same_specification_gives_the_same_bytes() -> None:
@@ -217,9 +236,9 @@ def test_1t1r_array_runs_and_matches_the_series_device_models(ngspice: NgspiceSe
     assert fet is not None
     expected = [sum(series_cell_current(mem, fet, float(tile.v_in[i]), float(tile.g_s[i, j]))
                     for i in range(spec.rows)) for j in range(spec.cols)]
-    np.testing.assert_allclose(column_currents(vectors, spec)[:, 0], expected, rtol=1e-6)
+    np.testing.assert_allclose(column_currents(vectors, tile)[:, 0], expected, rtol=1e-6)
     # the transistor costs current: below the memristor-only product
-    assert np.all(column_currents(vectors, spec)[:, 0] < tile.g_s.T @ tile.v_in)
+    assert np.all(column_currents(vectors, tile)[:, 0] < tile.g_s.T @ tile.v_in)
 
 
 @pytest.mark.ngspice
@@ -249,7 +268,7 @@ def test_pulse_width_inputs_switch_each_row_for_its_share_of_the_window(
     analysis = Transient(stop_s=10e-9, step_s=10e-12)
     vectors = ngspice.run(build_array(tile, analysis))
     t = vectors["time"]
-    currents = column_currents(vectors, spec)
+    currents = column_currents(vectors, tile)
     rise = spec.driver.rise_s
     v = spec.driver.v_full_v
     for t_probe in (1e-9, 3.5e-9, 6e-9, 9e-9):  # between edges: 2.1, 5.1 and 8.1 ns
@@ -274,5 +293,5 @@ def test_memristor_array_op_keeps_the_programmed_conductances(ngspice: NgspiceSe
     tile = random_tile(spec, seed=5)
     full = specs.Tile(spec, tile.g_s, np.ones(spec.rows))
     vectors = ngspice.run(build_array(full, Op()))
-    np.testing.assert_allclose(column_currents(vectors, spec)[:, 0],
+    np.testing.assert_allclose(column_currents(vectors, full)[:, 0],
                                full.g_s.T @ full.v_in, rtol=1e-9)

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from spicecim.cli import cli
+from spicecim.driver import sim_options
 from spicecim.errors import SimulationError, SimulatorNotFoundError, SpecError
-from spicecim.measure import adc_band
 from spicecim.netlist.spec import Tile, default_spec
 from spicecim.netlist.weights import WeightMapping
 from spicecim.sim.column import SimOptions
@@ -143,8 +143,7 @@ def _tile(rows: int, cols: int) -> tuple[Tile, SimOptions]:
     rng = np.random.default_rng(1)
     tile = Tile(spec, mapping.to_conductances(rng.uniform(-1, 1, (rows, cols // 2))),
                 rng.uniform(0, 1, rows))
-    band = adc_band(spec, mapping.g_max_s)
-    return tile, SimOptions(settle_tol_v=band.half_lsb_v / 100, full_scale_v=band.full_scale_v)
+    return tile, sim_options(tile)
 
 
 def _wait_for(condition: Callable[[], bool], failure: str, timeout_s: float = 30) -> None:

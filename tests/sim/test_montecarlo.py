@@ -15,10 +15,10 @@ from click.testing import CliRunner, Result
 
 from spicecim.cli import cli
 from spicecim.devices import AdcModel
-from spicecim.driver import simulate_to_file
+from spicecim.driver import column_figures, simulate_to_file
 from spicecim.errors import SimulationError
 from spicecim.evaluate import accuracy
-from spicecim.measure import LayerSchedule, schedule_layer
+from spicecim.measure import SCHEDULES, LayerSchedule, schedule_layer
 from spicecim.montecarlo import (
     PERCENTILES,
     add_replicas,
@@ -28,7 +28,6 @@ from spicecim.montecarlo import (
     spread_layer,
 )
 from spicecim.netlist import weights
-from spicecim.netlist.crossbar import SOURCE_GROUPS
 from spicecim.netlist.spec import Tile, default_spec
 from spicecim.sim.executors import Cluster, open_pool
 from spicecim.store import schema
@@ -65,16 +64,13 @@ def test_a_replica_varies_each_cell_by_its_sigma() -> None:
     assert abs(np.mean(z[inside])) < 0.05 and abs(np.std(z[inside]) - 1) < 0.05
 
 
-def _replica_schedules(run: Run, tile: str, adc_share: int) -> list[LayerSchedule]:
-    """A replica's schedules recomputed from its stored column table and ADC."""
-    t = run.columns(tile)
-    ok = t["status"] == "ok"
-    energy = sum(t[f"energy_{g}_j"] for g in SOURCE_GROUPS)
+def _replica_schedules(run: Run, tile: str, adc_share: int, rows: int) -> list[LayerSchedule]:
+    """A replica's schedules recomputed from its stored column table and tile attributes."""
     attrs = run.tile_attrs(tile)
     adc = AdcModel(bits=int(attrs["adc_bits"]), t_conv_s=attrs["adc_t_conv_s"],
                    e_conv_j=attrs["adc_e_conv_j"])
-    return schedule_layer(np.where(ok, t["latency_s"], np.nan), np.where(ok, energy, np.nan),
-                          adc, adc_share)
+    return schedule_layer(column_figures(run.columns(tile)), adc, adc_share, rows=rows,
+                          dac_e_conv_j=attrs["dac_e_conv_j"], sh_e_clock_j=attrs["sh_e_clock_j"])
 
 
 @pytest.mark.ngspice
@@ -94,15 +90,18 @@ def test_mc_stores_replicas_and_the_percentiles_of_each_schedule(tmp_path: Path)
         assert run.config["parameters"]["monte_carlo"]["replicas"] == 3
         digests = {run.tile_attrs(t)["data_digest"] for t in run.tiles()}
         assert len(digests) == 4  # every replica programmed differently
-        per_replica = [_replica_schedules(run, t, 4) for t in names]
+        per_replica = [_replica_schedules(run, t, 4, 8) for t in names]
+        parts = [f"energy_{part}_j" for part in schema.LAYER_ENERGY_PARTS]
         for p in PERCENTILES:
             layer = run.layer(spread_layer(p))
             assert run.layer_tiles(spread_layer(p)) == names
-            assert list(layer["schedule"]) == ["fully_parallel", "adc_shared", "serialized"]
-            for i in range(3):
-                for name in ("latency_s", "energy_array_j", "energy_adc_j", "energy_j"):
+            assert list(dict.fromkeys(layer["schedule"])) == list(SCHEDULES)
+            for i in range(len(layer)):
+                for name in ("latency_s", "rows_on_s", *parts):
                     values = [getattr(r[i], name) for r in per_replica]
                     assert layer[name][i] == pytest.approx(np.percentile(values, p), rel=1e-12)
+                # the total of a spread row is the sum of its parts' percentiles
+                assert layer["energy_j"][i] == pytest.approx(sum(layer[n][i] for n in parts))
         low, mid, high = (run.layer(spread_layer(p))["energy_j"] for p in PERCENTILES)
         assert np.all(low <= mid) and np.all(mid <= high) and np.all(low < high)
 
@@ -164,7 +163,7 @@ def test_a_failing_executor_stops_every_replica_and_a_rerun_completes(tmp_path: 
     tile = _tile(4, 4)
     out = tmp_path / "mc.h5"
     parameters = {"monte_carlo": monte_carlo_parameters(6, 0)}
-    simulate_to_file(tile, out, g_max_s=1e-4, parameters=parameters, workers=1, progress=False)
+    simulate_to_file(tile, out, parameters=parameters, workers=1, progress=False)
     with pytest.raises(SimulationError, match="a simulation worker died"):
         add_replicas(out, tile, 6, 0, executor=_Failing(), workers=2, progress=False)
     partial = out.with_name(out.name + schema.PARTIAL_SUFFIX)

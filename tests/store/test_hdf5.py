@@ -47,7 +47,8 @@ def column_rows(draw: st.DrawFn, cols: int) -> dict[int, dict[str, object]]:
 
 
 def _schedule(name: str, value: float) -> LayerSchedule:
-    return LayerSchedule(name, 2, 3, 4, value, 2 * value, 3 * value)
+    return LayerSchedule(name, "hold", 2, 3, 4, value, 2 * value, 3 * value, value, 2 * value,
+                         3 * value, 4 * value, 5 * value)
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,0 +1,86 @@
+"""The column readout as SPICE text: front end, sample-and-hold and their supplies.
+
+Node names (column ``j``): ``b<j>`` the column end (the virtual ground of ``tia`` and
+``integrator``), ``f<j>`` the front end's output, ``out<j>`` the sampling capacitor: the ADC's
+input. Sources: ``Vdd`` and ``Vss``, the amplifiers' split supply (:data:`FRONTEND_SOURCES`).
+
+The integrator's reset and the sample-and-hold's hold are time-controlled conductances, not
+clocked switches: ``g(t)`` moves between its on and off values over :data:`SWITCH_EDGE_S`
+(a tanh), so Newton never meets a step; the energy the switches' clocks take is outside the
+circuit (:attr:`spicecim.devices.readout.SampleHold.clock_energy_j`).
+"""
+
+from __future__ import annotations
+
+from spicecim.devices.library import fmt
+from spicecim.devices.readout import SizedReadout
+
+FRONTEND_SOURCES = ("vdd", "vss")
+SWITCH_EDGE_S = 10e-12
+"""The hold and reset edges: a few gate delays of the PTM 45 nm switches (design choice)."""
+SWITCH_OFF_OHM = 1e12
+"""An open switch: leakage well below any column current (design choice)."""
+
+
+def bottom_node(j: int) -> str:
+    return f"b{j}"
+
+
+def output_node(j: int) -> str:
+    return f"out{j}"
+
+
+def hold_time_s(sized: SizedReadout) -> float | None:
+    """When the sample-and-hold opens (the integrator's window end); None: it tracks."""
+    return sized.t_int_s if sized.readout.front_end == "integrator" else None
+
+
+def model_lines(sized: SizedReadout) -> list[str]:
+    if sized.readout.front_end == "passive":
+        return []
+    return [f"* --- readout amplifier: {sized.readout.opamp.name}",
+            sized.readout.opamp.subckt_text().rstrip()]
+
+
+def supply_lines(sized: SizedReadout) -> list[str]:
+    """The amplifiers' supply, split about the virtual ground (none for ``passive``)."""
+    if sized.readout.front_end == "passive":
+        return []
+    half = 0.5 * sized.readout.opamp.vdd_v
+    return ["* --- readout supply (split about the virtual ground)",
+            f"Vdd vdd 0 DC {fmt(half)}", f"Vss vss 0 DC {fmt(-half)}"]
+
+
+def _switch(name: str, a: str, b: str, r_on: float, open_at: float | None) -> str:
+    """A switch of on-resistance ``r_on``: a resistor, or a conductance that opens at
+    ``open_at``."""
+    if open_at is None:
+        return f"R{name} {a} {b} {fmt(r_on)}"
+    g_on, g_off = 1.0 / r_on, 1.0 / SWITCH_OFF_OHM
+    closed = f"0.5*(1-tanh((time-{fmt(open_at)})/{fmt(SWITCH_EDGE_S / 4)}))"
+    return f"B{name} {a} {b} I = v({a},{b})*({fmt(g_off)}+{fmt(g_on - g_off)}*{closed})"
+
+
+def readout_lines(sized: SizedReadout, j: int) -> list[str]:
+    """Column ``j``'s front end and sample-and-hold, from ``b<j>`` to ``out<j>``."""
+    ro = sized.readout
+    b, f, out = bottom_node(j), f"f{j}", output_node(j)
+    lines = [f"* --- readout of column {j}: {ro.front_end}, sample-and-hold"]
+    if ro.front_end == "passive":
+        assert sized.r_sense_ohm is not None
+        lines.append(f"Rs{j} {b} 0 {fmt(sized.r_sense_ohm)}")
+        f = b
+    else:
+        lines.append(f"Xa{j} 0 {b} {f} vdd vss {ro.opamp.name} {ro.opamp.instance_params()}")
+        if ro.front_end == "tia":
+            assert sized.r_f_ohm is not None
+            lines.append(f"Rf{j} {b} {f} {fmt(sized.r_f_ohm)}")
+        else:
+            # The reset switch shorts the capacitor for the operating point (t <= 0) and opens
+            # as the inputs start: without it the DC solution has no feedback path.
+            lines.append(f"Ci{j} {b} {f} {fmt(ro.c_int_f)}")
+            lines.append(f"Brst{j} {b} {f} I = v({b},{f})*(time > 0 ? 0 : 1)")
+    hold = hold_time_s(sized)
+    lines.append(_switch(f"h{j}", f, out, ro.sample_hold.r_on_ohm, hold))
+    lines.append(f"Cs{j} {out} 0 {fmt(sized.c_s_f)}")
+    return lines
