@@ -2,6 +2,11 @@
 
 Sign and unit conventions: SI units; a device current is positive from its ``p`` to its ``n``
 terminal; a memristor's state is its filament gap (metres in Python, nm inside the subcircuit).
+
+:class:`ProgramPulse` writes the one-cell bench every SET and RESET of the package goes through:
+the memristor behind its 1T1R access transistor (or a series resistor), whose saturation current
+is the SET compliance, and :meth:`ProgramPulse.result` reads back what the pulse did and refuses a
+run that left the model's stated validity (``* limits:`` in the model file).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spicecim.devices.library import ASSIGN, PARAMS_LINE, fmt, read_lib, source_of
+from spicecim.devices.library import ASSIGN, PARAMS_LINE, fmt, header_value, read_lib, source_of
+from spicecim.devices.transistor import AccessTransistor, access_transistor
 from spicecim.errors import SpecError, check
 
 
@@ -168,3 +174,211 @@ def memristor(name: str = "hfox_stanford_v1", **overrides: float) -> MemristorPa
               for key, field in _MEMRISTOR_FIELDS.items()}
     params = MemristorParams(name=name, source=source_of(text), **kwargs)
     return dataclasses.replace(params, **overrides) if overrides else params
+
+
+@dataclass(frozen=True, slots=True)
+class Validity:
+    """Where a model file says its subcircuit holds: ``|v(p,n)| <= v_max_v`` and a temperature
+    (node ``t``) of at most ``t_max_k``; parsed from its ``* limits:`` header line."""
+
+    v_max_v: float
+    t_max_k: float
+
+
+def validity(p: MemristorParams) -> Validity:
+    """The stated validity of ``p``'s model file."""
+    values = {k.lower(): float(v) for k, v in ASSIGN.findall(header_value(
+        read_lib("memristor", p.name), "limits"))}
+    return Validity(v_max_v=values["vmax"], t_max_k=values["tmax"])
+
+
+SET_GATE_V = 1.0
+"""Word line during SET: the gate voltage, so the access transistor's saturation current, is the
+compliance (WL_SET = 1.0 V with BL_SET = 2.0 V in the Stanford/ASU 1T1R bench of
+fgr1986/circuit_reliability_framework, docs/sources.md 1c); 0.42 mA for ``nmos_access``."""
+RESET_GATE_V = 2.9
+"""Word line during RESET (WL_RESET = 2.9 V with SL_RESET = 1.9 V in the same bench): RESET drives
+the source line, so the transistor's source is the cell node and its gate must be well above it
+for the device, not the transistor, to take the voltage."""
+PULSE_EDGE_S = 1e-9
+_NO_SWITCH_M = 1e-11  # a gap change under 0.01 nm has no switching time
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramPulse:
+    """One SET (``amplitude_v > 0``) or RESET (``< 0``) pulse on a one-cell bench.
+
+    The cell is the memristor from bit line ``bl`` to node ``cell`` and the access transistor
+    from ``cell`` to the source line ``sl`` with its gate on word line ``wl`` (1T1R), or, with
+    ``access=None``, the memristor from ``bl`` to ``sl``. An optional ``series_ohm`` sits between
+    the pulse source (node ``drv``) and the cell. SET drives the bit line to ``amplitude_v`` with
+    the source line grounded and the gate at ``gate_v`` (default :data:`SET_GATE_V`): the
+    transistor saturates and limits the current. RESET drives the source line to
+    ``|amplitude_v|`` with the bit line grounded and the gate at ``gate_v`` (default
+    :data:`RESET_GATE_V`), so no node goes below ground (a negative cell node would forward-bias
+    the transistor's drain-body diode); without a transistor the bit line goes negative instead.
+    A SET needs a compliance: the transistor or ``series_ohm > 0``.
+
+    Both operating points lie outside the stated read validity of ``nmos_access`` (|vds| < 0.5 V,
+    vg <= 1 V): a compliance-limited SET holds the transistor in saturation at vds up to ~1.2 V,
+    where its level-1 current with lambda = 0 is a flat, ideal limit (a real transistor's would
+    rise with vds), and RESET raises the gate to 2.9 V, where level 1 overstates the current.
+
+    The pulse rises over ``edge_s`` from t = 0, stays flat for ``width_s``, falls over
+    ``edge_s``, and the record ends ``2 edge_s`` later. The time step resolves the switching (at
+    most 1 ns, a fiftieth of the pulse, a fifth of an edge), as the model file asks. Gear
+    integration: with the default trapezoidal rule ngspice fails on the asu set's thermal
+    runaway (time step too small: +2 V for 10 ns from 1 nm behind the transistor, measured).
+    """
+
+    memristor: MemristorParams
+    amplitude_v: float
+    width_s: float
+    gap0_m: float
+    access: AccessTransistor | None = dataclasses.field(default_factory=access_transistor)
+    gate_v: float | None = None
+    series_ohm: float = 0.0
+    edge_s: float = PULSE_EDGE_S
+
+    def __post_init__(self) -> None:
+        check(math.isfinite(self.amplitude_v) and self.amplitude_v != 0, "amplitude_v",
+              self.amplitude_v, "a finite voltage != 0 V (> 0 SET, < 0 RESET)")
+        check(self.width_s > 0, "width_s", self.width_s, "a pulse width > 0 s")
+        check(self.edge_s > 0, "edge_s", self.edge_s, "an edge time > 0 s")
+        mem = self.memristor
+        # a relative 1e-9 of slack, so a bound converted from nm still passes
+        check(mem.gap_min_m * (1 - 1e-9) <= self.gap0_m <= mem.gap_max_m * (1 + 1e-9), "gap0_m",
+              self.gap0_m, f"a gap in [{mem.gap_min_m}, {mem.gap_max_m}] m")
+        check(self.series_ohm >= 0, "series_ohm", self.series_ohm, "a resistance >= 0 ohm")
+        if self.gate_v is not None:
+            check(self.access is not None, "gate_v", self.gate_v,
+                  "None without an access transistor")
+        check(not self.is_set or self.access is not None or self.series_ohm > 0, "series_ohm",
+              self.series_ohm, "> 0 ohm for a SET without an access transistor (a compliance)")
+
+    @property
+    def is_set(self) -> bool:
+        return self.amplitude_v > 0
+
+    @property
+    def gate_voltage_v(self) -> float | None:
+        if self.access is None:
+            return None
+        if self.gate_v is not None:
+            return self.gate_v
+        return SET_GATE_V if self.is_set else RESET_GATE_V
+
+    @property
+    def compliance_a(self) -> float:
+        """The most current a SET can draw: the access transistor's saturation current at the
+        gate voltage (its source on the grounded source line), or the source over
+        ``series_ohm``, whichever is less. A RESET drives the transistor from its other side,
+        where the cell node, not ground, is its source: no fixed limit (``inf`` without a
+        series resistor)."""
+        limits = [abs(self.amplitude_v) / self.series_ohm] if self.series_ohm > 0 else []
+        if self.access is not None and self.is_set:
+            a = dataclasses.replace(self.access, v_gate_v=self.gate_voltage_v)
+            limits.append(float(a.drain_current(self.amplitude_v, 0.0)))
+        return min(limits, default=math.inf)
+
+    @property
+    def stop_s(self) -> float:
+        return 4 * self.edge_s + self.width_s
+
+    @property
+    def max_step_s(self) -> float:
+        return min(1e-9, self.width_s / 50, self.edge_s / 5)
+
+    def netlist(self) -> str:
+        """The bench as SPICE text (deterministic: same pulse, same text)."""
+        mem, a, e = self.memristor, self.access, self.edge_s
+        amp = abs(self.amplitude_v) if a is not None else self.amplitude_v
+        points = [(0.0, 0.0), (e, amp), (e + self.width_s, amp), (2 * e + self.width_s, 0.0)]
+        pulse = "PWL(" + " ".join(f"{fmt(t)} {fmt(v)}" for t, v in points) + ")"
+        driven_bl = self.is_set or a is None
+        top = "drv" if self.series_ohm > 0 else "bl"
+        kind = "SET" if self.is_set else "RESET"
+        gate = self.gate_voltage_v
+        lines = [f"* spicecim programming bench: {mem.name} {kind} {fmt(self.amplitude_v)} V "
+                 f"{fmt(self.width_s)} s from gap {fmt(self.gap0_m)} m, "
+                 + ("0T1R" if a is None else f"1T1R gate {fmt(gate)} V")
+                 + f", series {fmt(self.series_ohm)} ohm",
+                 mem.subckt_text().rstrip()]
+        if a is not None:
+            lines.append(a.model_text().rstrip())
+        lines += [f"Vbl {top if driven_bl else 'bl'} 0 {pulse if driven_bl else 'DC 0'}",
+                  f"Vsl sl 0 {'DC 0' if driven_bl else pulse}"]
+        if self.series_ohm > 0:
+            lines.append(f"Rs drv bl {fmt(self.series_ohm)}")
+        gap_nm = fmt(round(self.gap0_m * 1e9, 12))
+        if a is None:
+            lines.append(f"X1 bl sl {mem.subckt} gap0={gap_nm}")
+        else:
+            lines += [f"Vwl wl 0 DC {fmt(gate)}",
+                      f"X1 bl cell {mem.subckt} gap0={gap_nm}",
+                      f"M1 cell wl sl 0 {a.name} W={fmt(a.w_m)} L={fmt(a.l_m)}"]
+        step = fmt(self.max_step_s)
+        lines += [".options method=gear", f".tran {step} {fmt(self.stop_s)} 0 {step}", ".end", ""]
+        return "\n".join(lines)
+
+    def result(self, vectors: dict[str, np.ndarray], strict: bool = True) -> ProgramResult:
+        """What the pulse did, from the vectors of an ngspice run of :meth:`netlist`.
+
+        ``strict``: raise :class:`SpecError` when the run left the model's validity (device
+        voltage, temperature, or the gap more than two window widths outside its bounds), so no
+        figure from outside the range is used unknowingly; else list the breaches in
+        :attr:`ProgramResult.violations`."""
+        mem = self.memristor
+        time = vectors["time"]
+        gap = self.gap0_m + vectors["x1.s"] * 1e-9
+        v_cell = vectors["bl"] - vectors["cell" if self.access is not None else "sl"]
+        # every current through the cell passes the bit-line source (driving or grounding bl)
+        i_cell = -vectors["vbl#branch"]
+        change = gap[-1] - self.gap0_m
+        switch_s = math.nan
+        if abs(change) >= _NO_SWITCH_M:
+            k = int(np.argmax(np.abs(gap - self.gap0_m) >= 0.9 * abs(change)))
+            switch_s = float(time[k]) - 0.5 * self.edge_s
+        limits = validity(mem)
+        t_peak = float(np.max(vectors["x1.t"]))
+        v_peak = float(np.max(np.abs(v_cell)))
+        slack = 2 * mem.window_m
+        violations = []
+        if t_peak > limits.t_max_k:
+            violations.append(f"peak temperature {t_peak:.4g} K > {limits.t_max_k:g} K")
+        if v_peak > limits.v_max_v:
+            violations.append(f"peak |v| {v_peak:.4g} V > {limits.v_max_v:g} V")
+        if gap.min() < mem.gap_min_m - slack or gap.max() > mem.gap_max_m + slack:
+            violations.append(f"gap {gap.min() * 1e9:.4g}..{gap.max() * 1e9:.4g} nm outside "
+                              f"[{mem.gap_min_m * 1e9:g}, {mem.gap_max_m * 1e9:g}] nm")
+        if strict and violations:
+            raise SpecError(f"{mem.name} pulse {fmt(self.amplitude_v)} V {fmt(self.width_s)} s "
+                            f"leaves the model's validity: {'; '.join(violations)}")
+        return ProgramResult(
+            gap_before_m=self.gap0_m, gap_after_m=float(gap[-1]),
+            g_before_s=float(mem.conductance(self.gap0_m)),
+            g_after_s=float(mem.conductance(gap[-1])),
+            i_peak_a=float(np.max(np.abs(i_cell))), t_peak_k=t_peak, v_cell_peak_v=v_peak,
+            switch_s=switch_s, violations=tuple(violations))
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramResult:
+    """What one :class:`ProgramPulse` did. Conductances are the read chord conductance of the gap
+    before and after (:meth:`MemristorParams.conductance`); ``switch_s``: from the 50 % point of
+    the leading edge until the gap had made 90 % of its change (NaN below 0.01 nm of change)."""
+
+    gap_before_m: float
+    gap_after_m: float
+    g_before_s: float
+    g_after_s: float
+    i_peak_a: float
+    t_peak_k: float
+    v_cell_peak_v: float
+    switch_s: float
+    violations: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("gap_before_m", "gap_after_m", "g_before_s", "g_after_s", "t_peak_k"):
+            check(getattr(self, name) > 0, name, getattr(self, name), "a value > 0")
+        check(self.i_peak_a >= 0, "i_peak_a", self.i_peak_a, "a current >= 0 A")

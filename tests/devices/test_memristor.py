@@ -1,5 +1,6 @@
 """The compact device models: Python descriptions (fast, no simulator) and the SPICE subcircuits
-driven in a real ngspice transient (pinched hysteresis, read disturb, SET/RESET, bounds).
+driven in a real ngspice transient (pinched hysteresis, read disturb). SET and RESET, through the
+programming bench and its compliance: tests/devices/test_memristor_switching.py.
 
 Sign conventions as in :mod:`spicecim.devices`: a device current is positive from ``p`` to
 ``n``; ngspice reports a voltage source's branch current positive into its + terminal, so the
@@ -17,16 +18,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spicecim import devices
+from spicecim.devices.memristor import validity
 from spicecim.errors import SpecError
 from spicecim.sim.ngspice import NgspiceSession
 
 MODELS = ("hfox_stanford_v1", "hfox_stanford_asu")
 
-# Drive settings per model, chosen so the state moves clearly but stays away from the bounds
-# (partial switching; the asu set switches abruptly once Joule heating runs away, ~1.57 V).
+# Sine drive per model, chosen so the state moves clearly but stays away from the bounds (partial
+# switching; the asu set runs away thermally near 1.6 V). The bare device, no compliance: these
+# drives stay far inside the stated validity (2.7 mA and 305 K, 41 uA and 343 K), which the test
+# checks.
 SINE_AMPLITUDE_V = {"hfox_stanford_v1": 1.25, "hfox_stanford_asu": 1.55}
-SET_PULSE = {"hfox_stanford_v1": (1.3, 50e-9), "hfox_stanford_asu": (1.52, 100e-9)}
-RESET_PULSE = {"hfox_stanford_v1": (-1.3, 50e-9), "hfox_stanford_asu": (-1.4, 100e-9)}
 EDGE_S = 1e-9
 
 
@@ -161,18 +163,6 @@ def _pwl(points: list[tuple[float, float]]) -> str:
     return "PWL(" + " ".join(f"{t!r} {v!r}" for t, v in points) + ")"
 
 
-def _pulse_then_read(p: devices.MemristorParams, amplitude: float, width: float,
-                     gap0_nm: float) -> tuple[str, float, float]:
-    """Read at v_read, then the pulse, then read again; returns (source, t_read1, t_read2)."""
-    vr, e = p.v_read_v, EDGE_S
-    t1 = 10 * e
-    t2 = t1 + 5 * e + width
-    points = [(0.0, 0.0), (e, vr), (t1, vr), (t1 + e, 0.0), (t1 + 2 * e, 0.0),
-              (t1 + 3 * e, amplitude), (t1 + 3 * e + width, amplitude), (t1 + 4 * e + width, 0.0),
-              (t2, 0.0), (t2 + e, vr), (t2 + 10 * e, vr)]
-    return _pwl(points), t1 - e, t2 + 9 * e
-
-
 @pytest.mark.ngspice
 @pytest.mark.parametrize("name", MODELS)
 def test_dc_operating_point_keeps_the_programmed_state(ngspice: NgspiceSession, name: str) -> None:
@@ -218,6 +208,7 @@ def _loop(ngspice: NgspiceSession, p: devices.MemristorParams, amplitude: float,
         "i_zero_max": float(np.max(np.abs(i_zero))) if len(k) else math.nan,
         "crossings": len(k),
         "gap_swing_nm": float(np.ptp(s)),
+        "t_peak_k": float(np.max(vec["x1.t"])),
     }
 
 
@@ -242,6 +233,8 @@ def test_sine_drive_draws_a_pinched_loop_that_shrinks_with_frequency(
     assert slow["gap_swing_nm"] > 0.1
     assert fast["area"] < 0.2 * slow["area"]
     assert fast["gap_swing_nm"] < slow["gap_swing_nm"]
+    # no compliance here: the drive itself keeps the device inside its stated temperature range
+    assert max(slow["t_peak_k"], fast["t_peak_k"]) < 0.5 * (p.t0_k + validity(p).t_max_k)
 
 
 @pytest.mark.ngspice
@@ -269,61 +262,6 @@ def test_read_pulses_barely_disturb_the_state(ngspice: NgspiceSession, name: str
               f"{gap_change:.2g}, relative read-conductance change {g_change:.2g}")
         assert gap_change < 1e-3
         assert g_change < 1e-3
-
-
-def _switch(ngspice: NgspiceSession, p: devices.MemristorParams, amplitude: float, width: float,
-            gap0_nm: float) -> tuple[float, float, float]:
-    """(read conductance before, after, final gap in nm) around one pulse."""
-    source, t_before, t_after = _pulse_then_read(p, amplitude, width, gap0_nm)
-    vec = _run(ngspice, _netlist(p, source, gap0_nm, f".tran 1e-10 {t_after + EDGE_S!r} 0 2e-10"))
-    time, i = vec["time"], -vec["v1#branch"]
-    g_before = float(np.interp(t_before, time, i)) / p.v_read_v
-    g_after = float(np.interp(t_after, time, i)) / p.v_read_v
-    gap_after = gap0_nm + float(np.interp(t_after, time, vec["x1.s"]))
-    # the read current is the model's I-V at the gap the state node holds
-    assert g_before == pytest.approx(float(p.conductance(gap0_nm * 1e-9)), rel=1e-6)
-    assert g_after == pytest.approx(float(p.conductance(gap_after * 1e-9)), rel=1e-6)
-    return g_before, g_after, gap_after
-
-
-@pytest.mark.ngspice
-@pytest.mark.parametrize("name", MODELS)
-def test_set_pulse_raises_and_reset_pulse_lowers_the_conductance(
-    ngspice: NgspiceSession, name: str
-) -> None:
-    p = devices.memristor(name)
-    gmin_nm, gmax_nm = p.gap_min_m * 1e9, p.gap_max_m * 1e9
-    amp, width = SET_PULSE[name]
-    g0, g1, gap = _switch(ngspice, p, amp, width, 1.0)
-    print(f"\n{name} SET {amp} V {width * 1e9:.0f} ns from 1.0 nm: G {g0:.4g} -> {g1:.4g} S "
-          f"(x{g1 / g0:.3g}), gap -> {gap:.4g} nm")
-    assert g1 > 1.2 * g0
-    assert gmin_nm + 0.1 < gap < 1.0  # partial: the pulse does not reach the bound
-    amp, width = RESET_PULSE[name]
-    start = gmin_nm + 0.3
-    g0, g1, gap = _switch(ngspice, p, amp, width, start)
-    print(f"{name} RESET {amp} V {width * 1e9:.0f} ns from {start:.2f} nm: G {g0:.4g} -> "
-          f"{g1:.4g} S (x{g1 / g0:.3g}), gap -> {gap:.4g} nm")
-    assert g1 < 0.8 * g0
-    assert start < gap < gmax_nm - 0.1
-
-
-@pytest.mark.ngspice
-@pytest.mark.parametrize(("amplitude", "gap0_nm", "bound"),
-                         [(1.6, 1.0, "gmin"), (-1.6, 0.5, "gmax")])
-def test_long_strong_pulse_ends_at_the_gap_bound(ngspice: NgspiceSession, amplitude: float,
-                                                 gap0_nm: float, bound: str) -> None:
-    """Full switching stops at the bound (within the window width) instead of overshooting."""
-    p = devices.memristor()
-    target = (p.gap_min_m if bound == "gmin" else p.gap_max_m) * 1e9
-    dw = p.window_m * 1e9
-    width = 500e-9
-    source = _pwl([(0.0, 0.0), (EDGE_S, amplitude), (EDGE_S + width, amplitude),
-                   (2 * EDGE_S + width, 0.0)])
-    vec = _run(ngspice, _netlist(p, source, gap0_nm, f".tran 1e-9 {width + 3 * EDGE_S!r} 0 1e-9"))
-    gap = gap0_nm + vec["x1.s"]
-    assert gap[-1] == pytest.approx(target, abs=0.1 * dw)
-    assert p.gap_min_m * 1e9 - dw <= gap.min() and gap.max() <= p.gap_max_m * 1e9 + dw
 
 
 @pytest.mark.ngspice
