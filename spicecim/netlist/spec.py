@@ -25,6 +25,11 @@ FROZEN_MAX_V = 0.5
 """The highest drive for frozen memristor cells: there the hfox_stanford_v1 read conductance
 moves by about 1e-3 per microsecond (the dynamic model in ngspice; 2e-5 at 0.2 V, see
 tests/devices/test_memristor.py), so by about 1e-6 over a column read of a nanosecond."""
+UNCOMPLIED_MAX_V = 1.0
+"""The highest drive for dynamic memristor cells without an access transistor (no compliance):
++1.0 V for 2 us moves the hfox_stanford_v1 gap by 0.6 % (the .lib's measured line), while
++1.4 V for 1 us SETs it fully at 61 mA and 477 K. Above it, a crossbar is a SET path with no
+compliance: use 1T1R cells (the access transistor limits the current)."""
 ENCODINGS = ("amplitude", "pulse_width")
 WEIGHT_SCHEMES = ("differential", "reference")
 
@@ -109,6 +114,10 @@ class CrossbarSpec:
         if self.cell.kind == "memristor" and self.cell.state == "frozen":
             check(self.driver.v_full_v <= FROZEN_MAX_V, "v_full_v", self.driver.v_full_v,
                   f"<= {FROZEN_MAX_V} V for frozen memristor cells (use state 'dynamic' above)")
+        if self.cell.kind == "memristor" and self.cell.access is None:
+            check(self.driver.v_full_v <= UNCOMPLIED_MAX_V, "v_full_v", self.driver.v_full_v,
+                  f"<= {UNCOMPLIED_MAX_V} V for memristor cells without an access transistor "
+                  "(a higher drive SETs them with no compliance: use 1T1R cells)")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -66,7 +66,11 @@ def test_frozen_cells_refuse_drives_that_can_switch_them() -> None:
     with pytest.raises(SpecError, match="v_full_v=1.3.*dynamic"):
         dataclasses.replace(spec, driver=loud)
     dynamic = default_spec(4, 4, state="dynamic")
-    assert dataclasses.replace(dynamic, driver=loud).driver.v_full_v == 1.3
+    # without an access transistor a drive that can SET them is a SET with no compliance
+    with pytest.raises(SpecError, match="v_full_v=1.3.*without an access transistor"):
+        dataclasses.replace(dynamic, driver=loud)
+    one_t = default_spec(4, 4, state="dynamic", access=True)
+    assert dataclasses.replace(one_t, driver=loud).driver.v_full_v == 1.3
     linear = default_spec(4, 4, cell="linear")
     assert dataclasses.replace(linear, driver=loud).driver.v_full_v == 1.3
 
