@@ -53,10 +53,12 @@ class FitSettings:
     along, and fitting stops when either ends."""
 
     steps: int = 3000
-    # Small batches at a high rate reach a given PSNR with fewer samples than large ones.
+    # Small batches at a high rate reach a given PSNR with fewer samples than large ones. Rates
+    # measured on the NeRF scene fit, 3000 steps, seeds 0 and 1 (float render at 64x64x32):
+    # 3e-3 -> 0.1x: 35.1, 36.0 dB; 3e-3 -> 0.03x: 34.7, 35.2 dB; 5e-3 -> 0.03x: 35.8, 36.2 dB.
     batch_size: int = 512
-    learning_rate: float = 3e-3
-    final_rate: float = 0.1
+    learning_rate: float = 5e-3
+    final_rate: float = 0.03
     seed: int = 0
     time_budget_s: float | None = None
 

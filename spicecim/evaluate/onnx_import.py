@@ -119,7 +119,7 @@ class _Builder:
     def node(self, node: object, attribute) -> None:  # noqa: ANN001 - onnx's attribute reader
         op = node.op_type
         attrs = {a.name: attribute(a) for a in node.attribute}
-        ins = [i for i in node.input]
+        ins = list(node.input)
         out = node.output[0]
         if op not in SUPPORTED:
             raise self._refuse(node, "is not supported: spicecim imports MLPs of "

@@ -79,7 +79,6 @@ _NERF: dict[str, tuple[LayerSpec, ...]] = {
     ),
 }
 NERF_PRESETS = tuple(_NERF)
-PRESETS = (*NERF_PRESETS, "mlp:IN-H1-...-OUT")
 _PLAIN = re.compile(r"^mlp:(\d+(?:-\d+)+)$")
 
 # Layer names of the reference PyTorch code (nerf-pytorch, use_viewdirs=True) -> ours.
@@ -113,7 +112,7 @@ def preset_graph(preset: str) -> tuple[dict[str, int], tuple[LayerSpec, ...]]:
 
 
 def init_mlp(preset: str, rng: np.random.Generator) -> Mlp:
-    """A freshly initialised MLP of a named preset (see PRESETS)."""
+    """A freshly initialised MLP of a named preset (module docstring)."""
     inputs, specs = preset_graph(preset)
     widths = dict(inputs)
     layers = []

@@ -53,12 +53,13 @@ def _skip_mlp(rng: np.random.Generator) -> onnx.ModelProto:
     return _model(nodes, {"x": ["N", 6]}, ["out"], inits)
 
 
-def _classifier(rng: np.random.Generator, head: str = "Identity") -> onnx.ModelProto:
-    """x (20) -> Flatten -> Gemm+Relu (32) -> Gemm (4 logits) -> ``head``."""
+def _classifier(rng: np.random.Generator, head: str = "Identity", hidden: str = "Relu"
+                ) -> onnx.ModelProto:
+    """x (20) -> Flatten -> Gemm+``hidden`` (32) -> Gemm (4 logits) -> ``head``."""
     nodes = [
         helper.make_node("Flatten", ["x"], ["flat"], axis=1),
         helper.make_node("Gemm", ["flat", "w1", "b1"], ["g1"]),
-        helper.make_node("Relu", ["g1"], ["h1"]),
+        helper.make_node(hidden, ["g1"], ["h1"]),
         helper.make_node("Gemm", ["h1", "w2", "b2"], ["z"]),
         helper.make_node(head, ["z"], ["logits"]),
     ]
@@ -91,16 +92,17 @@ def test_a_skip_mlp_runs_as_onnx_runs_it() -> None:
     assert [mlp.signed_inputs(d) for d in mlp.layers] == [True, True, True]
 
 
-def test_a_classifier_runs_as_onnx_runs_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("hidden", ["Relu", "Softplus"])
+def test_a_classifier_runs_as_onnx_runs_it(hidden: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
-    model = _classifier(rng)
+    model = _classifier(rng, hidden=hidden)
     path = tmp_path / "classifier.onnx"
     onnx.save(model, path)
     x = rng.normal(size=(128, 20)).astype(np.float32)
     got = _same_as_onnx(model, x)
     from_file = load_onnx(path)
     np.testing.assert_array_equal(from_file.forward({"x": x})["logits"], got["logits"])
-    assert [d.activation for d in from_file.layers] == ["relu", "none"]
+    assert [d.activation for d in from_file.layers] == [hidden.lower(), "none"]
     assert not from_file.signed_inputs(from_file.layers[1])
 
 
