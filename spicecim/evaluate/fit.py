@@ -172,10 +172,13 @@ def fit_scene(scene: Scene, preset: str = "nerf-4x256", steps: int = 3000, seed:
                                                        time_budget_s=time_budget_s))[0]
 
 
-def cache_key(preset: str, scene: Scene, steps: int, seed: int) -> str:
+def cache_key(preset: str, scene: Scene, settings: FitSettings) -> str:
     """What a cached fit depends on: the recipe version, the JAX and optax versions (their
-    numerics), preset, scene, steps and seed."""
-    what = (_FIT_VERSION, jax.__version__, optax.__version__, preset, scene, steps, seed)
+    numerics), preset, scene and the settings (steps, batch, rates, seed; not the time budget,
+    as only complete fits are cached)."""
+    recipe = (settings.steps, settings.batch_size, settings.learning_rate, settings.final_rate,
+              settings.seed)
+    what = (_FIT_VERSION, jax.__version__, optax.__version__, preset, scene, recipe)
     return hashlib.sha256(repr(what).encode()).hexdigest()[:16]
 
 
@@ -185,11 +188,11 @@ def cached_fit(cache_dir: str | os.PathLike, scene: Scene, preset: str = "nerf-4
     """fit_scene, reusing weights saved under ``cache_dir`` for the same :func:`cache_key`.
     A fit cut short by ``time_budget_s`` is returned but not saved, so the cache only ever
     holds complete fits."""
-    path = Path(cache_dir) / f"{preset}-{cache_key(preset, scene, steps, seed)}.npz"
+    settings = FitSettings(steps, seed=seed, time_budget_s=time_budget_s)
+    path = Path(cache_dir) / f"{preset}-{cache_key(preset, scene, settings)}.npz"
     if path.exists():
         return NerfField.load(path)
-    field_, result = fit_scene_result(scene, preset,
-                                      FitSettings(steps, seed=seed, time_budget_s=time_budget_s))
+    field_, result = fit_scene_result(scene, preset, settings)
     if result.complete:
         path.parent.mkdir(parents=True, exist_ok=True)
         field_.save(path)

@@ -198,12 +198,6 @@ def batch_size(inputs: Mapping[str, np.ndarray]) -> int:
     return len(next(iter(inputs.values())))
 
 
-def subset(inputs: Mapping[str, np.ndarray], index: np.ndarray | slice
-           ) -> dict[str, np.ndarray]:
-    """The same samples of every input."""
-    return {name: np.asarray(x)[index] for name, x in inputs.items()}
-
-
 # --- files ---------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.evaluate.encoding import encoded_dim, positional_encoding
-from spicecim.evaluate.fit import cached_fit
+from spicecim.evaluate.fit import FitSettings, cache_key, cached_fit
 from spicecim.evaluate.model import load_mlp, save_mlp
 from spicecim.evaluate.presets import NERF_PRESETS, NerfField, init_mlp
 from spicecim.evaluate.render import (
@@ -234,3 +235,15 @@ def test_cached_fit_reuses_saved_weights(fitted_nerf):
     again = cached_fit(cache, default_scene(), preset="nerf-4x256", steps=steps, seed=0)
     for a, b in zip(field.mlp.layers, again.mlp.layers, strict=True):
         np.testing.assert_array_equal(a.weight, b.weight)
+
+
+def test_the_cache_key_names_everything_the_fit_depends_on():
+    scene = default_scene()
+    base = cache_key("nerf-4x256", scene, FitSettings())
+    assert base == cache_key("nerf-4x256", scene, FitSettings(time_budget_s=5.0))
+    others = [cache_key("nerf", scene, FitSettings()),
+              cache_key("nerf-4x256", dataclasses.replace(scene, sigma_max=20.0), FitSettings())]
+    others += [cache_key("nerf-4x256", scene, FitSettings(**change)) for change in (
+        {"steps": 10}, {"seed": 1}, {"batch_size": 64}, {"learning_rate": 1e-3},
+        {"final_rate": 0.5})]
+    assert base not in others and len(set(others)) == len(others)
