@@ -78,7 +78,7 @@ def write_synthetic(path: Path, spec: specs.CrossbarSpec, latency_s: Sequence[fl
     return writer.finish()
 
 
-NERF_FIT_STEPS = 1000  # about 10 s; the float render is then about 30 dB from the scene
+NERF_FIT_STEPS = 1000  # 10-20 s on 2 cores; enough for the tests' 25 dB float renders
 
 
 @pytest.fixture(scope="session")
