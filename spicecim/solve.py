@@ -30,6 +30,7 @@ digits in :func:`solve`, not in :func:`transfer_matrix`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,7 +39,7 @@ import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import LinearOperator, cg, gmres, splu
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from spicecim.devices import AccessTransistor, MemristorParams
 from spicecim.errors import SpecError, check
@@ -362,12 +363,24 @@ def _max_abs(a: np.ndarray) -> float:
     return float(np.max(np.abs(a), initial=0.0))
 
 
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    # Finding the loaded BLAS libraries walks every shared object of the process (milliseconds,
+    # more with JAX loaded); done once, the limit itself is two calls into OpenBLAS. The
+    # libraries are those numpy and scipy loaded on import, before any solve runs.
+    return ThreadpoolController()
+
+
+def _one_blas_thread():  # noqa: ANN202 - a context manager
+    return _threadpools().limit(limits=1, user_api="blas")
+
+
 def solve(tile: Tile, *, nodes: bool = False) -> Solution:
     """The DC operating point of ``tile`` driven by ``tile.v_in``; ``nodes`` keeps the row- and
     column-node voltage maps (IR drop) in the result."""
     spec = tile.spec
     net = _network(spec, tile.v_in, termination_ohm(spec, tile.g_s))
-    with threadpool_limits(1, user_api="blas"):  # see transfer_matrix
+    with _one_blas_thread():  # see transfer_matrix
         x, current, residual, solves = _newton(
             net,
             _branches(net, spec, tile.g_s, chord=True),
@@ -424,7 +437,7 @@ def transfer_matrix(spec: CrossbarSpec, g_s: np.ndarray) -> np.ndarray:
     # One BLAS thread: on rows x rows matrices (and on the Krylov solver's vectors) OpenBLAS
     # threads gain little, and on a busy machine they stall for far longer than the work
     # (measured on a loaded 2-core machine: 100x slower).
-    with threadpool_limits(1, user_api="blas"):
+    with _one_blas_thread():
         return _sweep(spec, g)
 
 

@@ -90,6 +90,31 @@ def write_synthetic(path: Path, spec: specs.CrossbarSpec, latency_s: Sequence[fl
     return writer.finish()
 
 
+NERF_FIT_STEPS = 1000  # 10-20 s on 2 cores; enough for the tests' 25 dB float renders
+
+
+@pytest.fixture(scope="session")
+def fitted_nerf(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """(cache folder, NerfField, steps): nerf-4x256 fitted to the built-in scene once per
+    session, in a cache the CLI tests reuse."""
+    from spicecim.evaluate.fit import cached_fit
+    from spicecim.evaluate.scene import default_scene
+
+    cache = tmp_path_factory.mktemp("nerf-cache")
+    return cache, cached_fit(cache, default_scene(), steps=NERF_FIT_STEPS, seed=0), NERF_FIT_STEPS
+
+
+@pytest.fixture(scope="session")
+def synthetic64(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 64x64 tile with known figures, of a realistic size for mapping a NeRF MLP: 130
+    arrays for nerf-4x256 (16x16 tiles: 2,000), so programming the model is fast. Column j:
+    latency (1 + j / 64) ns, array energy (j + 1) fJ; 8-bit ADC, 1 ns and 1 pJ per
+    conversion."""
+    cols = np.arange(64)
+    return write_synthetic(tmp_path_factory.mktemp("tables") / "synthetic64.h5",
+                           synthetic_spec(64, 64), (1 + cols / 64) * 1e-9, (cols + 1) * 1e-15)
+
+
 @pytest.fixture
 def make_spec():  # noqa: ANN201 - the helper itself (test modules cannot import conftest)
     return synthetic_spec

@@ -17,11 +17,37 @@ from spicecim.evaluate import accuracy as acc
 from spicecim.evaluate import baseline as base
 from spicecim.evaluate import schedule as sched
 from spicecim.evaluate.mapping import TileGeometry, map_model
-from spicecim.evaluate.model import PRESETS, init_mlp, load_weights, sample_points
+from spicecim.evaluate.presets import (
+    NERF_PRESETS,
+    check_preset,
+    init_mlp,
+    load_weights,
+    sample_inputs,
+)
 from spicecim.evaluate.report import Report, render, to_dict, write_h5
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _MAX_SWEEP_VALUES = 200
+
+
+class ModelName(click.ParamType):
+    """A preset name: one of the NeRF presets or ``mlp:IN-H1-...-OUT``."""
+
+    name = "model"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        try:
+            return check_preset(str(value))
+        except SpecError:
+            self.fail(f"{value!r} is not one of {', '.join(map(repr, NERF_PRESETS))} or "
+                      "mlp:IN-H1-...-OUT (e.g. mlp:784-256-10)", param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(NERF_PRESETS) + "|mlp:IN-H1-...-OUT]"
+
+
+MODEL = ModelName()
 
 
 def parse_size(text: str, what: str) -> tuple[int, int]:
@@ -62,13 +88,14 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 
 
 @click.command()
-@click.option("--model", type=click.Choice(PRESETS), default="nerf-4x256", show_default=True)
+@click.option("--model", type=MODEL, default="nerf-4x256", show_default=True,
+              help="A preset; with --weights FILE.onnx the file's graph instead.")
 @click.option("--tables", "tables_paths", multiple=True, required=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Run file(s) from 'spicecim simulate'; the first sets the tile configuration.")
 @click.option("--weights", "weights_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Weights: spicecim .npz, .npz of state-dict keys, or PyTorch .pt/.pth "
-                   "[default: seeded initialisation].")
+              help="Weights: spicecim .npz, .npz of state-dict keys, PyTorch .pt/.pth, or an "
+                   "ONNX MLP (.onnx: graph and weights) [default: seeded initialisation].")
 @click.option("--schedule", type=click.Choice(tuple(sched.SCHEDULE_NAMES)),
               help="Show one schedule [default: all three].")
 @click.option("--tile", help="Tile ROWSxCOLS [default: the tables' tile].")
@@ -146,9 +173,15 @@ def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | No
     axes = dict(parse_sweep(s) for s in sweeps)
     geometry_size = parse_size(tile, "tile") if tile else None
     command_line = shlex.join(["spicecim", *sys.argv[1:]])
+    if weights_path is not None and weights_path.suffix == ".onnx":
+        from spicecim.evaluate.onnx_import import load_onnx
+
+        mlp, model = load_onnx(weights_path), f"onnx:{weights_path.name}"
+    elif weights_path is not None:
+        mlp = load_weights(model, weights_path)
+    else:
+        mlp = init_mlp(model, np.random.default_rng(seed))
     gpu = base.load_gpu_baseline(gpu_baseline, model) if gpu_baseline else []
-    mlp = (load_weights(model, weights_path) if weights_path
-           else init_mlp(model, np.random.default_rng(seed)))
 
     tables = [t for path in tables_paths for t in sched.read_tables(path)]
     if not tables:
@@ -204,8 +237,8 @@ def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | No
             seed=seed, adc_range=adc_range, calibrate=calibrate, acam_edges=acam_edges,
             **{k: v for k, v in (("adc_bits", adc_bits), ("dac_bits", dac_bits),
                                  ("weight_bits", weight_bits)) if v is not None})
-        sample = sample_points(mlp, points, np.random.default_rng([seed, 2]))
-        calibration = sample_points(mlp, calibration_points, np.random.default_rng([seed, 3]))
+        sample = sample_inputs(mlp, points, np.random.default_rng([seed, 2]))
+        calibration = sample_inputs(mlp, calibration_points, np.random.default_rng([seed, 3]))
         if accuracy:
             result = acc.evaluate_accuracy(mlp, mapping, spec, weights, settings, sample,
                                            calibration)

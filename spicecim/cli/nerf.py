@@ -10,8 +10,7 @@ import click
 from spicecim.cli.evaluate import parse_size, parse_sweep
 from spicecim.evaluate import accuracy as acc
 from spicecim.evaluate import nerf
-from spicecim.evaluate.fit import cached_fit
-from spicecim.evaluate.model import PRESETS
+from spicecim.evaluate.presets import NERF_PRESETS
 from spicecim.evaluate.scene import default_scene
 
 
@@ -19,7 +18,7 @@ from spicecim.evaluate.scene import default_scene
 @click.option("--tables", "tables_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Run file from 'spicecim simulate': the tile, its figures and its settings.")
-@click.option("--model", type=click.Choice(PRESETS), default="nerf-4x256", show_default=True)
+@click.option("--model", type=click.Choice(NERF_PRESETS), default="nerf-4x256", show_default=True)
 @click.option("--resolution", default="64x64", show_default=True, help="Frame WIDTHxHEIGHT.")
 @click.option("--samples-per-ray", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("renders"),
@@ -28,7 +27,7 @@ from spicecim.evaluate.scene import default_scene
               help=f"Fitted weights are kept here [default: ${nerf.CACHE_ENV} or "
                    "~/.cache/spicecim].")
 @click.option("--fit-steps", type=click.IntRange(min=1), default=3000, show_default=True,
-              help="Adam steps of the fit to the scene (once per cache).")
+              help="Adam steps of the fit to the scene (JAX, once per cache).")
 @click.option("--ideal", is_flag=True,
               help="Ideal crossbar: no quantisation, variation, read noise or IR drop; the "
                    "options below still apply on top.")
@@ -74,9 +73,11 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
     sweep = parse_sweep(sweep_text) if sweep_text else None
     table = nerf.load_table(tables_path)
 
+    from spicecim.evaluate.fit import cached_fit  # loads JAX: only when a fit may run
+
     scene = default_scene()
     cache = cache_dir or nerf.default_cache_dir()
-    mlp = cached_fit(cache, scene, preset=model, steps=fit_steps, seed=seed)
+    field = cached_fit(cache, scene, preset=model, steps=fit_steps, seed=seed)
     given = {name: value for name, value in (
         ("adc_bits", adc_bits), ("dac_bits", dac_bits), ("weight_bits", weight_bits),
         ("variation", variation), ("read_noise", read_noise), ("ir_drop", ir_drop))
@@ -84,7 +85,7 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
     settings = (dataclasses.replace(acc.Nonideality.ideal(seed), **given) if ideal
                 else nerf.device_settings(table, seed=seed, **given))
     result = nerf.run_nerf(
-        scene, mlp, table, frame, settings, sweep, model=model,
+        scene, field, table, frame, settings, sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",
         calibration_points=calibration_points, adc_share=adc_share)
     click.echo(nerf.format_report(result, nerf.write_outputs(result, out)))

@@ -60,7 +60,7 @@ import numpy as np
 
 from spicecim.errors import check
 from spicecim.evaluate.mapping import LayerMapping, ModelMapping
-from spicecim.evaluate.model import Matmul, Mlp, Points
+from spicecim.evaluate.model import Matmul, Mlp, batch_size
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.solve import transfer_matrix
@@ -68,7 +68,6 @@ from spicecim.solve import transfer_matrix
 # Read noise: an assumption, not a cited measurement (docs/sources.md has none): 1 % relative
 # sigma per device per read.
 DEFAULT_READ_NOISE = 0.01
-OUTPUTS = ("sigma", "r", "g", "b")
 SWEEP_AXES = ("adc_bits", "dac_bits", "weight_bits", "variation", "read_noise", "ir_drop")
 ADC_RANGES = ("worst", "calibrated")
 _STANDARD = "standard practice in analog in-memory computing"
@@ -245,7 +244,8 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
 
 
 def program(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec, weights: WeightMapping,
-            settings: Nonideality, calibration: Points) -> dict[str, ProgrammedLayer]:
+            settings: Nonideality, calibration: Mapping[str, np.ndarray]
+            ) -> dict[str, ProgrammedLayer]:
     """Every layer programmed onto its tiles; input scales, ADC ranges and column calibrations
     from the ideal pass's layer inputs on ``calibration`` (the read-time choices of
     ``settings``, ADC and DAC bits, read noise, ``adc_range`` and ``calibrate``, do not change
@@ -261,7 +261,7 @@ def program(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec, weights: 
         inputs[name] = np.asarray(x, float)
         return np.asarray(x, float) @ np.asarray(weight, float)
 
-    mlp.forward(calibration.pos_enc, calibration.dir_enc, record)
+    mlp.forward(calibration, record)
     rng = np.random.default_rng([settings.seed, 0])
     return {layer.name: _program(mapping.layer(layer.name), layer.weight,
                                  peaks[layer.name] or 1.0, spec, weights, settings, rng,
@@ -323,30 +323,39 @@ class _AnalogMatmul:
 
 def analog_matmul(layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,
                   weights: WeightMapping, settings: Nonideality) -> Matmul:
-    """The ``matmul`` hook of :meth:`Mlp.forward` (and :meth:`Mlp.field`) that runs each layer
-    on its programmed tiles; its read noise starts afresh from ``settings.seed``."""
+    """The ``matmul`` hook of :meth:`Mlp.forward` (and :meth:`NerfField.field`) that runs
+    each layer on its programmed tiles; its read noise starts afresh from ``settings.seed``."""
     return _AnalogMatmul(layers, spec, weights, settings)
 
 
 @dataclass(frozen=True, slots=True)
 class OutputError:
-    """Analog vs ideal for one output: RMS error over RMS of the ideal value, and absolutes."""
+    """Analog vs ideal for one output: RMS error over RMS of the ideal value, absolutes, RMSE;
+    PSNR (peak 1) for a sigmoid output (values in [0, 1], such as colours), and for a logits
+    output (width >= 2, no activation) the fraction of samples whose largest logit is the ideal
+    pass's (top-1 agreement); NaN where not defined."""
 
     name: str
     rel_rms: float
     mean_abs: float
     max_abs: float
+    rmse: float
+    psnr_db: float = math.nan
+    agreement: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
 class AccuracyResult:
+    """The analog pass against the ideal one on ``points`` samples; with labels, the fraction
+    classified right by each (``label_accuracy``: analog; ``ideal_label_accuracy``: float)."""
+
     settings: Nonideality
     points: int
     outputs: tuple[OutputError, ...]
-    rgb_rmse: float
-    rgb_psnr_db: float
     layers: tuple[tuple[str, float], ...]  # (layer, relative RMS error of its pre-activation)
     calibration_points: int = 0
+    label_accuracy: float = math.nan
+    ideal_label_accuracy: float = math.nan
 
     def output(self, name: str) -> OutputError:
         return next(o for o in self.outputs if o.name == name)
@@ -368,39 +377,62 @@ def _ideal_matmul(store: dict[str, np.ndarray]):  # noqa: ANN202 - a Matmul
     return matmul
 
 
+def is_logits(mlp: Mlp, name: str) -> bool:
+    layer = mlp.layer(name)
+    return layer.fan_out >= 2 and layer.activation == "none"
+
+
+def _output_error(mlp: Mlp, name: str, got: np.ndarray, ref: np.ndarray) -> OutputError:
+    diff = got - ref
+    rmse = math.sqrt(float(np.mean(diff**2)))
+    psnr = math.nan
+    if mlp.layer(name).activation == "sigmoid":
+        psnr = 20 * math.log10(1.0 / rmse) if rmse > 0 else math.inf
+    agreement = (float(np.mean(got.argmax(axis=1) == ref.argmax(axis=1)))
+                 if is_logits(mlp, name) else math.nan)
+    return OutputError(name, _rel_rms(got, ref), float(np.mean(np.abs(diff))),
+                       float(np.max(np.abs(diff))), rmse, psnr, agreement)
+
+
 def compare(mlp: Mlp, layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,
-            weights: WeightMapping, settings: Nonideality, points: Points,
-            calibration_points: int = 0) -> AccuracyResult:
-    """Run the analog and the ideal (float64) forward pass on ``points`` and compare."""
+            weights: WeightMapping, settings: Nonideality, points: Mapping[str, np.ndarray],
+            calibration_points: int = 0, labels: np.ndarray | None = None) -> AccuracyResult:
+    """Run the analog and the ideal (float64) forward pass on ``points`` and compare; with
+    ``labels`` (one class per point), also the classification accuracy of the model's logits
+    output (the first output that is logits, see :class:`OutputError`)."""
     ideal_z: dict[str, np.ndarray] = {}
-    sigma0, rgb0 = mlp.forward(points.pos_enc, points.dir_enc, _ideal_matmul(ideal_z))
+    ideal = mlp.forward(points, _ideal_matmul(ideal_z))
     hook = _AnalogMatmul(layers, spec, weights, settings)
-    sigma1, rgb1 = mlp.forward(points.pos_enc, points.dir_enc, hook)
-    ref = np.column_stack([sigma0, rgb0])
-    got = np.column_stack([sigma1, rgb1])
-    outputs = tuple(OutputError(name, _rel_rms(got[:, i], ref[:, i]),
-                                float(np.mean(np.abs(got[:, i] - ref[:, i]))),
-                                float(np.max(np.abs(got[:, i] - ref[:, i]))))
-                    for i, name in enumerate(OUTPUTS))
-    rmse = math.sqrt(float(np.mean((rgb1 - rgb0) ** 2)))
-    psnr = 20 * math.log10(1.0 / rmse) if rmse > 0 else math.inf
+    analog = mlp.forward(points, hook)
+    outputs = tuple(_output_error(mlp, name, analog[name], ideal[name]) for name in mlp.outputs)
     per_layer = tuple((layer.name, _rel_rms(hook.z[layer.name], ideal_z[layer.name]))
                       for layer in mlp.layers)
-    return AccuracyResult(settings, len(points), outputs, rmse, psnr, per_layer,
-                          calibration_points)
+    scores = (math.nan, math.nan)
+    if labels is not None:
+        logits = [name for name in mlp.outputs if is_logits(mlp, name)]
+        check(bool(logits), "labels", "given", f"a model with a logits output, not {mlp.outputs}")
+        labels = np.asarray(labels)
+        check(labels.shape == (batch_size(points),), "labels.shape", labels.shape,
+              f"({batch_size(points)},): one class per point")
+        scores = tuple(float(np.mean(out[logits[0]].argmax(axis=1) == labels))
+                       for out in (analog, ideal))
+    return AccuracyResult(settings, batch_size(points), outputs, per_layer, calibration_points,
+                          *scores)
 
 
 def evaluate_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
-                      weights: WeightMapping, settings: Nonideality, points: Points,
-                      calibration: Points) -> AccuracyResult:
+                      weights: WeightMapping, settings: Nonideality,
+                      points: Mapping[str, np.ndarray], calibration: Mapping[str, np.ndarray],
+                      labels: np.ndarray | None = None) -> AccuracyResult:
     layers = program(mlp, mapping, spec, weights, settings, calibration)
-    return compare(mlp, layers, spec, weights, settings, points, len(calibration))
+    return compare(mlp, layers, spec, weights, settings, points, batch_size(calibration), labels)
 
 
 def sweep_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
                    weights: WeightMapping, base: Nonideality,
-                   axes: Mapping[str, Sequence[float | int]], points: Points,
-                   calibration: Points) -> list[AccuracyResult]:
+                   axes: Mapping[str, Sequence[float | int]], points: Mapping[str, np.ndarray],
+                   calibration: Mapping[str, np.ndarray], labels: np.ndarray | None = None
+                   ) -> list[AccuracyResult]:
     """Every combination of the ``axes`` values (names in SWEEP_AXES) on top of ``base``;
     tiles are programmed once per distinct (weight bits, variation, IR drop)."""
     programmed: dict[tuple, dict[str, ProgrammedLayer]] = {}
@@ -410,7 +442,7 @@ def sweep_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
         if key not in programmed:
             programmed[key] = program(mlp, mapping, spec, weights, settings, calibration)
         results.append(compare(mlp, programmed[key], spec, weights, settings, points,
-                               len(calibration)))
+                               batch_size(calibration), labels))
     return results
 
 

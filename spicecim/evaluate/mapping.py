@@ -5,9 +5,10 @@ columns (differential pair) or one column plus a reference column shared by the 
 A layer wider than one tile in its inputs is split into row tiles whose partial sums are added
 digitally after the ADCs; biases are added digitally too.
 
-A layer whose inputs can be negative (it reads a positional encoding, values in [-1, 1], or a
-layer without a non-negative activation) is read in two phases: the DAC drives the positive
-parts of the inputs, then their magnitudes where negative, and the two results are subtracted
+A layer whose inputs can be negative (it reads a model input not declared non-negative, such
+as a positional encoding in [-1, 1], or a layer without a non-negative activation:
+``Mlp.signed_inputs``) is read in two phases: the DAC drives the positive parts of the inputs,
+then their magnitudes where negative, and the two results are subtracted
 digitally. The alternative, an offset (x + 1) / 2 with a digital correction W.1, reads once but
 halves the input's resolution and makes every output a difference of two large numbers; two
 reads keep the DAC's full range for each sign at twice the latency and energy of the layer.

@@ -1,28 +1,21 @@
-"""NeRF MLPs as plain layer graphs: the model description every evaluator stage reads.
+"""Feed-forward MLPs as plain layer graphs: the model description every evaluator stage reads.
 
-An :class:`Mlp` is a list of dense layers, each reading the concatenation of earlier tensors
-('pos', 'dir' or an earlier layer's output): shapes, activations and skip/concat inputs in one
-place. Keeping the graph this explicit lets an analog model replace each layer's matmul through
-``forward(..., matmul=...)`` without knowing the architecture.
+An :class:`Mlp` has named inputs of given widths (``{"x": 784}``, or ``{"pos": 63, "dir": 27}``
+for a NeRF) and a list of dense layers, each reading the concatenation of earlier tensors (an
+input or an earlier layer's output; several sources are a skip connection). Its outputs are the
+layers it declares, by default those no other layer reads. Keeping the graph this explicit lets
+an analog model replace each layer's product through ``forward(..., matmul=...)`` without
+knowing the architecture.
 
-Weights come from a seeded initialisation (:func:`init_mlp`), a spicecim ``.npz``
-(:func:`save_mlp` / :func:`load_mlp`) or a PyTorch state dict (:func:`load_weights`: a ``.pt``
-file through ``torch.load`` when PyTorch is installed, or the same keys saved in an ``.npz``).
+Weights come from a preset's seeded initialisation (:mod:`spicecim.evaluate.presets`), a
+spicecim ``.npz`` (:func:`save_mlp` / :func:`load_mlp`), a PyTorch state dict
+(:func:`from_state_dict`, :func:`torch_state`) or an ONNX file
+(:mod:`spicecim.evaluate.onnx_import`).
 
-Presets:
-
-- ``nerf``: Mildenhall et al. 2020 (arXiv 2003.08934, fig. 7) as the reference code builds it
-  (``run_nerf_helpers.py``, ``skips=[4]``): eight 256-wide ReLU layers; the encoded position is
-  concatenated in front of the fifth layer's activation, so the sixth layer (``fc5``) reads
-  63 + 256 = 319 inputs; density from the trunk, a 256-wide feature, a 128-wide layer on
-  feature + encoded direction (283 inputs) and the RGB head.
-- ``nerf-4x256``: the seed's four-layer MLP: four 256-wide hidden layers ``fc0..fc3`` plus the
-  density and colour heads. ``fc0`` reads the 63-wide encoding rather than 256 inputs; it is
-  kept so because on tiles of 256 rows it still fills one row tile and the same columns as a
-  256x256 layer (latency and energy come from the columns a layer uses, so its figures are a
-  256x256 layer's; only its device count and utilisation are lower), while a model that really
-  runs needs a layer that reads the encoding. The heads are real work the seed's 4 x 78 ns
-  arithmetic left out; the report shows them as separate rows.
+``.npz`` layout: ``meta`` (JSON: format, inputs, layers with sources and activation, outputs,
+non-negative inputs, and an ``extra`` object a wrapper such as the NeRF field keeps its own
+settings in), then ``w<i>`` (in, out) and ``b<i>`` float32 per layer. Files of the first format,
+``spicecim-nerf-mlp-v1`` (NeRF only: position and direction levels, bound), are still read.
 """
 
 from __future__ import annotations
@@ -31,61 +24,18 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from spicecim.errors import ResultFileError, SpecError, check
-from spicecim.evaluate.encoding import (
-    DIRECTION_LEVELS,
-    POSITION_LEVELS,
-    encoded_dim,
-    positional_encoding,
-)
 
 Matmul = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
-ACTIVATIONS = ("relu", "none", "sigmoid", "softplus")
+ACTIVATIONS = ("relu", "none", "sigmoid", "softplus", "tanh")
 NONNEGATIVE = ("relu", "sigmoid", "softplus")
-INPUTS = ("pos", "dir")
-_FILE_FORMAT = "spicecim-nerf-mlp-v1"
-
-# (name, sources, width, activation).
-_PRESETS: dict[str, tuple[tuple[str, tuple[str, ...], int, str], ...]] = {
-    "nerf": (
-        ("fc0", ("pos",), 256, "relu"),
-        ("fc1", ("fc0",), 256, "relu"),
-        ("fc2", ("fc1",), 256, "relu"),
-        ("fc3", ("fc2",), 256, "relu"),
-        ("fc4", ("fc3",), 256, "relu"),
-        ("fc5", ("pos", "fc4"), 256, "relu"),
-        ("fc6", ("fc5",), 256, "relu"),
-        ("fc7", ("fc6",), 256, "relu"),
-        ("sigma", ("fc7",), 1, "relu"),
-        ("feature", ("fc7",), 256, "none"),
-        ("rgb_hidden", ("feature", "dir"), 128, "relu"),
-        ("rgb", ("rgb_hidden",), 3, "sigmoid"),
-    ),
-    "nerf-4x256": (
-        ("fc0", ("pos",), 256, "relu"),
-        ("fc1", ("fc0",), 256, "relu"),
-        ("fc2", ("fc1",), 256, "relu"),
-        ("fc3", ("fc2",), 256, "relu"),
-        ("sigma", ("fc3",), 1, "relu"),
-        ("rgb_hidden", ("fc3", "dir"), 128, "relu"),
-        ("rgb", ("rgb_hidden",), 3, "sigmoid"),
-    ),
-}
-PRESETS = tuple(_PRESETS)
-
-# Layer names of the reference PyTorch code (nerf-pytorch, use_viewdirs=True) -> ours.
-_TORCH_NAMES = {
-    **{f"pts_linears.{i}": f"fc{i}" for i in range(8)},
-    "alpha_linear": "sigma",
-    "feature_linear": "feature",
-    "views_linears.0": "rgb_hidden",
-    "rgb_linear": "rgb",
-}
+FILE_FORMAT = "spicecim-mlp-v2"
+_NERF_V1 = "spicecim-nerf-mlp-v1"
 
 
 def activate(z: np.ndarray, activation: str) -> np.ndarray:
@@ -95,6 +45,8 @@ def activate(z: np.ndarray, activation: str) -> np.ndarray:
         return 0.5 + 0.5 * np.tanh(0.5 * z)  # no overflow for large |z|
     if activation == "softplus":
         return np.logaddexp(0.0, z)
+    if activation == "tanh":
+        return np.tanh(z)
     return z
 
 
@@ -110,7 +62,7 @@ class Dense:
 
     def __post_init__(self) -> None:
         name, w, b = self.name, self.weight, self.bias
-        check(isinstance(name, str) and name not in INPUTS, "name", name, f"a str not in {INPUTS}")
+        check(isinstance(name, str) and name != "", "name", name, "a non-empty str")
         check(len(self.sources) > 0, f"{name}.sources", self.sources, "one or more tensor names")
         check(self.activation in ACTIVATIONS, "activation", self.activation, str(ACTIVATIONS))
         ok = isinstance(w, np.ndarray) and w.dtype == np.float32 and w.ndim == 2
@@ -129,78 +81,101 @@ class Dense:
 
 @dataclass(frozen=True, slots=True)
 class Mlp:
-    """A NeRF MLP on points in the cube [-bound, bound]^3 (m), outside which density is 0.
+    """Named inputs (name -> width; a mapping is accepted), dense layers in execution order,
+    the output layers (default: the layers no other layer reads) and the inputs known to be
+    non-negative (every other input may be negative, so a layer reading it is read in two
+    phases on a crossbar)."""
 
-    Positions are scaled by 1/bound before the positional encoding so the
-    encoding sees [-1, 1]; the graph must end in layers 'sigma' (width 1,
-    density in 1/m) and 'rgb' (width 3).
-    """
-
+    inputs: tuple[tuple[str, int], ...]
     layers: tuple[Dense, ...]
-    bound: float
-    pos_levels: int = POSITION_LEVELS
-    dir_levels: int = DIRECTION_LEVELS
+    outputs: tuple[str, ...] = ()
+    nonnegative: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        ok = bool(np.isfinite(self.bound) and self.bound > 0)
-        check(ok, "bound", self.bound, "a finite float > 0 (m)")
-        for name in ("pos_levels", "dir_levels"):
-            value = getattr(self, name)
-            check(isinstance(value, int) and value >= 0, name, value, "an int >= 0")
-        widths = self.input_widths()
+        if isinstance(self.inputs, Mapping):
+            object.__setattr__(self, "inputs", tuple(self.inputs.items()))
+        object.__setattr__(self, "layers", tuple(self.layers))
+        widths: dict[str, int] = {}
+        for name, width in self.inputs:
+            check(isinstance(name, str) and name != "" and name not in widths, "input name",
+                  name, "a non-empty str used once")
+            check(isinstance(width, int | np.integer) and width >= 1, f"input {name!r} width",
+                  width, "an integer >= 1")
+            widths[name] = int(width)
+        check(len(widths) >= 1, "inputs", self.inputs, "one or more (name, width) pairs")
+        check(len(self.layers) >= 1, "layers", len(self.layers), "one or more Dense layers")
+        read: set[str] = set()
         for layer in self.layers:
             check(isinstance(layer, Dense), "layer", layer, "a Dense")
-            check(layer.name not in widths, "layer name", layer.name, "a name used once")
+            check(layer.name not in widths, "layer name", layer.name,
+                  "a name used once, by no input")
             ok = all(s in widths for s in layer.sources)
             check(ok, f"{layer.name}.sources", layer.sources, "inputs or earlier layers")
             fan_in = sum(widths[s] for s in layer.sources)
             shape = layer.weight.shape
             check(shape[0] == fan_in, f"{layer.name}.weight.shape", shape, f"({fan_in}, out)")
-            widths[layer.name] = layer.weight.shape[1]
-        check(widths.get("sigma") == 1, "sigma layer width", widths.get("sigma"), "1")
-        check(widths.get("rgb") == 3, "rgb layer width", widths.get("rgb"), "3")
+            widths[layer.name] = layer.fan_out
+            read.update(layer.sources)
+        names = [layer.name for layer in self.layers]
+        if not self.outputs:
+            object.__setattr__(self, "outputs", tuple(n for n in names if n not in read))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "nonnegative", tuple(self.nonnegative))
+        for name in self.outputs:
+            check(name in names, "output", name, f"a layer name, one of {names}")
+        for name in self.nonnegative:
+            check(name in dict(self.inputs), "nonnegative input", name,
+                  f"an input name, one of {[n for n, _ in self.inputs]}")
 
     def input_widths(self) -> dict[str, int]:
-        return {"pos": encoded_dim(3, self.pos_levels), "dir": encoded_dim(3, self.dir_levels)}
+        return {name: int(width) for name, width in self.inputs}
+
+    def widths(self) -> dict[str, int]:
+        """Width of every tensor: inputs and layer outputs."""
+        return self.input_widths() | {layer.name: layer.fan_out for layer in self.layers}
+
+    def layer(self, name: str) -> Dense:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def with_layers(self, layers: tuple[Dense, ...]) -> Mlp:
+        """The same graph with other layers (new weights), checked again."""
+        return replace(self, layers=tuple(layers))
 
     def signed_inputs(self, layer: Dense) -> bool:
-        """Whether ``layer``'s input can be negative: it reads an encoding (values in [-1, 1])
-        or a layer without a non-negative activation."""
+        """Whether ``layer``'s input can be negative: it reads an input not declared
+        non-negative, or a layer without a non-negative activation."""
         kinds = {other.name: other.activation for other in self.layers}
-        return any(s in INPUTS or kinds[s] not in NONNEGATIVE for s in layer.sources)
+        inputs = self.input_widths()
+        return any(s not in self.nonnegative if s in inputs else kinds[s] not in NONNEGATIVE
+                   for s in layer.sources)
 
-    def forward(
-        self, pos_enc: np.ndarray, dir_enc: np.ndarray, matmul: Matmul | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(sigma (N,), rgb (N, 3)) from encoded positions and directions.
+    def forward(self, inputs: Mapping[str, np.ndarray], matmul: Matmul | None = None
+                ) -> dict[str, np.ndarray]:
+        """The output layers' activations, name -> (N, width), from ``inputs`` name -> (N, width).
 
-        ``matmul(layer_name, x, weight) -> x @ weight`` is the hook through
-        which an analog crossbar model can stand in for each layer's product.
+        ``matmul(layer_name, x, weight) -> x @ weight`` is the hook through which an analog
+        crossbar model can stand in for each layer's product.
         """
-        tensors = self.tensors(pos_enc, dir_enc, matmul)
-        return tensors["sigma"][1][:, 0], tensors["rgb"][1]
+        tensors = self.tensors(inputs, matmul)
+        return {name: tensors[name][1] for name in self.outputs}
 
-    def field(
-        self, points: np.ndarray, dirs: np.ndarray, matmul: Matmul | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Radiance field on world points (N, 3) in m and unit dirs (N, 3), for render()."""
-        points = np.asarray(points, dtype=np.float32)
-        inside = np.all(np.abs(points) <= self.bound, axis=1)
-        sigma = np.zeros(len(points), dtype=np.float32)
-        rgb = np.zeros((len(points), 3), dtype=np.float32)
-        if inside.any():  # samples outside the cube cost nothing: density there is 0
-            pos_enc = positional_encoding(points[inside] / self.bound, self.pos_levels)
-            dir_enc = positional_encoding(np.asarray(dirs)[inside], self.dir_levels)
-            sigma[inside], rgb[inside] = self.forward(pos_enc, dir_enc, matmul)
-        return sigma, rgb
-
-    def tensors(self, pos_enc: np.ndarray, dir_enc: np.ndarray, matmul: Matmul | None = None
+    def tensors(self, inputs: Mapping[str, np.ndarray], matmul: Matmul | None = None
                 ) -> dict[str, tuple[np.ndarray | None, np.ndarray]]:
         """Every tensor of the graph as name -> (pre-activation, output)."""
-        tensors: dict[str, tuple[np.ndarray | None, np.ndarray]] = {
-            "pos": (None, np.asarray(pos_enc, np.float32)),
-            "dir": (None, np.asarray(dir_enc, np.float32)),
-        }
+        tensors: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
+        n = None
+        for name, width in self.inputs:
+            if name not in inputs:
+                raise SpecError(f"input {name!r} is missing: the model reads "
+                                f"{[i for i, _ in self.inputs]}")
+            x = np.asarray(inputs[name], np.float32)
+            check(x.ndim == 2 and x.shape[1] == width and (n is None or len(x) == n),
+                  f"input {name!r} shape", x.shape, f"(N, {width}), N the same for all inputs")
+            n = len(x)
+            tensors[name] = (None, x)
         for layer in self.layers:
             parts = [tensors[s][1] for s in layer.sources]
             x = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
@@ -210,65 +185,36 @@ class Mlp:
         return tensors
 
 
-@dataclass(frozen=True, slots=True)
-class Points:
-    """Encoded inputs of a batch of samples."""
-
-    pos_enc: np.ndarray
-    dir_enc: np.ndarray
-
-    def __post_init__(self) -> None:
-        check(len(self.pos_enc) == len(self.dir_enc) >= 1, "points", len(self.pos_enc),
-              "one or more, as many directions as positions")
-
-    def __len__(self) -> int:
-        return len(self.pos_enc)
-
-
-def sample_points(mlp: Mlp, n: int, rng: np.random.Generator) -> Points:
-    """``n`` positions uniform in the model's cube and uniform unit view directions."""
+def random_inputs(mlp: Mlp, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """``n`` float32 samples of every input, uniform in [0, 1] for the non-negative inputs and
+    in [-1, 1] for the others."""
     check(isinstance(n, int) and n >= 1, "points", n, "an integer >= 1")
-    pos = rng.uniform(-1.0, 1.0, (n, 3))
-    dirs = rng.standard_normal((n, 3))
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    return Points(positional_encoding(pos, mlp.pos_levels),
-                  positional_encoding(dirs, mlp.dir_levels))
+    return {name: rng.uniform(0.0 if name in mlp.nonnegative else -1.0, 1.0,
+                              (n, width)).astype(np.float32)
+            for name, width in mlp.inputs}
 
 
-def preset_layers(preset: str) -> tuple[tuple[str, tuple[str, ...], int, str], ...]:
-    """(name, sources, width, activation) of each layer of a named preset."""
-    check(preset in _PRESETS, "model", preset, f"one of {PRESETS}")
-    return _PRESETS[preset]
+def batch_size(inputs: Mapping[str, np.ndarray]) -> int:
+    return len(next(iter(inputs.values())))
 
 
-def init_mlp(preset: str, rng: np.random.Generator, bound: float = 1.0) -> Mlp:
-    """A freshly initialised MLP of a named preset (see PRESETS)."""
-    widths = {"pos": encoded_dim(3, POSITION_LEVELS), "dir": encoded_dim(3, DIRECTION_LEVELS)}
-    layers = []
-    for name, sources, width, activation in preset_layers(preset):
-        fan_in = sum(widths[s] for s in sources)
-        # He init keeps ReLU activations at unit scale through the depth;
-        # the heads get LeCun scale.
-        gain = 6.0 if activation == "relu" else 3.0
-        limit = np.sqrt(gain / fan_in)
-        weight = rng.uniform(-limit, limit, (fan_in, width)).astype(np.float32)
-        layers.append(Dense(name, sources, weight, np.zeros(width, np.float32), activation))
-        widths[name] = width
-    return Mlp(tuple(layers), bound=bound)
+# --- files ---------------------------------------------------------------------------------
 
 
-def save_mlp(mlp: Mlp, path: str | os.PathLike) -> None:
-    """Write ``mlp`` to an .npz file atomically (temp file in the same folder, then rename)."""
+def save_mlp(mlp: Mlp, path: str | os.PathLike, extra: Mapping | None = None) -> None:
+    """Write ``mlp`` (and a wrapper's JSON-able ``extra`` settings) to an .npz file atomically
+    (temp file in the same folder, then rename)."""
     path = Path(path)
     meta = {
-        "format": _FILE_FORMAT,
-        "bound": mlp.bound,
-        "pos_levels": mlp.pos_levels,
-        "dir_levels": mlp.dir_levels,
+        "format": FILE_FORMAT,
+        "inputs": [[name, width] for name, width in mlp.inputs],
         "layers": [
             {"name": layer.name, "sources": list(layer.sources), "activation": layer.activation}
             for layer in mlp.layers
         ],
+        "outputs": list(mlp.outputs),
+        "nonnegative": list(mlp.nonnegative),
+        "extra": dict(extra or {}),
     }
     arrays = {"meta": np.array(json.dumps(meta))}
     for i, layer in enumerate(mlp.layers):
@@ -286,79 +232,68 @@ def save_mlp(mlp: Mlp, path: str | os.PathLike) -> None:
 
 
 def load_mlp(path: str | os.PathLike) -> Mlp:
-    """Read an MLP written by :func:`save_mlp`."""
+    """Read an MLP written by :func:`save_mlp` (either format)."""
+    return load_mlp_extra(path)[0]
+
+
+def load_mlp_extra(path: str | os.PathLike) -> tuple[Mlp, dict]:
+    """The MLP of a spicecim ``.npz`` and the ``extra`` settings saved with it; a v1 (NeRF)
+    file's bound and encoding levels come back as ``extra["nerf"]``."""
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            if meta.get("format") != _FILE_FORMAT:
-                raise ResultFileError(
-                    f"{path}: format {meta.get('format')!r}, expected {_FILE_FORMAT!r}"
-                )
+            fmt = meta.get("format")
+            if fmt not in (FILE_FORMAT, _NERF_V1):
+                raise ResultFileError(f"{path}: format {fmt!r}, expected {FILE_FORMAT!r} "
+                                      f"(or {_NERF_V1!r})")
             layers = tuple(
                 Dense(spec["name"], tuple(spec["sources"]), data[f"w{i}"].copy(),
                       data[f"b{i}"].copy(), spec["activation"])
                 for i, spec in enumerate(meta["layers"])
             )
-            return Mlp(layers, bound=meta["bound"], pos_levels=meta["pos_levels"],
-                       dir_levels=meta["dir_levels"])
     except (OSError, KeyError, AttributeError, TypeError, ValueError) as exc:
         raise ResultFileError(f"{path}: not a readable spicecim MLP file ({exc})") from exc
+    if fmt == _NERF_V1:
+        nerf = {k: meta[k] for k in ("bound", "pos_levels", "dir_levels")}
+        widths = {"pos": 3 * (1 + 2 * nerf["pos_levels"]), "dir": 3 * (1 + 2 * nerf["dir_levels"])}
+        return Mlp(widths, layers), {"nerf": nerf}
+    mlp = Mlp(tuple((str(n), int(w)) for n, w in meta["inputs"]), layers,
+              tuple(meta["outputs"]), tuple(meta["nonnegative"]))
+    return mlp, dict(meta.get("extra") or {})
 
 
-def from_state_dict(preset: str, state: Mapping[str, np.ndarray], bound: float = 1.0) -> Mlp:
-    """A preset MLP with weights from a PyTorch-style state dict.
+def from_state_dict(template: Mlp, state: Mapping[str, np.ndarray], what: str,
+                    names: Mapping[str, str] | None = None) -> Mlp:
+    """``template``'s graph with weights from a PyTorch-style state dict.
 
-    Keys are ``<layer>.weight`` in PyTorch's (out, in) layout and ``<layer>.bias``, with our
-    layer names or the reference nerf-pytorch names (``pts_linears.<i>``, ``alpha_linear``,
-    ``feature_linear``, ``views_linears.0``, ``rgb_linear``). Keys of other layers are refused,
-    so a checkpoint of another architecture fails instead of loading in part.
+    Keys are ``<layer>.weight`` in PyTorch's (out, in) layout and ``<layer>.bias``, with the
+    graph's layer names or their aliases in ``names`` (alias -> layer name). Keys of other
+    layers are refused, so a checkpoint of another architecture fails instead of loading in
+    part; ``what`` names the model in the errors.
     """
+    names = names or {}
     arrays: dict[str, np.ndarray] = {}
     for key, value in state.items():
         layer, _, kind = str(key).rpartition(".")
-        name = _TORCH_NAMES.get(layer, layer)
-        arrays[f"{name}.{kind}"] = np.asarray(value, dtype=np.float32)
-    names = {name for name, *_ in preset_layers(preset)}
-    extra = sorted({k.rpartition(".")[0] for k in arrays} - names)
+        arrays[f"{names.get(layer, layer)}.{kind}"] = np.asarray(value, dtype=np.float32)
+    have = {layer.name for layer in template.layers}
+    extra = sorted({k.rpartition(".")[0] for k in arrays} - have)
     if extra:
-        raise SpecError(f"state dict has layers {extra} that model {preset!r} does not: "
-                        f"expected {sorted(names)}")
+        raise SpecError(f"state dict has layers {extra} that model {what!r} does not: "
+                        f"expected {sorted(have)}")
     layers = []
-    for name, sources, _, activation in preset_layers(preset):
+    for layer in template.layers:
         try:
-            weight, bias = arrays[f"{name}.weight"], arrays[f"{name}.bias"]
+            weight, bias = arrays[f"{layer.name}.weight"], arrays[f"{layer.name}.bias"]
         except KeyError as exc:
-            raise SpecError(f"state dict lacks {exc.args[0]!r} for model {preset!r}") from exc
-        layers.append(Dense(name, sources, np.ascontiguousarray(weight.T), bias, activation))
-    return Mlp(tuple(layers), bound=bound)
+            raise SpecError(f"state dict lacks {exc.args[0]!r} for model {what!r}") from exc
+        layers.append(Dense(layer.name, layer.sources, np.ascontiguousarray(weight.T), bias,
+                            layer.activation))
+    return template.with_layers(tuple(layers))
 
 
-def load_weights(preset: str, path: str | os.PathLike, bound: float = 1.0) -> Mlp:
-    """Weights for ``preset`` from a file: a spicecim ``.npz`` (its own graph must be the
-    preset's), an ``.npz`` of state-dict keys, or a PyTorch ``.pt``/``.pth`` (needs torch)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"weights file {str(path)!r} does not exist: expected .npz, .pt or .pth")
-    if path.suffix in (".pt", ".pth"):
-        return from_state_dict(preset, _torch_state(path), bound)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = list(data.keys())
-            state = {k: data[k] for k in keys if k != "meta"}
-    except (OSError, ValueError) as exc:
-        raise ResultFileError(f"{path}: not a readable .npz file ({exc})") from exc
-    if "meta" not in keys:
-        return from_state_dict(preset, state, bound)
-    mlp = load_mlp(path)
-    want = [(n, s, w, a) for n, s, w, a in preset_layers(preset)]
-    have = [(d.name, d.sources, d.fan_out, d.activation) for d in mlp.layers]
-    if have != want:
-        raise SpecError(f"{path} holds another graph than model {preset!r}: layers "
-                        f"{[h[0] for h in have]}, expected {[w[0] for w in want]}")
-    return mlp
-
-
-def _torch_state(path: Path) -> dict[str, np.ndarray]:
+def torch_state(path: Path) -> dict[str, np.ndarray]:
+    """The state dict of a PyTorch ``.pt``/``.pth`` file (needs torch)."""
     try:
         import torch
     except ImportError as exc:

@@ -36,9 +36,9 @@ from spicecim import devices
 from spicecim.errors import ResultFileError, check
 from spicecim.evaluate import accuracy as acc
 from spicecim.evaluate import schedule as sched
-from spicecim.evaluate.encoding import positional_encoding
 from spicecim.evaluate.mapping import ModelMapping, TileGeometry, map_model
-from spicecim.evaluate.model import Mlp, Points
+from spicecim.evaluate.model import batch_size
+from spicecim.evaluate.presets import NerfField
 from spicecim.evaluate.render import Rays, default_view, psnr, render, sample_depths
 from spicecim.evaluate.scene import Scene
 from spicecim.units import format_si as si
@@ -126,10 +126,10 @@ class Crossbar:
     """The fitted model mapped onto the tiles of one table, with the batch whose largest input
     to each layer sets that layer's DAC input scale: what every crossbar render of a run shares."""
 
-    mlp: Mlp
+    nerf: NerfField
     table: sched.TileTable
     mapping: ModelMapping
-    calibration: Points
+    calibration: dict[str, np.ndarray]
     adc_share: int
 
     def __post_init__(self) -> None:
@@ -180,7 +180,8 @@ def view(frame: Frame, bound: float) -> tuple[Rays, float, float]:
 def inside_samples(rays: Rays, frame: Frame, near: float, far: float,
                    bound: float) -> tuple[np.ndarray, np.ndarray]:
     """The frame's samples inside the cube [-bound, bound]^3, the only ones the renderer puts
-    to the MLP: points (N, 3) in m and their rays' directions, float32 as Mlp.field has them."""
+    to the MLP: points (N, 3) in m and their rays' directions, float32 as NerfField.field has
+    them."""
     origins, dirs = (np.asarray(a, dtype=np.float32).reshape(-1, 3) for a in rays)
     t = sample_depths(1, frame.samples_per_ray, near, far, None)[0].astype(np.float32)
     points, directions = [], []
@@ -206,18 +207,18 @@ def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, ra
     key = dataclasses.replace(settings, adc_bits=None, dac_bits=None, read_noise=0.0,
                               adc_range="calibrated", calibrate=True)
     if key not in programmed:
-        programmed[key] = acc.program(model.mlp, model.mapping, spec, weights, settings,
+        programmed[key] = acc.program(model.nerf.mlp, model.mapping, spec, weights, settings,
                                       model.calibration)
     hook = acc.analog_matmul(programmed[key], spec, weights, settings)
-    return render(functools.partial(model.mlp.field, matmul=hook), rays, frame.samples_per_ray,
+    return render(functools.partial(model.nerf.field, matmul=hook), rays, frame.samples_per_ray,
                   near, far)
 
 
-def run_nerf(scene: Scene, mlp: Mlp, table: sched.TileTable, frame: Frame,
+def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame,
              settings: acc.Nonideality, sweep: tuple[str, Sequence[float]] | None = None, *,
              model: str = "nerf-4x256", weights: str = "", calibration_points: int = 8192,
              adc_share: int | None = None) -> NerfResult:
-    """Render ``frame`` from the scene, the float ``mlp`` (fitted to it) and the crossbar model
+    """Render ``frame`` from the scene, the float ``nerf`` (fitted to it) and the crossbar model
     of ``table``'s tile with ``settings``; with ``sweep`` (an axis of accuracy.SWEEP_AXES and
     its values) once more per value on top of ``settings``.
 
@@ -231,15 +232,14 @@ def run_nerf(scene: Scene, mlp: Mlp, table: sched.TileTable, frame: Frame,
     check(len(points) > 0, "frame", frame, "a view with samples inside the scene's cube")
     rng = np.random.default_rng([settings.seed, 3])
     pick = np.sort(rng.choice(len(points), min(len(points), calibration_points), replace=False))
-    calibration = Points(positional_encoding(points[pick] / mlp.bound, mlp.pos_levels),
-                         positional_encoding(dirs[pick], mlp.dir_levels))
+    calibration = nerf.encode(points[pick], dirs[pick])
     geometry = TileGeometry(table.spec.rows, table.spec.cols, table.weights.scheme)
-    crossbar = Crossbar(mlp, table, map_model(mlp, geometry), calibration,
+    crossbar = Crossbar(nerf, table, map_model(nerf.mlp, geometry), calibration,
                         adc_share or table.adc_share)
 
     n = frame.samples_per_ray
     scene_image = render(scene.query, rays, n, near, far)
-    float_image = render(mlp.field, rays, n, near, far)
+    float_image = render(nerf.field, rays, n, near, far)
     programmed: dict[acc.Nonideality, dict[str, acc.ProgrammedLayer]] = {}
 
     def through(s: acc.Nonideality) -> CrossbarRender:
@@ -283,9 +283,9 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
         f"= {frame.samples} samples, {100 * result.inside_fraction:.1f} % of them inside the "
         "scene's cube",
         f"crossbar: {x.settings.describe()}",
-        f"DAC input scales: each layer's largest input over {len(model.calibration)} of the "
-        "frame's samples in the cube",
-        f"calibration: {x.settings.describe_calibration(len(model.calibration))}",
+        f"DAC input scales: each layer's largest input over {batch_size(model.calibration)} of "
+        "the frame's samples in the cube",
+        f"calibration: {x.settings.describe_calibration(batch_size(model.calibration))}",
         "",
         f"{'render':<12}{'PSNR vs scene':>16}{'PSNR vs float':>16}",
         f"{'float MLP':<12}{_db(result.float_psnr_db):>16}{'-':>16}",

@@ -7,8 +7,11 @@ HDF5 layout (``--out report.h5``; every dataset has a ``units`` attribute)::
     /layers/<sched>/  name, latency_s, energy_j, energy_array_j, energy_adc_j,
                       energy_digital_j, conversions: one row per layer
     /totals/          schedule and the Totals fields: one row per schedule
-    /accuracy/        output, rel_rms, mean_abs, max_abs: one row per model output
-    /sweep/           the swept settings and sigma_rel_rms, rgb_rmse, rgb_psnr_db: one row each
+    /accuracy/        output, rel_rms, mean_abs, max_abs, rmse, psnr_db, agreement: one row
+                      per model output (psnr_db and agreement NaN where not defined)
+    /sweep/           the swept settings and, per output <o>, <o>_rel_rms, <o>_rmse, and
+                      <o>_psnr_db / <o>_agreement where defined (label_accuracy with labels):
+                      one row per setting
     /baselines/       label, flag, per_sample_s, throughput_per_s, speedup_<sched>
 """
 
@@ -20,6 +23,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,18 +114,24 @@ def render(report: Report) -> str:
         lines += ["", f"accuracy vs the ideal float64 pass, {a.points} points: "
                       f"{a.settings.describe()}",
                   f"calibration: {a.settings.describe_calibration(a.calibration_points)}",
-                  f"  {'output':<8}{'rel. RMS':>10}{'mean |err|':>12}{'max |err|':>11}"]
-        lines += [f"  {o.name:<8}{o.rel_rms:>10.3%}{o.mean_abs:>12.4g}{o.max_abs:>11.4g}"
-                  for o in a.outputs]
-        lines.append(f"  RGB RMSE {a.rgb_rmse:.4g} (PSNR {a.rgb_psnr_db:.1f} dB); 'error' "
-                     "above: each layer's pre-activation, errors accumulated from the input")
+                  f"  {'output':<12}{'rel. RMS':>10}{'mean |err|':>12}{'max |err|':>11}"
+                  f"{'RMSE':>11}{'PSNR':>10}{'top-1':>9}"]
+        lines += [f"  {o.name:<12}{o.rel_rms:>10.3%}{o.mean_abs:>12.4g}{o.max_abs:>11.4g}"
+                  f"{o.rmse:>11.4g}{_maybe(o.psnr_db, '{:.1f} dB'):>10}"
+                  f"{_maybe(o.agreement, '{:.2%}'):>9}" for o in a.outputs]
+        if not math.isnan(a.label_accuracy):
+            lines.append(f"  classification accuracy on the labels: crossbar "
+                         f"{a.label_accuracy:.2%}, float {a.ideal_label_accuracy:.2%}")
+        lines.append("  PSNR: sigmoid outputs (peak 1); top-1: logits outputs, agreement with "
+                     "the float pass; 'error' above: each layer's pre-activation, errors "
+                     "accumulated from the input")
     if report.sweep:
+        columns = _sweep_columns(report.sweep[0])
         lines += ["", "sweep:", "  " + "".join(f"{n:>12}" for n in report.sweep_axes)
-                  + f"{'sigma rel.':>12}{'RGB RMSE':>10}{'RGB PSNR':>10}"]
+                  + "".join(f"{label:>14}" for label, *_ in columns)]
         for r in report.sweep:
             lines.append("  " + "".join(f"{_setting(r, n):>12}" for n in report.sweep_axes)
-                         + f"{r.output('sigma').rel_rms:>12.3%}{r.rgb_rmse:>10.4g}"
-                         + f"{r.rgb_psnr_db:>8.1f}dB")
+                         + "".join(f"{_maybe(get(r), fmt):>14}" for _, _, get, fmt in columns))
     if report.baselines:
         lines += ["", "digital baselines; speed-up of the analog model per schedule (against "
                       "batch 1: latency ratio; batched: throughput ratio):",
@@ -136,6 +146,31 @@ def render(report: Report) -> str:
     if report.notes:
         lines += ["", "notes:"] + [f"  - {n}" for n in report.notes]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _maybe(value: float, fmt: str) -> str:
+    return "-" if math.isnan(value) else fmt.format(value)
+
+
+def _sweep_columns(first: AccuracyResult) -> list[tuple[str, str, Callable, str]]:
+    """(text label, HDF5 name, getter, text format) of the sweep's figures: each output's
+    relative RMS error and RMSE, its PSNR or top-1 agreement where defined, and the label
+    accuracy when there were labels."""
+    columns: list[tuple[str, str, Callable, str]] = []
+    for i, o in enumerate(first.outputs):
+        columns += [(f"{o.name} rel.", f"{o.name}_rel_rms",
+                     lambda r, i=i: r.outputs[i].rel_rms, "{:.3%}"),
+                    (f"{o.name} RMSE", f"{o.name}_rmse", lambda r, i=i: r.outputs[i].rmse,
+                     "{:.4g}")]
+        if not math.isnan(o.psnr_db):
+            columns.append((f"{o.name} PSNR", f"{o.name}_psnr_db",
+                            lambda r, i=i: r.outputs[i].psnr_db, "{:.1f}dB"))
+        if not math.isnan(o.agreement):
+            columns.append((f"{o.name} top-1", f"{o.name}_agreement",
+                            lambda r, i=i: r.outputs[i].agreement, "{:.2%}"))
+    if not math.isnan(first.label_accuracy):
+        columns.append(("accuracy", "label_accuracy", lambda r: r.label_accuracy, "{:.2%}"))
+    return columns
 
 
 def _setting(r: AccuracyResult, name: str) -> str:
@@ -224,15 +259,16 @@ def write_h5(report: Report, path: Path | str, command_line: str = "") -> Path:
                 outs = report.accuracy.outputs
                 _table(f.create_group("accuracy"), {
                     "output": ([o.name for o in outs], "text"),
-                    **{k: ([getattr(o, k) for o in outs], "1")
-                       for k in ("rel_rms", "mean_abs", "max_abs")}})
+                    **{k: ([getattr(o, k) for o in outs], "dB" if k == "psnr_db" else "1")
+                       for k in ("rel_rms", "mean_abs", "max_abs", "rmse", "psnr_db",
+                                 "agreement")}})
             if report.sweep:
                 _table(f.create_group("sweep"), {
                     **{n: ([_number(getattr(r.settings, n)) for r in report.sweep], "1")
                        for n in report.sweep_axes},
-                    "sigma_rel_rms": ([r.output("sigma").rel_rms for r in report.sweep], "1"),
-                    "rgb_rmse": ([r.rgb_rmse for r in report.sweep], "1"),
-                    "rgb_psnr_db": ([r.rgb_psnr_db for r in report.sweep], "dB")})
+                    **{name: ([get(r) for r in report.sweep],
+                              "dB" if name.endswith("_db") else "1")
+                       for _, name, get, _ in _sweep_columns(report.sweep[0])}})
             if report.baselines:
                 bs = report.baselines
                 _table(f.create_group("baselines"), {

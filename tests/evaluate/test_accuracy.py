@@ -15,7 +15,8 @@ from spicecim.evaluate.accuracy import (
     sweep_accuracy,
 )
 from spicecim.evaluate.mapping import TileGeometry, map_model
-from spicecim.evaluate.model import Dense, Mlp, sample_points
+from spicecim.evaluate.model import Dense, Mlp
+from spicecim.evaluate.presets import init_mlp, sample_inputs
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping
 
@@ -36,7 +37,7 @@ def _tiny(seed: int = 0) -> Mlp:
         b = rng.uniform(-0.1, 0.1, width).astype(np.float32)
         layers.append(Dense(name, sources, w, b, activation))
         widths[name] = width
-    return Mlp(tuple(layers), bound=1.0, pos_levels=1, dir_levels=1)
+    return Mlp({"pos": 9, "dir": 9}, tuple(layers))
 
 
 def _setup(scheme: str = "differential", rows: int = 8, cols: int = 8):  # noqa: ANN202
@@ -44,8 +45,8 @@ def _setup(scheme: str = "differential", rows: int = 8, cols: int = 8):  # noqa:
     spec = specs.default_spec(rows, cols)
     weights = WeightMapping(scheme, specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)
     mapping = map_model(mlp, TileGeometry(rows, cols, scheme))
-    points = sample_points(mlp, 400, np.random.default_rng(1))
-    calibration = sample_points(mlp, 200, np.random.default_rng(2))
+    points = sample_inputs(mlp, 400, np.random.default_rng(1))
+    calibration = sample_inputs(mlp, 200, np.random.default_rng(2))
     return mlp, spec, weights, mapping, points, calibration
 
 
@@ -60,19 +61,17 @@ def test_ideal_settings_reproduce_the_float_pass(scheme: str) -> None:
 
 
 def test_the_nerf_preset_is_exact_in_the_ideal_limit_too() -> None:
-    from spicecim.evaluate.model import init_mlp
-
     mlp = init_mlp("nerf", np.random.default_rng(3))
     spec = specs.default_spec(128, 128)
     weights = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)
-    points = sample_points(mlp, 64, np.random.default_rng(1))
+    points = sample_inputs(mlp, 64, np.random.default_rng(1))
     result = evaluate_accuracy(mlp, map_model(mlp, TileGeometry(128, 128)), spec, weights,
                                Nonideality.ideal(), points, points)
     assert max(err for _, err in result.layers) < 1e-6
 
 
 def _errors(results: list) -> list[tuple[float, float]]:  # noqa: ANN001
-    return [(r.output("sigma").rel_rms, r.rgb_rmse) for r in results]
+    return [(r.output("sigma").rel_rms, r.output("rgb").rmse) for r in results]
 
 
 def _strictly(values: list[float], rising: bool) -> bool:
@@ -99,7 +98,7 @@ def test_error_rises_with_variation_and_read_noise() -> None:
     assert _strictly(list(sigma), rising=True) and _strictly(list(rgb), rising=True)
     noisy = sweep_accuracy(mlp, mapping, spec, weights, dataclasses.replace(base, variation=0.0),
                            {"read_noise": [0.0, 0.02, 0.05]}, points, calibration)
-    assert _strictly([r.rgb_rmse for r in noisy], rising=True)
+    assert _strictly([r.output("rgb").rmse for r in noisy], rising=True)
 
 
 def test_each_nonideality_costs_accuracy_and_seeds_repeat() -> None:
@@ -111,7 +110,7 @@ def test_each_nonideality_costs_accuracy_and_seeds_repeat() -> None:
         worse = evaluate_accuracy(mlp, mapping, spec, weights,
                                   dataclasses.replace(Nonideality.ideal(), **change), points,
                                   calibration)
-        assert worse.rgb_rmse > ideal.rgb_rmse + 1e-6, change
+        assert worse.output("rgb").rmse > ideal.output("rgb").rmse + 1e-6, change
     full = Nonideality.of(spec, weights)
     again = [evaluate_accuracy(mlp, mapping, spec, weights, full, points, calibration)
              for _ in range(2)]
@@ -145,7 +144,7 @@ def test_gain_calibration_undoes_most_of_the_ir_drop() -> None:
     off, on = (evaluate_accuracy(mlp, mapping, spec, weights,
                                  dataclasses.replace(base, calibrate=c), points, calibration)
                for c in (False, True))
-    assert on.rgb_rmse < off.rgb_rmse
+    assert on.output("rgb").rmse < off.output("rgb").rmse
     assert max(e for _, e in on.layers) < max(e for _, e in off.layers)
 
 
@@ -156,7 +155,7 @@ def test_calibrated_adc_range_beats_the_worst_case_at_8_bits() -> None:
                                            dataclasses.replace(base, adc_range=r), points,
                                            calibration)
                          for r in ("worst", "calibrated"))
-    assert calibrated.rgb_rmse < worst.rgb_rmse
+    assert calibrated.output("rgb").rmse < worst.output("rgb").rmse
     assert calibrated.output("sigma").rel_rms < worst.output("sigma").rel_rms
     with pytest.raises(SpecError, match="adc_range"):
         Nonideality(4, 8, 8, adc_range="best")

@@ -9,13 +9,13 @@ import pytest
 
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.evaluate.mapping import TileGeometry, map_layer, map_model
-from spicecim.evaluate.model import (
-    from_state_dict,
+from spicecim.evaluate.model import save_mlp
+from spicecim.evaluate.presets import (
     init_mlp,
     load_weights,
-    preset_layers,
-    save_mlp,
+    preset_graph,
 )
+from spicecim.evaluate.presets import preset_state_dict as from_state_dict
 
 
 def test_nerf_on_64x32_tiles_counted_by_hand() -> None:
@@ -151,5 +151,19 @@ def test_pytorch_state_dict_file_round_trip(tmp_path: Path) -> None:
 
 
 def test_preset_names_are_checked() -> None:
-    with pytest.raises(SpecError, match="model"):
-        preset_layers("resnet")
+    for bad in ("resnet", "mlp:784", "mlp:784-0-10", "mlp:a-b"):
+        with pytest.raises(SpecError, match="model"):
+            preset_graph(bad)
+
+
+def test_a_plain_mlp_preset_maps_with_one_read_per_layer_after_the_first() -> None:
+    mlp = init_mlp("mlp:100-40-10", np.random.default_rng(0))
+    assert mlp.input_widths() == {"x": 100} and mlp.outputs == ("fc1",)
+    assert [(d.fan_in, d.fan_out, d.activation) for d in mlp.layers] == [
+        (100, 40, "relu"), (40, 10, "none")]
+    mapping = map_model(mlp, TileGeometry(64, 32))  # 16 outputs per tile
+    fc0, fc1 = mapping.layers
+    # the input may be negative (two reads); the hidden layer's ReLU output may not
+    assert (fc0.row_counts, fc0.col_tiles, fc0.input_phases) == ((64, 36), 3, 2)
+    assert (fc1.row_counts, fc1.col_tiles, fc1.input_phases) == ((40,), 1, 1)
+    assert fc1.devices == 40 * 20

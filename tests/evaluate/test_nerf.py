@@ -1,5 +1,9 @@
 """``spicecim nerf``: the fitted MLP renders the scene, the ideal crossbar renders the float MLP,
-and the device settings cost PSNR in the order physics says, beside the tables' figures."""
+and the device settings cost PSNR in the order physics says, beside the tables' figures.
+
+The crossbar renders run on a synthetic 64x64 table (conftest): its latencies and energies are
+known numbers, and the accuracy pass depends only on its circuit specification (the default
+tile's), not on simulated figures; the command itself runs on real ngspice tables."""
 
 from __future__ import annotations
 
@@ -16,41 +20,32 @@ from spicecim.cli import cli
 from spicecim.errors import SpecError
 from spicecim.evaluate import nerf
 from spicecim.evaluate.accuracy import Nonideality
-from spicecim.evaluate.fit import cached_fit, init_mlp
 from spicecim.evaluate.mapping import TileGeometry, map_model
+from spicecim.evaluate.presets import init_mlp
 from spicecim.evaluate.scene import default_scene
 from spicecim.evaluate.schedule import TileTable, read_tables
 
-FIT_STEPS = 1000  # about 8 s; the float render is then about 29 dB from the scene at FRAME
 FRAME = nerf.Frame(24, 16, 12)
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    cache = tmp_path_factory.mktemp("nerf-cache")
-    return cache, cached_fit(cache, default_scene(), steps=FIT_STEPS, seed=0)
+def table(synthetic64: Path) -> TileTable:
+    return nerf.load_table(synthetic64)
 
 
-@pytest.fixture(scope="module")
-def table(real_tables: Path) -> TileTable:
-    return nerf.load_table(real_tables)
-
-
-@pytest.mark.ngspice
 @pytest.mark.slow
-def test_float_matches_the_scene_and_the_ideal_crossbar_the_float(fitted, table) -> None:  # noqa: ANN001
-    result = nerf.run_nerf(default_scene(), fitted[1], table, FRAME, Nonideality.ideal())
+def test_float_matches_the_scene_and_the_ideal_crossbar_the_float(fitted_nerf, table) -> None:  # noqa: ANN001
+    result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, FRAME, Nonideality.ideal())
     assert result.float_psnr_db >= 25.0
     assert result.crossbar.psnr_float_db >= 60.0
     assert result.float_image.shape == result.crossbar.image.shape == (16, 24, 3)
     assert 0.0 < result.inside_fraction < 1.0
 
 
-@pytest.mark.ngspice
 @pytest.mark.slow
-def test_psnr_falls_as_variation_rises_and_repeats(fitted, table) -> None:  # noqa: ANN001
+def test_psnr_falls_as_variation_rises_and_repeats(fitted_nerf, table) -> None:  # noqa: ANN001
     settings = nerf.device_settings(table, seed=0)
-    result = nerf.run_nerf(default_scene(), fitted[1], table, FRAME, settings,
+    result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, FRAME, settings,
                            ("variation", [0.0, 1.0, 2.0, 4.0]))
     psnrs = [p.psnr_float_db for p in result.sweep]
     # one device instance (seed 0); another seed may reverse a small step such as 1 -> 2
@@ -58,7 +53,7 @@ def test_psnr_falls_as_variation_rises_and_repeats(fitted, table) -> None:  # no
     # the default (variation 1) is the report's render, and far from the ideal one
     assert result.crossbar is result.sweep[1] and psnrs[1] < 60.0
     # the same seed gives the same devices and the same read noise
-    again = nerf.run_nerf(default_scene(), fitted[1], table, FRAME, settings)
+    again = nerf.run_nerf(default_scene(), fitted_nerf[1], table, FRAME, settings)
     np.testing.assert_array_equal(again.crossbar.image, result.crossbar.image)
     # variation changes no figure of the tables: one energy per frame
     energies = {p.frame_energy_j for p in result.sweep}
@@ -84,12 +79,12 @@ def test_adc_energy_scales_with_bits_between_cited_points(synthetic: Path) -> No
 
 @pytest.mark.ngspice
 @pytest.mark.slow
-def test_cli_writes_renders_and_a_sweep(fitted, real_tables: Path, tmp_path: Path) -> None:  # noqa: ANN001
-    cache, _ = fitted
+def test_cli_writes_renders_and_a_sweep(fitted_nerf, real_tables: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    cache, _, steps = fitted_nerf
     out = tmp_path / "renders"
     result = CliRunner().invoke(cli, [
         "nerf", "--tables", str(real_tables), "--resolution", "20x12", "--samples-per-ray", "8",
-        "--cache-dir", str(cache), "--fit-steps", str(FIT_STEPS), "--out", str(out),
+        "--cache-dir", str(cache), "--fit-steps", str(steps), "--out", str(out),
         "--sweep", "adc_bits=7:8"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -10,7 +13,9 @@ from hypothesis.extra.numpy import arrays
 
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.evaluate.encoding import encoded_dim, positional_encoding
-from spicecim.evaluate.fit import PRESETS, cached_fit, init_mlp, load_mlp, save_mlp
+from spicecim.evaluate.fit import FitSettings, cache_key, cached_fit
+from spicecim.evaluate.model import load_mlp, save_mlp
+from spicecim.evaluate.presets import NERF_PRESETS, NerfField, init_mlp
 from spicecim.evaluate.render import (
     composite,
     default_view,
@@ -144,14 +149,20 @@ def test_orbit_camera_looks_at_the_origin():
     assert near == pytest.approx(3.0 - np.sqrt(3.0)) and far == pytest.approx(3.0 + np.sqrt(3.0))
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", [*NERF_PRESETS, "mlp:5-7-3"])
 def test_save_load_round_trip_is_exact(tmp_path, preset):
-    mlp = init_mlp(preset, np.random.default_rng(7), bound=1.2)
+    mlp = init_mlp(preset, np.random.default_rng(7))
     path = tmp_path / "mlp.npz"
-    save_mlp(mlp, path)
-    loaded = load_mlp(path)
+    if preset in NERF_PRESETS:
+        NerfField(mlp, bound=1.2).save(path)
+        field = NerfField.load(path)
+        assert (field.bound, field.pos_levels, field.dir_levels) == (1.2, 10, 4)
+        loaded = field.mlp
+    else:
+        save_mlp(mlp, path)
+        loaded = load_mlp(path)
     assert [p.name for p in tmp_path.iterdir()] == ["mlp.npz"]  # no temp file left behind
-    assert (loaded.bound, loaded.pos_levels, loaded.dir_levels) == (1.2, 10, 4)
+    assert (loaded.inputs, loaded.outputs) == (mlp.inputs, mlp.outputs)
     for a, b in zip(mlp.layers, loaded.layers, strict=True):
         assert (a.name, a.sources, a.activation) == (b.name, b.sources, b.activation)
         np.testing.assert_array_equal(a.weight, b.weight)
@@ -159,15 +170,32 @@ def test_save_load_round_trip_is_exact(tmp_path, preset):
         assert b.weight.dtype == np.float32
 
 
+def test_first_format_files_still_load(tmp_path):
+    """A file as spicecim wrote NeRF MLPs before the generic graph (format v1)."""
+    mlp = init_mlp("nerf-4x256", np.random.default_rng(3))
+    meta = {"format": "spicecim-nerf-mlp-v1", "bound": 1.5, "pos_levels": 10, "dir_levels": 4,
+            "layers": [{"name": d.name, "sources": list(d.sources), "activation": d.activation}
+                       for d in mlp.layers]}
+    arrays = {f"{k}{i}": a for i, d in enumerate(mlp.layers)
+              for k, a in (("w", d.weight), ("b", d.bias))}
+    np.savez(tmp_path / "v1.npz", meta=np.array(json.dumps(meta)), **arrays)
+    field = NerfField.load(tmp_path / "v1.npz")
+    assert field.bound == 1.5 and field.mlp.outputs == ("sigma", "rgb")
+    np.testing.assert_array_equal(field.mlp.layers[2].weight, mlp.layers[2].weight)
+
+
 def test_load_rejects_a_foreign_file(tmp_path):
     path = tmp_path / "other.npz"
     np.savez(path, w0=np.zeros(3))
     with pytest.raises(ResultFileError):
         load_mlp(path)
+    save_mlp(init_mlp("mlp:2-2", np.random.default_rng(0)), path)
+    with pytest.raises(ResultFileError, match="without NeRF field settings"):
+        NerfField.load(path)
 
 
 def test_matmul_hook_sees_every_layer():
-    mlp = init_mlp("nerf", np.random.default_rng(1))
+    field = NerfField(init_mlp("nerf", np.random.default_rng(1)))
     rng = np.random.default_rng(2)
     pos, dirs = rng.uniform(-1, 1, (16, 3)), rng.standard_normal((16, 3))
     seen = []
@@ -176,33 +204,46 @@ def test_matmul_hook_sees_every_layer():
         seen.append(name)
         return x @ weight
 
-    hooked = mlp.field(pos, dirs, matmul=matmul)
-    assert seen == [layer.name for layer in mlp.layers]
-    for a, b in zip(hooked, mlp.field(pos, dirs), strict=True):
+    hooked = field.field(pos, dirs, matmul=matmul)
+    assert seen == [layer.name for layer in field.mlp.layers]
+    for a, b in zip(hooked, field.field(pos, dirs), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.fixture(scope="module")
-def fitted(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("nerf-cache")
-    scene = default_scene()
-    return scene, cache, cached_fit(cache, scene, preset="nerf-4x256", steps=1000, seed=0)
+def test_a_field_needs_a_nerf_shaped_graph():
+    with pytest.raises(SpecError, match="NeRF inputs"):
+        NerfField(init_mlp("mlp:63-4-1", np.random.default_rng(0)))
+    with pytest.raises(SpecError, match="NeRF inputs"):
+        NerfField(init_mlp("nerf", np.random.default_rng(0)), pos_levels=6)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("azimuth", [-0.9, 2.5])
-def test_fitted_mlp_renders_like_the_scene(fitted, azimuth):
-    scene, _, mlp = fitted
+def test_fitted_mlp_renders_like_the_scene(fitted_nerf, azimuth):
+    _, field, _ = fitted_nerf
+    scene = default_scene()
     rays, near, far = default_view(32, 32, azimuth=azimuth, bound=scene.bound)
     reference = render(scene.query, rays, 64, near, far)
-    image = render(mlp.field, rays, 64, near, far)
+    image = render(field.field, rays, 64, near, far)
     assert psnr(image, reference) >= 25.0
 
 
 @pytest.mark.slow
-def test_cached_fit_reuses_saved_weights(fitted):
-    scene, cache, mlp = fitted
+def test_cached_fit_reuses_saved_weights(fitted_nerf):
+    cache, field, steps = fitted_nerf
     assert len(list(cache.glob("nerf-4x256-*.npz"))) == 1
-    again = cached_fit(cache, scene, preset="nerf-4x256", steps=1000, seed=0)
-    for a, b in zip(mlp.layers, again.layers, strict=True):
+    again = cached_fit(cache, default_scene(), preset="nerf-4x256", steps=steps, seed=0)
+    for a, b in zip(field.mlp.layers, again.mlp.layers, strict=True):
         np.testing.assert_array_equal(a.weight, b.weight)
+
+
+def test_the_cache_key_names_everything_the_fit_depends_on():
+    scene = default_scene()
+    base = cache_key("nerf-4x256", scene, FitSettings())
+    assert base == cache_key("nerf-4x256", scene, FitSettings(time_budget_s=5.0))
+    others = [cache_key("nerf", scene, FitSettings()),
+              cache_key("nerf-4x256", dataclasses.replace(scene, sigma_max=20.0), FitSettings())]
+    others += [cache_key("nerf-4x256", scene, FitSettings(**change)) for change in (
+        {"steps": 10}, {"seed": 1}, {"batch_size": 64}, {"learning_rate": 1e-3},
+        {"final_rate": 0.5})]
+    assert base not in others and len(set(others)) == len(others)
