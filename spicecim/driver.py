@@ -76,6 +76,8 @@ def simulate_to_file(tile: Tile, out: Path, *, g_max_s: float, parameters: Mappi
     (weights mapping, seed...) join the configuration stored in ``/config``; ``sim`` overrides
     :class:`SimOptions` fields; ``progress`` shows a bar on stderr (default: if a terminal);
     ``columns_per_task`` overrides the sweep's batching (see :func:`spicecim.sim.sweep.sweep`).
+    A run whose ``parameters`` record ``monte_carlo`` is left unfinished (in its journal) for
+    :func:`spicecim.montecarlo.add_replicas` to complete.
     """
     spec = tile.spec
     if spec.driver.encoding != "amplitude":
@@ -125,7 +127,9 @@ def simulate_to_file(tile: Tile, out: Path, *, g_max_s: float, parameters: Mappi
         energy = sum(table[f"energy_{g}_j"] for g in SOURCE_GROUPS)
         schedules = schedule_layer(latency, np.where(ok, energy, math.nan), adc, adc_share)
         writer.write_layer(LAYER, schedules, [TILE])
-        path = writer.finish()
+        # A run that records Monte Carlo replicas is complete only with them: add_replicas
+        # finishes it, so no file says complete without the tiles its configuration records.
+        path = Path(out) if "monte_carlo" in parameters else writer.finish()
     finally:
         writer.close()
     failures = [(int(j), str(s), str(msg)) for j, s, msg in

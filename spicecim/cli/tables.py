@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from spicecim.montecarlo import missing_replicas
 from spicecim.store.hdf5 import Run, open_run
 from spicecim.units import format_si
 
@@ -22,7 +23,7 @@ def describe(run: Run) -> dict:
     failures = {tile: run.failures(tile) for tile in run.tiles()}
     return {
         "path": str(run.path),
-        "complete": run.complete,
+        "complete": run.complete and not missing_replicas(run),
         "provenance": run.provenance,
         "layers": layers,
         "failures": {t: [{"column": j, "status": s, "message": m} for j, s, m in f]
@@ -34,6 +35,11 @@ def describe(run: Run) -> dict:
 def render(run: Run) -> str:
     """The per-layer table (schedules x latency, energy) and any failures, as text."""
     lines = [] if run.complete else [f"{run.path}: partial run (interrupted; rerun to resume)"]
+    missing = missing_replicas(run)
+    if run.complete and missing:
+        lines.append(f"{run.path}: incomplete: {missing} of the Monte Carlo replicas its "
+                     "configuration records are missing (rerun the same simulate command to "
+                     "add them)")
     for name in run.layers():
         tiles = run.layer_tiles(name)
         # A Monte Carlo layer is made of every replica: name the range, not hundreds of tiles.

@@ -37,7 +37,7 @@ def test_simulate_writes_a_run_and_tables_prints_its_schedules(tmp_path: Path) -
     assert "8 columns simulated" in result.stdout
     for schedule in ("fully_parallel", "adc_shared", "serialized"):
         assert schedule in result.stdout
-    assert out.exists() and not (tmp_path / "run.h5.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]  # no journal, no lock
     with open_run(out) as run:
         assert run.complete
         assert run.config["simulation"]["drive"] == "coupled"
@@ -122,16 +122,16 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path: Path) -> N
     command = [sys.executable, "-c", "from spicecim.cli import main; main()", *args,
                "--out", str(killed)]
     proc = subprocess.Popen([*command, "--progress"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE)
     try:
         _read_until_progress(proc, 16, timeout_s=120)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the CLI, its forkserver and its workers
+        proc.send_signal(signal.SIGKILL)  # the CLI alone: its workers die with it
         proc.wait()
         proc.stderr.close()  # type: ignore[union-attr]
-    partial = tmp_path / "killed.h5.partial"
-    assert partial.exists() and not killed.exists()
-    with open_run(partial) as run:
+    journal = tmp_path / "killed.h5.journal"
+    assert journal.exists() and not killed.exists()
+    with open_run(killed) as run:  # read from the journal
         assert not run.complete
         done_before = int(np.sum(run.columns("tile0")["status"] == "ok"))
     assert 0 < done_before < 16
