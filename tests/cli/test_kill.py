@@ -24,7 +24,9 @@ import h5py
 import numpy as np
 import psutil
 import pytest
+from click.testing import CliRunner
 
+from spicecim.cli import cli
 from spicecim.store import schema
 from spicecim.store.hdf5 import open_run
 
@@ -188,6 +190,9 @@ def test_ctrl_c_and_sigterm_stop_cleanly_keeping_every_finished_column(
         with open_run(tmp_path / "stopped" / match[2]) as run:
             assert not run.complete
             assert 32 - len(run.pending("tile0")) == int(match[1])
+        tables = CliRunner().invoke(cli, ["tables", str(tmp_path / "stopped" / "run.h5")])
+        assert tables.exit_code == 0 and "partial run" in tables.stdout
+        assert f"tile0: {32 - int(match[1])} column(s) not simulated yet" in tables.stdout
         kept.append(int(match[1]))
     assert 0 < kept[0] <= kept[1]
     final = _start(tmp_path / "stopped", args, uuid.uuid4().hex)
