@@ -59,12 +59,12 @@ from spicecim.store.runs import (
 )
 from spicecim.store.state import (
     BASE,
-    PROVENANCE,
     RunState,
     columns_meta,
     layer_meta,
     open_meta,
     plain,
+    provenance_meta,
     tile_meta,
 )
 
@@ -207,7 +207,8 @@ class RunWriter:
                     except (OSError, KeyError, ValueError):
                         continue
                     rows[j] = row
-                self.write_columns(name, rows, waves)
+                if rows:
+                    self.write_columns(name, rows, waves)
                 kept += len(rows)
         legacy.unlink()
         log.warning("note: %s (an unfinished run of an earlier spicecim) read back: kept %d of "
@@ -221,7 +222,7 @@ class RunWriter:
             if new:
                 self._file.append(open_meta(self.config, self._base is not None,
                                             str(self._state.attrs[schema.ATTR_CREATED])))
-            self._file.append({"kind": PROVENANCE, "attrs": plain(self._session)})
+            self._file.append(provenance_meta(self._session))
         offset = self._file.append(meta, arrays)
         self._state.apply(Record(offset, meta))
         self._dirty = True

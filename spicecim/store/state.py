@@ -31,6 +31,10 @@ BASE = -1
 """Where a waveform lies when it is in the complete file the run extends, not the journal."""
 
 _COLUMN_NAMES = frozenset(f.name for f in schema.COLUMN_FIELDS)
+_COLUMN_KINDS = {f.name: f.kind for f in schema.COLUMN_FIELDS}
+# What each kind of field takes (numpy's kind letters): checked before a value is journaled,
+# since a record the final file cannot hold would fail every resume.
+_ACCEPTS = {"str": "U", "i8": "iub", "f8": "iufb"}
 
 
 def empty(f: schema.Field, n: int) -> np.ndarray:
@@ -108,8 +112,23 @@ def open_meta(config: Mapping, base: bool, created_utc: str) -> dict:
             "base": base, "created_utc": created_utc}
 
 
+def _attr_values(attrs: Mapping[str, object]) -> dict:
+    """``attrs`` as JSON gives them back, once each is a value an HDF5 attribute holds."""
+    out = plain(dict(attrs))
+    for name, value in out.items():
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(v, str | int | float) for v in items):
+            raise TypeError(f"attribute {name}={value!r}: expected a number, a string or a "
+                            "list of them")
+    return out
+
+
 def tile_meta(tile: str, cols: int, attrs: Mapping[str, object]) -> dict:
-    return {"kind": TILE, "tile": tile, "cols": int(cols), "attrs": plain(dict(attrs))}
+    return {"kind": TILE, "tile": tile, "cols": int(cols), "attrs": _attr_values(attrs)}
+
+
+def provenance_meta(attrs: Mapping[str, object]) -> dict:
+    return {"kind": PROVENANCE, "attrs": _attr_values(attrs)}
 
 
 def columns_meta(tile: str, rows: Mapping[int, Mapping[str, object]],
@@ -120,6 +139,10 @@ def columns_meta(tile: str, rows: Mapping[int, Mapping[str, object]],
     unknown = {n for row in rows.values() for n in row} - _COLUMN_NAMES
     if unknown:
         raise KeyError(f"not column fields of the schema: {sorted(unknown)}")
+    for j, row in rows.items():
+        for name, value in row.items():
+            if np.asarray(value).dtype.kind not in _ACCEPTS[_COLUMN_KINDS[name]]:
+                raise TypeError(f"column {j}: {name}={value!r} is not a {_COLUMN_KINDS[name]}")
     arrays = {f"{j}/{f.name}": np.asarray(w[f.name], dtype=float)
               for j, w in waveforms.items() for f in schema.WAVEFORM_FIELDS}
     flat = [k for k, a in arrays.items() if a.ndim != 1]

@@ -208,3 +208,24 @@ def test_an_unreadable_partial_file_is_set_aside_and_said(tmp_path: Path,
     assert out.with_name("run.h5.partial.damaged").exists() and not partial.exists()
     assert writer.pending("tile0") == []
     writer.close()
+
+
+def test_a_value_the_file_cannot_hold_is_refused_before_it_is_journaled(tmp_path: Path) -> None:
+    out = tmp_path / "run.h5"
+    writer = RunWriter(out, CONFIG, PROVENANCE)
+    with pytest.raises(TypeError, match="attribute adc_bits=None"):
+        writer.add_tile("tile0", 1, {"adc_bits": None})
+    writer.add_tile("tile0", 1, {})
+    size = out.with_name("run.h5.journal").stat().st_size
+    with pytest.raises(TypeError, match="status=None is not a str"):
+        writer.write_columns("tile0", {0: {"status": None}})
+    with pytest.raises(TypeError, match="latency_s='fast' is not a f8"):
+        writer.write_columns("tile0", {0: {"status": "ok", "latency_s": "fast"}})
+    with pytest.raises(KeyError, match="speed_s"):
+        writer.write_columns("tile0", {0: {"status": "ok", "speed_s": 1.0}})
+    assert out.with_name("run.h5.journal").stat().st_size == size
+    writer.close()
+    again = RunWriter(out, CONFIG, PROVENANCE)
+    again.add_tile("tile0", 1, {})
+    again.write_columns("tile0", {0: {"status": "ok"}})
+    again.finish()
