@@ -123,5 +123,9 @@ def sweep(tile: Tile, drives: Sequence[RowDrive], options: SimOptions, *,
                 raise SimulationError("a simulation worker died (ngspice crashed or was killed); "
                                       "rerun the same command to resume") from exc
     finally:
-        for future in futures:
-            future.cancel()
+        # A local pool is stopped as a whole (executors.stopping), which drops what has not run;
+        # a future cancelled here would break CPython 3.11's pool when its workers are then
+        # killed (terminate_broken sets an exception on it: InvalidStateError, printed).
+        if not isinstance(pool, cf.ProcessPoolExecutor):
+            for future in futures:
+                future.cancel()
