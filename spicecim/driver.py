@@ -126,7 +126,8 @@ def simulate_to_file(tile: Tile, out: Path, *, parameters: Mapping,
     ``parameters`` (weights mapping, seed...) join the configuration stored in ``/config``;
     ``sim`` overrides :class:`SimOptions` fields; ``progress`` shows a bar on stderr (default:
     if a terminal); ``columns_per_task`` overrides the sweep's batching (see
-    :func:`spicecim.sim.sweep.sweep`).
+    :func:`spicecim.sim.sweep.sweep`). A run whose ``parameters`` record ``monte_carlo`` is left
+    unfinished (in its journal) for :func:`spicecim.montecarlo.add_replicas` to complete.
     """
     spec = tile.spec
     if spec.driver.encoding != "amplitude":
@@ -167,7 +168,9 @@ def simulate_to_file(tile: Tile, out: Path, *, parameters: Mapping,
         table = writer.columns(TILE)
         schedules = schedules_of(table, tile, adc_share)
         writer.write_layer(LAYER, schedules, [TILE])
-        path = writer.finish()
+        # A run that records Monte Carlo replicas is complete only with them: add_replicas
+        # finishes it, so no file says complete without the tiles its configuration records.
+        path = Path(out) if "monte_carlo" in parameters else writer.finish()
     finally:
         writer.close()
     failures = [(int(j), str(s), str(msg)) for j, s, msg in

@@ -42,3 +42,8 @@ class ClusterError(SpiceCimError):
 
 class ResultFileError(SpiceCimError):
     """A result file is missing, foreign, corrupt or does not match the request."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises :class:`KeyboardInterrupt`, so a
+    terminated run stops the way an interrupted one does (finished work kept)."""

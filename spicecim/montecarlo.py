@@ -8,8 +8,9 @@ accuracy pass uses too); the inputs stay. Its draws come from child ``k`` of
 independent of the weights and inputs ``default_rng(seed)`` drew.
 
 :func:`add_replicas` extends a nominal run (``spicecim simulate``'s ``tile0`` and ``layer0``,
-every column simulated) through :class:`spicecim.store.hdf5.RunWriter`, so resuming works as for
-the nominal tile:
+every column simulated, left unfinished by :func:`spicecim.driver.simulate_to_file` because its
+configuration records the replicas) through :class:`spicecim.store.hdf5.RunWriter`, so resuming
+works as for the nominal tile, and the file is complete only once every replica is in:
 
 - ``tile0_mcKKKK``: each replica's column table, simulated and measured as the nominal one;
 - ``layer0_pPP`` for each ``PP`` of :data:`PERCENTILES`: the schedules with every figure
@@ -50,7 +51,7 @@ from spicecim.sim.column import ColumnRun, SimOptions
 from spicecim.sim.executors import Cluster, open_pool
 from spicecim.sim.sweep import row_drives, sweep
 from spicecim.store import schema
-from spicecim.store.hdf5 import RunWriter, open_run
+from spicecim.store.hdf5 import Run, RunWriter, open_run
 
 PERCENTILES = (5, 50, 95)
 SIGMA_SOURCE = "Milo et al., IRPS 2021, fig. 4 (spicecim.netlist.weights.programming_sigma_s)"
@@ -72,6 +73,14 @@ def monte_carlo_parameters(replicas: int, seed: int) -> dict[str, object]:
     check(isinstance(seed, int) and seed >= 0, "seed", seed, "an integer >= 0")
     return {"replicas": replicas, "seed": seed, "sigma_g": SIGMA_SOURCE,
             "percentiles": list(PERCENTILES)}
+
+
+def missing_replicas(run: Run) -> int:
+    """How many of the replicas its configuration records a run lacks (earlier spicecim versions
+    marked a run complete before its replicas were in)."""
+    recorded = run.config.get("parameters", {}).get("monte_carlo") or {}
+    have = set(run.tiles())
+    return sum(replica_tile(k) not in have for k in range(1, recorded.get("replicas", 0) + 1))
 
 
 def replica(tile: Tile, k: int, seed: int) -> Tile:
@@ -106,7 +115,7 @@ def add_replicas(path: Path, tile: Tile, replicas: int, seed: int, *,
     """Simulate ``replicas`` replicas of ``tile`` into the nominal run at ``path``
     (made with ``parameters["monte_carlo"] = monte_carlo_parameters(replicas, seed)``), with
     its drive, options and measurement, and store their percentiles."""
-    with open_run(path) as run:  # or its .partial file, left by an interrupted Monte Carlo
+    with open_run(path) as run:  # or its journal: the run is unfinished until the replicas are in
         config, provenance = run.config, run.provenance
         nominal = TILE in run.tiles() and not run.pending(TILE)
         attrs = run.tile_attrs(TILE) if nominal else {}

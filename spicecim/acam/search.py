@@ -38,7 +38,7 @@ from spicecim.errors import ResultFileError, SpecError, check
 from spicecim.measure import crossing_time
 from spicecim.sim.ngspice import NgspiceSession
 from spicecim.store import schema
-from spicecim.store.hdf5 import RunWriter, Table, open_run
+from spicecim.store.hdf5 import FileRun, RunWriter, Table, open_run
 
 # A 64-point log grid over a 45x conductance range puts neighbours 6 % apart; the bound is a
 # smooth (square-root-like) function of G there, so monotone cubic interpolation between them is
@@ -494,35 +494,37 @@ SEARCH_ARRAYS = (  # per case and row (or cell): the raw figures behind the tabl
 
 def write_search(path: Path, report: SearchReport, *, command: str = "",
                  ngspice_version: str = "") -> Path:
-    """One run file (written as ``<path>.partial`` and renamed into place), every dataset with
+    """One run file (written to a temporary name and renamed into place), every dataset with
     its ``units``: one table row per case, and the raw arrays."""
     r = report.result
     config = {"acam_array": report.array.to_dict(), "interval_v": list(report.interval_v),
               "data_digest": r.data.digest()}
-    writer = RunWriter(path, config, {schema.ATTR_NGSPICE: ngspice_version,
-                                      schema.ATTR_COMMAND: command}, overwrite=True)
-    try:
-        group = writer.file.create_group(SEARCH_GROUP)
-        values = {"case": np.array(SEARCH_CASES, dtype=object), "latency_s": report.t_cross_s,
-                  "energy_j": r.energy_j, "energy_divider_j": r.energy_divider_j,
-                  "energy_inverter_j": r.energy_inverter_j,
-                  "energy_precharge_j": r.energy_precharge_j,
-                  "t_cross_s": r.t_cross_s, "v_ml_v": r.v_ml_v, "dl_v": r.data.dl_v,
-                  "g_lo_s": r.data.g_lo_s, "g_hi_s": r.data.g_hi_s}
+    values = {"case": np.array(SEARCH_CASES, dtype=object), "latency_s": report.t_cross_s,
+              "energy_j": r.energy_j, "energy_divider_j": r.energy_divider_j,
+              "energy_inverter_j": r.energy_inverter_j,
+              "energy_precharge_j": r.energy_precharge_j,
+              "t_cross_s": r.t_cross_s, "v_ml_v": r.v_ml_v, "dl_v": r.data.dl_v,
+              "g_lo_s": r.data.g_lo_s, "g_hi_s": r.data.g_hi_s}
+
+    def add_search(file: h5py.File) -> None:
+        group = file.create_group(SEARCH_GROUP)
         for f in SEARCH_FIELDS + SEARCH_ARRAYS:
             dtype = h5py.string_dtype() if f.kind == "str" else np.dtype(f.kind)
             group.create_dataset(f.name, data=values[f.name], dtype=dtype).attrs[
                 schema.ATTR_UNITS] = f.units
-    except BaseException:
+
+    writer = RunWriter(path, config, {schema.ATTR_NGSPICE: ngspice_version,
+                                      schema.ATTR_COMMAND: command}, overwrite=True)
+    try:
+        return writer.finish(add_search)
+    finally:
         writer.close()
-        raise
-    return writer.finish()
 
 
 def read_search(path: Path) -> Table:
     """The per-case table of a run file written by :func:`write_search`."""
     with open_run(path) as run:
-        if SEARCH_GROUP not in run.file:
+        if not isinstance(run, FileRun) or SEARCH_GROUP not in run.file:
             raise ResultFileError(f"{path} holds no ACAM search: expected a file written by "
                                   "'spicecim acam simulate'")
         group = run.file[SEARCH_GROUP]

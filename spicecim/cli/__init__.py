@@ -2,20 +2,31 @@
 
 Every user mistake, whether click finds it (a non-numeric value) or spicecim does (a
 :class:`~spicecim.errors.SpiceCimError`), ends as one line on stderr and exit code 2; so does
-an ``OSError`` (an output that cannot be written).
+an ``OSError`` (an output that cannot be written). Ctrl-C exits 130 and SIGTERM 143, both after
+the command has stopped cleanly (``simulate`` keeps every finished column and says so); notes
+from the store (a damaged journal, a lock taken over) are lines on stderr.
 """
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
 from typing import Any
 
 import click
 
 from spicecim import __version__
-from spicecim.errors import SpiceCimError
+from spicecim.errors import SpiceCimError, Terminated
 
 USAGE_ERROR = 2
+INTERRUPTED_EXIT = 128 + signal.SIGINT
+TERMINATED_EXIT = 128 + signal.SIGTERM
+
+
+def interrupted_exit(exc: BaseException) -> int:
+    """The exit code of a command stopped by ``exc`` (Ctrl-C or SIGTERM)."""
+    return TERMINATED_EXIT if isinstance(exc, Terminated) else INTERRUPTED_EXIT
 
 
 class OneLineErrors(click.Group):
@@ -27,9 +38,9 @@ class OneLineErrors(click.Group):
             return super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as exc:
             click.echo("Aborted.", err=True)
-            sys.exit(130)
+            sys.exit(interrupted_exit(exc.__cause__ or exc))
         except click.ClickException as exc:
             click.echo(f"Error: {exc.format_message()}", err=True)
             sys.exit(USAGE_ERROR if isinstance(exc, click.UsageError) else exc.exit_code)
@@ -48,7 +59,15 @@ def cli() -> None:
     """Memristor compute-in-memory: SPICE crossbars to model-level latency, energy, accuracy."""
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+    notes = logging.StreamHandler(sys.stderr)
+    notes.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger("spicecim").addHandler(notes)
     cli()
 
 

@@ -12,13 +12,16 @@ from typing import Any
 
 import click
 
+from spicecim.cli import interrupted_exit
 from spicecim.cli.options import build_tile, pop_tile_options, tile_options, weight_mapping
 from spicecim.cli.tables import column_breakdown, describe, render
 from spicecim.driver import TILE, simulate_to_file
+from spicecim.errors import ResultFileError
 from spicecim.montecarlo import add_replicas, monte_carlo_parameters
 from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster, open_pool
 from spicecim.sim.sweep import DRIVES
 from spicecim.store.hdf5 import open_run
+from spicecim.store.lock import RunLock
 
 FAILED_EXIT = 1
 
@@ -26,7 +29,8 @@ FAILED_EXIT = 1
 @click.command()
 @tile_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Run file (HDF5); written as <out>.partial until the run completes.")
+              help="Run file (HDF5), written once the run completes; until then every finished "
+                   "column is kept in <out>.journal, and a rerun resumes from it.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: every core).")
 @click.option("--scheduler", metavar="ADDRESS",
@@ -59,17 +63,23 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     parameters = {"weights": dataclasses.asdict(mapping), "seed": opts["seed"]}
     if mc:
         parameters["monte_carlo"] = monte_carlo_parameters(mc, opts["seed"])
-    with open_pool(cluster) as pool:
-        per_task = pool.columns_per_task(tile.spec.rows, tile.spec.cols)
-        summary = simulate_to_file(
-            tile, out, parameters=parameters, drive=drive,
-            adc_share=adc_share, waveforms=waveforms, executor=pool.executor,
-            workers=pool.workers, columns_per_task=per_task, overwrite=overwrite,
-            progress=progress, command_line=_command_line(click.get_current_context()),
-        )
-        spread = add_replicas(summary.path, tile, mc, opts["seed"], executor=pool.executor,
-                              workers=pool.workers, columns_per_task=per_task,
-                              progress=progress) if mc else None
+    command = _command_line(click.get_current_context())
+    # One lock for the whole run (nominal tile, then replicas), taken before any worker starts.
+    try:
+        with RunLock(out, command), open_pool(cluster) as pool:
+            per_task = pool.columns_per_task(tile.spec.rows, tile.spec.cols)
+            summary = simulate_to_file(
+                tile, out, parameters=parameters, drive=drive,
+                adc_share=adc_share, waveforms=waveforms, executor=pool.executor,
+                workers=pool.workers, columns_per_task=per_task, overwrite=overwrite,
+                progress=progress, command_line=command,
+            )
+            spread = add_replicas(summary.path, tile, mc, opts["seed"], executor=pool.executor,
+                                  workers=pool.workers, columns_per_task=per_task,
+                                  progress=progress) if mc else None
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: every finished column is kept
+        click.echo(_interrupted(out, tile.spec.cols * (1 + (mc or 0))), err=True)
+        sys.exit(interrupted_exit(exc))
     with open_run(summary.path) as run:
         if as_json:
             info = describe(run)
@@ -91,6 +101,18 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     if failed:
         click.echo(f"Error: {len(failed)} column(s) failed: {', '.join(failed)}", err=True)
         sys.exit(FAILED_EXIT)
+
+
+def _interrupted(out: Path, total: int) -> str:
+    """The one line a stopped run prints: what it kept, where, and how to go on."""
+    try:
+        with open_run(out) as run:
+            done = sum(len(run.columns(t)) - len(run.pending(t)) for t in run.tiles())
+            where = run.path
+    except ResultFileError:
+        return "interrupted before any column finished; rerun the same command to start again"
+    return (f"interrupted: {done} of {total} columns kept in {where}; rerun the same command "
+            "to resume")
 
 
 def _command_line(ctx: click.Context) -> str:

@@ -1,6 +1,12 @@
 """Where the sweep's tasks run: the local process pool, or a Dask cluster.
 
-:func:`local_executor` is the local pool (forkserver workers, each with its own ngspice).
+:func:`local_executor` is the local pool (forkserver workers, each with its own ngspice). Its
+workers never outlive the process that made them, however it ends (``kill -9`` included), and
+never hold its standard streams open: each watches its parent's PID (a Linux pidfd, polled
+elsewhere) and exits the instant that process is gone, and points its own stdin, stdout and
+stderr at ``/dev/null``. Without that, the forkserver's workers (whose parent is the forkserver,
+kept alive by the workers themselves) wait on their task queue forever, holding the output pipe
+of whoever ran spicecim. Ctrl-C reaches only the main process; it stops the workers.
 
 :func:`open_pool` turns a :class:`Cluster` (the ``--workers``, ``--scheduler`` and
 ``--dask-local`` options) into a :class:`Pool`: a ``concurrent.futures`` executor for
@@ -29,6 +35,10 @@ import math
 import multiprocessing
 import os
 import re
+import select
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -57,6 +67,10 @@ COLUMN_S_PER_ROW = 0.08e-3
 machine is 0.08 ms per row; the first column of a worker also loads ngspice (~40 ms)."""
 
 
+PARENT_POLL_S = 0.2
+"""How often a worker checks that its parent lives, where no pidfd can tell it at once."""
+
+
 def local_executor(workers: int | None = None) -> cf.ProcessPoolExecutor:
     """A process pool of ``workers`` (default: one per core), each with its own ngspice.
 
@@ -65,7 +79,61 @@ def local_executor(workers: int | None = None) -> cf.ProcessPoolExecutor:
     """
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["spicecim.sim.column"])
-    return cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context)
+    return cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context,
+                                  initializer=_guard_worker, initargs=(os.getpid(),))
+
+
+def _guard_worker(parent: int) -> None:
+    """Run first in each worker: die with ``parent``, hold none of its streams, leave Ctrl-C
+    to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    threading.Thread(target=_exit_with, args=(parent,), name="spicecim-parent-watch",
+                     daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """Block until process ``parent`` ends, then end this one at once."""
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)  # gone before this worker started
+    except (AttributeError, OSError):  # no pidfd here: poll
+        while _alive(parent):
+            time.sleep(PARENT_POLL_S)
+    else:
+        select.select([fd], [], [])  # readable once the process has ended
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def stopping(executor: cf.Executor) -> Iterator[cf.Executor]:
+    """Shut ``executor`` down on the way out; on an error or an interrupt, first kill a local
+    pool's workers, whose columns are lost anyway, so the stop never waits on a running task."""
+    try:
+        yield executor
+    except BaseException:
+        if isinstance(executor, cf.ProcessPoolExecutor):
+            # ProcessPoolExecutor.kill_workers() is Python 3.14's; its processes, before.
+            for process in list((getattr(executor, "_processes", None) or {}).values()):
+                with suppress(OSError):
+                    process.kill()
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +205,8 @@ def open_pool(cluster: Cluster) -> Iterator[Pool]:
     """The executor ``cluster`` describes, checked and ready; shut down on exit."""
     if cluster.scheduler is None and cluster.dask_local is None:
         workers = cluster.workers or os.cpu_count() or 1
-        executor = local_executor(workers)
-        try:
+        with stopping(local_executor(workers)) as executor:
             yield Pool(executor, workers, f"local pool of {workers} processes")
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
         return
     with ExitStack() as stack:
         client = stack.enter_context(_client(cluster))

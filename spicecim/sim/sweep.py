@@ -20,7 +20,7 @@ from spicecim.errors import SimulationError, check
 from spicecim.netlist.crossbar import RowDrive, isolated_drive
 from spicecim.netlist.spec import Tile
 from spicecim.sim.column import ColumnRun, SimOptions, simulate_column
-from spicecim.sim.executors import local_executor
+from spicecim.sim.executors import local_executor, stopping
 from spicecim.sim.ngspice import NgspiceSession
 
 DRIVES = ("coupled", "solver", "isolated")
@@ -104,8 +104,12 @@ def sweep(tile: Tile, drives: Sequence[RowDrive], options: SimOptions, *,
           f"{tile.spec.cols} (one per column)")
     if not columns:
         return
-    own = executor is None
-    pool = local_executor(workers) if own else executor
+    if executor is None:
+        with stopping(local_executor(workers)) as pool:
+            yield from sweep(tile, drives, options, columns=columns, executor=pool,
+                             workers=workers, columns_per_task=columns_per_task)
+        return
+    pool = executor
     # ProcessPoolExecutor says how many workers it has; other executors count as one per core.
     n_workers = workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
     # A few tasks per worker balance the load; fewer would leave cores idle at the end.
@@ -123,7 +127,9 @@ def sweep(tile: Tile, drives: Sequence[RowDrive], options: SimOptions, *,
                 raise SimulationError("a simulation worker died (ngspice crashed or was killed); "
                                       "rerun the same command to resume") from exc
     finally:
-        for future in futures:
-            future.cancel()
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
+        # A local pool is stopped as a whole (executors.stopping), which drops what has not run;
+        # a future cancelled here would break CPython 3.11's pool when its workers are then
+        # killed (terminate_broken sets an exception on it: InvalidStateError, printed).
+        if not isinstance(pool, cf.ProcessPoolExecutor):
+            for future in futures:
+                future.cancel()

@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from spicecim.netlist.crossbar import SOURCE_GROUPS
 
 SCHEMA_VERSION = 2
+
+# Files beside a run's output ``<out>`` (spicecim.store.hdf5 says what each holds when).
+JOURNAL_SUFFIX = ".journal"
+LOCK_SUFFIX = ".lock"
+TEMP_SUFFIX = ".tmp"
 PARTIAL_SUFFIX = ".partial"
+"""The unfinished HDF5 file earlier versions wrote in place: salvaged into the journal."""
+DAMAGED_SUFFIX = ".damaged"
 
 ATTR_SCHEMA = "schema_version"
 ATTR_SPICECIM = "spicecim_version"

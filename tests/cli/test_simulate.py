@@ -1,16 +1,9 @@
-"""``spicecim simulate`` and ``spicecim tables`` end to end: output, failures, refusals, and a
-sweep killed with SIGKILL then resumed."""
+"""``spicecim simulate`` and ``spicecim tables`` end to end: output, failures, refusals (runs
+killed, interrupted and raced are tests/cli/test_kill.py's)."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import select
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +30,7 @@ def test_simulate_writes_a_run_and_tables_prints_its_schedules(tmp_path: Path) -
     assert "8 columns simulated" in result.stdout
     for schedule in ("fully_parallel", "adc_shared", "serialized"):
         assert schedule in result.stdout
-    assert out.exists() and not (tmp_path / "run.h5.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]  # no journal, no lock
     with open_run(out) as run:
         assert run.complete
         assert run.config["simulation"]["drive"] == "coupled"
@@ -97,59 +90,3 @@ def test_user_mistakes_exit_two_with_one_line(tmp_path: Path) -> None:
     missing = _invoke("tables", str(tmp_path / "nothing.h5"))
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
     assert _invoke("simulate", "--rows", "4", "--out", "x.h5", "--drive", "magic").exit_code == 2
-
-
-def _read_until_progress(proc: subprocess.Popen[bytes], total: int, timeout_s: float) -> int:
-    """Columns done according to the progress bar, once it shows some but not all."""
-    assert proc.stderr is not None
-    seen, deadline = b"", time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.05)
-        if ready:
-            chunk = os.read(proc.stderr.fileno(), 4096)
-            if not chunk:
-                break
-            seen += chunk
-            done = [int(d) for d in re.findall(rb"(\d+)/%d" % total, seen)]
-            if any(0 < d < total for d in done):
-                return max(done)
-    raise AssertionError(f"no partial progress within {timeout_s} s: {seen[-500:]!r}")
-
-
-@pytest.mark.ngspice
-@pytest.mark.slow
-def test_a_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
-    args = ["simulate", "--rows", "32", "--cols", "16", "--workers", "1", "--drive", "solver"]
-    killed = tmp_path / "killed.h5"
-    command = [sys.executable, "-c", "from spicecim.cli import main; main()", *args,
-               "--out", str(killed)]
-    proc = subprocess.Popen([*command, "--progress"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        _read_until_progress(proc, 16, timeout_s=120)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the CLI, its forkserver and its workers
-        proc.wait()
-        proc.stderr.close()  # type: ignore[union-attr]
-    partial = tmp_path / "killed.h5.partial"
-    assert partial.exists() and not killed.exists()
-    with open_run(partial) as run:
-        assert not run.complete
-        done_before = int(np.sum(run.columns("tile0")["status"] == "ok"))
-    assert 0 < done_before < 16
-
-    resumed = subprocess.run([*command, "--json"], capture_output=True, check=True)
-    info = json.loads(resumed.stdout)
-    assert info["kept"] == done_before and info["simulated"] == 16 - done_before
-
-    reference = tmp_path / "reference.h5"
-    assert _invoke(*args, "--out", str(reference)).exit_code == 0
-    with open_run(killed) as a, open_run(reference) as b:
-        assert a.complete and a.config == b.config
-        ta, tb = a.columns("tile0"), b.columns("tile0")
-        np.testing.assert_array_equal(ta["column"], np.arange(16))
-        for name in ta.data:
-            if name != "cpu_s":  # a timing, not a result
-                np.testing.assert_array_equal(ta[name], tb[name], err_msg=name)
-        for name in a.layer("layer0").data:
-            np.testing.assert_array_equal(a.layer("layer0")[name], b.layer("layer0")[name])

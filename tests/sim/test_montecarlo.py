@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
-import os
+import threading
 from pathlib import Path
 
 import h5py
@@ -114,39 +114,75 @@ def test_mc_stores_replicas_and_the_percentiles_of_each_schedule(tmp_path: Path)
     assert "parameters.monte_carlo.replicas: 3 -> 4" in refused.stderr
 
 
+class _FailsAfter(cf.Executor):
+    """Runs every task on ``inner`` but reports each after the first ``n`` as failed once it
+    has run, as a pool whose workers start dying mid-run does."""
+
+    def __init__(self, inner: cf.Executor, n: int) -> None:
+        self._inner, self._n, self._lock = inner, n, threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs) -> cf.Future:  # noqa: ANN001, ANN003
+        real = self._inner.submit(fn, *args, **kwargs)
+        with self._lock:
+            self._n -= 1
+            if self._n >= 0:
+                return real
+        failed: cf.Future = cf.Future()
+        real.add_done_callback(
+            lambda _: failed.set_exception(SimulationError("a simulation worker died")))
+        return failed
+
+
 @pytest.mark.ngspice
-def test_an_interrupted_mc_resumes_to_the_same_tables(tmp_path: Path) -> None:
-    out = tmp_path / "mc.h5"
-    args = ["simulate", "--rows", "8", "--cols", "8", "--mc", "2", "--workers", "2",
-            "--out", str(out)]
-    assert _invoke(*args).exit_code == 0
-    with open_run(out) as run:
-        before = {t: run.columns(t) for t in run.tiles()}
-        spread = {p: run.layer(spread_layer(p)) for p in PERCENTILES}
-    # What a kill during the replicas leaves: a partial file with replica columns pending
-    # (their status is written last).
-    partial = out.with_name(out.name + schema.PARTIAL_SUFFIX)
-    os.replace(out, partial)
-    with h5py.File(partial, "r+") as f:
-        f.attrs[schema.ATTR_COMPLETE] = False
-        for layer in [spread_layer(p) for p in PERCENTILES]:
-            del f[schema.layer_group(layer)]
-        status = f[schema.columns_group(replica_tile(2))]["status"]
-        status[3:] = schema.PENDING
-    resumed = _invoke(*args, "--json")
-    assert resumed.exit_code == 0, resumed.output
-    assert json.loads(resumed.stdout)["monte_carlo"] == {"replicas": 2, "simulated": 5,
-                                                         "kept": 11}
-    assert not partial.exists()
-    with open_run(out) as run:
-        assert run.complete
-        for t, table in before.items():
-            for name in table.data:
+def test_an_interrupted_mc_is_never_complete_and_resumes_to_the_same_tables(
+        tmp_path: Path) -> None:
+    tile = _tile(8, 8)
+    parameters = {"monte_carlo": monte_carlo_parameters(2, 0)}
+    runs = {name: tmp_path / f"{name}.h5" for name in ("reference", "interrupted")}
+    with open_pool(Cluster(workers=2)) as pool:
+        common = {"executor": pool.executor, "workers": pool.workers, "columns_per_task": 2,
+                  "progress": False}
+        for out in runs.values():
+            simulate_to_file(tile, out, parameters=parameters, **common)
+            assert not out.exists()  # the replicas its configuration records are not in yet
+        add_replicas(runs["reference"], tile, 2, 0, **common)
+        broken = {**common, "executor": _FailsAfter(pool.executor, 3)}
+        with pytest.raises(SimulationError, match="a simulation worker died"):
+            add_replicas(runs["interrupted"], tile, 2, 0, **broken)
+        with open_run(runs["interrupted"]) as run:  # its journal
+            assert not run.complete
+            pending = sum(len(run.pending(replica_tile(k))) for k in (1, 2))
+        assert 0 < pending < 16
+        summary = add_replicas(runs["interrupted"], tile, 2, 0, **common)
+    assert (summary.simulated, summary.kept) == (pending, 16 - pending)
+    with open_run(runs["reference"]) as a, open_run(runs["interrupted"]) as b:
+        assert a.complete and b.complete and a.tiles() == b.tiles() == [
+            "tile0", replica_tile(1), replica_tile(2)]
+        for t in a.tiles():
+            for name in a.columns(t).data:
                 if name != "cpu_s":
-                    np.testing.assert_array_equal(run.columns(t)[name], table[name])
-        for p, layer in spread.items():
-            for name in layer.data:
-                np.testing.assert_array_equal(run.layer(spread_layer(p))[name], layer[name])
+                    np.testing.assert_array_equal(b.columns(t)[name], a.columns(t)[name])
+        assert a.layers() == b.layers()
+        for layer in a.layers():
+            for name in a.layer(layer).data:
+                np.testing.assert_array_equal(b.layer(layer)[name], a.layer(layer)[name])
+
+
+def test_tables_notices_a_complete_file_without_its_replicas(tmp_path: Path,
+                                                             write_table, make_spec) -> None:  # noqa: ANN001
+    """What earlier spicecim versions could leave: ``complete`` and no replicas."""
+    spec = make_spec()
+    out = write_table(tmp_path / "old.h5", spec, [1e-9] * spec.cols, [1e-15] * spec.cols)
+    with h5py.File(out, "r+") as f:
+        config = json.loads(f[schema.CONFIG].asstr()[()])
+        config["parameters"]["monte_carlo"] = monte_carlo_parameters(3, 0)
+        del f[schema.CONFIG]
+        f[schema.CONFIG] = json.dumps(config)
+        f[schema.CONFIG].attrs[schema.ATTR_UNITS] = schema.CONFIG_UNITS
+    result = _invoke("tables", str(out))
+    assert "incomplete: 3 of the Monte Carlo replicas its configuration records are missing" \
+        in result.stdout
+    assert json.loads(_invoke("tables", str(out), "--json").stdout)["complete"] is False
 
 
 class _Failing(cf.Executor):
@@ -166,8 +202,8 @@ def test_a_failing_executor_stops_every_replica_and_a_rerun_completes(tmp_path: 
     simulate_to_file(tile, out, parameters=parameters, workers=1, progress=False)
     with pytest.raises(SimulationError, match="a simulation worker died"):
         add_replicas(out, tile, 6, 0, executor=_Failing(), workers=2, progress=False)
-    partial = out.with_name(out.name + schema.PARTIAL_SUFFIX)
-    assert partial.exists() and not out.exists()
+    journal = out.with_name(out.name + schema.JOURNAL_SUFFIX)
+    assert journal.exists() and not out.exists()
     with open_pool(Cluster(workers=2)) as pool:
         summary = add_replicas(out, tile, 6, 0, executor=pool.executor, workers=pool.workers,
                                progress=False)

@@ -1,4 +1,5 @@
-"""The HDF5 store without a simulator: round trip, units, partial files, resume rules."""
+"""The HDF5 store without a simulator: round trip, units, unfinished runs (read from their
+journal), resume rules."""
 
 from __future__ import annotations
 
@@ -54,7 +55,9 @@ def _schedule(name: str, value: float) -> LayerSchedule:
 @settings(max_examples=25, deadline=None)
 @given(cols=st.integers(1, 12), data=st.data(), n=st.integers(1, 50), value=finite)
 def test_round_trip(cols: int, data: st.DataObject, n: int, value: float) -> None:
-    rows = data.draw(column_rows(cols))
+    drawn = data.draw(column_rows(cols))
+    # A complete file has no pending column: the others failed, every other field at its fill.
+    rows = {j: drawn.get(j, {"status": "failed"}) for j in range(cols)}
     waves = {j: {f.name: np.linspace(0, value, n) + k for k, f in enumerate(schema.WAVEFORM_FIELDS)}
              for j in list(rows)[:2]}
     schedules = [_schedule(s, value) for s in ("fully_parallel", "adc_shared", "serialized")]
@@ -74,7 +77,7 @@ def test_round_trip(cols: int, data: st.DataObject, n: int, value: float) -> Non
             np.testing.assert_array_equal(table["column"], np.arange(cols))
             for j in range(cols):
                 for f in schema.COLUMN_FIELDS[1:]:
-                    expected = rows[j][f.name] if j in rows else f.fill
+                    expected = rows[j].get(f.name, f.fill)
                     got = table[f.name][j]
                     if f.kind == "f8":
                         np.testing.assert_equal(got, expected)
@@ -102,7 +105,7 @@ def test_every_dataset_has_units_and_waveforms_are_compressed(tmp_path: Path) ->
     writer = RunWriter(out, CONFIG, PROVENANCE)
     writer.add_tile("tile0", 2, {})
     waves = {f.name: np.arange(100.0) for f in schema.WAVEFORM_FIELDS}
-    writer.write_columns("tile0", {0: {"status": "ok"}}, {0: waves})
+    writer.write_columns("tile0", {0: {"status": "ok"}, 1: {"status": "failed"}}, {0: waves})
     writer.write_layer("layer0", [_schedule("serialized", 1.0)], ["tile0"])
     writer.finish()
     names = _all_datasets(out)
@@ -117,25 +120,85 @@ def test_every_dataset_has_units_and_waveforms_are_compressed(tmp_path: Path) ->
         run.waveform("tile0", 1)
 
 
-def test_an_unfinished_run_is_partial_and_resumes(tmp_path: Path) -> None:
+def test_an_unfinished_run_is_read_from_its_journal_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "run.h5"
     writer = RunWriter(out, CONFIG, PROVENANCE)
-    writer.add_tile("tile0", 3, {})
-    writer.write_columns("tile0", {1: {"status": "ok", "latency_s": 2e-9}})
+    writer.add_tile("tile0", 3, {"drive": "coupled"})
+    wave = {f.name: np.arange(5.0) * k for k, f in enumerate(schema.WAVEFORM_FIELDS)}
+    writer.write_columns("tile0", {1: {"status": "ok", "latency_s": 2e-9}}, {1: wave})
+    writer.write_layer("layer0", [_schedule("serialized", 1.0)], ["tile0"])
+    with pytest.raises(ResultFileError, match=r"cannot be finished.*tile0: 2"):
+        writer.finish()  # a complete file never has a pending column
     writer.close()
-    assert not out.exists() and (tmp_path / "run.h5.partial").exists()
-    with open_run(out) as run:  # falls back to the partial file
-        assert not run.complete
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5.journal"]
+    with open_run(out) as run:  # the journal, as the run file would be
+        assert not run.complete and run.path == tmp_path / "run.h5.journal"
+        assert run.config == CONFIG and run.tile_attrs("tile0") == {"drive": "coupled"}
+        assert run.provenance[schema.ATTR_COMMAND] == PROVENANCE[schema.ATTR_COMMAND]
         assert run.columns("tile0")["status"].tolist() == ["pending", "ok", "pending"]
         assert run.pending("tile0") == [0, 2] and run.failures("tile0") == []
+        assert run.waveform_columns("tile0") == [1]
+        np.testing.assert_array_equal(run.waveform("tile0", 1)["v_out_v"], wave["v_out_v"])
+        assert run.layer("layer0")["latency_s"].tolist() == [1.0]
     again = RunWriter(out, CONFIG, PROVENANCE)
     assert again.resumed
     again.add_tile("tile0", 3, {})
     assert again.pending("tile0") == [0, 2]
     assert again.columns("tile0")["latency_s"][1] == 2e-9
+    again.write_columns("tile0", {0: {"status": "ok"}, 2: {"status": "unsettled"}})
     again.finish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]  # no journal, no lock
     with open_run(out) as run:
-        assert run.complete
+        assert run.complete and run.layers() == ["layer0"]
+        np.testing.assert_array_equal(run.waveform("tile0", 1)["time_s"], wave["time_s"])
+
+
+def test_a_rerun_that_changes_nothing_leaves_the_file_alone(tmp_path: Path) -> None:
+    out = tmp_path / "run.h5"
+    writer = RunWriter(out, CONFIG, PROVENANCE)
+    writer.add_tile("tile0", 1, {})
+    writer.write_columns("tile0", {0: {"status": "ok"}})
+    writer.write_layer("layer0", [_schedule("serialized", 1.0)], ["tile0"])
+    writer.finish()
+    before = out.stat()
+    again = RunWriter(out, CONFIG, PROVENANCE)
+    again.add_tile("tile0", 1, {})
+    again.write_layer("layer0", [_schedule("serialized", 1.0)], ["tile0"])
+    again.finish()
+    assert (out.stat().st_ino, out.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+
+
+def test_a_complete_file_is_extended_and_replaying_merged_records_changes_nothing(
+        tmp_path: Path) -> None:
+    """A kill after the final rename but before the journal is removed leaves both: the rerun
+    replays the journal onto the file it was merged into, and ends with the same file."""
+    out = tmp_path / "run.h5"
+    wave = {f.name: np.linspace(0, 1, 7) + k for k, f in enumerate(schema.WAVEFORM_FIELDS)}
+    first = RunWriter(out, CONFIG, PROVENANCE)
+    first.add_tile("tile0", 2, {})
+    first.write_columns("tile0", {0: {"status": "ok"}, 1: {"status": "ok"}}, {0: wave})
+    first.finish()
+    extend = RunWriter(out, CONFIG, PROVENANCE)  # e.g. Monte Carlo replicas of a nominal run
+    extend.add_tile("tile1", 1, {})
+    extend.write_columns("tile1", {0: {"status": "ok", "v_final_v": 0.5}}, {0: wave})
+    journal = tmp_path / "run.h5.journal"
+    kept = journal.read_bytes()
+    extend.finish()
+    journal.write_bytes(kept)
+    with open_run(out) as run:
+        expected = {t: run.columns(t) for t in run.tiles()}
+    again = RunWriter(out, CONFIG, PROVENANCE)
+    assert again.resumed and again.pending("tile1") == []
+    again.finish()
+    assert not journal.exists()
+    with open_run(out) as run:
+        assert run.tiles() == ["tile0", "tile1"] and run.complete
+        for t, table in expected.items():
+            for name in table.data:
+                np.testing.assert_array_equal(run.columns(t)[name], table[name])
+        for t in ("tile0", "tile1"):
+            np.testing.assert_array_equal(run.waveform(t, 0)["v_in_v"], wave["v_in_v"])
 
 
 def test_a_changed_parameter_is_refused_naming_it(tmp_path: Path) -> None:

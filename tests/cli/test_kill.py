@@ -1,0 +1,231 @@
+"""Nothing lost, ever: real ``spicecim simulate`` runs killed (SIGKILL at random instants, with
+and without waveforms, during Monte Carlo), interrupted (Ctrl-C, SIGTERM) and raced (two runs on
+one output). Every rerun must end complete and identical to an uninterrupted run; no process of
+a killed run may outlive it by 5 s or hold its output pipes.
+
+The full campaign (>= 50 kills of 64x64 runs) is ``benchmarks/bench_kill.py``; this is its
+small version. Instants are drawn from a seeded generator and printed, so a failure repeats.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import zlib
+from pathlib import Path
+
+import h5py
+import numpy as np
+import psutil
+import pytest
+from click.testing import CliRunner
+
+from spicecim.cli import cli
+from spicecim.store import schema
+from spicecim.store.hdf5 import open_run
+
+SIMULATE = [sys.executable, "-c", "from spicecim.cli import main; main()", "simulate",
+            "--out", "run.h5"]
+WAVEFORMS = ["--rows", "32", "--cols", "32", "--workers", "2", "--waveforms", "--progress"]
+MONTE_CARLO = ["--rows", "16", "--cols", "16", "--workers", "2", "--mc", "2", "--progress"]
+GRACE_S = 5.0
+# Results, not circumstances: the time a column took and when the file was made differ.
+UNCOMPARED = {"cpu_s", f"@{schema.ATTR_CREATED}"}
+
+
+def _start(folder: Path, args: list[str], tag: str, **popen: object) -> subprocess.Popen[bytes]:
+    """The run, in ``folder``, its processes marked by ``tag`` in their environment."""
+    folder.mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "SPICECIM_TEST_RUN": tag}
+    return subprocess.Popen([*SIMULATE, *args], cwd=folder, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
+
+
+def _processes(tag: str) -> list[psutil.Process]:
+    """Every live process of the run marked ``tag`` (the forkserver's workers included)."""
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("SPICECIM_TEST_RUN") == tag and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _gone(tag: str) -> list[psutil.Process]:
+    """Wait up to GRACE_S for the run's processes to end; those that did not."""
+    deadline = time.monotonic() + GRACE_S
+    while (left := _processes(tag)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def _contents(path: Path) -> dict[str, object]:
+    found: dict[str, object] = {}
+
+    def visit(name: str, obj: object) -> None:
+        if isinstance(obj, h5py.Dataset):
+            found[name] = obj.asstr()[()] if h5py.check_string_dtype(obj.dtype) else obj[()]
+        found.update({f"{name}@{k}": v for k, v in obj.attrs.items()})  # type: ignore[attr-defined]
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+        found.update({f"@{k}": v for k, v in f.attrs.items()})
+    return {k: v for k, v in found.items() if k.rsplit("/", 1)[-1] not in UNCOMPARED}
+
+
+def _assert_identical(path: Path, reference: dict[str, object], *, but: str = "") -> None:
+    got, reference = _contents(path), {k: v for k, v in reference.items() if k != but}
+    got.pop(but, None)
+    assert sorted(got) == sorted(reference)
+    for key, value in reference.items():
+        np.testing.assert_array_equal(np.asarray(got[key]), np.asarray(value), err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a function
+    """``uninterrupted(args)``: the file a run of ``args`` ends with, and its wall time (each
+    run once per module)."""
+    done: dict[tuple[str, ...], tuple[dict[str, object], float]] = {}
+
+    def run(args: list[str]) -> tuple[dict[str, object], float]:
+        if tuple(args) not in done:
+            folder = tmp_path_factory.mktemp("uninterrupted")
+            start = time.monotonic()
+            proc = _start(folder, args, uuid.uuid4().hex)
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err.decode()
+            done[tuple(args)] = _contents(folder / "run.h5"), time.monotonic() - start
+        return done[tuple(args)]
+
+    return run
+
+
+def _kill_at_random(folder: Path, args: list[str], run_s: float, rng: np.random.Generator
+                    ) -> str:
+    """Start the run, SIGKILL its main process at a random instant of its writing (from the
+    first journal record to its end), and check it leaves no process and no open pipe."""
+    tag = uuid.uuid4().hex
+    proc = _start(folder, args, tag)
+    journal = folder / "run.h5.journal"
+    start = time.monotonic()
+    while not journal.exists() and proc.poll() is None and time.monotonic() - start < 120:
+        time.sleep(0.01)
+    delay = float(rng.uniform(0, max(run_s - (time.monotonic() - start), 0.1)))
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    try:  # EOF on both pipes: no survivor holds them
+        proc.communicate(timeout=GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"the output pipes were still open {GRACE_S} s after the kill"
+                             ) from None
+    assert _gone(tag) == [], "processes of the killed run are still running"
+    return "finished" if proc.returncode == 0 else f"killed {delay:.2f} s in"
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+@pytest.mark.parametrize(("case", "args", "kills"), [("waveforms", WAVEFORMS, 3),
+                                                     ("monte carlo", MONTE_CARLO, 2)])
+def test_runs_killed_at_random_instants_resume_to_the_uninterrupted_file(
+        tmp_path: Path, uninterrupted, case: str, args: list[str], kills: int) -> None:  # noqa: ANN001
+    reference, run_s = uninterrupted(args)
+    seed = zlib.crc32(case.encode())
+    rng = np.random.default_rng(seed)
+    outcomes = [_kill_at_random(tmp_path / "killed", args, run_s, rng) for _ in range(kills)]
+    print(f"{case} (seed {seed}): {outcomes}")
+    final = _start(tmp_path / "killed", args, uuid.uuid4().hex)
+    _, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err.decode()
+    _assert_identical(tmp_path / "killed" / "run.h5", reference)
+    assert sorted(p.name for p in (tmp_path / "killed").iterdir()) == ["run.h5"]
+
+
+def _wait_for_progress(proc: subprocess.Popen[bytes]) -> None:
+    """Read stderr until the progress bar shows some columns done but not all."""
+    assert proc.stderr is not None
+    seen, deadline = b"", time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if not select.select([proc.stderr], [], [], 0.1)[0]:
+            continue
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        if not chunk:
+            break
+        seen += chunk
+        if any(0 < int(d) < int(n) for d, n in re.findall(rb"(\d+)/(\d+)", seen)):
+            return
+    raise AssertionError(f"no partial progress: {seen[-300:]!r}")
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_ctrl_c_and_sigterm_stop_cleanly_keeping_every_finished_column(
+        tmp_path: Path, uninterrupted) -> None:  # noqa: ANN001
+    args = WAVEFORMS
+    reference, _ = uninterrupted(args)
+    kept = []
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        tag = uuid.uuid4().hex
+        proc = _start(tmp_path / "stopped", args, tag, start_new_session=True)
+        _wait_for_progress(proc)
+        if sig == signal.SIGINT:  # as a terminal sends it: to the whole process group
+            os.killpg(proc.pid, sig)
+        else:  # as kill(1) sends it: to the main process only
+            proc.send_signal(sig)
+        out, err = proc.communicate(timeout=GRACE_S + 30)
+        assert proc.returncode == code, err.decode()
+        last = err.decode().replace("\r", "\n").strip().splitlines()[-1]
+        match = re.fullmatch(r"interrupted: (\d+) of 32 columns kept in (\S+); rerun the same "
+                             r"command to resume", last)
+        assert match, err.decode()
+        assert b"Traceback" not in err and out == b""
+        assert _gone(tag) == []
+        with open_run(tmp_path / "stopped" / match[2]) as run:
+            assert not run.complete
+            assert 32 - len(run.pending("tile0")) == int(match[1])
+        tables = CliRunner().invoke(cli, ["tables", str(tmp_path / "stopped" / "run.h5")])
+        assert tables.exit_code == 0 and "partial run" in tables.stdout
+        assert f"tile0: {32 - int(match[1])} column(s) not simulated yet" in tables.stdout
+        kept.append(int(match[1]))
+    assert 0 < kept[0] <= kept[1]
+    final = _start(tmp_path / "stopped", [*args, "--json"], uuid.uuid4().hex)
+    out, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err.decode()
+    info = json.loads(out)
+    assert (info["kept"], info["simulated"]) == (kept[1], 32 - kept[1])
+    # The rerun's command line has --json: everything else is the uninterrupted run's.
+    _assert_identical(tmp_path / "stopped" / "run.h5", reference,
+                      but=f"@{schema.ATTR_COMMAND}")
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_a_second_run_on_the_same_output_is_refused_naming_the_first(tmp_path: Path) -> None:
+    args = ["--rows", "16", "--cols", "16", "--workers", "1", "--progress"]
+    first = _start(tmp_path, args, uuid.uuid4().hex)
+    _wait_for_progress(first)
+    first.send_signal(signal.SIGSTOP)  # held mid-run, lock and all, for as long as the test needs
+    try:
+        seconds = [_start(tmp_path, [*args, *extra], uuid.uuid4().hex)
+                   for extra in ([], ["--overwrite"])]
+        for second in seconds:
+            _, err = second.communicate(timeout=120)
+            assert second.returncode == 2 and err.count(b"\n") == 1, err.decode()
+            assert f"run.h5 is being written by process {first.pid} ".encode() in err
+        assert (tmp_path / "run.h5.journal").exists() and not (tmp_path / "run.h5").exists()
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err.decode()
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.complete and run.pending("tile0") == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
