@@ -33,8 +33,10 @@ OUTPUT_NODE = "out{j}"
 SOURCE_GROUPS = ("drivers", "frontend", "wordline")
 """Energy is reported per group of the netlist's sources: the row DACs (``V<i>``), the readout
 amplifiers' supply (``Vdd``, ``Vss``), the 1T1R word-line bias (``Vwl``)."""
-SOURCE_PATTERNS = (("drivers", r"v\d+"), ("frontend", r"vdd|vss"), ("wordline", r"vwl"))
-"""Which group each source name (lower case) belongs to."""
+SOURCE_PATTERNS = (("drivers", r"v\d+"), ("frontend", r"vdd|vss"), ("wordline", r"vwl"),
+                   (None, r"vedge"))
+"""Which group each source name (lower case) belongs to; None: a source that delivers no
+energy (the edge's breakpoints drive no load)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +46,10 @@ class Op:
 
 @dataclass(frozen=True, slots=True)
 class Transient:
-    """A transient from t = 0: every input rises from 0 at t = 0 over the driver's rise time,
-    written as ``edge_points`` straight pieces (one: the edge's two corners; more put ngspice's
-    breakpoints, and so its steps, along the edge without shortening every step)."""
+    """A transient from t = 0: every input rises from 0 at t = 0 over the driver's rise time.
+    ``edge_points`` > 1 adds an unloaded source ``Vedge`` whose waveform has that many corners
+    along the edge: ngspice's breakpoints are global, so every input's edge is resolved by them
+    without shortening every step."""
 
     stop_s: float
     step_s: float
@@ -94,6 +97,7 @@ def build_array(tile: Tile, analysis: Analysis) -> str:
     sized = tile.readout
     lines = _header(tile, "full array", analysis)
     lines += _models(tile, sized)
+    lines += _edge_source(tile, analysis)
     lines.append("* --- row drivers (DACs) and row wires")
     for i in range(spec.rows):
         drive = f"d{i}"
@@ -123,6 +127,7 @@ def build_column(tile: Tile, j: int, analysis: Analysis, drive: RowDrive | None 
     sized = tile.readout
     lines = _header(tile, f"column {j}", analysis)
     lines += _models(tile, sized)
+    lines += _edge_source(tile, analysis)
     lines.append("* --- rows as seen by this column: Thevenin source + Elmore-equivalent capacitance")
     c_row = _elmore_row_capacitance(tile, j, drive.r_th_ohm)
     row_nodes = []
@@ -215,9 +220,16 @@ def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
     if d.encoding == "pulse_width":
         width = float(tile.x_in[i]) * analysis.stop_s
         return f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)} {fmt(d.rise_s + width)} {fmt(v)} {fmt(2 * d.rise_s + width)} 0)"
-    k = analysis.edge_points
-    corners = " ".join(f"{fmt(d.rise_s * n / k)} {fmt(v * n / k)}" for n in range(1, k + 1))
-    return f"V{i} {node} 0 PWL(0 0 {corners})"
+    return f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)})"
+
+
+def _edge_source(tile: Tile, analysis: Analysis) -> list[str]:
+    """The breakpoints along the input edge (see :class:`Transient`)."""
+    if not isinstance(analysis, Transient) or analysis.edge_points <= 1:
+        return []
+    k, rise = analysis.edge_points, tile.spec.driver.rise_s
+    corners = " ".join(f"{fmt(rise * n / k)} {fmt(n / k)}" for n in range(1, k + 1))
+    return [f"Vedge edge 0 PWL(0 0 {corners})"]
 
 
 def _models(tile: Tile, sized: SizedReadout) -> list[str]:
@@ -238,19 +250,31 @@ def _models(tile: Tile, sized: SizedReadout) -> list[str]:
 
 def _header(tile: Tile, what: str, analysis: Analysis) -> list[str]:
     spec = tile.spec
-    params = json.dumps(spec.to_dict(), sort_keys=True)
-    lines = [
-        f"* spicecim {spicecim.__version__} crossbar {spec.rows}x{spec.cols} {what}",
-        f"* spec {spec.digest()} data {tile.digest()}",
-        f"* parameters: {params}",
-        f"* inputs (0..1): {' '.join(fmt(round(float(x), 12)) for x in tile.x_in)}",
-        f"* readout sized for this tile: {json.dumps(tile.readout.to_dict(), sort_keys=True)}",
-    ]
+    lines = [f"* spicecim {spicecim.__version__} crossbar {spec.rows}x{spec.cols} {what}",
+             *_tile_header(tile)]
     if isinstance(analysis, Transient):
         lines.append(analysis.line())
     else:
         lines.append(".op")
     return lines
+
+
+_TILE_HEADERS: dict[str, list[str]] = {}
+
+
+def _tile_header(tile: Tile) -> list[str]:
+    """The header lines every netlist of a tile shares (made once: a sweep writes hundreds)."""
+    key = tile.digest()
+    if key not in _TILE_HEADERS:
+        if len(_TILE_HEADERS) >= 16:  # a sweep moves from tile to tile: keep the recent ones
+            _TILE_HEADERS.pop(next(iter(_TILE_HEADERS)))
+        _TILE_HEADERS[key] = [
+            f"* spec {tile.spec.digest()} data {key}",
+            f"* parameters: {tile.spec.to_json()}",
+            f"* inputs (0..1): {' '.join(fmt(round(float(x), 12)) for x in tile.x_in)}",
+            f"* readout sized for this tile: {json.dumps(tile.readout.to_dict(), sort_keys=True)}",
+        ]
+    return _TILE_HEADERS[key]
 
 
 def netlist_files(cols: int) -> Iterator[str]:

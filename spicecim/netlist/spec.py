@@ -107,6 +107,7 @@ class CrossbarSpec:
     wire: WireParams
     driver: DriverParams
     readout: devices.Readout
+    _json: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check(isinstance(self.rows, int) and self.rows >= 1, "rows", self.rows, "an integer >= 1")
@@ -120,10 +121,20 @@ class CrossbarSpec:
                   "(a higher drive SETs them with no compliance: use 1T1R cells)")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        for name in _CACHED:
+            out.pop(name, None)
+        return out
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as sorted JSON (computed once: a netlist header carries it)."""
+        if self._json is None:
+            object.__setattr__(self, "_json", json.dumps(self.to_dict(), sort_keys=True))
+        assert self._json is not None
+        return self._json
 
     def digest(self) -> str:
-        return _digest(json.dumps(self.to_dict(), sort_keys=True).encode())
+        return _digest(self.to_json().encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +144,8 @@ class Tile:
     spec: CrossbarSpec
     g_s: np.ndarray = field(repr=False)
     x_in: np.ndarray = field(repr=False)
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
+    _readout: SizedReadout | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         g = np.asarray(self.g_s, dtype=float)
@@ -167,14 +180,21 @@ class Tile:
 
     @property
     def readout(self) -> SizedReadout:
-        """The spec's readout sized for this tile's conductances (:func:`sized_readout`)."""
-        return sized_readout(self.spec, self.g_s)
+        """The spec's readout sized for this tile's conductances (:func:`sized_readout`;
+        computed once, as every column's netlist and measurement need it)."""
+        if self._readout is None:
+            object.__setattr__(self, "_readout", sized_readout(self.spec, self.g_s))
+        assert self._readout is not None
+        return self._readout
 
     def digest(self) -> str:
-        h = hashlib.sha256(self.spec.digest().encode())
-        h.update(np.ascontiguousarray(self.g_s).tobytes())
-        h.update(np.ascontiguousarray(self.x_in).tobytes())
-        return h.hexdigest()[:16]
+        if self._digest is None:
+            h = hashlib.sha256(self.spec.digest().encode())
+            h.update(np.ascontiguousarray(self.g_s).tobytes())
+            h.update(np.ascontiguousarray(self.x_in).tobytes())
+            object.__setattr__(self, "_digest", h.hexdigest()[:16])
+        assert self._digest is not None
+        return self._digest
 
 
 def sized_readout(spec: CrossbarSpec, g_s: np.ndarray) -> SizedReadout:
@@ -190,6 +210,10 @@ def quantise_unit(x: np.ndarray, bits: int) -> np.ndarray:
     """Round values in [0, 1] to the nearest of 2^bits evenly spaced levels."""
     levels = (1 << bits) - 1
     return np.round(np.asarray(x, dtype=float) * levels) / levels
+
+
+_CACHED = ("_json", "_digest", "_readout")
+"""Fields that hold what a frozen object computes once from its others (not part of it)."""
 
 
 def _range(x: np.ndarray) -> str:

@@ -280,6 +280,7 @@ class _Source:
 
 _V_LINE = re.compile(r"^(v\S*)\s+(\S+)\s+(\S+)\s+(.*)$", re.IGNORECASE)
 _GROUP_OF = tuple((group, re.compile(pattern)) for group, pattern in SOURCE_PATTERNS)
+_NO_GROUP = "none"
 _PWL = re.compile(r"^pwl\s*\(([^()]*)\)$")
 
 
@@ -295,9 +296,11 @@ def _sources(netlist: str, dac_v: Mapping[int, float] | None = None) -> list[_So
         if depth or head != "v" or not (v := _V_LINE.match(line)):
             continue
         name = v.group(1)
-        group = next((g for g, pattern in _GROUP_OF if pattern.fullmatch(name)), None)
+        group = next((g or _NO_GROUP for g, pattern in _GROUP_OF if pattern.fullmatch(name)), None)
         if group is None:
             raise NetlistError(f"source {name!r} belongs to no energy group {SOURCE_GROUPS}")
+        if group == _NO_GROUP:
+            continue
         waveform = _waveform(v.group(4))
         if waveform is not None and not any(waveform[1]):
             continue  # a 0 V source delivers no energy
