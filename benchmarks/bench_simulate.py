@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from spicecim.driver import simulate_to_file
+from spicecim.driver import RunOptions, simulate
 from spicecim.netlist.crossbar import Transient, build_column, isolated_drive
 from spicecim.netlist.spec import (
     DEFAULT_G_MAX_S,
@@ -78,8 +78,9 @@ class _PeakMemory(threading.Thread):
 
 def _run(tile: Tile, mapping: WeightMapping, out: Path, workers: int, **sim: object) -> float:
     start = time.perf_counter()
-    summary = simulate_to_file(tile, out, parameters={"bench": True},
-                               workers=workers, overwrite=True, progress=False, sim=sim or None)
+    summary = simulate(tile, out, options=RunOptions(sim=tuple(sim.items())),
+                       parameters={"bench": True}, workers=workers, overwrite=True,
+                       progress=False)
     elapsed = time.perf_counter() - start
     assert not summary.failures, summary.failures
     return elapsed

@@ -1,24 +1,28 @@
-"""The run driver: a tile through the simulator, measured, into the store.
+"""The run driver: tiles through the simulator, measured, into the store.
 
-Every caller that simulates (the CLI, the evaluator's on-demand tables, Monte Carlo) goes
-through here, so a run file always holds what the evaluator needs to read it back.
+Every caller that simulates goes through here: ``spicecim simulate`` (one tile and its Monte
+Carlo replicas, :func:`simulate`), the evaluator's on-demand tables and the model's
+co-simulation (many tiles, :func:`run_job`). A run is a job of named tiles and of layers made
+of them; every tile's pending columns go through one executor, each result is measured and
+journaled as it arrives, and the layers' schedules are computed once every column is in. The
+run file records the weight mapping the tiles' conductances came from, so whoever reads it
+back (the evaluator) needs nothing the caller had to remember.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import math
+import hashlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from spicecim.errors import SpecError
+from spicecim.errors import SpecError, check
 from spicecim.measure import (
     DEFAULT_THRESHOLD_FRACTION,
-    ColumnFigures,
     ColumnMeasure,
     LayerSchedule,
     adc_band,
@@ -27,25 +31,100 @@ from spicecim.measure import (
 )
 from spicecim.netlist.spec import Tile
 from spicecim.sim.column import ColumnRun, SimOptions
+from spicecim.sim.executors import Cluster, open_pool
 from spicecim.sim.ngspice import NgspiceSession
-from spicecim.sim.sweep import row_drives, sweep
+from spicecim.sim.sweep import DEFAULT_DRIVE, DRIVES, SweepPart, row_drives, sweep_tiles
 from spicecim.store import schema
-from spicecim.store.hdf5 import RunWriter, Table
+from spicecim.store.hdf5 import RunWriter
+from spicecim.store.runs import Run, Table, column_figures, open_run
 
 TILE = "tile0"
 LAYER = "layer0"
 SETTLE_MARGIN = 100
-"""The simulator stops once the readout drifts less than half an LSB over this margin."""
+"""The simulator stops once the sampled value drifts less than half an LSB over this margin."""
+
+Combine = Callable[[Sequence[Sequence[LayerSchedule]]], list[LayerSchedule]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How a run simulates and schedules its tiles.
+
+    ``drive``: the rows as each column sees them (:data:`spicecim.sim.sweep.DRIVES`);
+    ``adc_share``: columns per ADC in the ADC-shared schedule; ``waveforms``: store each
+    column's waveforms; ``threshold_fraction``: the threshold-crossing time's level;
+    ``monte_carlo``: replicas with programming variation drawn from ``seed``
+    (:mod:`spicecim.montecarlo`); ``sim``: :class:`~spicecim.sim.column.SimOptions` fields to
+    override, as ``(name, value)`` pairs."""
+
+    drive: str = DEFAULT_DRIVE
+    adc_share: int = 8
+    waveforms: bool = False
+    threshold_fraction: float = DEFAULT_THRESHOLD_FRACTION
+    monte_carlo: int = 0
+    seed: int = 0
+    sim: tuple[tuple[str, object], ...] = ()
+
+    def __post_init__(self) -> None:
+        check(self.drive in DRIVES, "drive", self.drive, f"one of {DRIVES}")
+        check(isinstance(self.adc_share, int) and self.adc_share >= 1, "adc_share",
+              self.adc_share, "an integer >= 1")
+        check(0 < self.threshold_fraction < 1, "threshold_fraction", self.threshold_fraction,
+              "a value in (0, 1)")
+        check(isinstance(self.monte_carlo, int) and self.monte_carlo >= 0, "monte_carlo",
+              self.monte_carlo, "an integer >= 0 (replicas)")
+        check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
+              "an integer >= 0")
+        for name, _ in self.sim:
+            check(name in SimOptions.__dataclass_fields__, "sim option", name,
+                  f"one of {sorted(SimOptions.__dataclass_fields__)}")
+
+
+@dataclass(frozen=True, slots=True)
+class TileJob:
+    """One tile of a run under its name in the file, with the attributes it adds to the tile's
+    (:data:`spicecim.store.schema.TILE_ATTRS`)."""
+
+    name: str
+    tile: Tile
+    attrs: Mapping[str, object] = field(default_factory=dict)
+
+
+def _only(per_tile: Sequence[Sequence[LayerSchedule]]) -> list[LayerSchedule]:
+    return list(per_tile[0])
+
+
+@dataclass(frozen=True, slots=True)
+class LayerJob:
+    """A layer of a run: the tiles it is made of, and how their schedules make the layer's
+    (default: the one tile's own)."""
+
+    name: str
+    tiles: tuple[str, ...]
+    combine: Combine = _only
+
+    def __post_init__(self) -> None:
+        check(len(self.tiles) >= 1, f"layer {self.name} tiles", self.tiles, "one or more")
 
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
+    """What a run did: its file, each layer's schedules, the columns that did not end ``ok``
+    (``(tile, column, status, message)``), and how many columns it simulated or kept."""
+
     path: Path
-    schedules: list[LayerSchedule]
-    failures: list[tuple[int, str, str]]
+    layers: Mapping[str, list[LayerSchedule]]
+    failures: list[tuple[str, int, str, str]]
     simulated: int
     kept: int
-    columns: Table = field(repr=False)
+
+    @property
+    def schedules(self) -> list[LayerSchedule]:
+        """The first layer's schedules (a one-tile run's)."""
+        return next(iter(self.layers.values()))
+
+    def open(self) -> Run:
+        return open_run(self.path)
 
 
 def column_row(run: ColumnRun, m: ColumnMeasure | None) -> dict[str, object]:
@@ -82,22 +161,6 @@ def tile_attrs(tile: Tile, drive: str, threshold_fraction: float) -> dict[str, o
             "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j}
 
 
-def column_figures(table: Table) -> ColumnFigures:
-    """A tile's column table as a schedule sees it (NaN where a column did not end ok)."""
-    ok = table["status"] == "ok"
-
-    def column(name: str) -> np.ndarray:
-        return np.where(ok, np.asarray(table[name], float), math.nan)
-
-    array = column(schema.energy_field("drivers")) + column(schema.energy_field("wordline"))
-    p_array = column(schema.power_field("drivers")) + column(schema.power_field("wordline"))
-    return ColumnFigures(latency_s=column("latency_s"), window_s=column("window_s"),
-                         energy_array_j=array,
-                         energy_frontend_j=column(schema.energy_field("frontend")),
-                         power_array_w=p_array,
-                         power_frontend_w=column(schema.power_field("frontend")))
-
-
 def schedules_of(table: Table, tile: Tile, adc_share: int) -> list[LayerSchedule]:
     """Every schedule of one tile's columns."""
     spec = tile.spec
@@ -114,72 +177,145 @@ def sim_options(tile: Tile, **overrides: object) -> SimOptions:
                       full_scale_v=band.full_scale_v, **overrides)  # type: ignore[arg-type]
 
 
-def simulate_to_file(tile: Tile, out: Path, *, parameters: Mapping,
-                     drive: str = "coupled", adc_share: int = 8, waveforms: bool = False,
-                     workers: int | None = None, executor: cf.Executor | None = None,
-                     overwrite: bool = False, command_line: str = "",
-                     sim: Mapping[str, object] | None = None, progress: bool | None = None,
-                     threshold_fraction: float = DEFAULT_THRESHOLD_FRACTION,
-                     columns_per_task: int | None = None) -> RunSummary:
-    """Simulate every column of ``tile`` not already in ``out``, measure, store, schedule.
+def simulate(tile: Tile, out: Path | str, *, options: RunOptions = RunOptions(),
+             parameters: Mapping[str, object] | None = None, cluster: Cluster | None = None,
+             executor: cf.Executor | None = None, workers: int | None = None,
+             columns_per_task: int | None = None, overwrite: bool = False,
+             progress: bool | None = None, command_line: str = "") -> RunSummary:
+    """Simulate every column of ``tile`` not already in ``out`` (resuming it), measure, store
+    and schedule: layer ``layer0`` holds the tile's schedules, and with
+    ``options.monte_carlo`` replicas the layers ``layer0_pPP`` the percentiles of theirs
+    (:mod:`spicecim.montecarlo`). ``parameters`` (plain data) join the run's ``/config``."""
+    from spicecim import montecarlo
 
-    ``parameters`` (weights mapping, seed...) join the configuration stored in ``/config``;
-    ``sim`` overrides :class:`SimOptions` fields; ``progress`` shows a bar on stderr (default:
-    if a terminal); ``columns_per_task`` overrides the sweep's batching (see
-    :func:`spicecim.sim.sweep.sweep`). A run whose ``parameters`` record ``monte_carlo`` is left
-    unfinished (in its journal) for :func:`spicecim.montecarlo.add_replicas` to complete.
-    """
-    spec = tile.spec
-    if spec.driver.encoding != "amplitude":
-        raise SpecError(f"encoding={spec.driver.encoding!r} is invalid for simulate: expected "
-                        "'amplitude' (a pulse-width input needs an integrating readout)")
-    if adc_share < 1:
-        raise SpecError(f"adc_share={adc_share} is invalid: expected an integer >= 1")
-    sized = tile.readout
-    options = sim_options(tile, **dict(sim or {}))
-    config = {"spec": spec.to_dict(), "parameters": dict(parameters),
-              "data_digest": tile.digest(), "readout": sized.to_dict(),
-              "simulation": {"drive": drive, "adc_share": adc_share, "waveforms": waveforms,
-                             "threshold_fraction": threshold_fraction,
-                             "options": options.to_dict()}}
-    version = NgspiceSession().version()
-    provenance = {schema.ATTR_NGSPICE: version, schema.ATTR_COMMAND: command_line}
-    writer = RunWriter(out, config, provenance, overwrite=overwrite)
-    try:
-        writer.add_tile(TILE, spec.cols, tile_attrs(tile, drive, threshold_fraction))
-        pending = writer.pending(TILE)
-        kept = spec.cols - len(pending)
-        if pending:
-            drives = row_drives(tile, drive)
-            with _bar(len(pending), progress) as bar:
-                for runs in sweep(tile, drives, options, columns=pending, executor=executor,
-                                  workers=workers, columns_per_task=columns_per_task):
-                    rows, waves = {}, {}
-                    for run in runs:
-                        m = None
-                        if run.status != "failed":
-                            m = measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w,
-                                               sized, threshold_fraction)
-                            if waveforms:
-                                waves[run.column] = _waves(run)
-                        rows[run.column] = column_row(run, m)
-                    writer.write_columns(TILE, rows, waves)
-                    bar.update(len(runs))
-        table = writer.columns(TILE)
-        schedules = schedules_of(table, tile, adc_share)
-        writer.write_layer(LAYER, schedules, [TILE])
-        # A run that records Monte Carlo replicas is complete only with them: add_replicas
-        # finishes it, so no file says complete without the tiles its configuration records.
-        path = Path(out) if "monte_carlo" in parameters else writer.finish()
-    finally:
-        writer.close()
-    failures = [(int(j), str(s), str(msg)) for j, s, msg in
-                zip(table["column"], table["status"], table["message"], strict=True) if s != "ok"]
-    return RunSummary(path, schedules, failures, len(pending), kept, table)
+    check_encoding(tile)
+    parameters = dict(parameters or {})
+    tiles = [TileJob(TILE, tile)]
+    layers = [LayerJob(LAYER, (TILE,))]
+    if options.monte_carlo:
+        parameters["monte_carlo"] = montecarlo.parameters(options.monte_carlo, options.seed)
+        replicas = montecarlo.replicas(tile, options.monte_carlo, options.seed)
+        tiles += [TileJob(name, rep) for name, rep in replicas]
+        names = tuple(name for name, _ in replicas)
+        layers += [LayerJob(montecarlo.spread_layer(p), names, montecarlo.percentile(p))
+                   for p in montecarlo.PERCENTILES]
+    return run_job(tiles, layers, out, reference=tile, options=options, parameters=parameters,
+                   cluster=cluster, executor=executor, workers=workers,
+                   columns_per_task=columns_per_task, overwrite=overwrite, progress=progress,
+                   command_line=command_line)
 
 
-def _waves(run: ColumnRun) -> dict[str, np.ndarray]:
-    waves = {"time_s": run.time_s, "v_out_v": run.v_out_v, "v_in_v": run.v_in_v}
+def check_encoding(tile: Tile) -> None:
+    if tile.spec.driver.encoding != "amplitude":
+        raise SpecError(f"encoding={tile.spec.driver.encoding!r} is invalid for simulate: "
+                        "expected 'amplitude' (a pulse-width input needs an integrating readout)")
+
+
+def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | str, *,
+            reference: Tile, options: RunOptions = RunOptions(),
+            parameters: Mapping[str, object] | None = None, cluster: Cluster | None = None,
+            executor: cf.Executor | None = None, workers: int | None = None,
+            columns_per_task: int | None = None, overwrite: bool = False,
+            progress: bool | None = None, command_line: str = "") -> RunSummary:
+    """Simulate every pending column of ``tiles`` into ``out`` and schedule ``layers``.
+    ``reference`` (one of the tiles, or their common form) gives the configuration's
+    specification, weight mapping and readout; the configuration's data digest covers every
+    tile, so a rerun resumes only the very same job. Without ``executor`` the pool is
+    ``cluster``'s (default: a local pool of ``workers``)."""
+    names = [t.name for t in tiles]
+    check(len(set(names)) == len(names), "tile names", names, "names used once")
+    for layer in layers:
+        unknown = sorted(set(layer.tiles) - set(names))
+        check(not unknown, f"layer {layer.name} tiles", unknown, "tiles of the job")
+    by_name = {t.name: t for t in tiles}
+    options_of = {t.name: sim_options(t.tile, **dict(options.sim)) for t in tiles}
+    config = _config(tiles, reference, options, options_of[tiles[0].name], parameters or {})
+    provenance = {schema.ATTR_NGSPICE: NgspiceSession().version(),
+                  schema.ATTR_COMMAND: command_line}
+    # The executor first: a cluster that cannot be reached is refused before anything is
+    # written beside the output.
+    with _executor(cluster, executor, workers) as (pool, n_workers, per_task):
+        writer = RunWriter(Path(out), config, provenance, overwrite=overwrite)
+        try:
+            for t in tiles:
+                writer.add_tile(t.name, t.tile.spec.cols,
+                                {**tile_attrs(t.tile, options.drive, options.threshold_fraction),
+                                 **t.attrs})
+            pending = {t.name: writer.pending(t.name) for t in tiles}
+            total = sum(t.tile.spec.cols for t in tiles)
+            todo = sum(len(p) for p in pending.values())
+            if todo:
+                parts = [SweepPart(t.name, t.tile, tuple(row_drives(t.tile, options.drive)),
+                                   options_of[t.name], tuple(pending[t.name]))
+                         for t in tiles if pending[t.name]]
+                task_size = columns_per_task or per_task(reference)
+                with _bar(todo, progress) as bar:
+                    for name, runs in sweep_tiles(parts, executor=pool, workers=n_workers,
+                                                  columns_per_task=task_size):
+                        _store(writer, by_name[name].tile, name, runs, options)
+                        bar.update(len(runs))
+            tables = {t.name: writer.columns(t.name) for t in tiles}
+            schedules = {}
+            for layer in layers:
+                per_tile = [schedules_of(tables[n], by_name[n].tile, options.adc_share)
+                            for n in layer.tiles]
+                schedules[layer.name] = layer.combine(per_tile)
+                writer.write_layer(layer.name, schedules[layer.name], list(layer.tiles))
+            path = writer.finish()
+        finally:
+            writer.close()
+    failures = [(name, int(j), str(s), str(msg)) for name, t in tables.items()
+                for j, s, msg in zip(t["column"], t["status"], t["message"], strict=True)
+                if s != "ok"]
+    return RunSummary(path, schedules, failures, todo, total - todo)
+
+
+def _config(tiles: Sequence[TileJob], reference: Tile, options: RunOptions,
+            sim: SimOptions, parameters: Mapping[str, object]) -> dict:
+    job = hashlib.sha256(" ".join(f"{t.name}:{t.tile.digest()}" for t in tiles).encode())
+    mapping = reference.mapping
+    simulation = {"drive": options.drive, "adc_share": options.adc_share,
+                  "waveforms": options.waveforms,
+                  "threshold_fraction": options.threshold_fraction,
+                  "options": sim.to_dict()}
+    return schema.run_config(
+        spec=reference.spec.to_dict(),
+        mapping=None if mapping is None else {"scheme": mapping.scheme,
+                                              "g_min_s": mapping.g_min_s,
+                                              "g_max_s": mapping.g_max_s, "bits": mapping.bits},
+        simulation=simulation, parameters=dict(parameters), readout=reference.readout.to_dict(),
+        data_digest=job.hexdigest()[:16] if len(tiles) > 1 else reference.digest())
+
+
+def _store(writer: RunWriter, tile: Tile, name: str, runs: Sequence[ColumnRun],
+           options: RunOptions) -> None:
+    rows, waves = {}, {}
+    for run in runs:
+        m = None
+        if run.status != "failed":
+            m = measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w, tile.readout,
+                               options.threshold_fraction)
+            if options.waveforms:
+                waves[run.column] = _waves(run)
+        rows[run.column] = column_row(run, m)
+    writer.write_columns(name, rows, waves)
+
+
+@contextmanager
+def _executor(cluster: Cluster | None, executor: cf.Executor | None, workers: int | None
+              ) -> Iterator[tuple[cf.Executor, int | None, Callable[[Tile], int | None]]]:
+    """The executor to run on, its worker count (None: the executor's own), and the columns
+    per task for a tile (None: the sweep's batching)."""
+    if executor is not None:
+        yield executor, workers, lambda tile: None
+        return
+    with open_pool(cluster or Cluster(workers=workers)) as pool:
+        yield (pool.executor, pool.workers,
+               lambda tile: pool.columns_per_task(tile.spec.rows, tile.spec.cols))
+
+
+def _waves(run: ColumnRun) -> dict[str, Any]:
+    waves: dict[str, Any] = {"time_s": run.time_s, "v_out_v": run.v_out_v, "v_in_v": run.v_in_v}
     waves.update({f"p_{g}_w": p for g, p in run.power_w.items()})
     return waves
 

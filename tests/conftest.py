@@ -66,9 +66,9 @@ def write_synthetic(path: Path, spec: specs.CrossbarSpec, latency_s: Sequence[fl
     """A run file whose tile has exactly these per-column latencies (and activation windows)
     and array energies (all of it in the drivers group; settled power ``power_w`` per column),
     in the layout ``spicecim simulate`` writes."""
-    config = {"spec": spec.to_dict(), "parameters": {"weights": dataclasses.asdict(weights),
-                                                     "seed": 0},
-              "simulation": {"adc_share": adc_share}}
+    config = schema.run_config(spec=spec.to_dict(), mapping=dataclasses.asdict(weights),
+                               simulation={"adc_share": adc_share}, parameters={"seed": 0},
+                               readout={}, data_digest="synthetic")
     writer = RunWriter(path, config, {schema.ATTR_NGSPICE: "synthetic",
                                       schema.ATTR_COMMAND: "tests"})
     adc = spec.readout.adc

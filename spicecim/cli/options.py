@@ -13,7 +13,7 @@ import numpy as np
 from spicecim import devices
 from spicecim.errors import SpecError
 from spicecim.netlist import spec as specs
-from spicecim.netlist.weights import WeightMapping
+from spicecim.netlist.weights import WeightMapping, make_tile
 
 _D = specs.DEFAULT_WIRE, specs.DEFAULT_DRIVER, specs.DEFAULT_READOUT
 _NON_NEGATIVE = click.FloatRange(min=0.0)
@@ -109,19 +109,11 @@ def build_tile(opts: dict[str, Any]) -> specs.Tile:
         readout=readout_of(o, base.readout),
     )
     mapping = weight_mapping(o, mem)
-    rng = np.random.default_rng(o["seed"])
-    outputs = o["cols"] // 2 if o["weight_scheme"] == "differential" else o["cols"] - 1
-    if o["weight_scheme"] == "differential" and o["cols"] % 2:
-        raise SpecError(f"cols={o['cols']} is invalid: expected an even number for differential pairs")
-    if o["weights_file"] is None:
-        w = rng.uniform(-1.0, 1.0, size=(o["rows"], outputs))
-    else:
-        w = load_npy(o["weights_file"], "weights", (o["rows"], outputs))
-    if o["inputs_file"] is None:
-        x = rng.uniform(0.0, 1.0, size=o["rows"])
-    else:
-        x = load_npy(o["inputs_file"], "inputs", (o["rows"],))
-    return specs.Tile(spec, mapping.to_conductances(w), x)
+    outputs = mapping.outputs_for(o["cols"])
+    w = (None if o["weights_file"] is None
+         else load_npy(o["weights_file"], "weights", (o["rows"], outputs)))
+    x = None if o["inputs_file"] is None else load_npy(o["inputs_file"], "inputs", (o["rows"],))
+    return make_tile(spec, mapping, w, x, seed=o["seed"])
 
 
 def readout_of(opts: dict[str, Any], base: devices.Readout) -> devices.Readout:

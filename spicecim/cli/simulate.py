@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shlex
@@ -12,16 +11,15 @@ from typing import Any
 
 import click
 
+from spicecim import driver
 from spicecim.cli import interrupted_exit
-from spicecim.cli.options import build_tile, pop_tile_options, tile_options, weight_mapping
+from spicecim.cli.options import build_tile, pop_tile_options, tile_options
 from spicecim.cli.tables import column_breakdown, describe, render
-from spicecim.driver import TILE, simulate_to_file
+from spicecim.driver import RunOptions
 from spicecim.errors import ResultFileError
-from spicecim.montecarlo import add_replicas, monte_carlo_parameters
-from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster, open_pool
+from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster
 from spicecim.sim.sweep import DRIVES
 from spicecim.store.hdf5 import open_run
-from spicecim.store.lock import RunLock
 
 FAILED_EXIT = 1
 
@@ -59,24 +57,12 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     opts = pop_tile_options(kwargs)
     cluster = Cluster.from_options(scheduler, dask_local, workers, os.environ)
     tile = build_tile(opts)
-    mapping = weight_mapping(opts, tile.spec.cell.memristor)
-    parameters = {"weights": dataclasses.asdict(mapping), "seed": opts["seed"]}
-    if mc:
-        parameters["monte_carlo"] = monte_carlo_parameters(mc, opts["seed"])
-    command = _command_line(click.get_current_context())
-    # One lock for the whole run (nominal tile, then replicas), taken before any worker starts.
+    options = RunOptions(drive=drive, adc_share=adc_share, waveforms=waveforms,
+                         monte_carlo=mc or 0, seed=opts["seed"])
     try:
-        with RunLock(out, command), open_pool(cluster) as pool:
-            per_task = pool.columns_per_task(tile.spec.rows, tile.spec.cols)
-            summary = simulate_to_file(
-                tile, out, parameters=parameters, drive=drive,
-                adc_share=adc_share, waveforms=waveforms, executor=pool.executor,
-                workers=pool.workers, columns_per_task=per_task, overwrite=overwrite,
-                progress=progress, command_line=command,
-            )
-            spread = add_replicas(summary.path, tile, mc, opts["seed"], executor=pool.executor,
-                                  workers=pool.workers, columns_per_task=per_task,
-                                  progress=progress) if mc else None
+        summary = driver.simulate(tile, out, options=options, parameters={"seed": opts["seed"]},
+                                  cluster=cluster, overwrite=overwrite, progress=progress,
+                                  command_line=_command_line(click.get_current_context()))
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: every finished column is kept
         click.echo(_interrupted(out, tile.spec.cols * (1 + (mc or 0))), err=True)
         sys.exit(interrupted_exit(exc))
@@ -84,21 +70,15 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
         if as_json:
             info = describe(run)
             info.update(simulated=summary.simulated, kept=summary.kept,
-                        latency=column_breakdown(run, TILE))
-            if spread:
-                info["monte_carlo"] = {"replicas": spread.replicas,
-                                       "simulated": spread.simulated, "kept": spread.kept}
+                        latency=column_breakdown(run, driver.TILE))
             click.echo(json.dumps(info))
         else:
             click.echo(f"{summary.path}: {summary.simulated} columns simulated, "
-                       f"{summary.kept} kept from an earlier run")
-            if spread:
-                click.echo(f"{spread.replicas} Monte Carlo replicas: {spread.simulated} columns "
-                           f"simulated, {spread.kept} kept from an earlier run")
+                       f"{summary.kept} kept from an earlier run"
+                       + (f" ({mc} Monte Carlo replicas)" if mc else ""))
             click.echo(render(run))
-    failed = [str(j) for j, _, _ in summary.failures]
-    failed += [f"{t}:{j}" for t, j, _, _ in spread.failures] if spread else []
-    if failed:
+    if summary.failures:
+        failed = [str(j) if t == driver.TILE else f"{t}:{j}" for t, j, _, _ in summary.failures]
         click.echo(f"Error: {len(failed)} column(s) failed: {', '.join(failed)}", err=True)
         sys.exit(FAILED_EXIT)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown
-from spicecim.montecarlo import missing_replicas
 from spicecim.store.hdf5 import Run, open_run
 from spicecim.units import format_si
 
@@ -24,7 +23,7 @@ def describe(run: Run) -> dict:
     failures = {tile: run.failures(tile) for tile in run.tiles()}
     return {
         "path": str(run.path),
-        "complete": run.complete and not missing_replicas(run),
+        "complete": run.complete,
         "provenance": run.provenance,
         "tiles": {t: run.tile_attrs(t) for t in run.tiles()},
         "layers": layers,
@@ -59,11 +58,6 @@ def _readout_line(run: Run, tile: str) -> str:
 def render(run: Run) -> str:
     """The per-layer table (schedules x latency, energy by part) and any failures, as text."""
     lines = [] if run.complete else [f"{run.path}: partial run (interrupted; rerun to resume)"]
-    missing = missing_replicas(run)
-    if run.complete and missing:
-        lines.append(f"{run.path}: incomplete: {missing} of the Monte Carlo replicas its "
-                     "configuration records are missing (rerun the same simulate command to "
-                     "add them)")
     tiles = run.tiles()
     if tiles:
         lines.append(_readout_line(run, tiles[0]))

@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from spicecim import devices
-from spicecim.driver import column_figures, simulate_to_file
+from spicecim.driver import RunOptions, simulate
 from spicecim.errors import ResultFileError, check
 from spicecim.evaluate.mapping import LayerMapping, ModelMapping
 from spicecim.measure import ROW_POLICIES, SCHEDULES, ColumnFigures, schedule_layer
 from spicecim.netlist import spec as specs
-from spicecim.netlist.weights import WeightMapping
+from spicecim.netlist.weights import WeightMapping, make_tile
 from spicecim.store.hdf5 import open_run
 
 # Command-line names of measure.SCHEDULES, in the same order.
@@ -95,42 +95,25 @@ class TileTable:
         return self.spec.digest() == spec.digest() and self.weights == weights
 
 
-def spec_from_dict(d: Mapping) -> specs.CrossbarSpec:
-    """The :class:`CrossbarSpec` whose ``to_dict()`` is ``d`` (as stored in a run's config)."""
-    cell = d["cell"]
-    access = cell.get("access")
-    return specs.CrossbarSpec(
-        rows=d["rows"], cols=d["cols"],
-        cell=specs.CellParams(
-            kind=cell["kind"], memristor=devices.MemristorParams(**cell["memristor"]),
-            access=None if access is None else devices.AccessTransistor(**access),
-            state=cell["state"]),
-        wire=specs.WireParams(**d["wire"]),
-        driver=specs.DriverParams(**d["driver"]),
-        readout=devices.Readout.from_dict(d["readout"]),
-    )
-
-
 def read_tables(path: Path | str) -> list[TileTable]:
-    """Every tile of a run file (``spicecim simulate``) as a :class:`TileTable`."""
+    """Every tile of a run file (``spicecim simulate``) as a :class:`TileTable`: those of the
+    configuration ``/config`` describes (a Monte Carlo replica, read through its nominal
+    tile's pinned readout, is not one)."""
     with open_run(path) as run:
-        config = run.config
-        try:
-            spec = spec_from_dict(config["spec"])
-            weights = WeightMapping(**config["parameters"]["weights"])
-            adc_share = int(config["simulation"]["adc_share"])
-        except (KeyError, TypeError) as exc:
-            raise ResultFileError(f"{run.path}: its /config lacks {exc} (expected a run written "
-                                  "by 'spicecim simulate')") from exc
+        spec, weights = run.spec, run.mapping
+        if weights is None:
+            raise ResultFileError(f"{run.path}: its tile was given as conductances, not "
+                                  "weights: expected a run of weights mapped onto a tile")
+        adc_share = int(run.simulation["adc_share"])
         out = []
         for tile in run.tiles():
             attrs = run.tile_attrs(tile)
             if attrs.get("spec_digest") != spec.digest():
-                continue  # a tile of another configuration than /config describes: not ours
+                continue
             t = run.columns(tile)
             out.append(TileTable(
                 source=f"{run.path}:{tile}", spec=spec, weights=weights, adc_share=adc_share,
-                columns=column_figures(t), dac_e_conv_j=float(attrs["dac_e_conv_j"]),
+                columns=run.column_figures(tile), dac_e_conv_j=float(attrs["dac_e_conv_j"]),
                 sh_e_clock_j=float(attrs["sh_e_clock_j"]),
                 failed=tuple(int(j) for j in np.nonzero(t["status"] != "ok")[0])))
     return out
@@ -151,19 +134,13 @@ def on_demand_path(directory: Path, spec: specs.CrossbarSpec, weights: WeightMap
 def simulate_table(spec: specs.CrossbarSpec, weights: WeightMapping, directory: Path, *,
                    seed: int = 0, adc_share: int = 8, workers: int | None = None,
                    command_line: str = "") -> TileTable:
-    """Simulate the configuration with the simulation stage, as ``spicecim simulate`` would
+    """Simulate the configuration through the run driver, as ``spicecim simulate`` would
     (uniform random weights in [-1, 1] and inputs in [0, 1] from ``seed``)."""
-    rng = np.random.default_rng(seed)
-    outputs = spec.cols // 2 if weights.scheme == "differential" else spec.cols - 1
-    w = rng.uniform(-1.0, 1.0, size=(spec.rows, outputs))
-    x = rng.uniform(0.0, 1.0, size=spec.rows)
-    tile = specs.Tile(spec, weights.to_conductances(w), x)
-    parameters = {"weights": {"scheme": weights.scheme, "g_min_s": weights.g_min_s,
-                              "g_max_s": weights.g_max_s, "bits": weights.bits}, "seed": seed}
+    tile = make_tile(spec, weights, seed=seed)
     path = on_demand_path(directory, spec, weights)
-    summary = simulate_to_file(tile, path, parameters=parameters,
-                               adc_share=adc_share, workers=workers, progress=False,
-                               command_line=command_line)
+    summary = simulate(tile, path, options=RunOptions(adc_share=adc_share),
+                       parameters={"seed": seed}, workers=workers, progress=False,
+                       command_line=command_line)
     return read_tables(summary.path)[0]
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +21,9 @@ from spicecim import devices
 from spicecim.devices.readout import SizedReadout
 from spicecim.devices.readout import size as size_readout
 from spicecim.errors import SpecError, check
+
+if TYPE_CHECKING:
+    from spicecim.netlist.weights import WeightMapping
 
 CELL_KINDS = ("linear", "memristor")
 CELL_STATES = ("frozen", "dynamic")
@@ -126,6 +132,22 @@ class CrossbarSpec:
             out.pop(name, None)
         return out
 
+    @classmethod
+    def from_dict(cls, d: Mapping) -> CrossbarSpec:
+        """The specification whose :meth:`to_dict` is ``d`` (as a run's ``/config`` holds it)."""
+        cell = d["cell"]
+        access = cell.get("access")
+        return cls(
+            rows=d["rows"], cols=d["cols"],
+            cell=CellParams(kind=cell["kind"],
+                            memristor=devices.MemristorParams(**cell["memristor"]),
+                            access=None if access is None else devices.AccessTransistor(**access),
+                            state=cell["state"]),
+            wire=WireParams(**d["wire"]),
+            driver=DriverParams(**d["driver"]),
+            readout=devices.Readout.from_dict(d["readout"]),
+        )
+
     def to_json(self) -> str:
         """:meth:`to_dict` as sorted JSON (computed once: a netlist header carries it)."""
         if self._json is None:
@@ -139,11 +161,14 @@ class CrossbarSpec:
 
 @dataclass(frozen=True, slots=True)
 class Tile:
-    """A specification plus its data: programmed conductances and one input vector."""
+    """A specification plus its data: programmed conductances and one input vector, and the
+    :class:`~spicecim.netlist.weights.WeightMapping` the conductances came from (when they came
+    from weights): a run records it, so the evaluator can read the weights back."""
 
     spec: CrossbarSpec
     g_s: np.ndarray = field(repr=False)
     x_in: np.ndarray = field(repr=False)
+    mapping: WeightMapping | None = field(default=None, compare=False)
     _digest: str | None = field(default=None, init=False, repr=False, compare=False)
     _readout: SizedReadout | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spicecim.errors import check
-from spicecim.netlist.spec import WEIGHT_SCHEMES
+from spicecim.errors import SpecError, check
+from spicecim.netlist.spec import WEIGHT_SCHEMES, CrossbarSpec, Tile
 
 # Milo et al., IRPS 2021, fig. 4 (IGVVA-100), as fitted in Sandia CrossSim: sigma_G in uS
 # (docs/sources.md). Here, below the simulator, so that Monte Carlo over the SPICE tables
@@ -81,3 +81,27 @@ class WeightMapping:
         if self.scheme == "differential":
             return column_values[..., 0::2] - column_values[..., 1::2]
         return column_values[..., :-1] - column_values[..., -1:]
+
+    def outputs_for(self, cols: int) -> int:
+        """The signed outputs ``cols`` physical columns hold (the inverse of
+        :meth:`columns_for`)."""
+        if self.scheme == "differential":
+            if cols % 2:
+                raise SpecError(f"cols={cols} is invalid: expected an even number for "
+                                "differential pairs")
+            return cols // 2
+        return cols - 1
+
+
+def make_tile(spec: CrossbarSpec, mapping: WeightMapping, weights: np.ndarray | None = None,
+              inputs: np.ndarray | None = None, *, seed: int = 0) -> Tile:
+    """A tile of ``spec`` programmed with ``weights`` (signed, ``(rows, outputs)``; default:
+    uniform in [-1, 1] from ``seed``) through ``mapping``, read with ``inputs`` (``(rows,)`` in
+    [0, 1]; default: uniform from the same generator, after the weights)."""
+    check(isinstance(seed, int) and seed >= 0, "seed", seed, "an integer >= 0")
+    rng = np.random.default_rng(seed)
+    shape = (spec.rows, mapping.outputs_for(spec.cols))
+    w = rng.uniform(-1.0, 1.0, size=shape) if weights is None else np.asarray(weights)
+    check(w.shape == shape, "weights.shape", w.shape, f"{shape} (rows, outputs)")
+    x = rng.uniform(0.0, 1.0, size=spec.rows) if inputs is None else np.asarray(inputs)
+    return Tile(spec, mapping.to_conductances(w), x, mapping)

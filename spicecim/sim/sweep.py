@@ -90,46 +90,97 @@ def row_drives(tile: Tile, mode: str) -> list[RowDrive]:
     return drives
 
 
+@dataclass(frozen=True, slots=True)
+class SweepPart:
+    """Columns of one tile for :func:`sweep_tiles`, under ``key`` (e.g. the tile's name in a
+    run): the tile, one :class:`RowDrive` per column, the options and the columns to run."""
+
+    key: str
+    tile: Tile
+    drives: tuple[RowDrive, ...]
+    options: SimOptions
+    columns: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        check(len(self.drives) == self.tile.spec.cols, "drives", len(self.drives),
+              f"{self.tile.spec.cols} (one per column)")
+
+
+IN_FLIGHT_PER_WORKER = 4
+"""Tasks handed to the executor ahead of the results per worker: enough to keep every worker
+busy, few enough that a job of many tiles never holds them all (each task carries its tile)."""
+
+
 def sweep(tile: Tile, drives: Sequence[RowDrive], options: SimOptions, *,
           columns: Sequence[int] | None = None, executor: cf.Executor | None = None,
           workers: int | None = None, columns_per_task: int | None = None
           ) -> Iterator[list[ColumnRun]]:
-    """Simulate ``columns`` (all by default), yielding each task's runs as it completes.
-
-    ``drives`` holds one :class:`RowDrive` per column of the tile. Without ``executor`` a local
-    pool of ``workers`` processes (all cores by default) is made and shut down at the end.
-    """
+    """Simulate ``columns`` of one tile (all by default), yielding each task's runs as it
+    completes (:func:`sweep_tiles` for one tile)."""
     columns = list(range(tile.spec.cols)) if columns is None else list(columns)
-    check(len(drives) == tile.spec.cols, "drives", len(drives),
-          f"{tile.spec.cols} (one per column)")
-    if not columns:
+    part = SweepPart("", tile, tuple(drives), options, tuple(columns))
+    for _, runs in sweep_tiles([part], executor=executor, workers=workers,
+                               columns_per_task=columns_per_task):
+        yield runs
+
+
+def sweep_tiles(parts: Sequence[SweepPart], *, executor: cf.Executor | None = None,
+                workers: int | None = None, columns_per_task: int | None = None
+                ) -> Iterator[tuple[str, list[ColumnRun]]]:
+    """Simulate every part's columns on one executor, yielding ``(key, runs)`` per task as it
+    completes. Without ``executor`` a local pool of ``workers`` processes (all cores by default)
+    is made and stopped at the end. At most :data:`IN_FLIGHT_PER_WORKER` tasks per worker are
+    submitted ahead, in the parts' order."""
+    parts = [p for p in parts if p.columns]
+    if not parts:
         return
     if executor is None:
         with stopping(local_executor(workers)) as pool:
-            yield from sweep(tile, drives, options, columns=columns, executor=pool,
-                             workers=workers, columns_per_task=columns_per_task)
+            yield from sweep_tiles(parts, executor=pool, workers=workers,
+                                   columns_per_task=columns_per_task)
         return
     pool = executor
     # ProcessPoolExecutor says how many workers it has; other executors count as one per core.
     n_workers = workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
-    # A few tasks per worker balance the load; fewer would leave cores idle at the end.
-    size = columns_per_task or max(1, math.ceil(len(columns) / (4 * n_workers)))
-    batches = [tuple(columns[k:k + size]) for k in range(0, len(columns), size)]
     broken = unconvergeable_columns()
-    futures = [pool.submit(simulate_task, ColumnTask(tile, b, tuple(drives[j] for j in b), options,
-                                                     broken & set(b)))
-               for b in batches]
+    tasks = iter([(p.key, _task(p, b, broken)) for p in parts
+                  for b in _batches(p.columns, columns_per_task, n_workers)])
+    running: dict[cf.Future, str] = {}
+
+    def submit() -> None:
+        for key, task in tasks:
+            running[pool.submit(simulate_task, task)] = key
+            if len(running) >= IN_FLIGHT_PER_WORKER * n_workers:
+                return
+
     try:
-        for future in cf.as_completed(futures):
-            try:
-                yield future.result()
-            except BrokenProcessPool as exc:
-                raise SimulationError("a simulation worker died (ngspice crashed or was killed); "
-                                      "rerun the same command to resume") from exc
+        submit()
+        while running:
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                key = running.pop(future)
+                try:
+                    runs = future.result()
+                except BrokenProcessPool as exc:
+                    raise SimulationError("a simulation worker died (ngspice crashed or was "
+                                          "killed); rerun the same command to resume") from exc
+                yield key, runs
+            submit()
     finally:
         # A local pool is stopped as a whole (executors.stopping), which drops what has not run;
         # a future cancelled here would break CPython 3.11's pool when its workers are then
         # killed (terminate_broken sets an exception on it: InvalidStateError, printed).
         if not isinstance(pool, cf.ProcessPoolExecutor):
-            for future in futures:
+            for future in running:
                 future.cancel()
+
+
+def _batches(columns: Sequence[int], size: int | None, workers: int) -> list[tuple[int, ...]]:
+    # A few tasks per worker balance the load; fewer would leave cores idle at the end.
+    size = size or max(1, math.ceil(len(columns) / (4 * workers)))
+    return [tuple(columns[k:k + size]) for k in range(0, len(columns), size)]
+
+
+def _task(part: SweepPart, columns: tuple[int, ...], broken: frozenset[int]) -> ColumnTask:
+    return ColumnTask(part.tile, columns, tuple(part.drives[j] for j in columns), part.options,
+                      broken & set(columns))

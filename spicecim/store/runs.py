@@ -3,7 +3,8 @@ unfinished, what its journal records on top of the complete file it extends, if 
 (:class:`PartialRun`). Both answer the same questions (:class:`Run`); a journal under way is
 read as far as its last whole record, and never changed by a reader.
 
-A leaf: it imports nothing of the simulator.
+A leaf: it imports nothing of the simulator (the typed readers build the specification, the
+weight mapping and the schedules' column figures the run stores).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import h5py
 import numpy as np
 
 from spicecim.errors import ResultFileError
+from spicecim.measure import ColumnFigures
+from spicecim.netlist.spec import CrossbarSpec
+from spicecim.netlist.weights import WeightMapping
 from spicecim.store import schema
 from spicecim.store.journal import Replay, read_arrays, replay
 from spicecim.store.state import BASE, OPEN, RunState, TileState, plain
@@ -58,6 +62,24 @@ def _read(ds: h5py.Dataset) -> np.ndarray:
     return ds[...]
 
 
+def column_figures(table: Table) -> ColumnFigures:
+    """A column table as a schedule sees it: NaN where a column did not end ok; the array's
+    energy is what the row DACs and the word line deliver."""
+    ok = table["status"] == "ok"
+
+    def column(name: str) -> np.ndarray:
+        return np.where(ok, np.asarray(table[name], float), np.nan)
+
+    def both(kind: Callable[[str], str]) -> np.ndarray:
+        return column(kind("drivers")) + column(kind("wordline"))
+
+    return ColumnFigures(latency_s=column("latency_s"), window_s=column("window_s"),
+                         energy_array_j=both(schema.energy_field),
+                         energy_frontend_j=column(schema.energy_field("frontend")),
+                         power_array_w=both(schema.power_field),
+                         power_frontend_w=column(schema.power_field("frontend")))
+
+
 def beside(out: Path, suffix: str) -> Path:
     """The file ``<out><suffix>`` (journal, lock, temporary, legacy partial)."""
     return out.with_name(out.name + suffix)
@@ -93,6 +115,38 @@ class Run(ABC):
     @property
     @abstractmethod
     def config(self) -> dict: ...
+
+    @property
+    def spec(self) -> CrossbarSpec:
+        """The tile specification the run simulated."""
+        return CrossbarSpec.from_dict(self._config_part(schema.CONFIG_SPEC))
+
+    @property
+    def mapping(self) -> WeightMapping | None:
+        """The weight mapping the tile's conductances came from (None: they were given)."""
+        d = self.config.get(schema.CONFIG_MAPPING)
+        return None if d is None else WeightMapping(**d)
+
+    @property
+    def simulation(self) -> dict:
+        """How the run was simulated: drive, ADC share, waveforms, options."""
+        return dict(self._config_part(schema.CONFIG_SIMULATION))
+
+    @property
+    def parameters(self) -> dict:
+        """The caller's parameters (seed, Monte Carlo, model provenance)."""
+        return dict(self.config.get(schema.CONFIG_PARAMETERS) or {})
+
+    def _config_part(self, key: str) -> Mapping:
+        part = self.config.get(key)
+        if not isinstance(part, Mapping):
+            raise ResultFileError(f"{self.path}: its /config lacks {key!r} (expected a run "
+                                  "written by 'spicecim simulate')")
+        return part
+
+    def column_figures(self, tile: str) -> ColumnFigures:
+        """A tile's column table as a schedule sees it (:func:`column_figures`)."""
+        return column_figures(self.columns(tile))
 
     @abstractmethod
     def tiles(self) -> list[str]: ...

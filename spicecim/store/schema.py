@@ -43,6 +43,13 @@ ATTR_LAYER_TILES = "tiles"
 ROOT_ATTRS = (ATTR_SCHEMA, ATTR_SPICECIM, ATTR_NGSPICE, ATTR_CREATED, ATTR_COMMAND, ATTR_COMPLETE)
 
 CONFIG = "/config"
+# The /config layout: every key a run's configuration holds (spicecim.store.runs reads them).
+CONFIG_SPEC = "spec"
+CONFIG_MAPPING = "mapping"
+CONFIG_SIMULATION = "simulation"
+CONFIG_PARAMETERS = "parameters"
+CONFIG_READOUT = "readout"
+CONFIG_DATA = "data_digest"
 CONFIG_UNITS = "json"
 TILES = "/tiles"
 LAYERS = "/layers"
@@ -169,3 +176,12 @@ def waveform_group(tile: str, column: int) -> str:
 
 def layer_group(layer: str) -> str:
     return f"{LAYERS}/{layer}"
+
+
+def run_config(*, spec: dict, mapping: dict | None, simulation: dict, parameters: dict,
+               readout: dict, data_digest: str) -> dict:
+    """A run's ``/config``: the tile's specification, the weight mapping its conductances came
+    from (None: given as conductances), how it was simulated, the caller's own parameters
+    (seed, Monte Carlo, model provenance), the readout as sized and the data's digest."""
+    return {CONFIG_SPEC: spec, CONFIG_MAPPING: mapping, CONFIG_SIMULATION: simulation,
+            CONFIG_PARAMETERS: parameters, CONFIG_READOUT: readout, CONFIG_DATA: data_digest}

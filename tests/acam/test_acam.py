@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spicecim.acam import converter, search
 from spicecim.acam.netlist import (
     AcamArray,
     SearchData,
@@ -25,7 +26,6 @@ from spicecim.acam.netlist import (
     build_search,
     build_transfer,
 )
-from spicecim.acam import converter, search
 from spicecim.cli import cli
 from spicecim.errors import SpecError
 from spicecim.sim.executors import local_executor

@@ -24,9 +24,9 @@ from spicecim.evaluate.schedule import (
     layer_costs,
     model_cost,
     read_tables,
-    spec_from_dict,
     with_geometry,
 )
+from spicecim.netlist.spec import CrossbarSpec
 
 NS, FJ, PJ = 1e-9, 1e-15, 1e-12
 NO_ADDER = DigitalAdder(0.0, 0.0)
@@ -154,7 +154,7 @@ def test_other_configurations_are_not_found(synthetic: Path, make_spec, weights)
     tables = read_tables(synthetic)
     spec = make_spec()
     assert find_table(tables, spec, weights) is tables[0]
-    assert spec_from_dict(spec.to_dict()) == spec
+    assert CrossbarSpec.from_dict(spec.to_dict()) == spec
     assert find_table(tables, with_geometry(spec, 16, 16), weights) is None
     assert find_table(tables, make_spec(t_conv_s=2e-9), weights) is None
     assert find_table(tables, spec, dataclasses.replace(weights, bits=3)) is None

@@ -8,25 +8,17 @@ import json
 import threading
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
 from spicecim.cli import cli
 from spicecim.devices import AdcModel
-from spicecim.driver import column_figures, simulate_to_file
+from spicecim.driver import RunOptions, simulate
 from spicecim.errors import SimulationError
 from spicecim.evaluate import accuracy
 from spicecim.measure import SCHEDULES, LayerSchedule, schedule_layer
-from spicecim.montecarlo import (
-    PERCENTILES,
-    add_replicas,
-    monte_carlo_parameters,
-    replica,
-    replica_tile,
-    spread_layer,
-)
+from spicecim.montecarlo import PERCENTILES, replica, replica_tile, spread_layer
 from spicecim.netlist import weights
 from spicecim.netlist.spec import Tile, default_spec
 from spicecim.sim.executors import Cluster, open_pool
@@ -69,7 +61,7 @@ def _replica_schedules(run: Run, tile: str, adc_share: int, rows: int) -> list[L
     attrs = run.tile_attrs(tile)
     adc = AdcModel(bits=int(attrs["adc_bits"]), t_conv_s=attrs["adc_t_conv_s"],
                    e_conv_j=attrs["adc_e_conv_j"])
-    return schedule_layer(column_figures(run.columns(tile)), adc, adc_share, rows=rows,
+    return schedule_layer(run.column_figures(tile), adc, adc_share, rows=rows,
                           dac_e_conv_j=attrs["dac_e_conv_j"], sh_e_clock_j=attrs["sh_e_clock_j"])
 
 
@@ -80,7 +72,8 @@ def test_mc_stores_replicas_and_the_percentiles_of_each_schedule(tmp_path: Path)
             "--adc-share", "4", "--out", str(out)]
     result = _invoke(*args, "--dask-local", "2")
     assert result.exit_code == 0, result.output
-    assert "3 Monte Carlo replicas: 24 columns simulated" in result.stdout
+    assert "32 columns simulated, 0 kept from an earlier run (3 Monte Carlo replicas)" \
+        in result.stdout
     for p in PERCENTILES:
         assert f"{spread_layer(p)} (tile0_mc0001, tile0_mc0002, tile0_mc0003):" in result.stdout
     names = [replica_tile(k) for k in (1, 2, 3)]
@@ -108,7 +101,7 @@ def test_mc_stores_replicas_and_the_percentiles_of_each_schedule(tmp_path: Path)
     # The executor is not part of the run: the same command on the local pool keeps it all.
     again = _invoke(*args, "--workers", "2", "--json")
     info = json.loads(again.stdout)
-    assert info["monte_carlo"] == {"replicas": 3, "simulated": 0, "kept": 24}
+    assert (info["simulated"], info["kept"]) == (0, 32)
     refused = CliRunner().invoke(cli, [*args[:-4], "--mc", "4", "--out", str(out)])
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
     assert "parameters.monte_carlo.replicas: 3 -> 4" in refused.stderr
@@ -137,24 +130,23 @@ class _FailsAfter(cf.Executor):
 def test_an_interrupted_mc_is_never_complete_and_resumes_to_the_same_tables(
         tmp_path: Path) -> None:
     tile = _tile(8, 8)
-    parameters = {"monte_carlo": monte_carlo_parameters(2, 0)}
+    options = RunOptions(monte_carlo=2)
     runs = {name: tmp_path / f"{name}.h5" for name in ("reference", "interrupted")}
     with open_pool(Cluster(workers=2)) as pool:
         common = {"executor": pool.executor, "workers": pool.workers, "columns_per_task": 2,
                   "progress": False}
-        for out in runs.values():
-            simulate_to_file(tile, out, parameters=parameters, **common)
-            assert not out.exists()  # the replicas its configuration records are not in yet
-        add_replicas(runs["reference"], tile, 2, 0, **common)
-        broken = {**common, "executor": _FailsAfter(pool.executor, 3)}
+        simulate(tile, runs["reference"], options=options, **common)
+        broken = {**common, "executor": _FailsAfter(pool.executor, 5)}
         with pytest.raises(SimulationError, match="a simulation worker died"):
-            add_replicas(runs["interrupted"], tile, 2, 0, **broken)
+            simulate(tile, runs["interrupted"], options=options, **broken)
+        assert not runs["interrupted"].exists()  # never complete without every replica
         with open_run(runs["interrupted"]) as run:  # its journal
             assert not run.complete
-            pending = sum(len(run.pending(replica_tile(k))) for k in (1, 2))
-        assert 0 < pending < 16
-        summary = add_replicas(runs["interrupted"], tile, 2, 0, **common)
-    assert (summary.simulated, summary.kept) == (pending, 16 - pending)
+            pending = sum(len(run.pending(t)) for t in ("tile0", replica_tile(1),
+                                                        replica_tile(2)))
+        assert 0 < pending < 24
+        summary = simulate(tile, runs["interrupted"], options=options, **common)
+    assert (summary.simulated, summary.kept) == (pending, 24 - pending)
     with open_run(runs["reference"]) as a, open_run(runs["interrupted"]) as b:
         assert a.complete and b.complete and a.tiles() == b.tiles() == [
             "tile0", replica_tile(1), replica_tile(2)]
@@ -168,23 +160,6 @@ def test_an_interrupted_mc_is_never_complete_and_resumes_to_the_same_tables(
                 np.testing.assert_array_equal(b.layer(layer)[name], a.layer(layer)[name])
 
 
-def test_tables_notices_a_complete_file_without_its_replicas(tmp_path: Path,
-                                                             write_table, make_spec) -> None:  # noqa: ANN001
-    """What earlier spicecim versions could leave: ``complete`` and no replicas."""
-    spec = make_spec()
-    out = write_table(tmp_path / "old.h5", spec, [1e-9] * spec.cols, [1e-15] * spec.cols)
-    with h5py.File(out, "r+") as f:
-        config = json.loads(f[schema.CONFIG].asstr()[()])
-        config["parameters"]["monte_carlo"] = monte_carlo_parameters(3, 0)
-        del f[schema.CONFIG]
-        f[schema.CONFIG] = json.dumps(config)
-        f[schema.CONFIG].attrs[schema.ATTR_UNITS] = schema.CONFIG_UNITS
-    result = _invoke("tables", str(out))
-    assert "incomplete: 3 of the Monte Carlo replicas its configuration records are missing" \
-        in result.stdout
-    assert json.loads(_invoke("tables", str(out), "--json").stdout)["complete"] is False
-
-
 class _Failing(cf.Executor):
     """Fails every task at once, as a broken pool does."""
 
@@ -195,18 +170,15 @@ class _Failing(cf.Executor):
 
 
 @pytest.mark.ngspice
-def test_a_failing_executor_stops_every_replica_and_a_rerun_completes(tmp_path: Path) -> None:
+def test_a_failing_executor_stops_the_run_and_a_rerun_completes(tmp_path: Path) -> None:
     tile = _tile(4, 4)
     out = tmp_path / "mc.h5"
-    parameters = {"monte_carlo": monte_carlo_parameters(6, 0)}
-    simulate_to_file(tile, out, parameters=parameters, workers=1, progress=False)
+    options = RunOptions(monte_carlo=6)
     with pytest.raises(SimulationError, match="a simulation worker died"):
-        add_replicas(out, tile, 6, 0, executor=_Failing(), workers=2, progress=False)
+        simulate(tile, out, options=options, executor=_Failing(), workers=2, progress=False)
     journal = out.with_name(out.name + schema.JOURNAL_SUFFIX)
     assert journal.exists() and not out.exists()
-    with open_pool(Cluster(workers=2)) as pool:
-        summary = add_replicas(out, tile, 6, 0, executor=pool.executor, workers=pool.workers,
-                               progress=False)
-    assert (summary.simulated, summary.kept, summary.failures) == (24, 0, [])
+    summary = simulate(tile, out, options=options, workers=2, progress=False)
+    assert (summary.simulated, summary.kept, summary.failures) == (28, 0, [])
     with open_run(out) as run:
         assert run.complete and len(run.tiles()) == 7
