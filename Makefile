@@ -11,7 +11,9 @@ RUNS := runs
 demo: setup
 	$(BIN)/spicecim generate --rows 256 --cols 256 --out netlists/xbar256
 	$(BIN)/spicecim simulate --rows 256 --cols 256 --out $(RUNS)/xbar256.h5
-	$(BIN)/spicecim evaluate --model nerf-4x256 --tables $(RUNS)/xbar256.h5
+	$(BIN)/spicecim simulate --model nerf-4x256 --scene --inputs 1 --out $(RUNS)/nerf-4x256-cosim.h5
+	$(BIN)/spicecim evaluate $(RUNS)/xbar256.h5 --model nerf-4x256 --scene
+	$(BIN)/spicecim evaluate $(RUNS)/nerf-4x256-cosim.h5 --model nerf-4x256 --scene
 	$(BIN)/spicecim nerf --tables $(RUNS)/xbar256.h5 --resolution 64x64 --samples-per-ray 32 --out renders
 
 test: setup

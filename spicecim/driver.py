@@ -16,7 +16,7 @@ import hashlib
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +82,13 @@ class RunOptions:
 
 @dataclass(frozen=True, slots=True)
 class TileJob:
-    """One tile of a run under its name in the file, with the attributes it adds to the tile's
-    (:data:`spicecim.store.schema.TILE_ATTRS`)."""
+    """One tile of a run under its name in the file. Tiles of one ``group`` share their
+    conductances (a model's tile under each of its inputs): every column is loaded once for
+    all of them (:class:`spicecim.sim.sweep.SweepPart`)."""
 
     name: str
     tile: Tile
-    attrs: Mapping[str, object] = field(default_factory=dict)
+    group: str | None = None
 
 
 def _only(per_tile: Sequence[Sequence[LayerSchedule]]) -> list[LayerSchedule]:
@@ -97,14 +98,21 @@ def _only(per_tile: Sequence[Sequence[LayerSchedule]]) -> list[LayerSchedule]:
 @dataclass(frozen=True, slots=True)
 class LayerJob:
     """A layer of a run: the tiles it is made of, and how their schedules make the layer's
-    (default: the one tile's own)."""
+    (default: the one tile's own). ``columns`` and ``rows`` (one per tile; default: all) are
+    the columns a tile's schedule converts, its first ones, and the rows its DACs drive."""
 
     name: str
     tiles: tuple[str, ...]
     combine: Combine = _only
+    columns: tuple[int, ...] | None = None
+    rows: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         check(len(self.tiles) >= 1, f"layer {self.name} tiles", self.tiles, "one or more")
+        for name in ("columns", "rows"):
+            used = getattr(self, name)
+            check(used is None or len(used) == len(self.tiles), f"layer {self.name} {name}",
+                  used, "None or one count per tile")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +169,14 @@ def tile_attrs(tile: Tile, drive: str, threshold_fraction: float) -> dict[str, o
             "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j}
 
 
-def schedules_of(table: Table, tile: Tile, adc_share: int) -> list[LayerSchedule]:
-    """Every schedule of one tile's columns."""
+def schedules_of(table: Table, tile: Tile, adc_share: int, *, columns: int | None = None,
+                 rows: int | None = None) -> list[LayerSchedule]:
+    """Every schedule of one tile's first ``columns`` columns (default: all), its DACs driving
+    ``rows`` rows (default: all)."""
     spec = tile.spec
-    return schedule_layer(column_figures(table), spec.readout.adc, adc_share, rows=spec.rows,
+    figures = column_figures(table)
+    return schedule_layer(figures if columns is None else figures.head(columns),
+                          spec.readout.adc, adc_share, rows=spec.rows if rows is None else rows,
                           dac_e_conv_j=spec.driver.e_conv_j,
                           sh_e_clock_j=spec.readout.sample_hold.clock_energy_j)
 
@@ -239,14 +251,13 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
         try:
             for t in tiles:
                 writer.add_tile(t.name, t.tile.spec.cols,
-                                {**tile_attrs(t.tile, options.drive, options.threshold_fraction),
-                                 **t.attrs})
+                                tile_attrs(t.tile, options.drive, options.threshold_fraction))
             pending = {t.name: writer.pending(t.name) for t in tiles}
             total = sum(t.tile.spec.cols for t in tiles)
             todo = sum(len(p) for p in pending.values())
             if todo:
                 parts = [SweepPart(t.name, t.tile, tuple(row_drives(t.tile, options.drive)),
-                                   options_of[t.name], tuple(pending[t.name]))
+                                   options_of[t.name], tuple(pending[t.name]), t.group)
                          for t in tiles if pending[t.name]]
                 task_size = columns_per_task or per_task(reference)
                 with _bar(todo, progress) as bar:
@@ -257,8 +268,11 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
             tables = {t.name: writer.columns(t.name) for t in tiles}
             schedules = {}
             for layer in layers:
-                per_tile = [schedules_of(tables[n], by_name[n].tile, options.adc_share)
-                            for n in layer.tiles]
+                columns = layer.columns or (None,) * len(layer.tiles)
+                rows = layer.rows or (None,) * len(layer.tiles)
+                per_tile = [schedules_of(tables[n], by_name[n].tile, options.adc_share,
+                                         columns=c, rows=r)
+                            for n, c, r in zip(layer.tiles, columns, rows, strict=True)]
                 schedules[layer.name] = layer.combine(per_tile)
                 writer.write_layer(layer.name, schedules[layer.name], list(layer.tiles))
             path = writer.finish()
@@ -294,7 +308,7 @@ def _store(writer: RunWriter, tile: Tile, name: str, runs: Sequence[ColumnRun],
         m = None
         if run.status != "failed":
             m = measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w, tile.readout,
-                               options.threshold_fraction)
+                               options.threshold_fraction, tile.spec.driver.rise_s)
             if options.waveforms:
                 waves[run.column] = _waves(run)
         rows[run.column] = column_row(run, m)

@@ -14,8 +14,10 @@ Definitions (DESIGN.md section 4), written once here:
 - **Latency** ``latency_s = max(settle_s - edge, 0)``.
 - **Threshold time** ``threshold_s``: from the input edge to the sampled value first reaching
   ``threshold_fraction * v_final`` (NaN when ``v_final`` is 0).
-- **Activation window**: from 0 to ``max(settle_s, input at its final value)``, when the ADC can
-  sample; the energy of each source group is the integral of the power it delivers over it, on
+- **Activation window**: from 0 to ``max(settle_s, the input edge's end)``, when the ADC can
+  sample (the edge lasts the driver's rise time whatever the input: a row driven to 0 V takes
+  its slot too); the energy of each source group is the integral of the power it delivers over
+  it, on
   the simulator's own time points with the power quadratic through each three of them
   (Simpson's rule: exact for the ``t^2`` power of a linear edge, which the trapezoidal rule
   overestimates). ``power_end_w`` is each group's power at the end of the run, when every node
@@ -160,8 +162,10 @@ class ColumnMeasure:
 
 def measure_column(t: np.ndarray, v_out: np.ndarray, v_in: np.ndarray,
                    power_w: Mapping[str, np.ndarray], sized: SizedReadout,
-                   threshold_fraction: float = DEFAULT_THRESHOLD_FRACTION) -> ColumnMeasure:
-    """Every figure of one column from its waveforms (see the module docstring)."""
+                   threshold_fraction: float = DEFAULT_THRESHOLD_FRACTION,
+                   rise_s: float = 0.0) -> ColumnMeasure:
+    """Every figure of one column from its waveforms (see the module docstring); ``rise_s``
+    the input edge's length."""
     check(0 < threshold_fraction < 1, "threshold_fraction", threshold_fraction, "a value in (0, 1)")
     check(len(t) >= 2, "waveform length", len(t), ">= 2 points")
     band = adc_band(sized)
@@ -172,7 +176,7 @@ def measure_column(t: np.ndarray, v_out: np.ndarray, v_in: np.ndarray,
                  if v_final != 0 else math.nan)
     in_final = float(v_in[-1])
     input_done = float(t[0]) if in_final == 0 else crossing_time(t, v_in, in_final)
-    window = max(settle, input_done) if math.isfinite(settle) else float(t[-1])
+    window = max(settle, input_done, rise_s) if math.isfinite(settle) else float(t[-1])
     energy = {name: window_energy(t, p, window) for name, p in power_w.items()}
     energy["sh"] = sized.readout.sample_hold.clock_energy_j
     energy["adc"] = sized.readout.adc.e_conv_j

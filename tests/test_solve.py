@@ -292,7 +292,7 @@ def test_solve_command_writes_currents_with_units(tmp_path) -> None:  # noqa: AN
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "deep" / "solve.h5"
     result = CliRunner().invoke(solve_cmd, ["--rows", "6", "--cols", "4", "--cell", "linear",
-                                            "--inputs", str(tmp_path / "x.npy"),
+                                            "--tile-inputs", str(tmp_path / "x.npy"),
                                             "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -320,7 +320,7 @@ def test_solve_command_refuses_bad_inputs_in_one_line(tmp_path, content, words) 
     path = tmp_path / "x.npy"
     if content is not None:
         np.save(path, content)
-    result = CliRunner().invoke(solve_cmd, ["--rows", "6", "--cols", "4", "--inputs", str(path),
+    result = CliRunner().invoke(solve_cmd, ["--rows", "6", "--cols", "4", "--tile-inputs", str(path),
                                             "--out", str(tmp_path / "o.h5")])
     assert result.exit_code == 2
     assert words in result.output and result.output.count("\n") == 1

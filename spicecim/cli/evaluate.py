@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shlex
 import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
+from spicecim.cli.options import check_output, parse_size
 from spicecim.errors import SpecError
 from spicecim.evaluate import accuracy as acc
-from spicecim.evaluate import baseline as base
+from spicecim.evaluate import evaluation
 from spicecim.evaluate import schedule as sched
-from spicecim.evaluate.mapping import TileGeometry, map_model
-from spicecim.evaluate.presets import (
-    NERF_PRESETS,
-    check_preset,
-    init_mlp,
-    load_weights,
-    sample_inputs,
-)
-from spicecim.evaluate.report import Report, render, to_dict, write_h5
+from spicecim.evaluate.presets import NERF_PRESETS, check_preset
+from spicecim.evaluate.report import render, to_dict, write_h5
 
-_SIZE = re.compile(r"^(\d+)x(\d+)$")
 _MAX_SWEEP_VALUES = 200
 
 
@@ -48,15 +39,6 @@ class ModelName(click.ParamType):
 
 
 MODEL = ModelName()
-
-
-def parse_size(text: str, what: str) -> tuple[int, int]:
-    """'800x600' -> (800, 600); both positive."""
-    match = _SIZE.match(text.strip())
-    if not match or int(match[1]) < 1 or int(match[2]) < 1:
-        raise SpecError(f"{what}={text!r} is invalid: expected AxB with positive integers, "
-                        "e.g. 800x800")
-    return int(match[1]), int(match[2])
 
 
 def parse_sweep(text: str) -> tuple[str, list[float]]:
@@ -88,23 +70,30 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 
 
 @click.command()
+@click.argument("runs", nargs=-1, required=True, metavar="RUN...",
+                type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", type=MODEL, default="nerf-4x256", show_default=True,
               help="A preset; with --weights FILE.onnx the file's graph instead.")
-@click.option("--tables", "tables_paths", multiple=True, required=True,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Run file(s) from 'spicecim simulate'; the first sets the tile configuration.")
 @click.option("--weights", "weights_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Weights: spicecim .npz, .npz of state-dict keys, PyTorch .pt/.pth, or an "
-                   "ONNX MLP (.onnx: graph and weights) [default: seeded initialisation].")
-@click.option("--schedule", type=click.Choice(tuple(sched.SCHEDULE_NAMES)),
+              help="The model's weights: spicecim .npz, .npz of state-dict keys, PyTorch "
+                   ".pt/.pth, or an ONNX MLP (.onnx: graph and weights) [default: seeded "
+                   "initialisation].")
+@click.option("--scene", is_flag=True,
+              help="A NeRF preset's weights fitted to the built-in scene (as 'spicecim nerf' "
+                   "and 'simulate --scene' use them; cached).")
+@click.option("--fit-steps", type=click.IntRange(min=1), default=3000, show_default=True,
+              help="Adam steps of the --scene fit.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where --scene fits are kept [default: $SPICECIM_CACHE or ~/.cache/spicecim].")
+@click.option("--schedule", type=click.Choice(sched.SCHEDULES),
               help="Show one schedule [default: all three].")
-@click.option("--tile", help="Tile ROWSxCOLS [default: the tables' tile].")
+@click.option("--tile", help="Tile ROWSxCOLS [default: the run's tile].")
 @click.option("--adc-share", type=click.IntRange(min=1),
-              help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
+              help="Columns per ADC in the ADC-shared schedule [default: the run's].")
 @click.option("--simulate-missing", is_flag=True,
-              help="Simulate a tile configuration the tables lack (else: reported missing).")
+              help="Simulate a tile configuration the runs lack (else: reported missing).")
 @click.option("--simulate-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where on-demand runs are kept and found [default: the first table's folder].")
+              help="Where on-demand runs are kept and found [default: the first run's folder].")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Worker processes for --simulate-missing.")
 @click.option("--samples-per-ray", type=click.IntRange(min=1), default=192, show_default=True,
@@ -122,14 +111,17 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--calibration-points", type=click.IntRange(min=1), default=256, show_default=True,
               help="Points that set each layer's DAC input scale, ADC range and column "
                    "calibration.")
-@click.option("--adc-bits", type=click.IntRange(1, 16), help="[default: the tables' ADC]")
-@click.option("--readout", type=click.Choice(("adc", "acam")), default="adc", show_default=True,
-              help="Column converter: the tables' ADC, or an ACAM (6T2M) converter of "
+@click.option("--adc-bits", type=click.IntRange(1, 16),
+              help="The ADC's resolution: the accuracy quantises to it and each conversion "
+                   "costs its energy (Saberi 2011 scaling) [default: the run's ADC].")
+@click.option("--converter", type=click.Choice(evaluation.CONVERTERS), default="adc",
+              show_default=True,
+              help="Column converter: the run's ADC, or an ACAM (6T2M) converter of "
                    "--adc-bits bits simulated in ngspice (its sense time, energy per conversion "
                    "and code edges replace the ADC's).")
-@click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the tables' DAC]")
+@click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the run's DAC]")
 @click.option("--weight-bits", type=click.IntRange(1, 16),
-              help="Conductance levels 2^bits [default: the tables'].")
+              help="Conductance levels 2^bits [default: the run's].")
 @click.option("--variation", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Scale of the programming variation sigma_G (Milo et al. 2021).")
 @click.option("--read-noise", type=click.FloatRange(min=0), default=acc.DEFAULT_READ_NOISE,
@@ -151,127 +143,30 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
               help="The large batch of the CPU baseline (batch 1 is always timed).")
 @click.option("--gpu-baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="GPU figures from benchmarks/gpu_baseline.py (JSON).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of weights, points, variation and noise.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report to this HDF5 file.")
-def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | None,
-             schedule: str | None, tile: str | None, adc_share: int | None,
-             simulate_missing: bool, simulate_dir: Path | None, workers: int | None,
-             samples_per_ray: int, resolution: str, replicas: int, adder_latency: float,
-             adder_energy: float, accuracy: bool, points: int, calibration_points: int,
-             adc_bits: int | None, readout: str, dac_bits: int | None, weight_bits: int | None,
-             variation: float, read_noise: float, ir_drop: bool, adc_range: str,
-             calibrate: bool, sweeps: tuple[str, ...],
-             baseline: bool, baseline_batch: int, gpu_baseline: Path | None, seed: int,
-             as_json: bool, out: Path | None) -> None:
-    """Map a model onto simulated tiles; print latency, energy, accuracy and baselines."""
-    if out:  # an unwritable --out fails now, not after the evaluation
-        out.parent.mkdir(parents=True, exist_ok=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
+             schedule: str | None, tile: str | None, samples_per_ray: int, resolution: str,
+             replicas: int, adder_latency: float, adder_energy: float, sweeps: tuple[str, ...],
+             as_json: bool, out: Path | None, overwrite: bool, **options: object) -> None:
+    """Map a model onto the tiles of simulated RUN files (a model's co-simulation, or a
+    generic tile); print latency, energy, accuracy and baselines."""
+    if out:
+        check_output(out, overwrite)
     width, height = parse_size(resolution, "resolution")
-    axes = dict(parse_sweep(s) for s in sweeps)
-    geometry_size = parse_size(tile, "tile") if tile else None
+    settings = evaluation.Settings(
+        schedules=(schedule,) if schedule else sched.SCHEDULES,
+        tile=parse_size(tile, "tile") if tile else None,
+        workload=sched.Workload(samples_per_ray, width, height, replicas),
+        adder=sched.DigitalAdder(adder_latency, adder_energy),
+        sweeps=dict(parse_sweep(s) for s in sweeps), **options)  # type: ignore[arg-type]
     command_line = shlex.join(["spicecim", *sys.argv[1:]])
-    if weights_path is not None and weights_path.suffix == ".onnx":
-        from spicecim.evaluate.onnx_import import load_onnx
-
-        mlp, model = load_onnx(weights_path), f"onnx:{weights_path.name}"
-    elif weights_path is not None:
-        mlp = load_weights(model, weights_path)
-    else:
-        mlp = init_mlp(model, np.random.default_rng(seed))
-    gpu = base.load_gpu_baseline(gpu_baseline, model) if gpu_baseline else []
-
-    tables = [t for path in tables_paths for t in sched.read_tables(path)]
-    if not tables:
-        raise SpecError(f"{tables_paths[0]} holds no tile table: expected a run written by "
-                        "'spicecim simulate'")
-    spec, weights = tables[0].spec, tables[0].weights
-    if geometry_size:
-        spec = sched.with_geometry(spec, *geometry_size)
-    geometry = TileGeometry(spec.rows, spec.cols, weights.scheme)
-    k = adc_share or tables[0].adc_share
-    folder = simulate_dir or tables_paths[0].parent
-    on_demand = sched.on_demand_path(folder, spec, weights)
-    if on_demand.exists():
-        tables += sched.read_tables(on_demand)
-    table = sched.find_table(tables, spec, weights)
-    missing = ""
-    if table is None and simulate_missing:
-        table = sched.simulate_table(spec, weights, folder, seed=seed, adc_share=k,
-                                     workers=workers, command_line=command_line)
-    elif table is None:
-        missing = (f"no table of {spec.rows}x{spec.cols} tiles with the tables' device, wire, "
-                   f"driver, readout and weight settings in {', '.join(map(str, tables_paths))}: "
-                   f"rerun with --simulate-missing (writes {on_demand})")
-
-    readout_text, acam_edges = "ADC (tables)", None
-    if readout == "acam":
-        if "adc_bits" in axes:
-            raise SpecError("--sweep adc_bits=... is invalid with --readout acam: expected one "
-                            "converter per run (set its bits with --adc-bits)")
-        from spicecim.acam.converter import MAX_BITS, converter_figures
-
-        bits = adc_bits or spec.readout.adc.bits
-        if bits > MAX_BITS:
-            raise SpecError(f"adc_bits={bits} is invalid with --readout acam: expected at most "
-                            f"{MAX_BITS} bits (set --adc-bits)")
-        fig = converter_figures(bits)
-        acam_edges = tuple(float(e) for e in
-                           (fig.edges_v - fig.v_min_v) / (fig.v_max_v - fig.v_min_v))
-        readout_text = (f"ACAM 6T2M, {bits} bits, {fig.latency_s * 1e12:.4g} ps, "
-                        f"{fig.energy_j * 1e12:.4g} pJ per conversion from ngspice")
-        if table is not None:
-            table = sched.with_converter(table, bits, fig.latency_s, fig.energy_j,
-                                         "ACAM 6T2M (ngspice)")
-    mapping = map_model(mlp, geometry)
-    workload = sched.Workload(samples_per_ray, width, height, replicas)
-    cost = sched.model_cost(mapping, table, workload, k,
-                            sched.DigitalAdder(adder_latency, adder_energy), readout_text)
-
-    result, sweep = None, []
-    if accuracy or axes:
-        settings = acc.Nonideality.of(
-            spec, weights, variation=variation, read_noise=read_noise, ir_drop=ir_drop,
-            seed=seed, adc_range=adc_range, calibrate=calibrate, acam_edges=acam_edges,
-            **{k: v for k, v in (("adc_bits", adc_bits), ("dac_bits", dac_bits),
-                                 ("weight_bits", weight_bits)) if v is not None})
-        sample = sample_inputs(mlp, points, np.random.default_rng([seed, 2]))
-        calibration = sample_inputs(mlp, calibration_points, np.random.default_rng([seed, 3]))
-        if accuracy:
-            result = acc.evaluate_accuracy(mlp, mapping, spec, weights, settings, sample,
-                                           calibration)
-        if axes:
-            sweep = acc.sweep_accuracy(mlp, mapping, spec, weights, settings, axes, sample,
-                                       calibration)
-
-    baselines = (base.cpu_baselines(mlp, [1, baseline_batch], seed) if baseline else []) + gpu
-
-    notes = []
-    if weights_path is None:
-        notes.append(f"weights: seeded initialisation (seed {seed}); accuracy figures describe "
-                     "an untrained network")
-    if table is not None and table.failed:
-        notes.append(f"{table.source}: columns {list(table.failed)} did not end ok; figures "
-                     "of layers using them are missing")
-    if table is not None and readout == "acam":
-        notes.append(f"latency and energy: the tables' column figures with the ACAM "
-                     f"converter's sense time and energy per conversion ({table.adc.bits} bit) "
-                     "in place of the ADC's; accuracy quantises with its code edges")
-    elif table is not None:
-        notes.append(f"latency and energy: the tables' ADC ({table.adc.bits} bit, "
-                     f"{sched.SCHEDULE_LABELS['fully_parallel']} = max column latency + "
-                     "t_conv); --adc-bits and --sweep change the accuracy only")
-    if baselines:
-        notes.append("digital energy is not measured: the comparison is time only")
-    report = Report(
-        model=model, weights=str(weights_path) if weights_path else f"seeded init, seed {seed}",
-        cost=cost, table=None if table is None else table.source, missing=missing,
-        schedules=(sched.SCHEDULE_NAMES[schedule],) if schedule else tuple(
-            sched.SCHEDULE_NAMES.values()),
-        accuracy=result, sweep=tuple(sweep), sweep_axes=tuple(axes), baselines=tuple(baselines),
-        notes=tuple(notes))
+    report = evaluation.run(model, runs, weights=weights_path, settings=settings,
+                            command_line=command_line)
     click.echo(json.dumps(to_dict(report)) if as_json else render(report))
     if out:
         write_h5(report, out, command_line)

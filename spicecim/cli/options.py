@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,16 +60,16 @@ def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
         click.option("--gbw", type=_POSITIVE, default=readout.opamp.gbw_hz, show_default=True,
                      help="Readout amplifier gain-bandwidth product (Hz)."),
         click.option("--adc-bits", type=_BITS, default=readout.adc.bits, show_default=True),
-        click.option("--weights", "weights_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Signed weights .npy, (rows, cols/2) differential or (rows, cols-1) reference."),
+        click.option("--tile-weights", "weights_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="The tile's signed weights .npy, (rows, cols/2) differential or (rows, cols-1) reference [default: uniform in [-1, 1] from --seed]."),
         click.option("--weight-scheme", type=click.Choice(specs.WEIGHT_SCHEMES), default="differential",
                      show_default=True),
         click.option("--weight-bits", type=_BITS, default=specs.DEFAULT_WEIGHT_BITS, show_default=True,
                      help="Conductance levels per device = 2^bits."),
         click.option("--g-min", type=_POSITIVE, help=f"Lowest programmed conductance (S) [default: {specs.DEFAULT_G_MIN_S} within the device's range]."),
         click.option("--g-max", type=_POSITIVE, help=f"Highest programmed conductance (S) [default: {specs.DEFAULT_G_MAX_S} within the device's range]."),
-        click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Input vector .npy, (rows,) with values in [0, 1]."),
+        click.option("--tile-inputs", "inputs_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="The tile's input vector .npy, (rows,) with values in [0, 1] [default: uniform from --seed]."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of random weights/inputs."),
     ]
 
@@ -94,12 +96,24 @@ def pop_tile_options(kwargs: dict[str, Any]) -> dict[str, Any]:
 def build_tile(opts: dict[str, Any]) -> specs.Tile:
     """A tile from the option values: validated spec, mapped weights, quantised inputs."""
     o = opts
+    spec = build_spec(o)
+    mapping = weight_mapping(o, spec.cell.memristor)
+    outputs = mapping.outputs_for(o["cols"])
+    w = (None if o["weights_file"] is None
+         else load_npy(o["weights_file"], "weights", (o["rows"], outputs)))
+    x = None if o["inputs_file"] is None else load_npy(o["inputs_file"], "inputs", (o["rows"],))
+    return make_tile(spec, mapping, w, x, seed=o["seed"])
+
+
+def build_spec(opts: dict[str, Any]) -> specs.CrossbarSpec:
+    """The tile specification the option values describe."""
+    o = opts
     base = specs.default_spec(o["rows"], o["cols"], cell=o["cell"], memristor=o["memristor_name"],
                               access=o["access"], state=o["memristor_state"])
     mem = base.cell.memristor
     if abs(o["v_read"] - mem.v_read_v) > 1e-15:
         mem = dataclasses.replace(mem, v_read_v=o["v_read"])
-    spec = specs.CrossbarSpec(
+    return specs.CrossbarSpec(
         rows=o["rows"],
         cols=o["cols"],
         cell=dataclasses.replace(base.cell, memristor=mem),
@@ -108,12 +122,6 @@ def build_tile(opts: dict[str, Any]) -> specs.Tile:
                                    rise_s=o["rise"], dac_bits=o["dac_bits"], encoding=o["encoding"]),
         readout=readout_of(o, base.readout),
     )
-    mapping = weight_mapping(o, mem)
-    outputs = mapping.outputs_for(o["cols"])
-    w = (None if o["weights_file"] is None
-         else load_npy(o["weights_file"], "weights", (o["rows"], outputs)))
-    x = None if o["inputs_file"] is None else load_npy(o["inputs_file"], "inputs", (o["rows"],))
-    return make_tile(spec, mapping, w, x, seed=o["seed"])
 
 
 def readout_of(opts: dict[str, Any], base: devices.Readout) -> devices.Readout:
@@ -148,3 +156,35 @@ def load_npy(path: Path, what: str, shape: tuple[int, ...]) -> np.ndarray:
     if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
         raise SpecError(f"{what} file {str(path)!r} holds non-finite or non-numeric values: expected finite numbers")
     return array.astype(float)
+
+
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+
+
+def parse_size(text: str, what: str) -> tuple[int, int]:
+    """'800x600' -> (800, 600); both positive."""
+    match = _SIZE.match(text.strip())
+    if not match or int(match[1]) < 1 or int(match[2]) < 1:
+        raise SpecError(f"{what}={text!r} is invalid: expected AxB with positive integers, "
+                        "e.g. 800x800")
+    return int(match[1]), int(match[2])
+
+
+def check_output(path: Path, overwrite: bool, option: str = "--out") -> None:
+    """Refuse, before any work, an output that could not be written or would replace a file
+    without ``overwrite``: a folder, an existing file, a path under a file or an unwritable
+    folder. Nothing is created here."""
+    if path.is_dir():
+        raise SpecError(f"{option} {str(path)!r} is a directory: expected a file path")
+    if path.exists() and not overwrite:
+        raise SpecError(f"{option} {str(path)!r} exists: expected a new path, or --overwrite "
+                        "to replace it")
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise SpecError(f"{option} {str(path)!r} lies under {str(folder)!r}, which is a file: "
+                        "expected a path in a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SpecError(f"{option} {str(path)!r}: folder {str(folder)!r} is not writable: "
+                        "expected a folder this user can write")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -10,13 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from spicecim import driver
 from spicecim.cli import interrupted_exit
-from spicecim.cli.options import build_tile, pop_tile_options, tile_options
+from spicecim.cli.options import (
+    build_spec,
+    build_tile,
+    parse_size,
+    pop_tile_options,
+    tile_options,
+    weight_mapping,
+)
 from spicecim.cli.tables import column_breakdown, describe, render
 from spicecim.driver import RunOptions
-from spicecim.errors import ResultFileError
+from spicecim.errors import ResultFileError, SpecError
+from spicecim.evaluate import cosim
+from spicecim.evaluate.nerf import Frame
 from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster
 from spicecim.sim.sweep import DRIVES
 from spicecim.store.hdf5 import open_run
@@ -46,31 +57,101 @@ FAILED_EXIT = 1
                    "alone (isolated).")
 @click.option("--adc-share", type=click.IntRange(min=1), default=8, show_default=True,
               help="Columns per ADC in the ADC-shared schedule.")
+@click.option("--model", help="Co-simulate this model instead of one tile: a preset "
+              "(nerf, nerf-4x256, mlp:IN-H1-...-OUT), every tile of its mapping with its own "
+              "conductances and activations.")
+@click.option("--weights", "model_weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="The model's weights (.npz, .pt/.pth, or .onnx with its graph) [default: "
+                   "fitted to the scene with --scene, else a seeded initialisation]; a tile's own "
+                   "weights are --tile-weights.")
+@click.option("--scene", is_flag=True,
+              help="Drive the model with the built-in NeRF scene's frame (its own samples).")
+@click.option("--fit-steps", type=click.IntRange(min=1), default=3000, show_default=True,
+              help="Adam steps of the --scene fit (cached).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where --scene fits are kept [default: $SPICECIM_CACHE or ~/.cache/spicecim].")
+@click.option("--inputs-file", "model_inputs", type=click.Path(dir_okay=False, path_type=Path),
+              help="The model's inputs (.npy for one input, .npz by input name), without "
+                   "--scene.")
+@click.option("--inputs", "samples", type=click.IntRange(1, 1024), default=4, show_default=True,
+              help="Input vectors per tile in a co-simulation (samples of the model's inputs).")
+@click.option("--resolution", default="64x64", show_default=True,
+              help="The --scene frame, WIDTHxHEIGHT.")
+@click.option("--samples-per-ray", type=click.IntRange(min=1), default=32, show_default=True,
+              help="The --scene frame's samples per ray.")
+@click.option("--variation", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Programming variation of the co-simulated tiles (scale of sigma_G, Milo "
+                   "et al. 2021, drawn from --seed).")
 @click.option("--overwrite", is_flag=True, help="Start anew instead of resuming <out>.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr [default: when stderr is a terminal].")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: int | None,
-             mc: int | None, waveforms: bool, drive: str, adc_share: int, overwrite: bool,
+             mc: int | None, waveforms: bool, drive: str, adc_share: int, model: str | None,
+             model_weights: Path | None, scene: bool, fit_steps: int, cache_dir: Path | None,
+             model_inputs: Path | None, samples: int,
+             resolution: str, samples_per_ray: int, variation: float, overwrite: bool,
              progress: bool | None, as_json: bool, **kwargs: Any) -> None:
-    """Simulate every column of a tile (resuming <out> if it exists) and print its schedules."""
+    """Simulate every column of a tile, or of every tile of a model (--model), resuming <out>
+    if it exists; print its schedules."""
+    ctx = click.get_current_context()
+    _check_mode(ctx, model is not None)
     opts = pop_tile_options(kwargs)
     cluster = Cluster.from_options(scheduler, dask_local, workers, os.environ)
-    tile = build_tile(opts)
     options = RunOptions(drive=drive, adc_share=adc_share, waveforms=waveforms,
                          monte_carlo=mc or 0, seed=opts["seed"])
+    common = {"options": options, "cluster": cluster, "overwrite": overwrite,
+              "progress": progress, "command_line": _command_line(ctx)}
+    if model is not None:
+        spec = build_spec(opts)
+        width, height = parse_size(resolution, "resolution")
+        plan = cosim.make_plan(model, spec, weight_mapping(opts, spec.cell.memristor), samples,
+                               weights_path=model_weights, scene=scene,
+                               frame=Frame(width, height, samples_per_ray),
+                               inputs_path=model_inputs, cache_dir=cache_dir,
+                               fit_steps=fit_steps, seed=opts["seed"], variation=variation)
+        run = functools.partial(cosim.cosimulate, plan, out, **common)
+    else:
+        run = functools.partial(driver.simulate, build_tile(opts), out,
+                                parameters={"seed": opts["seed"]}, **common)
     try:
-        summary = driver.simulate(tile, out, options=options, parameters={"seed": opts["seed"]},
-                                  cluster=cluster, overwrite=overwrite, progress=progress,
-                                  command_line=_command_line(click.get_current_context()))
+        summary = run()
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: every finished column is kept
-        click.echo(_interrupted(out, tile.spec.cols * (1 + (mc or 0))), err=True)
+        click.echo(_interrupted(out), err=True)
         sys.exit(interrupted_exit(exc))
+    _report(summary, as_json, mc)
+
+
+_MODEL_ONLY = ("model_weights", "scene", "fit_steps", "cache_dir", "model_inputs", "samples",
+               "resolution", "samples_per_ray", "variation")
+_TILE_ONLY = ("weights_file", "inputs_file", "mc")
+
+
+def _check_mode(ctx: click.Context, cosimulating: bool) -> None:
+    """Refuse an option of the other mode (a model's with a tile, a tile's data with a model)."""
+    others = _TILE_ONLY if cosimulating else _MODEL_ONLY
+    for param in ctx.command.params:
+        if param.name in others and ctx.get_parameter_source(param.name) not in (
+                ParameterSource.DEFAULT, None):
+            flag = param.opts[0]  # type: ignore[union-attr]
+            if not cosimulating:
+                why = "without --model: expected --model PRESET to co-simulate a model"
+            elif param.name == "mc":
+                why = ("with --model: expected --variation (the co-simulated tiles' own "
+                       "programming variation)")
+            else:
+                why = ("with --model: expected the model's own weights and inputs (--weights, "
+                       "--scene or --inputs-file)")
+            raise SpecError(f"{flag} is invalid {why}")
+
+
+def _report(summary: driver.RunSummary, as_json: bool, mc: int | None) -> None:
     with open_run(summary.path) as run:
         if as_json:
             info = describe(run)
-            info.update(simulated=summary.simulated, kept=summary.kept,
-                        latency=column_breakdown(run, driver.TILE))
+            info.update(simulated=summary.simulated, kept=summary.kept)
+            if driver.TILE in run.tiles():
+                info["latency"] = column_breakdown(run, driver.TILE)
             click.echo(json.dumps(info))
         else:
             click.echo(f"{summary.path}: {summary.simulated} columns simulated, "
@@ -83,11 +164,12 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
         sys.exit(FAILED_EXIT)
 
 
-def _interrupted(out: Path, total: int) -> str:
+def _interrupted(out: Path) -> str:
     """The one line a stopped run prints: what it kept, where, and how to go on."""
     try:
         with open_run(out) as run:
-            done = sum(len(run.columns(t)) - len(run.pending(t)) for t in run.tiles())
+            total = sum(len(run.columns(t)) for t in run.tiles())
+            done = total - sum(len(run.pending(t)) for t in run.tiles())
             where = run.path
     except ResultFileError:
         return "interrupted before any column finished; rerun the same command to start again"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from spicecim.evaluate import cosim
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown
 from spicecim.store.hdf5 import Run, open_run
 from spicecim.units import format_si
@@ -55,8 +56,32 @@ def _readout_line(run: Run, tile: str) -> str:
             f"capacitor {si(a['c_s_f'], 'F')}, kT/C noise {si(a['noise_v'], 'V')} rms")
 
 
+def render_model(run: Run, model: dict) -> str:
+    """A co-simulation's per-layer table of the model, and any failed columns."""
+    lines = [] if run.complete else [f"{run.path}: partial run (interrupted; rerun to resume)"]
+    lines.append(f"model {model['name']} ({model['weights']}), co-simulated on "
+                 f"{model['inputs']}; rows off once sampled (hold); latency over the samples, "
+                 "energy their mean:")
+    lines.append(f"  {'layer':<12}{'schedule':<15}{'mean':>11}{'max':>11}{'p95':>11}"
+                 f"{'energy':>11}{'array':>11}{'front end':>11}{'ADC':>11}")
+    for r in cosim.model_table(run):
+        lines.append(f"  {r['layer']:<12}{r['schedule']:<15}{si(r['latency_mean_s'], 's'):>11}"
+                     f"{si(r['latency_max_s'], 's'):>11}{si(r['latency_p95_s'], 's'):>11}"
+                     f"{si(r['energy_mean_j'], 'J'):>11}{si(r['energy_array_mean_j'], 'J'):>11}"
+                     f"{si(r['energy_frontend_mean_j'], 'J'):>11}"
+                     f"{si(r['energy_adc_mean_j'], 'J'):>11}")
+    failed = [(tile, j, s) for tile in run.tiles() for j, s, _ in run.failures(tile)]
+    if failed:
+        lines.append(f"{len(failed)} column(s) not ok: " + ", ".join(
+            f"{tile}:{j} ({s})" for tile, j, s in failed[:20]) + (" ..." if len(failed) > 20 else ""))
+    return "\n".join(lines)
+
+
 def render(run: Run) -> str:
     """The per-layer table (schedules x latency, energy by part) and any failures, as text."""
+    model = cosim.provenance(run)
+    if model is not None:
+        return render_model(run, model)
     lines = [] if run.complete else [f"{run.path}: partial run (interrupted; rerun to resume)"]
     tiles = run.tiles()
     if tiles:

@@ -178,7 +178,10 @@ class ProgrammedLayer:
     phases: int
 
 
-def _target(weights: WeightMapping, w: np.ndarray, w_max: float, bits: int | None) -> np.ndarray:
+def target_conductances(weights: WeightMapping, w: np.ndarray, w_max: float,
+                        bits: int | None) -> np.ndarray:
+    """The conductances ``w`` (scaled by ``w_max``) is programmed to: ``weights``' mapping at
+    ``bits`` levels (None: continuous)."""
     if bits is not None:
         return dataclasses.replace(weights, bits=bits).to_conductances(w, w_max)
     # Continuous conductances: WeightMapping's formula without its rounding.
@@ -225,7 +228,7 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
         out0 = 0
         for n_out, n_cols in zip(m.output_counts, m.column_counts, strict=True):
             target = np.full((spec.rows, spec.cols), weights.g_min_s)
-            target[:n_rows, :n_cols] = _target(
+            target[:n_rows, :n_cols] = target_conductances(
                 weights, w[row0:row0 + n_rows, out0:out0 + n_out], w_max, settings.weight_bits)
             z = rng.standard_normal(target.shape)  # drawn whatever the scale: common numbers
             g = np.clip(target + settings.variation * programming_sigma_s(target) * z,

@@ -32,7 +32,6 @@ from matplotlib.figure import Figure
 from matplotlib.image import imsave
 from matplotlib.ticker import EngFormatter
 
-from spicecim import devices
 from spicecim.errors import ResultFileError, check
 from spicecim.evaluate import accuracy as acc
 from spicecim.evaluate import schedule as sched
@@ -44,11 +43,6 @@ from spicecim.evaluate.scene import Scene
 from spicecim.units import format_si as si
 
 CACHE_ENV = "SPICECIM_CACHE"
-# Energy per conversion of a 32 nm SAR ADC against its resolution (pJ): the ISAAC ADC scaled
-# following Saberi, Lotfi, Mafinezhad and Serdijn 2011, as the hwcomponents ISAAC library encodes
-# it (docs/sources.md section 4). Only ratios are used, so the tables' ADC keeps its own energy;
-# a resolution outside 4..10 bits has no cited figure and its energy is reported missing.
-ADC_ENERGY_BY_BITS_PJ = {4: 0.79, 5: 0.99, 6: 1.20, 7: 1.42, 8: 1.67, 9: 1.97, 10: 2.38}
 # Each schedule activates and converts every column once (spicecim.measure.schedule_layer):
 # energies are equal across schedules, so one of them stands for all in the energy columns.
 _ENERGY_SCHEDULE = "fully_parallel"
@@ -91,18 +85,6 @@ def load_table(path: Path | str) -> sched.TileTable:
     return tables[0]
 
 
-def scaled_adc(adc: devices.AdcModel, bits: int) -> devices.AdcModel | None:
-    """The tables' ADC at another resolution, its energy scaled by ADC_ENERGY_BY_BITS_PJ;
-    None where either resolution has no cited figure."""
-    if bits == adc.bits:
-        return adc
-    if bits not in ADC_ENERGY_BY_BITS_PJ or adc.bits not in ADC_ENERGY_BY_BITS_PJ:
-        return None
-    ratio = ADC_ENERGY_BY_BITS_PJ[bits] / ADC_ENERGY_BY_BITS_PJ[adc.bits]
-    return dataclasses.replace(adc, bits=bits, e_conv_j=adc.e_conv_j * ratio,
-                               source=f"{adc.source} scaled to {bits} bit (Saberi 2011)".strip())
-
-
 def device_settings(table: sched.TileTable, **overrides: object) -> acc.Nonideality:
     """The tables' bits, the default variation and read noise, IR drop on, then ``overrides``."""
     return acc.Nonideality.of(table.spec, table.weights, **overrides)
@@ -112,7 +94,7 @@ def frame_cost(mapping: ModelMapping, table: sched.TileTable, frame: Frame, adc_
                adc_bits: int | None = None) -> sched.ModelCost:
     """The frame's figures from the tables, their ADC scaled to ``adc_bits`` (None: as it is);
     every figure missing where the scaling has no cited figure."""
-    adc = table.adc if adc_bits is None else scaled_adc(table.adc, adc_bits)
+    adc = table.adc if adc_bits is None else sched.scaled_adc(table.adc, adc_bits)
     scaled: sched.TileTable | None = None
     if adc is not None:
         readout = dataclasses.replace(table.spec.readout, adc=adc)

@@ -24,6 +24,7 @@ radiance field the renderer samples.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -109,6 +110,12 @@ def preset_graph(preset: str) -> tuple[dict[str, int], tuple[LayerSpec, ...]]:
                     "relu" if i < len(widths) - 2 else "none")
                    for i, w in enumerate(widths[1:]))
     return {"x": widths[0]}, layers
+
+
+def preset_mlp(preset: str, *, seed: int = 0, weights: Path | str | None = None) -> Mlp:
+    """A preset (``nerf``, ``nerf-4x256``, ``mlp:IN-H1-...-OUT``) with ``weights`` from a
+    file (:func:`load_weights`) or a seeded initialisation."""
+    return choose_model(preset, None if weights is None else Path(weights), seed=seed).mlp
 
 
 def init_mlp(preset: str, rng: np.random.Generator) -> Mlp:
@@ -256,3 +263,51 @@ def sample_inputs(mlp: Mlp, n: int, rng: np.random.Generator) -> dict[str, np.nd
     directions (:meth:`NerfField.sample_inputs`), else :func:`random_inputs`."""
     field = as_field(mlp)
     return field.sample_inputs(n, rng) if field else random_inputs(mlp, n, rng)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """A model as a user names it: the network, its name and where its weights came from."""
+
+    mlp: Mlp
+    name: str
+    weights: str
+
+
+def choose_model(model: str, weights_path: Path | None = None, *, seed: int = 0
+                 ) -> ModelChoice:
+    """``model`` (a preset name, or ``mlp:IN-H1-...-OUT``) with weights from ``weights_path``
+    (an ``.onnx`` brings its own graph; ``.npz``, ``.pt``/``.pth`` the preset's weights) or, by
+    default, a seeded initialisation."""
+    if weights_path is not None and Path(weights_path).suffix == ".onnx":
+        from spicecim.evaluate.onnx_import import load_onnx
+
+        path = Path(weights_path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return ModelChoice(load_onnx(path), f"onnx:{path.name}", f"{path} ({digest})")
+    check_preset(model)
+    if weights_path is not None:
+        path = Path(weights_path)
+        mlp = load_weights(model, path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return ModelChoice(mlp, model, f"{path} ({digest})")
+    return ModelChoice(init_mlp(model, np.random.default_rng(seed)), model,
+                       f"seeded initialisation, seed {seed}")
+
+
+def scene_model(model: str, *, fit_steps: int = 3000, seed: int = 0,
+                cache_dir: Path | None = None) -> tuple[NerfField, str]:
+    """A NeRF preset fitted to the built-in scene (the fit cached under ``cache_dir``, default
+    :func:`~spicecim.evaluate.nerf.default_cache_dir`), and where its weights came from: the
+    weights ``spicecim nerf`` renders with and ``simulate --scene`` co-simulates."""
+    from spicecim.evaluate.fit import cached_fit
+    from spicecim.evaluate.nerf import default_cache_dir
+    from spicecim.evaluate.scene import default_scene
+
+    check_preset(model)
+    if model not in NERF_PRESETS:
+        raise SpecError(f"model={model!r} is invalid with --scene: expected one of "
+                        f"{NERF_PRESETS} (a NeRF fitted to the scene)")
+    field_ = cached_fit(cache_dir or default_cache_dir(), default_scene(), model,
+                        steps=fit_steps, seed=seed)
+    return field_, f"fitted to the built-in scene, {fit_steps} steps, seed {seed}"

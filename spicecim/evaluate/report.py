@@ -4,8 +4,9 @@ HDF5 layout (``--out report.h5``; every dataset has a ``units`` attribute)::
 
     /                 attrs: format, spicecim_version, created_utc, command_line, model
     /report           the JSON form (units "json")
-    /layers/<sched>/  name, latency_s, energy_j, energy_array_j, energy_adc_j,
-                      energy_digital_j, conversions: one row per layer
+    /layers/<sched>/  name, source (co-simulated or generic tile), latency_s, energy_j,
+                      energy_array_j, energy_adc_j, energy_digital_j, conversions: one row
+                      per layer
     /totals/          schedule and the Totals fields: one row per schedule
     /accuracy/        output, rel_rms, mean_abs, max_abs, rmse, psnr_db, agreement: one row
                       per model output (psnr_db and agreement NaN where not defined)
@@ -33,7 +34,7 @@ import numpy as np
 import spicecim
 from spicecim.evaluate.accuracy import AccuracyResult
 from spicecim.evaluate.baseline import Baseline, compare_to
-from spicecim.evaluate.schedule import SCHEDULE_LABELS, ModelCost, Totals
+from spicecim.evaluate.schedule import ModelCost, Totals
 from spicecim.units import format_si as si
 
 REPORT_FORMAT = "spicecim-evaluate-report-v1"
@@ -57,6 +58,11 @@ class Report:
     sweep_axes: tuple[str, ...]
     baselines: tuple[Baseline, ...]
     notes: tuple[str, ...] = ()
+    frames: bool = True
+    """Whether samples make rays and frames (a NeRF field): the per-ray and per-frame rows."""
+
+    def __str__(self) -> str:
+        return render(self)
 
     def totals(self) -> dict[str, Totals]:
         return {s: self.cost.total(s) for s in self.schedules}
@@ -77,37 +83,40 @@ def render(report: Report) -> str:
              f"readout: {cost.readout}",
              f"mapping: {m.arrays} arrays, {m.devices} devices, utilisation "
              f"{100 * m.utilisation:.1f} %; ADCs: " + ", ".join(
-                 f"{SCHEDULE_LABELS[s]} {n}" for s, n in m.adcs(cost.adc_share).items()
-                 if s in report.schedules) + f" (adc-shared: {cost.adc_share} columns per ADC)",
+                 f"{s} {n}" for s, n in m.adcs(cost.adc_share).items()
+                 if s in report.schedules) + f" (adc_shared: {cost.adc_share} columns per ADC)",
              ""]
     errors = dict(report.accuracy.layers) if report.accuracy else {}
     head = f"{'layer':<12}{'in':>5}{'out':>5}{'arrays':>7}{'reads':>6}"
     for s in report.schedules:
-        head += f"{SCHEDULE_LABELS[s] + ' latency':>22}{'energy':>12}"
-    lines.append(head + (f"{'error':>9}" if errors else ""))
+        head += f"{s + ' latency':>24}{'energy':>12}"
+    lines.append(head + (f"{'error':>9}" if errors else "") + "  figures")
     for lm, costs in zip(m.layers, cost.layers, strict=True):
         row = f"{lm.name:<12}{lm.fan_in:>5}{lm.fan_out:>5}{lm.arrays:>7}{lm.input_phases:>6}"
         for s in report.schedules:
-            row += f"{si(costs[s].latency_s, 's'):>22}{si(costs[s].energy_j, 'J'):>12}"
-        lines.append(row + (f"{errors[lm.name]:>9.2%}" if errors else ""))
+            row += f"{si(costs[s].latency_s, 's'):>24}{si(costs[s].energy_j, 'J'):>12}"
+        source = costs[report.schedules[0]].source
+        lines.append(row + (f"{errors[lm.name]:>9.2%}" if errors else "") + f"  {source}")
     totals = report.totals()
     w = cost.workload
-    for label, lat, energy in (
-            ("per sample", "sample_latency_s", "sample_energy_j"),
-            (f"per ray ({w.samples_per_ray} samples)", "ray_latency_s", "ray_energy_j"),
-            (f"per frame ({w.width_px}x{w.height_px} px)", "frame_latency_s", "frame_energy_j")):
+    rows = [("per sample", "sample_latency_s", "sample_energy_j")]
+    if report.frames:
+        rows += [(f"per ray ({w.samples_per_ray} samples)", "ray_latency_s", "ray_energy_j"),
+                 (f"per frame ({w.width_px}x{w.height_px} px)", "frame_latency_s",
+                  "frame_energy_j")]
+    for label, lat, energy in rows:
         row = f"{label:<35}"
         for s in report.schedules:
             t = totals[s]
-            row += f"{si(getattr(t, lat), 's'):>22}{si(getattr(t, energy), 'J'):>12}"
+            row += f"{si(getattr(t, lat), 's'):>24}{si(getattr(t, energy), 'J'):>12}"
         lines.append(row)
     row = f"{f'samples/s ({w.replicas} replica(s))':<35}"
     for s in report.schedules:
-        row += f"{si(totals[s].throughput_per_s, '/s'):>22}{'':>12}"
+        row += f"{si(totals[s].throughput_per_s, '/s'):>24}{'':>12}"
     lines.append(row)
     row = f"{'samples/s, layers pipelined':<35}"
     for s in report.schedules:
-        row += f"{si(totals[s].pipelined_per_s, '/s'):>22}{'':>12}"
+        row += f"{si(totals[s].pipelined_per_s, '/s'):>24}{'':>12}"
     lines.append(row)
     if report.accuracy:
         a = report.accuracy
@@ -136,7 +145,7 @@ def render(report: Report) -> str:
         lines += ["", "digital baselines; speed-up of the analog model per schedule (against "
                       "batch 1: latency ratio; batched: throughput ratio):",
                   f"  {'baseline':<58}{'per sample':>12}{'samples/s':>12}"
-                  + "".join(f"{'x ' + SCHEDULE_LABELS[s]:>14}" for s in report.schedules)]
+                  + "".join(f"{'x ' + s:>14}" for s in report.schedules)]
         for b in report.baselines:
             ups = report.speedups(b)
             lines.append(f"  {b.label:<58}{si(b.per_sample_s, 's'):>12}"
@@ -247,6 +256,7 @@ def write_h5(report: Report, path: Path | str, command_line: str = "") -> Path:
                 costs = [c[s] for c in report.cost.layers]
                 _table(f.create_group(f"layers/{s}"), {
                     "name": ([c.name for c in costs], "text"),
+                    "source": ([c.source for c in costs], "text"),
                     **{k: ([getattr(c, k) for c in costs], "J" if k.startswith("energy") else "s")
                        for k in ("latency_s", "energy_j", "energy_array_j", "energy_adc_j",
                                  "energy_digital_j")},

@@ -38,12 +38,10 @@ from spicecim.evaluate.mapping import LayerMapping, ModelMapping
 from spicecim.measure import ROW_POLICIES, SCHEDULES, ColumnFigures, schedule_layer
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, make_tile
+from spicecim.store import schema
 from spicecim.store.hdf5 import open_run
 
-# Command-line names of measure.SCHEDULES, in the same order.
-SCHEDULE_NAMES = {"parallel": "fully_parallel", "adc-shared": "adc_shared",
-                  "serialized": "serialized"}
-SCHEDULE_LABELS = {v: k for k, v in SCHEDULE_NAMES.items()}
+SCHEDULE_LABELS = {s: s for s in SCHEDULES}  # one vocabulary: measure.SCHEDULES
 DEFAULT_POLICY = ROW_POLICIES[0]
 """Rows and front ends off once every column's sample is held (the sample-and-holds exist to
 allow it)."""
@@ -54,6 +52,13 @@ allow it)."""
 # adder level per cycle of a 1 GHz digital clock.
 DEFAULT_ADD_ENERGY_J = 0.1e-12
 DEFAULT_ADD_LATENCY_S = 1e-9
+
+
+# Energy per conversion of a 32 nm SAR ADC against its resolution (pJ): the ISAAC ADC scaled
+# following Saberi, Lotfi, Mafinezhad and Serdijn 2011, as the hwcomponents ISAAC library encodes
+# it (docs/sources.md section 4). Only ratios are used, so the tables' ADC keeps its own energy;
+# a resolution outside 4..10 bits has no cited figure and its energy is reported missing.
+ADC_ENERGY_BY_BITS_PJ = {4: 0.79, 5: 0.99, 6: 1.20, 7: 1.42, 8: 1.67, 9: 1.97, 10: 2.38}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +103,15 @@ class TileTable:
 def read_tables(path: Path | str) -> list[TileTable]:
     """Every tile of a run file (``spicecim simulate``) as a :class:`TileTable`: those of the
     configuration ``/config`` describes (a Monte Carlo replica, read through its nominal
-    tile's pinned readout, is not one)."""
+    tile's pinned readout, is not one). A model's co-simulation holds none: its tiles are the
+    model's own (:func:`spicecim.evaluate.cosim.layer_costs` reads them)."""
     with open_run(path) as run:
         spec, weights = run.spec, run.mapping
         if weights is None:
             raise ResultFileError(f"{run.path}: its tile was given as conductances, not "
                                   "weights: expected a run of weights mapped onto a tile")
+        if schema.PARAMETER_MODEL in run.parameters:
+            return []  # a model's own tiles, not a generic one (spicecim.evaluate.cosim)
         adc_share = int(run.simulation["adc_share"])
         out = []
         for tile in run.tiles():
@@ -153,11 +161,27 @@ def with_converter(table: TileTable, bits: int, t_conv_s: float, e_conv_j: float
     return dataclasses.replace(table, spec=dataclasses.replace(table.spec, readout=readout))
 
 
+def scaled_adc(adc: devices.AdcModel, bits: int) -> devices.AdcModel | None:
+    """The tables' ADC at another resolution, its energy scaled by ADC_ENERGY_BY_BITS_PJ;
+    None where either resolution has no cited figure."""
+    if bits == adc.bits:
+        return adc
+    if bits not in ADC_ENERGY_BY_BITS_PJ or adc.bits not in ADC_ENERGY_BY_BITS_PJ:
+        return None
+    ratio = ADC_ENERGY_BY_BITS_PJ[bits] / ADC_ENERGY_BY_BITS_PJ[adc.bits]
+    return dataclasses.replace(adc, bits=bits, e_conv_j=adc.e_conv_j * ratio,
+                               source=f"{adc.source} scaled to {bits} bit (Saberi 2011)".strip())
+
+
 def with_geometry(spec: specs.CrossbarSpec, rows: int, cols: int) -> specs.CrossbarSpec:
     return dataclasses.replace(spec, rows=rows, cols=cols)
 
 
 # --- costs -----------------------------------------------------------------------------------
+
+GENERIC = "generic tile"
+COSIMULATED = "co-simulated"
+SOURCES = (GENERIC, COSIMULATED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +198,13 @@ class LayerCost:
     energy_adc_j: float
     energy_digital_j: float
     conversions: int
+    source: str = "generic tile"
+    """Where the analog figures came from: :data:`GENERIC` (one simulated tile's first
+    columns) or :data:`COSIMULATED` (the model's own tiles, :mod:`spicecim.evaluate.cosim`)."""
 
     def __post_init__(self) -> None:
         check(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {SCHEDULES}")
+        check(self.source in SOURCES, "source", self.source, f"one of {SOURCES}")
 
     @property
     def energy_j(self) -> float:
@@ -291,10 +319,16 @@ class ModelCost:
 
 def model_cost(mapping: ModelMapping, table: TileTable | None, workload: Workload,
                adc_share: int, adder: DigitalAdder = DigitalAdder(),
-               readout: str = "ADC (tables)", policy: str = DEFAULT_POLICY) -> ModelCost:
-    """Every layer of ``mapping`` from ``table`` (None: every figure missing); ``readout``
-    describes the converter whose figures the table carries."""
-    return ModelCost(mapping, tuple(layer_costs(m, table, adder, adc_share, policy)
+               readout: str = "ADC (tables)", policy: str = DEFAULT_POLICY, *,
+               layers: Mapping[str, Mapping[str, LayerCost]] | None = None,
+               source: str | None = None) -> ModelCost:
+    """Every layer of ``mapping``: from ``layers`` where it has the layer (a co-simulation's,
+    :func:`spicecim.evaluate.cosim.layer_costs`), else from ``table`` (None: every figure
+    missing); ``readout`` describes the converter whose figures they carry, ``source`` where
+    they came from [default: the table's]."""
+    given = layers or {}
+    return ModelCost(mapping, tuple(given[m.name] if m.name in given
+                                    else layer_costs(m, table, adder, adc_share, policy)
                                     for m in mapping.layers),
-                     workload, adc_share, None if table is None else table.source, readout,
-                     policy)
+                     workload, adc_share,
+                     source or (None if table is None else table.source), readout, policy)

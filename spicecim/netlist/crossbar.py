@@ -49,12 +49,14 @@ class Transient:
     """A transient from t = 0: every input rises from 0 at t = 0 over the driver's rise time.
     ``edge_points`` > 1 adds an unloaded source ``Vedge`` whose waveform has that many corners
     along the edge: ngspice's breakpoints are global, so every input's edge is resolved by them
-    without shortening every step."""
+    without shortening every step. ``alterable``: every row source is a ramp, also at 0 V, so
+    ngspice's ``alter`` can give the loaded circuit another input."""
 
     stop_s: float
     step_s: float
     max_step_s: float | None = None
     edge_points: int = 1
+    alterable: bool = False
 
     def __post_init__(self) -> None:
         check(self.stop_s > 0, "stop_s", self.stop_s, "a time > 0 s")
@@ -215,7 +217,7 @@ def _cells(tile: Tile, j: int, row_nodes: list[str], col_nodes: list[str]) -> li
 
 def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
     d = tile.spec.driver
-    if isinstance(analysis, Op) or v == 0:
+    if isinstance(analysis, Op) or (v == 0 and not analysis.alterable):
         return f"V{i} {node} 0 DC {fmt(v)}"
     if d.encoding == "pulse_width":
         width = float(tile.x_in[i]) * analysis.stop_s

@@ -12,7 +12,6 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spicecim.errors import SpecError, check
+from spicecim.netlist import spec as specs
 from spicecim.netlist.spec import WEIGHT_SCHEMES, CrossbarSpec, Tile
 
 # Milo et al., IRPS 2021, fig. 4 (IGVVA-100), as fitted in Sandia CrossSim: sigma_G in uS
@@ -93,12 +94,28 @@ class WeightMapping:
         return cols - 1
 
 
-def make_tile(spec: CrossbarSpec, mapping: WeightMapping, weights: np.ndarray | None = None,
-              inputs: np.ndarray | None = None, *, seed: int = 0) -> Tile:
+def default_mapping(spec: CrossbarSpec, scheme: str = "differential", *,
+                    g_min_s: float | None = None, g_max_s: float | None = None,
+                    bits: int = specs.DEFAULT_WEIGHT_BITS) -> WeightMapping:
+    """The weight mapping of a tile of ``spec``: the cited programming range
+    (:data:`~spicecim.netlist.spec.DEFAULT_G_MIN_S` .. ``DEFAULT_G_MAX_S``) narrowed to what
+    its memristor reaches, unless given."""
+    mem = spec.cell.memristor
+    return WeightMapping(scheme, max(specs.DEFAULT_G_MIN_S, mem.g_off_s) if g_min_s is None
+                         else g_min_s,
+                         min(specs.DEFAULT_G_MAX_S, mem.g_on_s) if g_max_s is None else g_max_s,
+                         bits)
+
+
+def make_tile(spec: CrossbarSpec, mapping: WeightMapping | None = None,
+              weights: np.ndarray | None = None, inputs: np.ndarray | None = None, *,
+              seed: int = 0) -> Tile:
     """A tile of ``spec`` programmed with ``weights`` (signed, ``(rows, outputs)``; default:
-    uniform in [-1, 1] from ``seed``) through ``mapping``, read with ``inputs`` (``(rows,)`` in
-    [0, 1]; default: uniform from the same generator, after the weights)."""
+    uniform in [-1, 1] from ``seed``) through ``mapping`` (default: :func:`default_mapping`),
+    read with ``inputs`` (``(rows,)`` in [0, 1]; default: uniform from the same generator,
+    after the weights)."""
     check(isinstance(seed, int) and seed >= 0, "seed", seed, "an integer >= 0")
+    mapping = default_mapping(spec) if mapping is None else mapping
     rng = np.random.default_rng(seed)
     shape = (spec.rows, mapping.outputs_for(spec.cols))
     w = rng.uniform(-1.0, 1.0, size=shape) if weights is None else np.asarray(weights)

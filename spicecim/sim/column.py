@@ -226,7 +226,9 @@ class ColumnRun:
     ``v_in_v`` is the largest row drive's source node (the input edge); ``power_w`` maps each of
     :data:`SOURCE_GROUPS` to the power its sources deliver (the row DACs' at their own voltage);
     ``scales`` the time constants the run was sized by; ``refined``: repeated at a finer step
-    (:func:`overshoots`). A failed column has empty waveforms and ngspice's message.
+    (:func:`overshoots`); ``parse_s`` and ``run_s`` split ``cpu_s`` between writing and loading
+    (or altering) the circuit and ngspice's transient. A failed column has empty waveforms and
+    ngspice's message.
     """
 
     column: int
@@ -245,6 +247,8 @@ class ColumnRun:
     power_w: dict[str, np.ndarray] = field(repr=False)
     scales: TimeScales | None = None
     refined: bool = False
+    parse_s: float = 0.0
+    run_s: float = 0.0
 
     def __post_init__(self) -> None:
         check(self.status in STATUSES, "status", self.status, f"one of {STATUSES}")
@@ -329,15 +333,15 @@ def _waveform(value: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
 
 
 def column_netlist(tile: Tile, j: int, drive: RowDrive, options: SimOptions, *,
-                   unconvergeable: bool = False, step_scale: float = 1.0
-                   ) -> tuple[str, float, float]:
+                   unconvergeable: bool = False, step_scale: float = 1.0,
+                   alterable: bool = False) -> tuple[str, float, float]:
     """Column ``j``'s netlist with its transient (stop, maximum step) from its time scales."""
     scales = time_scales(tile, drive, j)
     step = float(scales.max_step_s(options.points_per_scale) * options.max_step_scale
                  * step_scale)
     stop = float(scales.stop_s(options.full_scale_v, options.settle_tol_v))
     analysis = Transient(stop_s=stop, step_s=step, max_step_s=step,
-                         edge_points=options.edge_points)
+                         edge_points=options.edge_points, alterable=alterable)
     text = build_column(tile, j, analysis, drive)
     if unconvergeable:  # the test hook of spicecim.sim.sweep.UNCONVERGEABLE_ENV
         out = OUTPUT_NODE.format(j=j)
@@ -387,23 +391,126 @@ def simulate_column(tile: Tile, j: int, drive: RowDrive, options: SimOptions,
     dac_v = {i: float(v) for i, v in enumerate(tile.v_in)}
     scales = time_scales(tile, drive, j)
     refined = False
+    run_s = 0.0
     for step_scale in (1.0, REFINED_STEP):
         base, stop, step = column_netlist(tile, j, drive, options, unconvergeable=unconvergeable,
                                           step_scale=step_scale)
         r = _transient(session, base, [out], v_in, stop, step, scales.tail_s, options, dac_v)
+        run_s += r.run_s
         if r.failure or refined or not overshoots(r.vectors["time"], r.vectors[out],
                                                   options.band_v):
             break
         refined = True
     sha = hashlib.sha256(base.encode()).hexdigest()[:16]
     cpu = time.process_time() - start
+    timing = {"parse_s": cpu - run_s, "run_s": run_s}
     if r.failure:
         empty = np.zeros(0)
         return ColumnRun(j, "failed", r.retries, 0, r.options, r.failure, sha, stop, step, cpu,
-                         empty, empty, empty, {g: empty for g in SOURCE_GROUPS}, scales, refined)
+                         empty, empty, empty, {g: empty for g in SOURCE_GROUPS}, scales, refined,
+                         **timing)
     t = r.vectors["time"]
     return ColumnRun(j, r.status, r.retries, r.extensions, r.options, r.message, sha, float(t[-1]),
-                     step, cpu, t, r.vectors[out], r.vectors[v_in], r.power_w, scales, refined)
+                     step, cpu, t, r.vectors[out], r.vectors[v_in], r.power_w, scales, refined,
+                     **timing)
+
+
+def simulate_column_inputs(tiles: Sequence[Tile], j: int, drives: Sequence[RowDrive],
+                           options: SimOptions, session: NgspiceSession | None = None, *,
+                           unconvergeable: bool = False) -> list[ColumnRun]:
+    """Column ``j`` under each of several inputs on the same conductances (``tiles[k]`` with
+    its row drive ``drives[k]``): the column is written and loaded once, with every row source
+    at 0 V, and for each input ngspice's ``alter`` sets the row sources before the transient
+    is run. What an input's run is (its figures, ``netlist_sha``: the loaded circuit and that
+    input's alterations) does not depend on the other inputs or their order, so a resumed run
+    repeats it exactly. The time step and stop time come from the conductances and the rows'
+    resistances, which the inputs share. An input whose run fails or settles through an
+    overshoot is run the full way (:func:`simulate_column`: its own netlist, relaxed retries,
+    a finer step)."""
+    check(len(tiles) == len(drives) >= 1, "inputs", len(tiles),
+          f"one or more, one drive each ({len(drives)} drives)")
+    session = session or NgspiceSession()
+    first = tiles[0]
+    rows = first.spec.rows
+    zero = RowDrive(v_th_v=np.zeros(rows), r_th_ohm=drives[0].r_th_ohm)
+    blank = Tile(first.spec, first.g_s, np.zeros(rows), first.mapping)
+    scales = time_scales(blank, zero, j)
+    start = time.process_time()
+    base, stop, step = column_netlist(blank, j, zero, options, unconvergeable=unconvergeable,
+                                      alterable=True)
+    out = OUTPUT_NODE.format(j=j)
+    others = [s for s in _sources(base) if s.group != "drivers"]
+    currents = sorted({s.current for s in others} | {f"v{i}#branch" for i in range(rows)})
+    wanted = ["time", out, *currents]
+    saves = [f"v({out})"] + [f"i({c.split('#')[0]})" for c in currents]
+    tran = f"tran {step!r} {{stop!r}} 0 {step!r}" + (" uic" if options.skip_op else "")
+    opts = _options_line(options, {})
+    text = base.replace("\n.end\n", f"\n.options {opts}\n" + "\n".join(_save_lines(saves))
+                        + "\n.end\n")
+    rise = first.spec.driver.rise_s
+    results: list[ColumnRun] = []
+    loaded = False
+    with session._lock:
+        try:
+            for k, (tile, drive) in enumerate(zip(tiles, drives, strict=True)):
+                if k > 0:
+                    start = time.process_time()
+                if loaded:
+                    session.command("destroy all")
+                else:
+                    session.reset()
+                    session.load(text)
+                    loaded = True
+                alters = [f"alter @v{i}[pwl] = [ 0 0 {rise!r} {v!r} ]"
+                          for i, v in enumerate(drive.v_th_v.tolist())]
+                for command in alters:
+                    session.command(command)
+                ran = time.process_time()
+                try:
+                    vectors, extensions, end = _run_until_settled(session, tran, stop, wanted,
+                                                                  [out], scales.tail_s, options)
+                except SimulationError:
+                    vectors = None
+                run_s = time.process_time() - ran
+                if vectors is None or overshoots(vectors["time"], vectors[out], options.band_v):
+                    session.reset()
+                    loaded = False
+                    results.append(simulate_column(tile, j, drive, options, session,
+                                                   unconvergeable=unconvergeable))
+                    continue
+                if vectors["time"][0] > 0:  # uic: no t = 0 point stored
+                    vectors = {n: np.insert(v, 0, 0.0) for n, v in vectors.items()}
+                sources = [*_driver_sources(tile, drive), *others]
+                power = {g: np.zeros_like(vectors["time"]) for g in SOURCE_GROUPS}
+                for s in sources:
+                    power[s.group] = power[s.group] + s.power(vectors)
+                peak = float(np.max(np.abs(drive.v_th_v), initial=0.0))
+                v_in = np.interp(vectors["time"], (0.0, rise), (0.0, peak))
+                sha = hashlib.sha256("\n".join([base, *alters]).encode()).hexdigest()[:16]
+                cpu = time.process_time() - start
+                message = "" if end is None else (
+                    f"readout still moving at {end:.4g} s after {extensions} extensions")
+                results.append(ColumnRun(
+                    j, "ok" if end is None else "unsettled", 0, extensions,
+                    f"{opts} | {tran.format(stop=float(vectors['time'][-1]))} | altered",
+                    message, sha, float(vectors["time"][-1]), step, cpu, vectors["time"],
+                    vectors[out], v_in, power, scales, False, parse_s=cpu - run_s, run_s=run_s))
+        finally:
+            session.reset()
+    return results
+
+
+def _driver_sources(tile: Tile, drive: RowDrive) -> list[_Source]:
+    """The row sources of a column netlist as they are under ``drive`` (their ramps), each
+    delivering its DAC's energy (see :class:`_Source`)."""
+    rise = tile.spec.driver.rise_s
+    out = []
+    for i, (v_th, v_dac) in enumerate(zip(drive.v_th_v.tolist(), tile.v_in.tolist(),
+                                          strict=True)):
+        if v_th != 0:
+            out.append(_Source("drivers", f"d{i}", "0", f"v{i}#branch",
+                               ((0.0, rise), (0.0, v_th)), v_dac / v_th))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,6 +552,7 @@ class _Result:
     options: str
     message: str
     failure: str
+    run_s: float = 0.0
 
 
 def _transient(session: NgspiceSession, base: str, outs: list[str], v_in: str, stop: float,
@@ -458,7 +566,7 @@ def _transient(session: NgspiceSession, base: str, outs: list[str], v_in: str, s
     wanted = ["time", *sorted(nodes), *currents]
     saves = [f"v({n})" for n in sorted(nodes)] + [f"i({c.split('#')[0]})" for c in currents]
     tran = f"tran {step!r} {{stop!r}} 0 {step!r}" + (" uic" if options.skip_op else "")
-    failure, opts = "", ""
+    failure, opts, run_s = "", "", 0.0
     with session._lock:
         for retries, relaxed in enumerate(({}, *RELAXED_ATTEMPTS)):
             opts = _options_line(options, relaxed)
@@ -467,8 +575,12 @@ def _transient(session: NgspiceSession, base: str, outs: list[str], v_in: str, s
             try:
                 session.reset()
                 session.load(text)
-                vectors, extensions, end = _run_until_settled(session, tran, stop, wanted, outs,
-                                                              tail, options)
+                ran = time.process_time()
+                try:
+                    vectors, extensions, end = _run_until_settled(session, tran, stop, wanted,
+                                                                  outs, tail, options)
+                finally:
+                    run_s += time.process_time() - ran
             except SimulationError as exc:
                 failure = str(exc)
                 continue
@@ -484,8 +596,9 @@ def _transient(session: NgspiceSession, base: str, outs: list[str], v_in: str, s
             message = "" if settled else (
                 f"readout still moving at {end:.4g} s after {extensions} extensions")
             return _Result(vectors, power, "ok" if settled else "unsettled", retries, extensions,
-                           f"{opts} | {tran.format(stop=float(vectors['time'][-1]))}", message, "")
-    return _Result({}, {}, "failed", len(RELAXED_ATTEMPTS), 0, opts, "", failure)
+                           f"{opts} | {tran.format(stop=float(vectors['time'][-1]))}", message, "",
+                           run_s)
+    return _Result({}, {}, "failed", len(RELAXED_ATTEMPTS), 0, opts, "", failure, run_s)
 
 
 def _run_until_settled(session: NgspiceSession, tran: str, stop: float, wanted: list[str],

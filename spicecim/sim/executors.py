@@ -37,6 +37,7 @@ import os
 import re
 import select
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -75,12 +76,43 @@ def local_executor(workers: int | None = None) -> cf.ProcessPoolExecutor:
     """A process pool of ``workers`` (default: one per core), each with its own ngspice.
 
     Workers never inherit a loaded ngspice: forkserver forks them from a clean server process
-    that has imported this module, so each starts in milliseconds.
+    that has imported this module, so each starts in milliseconds. Nor do they import the
+    caller's main module (:func:`main_hidden`).
     """
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["spicecim.sim.column"])
-    return cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context,
-                                  initializer=_guard_worker, initargs=(os.getpid(),))
+    return _Pool(max_workers=workers or os.cpu_count() or 1, mp_context=context,
+                 initializer=_guard_worker, initargs=(os.getpid(),))
+
+
+class _Pool(cf.ProcessPoolExecutor):
+    """A process pool whose workers, started as tasks are submitted, skip the main module."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        with main_hidden():
+            return super().submit(fn, *args, **kwargs)
+
+
+@contextmanager
+def main_hidden() -> Iterator[None]:
+    """While worker processes start, hide where the main module came from, so they do not
+    import it: a script that calls spicecim at its top level, without an ``if __name__ ==
+    "__main__":`` guard, would run again in every worker (multiprocessing's spawn and
+    forkserver re-import the main module in each child). The workers run spicecim's
+    functions only and need nothing of it."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__")
+             if main is not None and k in main.__dict__}
+    if main is not None:
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+            if "__spec__" not in saved:
+                main.__dict__.pop("__spec__", None)
 
 
 def _guard_worker(parent: int) -> None:
@@ -227,8 +259,10 @@ def _client(cluster: Cluster) -> Iterator[Any]:
             # One thread per worker process: ngspice is not re-entrant, so a second thread would
             # only wait on the session lock. Any free port for the scheduler's web page: its
             # default, 8787, may belong to another cluster on this machine.
-            local = distributed.LocalCluster(n_workers=cluster.dask_local, threads_per_worker=1,
-                                             processes=True, dashboard_address="127.0.0.1:0")
+            with main_hidden():  # its worker processes start here (see main_hidden)
+                local = distributed.LocalCluster(n_workers=cluster.dask_local,
+                                                 threads_per_worker=1, processes=True,
+                                                 dashboard_address="127.0.0.1:0")
             stack.enter_context(local)
             address = local.scheduler_address
         else:

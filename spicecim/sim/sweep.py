@@ -10,16 +10,17 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from spicecim.errors import SimulationError, check
 from spicecim.netlist.crossbar import RowDrive, isolated_drive
 from spicecim.netlist.spec import Tile
-from spicecim.sim.column import ColumnRun, SimOptions, simulate_column
+from spicecim.sim.column import ColumnRun, SimOptions, simulate_column, simulate_column_inputs
 from spicecim.sim.executors import local_executor, stopping
 from spicecim.sim.ngspice import NgspiceSession
 
@@ -51,6 +52,33 @@ class ColumnTask:
     drives: tuple[RowDrive, ...]
     options: SimOptions
     unconvergeable: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class GroupTask:
+    """A batch of columns of tiles that share their conductances: ``drives[k][c]`` is tile
+    ``k``'s drive of column ``columns[c]``, None where that tile does not need the column."""
+
+    keys: tuple[str, ...]
+    tiles: tuple[Tile, ...]
+    columns: tuple[int, ...]
+    drives: tuple[tuple[RowDrive | None, ...], ...]
+    options: SimOptions
+    unconvergeable: frozenset[int] = frozenset()
+
+
+def simulate_group_task(task: GroupTask) -> list[tuple[str, ColumnRun]]:
+    """The worker function of a group: each column loaded once, run for each input."""
+    session = NgspiceSession()
+    out = []
+    for c, j in enumerate(task.columns):
+        wanted = [k for k in range(len(task.tiles)) if task.drives[k][c] is not None]
+        drives = [task.drives[k][c] for k in wanted]
+        runs = simulate_column_inputs([task.tiles[k] for k in wanted], j,
+                                      [d for d in drives if d is not None], task.options,
+                                      session, unconvergeable=j in task.unconvergeable)
+        out += [(task.keys[k], r) for k, r in zip(wanted, runs, strict=True)]
+    return out
 
 
 def simulate_task(task: ColumnTask) -> list[ColumnRun]:
@@ -93,13 +121,17 @@ def row_drives(tile: Tile, mode: str) -> list[RowDrive]:
 @dataclass(frozen=True, slots=True)
 class SweepPart:
     """Columns of one tile for :func:`sweep_tiles`, under ``key`` (e.g. the tile's name in a
-    run): the tile, one :class:`RowDrive` per column, the options and the columns to run."""
+    run): the tile, one :class:`RowDrive` per column, the options and the columns to run.
+    Parts of one ``group`` share their conductances and options (one tile under several
+    inputs): each of their columns is loaded once and run for every input that needs it
+    (:func:`~spicecim.sim.column.simulate_column_inputs`)."""
 
     key: str
     tile: Tile
     drives: tuple[RowDrive, ...]
     options: SimOptions
     columns: tuple[int, ...]
+    group: str | None = None
 
     def __post_init__(self) -> None:
         check(len(self.drives) == self.tile.spec.cols, "drives", len(self.drives),
@@ -143,13 +175,12 @@ def sweep_tiles(parts: Sequence[SweepPart], *, executor: cf.Executor | None = No
     # ProcessPoolExecutor says how many workers it has; other executors count as one per core.
     n_workers = workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
     broken = unconvergeable_columns()
-    tasks = iter([(p.key, _task(p, b, broken)) for p in parts
-                  for b in _batches(p.columns, columns_per_task, n_workers)])
-    running: dict[cf.Future, str] = {}
+    tasks = iter(_tasks(parts, columns_per_task, n_workers, broken))
+    running: dict[cf.Future, str | None] = {}
 
     def submit() -> None:
-        for key, task in tasks:
-            running[pool.submit(simulate_task, task)] = key
+        for key, fn, task in tasks:
+            running[pool.submit(fn, task)] = key
             if len(running) >= IN_FLIGHT_PER_WORKER * n_workers:
                 return
 
@@ -160,11 +191,17 @@ def sweep_tiles(parts: Sequence[SweepPart], *, executor: cf.Executor | None = No
             for future in done:
                 key = running.pop(future)
                 try:
-                    runs = future.result()
+                    result = future.result()
                 except BrokenProcessPool as exc:
                     raise SimulationError("a simulation worker died (ngspice crashed or was "
                                           "killed); rerun the same command to resume") from exc
-                yield key, runs
+                if key is not None:
+                    yield key, result
+                    continue
+                by_key: dict[str, list[ColumnRun]] = {}
+                for k, run in result:
+                    by_key.setdefault(k, []).append(run)
+                yield from by_key.items()
             submit()
     finally:
         # A local pool is stopped as a whole (executors.stopping), which drops what has not run;
@@ -173,6 +210,30 @@ def sweep_tiles(parts: Sequence[SweepPart], *, executor: cf.Executor | None = No
         if not isinstance(pool, cf.ProcessPoolExecutor):
             for future in running:
                 future.cancel()
+
+
+def _tasks(parts: Sequence[SweepPart], size: int | None, workers: int, broken: frozenset[int]
+           ) -> list[tuple[str | None, Callable[..., Any], object]]:
+    """``(key, worker function, task)`` for every batch: a part's own key, or None for a
+    group's task (its runs carry their keys)."""
+    out: list[tuple[str | None, Callable[..., Any], object]] = []
+    groups: dict[str, list[SweepPart]] = {}
+    for p in parts:
+        if p.group is None:
+            out += [(p.key, simulate_task, _task(p, b, broken))
+                    for b in _batches(p.columns, size, workers)]
+        else:
+            groups.setdefault(p.group, []).append(p)
+    for members in groups.values():
+        columns = sorted(set().union(*(set(p.columns) for p in members)))
+        pending = [set(p.columns) for p in members]
+        for batch in _batches(columns, size, workers):
+            drives = tuple(tuple(p.drives[j] if j in todo else None for j in batch)
+                           for p, todo in zip(members, pending, strict=True))
+            out.append((None, simulate_group_task, GroupTask(
+                tuple(p.key for p in members), tuple(p.tile for p in members), batch, drives,
+                members[0].options, broken & set(batch))))
+    return out
 
 
 def _batches(columns: Sequence[int], size: int | None, workers: int) -> list[tuple[int, ...]]:

@@ -51,6 +51,9 @@ CONFIG_PARAMETERS = "parameters"
 CONFIG_READOUT = "readout"
 CONFIG_DATA = "data_digest"
 CONFIG_UNITS = "json"
+PARAMETER_MODEL = "model"
+"""The ``/config`` parameter a model co-simulation records itself under (its provenance:
+:func:`spicecim.evaluate.cosim.Plan.provenance`); a run without it holds generic tiles."""
 TILES = "/tiles"
 LAYERS = "/layers"
 

@@ -27,13 +27,13 @@ def _invoke(*args: str):  # noqa: ANN202
 @pytest.mark.ngspice
 def test_report_on_real_tables(real_tables: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.h5"
-    result = _invoke("--model", "nerf-4x256", "--tables", str(real_tables), *FAST,
+    result = _invoke("--model", "nerf-4x256", str(real_tables), *FAST,
                      "--out", str(out))
     assert result.exit_code == 0, result.output
     text = result.stdout
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("layer"))
-    for schedule in ("parallel latency", "adc-shared latency", "serialized latency"):
+    for schedule in ("fully_parallel latency", "adc_shared latency", "serialized latency"):
         assert schedule in header
     for name in LAYERS:
         row = next(line for line in lines if line.startswith(f"{name} "))
@@ -56,7 +56,7 @@ def test_report_on_real_tables(real_tables: Path, tmp_path: Path) -> None:
 def test_json_figures_are_the_tables_figures(real_tables: Path) -> None:
     """fc1 on 16x16 tiles: 512 columns = 32 tiles of 16 columns in parallel, 16 row tiles;
     each tile's figures are spicecim.measure's for the table's 16 columns."""
-    result = _invoke("--tables", str(real_tables), "--no-accuracy", "--no-baseline",
+    result = _invoke(str(real_tables), "--no-accuracy", "--no-baseline",
                      "--adder-latency", "0", "--adder-energy", "0", "--json",
                      "--schedule", "serialized")
     assert result.exit_code == 0, result.output
@@ -76,7 +76,7 @@ def test_json_figures_are_the_tables_figures(real_tables: Path) -> None:
 
 @pytest.mark.ngspice
 def test_sweep_prints_one_row_per_setting(real_tables: Path) -> None:
-    result = _invoke("--tables", str(real_tables), *FAST, "--no-baseline", "--no-accuracy",
+    result = _invoke(str(real_tables), *FAST, "--no-baseline", "--no-accuracy",
                      "--sweep", "adc_bits=4:8:2", "--sweep", "variation=0,1")
     assert result.exit_code == 0, result.output
     rows = result.stdout.split("sweep:\n")[1].splitlines()[1:5]
@@ -86,7 +86,7 @@ def test_sweep_prints_one_row_per_setting(real_tables: Path) -> None:
 @pytest.mark.ngspice
 def test_a_missing_tile_size_is_reported_then_simulated(real_tables: Path,
                                                          tmp_path: Path) -> None:
-    args = ["--tables", str(real_tables), "--tile", "8x8", "--no-accuracy", "--no-baseline",
+    args = [str(real_tables), "--tile", "8x8", "--no-accuracy", "--no-baseline",
             "--simulate-dir", str(tmp_path)]
     missing = _invoke(*args)
     assert missing.exit_code == 0, missing.output
@@ -111,7 +111,7 @@ def test_a_gpu_baseline_file_joins_the_comparison(real_tables: Path, tmp_path: P
     path = tmp_path / "gpu.json"
     path.write_text(json.dumps(gpu_baseline_json("nerf-4x256", figures, torch_version="2",
                                                  cuda_version="12", created_utc="now")))
-    result = _invoke("--tables", str(real_tables), "--no-accuracy", "--no-baseline",
+    result = _invoke(str(real_tables), "--no-accuracy", "--no-baseline",
                      "--gpu-baseline", str(path))
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if "NVIDIA H100" in line)
@@ -120,7 +120,7 @@ def test_a_gpu_baseline_file_joins_the_comparison(real_tables: Path, tmp_path: P
 
 @pytest.mark.parametrize("args", [
     ["--model", "resnet"],
-    ["--tables", "no/such/file.h5"],
+    ["no/such/file.h5"],
     ["--sweep", "adc_bits"],
     ["--sweep", "adc_bits=10:2"],
     ["--sweep", "adc_bits=2:10:0"],
@@ -131,7 +131,7 @@ def test_a_gpu_baseline_file_joins_the_comparison(real_tables: Path, tmp_path: P
     ["--tile", "16"],
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], tmp_path: Path) -> None:
-    tables = ["--tables", str(tmp_path / "missing.h5")] if "--tables" not in args else []
+    tables = [] if args[0].endswith(".h5") else [str(tmp_path / "missing.h5")]
     result = CliRunner().invoke(cli, ["evaluate", *tables, *args])
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -151,12 +151,12 @@ def test_option_parsers() -> None:
 
 @pytest.mark.ngspice
 def test_acam_readout_replaces_the_adc(real_tables: Path) -> None:
-    args = ["--tables", str(real_tables), *FAST, "--no-baseline", "--adc-bits", "4",
-            "--schedule", "parallel"]
+    args = [str(real_tables), *FAST, "--no-baseline", "--adc-bits", "4",
+            "--schedule", "fully_parallel"]
     adc = _invoke(*args)
-    acam = _invoke(*args, "--readout", "acam")
+    acam = _invoke(*args, "--converter", "acam")
     assert adc.exit_code == 0 and acam.exit_code == 0, acam.output
-    assert "readout: ADC (tables)" in adc.stdout
+    assert "readout: ADC 4 bit: the tables' 8-bit ADC" in adc.stdout
     line = next(line for line in acam.stdout.splitlines() if line.startswith("readout:"))
     assert line.startswith("readout: ACAM 6T2M, 4 bits, ")
     assert line.endswith("pJ per conversion from ngspice")
@@ -167,3 +167,35 @@ def test_acam_readout_replaces_the_adc(real_tables: Path) -> None:
 
     assert per_sample(acam.stdout) != per_sample(adc.stdout)
     assert "missing" not in per_sample(acam.stdout)
+
+
+@pytest.mark.ngspice
+def test_a_model_s_co_simulation_gives_every_layer_its_own_figures(tmp_path: Path) -> None:
+    """mlp:16-8-8 co-simulated on 16x16 tiles, then evaluated: each layer's figures are its
+    co-simulated layer's plus the digital stage; the same preset with other weights (another
+    seed) is refused in one line."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(0, 1, (8, 16)))
+    run = tmp_path / "model.h5"
+    result = CliRunner().invoke(cli, ["simulate", "--rows", "16", "--cols", "16", "--workers",
+                                      "2", "--model", "mlp:16-8-8", "--inputs-file",
+                                      str(tmp_path / "x.npy"), "--inputs", "1", "--out",
+                                      str(run)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    args = [str(run), "--model", "mlp:16-8-8", "--no-accuracy", "--no-baseline"]
+    result = _invoke(*args, "--adder-latency", "0", "--adder-energy", "0", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["table"].startswith(f"co-simulated: {run}")
+    with h5py.File(run) as f:
+        fc1 = {n: f[f"layers/fc1.mean/{n}"][()] for n in ("schedule", "policy", "latency_s")}
+    want = [lat for s, p, lat in zip(fc1["schedule"], fc1["policy"], fc1["latency_s"],
+                                     strict=True) if s == b"serialized" and p == b"hold"]
+    got = report["layers"]["serialized"][1]
+    assert got["name"] == "fc1" and got["source"] == "co-simulated"
+    assert got["latency_s"] == pytest.approx(want[0], rel=1e-12)
+    text = _invoke(*args).stdout
+    assert all(line.endswith("co-simulated") for line in text.splitlines()
+               if line.startswith(("fc0 ", "fc1 ")))
+    other = CliRunner().invoke(cli, ["evaluate", *args, "--seed", "1"])
+    assert other.exit_code == 2 and other.output.count("\n") == 1
+    assert "with other weights" in other.output

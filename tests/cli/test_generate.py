@@ -185,17 +185,17 @@ BAD_INPUT = {
     "g_min above g_max": (lambda d: ["--g-min", "2e-4", "--g-max", "1e-4"],
                           ["g_max_s=0.0001", "expected > g_min_s = 0.0002"]),
     "weights of the wrong shape": (
-        lambda d: ["--rows", "4", "--cols", "4", "--weights", _npy(d / "w.npy", np.zeros((3, 3)))],
+        lambda d: ["--rows", "4", "--cols", "4", "--tile-weights", _npy(d / "w.npy", np.zeros((3, 3)))],
         ["shape (3, 3)", "expected (4, 2)"]),
-    "missing weights file": (lambda d: ["--weights", str(d / "missing.npy")],
+    "missing weights file": (lambda d: ["--tile-weights", str(d / "missing.npy")],
                              ["missing.npy", "does not exist", "expected a .npy file"]),
     "non-numeric option value": (lambda d: ["--rows", "abc"], ["'abc'", "not a valid integer"]),
     "non-numeric float value": (lambda d: ["--r-wire", "1k"], ["'1k'", "not a valid float"]),
     "non-numeric weights": (
         lambda d: ["--rows", "2", "--cols", "4",
-                   "--weights", _npy(d / "s.npy", np.array([["a", "b"], ["c", "d"]]))],
+                   "--tile-weights", _npy(d / "s.npy", np.array([["a", "b"], ["c", "d"]]))],
         ["s.npy", "non-numeric", "expected finite numbers"]),
-    "missing inputs file": (lambda d: ["--inputs", str(d / "none.npy")],
+    "missing inputs file": (lambda d: ["--tile-inputs", str(d / "none.npy")],
                             ["none.npy", "does not exist", "(256,)"]),
 }
 

@@ -35,6 +35,9 @@ SIMULATE = [sys.executable, "-c", "from spicecim.cli import main; main()", "simu
             "--out", "run.h5"]
 WAVEFORMS = ["--rows", "32", "--cols", "32", "--workers", "2", "--waveforms", "--progress"]
 MONTE_CARLO = ["--rows", "16", "--cols", "16", "--workers", "2", "--mc", "2", "--progress"]
+# A model co-simulation: fc0 (two input phases) and fc1 of mlp:16-8-8, two inputs each.
+COSIM = ["--rows", "16", "--cols", "16", "--workers", "2", "--model", "mlp:16-8-8",
+         "--inputs", "2", "--progress"]
 GRACE_S = 5.0
 # Results, not circumstances: the time a column took and when the file was made differ.
 UNCOMPARED = {"cpu_s", f"@{schema.ATTR_CREATED}"}
@@ -109,6 +112,13 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a
     return run
 
 
+@pytest.fixture(scope="module")
+def model_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("inputs") / "x.npy"
+    np.save(path, np.random.default_rng(2).normal(0, 1, (16, 16)).astype(np.float32))
+    return path
+
+
 def _kill_at_random(folder: Path, args: list[str], run_s: float, rng: np.random.Generator
                     ) -> str:
     """Start the run, SIGKILL its main process at a random instant of its writing (from the
@@ -135,9 +145,13 @@ def _kill_at_random(folder: Path, args: list[str], run_s: float, rng: np.random.
 @pytest.mark.ngspice
 @pytest.mark.slow
 @pytest.mark.parametrize(("case", "args", "kills"), [("waveforms", WAVEFORMS, 3),
-                                                     ("monte carlo", MONTE_CARLO, 2)])
+                                                     ("monte carlo", MONTE_CARLO, 2),
+                                                     ("co-simulation", COSIM, 2)])
 def test_runs_killed_at_random_instants_resume_to_the_uninterrupted_file(
-        tmp_path: Path, uninterrupted, case: str, args: list[str], kills: int) -> None:  # noqa: ANN001
+        tmp_path: Path, uninterrupted, model_inputs: Path, case: str, args: list[str],  # noqa: ANN001
+        kills: int) -> None:
+    if case == "co-simulation":
+        args = [*args, "--inputs-file", str(model_inputs)]
     reference, run_s = uninterrupted(args)
     seed = zlib.crc32(case.encode())
     rng = np.random.default_rng(seed)

@@ -91,7 +91,7 @@ def test_cli_writes_renders_and_a_sweep(fitted_nerf, real_tables: Path, tmp_path
     assert "frame: 20x12 px x 8 samples per ray = 1920 samples" in result.stdout
     assert next(line for line in lines if line.startswith("float MLP")).endswith("-")
     assert "dB" in next(line for line in lines if line.startswith("crossbar "))
-    for label in ("parallel", "adc-shared", "serialized"):
+    for label in ("fully_parallel", "adc_shared", "serialized"):
         row = next(line for line in lines if line.startswith(f"{label} "))
         assert row.count("s ") >= 2 and row.count("J") == 2 and "missing" not in row
     assert "PSNR only" in result.stdout

@@ -150,7 +150,7 @@ def test_evaluate_reads_an_onnx_model(synthetic: Path, tmp_path: Path) -> None:
     path = tmp_path / "classifier.onnx"
     onnx.save(_classifier(np.random.default_rng(4)), path)
     result = CliRunner().invoke(cli, [
-        "evaluate", "--tables", str(synthetic), "--weights", str(path), "--points", "64",
+        "evaluate", str(synthetic), "--weights", str(path), "--points", "64",
         "--calibration-points", "64", "--no-baseline"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
