@@ -9,6 +9,7 @@ from the store (a damaged journal, a lock taken over) are lines on stderr.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import sys
@@ -30,7 +31,19 @@ def interrupted_exit(exc: BaseException) -> int:
 
 
 class OneLineErrors(click.Group):
-    """A group whose errors are one line each, with click's usage-error exit code."""
+    """A group whose errors are one line each, with click's usage-error exit code, and whose
+    commands (:data:`COMMANDS`) are imported when first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs["standalone_mode"] = False
@@ -71,24 +84,15 @@ def main() -> None:
     cli()
 
 
-def _register() -> None:
-    from spicecim.cli.acam import acam
-    from spicecim.cli.evaluate import evaluate
-    from spicecim.cli.generate import generate
-    from spicecim.cli.nerf import nerf_cmd
-    from spicecim.cli.plot import plot
-    from spicecim.cli.simulate import simulate
-    from spicecim.cli.solve import solve_cmd
-    from spicecim.cli.tables import tables
-
-    cli.add_command(acam)
-    cli.add_command(evaluate)
-    cli.add_command(generate)
-    cli.add_command(nerf_cmd)
-    cli.add_command(plot)
-    cli.add_command(simulate)
-    cli.add_command(solve_cmd)
-    cli.add_command(tables)
-
-
-_register()
+COMMANDS = {
+    "acam": "spicecim.cli.acam:acam",
+    "evaluate": "spicecim.cli.evaluate:evaluate",
+    "generate": "spicecim.cli.generate:generate",
+    "nerf": "spicecim.cli.nerf:nerf_cmd",
+    "plot": "spicecim.cli.plot:plot",
+    "simulate": "spicecim.cli.simulate:simulate",
+    "solve": "spicecim.cli.solve:solve_cmd",
+    "tables": "spicecim.cli.tables:tables",
+}
+"""Each command and where it lives: imported only when it runs (or ``--help`` lists it), so
+``spicecim --version`` loads neither SciPy, h5py, matplotlib nor JAX."""
