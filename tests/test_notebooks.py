@@ -44,3 +44,25 @@ def test_the_waveforms_notebook_runs_on_a_fresh_machine(tmp_path: Path,
     assert len(images) == 6
     text = "".join(o.get("text", "") for o in outputs)
     assert "16 columns simulated" in text and "fully_parallel" in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_use_only_the_public_api(path: Path) -> None:
+    import ast
+    import re
+
+    import spicecim
+
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(re.sub(r"^%.*$", "", c.source, flags=re.M) for c in nb.cells
+                     if c.cell_type == "code")
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert not (node.module or "").startswith("spicecim"), node.module
+        if isinstance(node, ast.Import):
+            assert all(a.name == "spicecim" or not a.name.startswith("spicecim")
+                       for a in node.names)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id == "spicecim":
+            assert node.attr in spicecim.__all__, node.attr
