@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 RUNS := runs
 
-.PHONY: demo test setup system-deps lint clean
+.PHONY: demo test test-heavy setup system-deps lint clean
 
 demo: setup
 	$(BIN)/spicecim generate --rows 256 --cols 256 --out netlists/xbar256
@@ -17,7 +17,10 @@ demo: setup
 	$(BIN)/spicecim nerf --tables $(RUNS)/xbar256.h5 --resolution 64x64 --samples-per-ray 32 --out renders
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not heavy"
+
+test-heavy: setup
+	$(BIN)/python -m pytest -m heavy
 
 lint: setup
 	$(BIN)/ruff check spicecim tests benchmarks

@@ -209,7 +209,7 @@ def _against_the_array(tile: Tile) -> dict[str, tuple[float, float]]:
 
 @pytest.mark.ngspice
 @pytest.mark.slow
-@pytest.mark.parametrize("n", [32, 64])
+@pytest.mark.parametrize("n", [32, pytest.param(64, marks=pytest.mark.heavy)])
 def test_columns_agree_with_the_full_array_transient(n: int) -> None:
     """The default drive's columns against one transient of the whole array: final values to
     1e-5; latencies within 2 % at 32x32 and 5 % at 64x64 (measured: 1.5 % and 3.8 % at most,

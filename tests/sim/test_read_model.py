@@ -103,7 +103,7 @@ def _tile(n: int) -> Tile:
 
 
 @pytest.mark.ngspice
-@pytest.mark.parametrize("n", [32, 64])
+@pytest.mark.parametrize("n", [32, pytest.param(64, marks=pytest.mark.heavy)])
 def test_frozen_columns_agree_with_the_dynamic_model(n: int) -> None:
     dynamic = _tile(n)
     frozen = Tile(dataclasses.replace(dynamic.spec,
