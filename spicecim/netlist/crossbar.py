@@ -14,9 +14,8 @@ A wire, driver or sense element of zero resistance is a short: its two nodes bec
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from spicecim.devices.readout import SizedReadout
 from spicecim.errors import check
 from spicecim.netlist import readout
 from spicecim.netlist.spec import Tile
+from spicecim.store import files
 
 OUTPUT_NODE = "out{j}"
 SOURCE_GROUPS = ("drivers", "frontend", "wordline")
@@ -284,26 +284,41 @@ def netlist_files(cols: int) -> Iterator[str]:
     yield from (f"col{j:04d}.cir" for j in range(cols))
 
 
-def write_netlists(tile: Tile, out_dir: Path, analysis: Analysis) -> list[Path]:
-    """Write the full array and every column netlist under ``out_dir``, each atomically."""
+_NETLIST_NAME = re.compile(r"^(array|col\d{4,})\.cir$")
+
+
+def holds_netlists_of(out_dir: Path, tile: Tile, analysis: Analysis) -> bool:
+    """Whether ``out_dir`` holds nothing but this tile's netlists under ``analysis``, as
+    :func:`write_netlists` wrote them: its ``array.cir`` starts with the header it would write
+    now (spicecim version, tile and data digests, inputs, readout, analysis), so writing them
+    again gives the same bytes (the netlists are deterministic) and replaces nothing."""
+    names = {p.name for p in out_dir.iterdir()}
+    if not names or names - set(netlist_files(tile.spec.cols)):
+        return False
+    header = "\n".join(_header(tile, "full array", analysis)) + "\n"
+    try:
+        with open(out_dir / "array.cir") as f:
+            return f.read(len(header)) == header
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def write_netlists(tile: Tile, out_dir: Path, analysis: Analysis, *,
+                   on_file: Callable[[Path], None] | None = None) -> list[Path]:
+    """Write the full array and every column netlist under ``out_dir``, each atomically (built
+    and written one at a time, ``on_file`` told of each), and remove any other netlist of an
+    earlier tile there (``array.cir``, ``colNNNN.cir``), so the folder holds one tile's set."""
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(netlist_files(tile.spec.cols))
-    texts = [build_array(tile, analysis)] + [
-        build_column(tile, j, analysis) for j in range(tile.spec.cols)
-    ]
+    stale = [p for p in out_dir.iterdir()
+             if _NETLIST_NAME.match(p.name) and p.name not in set(names)]
     paths = []
-    for name, text in zip(names, texts, strict=True):
-        paths.append(write_text_atomic(out_dir / name, text))
+    for j, name in enumerate(names):
+        text = build_array(tile, analysis) if j == 0 else build_column(tile, j - 1, analysis)
+        paths.append(files.write_text(out_dir / name, text, sync_dir=False))
+        if on_file is not None:
+            on_file(paths[-1])
+    for path in stale:
+        path.unlink(missing_ok=True)
+    files.fsync_dir(out_dir)
     return paths
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

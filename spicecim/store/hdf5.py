@@ -41,7 +41,8 @@ import numpy as np
 import spicecim
 from spicecim.errors import ResultFileError
 from spicecim.store import schema
-from spicecim.store.journal import JournalFile, Record, fsync_dir, read_arrays
+from spicecim.store.files import atomic_write, fsync_dir
+from spicecim.store.journal import JournalFile, Record, read_arrays
 from spicecim.store.lock import RunLock
 from spicecim.store.runs import (
     EmptyJournalError,
@@ -264,19 +265,15 @@ class RunWriter:
             raise ResultFileError(f"{self.path} cannot be finished: columns not simulated yet "
                                   f"({', '.join(f'{t}: {n}' for t, n in unfinished.items())})")
         if self._dirty or extra is not None or self._base is None:
-            tmp = beside(self.path, schema.TEMP_SUFFIX)
-            with h5py.File(tmp, "w") as f:
-                self._write(f)
-                if extra is not None:
-                    extra(f)
-                f.attrs[schema.ATTR_COMPLETE] = True
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            fsync_dir(self.path.parent)
+            def write(tmp: Path) -> None:
+                with h5py.File(tmp, "w") as f:
+                    self._write(f)
+                    if extra is not None:
+                        extra(f)
+                    f.attrs[schema.ATTR_COMPLETE] = True
+
+            # a fixed temporary name: the next writer of this output removes it after a kill
+            atomic_write(self.path, write, temp=beside(self.path, schema.TEMP_SUFFIX))
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from spicecim.errors import ResultFileError
+from spicecim.store.files import fsync_dir
 
 MAGIC = b"SCJ1"
 _HEADER = struct.Struct("<4sQI")
@@ -167,12 +168,3 @@ class JournalFile:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make the entries of ``folder`` (a file created, renamed or removed) durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,0 +1,65 @@
+"""Writing a file so that no reader, and no kill, ever sees half of it: the one atomic writer
+every output of spicecim goes through (netlists, run and report files, solver results, model
+weights, ACAM tables).
+
+The content is written to a temporary name in the target's own folder (a rename is atomic only
+within one file system), made durable (``fsync``), then renamed over the target; the folder's
+entry is made durable too. On any exception, Ctrl-C and SIGTERM included, the temporary file is
+removed and the target is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the entries of ``folder`` (a file created, renamed or removed) durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path | str, write: Callable[[Path], None], *,
+                 temp: Path | None = None, sync_dir: bool = True) -> Path:
+    """Make ``path`` by calling ``write(tmp)`` on a temporary path beside it, then renaming it
+    into place; return ``path``. ``temp`` names that temporary path (a fixed name that the next
+    writer cleans up after a kill) instead of a fresh unique one; ``sync_dir=False`` leaves the
+    folder's fsync to a caller that writes many files into it (:func:`fsync_dir` once after)."""
+    path = Path(path)
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if temp is None:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+    else:
+        tmp = temp
+    try:
+        write(tmp)
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if sync_dir:
+        fsync_dir(folder)
+    return path
+
+
+def write_text(path: Path | str, text: str, *, sync_dir: bool = True) -> Path:
+    """:func:`atomic_write` of a text file."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text), sync_dir=sync_dir)
