@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +35,7 @@ from spicecim.acam.netlist import (
 from spicecim.errors import ResultFileError, SpecError, check
 from spicecim.measure import crossing_time
 from spicecim.sim.ngspice import NgspiceSession
-from spicecim.store import schema
+from spicecim.store import files, schema
 from spicecim.store.hdf5 import FileRun, RunWriter, Table, open_run
 
 # A 64-point log grid over a 45x conductance range puts neighbours 6 % apart; the bound is a
@@ -149,7 +147,7 @@ def save_transfer(table: TransferTable, path: Path) -> Path:
     def write(f) -> None:  # noqa: ANN001 - a binary file object
         np.savez(f, cell_digest=np.array(table.cell.transfer_digest()),
                  **{name: getattr(table, name) for name in _TABLE_ARRAYS})
-    return _write_atomic(path, write)
+    return files.write_stream(path, write)
 
 
 def load_transfer(path: Path, cell: AcamCell) -> TransferTable:
@@ -533,15 +531,3 @@ def read_search(path: Path) -> Table:
         return Table(data, {f.name: str(group[f.name].attrs[schema.ATTR_UNITS])
                             for f in SEARCH_FIELDS})
 
-
-def _write_atomic(path: Path, write) -> Path:  # noqa: ANN001 - a callable taking a file object
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

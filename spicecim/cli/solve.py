@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from spicecim.cli.options import build_tile, pop_tile_options, tile_options
 from spicecim.errors import SpecError, SpiceCimError
 from spicecim.netlist.spec import sized_readout
 from spicecim.solve import solve_batch
+from spicecim.store import files
 
 
 class BadInput(click.ClickException):
@@ -88,18 +87,13 @@ def _load(path: Path, what: str) -> np.ndarray:
 
 def _write(path: Path, current_a: np.ndarray, output_v: np.ndarray, spec: dict, digest: str
            ) -> None:
-    """Write to a temporary name in the target folder, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Write atomically (:mod:`spicecim.store.files`): never a half-written file."""
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             f.attrs["spec"] = json.dumps(spec, sort_keys=True)
             f.attrs["spec_hash"] = digest
             for name, data, unit in (("column_current_a", current_a, "A"),
                                      ("output_v", output_v, "V")):
                 f.create_dataset(name, data=data).attrs["units"] = unit
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    files.atomic_write(path, write)

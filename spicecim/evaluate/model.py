@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from spicecim.errors import ResultFileError, SpecError, check
+from spicecim.store import files
 
 Matmul = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
 ACTIVATIONS = ("relu", "none", "sigmoid", "softplus", "tanh")
@@ -203,7 +203,7 @@ def batch_size(inputs: Mapping[str, np.ndarray]) -> int:
 
 def save_mlp(mlp: Mlp, path: str | os.PathLike, extra: Mapping | None = None) -> None:
     """Write ``mlp`` (and a wrapper's JSON-able ``extra`` settings) to an .npz file atomically
-    (temp file in the same folder, then rename)."""
+    (:mod:`spicecim.store.files`)."""
     path = Path(path)
     meta = {
         "format": FILE_FORMAT,
@@ -219,16 +219,7 @@ def save_mlp(mlp: Mlp, path: str | os.PathLike, extra: Mapping | None = None) ->
     arrays = {"meta": np.array(json.dumps(meta))}
     for i, layer in enumerate(mlp.layers):
         arrays[f"w{i}"], arrays[f"b{i}"] = layer.weight, layer.bias
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_stream(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_mlp(path: str | os.PathLike) -> Mlp:

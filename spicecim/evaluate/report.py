@@ -22,8 +22,6 @@ import dataclasses
 import datetime
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ import spicecim
 from spicecim.evaluate.accuracy import AccuracyResult
 from spicecim.evaluate.baseline import Baseline, compare_to
 from spicecim.evaluate.schedule import ModelCost, Totals
+from spicecim.store import files
 from spicecim.units import format_si as si
 
 REPORT_FORMAT = "spicecim-evaluate-report-v1"
@@ -238,12 +237,8 @@ def _table(group: h5py.Group, columns: dict[str, tuple[list, str]]) -> None:
 
 
 def write_h5(report: Report, path: Path | str, command_line: str = "") -> Path:
-    """Write the report (module docstring) to a temporary name, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Write the report (module docstring) atomically (:mod:`spicecim.store.files`)."""
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             f.attrs.update({"format": REPORT_FORMAT, "spicecim_version": spicecim.__version__,
                             "created_utc": datetime.datetime.now(datetime.UTC).isoformat(
@@ -288,11 +283,8 @@ def write_h5(report: Report, path: Path | str, command_line: str = "") -> Path:
                     "throughput_per_s": ([b.throughput_per_s for b in bs], "1/s"),
                     **{f"speedup_{s}": ([report.speedups(b)[s] for b in bs], "1")
                        for s in report.schedules}})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return files.atomic_write(path, write)
 
 
 def _number(value: object) -> float:

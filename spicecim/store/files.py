@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_dir(folder: Path) -> None:
@@ -63,3 +64,13 @@ def atomic_write(path: Path | str, write: Callable[[Path], None], *,
 def write_text(path: Path | str, text: str, *, sync_dir: bool = True) -> Path:
     """:func:`atomic_write` of a text file."""
     return atomic_write(path, lambda tmp: tmp.write_text(text), sync_dir=sync_dir)
+
+
+def write_stream(path: Path | str, write: Callable[[BinaryIO], None]) -> Path:
+    """:func:`atomic_write` through a binary file object (``np.savez``, which would add ``.npz``
+    to a temporary path that lacks it)."""
+    def to_file(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            write(f)
+
+    return atomic_write(path, to_file)
