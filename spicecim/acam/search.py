@@ -119,7 +119,7 @@ def measure_transfer(cell: AcamCell, *, points: int = TRANSFER_POINTS,
     table = None
     if cache is not None and cache.is_file():
         table = load_transfer(cache, cell)
-        if table.g_s.size != points or not np.isclose(table.dl_v[1] - table.dl_v[0], dl_step_v):
+        if not _measured_as(table, points, dl_step_v):
             table = None
     if table is None:
         session = session or NgspiceSession()
@@ -140,6 +140,21 @@ def measure_transfer(cell: AcamCell, *, points: int = TRANSFER_POINTS,
             save_transfer(table, cache)
     _TRANSFER_MEMO[key] = table
     return table
+
+
+def _measured_as(table: TransferTable, points: int, dl_step_v: float) -> bool:
+    return table.g_s.size == points and bool(np.isclose(table.dl_v[1] - table.dl_v[0],
+                                                        dl_step_v))
+
+
+def reusable_transfer(path: Path, cell: AcamCell, *, points: int = TRANSFER_POINTS,
+                      dl_step_v: float = TRANSFER_STEP_V) -> bool:
+    """Whether :func:`measure_transfer` would read ``path`` as its cache rather than write it:
+    a table of this cell measured on this grid."""
+    try:
+        return _measured_as(load_transfer(path, cell), points, dl_step_v)
+    except ResultFileError:
+        return False
 
 
 def save_transfer(table: TransferTable, path: Path) -> Path:

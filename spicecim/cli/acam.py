@@ -9,17 +9,20 @@ from pathlib import Path
 import click
 import numpy as np
 
-from spicecim.acam.converter import FUNCTIONS, function_map, program_function
+from spicecim.acam.converter import FUNCTIONS, MAX_BITS, function_map, program_function
 from spicecim.acam.netlist import DEVICES, AcamArray, AcamCell, acam_cell
 from spicecim.acam.search import (
     TRANSFER_POINTS,
     Programmer,
     measure_transfer,
+    reusable_transfer,
+    save_transfer,
     shortest_sense_time,
     simulate_search,
     sweep_interval,
     write_search,
 )
+from spicecim.cli.options import FINITE, check_output
 from spicecim.errors import SpecError
 from spicecim.sim.ngspice import NgspiceSession
 
@@ -30,15 +33,15 @@ def _cell(device: str, t_eval: float | None) -> AcamCell:
 
 def _seconds(text: str | None) -> float | None:
     try:
-        return None if text is None else float(text)
-    except ValueError as exc:
+        return None if text is None else FINITE.convert(text, None, None)
+    except click.BadParameter as exc:
         raise SpecError(f"--t-eval {text!r} is invalid: expected seconds or 'auto'") from exc
 
 
 def _interval(text: str) -> tuple[float, float]:
     try:
-        lo, hi = (float(part) for part in text.split(":"))
-    except ValueError as exc:
+        lo, hi = (FINITE.convert(part, None, None) for part in text.split(":"))
+    except (ValueError, click.BadParameter) as exc:
         raise SpecError(f"--check {text!r} is invalid: expected LOW:HIGH in volts") from exc
     if not lo < hi:  # before any simulation
         raise SpecError(f"interval [{lo}, {hi}] V is invalid: expected a non-empty interval with "
@@ -46,11 +49,13 @@ def _interval(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+_COUNT = click.IntRange(min=1)
 _device = click.option("--device", type=click.Choice(DEVICES), default="linear", show_default=True,
                        help="Memristors as linear resistors or as the HfOx memristor subcircuit.")
-_t_eval = click.option("--t-eval", type=float, default=None,
+_t_eval = click.option("--t-eval", type=FINITE, default=None,
                        help="Sense time after precharge release (s); default from the cell file.")
 _as_json = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+_overwrite = click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
 
 
 @click.group()
@@ -59,19 +64,21 @@ def acam() -> None:
 
 
 @acam.command()
-@click.option("--cells", type=int, default=64, show_default=True,
+@click.option("--cells", type=_COUNT, default=64, show_default=True,
               help="Cells per row (match line).")
-@click.option("--rows", type=int, default=16, show_default=True, help="Rows (match lines).")
+@click.option("--rows", type=_COUNT, default=16, show_default=True, help="Rows (match lines).")
 @_device
 @click.option("--t-eval", default=None,
               help="Sense time after precharge release (s), default from the cell file; 'auto': "
                    "the shortest of 0.125..16 ns (octaves) at which the searches work.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("runs/acam.h5"), show_default=True, help="HDF5 result file.")
+@_overwrite
 @_as_json
 def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path,
-             as_json: bool) -> None:
+             overwrite: bool, as_json: bool) -> None:
     """Worst-case search latency and energy of an array, simulated in ngspice."""
+    check_output(out, overwrite)
     auto = t_eval == "auto"
     cell = _cell(device, None if auto else _seconds(t_eval))
     array = AcamArray(rows=rows, cells=cells, cell=cell)
@@ -96,24 +103,34 @@ def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path,
 
 @acam.command()
 @_device
-@click.option("--cells", type=int, default=1, show_default=True,
+@click.option("--cells", type=_COUNT, default=1, show_default=True,
               help="Cells per row: their match-line capacitance sets the trip current.")
 @_t_eval
-@click.option("--points", type=int, default=TRANSFER_POINTS, show_default=True,
+@click.option("--points", type=click.IntRange(min=8), default=TRANSFER_POINTS, show_default=True,
               help="Conductances in the sweep (log-spaced over the cell's range).")
 @click.option("--check", "checks", multiple=True, metavar="LOW:HIGH",
               help="Program this interval (V) into a one-cell row, sweep it in ngspice and report "
                    "the bound errors.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also store the measured table (.npz).")
+              help="Also store the measured table (.npz); read back instead when it holds this "
+                   "cell's table on this grid.")
+@_overwrite
 @_as_json
 def transfer(device: str, cells: int, t_eval: float | None, points: int, checks: tuple[str, ...],
-             out: Path | None, as_json: bool) -> None:
+             out: Path | None, overwrite: bool, as_json: bool) -> None:
     """The cell's measured transfer curve: bounds against memristor conductance."""
     intervals = [_interval(text) for text in checks]
     array = AcamArray(rows=1, cells=cells, cell=_cell(device, t_eval))
+    reused = out is not None and out.is_file() and reusable_transfer(out, array.cell,
+                                                                      points=points)
+    if out is not None:
+        check_output(out, overwrite or reused)
     session = NgspiceSession()
-    table = measure_transfer(array.cell, points=points, session=session, cache=out)
+    # another table at --out (--overwrite) is measured anew and replaced, never read
+    cache = out if reused or (out is not None and not out.exists()) else None
+    table = measure_transfer(array.cell, points=points, session=session, cache=cache)
+    if out is not None and cache is None:
+        save_transfer(table, out)
     prog = Programmer(table, array)
     w = prog.window
     pick = np.unique(np.linspace(0, prog.g_s.size - 1, 9).round().astype(int))
@@ -152,9 +169,10 @@ def transfer(device: str, cells: int, t_eval: float | None, points: int, checks:
 
 @acam.command("function")
 @click.option("--name", type=click.Choice(tuple(FUNCTIONS)), default="sigmoid", show_default=True)
-@click.option("--bits", type=int, default=4, show_default=True, help="Output code bits.")
-@click.option("--x-min", type=float, default=-4.0, show_default=True, help="Input range start.")
-@click.option("--x-max", type=float, default=4.0, show_default=True, help="Input range end.")
+@click.option("--bits", type=click.IntRange(1, MAX_BITS), default=4, show_default=True,
+              help="Output code bits.")
+@click.option("--x-min", type=FINITE, default=-4.0, show_default=True, help="Input range start.")
+@click.option("--x-max", type=FINITE, default=4.0, show_default=True, help="Input range end.")
 @_device
 @_as_json
 def function_(name: str, bits: int, x_min: float, x_max: float, device: str, as_json: bool) -> None:

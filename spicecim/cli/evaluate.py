@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from spicecim.cli.options import check_output, parse_size
+from spicecim.cli.options import NON_NEGATIVE, check_output, parse_size
 from spicecim.errors import SpecError
 from spicecim.evaluate import accuracy as acc
 from spicecim.evaluate import evaluation
@@ -101,9 +101,9 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--resolution", default="800x800", show_default=True, help="Frame WIDTHxHEIGHT.")
 @click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
               help="Copies of the model's arrays working on different samples.")
-@click.option("--adder-latency", type=click.FloatRange(min=0), default=sched.DEFAULT_ADD_LATENCY_S,
+@click.option("--adder-latency", type=NON_NEGATIVE, default=sched.DEFAULT_ADD_LATENCY_S,
               show_default=True, help="Digital adder time per level (s; assumption).")
-@click.option("--adder-energy", type=click.FloatRange(min=0), default=sched.DEFAULT_ADD_ENERGY_J,
+@click.option("--adder-energy", type=NON_NEGATIVE, default=sched.DEFAULT_ADD_ENERGY_J,
               show_default=True, help="Energy per digital addition (J; Horowitz ISSCC 2014).")
 @click.option("--accuracy/--no-accuracy", default=True, show_default=True)
 @click.option("--points", type=click.IntRange(min=1), default=1000, show_default=True,
@@ -122,9 +122,9 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the run's DAC]")
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the run's].")
-@click.option("--variation", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--variation", type=NON_NEGATIVE, default=1.0, show_default=True,
               help="Scale of the programming variation sigma_G (Milo et al. 2021).")
-@click.option("--read-noise", type=click.FloatRange(min=0), default=acc.DEFAULT_READ_NOISE,
+@click.option("--read-noise", type=NON_NEGATIVE, default=acc.DEFAULT_READ_NOISE,
               show_default=True, help="Relative read-noise sigma per device per read.")
 @click.option("--ir-drop/--no-ir-drop", default=True, show_default=True,
               help="Wire, driver and sense resistances in the accuracy pass.")

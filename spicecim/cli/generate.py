@@ -9,22 +9,37 @@ from typing import Any
 
 import click
 
-from spicecim.cli.options import build_tile, pop_tile_options, tile_options
-from spicecim.netlist.crossbar import Transient, write_netlists
+from spicecim.cli.options import (
+    FINITE,
+    build_tile,
+    check_output,
+    pop_tile_options,
+    tile_options,
+)
+from spicecim.netlist.crossbar import Transient, holds_netlists_of, netlists_in, write_netlists
 
 
 @click.command()
 @tile_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("netlists/xbar"), show_default=True, help="Folder for the netlists.")
-@click.option("--stop", type=float, default=20e-9, show_default=True, help="Transient stop time (s).")
-@click.option("--step", type=float, default=10e-12, show_default=True, help="Transient print step (s).")
+@click.option("--stop", type=FINITE, default=20e-9, show_default=True,
+              help="Transient stop time (s).")
+@click.option("--step", type=FINITE, default=10e-12, show_default=True,
+              help="Transient print step (s).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the netlists of another tile in --out (the same tile's are "
+                   "rewritten byte for byte without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def generate(out_dir: Path, stop: float, step: float, as_json: bool, **kwargs: Any) -> None:
+def generate(out_dir: Path, stop: float, step: float, overwrite: bool, as_json: bool,
+             **kwargs: Any) -> None:
     """Write netlists/<out>/array.cir and one colNNNN.cir per column."""
+    analysis = Transient(stop_s=stop, step_s=step)
     tile = build_tile(pop_tile_options(kwargs))
+    same = holds_netlists_of(out_dir, tile, analysis)
+    check_output(out_dir, overwrite, inside=[] if same else netlists_in(out_dir))
     start = time.perf_counter()
-    paths = write_netlists(tile, out_dir, Transient(stop_s=stop, step_s=step))
+    paths = write_netlists(tile, out_dir, analysis)
     elapsed = time.perf_counter() - start
     summary = {
         "rows": tile.spec.rows,

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from spicecim.cli.evaluate import parse_size, parse_sweep
+from spicecim.cli.options import NON_NEGATIVE, check_output
 from spicecim.evaluate import accuracy as acc
 from spicecim.evaluate import nerf
 from spicecim.evaluate.presets import NERF_PRESETS
@@ -35,9 +36,9 @@ from spicecim.evaluate.scene import default_scene
 @click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the tables' DAC]")
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the tables'].")
-@click.option("--variation", type=click.FloatRange(min=0),
+@click.option("--variation", type=NON_NEGATIVE,
               help="Scale of the programming variation sigma_G (Milo et al. 2021) [default: 1].")
-@click.option("--read-noise", type=click.FloatRange(min=0),
+@click.option("--read-noise", type=NON_NEGATIVE,
               help=f"Relative read-noise sigma per device per read [default: "
                    f"{acc.DEFAULT_READ_NOISE:g}].")
 @click.option("--ir-drop/--no-ir-drop", default=None,
@@ -58,25 +59,28 @@ from spicecim.evaluate.scene import default_scene
               show_default=True,
               help="Samples of the frame that set each layer's DAC scale, ADC range and "
                    "column calibration.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the fit, calibration, variation and noise.")
+@click.option("--overwrite", is_flag=True, help="Replace the PNGs (and sweep files) in --out.")
 def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: int, out: Path,
              cache_dir: Path | None, fit_steps: int, ideal: bool, adc_bits: int | None,
              dac_bits: int | None, weight_bits: int | None, variation: float | None,
              read_noise: float | None, ir_drop: bool | None, adc_range: str, calibrate: bool,
              sweep_text: str | None,
-             adc_share: int | None, calibration_points: int, seed: int) -> None:
+             adc_share: int | None, calibration_points: int, seed: int, overwrite: bool) -> None:
     """Render the built-in scene with the float MLP and through the crossbar model; print
     PSNR beside the frame's latency and energy per schedule, and write the PNGs."""
     width, height = parse_size(resolution, "resolution")
     frame = nerf.Frame(width, height, samples_per_ray)
     sweep = parse_sweep(sweep_text) if sweep_text else None
+    cache = cache_dir or nerf.default_cache_dir()
+    check_output(out, overwrite, inside=nerf.output_names(sweep is not None))
+    check_output(cache, True, "--cache-dir", inside=())
     table = nerf.load_table(tables_path)
 
     from spicecim.evaluate.fit import cached_fit  # loads JAX: only when a fit may run
 
     scene = default_scene()
-    cache = cache_dir or nerf.default_cache_dir()
     field = cached_fit(cache, scene, preset=model, steps=fit_steps, seed=seed)
     given = {name: value for name, value in (
         ("adc_bits", adc_bits), ("dac_bits", dac_bits), ("weight_bits", weight_bits),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,35 @@ from spicecim import devices
 from spicecim.errors import SpecError
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, make_tile
+from spicecim.store.lock import check_not_in_use
 
+
+class Finite(click.FloatRange):
+    """A float option's type: a finite number (click's ``float`` and ``FloatRange`` let NaN and
+    infinity through), within the range given, if any."""
+
+    def __init__(self, min: float | None = None, min_open: bool = False) -> None:  # noqa: A002
+        super().__init__(min=min, min_open=min_open)
+        if min is None:
+            self.name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+    def _describe_range(self) -> str:
+        return super()._describe_range() if self.min is not None else "finite"
+
+
+FINITE = Finite()
+NON_NEGATIVE = Finite(min=0.0)
+POSITIVE = Finite(min=0.0, min_open=True)
 _D = specs.DEFAULT_WIRE, specs.DEFAULT_DRIVER, specs.DEFAULT_READOUT
-_NON_NEGATIVE = click.FloatRange(min=0.0)
-_POSITIVE = click.FloatRange(min=0.0, min_open=True)
+_NON_NEGATIVE = NON_NEGATIVE
+_POSITIVE = POSITIVE
 _BITS = click.IntRange(1, 16)
 
 
@@ -170,16 +196,25 @@ def parse_size(text: str, what: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def check_output(path: Path, overwrite: bool, option: str = "--out") -> None:
+def check_output(path: Path, overwrite: bool, option: str = "--out", *,
+                 inside: Iterable[str] | None = None) -> None:
     """Refuse, before any work, an output that could not be written or would replace a file
-    without ``overwrite``: a folder, an existing file, a path under a file or an unwritable
-    folder. Nothing is created here."""
-    if path.is_dir():
+    without ``overwrite``: an existing file, a path under a file or an unwritable folder, and
+    with or without ``overwrite`` a file another live run is writing (its lock). ``inside``
+    makes ``path`` a folder output: the names of the files the command would write or remove
+    in it (each existing one refused like a file); else ``path`` is a file, never a folder.
+    Nothing is created here: the one message of every command that writes."""
+    if inside is None and path.is_dir():
         raise SpecError(f"{option} {str(path)!r} is a directory: expected a file path")
-    if path.exists() and not overwrite:
-        raise SpecError(f"{option} {str(path)!r} exists: expected a new path, or --overwrite "
-                        "to replace it")
-    folder = path.absolute().parent
+    if inside is not None and path.exists() and not path.is_dir():
+        raise SpecError(f"{option} {str(path)!r} is a file: expected a folder")
+    for target in [path] if inside is None else [path / name for name in inside]:
+        if target.exists() and not overwrite:
+            raise SpecError(f"{option} {str(target)!r} exists: expected a new path, or "
+                            "--overwrite to replace it")
+        if inside is None:
+            check_not_in_use(target)
+    folder = path.absolute() if inside is not None else path.absolute().parent
     while not folder.exists():
         folder = folder.parent
     if not folder.is_dir():

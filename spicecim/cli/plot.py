@@ -3,11 +3,14 @@ PNG files."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
 
+from spicecim.cli.options import check_output
 from spicecim.errors import SpecError
+from spicecim.store import files
 from spicecim.store.hdf5 import open_run
 
 
@@ -30,8 +33,11 @@ def parse_columns(text: str) -> list[int]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("plots"),
               show_default=True, help="Folder for the PNG files (created if missing).")
 @click.option("--dpi", type=click.IntRange(50, 600), default=150, show_default=True)
-def plot(path: Path, columns_text: str | None, tile: str | None, out: Path, dpi: int) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace PNG files of the same names in --out.")
+def plot(path: Path, columns_text: str | None, tile: str | None, out: Path, dpi: int,
+         overwrite: bool) -> None:
     """Write the figures of a run file (simulated with --waveforms) as PNG files."""
+    check_output(out, overwrite, inside=())
     # matplotlib loads only for this command, not for every spicecim invocation.
     from spicecim.plot import default_columns, run_figures
 
@@ -40,8 +46,8 @@ def plot(path: Path, columns_text: str | None, tile: str | None, out: Path, dpi:
         columns = (default_columns(run, tile) if columns_text is None
                    else parse_columns(columns_text))
         figures = run_figures(run, tile, columns)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output(out, overwrite, inside=[f"{name}.png" for name in figures])
     for name, figure in figures.items():
-        target = out / f"{name}.png"
-        figure.savefig(target, dpi=dpi)
+        target = files.write_stream(out / f"{name}.png",
+                                    functools.partial(figure.savefig, dpi=dpi, format="png"))
         click.echo(str(target))

@@ -16,8 +16,10 @@ from click.core import ParameterSource
 from spicecim import driver
 from spicecim.cli import interrupted_exit
 from spicecim.cli.options import (
+    NON_NEGATIVE,
     build_spec,
     build_tile,
+    check_output,
     parse_size,
     pop_tile_options,
     tile_options,
@@ -27,7 +29,7 @@ from spicecim.cli.tables import column_breakdown, describe, render
 from spicecim.driver import RunOptions
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.evaluate import cosim
-from spicecim.evaluate.nerf import Frame
+from spicecim.evaluate.nerf import Frame, default_cache_dir
 from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster
 from spicecim.sim.sweep import DRIVES
 from spicecim.store.hdf5 import open_run
@@ -79,7 +81,7 @@ FAILED_EXIT = 1
               help="The --scene frame, WIDTHxHEIGHT.")
 @click.option("--samples-per-ray", type=click.IntRange(min=1), default=32, show_default=True,
               help="The --scene frame's samples per ray.")
-@click.option("--variation", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--variation", type=NON_NEGATIVE, default=0.0, show_default=True,
               help="Programming variation of the co-simulated tiles (scale of sigma_G, Milo "
                    "et al. 2021, drawn from --seed).")
 @click.option("--overwrite", is_flag=True, help="Start anew instead of resuming <out>.")
@@ -96,6 +98,9 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     if it exists; print its schedules."""
     ctx = click.get_current_context()
     _check_mode(ctx, model is not None)
+    check_output(out, True)  # an existing run is resumed (or, with --overwrite, replaced)
+    if scene:
+        check_output(cache_dir or default_cache_dir(), True, "--cache-dir", inside=())
     opts = pop_tile_options(kwargs)
     cluster = Cluster.from_options(scheduler, dask_local, workers, os.environ)
     options = RunOptions(drive=drive, adc_share=adc_share, waveforms=waveforms,

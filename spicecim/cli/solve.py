@@ -11,7 +11,7 @@ import click
 import h5py
 import numpy as np
 
-from spicecim.cli.options import build_tile, pop_tile_options, tile_options
+from spicecim.cli.options import build_tile, check_output, pop_tile_options, tile_options
 from spicecim.errors import SpecError, SpiceCimError
 from spicecim.netlist.spec import sized_readout
 from spicecim.solve import solve_batch
@@ -32,13 +32,16 @@ class BadInput(click.ClickException):
               help="Programmed conductances .npy, (rows, cols) in S, used instead of --weights.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="HDF5 file for the column currents and output voltages.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def solve_cmd(conductances_file: Path | None, out_file: Path, as_json: bool, **kwargs: Any) -> None:
+def solve_cmd(conductances_file: Path | None, out_file: Path, overwrite: bool, as_json: bool,
+              **kwargs: Any) -> None:
     """Column currents and ADC voltages with wire and driver IR drop, without SPICE.
 
     --inputs may hold one vector (rows,) or a batch (batch, rows), values in [0, 1].
     """
     try:
+        check_output(out_file, overwrite)
         summary = _run(pop_tile_options(kwargs), conductances_file, out_file)
     except SpiceCimError as exc:
         raise BadInput(str(exc)) from exc

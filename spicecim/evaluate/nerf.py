@@ -312,6 +312,12 @@ def difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.max(np.abs(np.asarray(a, float) - np.asarray(b, float)), axis=-1)
 
 
+def output_names(sweep: bool) -> list[str]:
+    """The files :func:`write_outputs` writes in its folder, with a sweep or without."""
+    return ["scene.png", "float.png", "crossbar.png", "diff.png",
+            *(["sweep.csv", "sweep.png"] if sweep else [])]
+
+
 def write_outputs(result: NerfResult, out_dir: Path | str) -> list[Path]:
     """PNGs of the three renders and of |crossbar - float| (:func:`difference`, magma colour
     map from 0 to its largest value, which the report names), and with a sweep ``sweep.csv``

@@ -287,13 +287,21 @@ def netlist_files(cols: int) -> Iterator[str]:
 _NETLIST_NAME = re.compile(r"^(array|col\d{4,})\.cir$")
 
 
+def netlists_in(out_dir: Path) -> list[str]:
+    """The names of the netlists :func:`write_netlists` would replace or remove in ``out_dir``
+    (any ``array.cir`` and ``colNNNN.cir``), sorted; none if it is not a folder."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(p.name for p in out_dir.iterdir() if _NETLIST_NAME.match(p.name))
+
+
 def holds_netlists_of(out_dir: Path, tile: Tile, analysis: Analysis) -> bool:
     """Whether ``out_dir`` holds nothing but this tile's netlists under ``analysis``, as
     :func:`write_netlists` wrote them: its ``array.cir`` starts with the header it would write
     now (spicecim version, tile and data digests, inputs, readout, analysis), so writing them
     again gives the same bytes (the netlists are deterministic) and replaces nothing."""
-    names = {p.name for p in out_dir.iterdir()}
-    if not names or names - set(netlist_files(tile.spec.cols)):
+    names = set(netlists_in(out_dir))
+    if "array.cir" not in names or names - set(netlist_files(tile.spec.cols)):
         return False
     header = "\n".join(_header(tile, "full array", analysis)) + "\n"
     try:
@@ -310,8 +318,7 @@ def write_netlists(tile: Tile, out_dir: Path, analysis: Analysis, *,
     earlier tile there (``array.cir``, ``colNNNN.cir``), so the folder holds one tile's set."""
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(netlist_files(tile.spec.cols))
-    stale = [p for p in out_dir.iterdir()
-             if _NETLIST_NAME.match(p.name) and p.name not in set(names)]
+    stale = [out_dir / name for name in set(netlists_in(out_dir)) - set(names)]
     paths = []
     for j, name in enumerate(names):
         text = build_array(tile, analysis) if j == 0 else build_column(tile, j - 1, analysis)

@@ -56,6 +56,32 @@ def _describe(holder: dict) -> str:
             f"{holder.get('started_utc')}: {holder.get('command') or 'spicecim'})")
 
 
+def _in_use_message(out: Path, holder: dict) -> str:
+    return (f"{out} is being written by {_describe(holder)}: wait for it to end, or stop it and "
+            "rerun (--overwrite does not remove a file in use)")
+
+
+def check_not_in_use(out: Path) -> None:
+    """Refuse (:class:`RunLockedError`) an output whose lock another live process holds, so a
+    command that would replace ``out`` leaves it alone. Nothing is created; a lock this process
+    holds is no obstacle."""
+    key = Path(out).resolve()
+    if key in _HELD:
+        return
+    path = lock_path(key)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # no lock file: nobody writes it
+        return
+    try:
+        # A shared lock is refused only while a writer holds its exclusive one.
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise RunLockedError(_in_use_message(Path(out), _holder(path))) from None
+    finally:
+        os.close(fd)
+
+
 class RunLock:
     """The lock of output ``out`` (``with RunLock(out, command): ...``), re-entrant within a
     process."""
@@ -89,10 +115,7 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise RunLockedError(
-                    f"{self.out} is being written by {_describe(_holder(path))}: wait for it to "
-                    "end, or stop it and rerun (--overwrite does not remove a file in use)"
-                ) from None
+                raise RunLockedError(_in_use_message(self.out, _holder(path))) from None
             # A holder that finished removed the file after we opened it: lock the new one.
             try:
                 same = os.stat(path).st_ino == os.fstat(fd).st_ino

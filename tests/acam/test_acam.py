@@ -383,10 +383,12 @@ def test_cli_transfer_and_function() -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["simulate", "--cells", "0"], "cells=0 is invalid"),
+    (["simulate", "--cells", "0"], "0 is not in the range x>=1"),
     (["transfer", "--check", "0.7:0.6"], "low < high"),
     (["transfer", "--check", "0.7"], "LOW:HIGH"),
-    (["function", "--bits", "9"], "bits=9 is invalid"),
+    (["transfer", "--check", "0.6:inf"], "LOW:HIGH"),
+    (["function", "--bits", "9"], "9 is not in the range 1<=x<=8"),
+    (["function", "--x-max", "nan"], "nan is not a finite number"),
 ])
 def test_cli_bad_input_is_one_line(args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, ["acam", *args])

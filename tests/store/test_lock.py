@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from spicecim.cli import cli
 from spicecim.store import schema
 from spicecim.store.hdf5 import RunWriter
-from spicecim.store.lock import RunLock, RunLockedError
+from spicecim.store.lock import RunLock, RunLockedError, check_not_in_use
 
 CONFIG = {"spec": {"rows": 2}}
 PROVENANCE = {schema.ATTR_NGSPICE: "ngspice-39", schema.ATTR_COMMAND: "spicecim simulate"}
@@ -78,3 +80,17 @@ def test_one_process_nests_its_locks(tmp_path: Path) -> None:
         again = RunWriter(out, CONFIG, PROVENANCE)
         again.close()
     assert not lock.exists()
+
+
+def test_overwrite_never_replaces_a_file_a_live_run_writes(tmp_path: Path,
+                                                           holder: subprocess.Popen[str]) -> None:
+    out = tmp_path / "run.h5"
+    with pytest.raises(RunLockedError, match=rf"being written by process {holder.pid}"):
+        check_not_in_use(out)
+    check_not_in_use(tmp_path / "other.h5")  # no lock: nothing said, nothing made
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(cli, ["solve", "--rows", "4", "--cols", "4", "--out", str(out),
+                                      "--overwrite"])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and f"process {holder.pid}" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
