@@ -44,6 +44,11 @@ class ResultFileError(SpiceCimError):
     """A result file is missing, foreign, corrupt or does not match the request."""
 
 
+class InputFileError(SpecError, ResultFileError):
+    """A user's input file (an array, a model's weights) is missing, unreadable, or holds what
+    is not accepted: a bad option value and a bad file at once."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread as Ctrl-C raises :class:`KeyboardInterrupt`, so a
     terminated run stops the way an interrupted one does (finished work kept)."""

@@ -2,9 +2,11 @@
 
 Every user mistake, whether click finds it (a non-numeric value) or spicecim does (a
 :class:`~spicecim.errors.SpiceCimError`), ends as one line on stderr and exit code 2; so does
-an ``OSError`` (an output that cannot be written). Ctrl-C exits 130 and SIGTERM 143, both after
-the command has stopped cleanly (``simulate`` keeps every finished column and says so); notes
-from the store (a damaged journal, a lock taken over) are lines on stderr.
+an ``OSError`` (an output that cannot be written), and an input file that ends early (never
+click's "Aborted."). Warnings are held to the command's end: shown after its output, dropped
+when it ends in an error, so the error's line is all it prints. Ctrl-C exits 130 and SIGTERM
+143, both after the command has stopped cleanly (``simulate`` keeps every finished column and
+says so); notes from the store (a damaged journal, a lock taken over) are lines on stderr.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import importlib
 import logging
 import signal
 import sys
+import warnings
 from typing import Any
 
 import click
 
 from spicecim import __version__
-from spicecim.errors import SpiceCimError, Terminated
+from spicecim.errors import InputFileError, SpiceCimError, Terminated
 
 USAGE_ERROR = 2
 INTERRUPTED_EXIT = 128 + signal.SIGINT
@@ -45,7 +48,28 @@ class OneLineErrors(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EOFError as exc:  # click would take it for Ctrl-D: "Aborted.", exit 130
+            raise InputFileError(f"an input file ended early ({exc or 'end of file'}): "
+                                 "expected a complete file") from exc
+
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        # Warnings wait for the command's end: shown after its output, dropped before an
+        # error, whose one line says what went wrong.
+        with warnings.catch_warnings(record=True) as caught:
+            try:
+                result = self._one_line_errors(*args, **kwargs)
+            except SystemExit as exc:
+                if exc.code not in (0, None):
+                    raise
+                _show(caught)
+                raise
+        _show(caught)
+        return result
+
+    def _one_line_errors(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             return super().main(*args, **kwargs)
@@ -64,6 +88,11 @@ class OneLineErrors(click.Group):
             # disk): the user's to fix, like a bad option value
             click.echo(f"Error: {exc}", err=True)
             sys.exit(USAGE_ERROR)
+
+
+def _show(caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,6 +17,7 @@ from spicecim import devices
 from spicecim.errors import SpecError
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, make_tile
+from spicecim.store import npy
 from spicecim.store.lock import check_not_in_use
 
 
@@ -171,17 +172,10 @@ def weight_mapping(opts: dict[str, Any], mem: devices.MemristorParams) -> Weight
 
 def load_npy(path: Path, what: str, shape: tuple[int, ...]) -> np.ndarray:
     """Read a .npy array of an expected shape, or fail with one line saying what was expected."""
-    if not path.is_file():
-        raise SpecError(f"{what} file {str(path)!r} does not exist: expected a .npy file of shape {shape}")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise SpecError(f"{what} file {str(path)!r} is not a readable .npy array ({exc})") from exc
+    array = npy.load_npy(path, what, f"a .npy file of shape {shape}")
     if array.shape != shape:
         raise SpecError(f"{what} file {str(path)!r} has shape {array.shape}: expected {shape}")
-    if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
-        raise SpecError(f"{what} file {str(path)!r} holds non-finite or non-numeric values: expected finite numbers")
-    return array.astype(float)
+    return array
 
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")

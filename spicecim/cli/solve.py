@@ -12,10 +12,10 @@ import h5py
 import numpy as np
 
 from spicecim.cli.options import build_tile, check_output, pop_tile_options, tile_options
-from spicecim.errors import SpecError, SpiceCimError
+from spicecim.errors import SpiceCimError
 from spicecim.netlist.spec import sized_readout
 from spicecim.solve import solve_batch
-from spicecim.store import files
+from spicecim.store import files, npy
 
 
 class BadInput(click.ClickException):
@@ -57,8 +57,8 @@ def _run(opts: dict[str, Any], conductances_file: Path | None, out_file: Path) -
     tile = build_tile(opts)  # the spec, mapped weights and seeded random inputs
     # solve_batch checks shapes, values and (per input, for nonlinear cells) the device range.
     spec = tile.spec
-    g = tile.g_s if conductances_file is None else _load(conductances_file, "conductances")
-    x = tile.x_in if inputs_file is None else _load(inputs_file, "inputs")
+    g = tile.g_s if conductances_file is None else npy.load_npy(conductances_file, "conductances")
+    x = tile.x_in if inputs_file is None else npy.load_npy(inputs_file, "inputs")
     start = time.perf_counter()
     current = solve_batch(spec, g, x)
     elapsed = time.perf_counter() - start
@@ -74,18 +74,6 @@ def _run(opts: dict[str, Any], conductances_file: Path | None, out_file: Path) -
         "max_column_current_a": float(np.max(current, initial=0.0)),
         "seconds": round(elapsed, 6),
     }
-
-
-def _load(path: Path, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise SpecError(f"{what} file {str(path)!r} does not exist: expected a .npy file")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise SpecError(f"{what} file {str(path)!r} is not a readable .npy array ({exc})") from exc
-    if not np.issubdtype(array.dtype, np.number):
-        raise SpecError(f"{what} file {str(path)!r} holds {array.dtype} values: expected numbers")
-    return array.astype(float)
 
 
 def _write(path: Path, current_a: np.ndarray, output_v: np.ndarray, spec: dict, digest: str

@@ -53,7 +53,7 @@ from spicecim.measure import SCHEDULES, LayerSchedule
 from spicecim.netlist.spec import CrossbarSpec, Tile
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.sim.executors import Cluster
-from spicecim.store import schema
+from spicecim.store import npy, schema
 from spicecim.store.runs import Run
 
 STATISTICS = ("mean", "max", "p95")
@@ -344,33 +344,23 @@ def read_inputs(mlp: Mlp, path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise SpecError(f"inputs file {str(path)!r} does not exist: expected a .npy (one input) "
                         f"or .npz (inputs {sorted(widths)})")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded:
-                arrays = {k: loaded[k] for k in loaded.files}
-        elif len(widths) != 1:
-            raise SpecError(f"inputs file {str(path)!r} holds one array: expected a .npz with "
-                            f"the model's inputs {sorted(widths)}")
-        else:
-            arrays = {next(iter(widths)): loaded}
-    except (OSError, ValueError, EOFError) as exc:
-        raise SpecError(f"inputs file {str(path)!r} is not a readable .npy/.npz ({exc})") from exc
+    loaded = npy.load(path, "inputs", f"a .npy (one input) or .npz (inputs {sorted(widths)})")
+    if isinstance(loaded, dict):
+        arrays = loaded
+    elif len(widths) != 1:
+        raise SpecError(f"inputs file {str(path)!r} holds one array: expected a .npz with "
+                        f"the model's inputs {sorted(widths)}")
+    else:
+        arrays = {next(iter(widths)): loaded}
     out = {}
     for name, width in widths.items():
         if name not in arrays:
             raise SpecError(f"inputs file {str(path)!r} lacks input {name!r}: expected "
                             f"{sorted(widths)}")
-        a = np.asarray(arrays[name])
-        if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
-            raise SpecError(f"inputs file {str(path)!r}: input {name!r} holds {a.dtype} values: "
-                            "expected real numbers")
+        a = arrays[name]  # finite real numbers (npy.load)
         if a.ndim != 2 or a.shape[1] != width or len(a) < 1:
             raise SpecError(f"inputs file {str(path)!r}: input {name!r} has shape {a.shape}: "
                             f"expected (samples >= 1, {width})")
-        if not np.all(np.isfinite(a)):
-            raise SpecError(f"inputs file {str(path)!r}: input {name!r} holds non-finite "
-                            "values: expected finite numbers")
         out[name] = a.astype(np.float32)
     return out
 

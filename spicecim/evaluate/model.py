@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -242,7 +243,8 @@ def load_mlp_extra(path: str | os.PathLike) -> tuple[Mlp, dict]:
                       data[f"b{i}"].copy(), spec["activation"])
                 for i, spec in enumerate(meta["layers"])
             )
-    except (OSError, KeyError, AttributeError, TypeError, ValueError) as exc:
+    except (OSError, KeyError, AttributeError, TypeError, ValueError, EOFError,
+            zipfile.BadZipFile) as exc:
         raise ResultFileError(f"{path}: not a readable spicecim MLP file ({exc})") from exc
     if fmt == _NERF_V1:
         nerf = {k: meta[k] for k in ("bound", "pos_levels", "dir_levels")}

@@ -50,6 +50,7 @@ from spicecim.evaluate.model import (
     save_mlp,
     torch_state,
 )
+from spicecim.store import npy
 
 LayerSpec = tuple[str, tuple[str, ...], int, str]  # (name, sources, width, activation)
 
@@ -157,12 +158,10 @@ def load_weights(preset: str, path: str | os.PathLike) -> Mlp:
         raise SpecError(f"weights file {str(path)!r} does not exist: expected .npz, .pt or .pth")
     if path.suffix in (".pt", ".pth"):
         return preset_state_dict(preset, torch_state(path))
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = list(data.keys())
-            state = {k: data[k] for k in keys if k != "meta"}
-    except (OSError, ValueError) as exc:
-        raise ResultFileError(f"{path}: not a readable .npz file ({exc})") from exc
+    arrays = npy.load_npz(path, "weights", "a .npz of weights, a .pt or a .pth",
+                          text=("meta",))
+    keys = list(arrays)
+    state = {k: v for k, v in arrays.items() if k != "meta"}
     if "meta" not in keys:
         return preset_state_dict(preset, state)
     mlp = load_mlp_extra(path)[0]

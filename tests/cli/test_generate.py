@@ -194,7 +194,7 @@ BAD_INPUT = {
     "non-numeric weights": (
         lambda d: ["--rows", "2", "--cols", "4",
                    "--tile-weights", _npy(d / "s.npy", np.array([["a", "b"], ["c", "d"]]))],
-        ["s.npy", "non-numeric", "expected finite numbers"]),
+        ["s.npy", "non-numeric", "expected real numbers"]),
     "missing inputs file": (lambda d: ["--tile-inputs", str(d / "none.npy")],
                             ["none.npy", "does not exist", "(256,)"]),
 }
