@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from spicecim.cli import limits
 from spicecim.cli.options import NON_NEGATIVE, check_output, parse_size
 from spicecim.errors import SpecError
 from spicecim.evaluate import accuracy as acc
@@ -157,6 +158,11 @@ def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
     generic tile); print latency, energy, accuracy and baselines."""
     if out:
         check_output(out, overwrite)
+    accuracy, baseline = limits.ACCURACY_BYTES_PER_VALUE, limits.BASELINE_BYTES_PER_VALUE
+    limits.check_model(model, {"--points": (options["points"], accuracy),
+                               "--calibration-points": (options["calibration_points"], accuracy),
+                               **({"--baseline-batch": (options["baseline_batch"], baseline)}
+                                  if options["baseline"] else {})})
     width, height = parse_size(resolution, "resolution")
     settings = evaluation.Settings(
         schedules=(schedule,) if schedule else sched.SCHEDULES,

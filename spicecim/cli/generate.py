@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from spicecim.cli import limits
 from spicecim.cli.options import (
     FINITE,
     build_tile,
@@ -35,7 +36,9 @@ def generate(out_dir: Path, stop: float, step: float, overwrite: bool, as_json: 
              **kwargs: Any) -> None:
     """Write netlists/<out>/array.cir and one colNNNN.cir per column."""
     analysis = Transient(stop_s=stop, step_s=step)
-    tile = build_tile(pop_tile_options(kwargs))
+    opts = pop_tile_options(kwargs)
+    limits.check_netlist_disk(out_dir, opts["rows"], opts["cols"])
+    tile = build_tile(opts)
     same = holds_netlists_of(out_dir, tile, analysis)
     check_output(out_dir, overwrite, inside=[] if same else netlists_in(out_dir))
     start = time.perf_counter()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from spicecim.cli import limits
 from spicecim.cli.evaluate import parse_size, parse_sweep
 from spicecim.cli.options import NON_NEGATIVE, check_output
 from spicecim.evaluate import accuracy as acc
@@ -72,6 +73,9 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
     PSNR beside the frame's latency and energy per schedule, and write the PNGs."""
     width, height = parse_size(resolution, "resolution")
     frame = nerf.Frame(width, height, samples_per_ray)
+    limits.check_frame(width, height, samples_per_ray)
+    limits.check_model(model, {"--calibration-points": (calibration_points,
+                                                        limits.ACCURACY_BYTES_PER_VALUE)})
     sweep = parse_sweep(sweep_text) if sweep_text else None
     cache = cache_dir or nerf.default_cache_dir()
     check_output(out, overwrite, inside=nerf.output_names(sweep is not None))

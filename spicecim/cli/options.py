@@ -14,6 +14,7 @@ import click
 import numpy as np
 
 from spicecim import devices
+from spicecim.cli import limits
 from spicecim.errors import SpecError
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, make_tile
@@ -133,8 +134,9 @@ def build_tile(opts: dict[str, Any]) -> specs.Tile:
 
 
 def build_spec(opts: dict[str, Any]) -> specs.CrossbarSpec:
-    """The tile specification the option values describe."""
+    """The tile specification the option values describe (if its tile fits in memory)."""
     o = opts
+    limits.check_tile(o["rows"], o["cols"])
     base = specs.default_spec(o["rows"], o["cols"], cell=o["cell"], memristor=o["memristor_name"],
                               access=o["access"], state=o["memristor_state"])
     mem = base.cell.memristor

@@ -14,7 +14,7 @@ import click
 from click.core import ParameterSource
 
 from spicecim import driver
-from spicecim.cli import interrupted_exit
+from spicecim.cli import interrupted_exit, limits
 from spicecim.cli.options import (
     NON_NEGATIVE,
     build_spec,
@@ -102,6 +102,8 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     if scene:
         check_output(cache_dir or default_cache_dir(), True, "--cache-dir", inside=())
     opts = pop_tile_options(kwargs)
+    if mc:
+        limits.check_replicas(mc, opts["rows"], opts["cols"])
     cluster = Cluster.from_options(scheduler, dask_local, workers, os.environ)
     options = RunOptions(drive=drive, adc_share=adc_share, waveforms=waveforms,
                          monte_carlo=mc or 0, seed=opts["seed"])
@@ -110,6 +112,8 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     if model is not None:
         spec = build_spec(opts)
         width, height = parse_size(resolution, "resolution")
+        if scene:
+            limits.check_frame(width, height, samples_per_ray)
         plan = cosim.make_plan(model, spec, weight_mapping(opts, spec.cell.memristor), samples,
                                weights_path=model_weights, scene=scene,
                                frame=Frame(width, height, samples_per_ray),

@@ -1,0 +1,124 @@
+"""Sizes bounded by the machine: a command estimates the memory (and, writing netlists, the
+disk) its options ask for before it builds anything, and refuses with one line that names the
+estimate, what is available and what to change. Without it, ``--rows 1000000000`` or
+``--points 1000000000`` would end in a ``MemoryError`` or the kernel's OOM killer minutes later.
+
+The per-unit figures are measured (tracemalloc peaks of this package's own code paths) and
+rounded up, and meant as a floor: a run they let through may still need more; one they refuse
+would not fit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from spicecim.errors import SpecError
+
+TILE_BYTES_PER_CELL = 1024
+"""Building a tile and its full-array netlist: 0.91 kB per cell measured (512x512 and 2048x64,
+the netlist text's lines at their peak); every command that builds a tile does at least this."""
+NETLIST_BYTES_PER_CELL = 512
+"""On disk, ``array.cir`` (about 210 B per cell) and the column netlists (about 255 B per row
+each)."""
+REPLICA_BYTES_PER_CELL = 32
+"""A Monte Carlo replica's conductances and their draw (float64, two arrays at once)."""
+REPLICA_BYTES_PER_COLUMN = 1024
+"""A replica's column records and schedules, held until its layers are combined."""
+ACCURACY_BYTES_PER_VALUE = 64
+"""The accuracy pass per point per layer width (about 30 B measured on MLPs of 64 and 128
+wide, 2000-8000 points: every layer's inputs, noisy outputs and the float reference)."""
+BASELINE_BYTES_PER_VALUE = 16
+"""The digital baseline's batch per layer width (about 7 B measured: float32 activations)."""
+WEIGHT_BYTES = 64
+"""A model weight: float32 as loaded, float64 programmed conductances of two devices, and the
+noisy copies of a pass."""
+FRAME_BYTES_PER_SAMPLE = 32
+"""A NeRF frame's samples inside the scene (points and directions, float32) kept for
+calibration."""
+FRAME_BYTES_PER_PIXEL = 256
+"""A frame's rays and its images (scene, float, crossbar, difference)."""
+
+
+def available_memory_bytes() -> int:
+    """The memory a new allocation can get now: ``MemAvailable`` (Linux), else the free
+    physical pages."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def size_text(n_bytes: float) -> str:
+    """``2.5 GB``-style text (decimal prefixes)."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n_bytes < 1000 or unit == "PB":
+            return f"{n_bytes:.3g} {unit}"
+        n_bytes /= 1000
+    raise AssertionError("unreachable")
+
+
+def check_memory(need_bytes: float, what: str, fix: str) -> None:
+    """Refuse ``what`` if it needs more memory than is available now."""
+    available = available_memory_bytes()
+    if need_bytes > available:
+        raise SpecError(f"{what} needs about {size_text(need_bytes)} of memory, more than the "
+                        f"{size_text(available)} available: expected {fix}")
+
+
+def check_tile(rows: int, cols: int) -> None:
+    """A tile of ``rows`` x ``cols`` cells must fit in memory to be built at all."""
+    check_memory(rows * cols * TILE_BYTES_PER_CELL, f"a {rows}x{cols} tile",
+                 "fewer --rows or --cols")
+
+
+def check_netlist_disk(out_dir: Path, rows: int, cols: int) -> None:
+    """The netlists of a ``rows`` x ``cols`` tile must fit on the disk of ``out_dir``."""
+    folder = out_dir.absolute()
+    while not folder.exists():
+        folder = folder.parent
+    need = rows * cols * NETLIST_BYTES_PER_CELL
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise SpecError(f"the netlists of a {rows}x{cols} tile need about {size_text(need)} of "
+                        f"disk, more than the {size_text(free)} free under {str(folder)!r}: "
+                        "expected fewer --rows or --cols, or another --out")
+
+
+def check_replicas(replicas: int, rows: int, cols: int) -> None:
+    """``replicas`` Monte Carlo replicas of a ``rows`` x ``cols`` tile must fit in memory."""
+    need = replicas * (rows * cols * REPLICA_BYTES_PER_CELL + cols * REPLICA_BYTES_PER_COLUMN)
+    check_memory(need, f"--mc {replicas} of a {rows}x{cols} tile", "fewer --mc replicas")
+
+
+def check_model(model: str, batches: Mapping[str, tuple[Any, int]]) -> None:
+    """Preset ``model``'s weights (float64, a few copies: programmed, noisy, reference) and
+    each batch ``{option: (points, bytes per point and unit of layer width)}`` must fit in
+    memory; the width is every input's and every layer's output width added up."""
+    from spicecim.evaluate.presets import preset_graph
+
+    inputs, layers = preset_graph(model)
+    widths = dict(inputs) | {name: width for name, _, width, _ in layers}
+    weights = sum(sum(widths[s] for s in sources) * width for _, sources, width, _ in layers)
+    check_memory(weights * WEIGHT_BYTES, f"model {model!r} ({weights} weights)",
+                 "a smaller model")
+    total = sum(widths.values())
+    for option, (points, per_value) in batches.items():
+        check_memory(int(points) * total * per_value,
+                     f"{option} {points} on model {model!r} (total layer width {total})",
+                     f"a smaller {option}")
+
+
+def check_frame(width_px: int, height_px: int, samples_per_ray: int) -> None:
+    """A NeRF frame of this size must fit in memory to be rendered."""
+    pixels = width_px * height_px
+    need = pixels * (FRAME_BYTES_PER_PIXEL + samples_per_ray * FRAME_BYTES_PER_SAMPLE)
+    check_memory(need, f"a {width_px}x{height_px} frame of {samples_per_ray} samples per ray",
+                 "a smaller --resolution or --samples-per-ray")
