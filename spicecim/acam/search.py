@@ -37,6 +37,7 @@ from spicecim.measure import crossing_time
 from spicecim.sim.ngspice import NgspiceSession
 from spicecim.store import files, schema
 from spicecim.store.hdf5 import FileRun, RunWriter, Table, open_run
+from spicecim.store.runs import read_table
 
 # A 64-point log grid over a 45x conductance range puts neighbours 6 % apart; the bound is a
 # smooth (square-root-like) function of G there, so monotone cubic interpolation between them is
@@ -485,26 +486,6 @@ def shortest_sense_time(array: AcamArray, *, candidates_s: tuple[float, ...] = S
                     "correctly: expected a longer one")
 
 
-# The ACAM group of a run file. Root attributes, /config and the units convention are those of
-# spicecim.store.schema; these names belong there too once the crossbar schema settles.
-SEARCH_GROUP = "/acam/search"
-SEARCH_FIELDS = (
-    schema.Field("case", "str", "text", ""),
-    schema.Field("latency_s", "f8", "s", float("nan")),
-    schema.Field("energy_j", "f8", "J", float("nan")),
-    schema.Field("energy_divider_j", "f8", "J", float("nan")),
-    schema.Field("energy_inverter_j", "f8", "J", float("nan")),
-    schema.Field("energy_precharge_j", "f8", "J", float("nan")),
-)
-SEARCH_ARRAYS = (  # per case and row (or cell): the raw figures behind the table
-    schema.Field("t_cross_s", "f8", "s", None),
-    schema.Field("v_ml_v", "f8", "V", None),
-    schema.Field("dl_v", "f8", "V", None),
-    schema.Field("g_lo_s", "f8", "S", None),
-    schema.Field("g_hi_s", "f8", "S", None),
-)
-
-
 def write_search(path: Path, report: SearchReport, *, command: str = "",
                  ngspice_version: str = "") -> Path:
     """One run file (written to a temporary name and renamed into place), every dataset with
@@ -520,8 +501,8 @@ def write_search(path: Path, report: SearchReport, *, command: str = "",
               "g_lo_s": r.data.g_lo_s, "g_hi_s": r.data.g_hi_s}
 
     def add_search(file: h5py.File) -> None:
-        group = file.create_group(SEARCH_GROUP)
-        for f in SEARCH_FIELDS + SEARCH_ARRAYS:
+        group = file.create_group(schema.ACAM_SEARCH)
+        for f in schema.ACAM_SEARCH_FIELDS + schema.ACAM_SEARCH_ARRAYS:
             dtype = h5py.string_dtype() if f.kind == "str" else np.dtype(f.kind)
             group.create_dataset(f.name, data=values[f.name], dtype=dtype).attrs[
                 schema.ATTR_UNITS] = f.units
@@ -537,12 +518,9 @@ def write_search(path: Path, report: SearchReport, *, command: str = "",
 def read_search(path: Path) -> Table:
     """The per-case table of a run file written by :func:`write_search`."""
     with open_run(path) as run:
-        if not isinstance(run, FileRun) or SEARCH_GROUP not in run.file:
+        if not isinstance(run, FileRun) or schema.ACAM_SEARCH not in run.file:
             raise ResultFileError(f"{path} holds no ACAM search: expected a file written by "
                                   "'spicecim acam simulate'")
-        group = run.file[SEARCH_GROUP]
-        data = {f.name: (np.array(group[f.name].asstr()[...], dtype=object) if f.kind == "str"
-                         else group[f.name][...]) for f in SEARCH_FIELDS}
-        return Table(data, {f.name: str(group[f.name].attrs[schema.ATTR_UNITS])
-                            for f in SEARCH_FIELDS})
+        return read_table(run.file[schema.ACAM_SEARCH], schema.ACAM_SEARCH_FIELDS,
+                          "expected a file written by 'spicecim acam simulate'")
 

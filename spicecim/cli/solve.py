@@ -15,7 +15,7 @@ from spicecim.cli.options import build_tile, check_output, pop_tile_options, til
 from spicecim.errors import SpiceCimError
 from spicecim.netlist.spec import sized_readout
 from spicecim.solve import solve_batch
-from spicecim.store import files, npy
+from spicecim.store import files, npy, schema
 
 
 class BadInput(click.ClickException):
@@ -81,10 +81,9 @@ def _write(path: Path, current_a: np.ndarray, output_v: np.ndarray, spec: dict, 
     """Write atomically (:mod:`spicecim.store.files`): never a half-written file."""
     def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
-            f.attrs["spec"] = json.dumps(spec, sort_keys=True)
-            f.attrs["spec_hash"] = digest
-            for name, data, unit in (("column_current_a", current_a, "A"),
-                                     ("output_v", output_v, "V")):
-                f.create_dataset(name, data=data).attrs["units"] = unit
+            f.attrs[schema.ATTR_SPEC] = json.dumps(spec, sort_keys=True)
+            f.attrs[schema.ATTR_SPEC_HASH] = digest
+            for field, data in zip(schema.SOLVE_FIELDS, (current_a, output_v), strict=True):
+                f.create_dataset(field.name, data=data).attrs[schema.ATTR_UNITS] = field.units
 
     files.atomic_write(path, write)

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import click
+import h5py
+import numpy as np
 
 from spicecim.evaluate import cosim
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown
+from spicecim.store import kinds, runs, schema
 from spicecim.store.hdf5 import Run, open_run
 from spicecim.units import format_si
 
@@ -18,13 +21,28 @@ def si(value: float, unit: str) -> str:
     return format_si(value, unit, smallest=1e-15)
 
 
+def column_counts(run: Run) -> tuple[int, int]:
+    """(columns done, columns in all) over every tile of ``run``."""
+    total = sum(len(run.columns(t)) for t in run.tiles())
+    return total - sum(len(run.pending(t)) for t in run.tiles()), total
+
+
+def _partial_line(run: Run) -> str:
+    done, total = column_counts(run)
+    return (f"{run.path}: partial run, {done} of {total} columns done (interrupted; rerun the "
+            "same command to resume)")
+
+
 def describe(run: Run) -> dict:
     """Everything ``tables`` prints, as plain data."""
     layers = {name: run.layer(name).rows() for name in run.layers()}
     failures = {tile: run.failures(tile) for tile in run.tiles()}
+    done, total = column_counts(run)
     return {
         "path": str(run.path),
         "complete": run.complete,
+        "columns_done": done,
+        "columns_total": total,
         "provenance": run.provenance,
         "tiles": {t: run.tile_attrs(t) for t in run.tiles()},
         "layers": layers,
@@ -58,7 +76,7 @@ def _readout_line(run: Run, tile: str) -> str:
 
 def render_model(run: Run, model: dict) -> str:
     """A co-simulation's per-layer table of the model, and any failed columns."""
-    lines = [] if run.complete else [f"{run.path}: partial run (interrupted; rerun to resume)"]
+    lines = [] if run.complete else [_partial_line(run)]
     lines.append(f"model {model['name']} ({model['weights']}), co-simulated on "
                  f"{model['inputs']}; rows off once sampled (hold); latency over the samples, "
                  "energy their mean:")
@@ -82,7 +100,7 @@ def render(run: Run) -> str:
     model = cosim.provenance(run)
     if model is not None:
         return render_model(run, model)
-    lines = [] if run.complete else [f"{run.path}: partial run (interrupted; rerun to resume)"]
+    lines = [] if run.complete else [_partial_line(run)]
     tiles = run.tiles()
     if tiles:
         lines.append(_readout_line(run, tiles[0]))
@@ -108,7 +126,10 @@ def render(run: Run) -> str:
                          f"{row['rounds']:>8}{si(row['latency_s'], 's'):>12}"
                          f"{si(row['energy_j'], 'J'):>12}{si(array, 'J'):>12}"
                          f"{si(frontend, 'J'):>12}{si(row['energy_adc_j'], 'J'):>12}")
-    if run.layers():
+    if not run.layers():
+        lines.append(f"{run.path}: no layer schedules stored (they are made once every column "
+                     "of a tile has been simulated)")
+    else:
         lines.append("  rows: hold = rows and front ends off once every sample is held; "
                      "driven = on until the last conversion")
     for tile in tiles:
@@ -125,10 +146,64 @@ def render(run: Run) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def _group_rows(group: h5py.Group) -> tuple[list[str], list[list[str]], dict[str, list]]:
+    """A group's equal-length datasets, each with its unit, as table text and plain data."""
+    names = [n for n in group if isinstance(group[n], h5py.Dataset) and group[n].ndim == 1]
+    # Read as any run table is (every dataset must carry its unit); kind and fill go unused.
+    table = runs.read_table(group, [schema.Field(n, "", "", None) for n in names])
+    data = {n: table[n].tolist() for n in names}
+    rows = [[_value(data[n][k], table.units[n]) for n in names] for k in range(len(table))]
+    return names, rows, data
+
+
+def _value(value: object, unit: str) -> str:
+    if unit == "text":
+        return str(value)
+    if unit == "1":
+        return f"{float(value):.4g}"  # type: ignore[arg-type]
+    return si(float(value), unit[1:] if unit.startswith("1/") else unit)  # type: ignore[arg-type]
+
+
+def _text_table(title: str, names: list[str], rows: list[list[str]]) -> list[str]:
+    width = [max([len(n), *(len(r[i]) for r in rows)]) + 2 for i, n in enumerate(names)]
+    return [title, "  " + "".join(f"{n:>{w}}" for n, w in zip(names, width, strict=True)),
+            *("  " + "".join(f"{v:>{w}}" for v, w in zip(r, width, strict=True)) for r in rows)]
+
+
+def _other_file(path: Path, kind: str, as_json: bool) -> str:
+    """An ACAM search file, an evaluation report or a nodal solve: what it is and its table."""
+    with h5py.File(path, "r") as f:
+        attrs = {k: v.item() if isinstance(v, np.generic) else v for k, v in f.attrs.items()}
+        command = attrs.get(schema.ATTR_COMMAND) or attrs.get("command_line") or ""
+        if kind == kinds.SOLVE:
+            shapes = {s.name: list(f[s.name].shape) for s in schema.SOLVE_FIELDS}
+            info = {"kind": kind, "path": str(path), "spec_hash": attrs[schema.ATTR_SPEC_HASH],
+                    "shapes": shapes}
+            text = [f"{path}: {kind} ('spicecim solve'), tile spec {info['spec_hash']}: "
+                    + ", ".join(f"{n} {tuple(s)}" for n, s in shapes.items())]
+        else:
+            group = f[schema.ACAM_SEARCH if kind == kinds.ACAM else _REPORT_TOTALS]
+            names, rows, data = _group_rows(group)
+            info = {"kind": kind, "path": str(path), "attrs": attrs, "table": data}
+            what = ("'spicecim acam simulate'" if kind == kinds.ACAM
+                    else f"'spicecim evaluate --out' of model {attrs.get('model')!r}")
+            text = [f"{path}: {kind} ({what}){f', by: {command}' if command else ''}",
+                    *_text_table(f"{group.name.strip('/')}:", names, rows)]
+    return json.dumps(info, default=str) if as_json else "\n".join(text)
+
+
+_REPORT_TOTALS = "/totals"  # spicecim.evaluate.report's table of each schedule's totals
+
+
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def tables(path: Path, as_json: bool) -> None:
-    """Print the per-layer schedules of a run file and its failed columns."""
+    """Say what a file is and print its tables: a run's (or partial run's) per-layer schedules
+    and failed columns, an ACAM search file's cases, an evaluation report's totals."""
+    kind = kinds.identify(path)
+    if kind not in (kinds.RUN, kinds.PARTIAL):
+        click.echo(_other_file(path, kind, as_json))
+        return
     with open_run(path) as run:
-        click.echo(json.dumps(describe(run)) if as_json else render(run))
+        click.echo(json.dumps({"kind": kind, **describe(run)}) if as_json else render(run))

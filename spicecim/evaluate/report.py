@@ -33,10 +33,10 @@ import spicecim
 from spicecim.evaluate.accuracy import AccuracyResult
 from spicecim.evaluate.baseline import Baseline, compare_to
 from spicecim.evaluate.schedule import ModelCost, Totals
-from spicecim.store import files
+from spicecim.store import files, schema
 from spicecim.units import format_si as si
 
-REPORT_FORMAT = "spicecim-evaluate-report-v1"
+REPORT_FORMAT = schema.REPORT_FORMAT
 _TOTAL_UNITS = {"sample_latency_s": "s", "sample_energy_j": "J", "ray_latency_s": "s",
                 "ray_energy_j": "J", "frame_latency_s": "s", "frame_energy_j": "J",
                 "throughput_per_s": "1/s", "pipelined_per_s": "1/s"}

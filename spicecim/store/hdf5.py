@@ -193,7 +193,7 @@ class RunWriter:
                 try:
                     table = run.columns(name)
                     self.add_tile(name, len(table), run.tile_attrs(name))
-                except (OSError, KeyError, ValueError):
+                except (OSError, KeyError, ValueError, ResultFileError):
                     continue  # this tile is simulated anew
                 total += len(table)
                 rows, waves = {}, {}

@@ -222,35 +222,62 @@ class FileRun(Run):
 
     @property
     def config(self) -> dict:
-        return json.loads(self.file[schema.CONFIG].asstr()[()])
+        try:
+            return json.loads(self._get(schema.CONFIG).asstr()[()])
+        except (TypeError, ValueError) as exc:
+            raise ResultFileError(f"{self.path}: dataset {schema.CONFIG} is not the JSON of a "
+                                  f"run's configuration ({exc}): {_EXPECTED}") from exc
+
+    def _get(self, name: str) -> h5py.Group | h5py.Dataset:
+        """The group or dataset ``name``, or one line naming the file and what it lacks."""
+        if name not in self.file:
+            raise ResultFileError(f"{self.path} lacks {name}: {_EXPECTED}")
+        return self.file[name]
 
     def tiles(self) -> list[str]:
         return sorted(self.file.get(schema.TILES, {}))
 
     def tile_attrs(self, tile: str) -> dict[str, object]:
-        return {k: _scalar(v) for k, v in self.file[schema.tile_group(tile)].attrs.items()}
+        return {k: _scalar(v) for k, v in self._get(schema.tile_group(tile)).attrs.items()}
 
     def columns(self, tile: str) -> Table:
-        return _table(self.file[schema.columns_group(tile)], schema.COLUMN_FIELDS)
+        return read_table(self._get(schema.columns_group(tile)), schema.COLUMN_FIELDS)
 
     def layers(self) -> list[str]:
         return sorted(self.file.get(schema.LAYERS, {}))
 
     def layer(self, layer: str) -> Table:
-        return _table(self.file[schema.layer_group(layer)], schema.LAYER_FIELDS)
+        return read_table(self._get(schema.layer_group(layer)), schema.LAYER_FIELDS)
 
     def layer_tiles(self, layer: str) -> list[str]:
-        return [str(t) for t in self.file[schema.layer_group(layer)].attrs[schema.ATTR_LAYER_TILES]]
+        attrs = self._get(schema.layer_group(layer)).attrs
+        if schema.ATTR_LAYER_TILES not in attrs:
+            raise ResultFileError(f"{self.path}: group {schema.layer_group(layer)} lacks its "
+                                  f"{schema.ATTR_LAYER_TILES!r} attribute: {_EXPECTED}")
+        return [str(t) for t in attrs[schema.ATTR_LAYER_TILES]]
 
     def waveform_columns(self, tile: str) -> list[int]:
         return [int(j) for j in self.columns(tile)["column"]
                 if schema.waveform_group(tile, int(j)) in self.file]
 
     def _waveform(self, tile: str, column: int) -> Table:
-        return _table(self.file[schema.waveform_group(tile, column)], schema.WAVEFORM_FIELDS)
+        return read_table(self._get(schema.waveform_group(tile, column)), schema.WAVEFORM_FIELDS)
 
 
-def _table(group: h5py.Group, fields: Sequence[schema.Field]) -> Table:
+_EXPECTED = "expected a run file as 'spicecim simulate' writes it"
+
+
+def read_table(group: h5py.Group, fields: Sequence[schema.Field],
+               expected: str = _EXPECTED) -> Table:
+    """The ``fields`` of ``group``, each with its unit; a dataset missing, or without its
+    ``units`` attribute, is one line naming the file and the dataset."""
+    for f in fields:
+        where = f"{group.file.filename}: dataset {group.name}/{f.name}"
+        if f.name not in group:
+            raise ResultFileError(f"{where} is missing: {expected}")
+        if schema.ATTR_UNITS not in group[f.name].attrs:
+            raise ResultFileError(f"{where} lacks its {schema.ATTR_UNITS!r} attribute: "
+                                  f"{expected}")
     return Table({f.name: _read(group[f.name]) for f in fields},
                  {f.name: str(group[f.name].attrs[schema.ATTR_UNITS]) for f in fields})
 

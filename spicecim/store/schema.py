@@ -12,6 +12,7 @@ version live here and nowhere else (STYLE rule 6).
     /layers/<layer>/<f>        one dataset per LAYER_FIELDS entry, one row per schedule;
                                attrs: tiles (the tiles the layer is made of)
 
+``/acam/search`` replaces tiles and layers in an ACAM search file (:data:`ACAM_SEARCH`).
 Every dataset carries a ``units`` attribute: an SI unit, ``1`` for counts and ratios, ``text``
 for strings, ``json`` for the configuration.
 """
@@ -159,6 +160,38 @@ TILE_ATTRS = (
     ("sh_e_clock_j", "J"),
 )
 TILE_ATTR_NAMES = tuple(name for name, _ in TILE_ATTRS)
+
+
+# An ACAM search file ('spicecim acam simulate'): the root attributes, /config and the units
+# of a run, and this group instead of tiles and layers.
+ACAM_SEARCH = "/acam/search"
+ACAM_SEARCH_FIELDS = (  # one row per search case
+    Field("case", "str", "text", ""),
+    Field("latency_s", "f8", "s", float("nan")),
+    Field("energy_j", "f8", "J", float("nan")),
+    Field("energy_divider_j", "f8", "J", float("nan")),
+    Field("energy_inverter_j", "f8", "J", float("nan")),
+    Field("energy_precharge_j", "f8", "J", float("nan")),
+)
+ACAM_SEARCH_ARRAYS = (  # per case and row (or cell): the raw figures behind the table
+    Field("t_cross_s", "f8", "s", None),
+    Field("v_ml_v", "f8", "V", None),
+    Field("dl_v", "f8", "V", None),
+    Field("g_lo_s", "f8", "S", None),
+    Field("g_hi_s", "f8", "S", None),
+)
+
+# The other files spicecim writes in HDF5, told apart by these root attributes (not runs: no
+# schema version): an evaluation report ('spicecim evaluate --out', spicecim.evaluate.report)
+# and a nodal solve ('spicecim solve').
+ATTR_FORMAT = "format"
+REPORT_FORMAT = "spicecim-evaluate-report-v1"
+ATTR_SPEC = "spec"
+ATTR_SPEC_HASH = "spec_hash"
+SOLVE_FIELDS = (
+    Field("column_current_a", "f8", "A", None),
+    Field("output_v", "f8", "V", None),
+)
 
 
 def tile_group(tile: str) -> str:

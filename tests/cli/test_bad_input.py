@@ -187,8 +187,10 @@ SIMULATE = [
 
 TABLES = [
     Case("tables", "PATH", "missing file", ("{d}/missing.h5",), "does not exist"),
-    Case("tables", "PATH", "corrupt HDF5", ("{d}/corrupt.h5",), "is not a readable spicecim run"),
-    Case("tables", "PATH", "foreign HDF5", ("{d}/foreign.h5",), "is not a readable spicecim run"),
+    Case("tables", "PATH", "corrupt HDF5", ("{d}/corrupt.h5",),
+         "is not a spicecim file: not HDF5"),
+    Case("tables", "PATH", "foreign HDF5", ("{d}/foreign.h5",),
+         "is not a spicecim file: an HDF5 file without spicecim's attributes"),
     Case("tables", "PATH", "a folder", ("{d}",), "is a directory"),
     Case("tables", "PATH", "none", (), "Missing argument 'PATH'"),
 ]
