@@ -22,9 +22,11 @@ def display_unit(magnitude: float, unit: str, *, micro: str = "u",
     return scale, f"{micro if prefix == 'u' else prefix}{unit}"
 
 
-def format_si(value: float, unit: str, *, micro: str = "u", smallest: float = 1e-18) -> str:
-    """``1.23 ns``-style text for a value in SI base units; 'missing' for NaN."""
+def format_si(value: float, unit: str, *, micro: str = "u", smallest: float = 1e-18,
+              digits: int = 4) -> str:
+    """``1.23 ns``-style text for a value in SI base units, ``digits`` significant; 'missing'
+    for NaN."""
     if not math.isfinite(value):
         return "missing" if math.isnan(value) else "inf"
     scale, label = display_unit(value, unit, micro=micro, smallest=smallest)
-    return f"{value / scale:.4g} {label}"
+    return f"{value / scale:.{digits}g} {label}"

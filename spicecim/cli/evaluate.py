@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from spicecim.cli import limits
+from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, check_output, parse_size
 from spicecim.errors import SpecError
 from spicecim.evaluate import accuracy as acc
@@ -159,10 +160,13 @@ def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
     if out:
         check_output(out, overwrite)
     accuracy, baseline = limits.ACCURACY_BYTES_PER_VALUE, limits.BASELINE_BYTES_PER_VALUE
-    limits.check_model(model, {"--points": (options["points"], accuracy),
-                               "--calibration-points": (options["calibration_points"], accuracy),
-                               **({"--baseline-batch": (options["baseline_batch"], baseline)}
-                                  if options["baseline"] else {})})
+    batches = {}
+    if options["accuracy"] or sweeps:
+        batches = {"--points": (options["points"], accuracy),
+                   "--calibration-points": (options["calibration_points"], accuracy)}
+    if options["baseline"]:
+        batches["--baseline-batch"] = (options["baseline_batch"], baseline)
+    limits.check_model(model, batches)
     width, height = parse_size(resolution, "resolution")
     settings = evaluation.Settings(
         schedules=(schedule,) if schedule else sched.SCHEDULES,
@@ -173,6 +177,11 @@ def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
     command_line = shlex.join(["spicecim", *sys.argv[1:]])
     report = evaluation.run(model, runs, weights=weights_path, settings=settings,
                             command_line=command_line)
+    results = ([("", report.accuracy)] if report.accuracy else []) + [
+        (f"sweep point {k}: ", r) for k, r in enumerate(report.sweep)]
+    refuse_failed({f"{where}{o.name} {k}": getattr(o, k) for where, r in results
+                   for o in r.outputs for k in ("rel_rms", "rmse", "max_abs")},
+                  "the accuracy pass")
     click.echo(json.dumps(to_dict(report)) if as_json else render(report))
     if out:
         write_h5(report, out, command_line)

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from spicecim import progress as progress_
 from spicecim.cli import limits
 from spicecim.cli.options import (
     FINITE,
@@ -31,18 +32,21 @@ from spicecim.netlist.crossbar import Transient, holds_netlists_of, netlists_in,
 @click.option("--overwrite", is_flag=True,
               help="Replace the netlists of another tile in --out (the same tile's are "
                    "rewritten byte for byte without it).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr [default: when stderr is a terminal].")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def generate(out_dir: Path, stop: float, step: float, overwrite: bool, as_json: bool,
-             **kwargs: Any) -> None:
+def generate(out_dir: Path, stop: float, step: float, overwrite: bool, progress: bool | None,
+             as_json: bool, **kwargs: Any) -> None:
     """Write netlists/<out>/array.cir and one colNNNN.cir per column."""
     analysis = Transient(stop_s=stop, step_s=step)
-    opts = pop_tile_options(kwargs)
-    limits.check_netlist_disk(out_dir, opts["rows"], opts["cols"])
-    tile = build_tile(opts)
+    tile = build_tile(pop_tile_options(kwargs))  # refused first if it cannot fit in memory
+    limits.check_netlist_disk(out_dir, tile.spec.rows, tile.spec.cols)
     same = holds_netlists_of(out_dir, tile, analysis)
     check_output(out_dir, overwrite, inside=[] if same else netlists_in(out_dir))
     start = time.perf_counter()
-    paths = write_netlists(tile, out_dir, analysis)
+    progress_.show(progress)
+    with progress_.bar(tile.spec.cols + 1, "file", "netlists") as bar:
+        paths = write_netlists(tile, out_dir, analysis, on_file=lambda _: bar.update())
     elapsed = time.perf_counter() - start
     summary = {
         "rows": tile.spec.rows,

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from spicecim import progress
 from spicecim.cli import limits
 from spicecim.cli.evaluate import parse_size, parse_sweep
+from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, check_output
 from spicecim.evaluate import accuracy as acc
 from spicecim.evaluate import nerf
@@ -85,6 +87,8 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
     from spicecim.evaluate.fit import cached_fit  # loads JAX: only when a fit may run
 
     scene = default_scene()
+    progress.stage(f"the {model} MLP fitted to the built-in scene ({fit_steps} Adam steps, "
+                   f"about a minute the first time; then read from {cache})")
     field = cached_fit(cache, scene, preset=model, steps=fit_steps, seed=seed)
     given = {name: value for name, value in (
         ("adc_bits", adc_bits), ("dac_bits", dac_bits), ("weight_bits", weight_bits),
@@ -92,8 +96,16 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
         if value is not None} | {"adc_range": adc_range, "calibrate": calibrate}
     settings = (dataclasses.replace(acc.Nonideality.ideal(seed), **given) if ideal
                 else nerf.device_settings(table, seed=seed, **given))
+    progress.stage(f"rendering the {width}x{height} frame ({samples_per_ray} samples per ray): "
+                   "the scene, the float MLP and the crossbar model"
+                   + (f", once per {sweep[0]} value" if sweep else ""))
     result = nerf.run_nerf(
         scene, field, table, frame, settings, sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",
         calibration_points=calibration_points, adc_share=adc_share)
+    renders = (result.crossbar, *result.sweep)
+    refuse_failed({"float MLP PSNR": result.float_psnr_db,
+                   **{f"crossbar PSNR vs {vs} ({r.settings.describe()})":
+                      getattr(r, f"psnr_{vs}_db") for r in renders for vs in ("float", "scene")}},
+                  "the render")
     click.echo(nerf.format_report(result, nerf.write_outputs(result, out)))

@@ -390,7 +390,8 @@ def _output_error(mlp: Mlp, name: str, got: np.ndarray, ref: np.ndarray) -> Outp
     rmse = math.sqrt(float(np.mean(diff**2)))
     psnr = math.nan
     if mlp.layer(name).activation == "sigmoid":
-        psnr = 20 * math.log10(1.0 / rmse) if rmse > 0 else math.inf
+        # a NaN error stays NaN (never "inf dB"); an exact match is inf
+        psnr = math.inf if rmse == 0 else float(-20 * np.log10(rmse))
     agreement = (float(np.mean(got.argmax(axis=1) == ref.argmax(axis=1)))
                  if is_logits(mlp, name) else math.nan)
     return OutputError(name, _rel_rms(got, ref), float(np.mean(np.abs(diff))),

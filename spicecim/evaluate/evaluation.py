@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spicecim import progress
 from spicecim.devices import AdcModel
 from spicecim.errors import SpecError, check
 from spicecim.evaluate import accuracy as acc
@@ -183,12 +184,18 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
         calibration = sample_inputs(mlp, s.calibration_points,
                                     np.random.default_rng([s.seed, 3]))
         if s.accuracy:
+            progress.stage(f"accuracy pass: {s.points} points through {len(mapping.layers)} "
+                           "layers on the crossbar model")
             result = acc.evaluate_accuracy(mlp, mapping, spec, weights_map, nonideal, sample,
                                            calibration)
         if s.sweeps:
+            progress.stage(f"accuracy sweep: {math.prod(len(v) for v in s.sweeps.values())} "
+                           f"settings x {s.points} points")
             sweep = acc.sweep_accuracy(mlp, mapping, spec, weights_map, nonideal,
                                        {k: list(v) for k, v in s.sweeps.items()}, sample,
                                        calibration)
+    if s.baseline:
+        progress.stage(f"digital baseline: timing batch 1 and {s.baseline_batch} on this CPU")
     baselines = (base.cpu_baselines(mlp, [1, s.baseline_batch], s.seed) if s.baseline
                  else []) + gpu
     return Report(model=choice.name, weights=choice.weights, cost=cost, table=cost.table,

@@ -31,6 +31,7 @@ from spicecim.evaluate import jax_mlp
 from spicecim.evaluate.model import Mlp
 from spicecim.evaluate.presets import NerfField, init_mlp
 from spicecim.evaluate.scene import Scene
+from spicecim.progress import bar as progress_bar
 
 Inputs = Mapping[str, Any]
 Batches = Callable[[np.random.Generator], tuple[Inputs, Any]]
@@ -107,6 +108,7 @@ def fit(mlp: Mlp, batches: Batches, loss: Loss, settings: FitSettings = FitSetti
     losses = []
     start = time.perf_counter()
     done = 0
+    bar = progress_bar(settings.steps, "step", "fit (Adam)")
     while done < settings.steps:
         progress = done / settings.steps
         if settings.time_budget_s is not None:
@@ -119,6 +121,8 @@ def fit(mlp: Mlp, batches: Batches, loss: Loss, settings: FitSettings = FitSetti
         params, state, value = step(params, state, inputs, targets, rate, sub)
         losses.append(value)
         done += 1
+        bar.update()
+    bar.close()
     losses_np = np.asarray(jax.device_get(losses), dtype=float)
     return FitResult(jax_mlp.with_params(mlp, params), losses_np,
                      time.perf_counter() - start, done == settings.steps)

@@ -1,5 +1,8 @@
-"""Every user-facing option of ``generate``, ``simulate``, ``tables``, ``solve`` and ``evaluate``
-given a wrong value: one line on stderr, exit code 2, and nothing written beside the output.
+"""Every user-facing option of ``generate``, ``simulate``, ``tables``, ``solve``, ``evaluate``,
+``nerf``, ``plot`` and ``acam`` given a wrong value: one line on stderr, exit code 2, nothing
+written beside the output and no existing file changed (an output that exists is refused
+without ``--overwrite``). ``test_bad_values.py`` draws the values of each option's domain with
+hypothesis; this module holds the named cases.
 
 Each case names the option, the bad value, the arguments (``{d}`` is the case's folder, where
 :func:`_inputs` has put the bad input files, and ``{run}`` a finished 4x4 run there) and a
@@ -89,6 +92,24 @@ TILE_CASES = (
     ("--tile-inputs", "NaN", ["--tile-inputs", "{d}/nan4.npy"], "non-finite"),
     ("--seed", "-1", ["--seed", "-1"], "-1 is not in the range x>=0"),
     ("--seed", "x", ["--seed", "x"], "'x' is not a valid integer"),
+    ("--r-wire", "inf", ["--r-wire", "inf"], "'--r-wire': inf is not a finite number"),
+    ("--r-wire", "nan", ["--r-wire", "nan"], "'--r-wire': nan is not a finite number"),
+    ("--r-wire", "-inf", ["--r-wire", "-inf"], "'--r-wire': -inf is not a finite number"),
+    ("--c-wire", "inf", ["--c-wire", "inf"], "'--c-wire': inf is not a finite number"),
+    ("--r-sense", "inf", ["--front-end", "passive", "--r-sense", "inf"],
+     "'--r-sense': inf is not a finite number"),
+    ("--v-read", "nan", ["--v-read", "nan"], "'--v-read': nan is not a finite number"),
+    ("--g-max", "inf", ["--g-max", "inf"], "'--g-max': inf is not a finite number"),
+    ("--rows", "1000000000 (beyond memory)", ["--rows", "1000000000"], "needs about"),
+    ("--tile-weights", "empty .npy", ["--tile-weights", "{d}/empty.npy"], "is empty"),
+    ("--tile-weights", "a zip named .npy", ["--tile-weights", "{d}/zip.npy"],
+     "is a .npz archive, not one array"),
+    ("--tile-weights", "complex", ["--tile-weights", "{d}/complex42.npy"],
+     "holds complex numbers: expected real numbers"),
+    ("--tile-weights", "pickled objects", ["--tile-weights", "{d}/object42.npy"],
+     "not a readable .npy or .npz file"),
+    ("--tile-inputs", "empty .npy", ["--tile-inputs", "{d}/empty.npy"], "is empty"),
+    ("--tile-inputs", "complex", ["--tile-inputs", "{d}/complex4.npy"], "complex numbers"),
 )
 
 
@@ -110,6 +131,14 @@ GENERATE = [
     Case("generate", "--out", "an existing file", (*TILE, "--out", "{d}/afile"),
          "is a file"),
     Case("generate", "--out", "under a file", (*TILE, "--out", "{d}/afile/net"), "afile"),
+    Case("generate", "--out", "another tile's netlists", (*TILE, "--out", "{d}/othernet"),
+         "array.cir' exists: expected a new path, or --overwrite"),
+    Case("generate", "--stop", "inf", (*TILE, "--stop", "inf", "--out", "{d}/net"),
+         "'--stop': inf is not a finite number"),
+    Case("generate", "--step", "nan", (*TILE, "--step", "nan", "--out", "{d}/net"),
+         "'--step': nan is not a finite number"),
+    Case("generate", "--rows", "100000 x --cols 100000 (beyond memory)",
+         ("--rows", "100000", "--cols", "100000", "--out", "{d}/net"), "needs about"),
 ]
 
 SIM_OUT = ["--out", "{d}/run.h5"]
@@ -180,6 +209,23 @@ SIMULATE = [
           *SIM_OUT), "1 to 4"),
     Case("simulate", "--scene", "with a non-NeRF model",
          (*TILE, "--model", "mlp:4-2", "--scene", *SIM_OUT), "invalid with --scene"),
+    Case("simulate", "--out", "'' (empty)", (*TILE, "--out", ""), "is a directory"),
+    Case("simulate", "--mc", "1000000000 (beyond memory)",
+         (*TILE, "--mc", "1000000000", *SIM_OUT), "--mc 1000000000 of a 4x4 tile needs about"),
+    Case("simulate", "--variation", "inf", (*TILE, "--model", "mlp:4-2", "--inputs-file",
+                                            "{d}/two4x4.npy", "--variation", "inf", *SIM_OUT),
+         "'--variation': inf is not a finite number"),
+    Case("simulate", "--inputs-file", "empty .npz",
+         (*TILE, "--model", "mlp:4-2", "--inputs-file", "{d}/empty.npz", *SIM_OUT), "is empty"),
+    Case("simulate", "--inputs-file", "complex",
+         (*TILE, "--model", "mlp:4-2", "--inputs-file", "{d}/complex44.npy", *SIM_OUT),
+         "complex numbers"),
+    Case("simulate", "--resolution", "100000x100000 (beyond memory)",
+         (*TILE, "--model", "nerf", "--scene", "--resolution", "100000x100000", *SIM_OUT),
+         "a 100000x100000 frame of 32 samples per ray needs about"),
+    Case("simulate", "--cache-dir", "a file", (*TILE, "--model", "nerf", "--scene",
+                                               "--cache-dir", "{d}/afile", *SIM_OUT),
+         "is a file"),
     Case("simulate", "NGSPICE_LIBRARY_PATH", "a folder (ngspice absent)", (*TILE, *SIM_OUT),
          "is not a file: expected the path of libngspice.so",
          env={"NGSPICE_LIBRARY_PATH": "{d}"}),
@@ -193,6 +239,11 @@ TABLES = [
          "is not a spicecim file: an HDF5 file without spicecim's attributes"),
     Case("tables", "PATH", "a folder", ("{d}",), "is a directory"),
     Case("tables", "PATH", "none", (), "Missing argument 'PATH'"),
+    Case("tables", "PATH", "only a schema attribute", ("{d}/schema_only.h5",),
+         "is not a spicecim file: it has a 'schema_version' attribute but no run"),
+    Case("tables", "PATH", "a dataset without units", ("{d}/nounits.h5",),
+         "dataset /tiles/tile0/columns/latency_s lacks its 'units' attribute"),
+    Case("tables", "PATH", "a .npy", ("{d}/shape3.npy",), "is not a spicecim file: not HDF5"),
 ]
 
 SOLVE_OUT = ["--out", "{d}/solve.h5"]
@@ -213,6 +264,14 @@ SOLVE = [
          (*TILE, "--conductances", "{d}/negative44.npy", *SOLVE_OUT), "conductances"),
     Case("solve", "--tile-inputs", "batch of wrong width (2, 3)",
          (*TILE, "--tile-inputs", "{d}/shape23.npy", *SOLVE_OUT), "inputs.shape=(2, 3)"),
+    Case("solve", "--out", "an existing file", (*TILE, "--out", "{d}/afile"),
+         "exists: expected a new path, or --overwrite"),
+    Case("solve", "--conductances", "empty .npy",
+         (*TILE, "--conductances", "{d}/empty.npy", *SOLVE_OUT), "is empty"),
+    Case("solve", "--conductances", "complex",
+         (*TILE, "--conductances", "{d}/complex44.npy", *SOLVE_OUT), "complex numbers"),
+    Case("solve", "--conductances", "a zip named .npy",
+         (*TILE, "--conductances", "{d}/zip.npy", *SOLVE_OUT), "is a .npz archive"),
 ]
 
 EVAL_BASE = ("{run}", "--no-accuracy", "--no-baseline")
@@ -281,23 +340,87 @@ EVALUATE = [
          "'flash' is not one of"),
     Case("evaluate", "--out", "an existing file", (*EVAL_BASE, "--out", "{d}/afile"),
          "exists: expected a new path, or --overwrite"),
-    Case("evaluate", "--seed", "-1", (*EVAL_BASE, "--seed", "-1"), "-1 is not in the range x>=0"),
-    Case("evaluate", "--converter", "flash", (*EVAL_BASE, "--converter", "flash"),
-         "'flash' is not one of"),
-    Case("evaluate", "--out", "an existing file", (*EVAL_BASE, "--out", "{d}/afile"),
-         "exists: expected a new path, or --overwrite"),
     Case("evaluate", "--out", "a folder", (*EVAL_BASE, "--out", "{d}"), "is a directory"),
     Case("evaluate", "--out", "under a file", (*EVAL_BASE, "--out", "{d}/afile/report.h5"),
          "afile"),
+    Case("evaluate", "--read-noise", "inf", (*EVAL_BASE, "--read-noise", "inf"),
+         "'--read-noise': inf is not a finite number"),
+    Case("evaluate", "--variation", "nan", (*EVAL_BASE, "--variation", "nan"),
+         "'--variation': nan is not a finite number"),
+    Case("evaluate", "--adder-latency", "inf", (*EVAL_BASE, "--adder-latency", "inf"),
+         "'--adder-latency': inf is not a finite number"),
+    Case("evaluate", "--adder-energy", "nan", (*EVAL_BASE, "--adder-energy", "nan"),
+         "'--adder-energy': nan is not a finite number"),
+    Case("evaluate", "--points", "1000000000 (beyond memory)",
+         ("{run}", "--no-baseline", "--points", "1000000000"), "--points 1000000000 on model"),
+    Case("evaluate", "--calibration-points", "1000000000 (beyond memory)",
+         ("{run}", "--no-baseline", "--calibration-points", "1000000000"), "needs about"),
+    Case("evaluate", "--baseline-batch", "1000000000 (beyond memory)",
+         ("{run}", "--no-accuracy", "--baseline-batch", "1000000000"),
+         "--baseline-batch 1000000000 on model"),
+    Case("evaluate", "--model", "mlp:1000000-1000000 (beyond memory)",
+         (*EVAL_BASE, "--model", "mlp:1000000-1000000"), "weights) needs about"),
+    Case("evaluate", "--weights", "a .npy", (*EVAL_BASE, "--weights", "{d}/shape3.npy"),
+         "is a .npy array, not a .npz archive"),
+    Case("evaluate", "--weights", "empty .npz", (*EVAL_BASE, "--weights", "{d}/empty.npz"),
+         "is empty"),
+    Case("evaluate", "RUN", "a dataset without units", ("{d}/nounits.h5", "--no-accuracy",
+                                                         "--no-baseline"),
+         "lacks its 'units' attribute"),
+]
+
+NERF_BASE = ("--tables", "{run}", "--out", "{d}/renders", "--cache-dir", "{d}/cache")
+NERF = [
+    Case("nerf", "--resolution", "100000x100000 (beyond memory)",
+         (*NERF_BASE, "--resolution", "100000x100000"), "a 100000x100000 frame"),
+    Case("nerf", "--resolution", "0x64", (*NERF_BASE, "--resolution", "0x64"),
+         "resolution='0x64' is invalid"),
+    Case("nerf", "--seed", "-1", (*NERF_BASE, "--seed", "-1"), "-1 is not in the range x>=0"),
+    Case("nerf", "--read-noise", "inf", (*NERF_BASE, "--read-noise", "inf"),
+         "'--read-noise': inf is not a finite number"),
+    Case("nerf", "--variation", "nan", (*NERF_BASE, "--variation", "nan"),
+         "'--variation': nan is not a finite number"),
+    Case("nerf", "--out", "a folder holding its PNGs",
+         ("--tables", "{run}", "--out", "{d}/oldrenders", "--cache-dir", "{d}/cache"),
+         "scene.png' exists: expected a new path, or --overwrite"),
+    Case("nerf", "--out", "a file", ("--tables", "{run}", "--out", "{d}/afile"), "is a file"),
+    Case("nerf", "--cache-dir", "a file", ("--tables", "{run}", "--out", "{d}/renders",
+                                           "--cache-dir", "{d}/afile"), "is a file"),
+    Case("nerf", "--tables", "a dataset without units",
+         ("--tables", "{d}/nounits.h5", "--out", "{d}/renders", "--cache-dir", "{d}/cache"),
+         "lacks its 'units' attribute"),
+]
+
+PLOT = [
+    Case("plot", "PATH", "a dataset without units", ("{d}/nounits.h5", "--out", "{d}/plots"),
+         "lacks its 'units' attribute"),
+    Case("plot", "--out", "a file", ("{run}", "--out", "{d}/afile"), "is a file"),
+    Case("plot", "--dpi", "0", ("{run}", "--out", "{d}/plots", "--dpi", "0"),
+         "0 is not in the range 50<=x<=600"),
+]
+
+ACAM = [
+    Case("acam", "--out", "an existing file", ("simulate", "--out", "{d}/afile"),
+         "exists: expected a new path, or --overwrite"),
+    Case("acam", "--cells", "0", ("simulate", "--cells", "0", "--out", "{d}/acam.h5"),
+         "0 is not in the range x>=1"),
+    Case("acam", "--t-eval", "inf", ("simulate", "--t-eval", "inf", "--out", "{d}/acam.h5"),
+         "--t-eval 'inf' is invalid"),
+    Case("acam", "--t-eval", "nan", ("transfer", "--t-eval", "nan"),
+         "'--t-eval': nan is not a finite number"),
+    Case("acam", "--check", "0.6:inf", ("transfer", "--check", "0.6:inf"), "LOW:HIGH"),
+    Case("acam", "--x-min", "nan", ("function", "--x-min", "nan"),
+         "'--x-min': nan is not a finite number"),
+    Case("acam", "--bits", "9", ("function", "--bits", "9"), "9 is not in the range 1<=x<=8"),
 ]
 
 # On/off options take no value; each command's must refuse one.
 FLAGS = {
-    "generate": (("--access", "--json"), (*TILE, "--out", "{d}/net")),
+    "generate": (("--access", "--overwrite", "--json"), (*TILE, "--out", "{d}/net")),
     "simulate": (("--access", "--waveforms", "--overwrite", "--progress", "--json"),
                  (*TILE, *SIM_OUT)),
     "tables": (("--json",), ("{run}",)),
-    "solve": (("--access", "--json"), (*TILE, *SOLVE_OUT)),
+    "solve": (("--access", "--overwrite", "--json"), (*TILE, *SOLVE_OUT)),
     "evaluate": (("--simulate-missing", "--accuracy", "--ir-drop", "--baseline", "--json"),
                  EVAL_BASE),
 }
@@ -305,7 +428,7 @@ FLAG_CASES = [Case(command, flag, "=yes", (*args, f"{flag}=yes"),
                    f"Option '{flag}' does not take a value")
               for command, (flags, args) in FLAGS.items() for flag in flags]
 
-CASES = [*GENERATE, *SIMULATE, *TABLES, *SOLVE, *EVALUATE, *FLAG_CASES]
+CASES = [*GENERATE, *SIMULATE, *TABLES, *SOLVE, *EVALUATE, *NERF, *PLOT, *ACAM, *FLAG_CASES]
 
 
 @pytest.fixture(scope="module")
@@ -324,13 +447,30 @@ def _inputs(d: Path, run: Path) -> Path:
                         "strings44": np.full((4, 4), "a"), "nan42": np.full((4, 2), np.nan),
                         "nan4": np.full(4, np.nan), "two4": np.full(4, 2.0),
                         "negative44": np.full((4, 4), -1e-5), "two4x4": np.full((4, 4), 2.0),
-                        "nan44": np.full((4, 4), np.nan)}.items():
+                        "nan44": np.full((4, 4), np.nan), "complex42": np.zeros((4, 2), complex),
+                        "complex44": np.ones((4, 4), complex), "complex4": np.zeros(4, complex)
+                        }.items():
         np.save(d / f"{name}.npy", array)
+    np.save(d / "object42.npy", np.full((4, 2), None, dtype=object), allow_pickle=True)
     for name in ("corrupt.npy", "corrupt.npz", "corrupt.h5", "corrupt.json", "afile"):
         (d / name).write_text("not what it claims to be {")
+    for name in ("empty.npy", "empty.npz"):
+        (d / name).write_bytes(b"")
+    with open(d / "zip.npy", "wb") as f:  # an archive under a .npy name
+        np.savez(f, a=np.zeros((4, 2)))
     np.savez(d / "other.npz", other=np.zeros(3))
     with h5py.File(d / "foreign.h5", "w") as f:
         f["x"] = np.arange(3)
+    with h5py.File(d / "schema_only.h5", "w") as f:
+        f.attrs["schema_version"] = 2
+    shutil.copy(run, d / "nounits.h5")
+    with h5py.File(d / "nounits.h5", "a") as f:
+        del f["/tiles/tile0/columns/latency_s"].attrs["units"]
+    for folder, names in (("othernet", ("array.cir", "col0000.cir", "col0007.cir")),
+                          ("oldrenders", ("scene.png",))):
+        (d / folder).mkdir()
+        for name in names:
+            (d / folder / name).write_text("another tile's or run's file")
     copy = d / "finished.h5"
     shutil.copy(run, copy)
     return copy
