@@ -182,6 +182,13 @@ def test_plot_writes_png_figures_that_are_not_blank(run_file: Path, tmp_path: Pa
                                       "layer0_schedules.png"]]
     for png in out.iterdir():
         _assert_not_blank(png)
+    # again: the same names exist, so they are replaced only with --overwrite
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    _one_line_error(_invoke("plot", str(run_file), "--columns", "0,5", "--out", str(out)),
+                    "tile0_column0_waveform.png' exists: expected a new path, or --overwrite")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    again = _invoke("plot", str(run_file), "--columns", "0,5", "--out", str(out), "--overwrite")
+    assert again.exit_code == 0 and sorted(p.name for p in out.iterdir()) == written
 
 
 def test_plot_refuses_in_one_line(run_file: Path, tmp_path: Path) -> None:
