@@ -13,7 +13,7 @@ class SpecError(SpiceCimError, ValueError):
     """A specification or option has a value outside what is accepted."""
 
 
-def check(condition: bool, field: str, value: object, accepted: str) -> None:
+def check(condition: object, field: str, value: object, accepted: str) -> None:
     """Raise :class:`SpecError` naming ``field``, the bad ``value`` and what is ``accepted``."""
     if not condition:
         raise SpecError(f"{field}={value!r} is invalid: expected {accepted}")

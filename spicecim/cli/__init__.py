@@ -55,7 +55,7 @@ class OneLineErrors(click.Group):
             raise InputFileError(f"an input file ended early ({exc or 'end of file'}): "
                                  "expected a complete file") from exc
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         # Warnings wait for the command's end: shown after its output, dropped before an
         # error, whose one line says what went wrong.
         with warnings.catch_warnings(record=True) as caught:

@@ -15,6 +15,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -163,15 +164,15 @@ _MEMRISTOR_FIELDS = {
 _SPICE_SCALE = {"gmin": 1e9, "gmax": 1e9, "dw": 1e9}
 
 
-def memristor(name: str = "hfox_stanford_v1", **overrides: float) -> MemristorParams:
+def memristor(name: str = "hfox_stanford_v1", **overrides: Any) -> MemristorParams:
     """Load a memristor parameter set from ``device_models/memristor/<name>.lib``."""
     text = read_lib("memristor", name)
     match = PARAMS_LINE.search(text)
     if match is None:
         raise SpecError(f"memristor model {name!r} has no '.subckt ... params:' line")
     values = {k.lower(): float(v) for k, v in ASSIGN.findall(match.group(2))}
-    kwargs = {field: values[key] / _SPICE_SCALE.get(key, 1.0)
-              for key, field in _MEMRISTOR_FIELDS.items()}
+    kwargs: dict[str, Any] = {field: values[key] / _SPICE_SCALE.get(key, 1.0)
+                              for key, field in _MEMRISTOR_FIELDS.items()}
     params = MemristorParams(name=name, source=source_of(text), **kwargs)
     return dataclasses.replace(params, **overrides) if overrides else params
 
@@ -276,8 +277,9 @@ class ProgramPulse:
         where the cell node, not ground, is its source: no fixed limit (``inf`` without a
         series resistor)."""
         limits = [abs(self.amplitude_v) / self.series_ohm] if self.series_ohm > 0 else []
-        if self.access is not None and self.is_set:
-            a = dataclasses.replace(self.access, v_gate_v=self.gate_voltage_v)
+        gate = self.gate_voltage_v
+        if self.access is not None and self.is_set and gate is not None:
+            a = dataclasses.replace(self.access, v_gate_v=gate)
             limits.append(float(a.drain_current(self.amplitude_v, 0.0)))
         return min(limits, default=math.inf)
 
@@ -301,7 +303,7 @@ class ProgramPulse:
         gate = self.gate_voltage_v
         lines = [f"* spicecim programming bench: {mem.name} {kind} {fmt(self.amplitude_v)} V "
                  f"{fmt(self.width_s)} s from gap {fmt(self.gap0_m)} m, "
-                 + ("0T1R" if a is None else f"1T1R gate {fmt(gate)} V")
+                 + ("0T1R" if a is None or gate is None else f"1T1R gate {fmt(gate)} V")
                  + f", series {fmt(self.series_ohm)} ohm",
                  mem.subckt_text().rstrip()]
         if a is not None:
@@ -314,6 +316,7 @@ class ProgramPulse:
         if a is None:
             lines.append(f"X1 bl sl {mem.subckt} gap0={gap_nm}")
         else:
+            assert gate is not None  # a cell with an access transistor has a gate voltage
             lines += [f"Vwl wl 0 DC {fmt(gate)}",
                       f"X1 bl cell {mem.subckt} gap0={gap_nm}",
                       f"M1 cell wl sl 0 {a.name} W={fmt(a.w_m)} L={fmt(a.l_m)}"]

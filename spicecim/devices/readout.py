@@ -32,6 +32,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from spicecim.devices.library import ASSIGN, PARAMS_LINE, read_lib, source_of
 from spicecim.devices.transistor import AccessTransistor
@@ -85,14 +86,14 @@ _OPAMP_FIELDS = {"a0": "a0", "gbw": "gbw_hz", "vswing": "v_swing_v", "iq": "i_q_
                  "vdd": "vdd_v"}
 
 
-def opamp(name: str = "opamp_1p", **overrides: float) -> OpAmp:
+def opamp(name: str = "opamp_1p", **overrides: Any) -> OpAmp:
     """Load an op-amp macromodel from ``device_models/readout/<name>.lib``."""
     text = read_lib("readout", name)
     match = PARAMS_LINE.search(text)
     if match is None:
         raise SpecError(f"op-amp model {name!r} has no '.subckt ... params:' line")
     values = {k.lower(): float(v) for k, v in ASSIGN.findall(match.group(2))}
-    kwargs = {field: values[key] for key, field in _OPAMP_FIELDS.items()}
+    kwargs: dict[str, Any] = {field: values[key] for key, field in _OPAMP_FIELDS.items()}
     return dataclasses.replace(OpAmp(name=name, source=source_of(text), **kwargs), **overrides)
 
 

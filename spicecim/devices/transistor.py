@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class AccessTransistor:
         """Deep-triode on-resistance at zero drain-source voltage."""
         return 1.0 / (self.beta_a_per_v2 * (self.v_gate_v - self.vto_v))
 
-    def drain_current(self, v_d: np.ndarray, v_s: np.ndarray) -> np.ndarray:
+    def drain_current(self, v_d: np.ndarray | float, v_s: np.ndarray | float) -> np.ndarray:
         """Level-1 drain current for drain/source voltages, gate at ``v_gate_v`` (symmetric)."""
         v_d, v_s = np.asarray(v_d, float), np.asarray(v_s, float)
         sign = np.where(v_d >= v_s, 1.0, -1.0)
@@ -76,7 +77,7 @@ class AccessTransistor:
         return read_lib("transistor", self.name)
 
 
-def access_transistor(name: str = "nmos_access", **overrides: float) -> AccessTransistor:
+def access_transistor(name: str = "nmos_access", **overrides: Any) -> AccessTransistor:
     """Load an access transistor from ``device_models/transistor/<name>.lib``."""
     text = read_lib("transistor", name)
     match = MODEL_LINE.search(text)

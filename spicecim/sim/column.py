@@ -274,7 +274,8 @@ class _Source:
     def voltage(self, vectors: dict[str, np.ndarray]) -> np.ndarray:
         """v(+) - v(-) at the time points of ``vectors``."""
         if self.waveform is None:
-            return vectors.get(self.plus, 0.0) - vectors.get(self.minus, 0.0)
+            zero = np.zeros_like(vectors["time"])
+            return vectors.get(self.plus, zero) - vectors.get(self.minus, zero)
         return np.interp(vectors["time"], *self.waveform)
 
     def power(self, vectors: dict[str, np.ndarray]) -> np.ndarray:

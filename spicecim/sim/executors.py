@@ -101,7 +101,7 @@ def main_hidden() -> Iterator[None]:
     forkserver re-import the main module in each child). The workers run spicecim's
     functions only and need nothing of it."""
     main = sys.modules.get("__main__")
-    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__")
+    saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__file__", "__spec__")
              if main is not None and k in main.__dict__}
     if main is not None:
         main.__dict__.pop("__file__", None)
@@ -266,6 +266,7 @@ def _client(cluster: Cluster) -> Iterator[Any]:
             stack.enter_context(local)
             address = local.scheduler_address
         else:
+            assert cluster.scheduler is not None  # the one mode left
             address = cluster.scheduler
         try:
             client = distributed.Client(address, set_as_default=False)

@@ -109,6 +109,7 @@ def row_drives(tile: Tile, mode: str) -> list[RowDrive]:
     if mode == "solver":
         return solve.row_drives(tile)
     sol = solve.solve(tile, nodes=True)
+    assert sol.v_row_v is not None  # asked for with nodes=True
     spec, k = tile.spec, np.arange(tile.spec.cols)
     drives = []
     for j in range(spec.cols):
