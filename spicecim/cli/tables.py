@@ -21,10 +21,12 @@ def si(value: float, unit: str, digits: int = 4) -> str:
     return format_si(value, unit, smallest=1e-15, digits=digits)
 
 
-_LAYER_FIGURES = {"latency": ("latency_s", "s"), "energy": ("energy_j", "J"),
-                  "array": (("energy_dac_j", "energy_array_j"), "J"),
-                  "front end": (("energy_frontend_j", "energy_sh_j"), "J"),
-                  "ADC": ("energy_adc_j", "J")}
+_LAYER_FIGURES: dict[str, tuple[str | tuple[str, ...], str]] = {
+    "latency": ("latency_s", "s"), "energy": ("energy_j", "J"),
+    "array": (("energy_dac_j", "energy_array_j"), "J"),
+    "front end": (("energy_frontend_j", "energy_sh_j"), "J"),
+    "ADC": ("energy_adc_j", "J")}
+"""The layer table's figures: column title -> (the field, or the fields added up; unit)."""
 
 
 def _figure(row: dict, key: str | tuple[str, ...]) -> float:

@@ -63,7 +63,10 @@ def atomic_write(path: Path | str, write: Callable[[Path], None], *,
 
 def write_text(path: Path | str, text: str, *, sync_dir: bool = True) -> Path:
     """:func:`atomic_write` of a text file."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text), sync_dir=sync_dir)
+    def write(tmp: Path) -> None:
+        tmp.write_text(text)
+
+    return atomic_write(path, write, sync_dir=sync_dir)
 
 
 def write_stream(path: Path | str, write: Callable[[BinaryIO], None]) -> Path:
