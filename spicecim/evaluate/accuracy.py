@@ -1,21 +1,27 @@
 """The analog forward pass of a mapped MLP, against the ideal digital one.
 
 Each layer's weights are cut into the tiles of :func:`spicecim.evaluate.mapping.map_layer` and
-mapped to conductances by the tile's :class:`WeightMapping` (one ``w_max`` per layer, so the
-digital partial sums of row tiles add up). Then, in the order the hardware meets them:
+mapped to conductances by the tile's :class:`WeightMapping` and the mapping's slices and copies
+(:class:`spicecim.evaluate.slicing.WeightCode`; one ``w_max`` per layer, so the digital partial
+sums of row tiles add up). Then, in the order the hardware meets them:
 
-1. **Conductances** quantised to ``2^weight_bits`` levels (``None``: continuous).
+1. **Conductances** quantised to ``2^weight_bits`` levels per device (``None``: continuous).
+   With ``ir_aware`` (IR-drop-aware programming, :mod:`spicecim.evaluate.programming`) the
+   targets are then pre-distorted so the tile's transfer matrix matches them.
 2. **Programming variation**: ``G + variation * sigma_G(G) * z``, ``z`` standard normal, with
-   ``sigma_G = max(-0.009107 G + 4.782321 uS, 0)`` (G in uS; Milo et al., IRPS 2021, fig. 4, the
-   linear fit Sandia CrossSim uses; docs/sources.md section 6), clipped to the memristor's
-   physical range. Unused cells of a tile are programmed to ``g_min`` and vary too.
+   ``sigma_G`` of ``variation_model`` (:mod:`spicecim.evaluate.variation`: NeuRRAM's RRAM after
+   write-verify, Wan et al. 2022 via aihwkit, by default; or Milo et al. 2021), clipped to the
+   memristor's physical range. Unused cells of a tile are programmed to ``g_min`` and vary too.
 3. **Inputs** scaled into the DAC's [0, 1]: each layer's input is divided by its largest
    magnitude on a calibration batch (values beyond it saturate); a layer with signed inputs is
    read in two phases, positive parts then magnitudes of the negative parts
    (:mod:`spicecim.evaluate.mapping`). DAC quantisation to ``2^dac_bits`` levels.
 4. **IR drop**: column currents from :func:`spicecim.solve.transfer_matrix` of the programmed
-   tile with the tile's wire, driver and readout resistances (one factorisation per tile per
-   configuration; each input is then a matrix product). Cells are linear at their chord
+   tile with the tile's wire, driver and readout resistances (one factorisation per tile, or
+   per row group of a row-parallel tile, per configuration; each input is then a matrix
+   product). A row-parallel tile (``rows_per_read``) is read one group of rows at a time with
+   the other rows disconnected (1T1R, access transistors off); each group is converted and
+   calibrated on its own and the groups' results are added digitally. Cells are linear at their chord
    conductance: the memristor's sinh I-V below the read voltage and any access transistor are
    not modelled here. The column ends see the readout's DC input resistance
    (:func:`spicecim.solve.termination_ohm`). ``ir_drop=False`` sets wire and driver resistances
@@ -59,14 +65,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from spicecim.errors import check
+from spicecim.evaluate import programming
 from spicecim.evaluate.mapping import LayerMapping, ModelMapping
 from spicecim.evaluate.model import Matmul, Mlp, batch_size
+from spicecim.evaluate.slicing import WeightCode
+from spicecim.evaluate.variation import DEFAULT_VARIATION_MODEL, SOURCES, VARIATION_MODELS, sigma_s
 from spicecim.netlist import spec as specs
-from spicecim.netlist.weights import WeightMapping, programming_sigma_s
-from spicecim.solve import transfer_matrix
+from spicecim.netlist.weights import WeightMapping
 
-# Read noise: an assumption, not a cited measurement (docs/sources.md has none): 1 % relative
-# sigma per device per read.
+# Read noise: 1 % relative sigma per device per read, the short-term read noise aihwkit
+# suggests beside its NeuRRAM programming-noise model ("To account for short-term read noise
+# (about 1%) one should additional set the forward.w_noise parameter to about 0.01",
+# ReRamWan2022NoiseModel; docs/sources.md section 6).
 DEFAULT_READ_NOISE = 0.01
 SWEEP_AXES = ("adc_bits", "dac_bits", "weight_bits", "variation", "read_noise", "ir_drop")
 ADC_RANGES = ("worst", "calibrated")
@@ -87,8 +97,12 @@ class Nonideality:
     adc_range: str = "calibrated"
     calibrate: bool = True
     acam_edges: tuple[float, ...] | None = None  # ACAM code edges as fractions of full scale
+    variation_model: str = DEFAULT_VARIATION_MODEL
+    ir_aware: bool = False  # IR-drop-aware programming (spicecim.evaluate.programming)
 
     def __post_init__(self) -> None:
+        check(self.variation_model in VARIATION_MODELS, "variation_model",
+              self.variation_model, f"one of {VARIATION_MODELS}")
         for name in ("weight_bits", "dac_bits", "adc_bits"):
             bits = getattr(self, name)
             check(bits is None or (isinstance(bits, int) and 1 <= bits <= 16), name, bits,
@@ -120,8 +134,10 @@ class Nonideality:
         adc = (f"ACAM {bits(self.adc_bits)} (ngspice edges)" if self.acam_edges is not None
                else f"ADC {bits(self.adc_bits)}")
         return (f"weights {bits(self.weight_bits)}, DAC {bits(self.dac_bits)}, "
-                f"{adc}, variation x{self.variation:g} (Milo 2021), "
-                f"read noise {100 * self.read_noise:g} %, IR drop {ir}, seed {self.seed}")
+                f"{adc}, variation x{self.variation:g} ({SOURCES[self.variation_model]}), "
+                f"read noise {100 * self.read_noise:g} %, IR drop {ir}"
+                f"{' (IR-drop-aware programming)' if self.ir_aware and self.ir_drop else ''}, "
+                f"seed {self.seed}")
 
     def describe_calibration(self, points: int) -> str:
         """The ADC range and the column calibration, ``points`` the calibration batch."""
@@ -165,6 +181,8 @@ class ProgrammedTile:
     sized_full_a: float  # the readout's sizing: the tile's worst-case column current (A)
     gain: np.ndarray  # (cols,): per-column digital correction a * I + b ...
     offset: np.ndarray  # (cols,): ... fitted on the calibration batch (b in A)
+    ir_error: float = math.nan  # column-current error vs target, calibration batch, nominal G
+    ir_error_raw: float = math.nan  # the same without IR-drop-aware programming
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,20 +194,7 @@ class ProgrammedLayer:
     w_max: float
     input_scale: float
     phases: int
-
-
-def _target(weights: WeightMapping, w: np.ndarray, w_max: float, bits: int | None) -> np.ndarray:
-    if bits is not None:
-        return dataclasses.replace(weights, bits=bits).to_conductances(w, w_max)
-    # Continuous conductances: WeightMapping's formula without its rounding.
-    u, span = w / w_max, weights.g_max_s - weights.g_min_s
-    if weights.scheme == "differential":
-        g = np.empty((w.shape[0], 2 * w.shape[1]))
-        g[:, 0::2] = weights.g_min_s + np.maximum(u, 0) * span
-        g[:, 1::2] = weights.g_min_s + np.maximum(-u, 0) * span
-        return g
-    mid = 0.5 * (weights.g_min_s + weights.g_max_s)
-    return np.concatenate([mid + 0.5 * u * span, np.full((w.shape[0], 1), mid)], axis=1)
+    code: WeightCode | None = None  # None: one device per weight (the WeightMapping's own)
 
 
 def _calibration_drive(x: np.ndarray, scale: float, phases: int, v_full: float) -> np.ndarray:
@@ -220,27 +225,44 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
     w_max = float(np.max(np.abs(w))) or 1.0
     solver_spec = accuracy_spec(spec, settings.ir_drop)
     mem = spec.cell.memristor
+    code = WeightCode(weights, settings.weight_bits, m.tile.slices, m.tile.copies)
     tiles, row0 = [], 0
     for n_rows in m.row_counts:
         out0 = 0
+        groups = programming.row_groups(n_rows, m.tile.rows_per_read, spec.rows)
         for n_out, n_cols in zip(m.output_counts, m.column_counts, strict=True):
             target = np.full((spec.rows, spec.cols), weights.g_min_s)
-            target[:n_rows, :n_cols] = _target(
-                weights, w[row0:row0 + n_rows, out0:out0 + n_out], w_max, settings.weight_bits)
+            target[:n_rows, :n_cols] = code.to_conductances(
+                w[row0:row0 + n_rows, out0:out0 + n_out], w_max)
+            nominal, fit = target, None
+            if settings.ir_aware and settings.ir_drop:
+                fit = programming.predistort(solver_spec, target, groups, mem.g_off_s,
+                                             mem.g_on_s)
+                nominal = fit.g_s
             z = rng.standard_normal(target.shape)  # drawn whatever the scale: common numbers
-            g = np.clip(target + settings.variation * programming_sigma_s(target) * z,
-                        mem.g_off_s, mem.g_on_s)
-            transfer = transfer_matrix(solver_spec, g)[:n_rows]
-            v = drive[:, row0:row0 + n_rows]
-            analog = v @ transfer
-            gain, offset = _fit_columns(analog, v @ target[:n_rows])
-            tiles.append(ProgrammedTile(
-                slice(row0, row0 + n_rows), slice(out0, out0 + n_out), n_cols, transfer,
-                g[:n_rows] ** 2, float(analog[:, :n_cols].max(initial=0.0)),
-                float(g.sum(axis=0).max()) * spec.driver.v_full_v, gain, offset))
+            sigma = sigma_s(settings.variation_model, nominal, weights.g_max_s)
+            g = np.clip(nominal + settings.variation * sigma * z, mem.g_off_s, mem.g_on_s)
+            for k, rows in enumerate(groups):
+                n = min(rows.stop, n_rows) - rows.start
+                transfer = programming.group_transfer(solver_spec, g, rows)[:n]
+                v = drive[:, row0 + rows.start:row0 + rows.start + n]
+                ideal = target[rows.start:rows.start + n]
+                analog = v @ transfer
+                gain, offset = _fit_columns(analog, v @ ideal)
+                # Column-current error of the nominal programming (no variation), with and
+                # without the pre-distortion: what IR-drop-aware programming achieved.
+                errors = (math.nan, math.nan) if fit is None else tuple(
+                    programming.current_error(v, t[k][:n], ideal)
+                    for t in (fit.transfers, fit.initial))
+                group_g = g[rows.start:rows.start + n]
+                tiles.append(ProgrammedTile(
+                    slice(row0 + rows.start, row0 + rows.start + n), slice(out0, out0 + n_out),
+                    n_cols, transfer, group_g ** 2, float(analog[:, :n_cols].max(initial=0.0)),
+                    float(g[rows].sum(axis=0).max()) * spec.driver.v_full_v, gain, offset,
+                    *errors))
             out0 += n_out
         row0 += n_rows
-    return ProgrammedLayer(tuple(tiles), w_max, scale, m.input_phases)
+    return ProgrammedLayer(tuple(tiles), w_max, scale, m.input_phases, code)
 
 
 def program(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec, weights: WeightMapping,
@@ -317,7 +339,8 @@ class _AnalogMatmul:
             if s.calibrate:
                 current = tile.gain * current + tile.offset
             used = current[:, :tile.used_cols] / self.v_full
-            out[:, tile.outputs] += self.weights.to_weights(used, layer.w_max)
+            code = layer.code or WeightCode(self.weights, self.weights.bits)
+            out[:, tile.outputs] += code.to_weights(used, layer.w_max)
         return out
 
 

@@ -13,6 +13,13 @@ digitally. The alternative, an offset (x + 1) / 2 with a digital correction W.1,
 halves the input's resolution and makes every output a difference of two large numbers; two
 reads keep the DAC's full range for each sign at twice the latency and energy of the layer.
 
+Design choices of a tile (:class:`TileGeometry`): a weight may take several devices
+(``slices`` bit slices of ``2^bits`` levels each, the most significant first, and ``copies``
+devices per slice whose currents are averaged digitally; :mod:`spicecim.evaluate.slicing`),
+so an output takes ``2 * slices * copies`` physical columns in the differential scheme; and a
+tile may be read ``rows_per_read`` rows at a time (row parallelism: the groups are read one
+after another through the same columns and their partial sums added digitally, like row tiles).
+
 ADC counts are physical: the fully parallel schedule has one ADC per column of every array,
 ADC-shared one per ``k`` columns, serialized one per array.
 """
@@ -29,28 +36,58 @@ from spicecim.netlist.spec import WEIGHT_SCHEMES
 
 @dataclass(frozen=True, slots=True)
 class TileGeometry:
-    """The array every layer is cut into: ``rows`` inputs by ``cols`` physical columns."""
+    """The array every layer is cut into: ``rows`` inputs by ``cols`` physical columns; each
+    weight on ``slices * copies`` devices (differential scheme only when more than one), each
+    tile read ``rows_per_read`` rows at a time (None: all rows at once)."""
 
     rows: int
     cols: int
     scheme: str = "differential"
+    slices: int = 1
+    copies: int = 1
+    rows_per_read: int | None = None
 
     def __post_init__(self) -> None:
         check(self.rows >= 1, "tile rows", self.rows, "an integer >= 1")
         check(self.scheme in WEIGHT_SCHEMES, "weight scheme", self.scheme,
               f"one of {WEIGHT_SCHEMES}")
         check(self.cols >= 2, "tile cols", self.cols, "an integer >= 2")
+        for name in ("slices", "copies"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and 1 <= value <= 8, name, value,
+                  "an integer from 1 to 8")
         if self.scheme == "differential":
             check(self.cols % 2 == 0, "tile cols", self.cols,
                   "an even number for differential pairs")
+            check(self.cols >= 2 * self.devices_per_weight, "tile cols", self.cols,
+                  f">= 2 * slices * copies = {2 * self.devices_per_weight}")
+        else:
+            check(self.devices_per_weight == 1, "slices * copies", self.devices_per_weight,
+                  "1 with the reference scheme (slicing needs differential pairs)")
+        rpr = self.rows_per_read
+        check(rpr is None or (isinstance(rpr, int) and 1 <= rpr <= self.rows), "rows_per_read",
+              rpr, f"None or an integer from 1 to the tile's {self.rows} rows")
+
+    @property
+    def devices_per_weight(self) -> int:
+        """Devices (of each polarity) per weight: its slices times its copies."""
+        return self.slices * self.copies
 
     @property
     def outputs_per_tile(self) -> int:
-        return self.cols // 2 if self.scheme == "differential" else self.cols - 1
+        if self.scheme == "differential":
+            return self.cols // (2 * self.devices_per_weight)
+        return self.cols - 1
 
     def columns_for(self, outputs: int) -> int:
         """Physical columns that ``outputs`` signed outputs occupy within one tile."""
-        return 2 * outputs if self.scheme == "differential" else outputs + 1
+        if self.scheme == "differential":
+            return 2 * self.devices_per_weight * outputs
+        return outputs + 1
+
+    def reads(self, rows_used: int) -> int:
+        """Reads of a tile whose ``rows_used`` rows hold weights (row parallelism)."""
+        return 1 if self.rows_per_read is None else math.ceil(rows_used / self.rows_per_read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +133,15 @@ class LayerMapping:
         return self.fan_in * sum(self.column_counts)
 
     @property
+    def reads(self) -> int:
+        """Sequential reads of each column tile: row-parallel groups over all row tiles."""
+        return sum(self.tile.reads(n) for n in self.row_counts)
+
+    @property
     def columns_converted(self) -> int:
-        """ADC conversions per activation: every used column of every array, each phase."""
-        return self.input_phases * self.row_tiles * sum(self.column_counts)
+        """ADC conversions per activation: every used column of every array, each phase and
+        each row-parallel group."""
+        return self.input_phases * self.reads * sum(self.column_counts)
 
     @property
     def adcs_parallel(self) -> int:
