@@ -21,9 +21,9 @@ sums of row tiles add up). Then, in the order the hardware meets them:
    per row group of a row-parallel tile, per configuration; each input is then a matrix
    product). A row-parallel tile (``rows_per_read``) is read one group of rows at a time with
    the other rows disconnected (1T1R, access transistors off); each group is converted and
-   calibrated on its own and the groups' results are added digitally. Cells are linear at their chord
-   conductance: the memristor's sinh I-V below the read voltage and any access transistor are
-   not modelled here. The column ends see the readout's DC input resistance
+   calibrated on its own and the groups' results are added digitally. Cells are linear at
+   their chord conductance: the memristor's sinh I-V below the read voltage and any access
+   transistor are not modelled here. The column ends see the readout's DC input resistance
    (:func:`spicecim.solve.termination_ohm`). ``ir_drop=False`` sets wire and driver resistances
    to 0 and the column ends to an ideal virtual ground.
 5. **Read noise**: every device's current varies by ``read_noise`` (relative sigma) on every
@@ -32,13 +32,13 @@ sums of row tiles add up). Then, in the order the hardware meets them:
 6. **ADC**: the column's current (the readout's output is proportional to it) rounded to
    ``2^adc_bits`` levels of a full scale, clipped to [0, full scale]. ``adc_range="worst"``: the
    readout's sizing (:func:`spicecim.netlist.spec.sized_readout`: the tile's worst-case column
-   current, every input at full scale; the latency tables' LSB). ``adc_range="calibrated"`` (default; ADC range calibration, standard
-   practice in analog in-memory computing): per tile, the largest noiseless column current over
-   the calibration batch, so the codes span the currents the workload produces; currents beyond
-   it clip. ``acam_edges`` (an ACAM converter's code edges, :mod:`spicecim.acam.converter`, as
-   fractions of its input range): the edges are mapped linearly onto ``[0, full scale]`` and a
-   current reads as the centre of its interval (the ends: 0 and the full scale) instead of the
-   nearest of ``2^adc_bits`` uniform levels.
+   current, every input at full scale; the latency tables' LSB). ``adc_range="calibrated"``
+   (default; ADC range calibration, standard practice in analog in-memory computing): per tile,
+   the largest noiseless column current over the calibration batch, so the codes span the
+   currents the workload produces; currents beyond it clip. ``acam_edges`` (an ACAM converter's
+   code edges, :mod:`spicecim.acam.converter`, as fractions of its input range): the edges are
+   mapped linearly onto ``[0, full scale]`` and a current reads as the centre of its interval
+   (the ends: 0 and the full scale) instead of the nearest of ``2^adc_bits`` uniform levels.
 7. **Gain calibration** (``calibrate=True``, default; per-column output calibration, standard
    practice in analog in-memory computing): each column's ADC output ``I`` is corrected
    digitally to ``a * I + b``, with ``a`` and ``b`` fitted by least squares on the calibration
@@ -226,14 +226,15 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
     solver_spec = accuracy_spec(spec, settings.ir_drop)
     mem = spec.cell.memristor
     code = WeightCode(weights, settings.weight_bits, m.tile.slices, m.tile.copies)
+    copies = m.tile.copies
     tiles, row0 = [], 0
-    for n_rows in m.row_counts:
-        out0 = 0
+    for n_in in m.row_counts:
+        out0, n_rows = 0, n_in * copies  # the physical rows used: each input on its copies
         groups = programming.row_groups(n_rows, m.tile.rows_per_read, spec.rows)
         for n_out, n_cols in zip(m.output_counts, m.column_counts, strict=True):
             target = np.full((spec.rows, spec.cols), weights.g_min_s)
-            target[:n_rows, :n_cols] = code.to_conductances(
-                w[row0:row0 + n_rows, out0:out0 + n_out], w_max)
+            target[:n_rows, :n_cols] = np.repeat(code.to_conductances(
+                w[row0:row0 + n_in, out0:out0 + n_out], w_max), copies, axis=0)
             nominal, fit = target, None
             if settings.ir_aware and settings.ir_drop:
                 fit = programming.predistort(solver_spec, target, groups, mem.g_off_s,
@@ -244,24 +245,29 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
             g = np.clip(nominal + settings.variation * sigma * z, mem.g_off_s, mem.g_on_s)
             for k, rows in enumerate(groups):
                 n = min(rows.stop, n_rows) - rows.start
-                transfer = programming.group_transfer(solver_spec, g, rows)[:n]
-                v = drive[:, row0 + rows.start:row0 + rows.start + n]
-                ideal = target[rows.start:rows.start + n]
+                i0, ni = rows.start // copies, n // copies  # the group's inputs
+
+                def fold(a: np.ndarray, n: int = n, ni: int = ni) -> np.ndarray:
+                    """The group's first ``n`` rows (used cells), each input's copies summed."""
+                    return a[:n].reshape(ni, copies, -1).sum(axis=1)
+
+                transfer = fold(programming.group_transfer(solver_spec, g, rows))
+                v = drive[:, row0 + i0:row0 + i0 + ni]
+                ideal = fold(target[rows.start:])
                 analog = v @ transfer
                 gain, offset = _fit_columns(analog, v @ ideal)
                 # Column-current error of the nominal programming (no variation), with and
                 # without the pre-distortion: what IR-drop-aware programming achieved.
                 errors = (math.nan, math.nan) if fit is None else tuple(
-                    programming.current_error(v, t[k][:n], ideal)
+                    programming.current_error(v, fold(t[k]), ideal)
                     for t in (fit.transfers, fit.initial))
-                group_g = g[rows.start:rows.start + n]
                 tiles.append(ProgrammedTile(
-                    slice(row0 + rows.start, row0 + rows.start + n), slice(out0, out0 + n_out),
-                    n_cols, transfer, group_g ** 2, float(analog[:, :n_cols].max(initial=0.0)),
+                    slice(row0 + i0, row0 + i0 + ni), slice(out0, out0 + n_out), n_cols,
+                    transfer, fold(g[rows.start:] ** 2), float(analog[:, :n_cols].max(initial=0.0)),
                     float(g[rows].sum(axis=0).max()) * spec.driver.v_full_v, gain, offset,
                     *errors))
             out0 += n_out
-        row0 += n_rows
+        row0 += n_in
     return ProgrammedLayer(tuple(tiles), w_max, scale, m.input_phases, code)
 
 

@@ -53,8 +53,8 @@ class Predistortion:
 
 
 def group_transfer(spec: CrossbarSpec, g_s: np.ndarray, rows: slice) -> np.ndarray:
-    """Transfer matrix of rows ``rows`` read alone: the other rows' cells disconnected (when
-    ``rows`` is the whole tile, the tile's own)."""
+    """Transfer matrix of rows ``rows`` read alone, (group rows, cols): the other rows' cells
+    disconnected (when ``rows`` is the whole tile, the tile's own)."""
     if rows.start == 0 and rows.stop >= spec.rows:
         return transfer_matrix(spec, g_s)
     g = np.full_like(g_s, DISCONNECTED_S)

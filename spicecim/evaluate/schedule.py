@@ -12,9 +12,9 @@ Rules (DESIGN.md section 6):
   energy are the table's per read times the groups (each read costed as the table's activation,
   which drives every row: for the array and the DACs an upper bound).
 - After the ADCs a digital stage subtracts each differential pair (or the reference column),
-  weighs and adds the slices and copies of a sliced weight, adds the partial sums of all row
+  weighs and adds the slices of a sliced weight, adds the partial sums of all row
   tiles, row groups and phases, and adds the bias: ``2 * d * partials`` additions per output
-  (``d`` devices per weight, ``partials = phases * reads``), ``1 + ceil(log2(d * partials +
+  (``d`` slices per weight, ``partials = phases * reads``), ``1 + ceil(log2(d * partials +
   1))`` adder levels in sequence. The per-layer rescaling and the activation are not costed.
 - Layers run one after another: a sample's latency and energy are the sums over layers.
 - Readout: the tables' ADC (``t_conv``, ``e_conv`` per conversion), or an ACAM converter
@@ -214,7 +214,7 @@ class LayerCost:
 def digital_stage(m: LayerMapping, adder: DigitalAdder) -> tuple[float, float]:
     """(latency, energy) of the digital stage after the ADCs (module docstring)."""
     partials = m.input_phases * m.reads
-    terms = m.tile.devices_per_weight * partials
+    terms = m.tile.slices * partials  # copies add up in the column, in the analog domain
     levels = 1 + math.ceil(math.log2(terms + 1))
     return levels * adder.latency_s, 2 * terms * m.fan_out * adder.energy_j
 

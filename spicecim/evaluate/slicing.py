@@ -13,7 +13,7 @@ G-. Reading back, slice ``k`` counts ``L^(S-1-k)`` times, so
 
 ``step = (g_max - g_min) / (L - 1)``. One device (``slices = copies = 1``) is exactly
 :class:`spicecim.netlist.weights.WeightMapping`'s mapping. Without quantisation (``bits`` None)
-only one slice is defined (continuous conductances, copies allowed).
+the first slice holds the weight as a continuous conductance and the others stay at g_min.
 
 Bit slicing lowers the quantisation error (``S * bits`` bits per weight) but not the programming
 error, which the most significant slice carries at full weight; copies lower the programming
@@ -48,9 +48,6 @@ class WeightCode:
             value = getattr(self, name)
             check(isinstance(value, int) and 1 <= value <= 8, name, value,
                   "an integer from 1 to 8")
-        if self.slices > 1:
-            check(self.bits is not None, "weight_bits", self.bits,
-                  "an integer when weights are bit-sliced")
         if self.slices * self.copies > 1:
             check(self.weights.scheme == "differential", "weights_scheme", self.weights.scheme,
                   "'differential' when a weight takes several devices")
@@ -58,7 +55,7 @@ class WeightCode:
     @property
     def per_output(self) -> int:
         """Physical columns per signed output (differential scheme)."""
-        return 2 * self.slices * self.copies
+        return 2 * self.slices
 
     @property
     def span_s(self) -> float:
@@ -76,20 +73,21 @@ class WeightCode:
         return step * self._q_max
 
     def _significance(self) -> np.ndarray:
-        if self.bits is None:
-            return np.ones(1)
+        if self.bits is None:  # continuous: the first slice holds the weight, the rest g_min
+            return np.eye(1, self.slices)[0]
         levels = 1 << self.bits
         return levels ** np.arange(self.slices - 1, -1, -1, dtype=float)
 
     def to_conductances(self, w: np.ndarray, w_max: float) -> np.ndarray:
-        """Conductances (inputs, columns) of weights ``w`` (inputs, outputs)."""
+        """Conductances (inputs, columns) of weights ``w`` (inputs, outputs): one copy (each
+        copy's row is programmed the same)."""
         w = np.asarray(w, dtype=float)
         if self.slices * self.copies == 1 and self.weights.scheme == "reference":
             return self._one_device(w, w_max)
         u = np.clip(w / w_max, -1.0, 1.0)
         g_min = self.weights.g_min_s
         if self.bits is None:
-            digits = np.abs(u)[..., None]
+            digits = np.abs(u)[..., None] * self._significance()
             level_s = self.span_s
         else:
             q = np.round(np.abs(u) * self._q_max).astype(np.int64)
@@ -100,9 +98,7 @@ class WeightCode:
         value = g_min + digits * level_s  # (inputs, outputs, slices)
         pos = np.where(u[..., None] > 0, value, g_min)
         neg = np.where(u[..., None] < 0, value, g_min)
-        pair = np.stack([pos, neg], axis=-1)[..., None, :]  # (in, out, slices, 1, 2)
-        pair = np.broadcast_to(pair, (*pair.shape[:3], self.copies, 2))
-        return np.ascontiguousarray(pair).reshape(w.shape[0], -1)
+        return np.stack([pos, neg], axis=-1).reshape(w.shape[0], -1)  # (in, out, slices, 2)
 
     def _one_device(self, w: np.ndarray, w_max: float) -> np.ndarray:
         if self.bits is not None:
@@ -113,12 +109,10 @@ class WeightCode:
         return np.concatenate([mid + 0.5 * u * span, np.full((w.shape[0], 1), mid)], axis=1)
 
     def to_weights(self, g_s: np.ndarray, w_max: float) -> np.ndarray:
-        """The weights a conductance matrix (or column currents per volt; last axis columns)
-        represents."""
-        g = np.asarray(g_s, dtype=float)
-        if self.slices * self.copies == 1:
+        """The weights a conductance matrix (or column currents per volt; last axis columns),
+        summed over the copies, represents."""
+        g = np.asarray(g_s, dtype=float) / self.copies
+        if self.slices == 1:
             return self.weights.to_weights(g, w_max)
-        shape = (*g.shape[:-1], g.shape[-1] // self.per_output, self.slices, self.copies, 2)
-        diff = g.reshape(shape)
-        diff = (diff[..., 0] - diff[..., 1]).mean(axis=-1)
-        return diff @ self._significance() * (w_max / self._unit_s())
+        pairs = g.reshape(*g.shape[:-1], g.shape[-1] // self.per_output, self.slices, 2)
+        return (pairs[..., 0] - pairs[..., 1]) @ self._significance() * (w_max / self._unit_s())

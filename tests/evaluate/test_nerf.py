@@ -94,7 +94,7 @@ def test_cli_writes_renders_and_a_sweep(fitted_nerf, real_tables: Path, tmp_path
     for label in ("parallel", "adc-shared", "serialized"):
         row = next(line for line in lines if line.startswith(f"{label} "))
         assert row.count("s ") >= 2 and row.count("J") == 2 and "missing" not in row
-    assert "PSNR only" in result.stdout
+    assert "SSIM: scikit-image" in result.stdout
     for name in ("scene", "float", "crossbar", "diff"):
         assert imread(out / f"{name}.png").shape[:2] == (12, 20)
     with (out / "sweep.csv").open() as fh:
@@ -102,6 +102,47 @@ def test_cli_writes_renders_and_a_sweep(fitted_nerf, real_tables: Path, tmp_path
     assert [r["adc_bits"] for r in rows] == ["7", "8"]
     assert float(rows[0]["frame_energy_j"]) < float(rows[1]["frame_energy_j"])
     assert (out / "sweep.png").stat().st_size > 0
+
+
+def test_ladder_adds_each_mitigation_with_its_costs(fitted_nerf, table, tmp_path: Path) -> None:  # noqa: ANN001
+    from spicecim.evaluate.design import MITIGATED
+    from spicecim.evaluate.finetune import FinetuneSettings
+
+    mit = nerf.Mitigations(MITIGATED, FinetuneSettings(20), ladder=True, cache_dir=tmp_path)
+    result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, FRAME,
+                           nerf.device_settings(table), mitigations=mit)
+    labels = [p.label for p in result.ladder]
+    assert labels == ["none", "+ design point", "+ IR-drop-aware programming", "+ fine-tuning"]
+    none, design, aware, tuned = result.ladder
+    assert not none.settings.ir_aware and aware.settings.ir_aware and tuned.finetune
+    assert "2 slice(s) x 2 copy(ies)" in design.design and "1 slice(s)" in none.design
+    assert aware.ir_error is not None and aware.ir_error[1] * 5 < aware.ir_error[0]
+    # four devices per weight: four times the conversions and the ADC energy of each frame
+    assert design.frame_energy_j > 3 * none.frame_energy_j
+    assert result.crossbar is tuned
+    for p in result.ladder:
+        assert 0 < p.ssim_float <= 1 and math.isfinite(p.psnr_float_db)
+    text = nerf.format_report(result, nerf.write_outputs(result, tmp_path / "out"))
+    assert "mitigations added one at a time" in text and "+ fine-tuning" in text
+    with (tmp_path / "out" / "ladder.csv").open() as fh:
+        assert [r["label"] for r in csv.DictReader(fh)] == labels
+
+
+def test_design_sweep_marks_the_pareto_points(fitted_nerf, table, tmp_path: Path) -> None:  # noqa: ANN001
+    mit = nerf.Mitigations(design_sweep=(("slices", (1.0, 2.0)), ("copies", (1.0, 2.0))))
+    result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, FRAME,
+                           nerf.device_settings(table), mitigations=mit)
+    assert [(p.slices, p.copies) for p in result.design_points] == [(1, 1), (1, 2), (2, 1),
+                                                                      (2, 2)]
+    energies = [p.frame_energy_j for p in result.design_sweep]
+    assert energies[0] < energies[1] and energies[0] < energies[2] < energies[3]
+    front = nerf.pareto(result.design_sweep, "frame_energy_j")
+    assert front[0]  # the cheapest point is never beaten on energy
+    written = nerf.write_outputs(result, tmp_path)
+    assert tmp_path / "design_sweep.png" in written
+    with (tmp_path / "design_sweep.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["pareto_energy"] == "True" for r in rows] == front
 
 
 @pytest.mark.parametrize("args", [
