@@ -25,6 +25,7 @@ from spicecim.evaluate.presets import (
     sample_inputs,
 )
 from spicecim.evaluate.report import Report, render, to_dict, write_h5
+from spicecim.evaluate.variation import DEFAULT_VARIATION_MODEL, VARIATION_MODELS
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _MAX_SWEEP_VALUES = 200
@@ -99,6 +100,17 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--schedule", type=click.Choice(tuple(sched.SCHEDULE_NAMES)),
               help="Show one schedule [default: all three].")
 @click.option("--tile", help="Tile ROWSxCOLS [default: the tables' tile].")
+@click.option("--rows-per-read", type=click.IntRange(min=1),
+              help="Rows activated per read (row parallelism) [default: all].")
+@click.option("--slices", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Devices per weight of different significance (bit slicing).")
+@click.option("--copies", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Rows per input (devices per weight summed in the column).")
+@click.option("--ir-aware/--no-ir-aware", default=False, show_default=True,
+              help="IR-drop-aware programming (conductances pre-distorted on the fast solver).")
+@click.option("--variation-model", type=click.Choice(VARIATION_MODELS),
+              default=DEFAULT_VARIATION_MODEL, show_default=True,
+              help="Programming-error model (wan2022: NeuRRAM via aihwkit; milo2021).")
 @click.option("--adc-share", type=click.IntRange(min=1),
               help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
 @click.option("--simulate-missing", is_flag=True,
@@ -131,7 +143,7 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the tables'].")
 @click.option("--variation", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Scale of the programming variation sigma_G (Milo et al. 2021).")
+              help="Scale of the programming variation sigma_G of --variation-model.")
 @click.option("--read-noise", type=click.FloatRange(min=0), default=acc.DEFAULT_READ_NOISE,
               show_default=True, help="Relative read-noise sigma per device per read.")
 @click.option("--ir-drop/--no-ir-drop", default=True, show_default=True,
@@ -157,7 +169,8 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report to this HDF5 file.")
 def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | None,
-             schedule: str | None, tile: str | None, adc_share: int | None,
+             schedule: str | None, tile: str | None, rows_per_read: int | None, slices: int,
+             copies: int, ir_aware: bool, variation_model: str, adc_share: int | None,
              simulate_missing: bool, simulate_dir: Path | None, workers: int | None,
              samples_per_ray: int, resolution: str, replicas: int, adder_latency: float,
              adder_energy: float, accuracy: bool, points: int, calibration_points: int,
@@ -190,7 +203,7 @@ def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | No
     spec, weights = tables[0].spec, tables[0].weights
     if geometry_size:
         spec = sched.with_geometry(spec, *geometry_size)
-    geometry = TileGeometry(spec.rows, spec.cols, weights.scheme)
+    geometry = TileGeometry(spec.rows, spec.cols, weights.scheme, slices, copies, rows_per_read)
     k = adc_share or tables[0].adc_share
     folder = simulate_dir or tables_paths[0].parent
     on_demand = sched.on_demand_path(folder, spec, weights)
@@ -235,6 +248,7 @@ def evaluate(model: str, tables_paths: tuple[Path, ...], weights_path: Path | No
         settings = acc.Nonideality.of(
             spec, weights, variation=variation, read_noise=read_noise, ir_drop=ir_drop,
             seed=seed, adc_range=adc_range, calibrate=calibrate, acam_edges=acam_edges,
+            ir_aware=ir_aware, variation_model=variation_model,
             **{k: v for k, v in (("adc_bits", adc_bits), ("dac_bits", dac_bits),
                                  ("weight_bits", weight_bits)) if v is not None})
         sample = sample_inputs(mlp, points, np.random.default_rng([seed, 2]))

@@ -38,7 +38,7 @@ from spicecim.evaluate.variation import VARIATION_MODELS
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the tables'].")
 @click.option("--variation", type=click.FloatRange(min=0),
-              help="Scale of the programming variation sigma_G (Milo et al. 2021) [default: 1].")
+              help="Scale of the programming variation sigma_G of --variation-model [default: 1].")
 @click.option("--read-noise", type=click.FloatRange(min=0),
               help=f"Relative read-noise sigma per device per read [default: "
                    f"{acc.DEFAULT_READ_NOISE:g}].")

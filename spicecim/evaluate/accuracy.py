@@ -306,48 +306,90 @@ class _AnalogMatmul:
         self.v_full = spec.driver.v_full_v
         self.rng = np.random.default_rng([settings.seed, 1])
         self.z: dict[str, np.ndarray] = {}
+        self.groups: dict[str, tuple[_Group, ...]] = {}
 
     def __call__(self, name: str, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         layer = self.layers[name]
         u = np.asarray(x, float) / layer.input_scale
-        out = self._read(layer, np.clip(u, 0.0, 1.0), weight.shape[1])
+        if name not in self.groups:
+            self.groups[name] = _fused(layer, self.settings.adc_range == "calibrated")
+        out = self._read(layer, self.groups[name], np.clip(u, 0.0, 1.0), weight.shape[1])
         if layer.phases == 2:
-            out -= self._read(layer, np.clip(-u, 0.0, 1.0), weight.shape[1])
+            out -= self._read(layer, self.groups[name], np.clip(-u, 0.0, 1.0), weight.shape[1])
         z = layer.input_scale * out
         self.z[name] = z
         return z
 
-    def _read(self, layer: ProgrammedLayer, u: np.ndarray, fan_out: int) -> np.ndarray:
+    def _read(self, layer: ProgrammedLayer, groups: tuple[_Group, ...], u: np.ndarray,
+              fan_out: int) -> np.ndarray:
         s = self.settings
         out = np.zeros((len(u), fan_out))
-        for tile in layer.tiles:
-            x = u[:, tile.rows]
+        code = layer.code or WeightCode(self.weights, self.weights.bits)
+        for group in groups:
+            x = u[:, group.rows]
             if s.dac_bits is not None:
                 x = specs.quantise_unit(x, s.dac_bits)
             v = x * self.v_full
-            current = v @ tile.transfer
+            current = v @ group.transfer
             if s.read_noise > 0:
-                sigma = s.read_noise * np.sqrt((v * v) @ tile.g_sq)
+                sigma = s.read_noise * np.sqrt((v * v) @ group.g_sq)
                 current = current + sigma * self.rng.standard_normal(current.shape)
             if s.adc_bits is not None:
-                full_a = tile.sized_full_a
-                if s.adc_range == "calibrated" and tile.adc_full_a > 0:
-                    full_a = tile.adc_full_a
                 if s.acam_edges is not None:
-                    edges = full_a * np.asarray(s.acam_edges)
-                    centres = 0.5 * (np.concatenate([[0.0], edges])
-                                     + np.concatenate([edges, [full_a]]))
-                    current = centres[np.searchsorted(edges, current, side="right")]
+                    edges = np.asarray(s.acam_edges)
+                    centres = 0.5 * (np.concatenate([[0.0], edges]) + np.concatenate([edges,
+                                                                                     [1.0]]))
+                    fraction = current / group.full_a
+                    current = centres[np.searchsorted(edges, fraction, side="right")] \
+                        * group.full_a
                 else:
-                    lsb = full_a / (1 << s.adc_bits)
-                    code = np.clip(np.round(current / lsb), 0, (1 << s.adc_bits) - 1)
-                    current = code * lsb
+                    lsb = group.full_a / (1 << s.adc_bits)
+                    levels = np.clip(np.round(current / lsb), 0, (1 << s.adc_bits) - 1)
+                    current = levels * lsb
             if s.calibrate:
-                current = tile.gain * current + tile.offset
-            used = current[:, :tile.used_cols] / self.v_full
-            code = layer.code or WeightCode(self.weights, self.weights.bits)
-            out[:, tile.outputs] += code.to_weights(used, layer.w_max)
+                current = group.gain * current + group.offset
+            current /= self.v_full
+            for outputs, cols in group.segments:
+                out[:, outputs] += code.to_weights(current[:, cols], layer.w_max)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """The tiles of a layer that read the same inputs, side by side: their used columns
+    concatenated so one product, one noise draw and one rounding serve them all."""
+
+    rows: slice
+    transfer: np.ndarray
+    g_sq: np.ndarray
+    full_a: np.ndarray  # per column: the ADC full scale of its tile
+    gain: np.ndarray
+    offset: np.ndarray
+    segments: tuple[tuple[slice, slice], ...]  # (layer outputs, columns here) of each tile
+
+
+def _fused(layer: ProgrammedLayer, calibrated: bool) -> tuple[_Group, ...]:
+    """``layer``'s tiles as :class:`_Group` s, each ADC at the calibrated full scale of its tile
+    (``calibrated``; where there is one) or the readout's sizing."""
+    groups: dict[tuple[int, int], list[ProgrammedTile]] = {}
+    for tile in layer.tiles:
+        groups.setdefault((tile.rows.start, tile.rows.stop), []).append(tile)
+    fused = []
+    for tiles in groups.values():
+        n = [t.used_cols for t in tiles]
+        edges = np.concatenate([[0], np.cumsum(n)])
+        full = [t.adc_full_a if calibrated and t.adc_full_a > 0 else t.sized_full_a
+                for t in tiles]
+        fused.append(_Group(
+            tiles[0].rows,
+            np.concatenate([t.transfer[:, :t.used_cols] for t in tiles], axis=1),
+            np.concatenate([t.g_sq[:, :t.used_cols] for t in tiles], axis=1),
+            np.repeat(full, n),
+            np.concatenate([t.gain[:t.used_cols] for t in tiles]),
+            np.concatenate([t.offset[:t.used_cols] for t in tiles]),
+            tuple((t.outputs, slice(a, b)) for t, a, b in zip(tiles, edges, edges[1:],
+                                                              strict=False))))
+    return tuple(fused)
 
 
 def analog_matmul(layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,

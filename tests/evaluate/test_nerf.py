@@ -145,6 +145,32 @@ def test_design_sweep_marks_the_pareto_points(fitted_nerf, table, tmp_path: Path
     assert [r["pareto_energy"] == "True" for r in rows] == front
 
 
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_cli_design_sweep_simulates_each_tile_size(fitted_nerf, real_tables: Path,  # noqa: ANN001
+                                                   tmp_path: Path) -> None:
+    cache, _, steps = fitted_nerf
+    out = tmp_path / "renders"
+    result = CliRunner().invoke(cli, [
+        "nerf", "--tables", str(real_tables), "--resolution", "12x8", "--samples-per-ray", "6",
+        "--cache-dir", str(cache), "--fit-steps", str(steps), "--out", str(out),
+        "--sweep", "tile=8,16", "--sweep", "g_max=20e-6,40e-6", "--simulate-dir",
+        str(tmp_path / "sim"), "--workers", "2", "--ir-aware"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "design sweep over tile, g_max" in result.stdout
+    with (out / "design_sweep.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["label"].split()[:2] for r in rows] == [
+        ["8x8", "1-20uS"], ["8x8", "1-40uS"], ["16x16", "1-20uS"], ["16x16", "1-40uS"]]
+    assert all(r["ir_aware"] == "True" for r in rows)
+    # three new configurations simulated (the 16x16, 1-40 uS one is the given run)
+    assert len(list((tmp_path / "sim").glob("xbar*.h5"))) == 3
+    energy = [float(r["frame_energy_j"]) for r in rows]
+    assert all(math.isfinite(e) and e > 0 for e in energy)
+    assert any(r["pareto_energy"] == "True" for r in rows)
+    assert (out / "design_sweep.png").stat().st_size > 0
+
+
 @pytest.mark.parametrize("args", [
     ["--resolution", "0x5"],
     ["--sweep", "colour=1:2"],
