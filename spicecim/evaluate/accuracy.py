@@ -80,6 +80,7 @@ from spicecim.netlist.weights import WeightMapping
 DEFAULT_READ_NOISE = 0.01
 SWEEP_AXES = ("adc_bits", "dac_bits", "weight_bits", "variation", "read_noise", "ir_drop")
 ADC_RANGES = ("worst", "calibrated")
+_RESIDUAL_POINTS = 1024  # calibration points on which IR-drop-aware programming is reported
 _STANDARD = "standard practice in analog in-memory computing"
 
 
@@ -259,7 +260,7 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
                 # Column-current error of the nominal programming (no variation), with and
                 # without the pre-distortion: what IR-drop-aware programming achieved.
                 errors = (math.nan, math.nan) if fit is None else tuple(
-                    programming.current_error(v, fold(t[k]), ideal)
+                    programming.current_error(v[:_RESIDUAL_POINTS], fold(t[k]), ideal)
                     for t in (fit.transfers, fit.initial))
                 tiles.append(ProgrammedTile(
                     slice(row0 + i0, row0 + i0 + ni), slice(out0, out0 + n_out), n_cols,
@@ -329,11 +330,12 @@ class _AnalogMatmul:
             x = u[:, group.rows]
             if s.dac_bits is not None:
                 x = specs.quantise_unit(x, s.dac_bits)
-            v = x * self.v_full
-            current = v @ group.transfer
+            # Products in float32: rounding 1e-7 of a current, far below any LSB and noise.
+            v = (x * self.v_full).astype(np.float32)
+            current = (v @ group.transfer).astype(float)
             if s.read_noise > 0:
-                sigma = s.read_noise * np.sqrt((v * v) @ group.g_sq)
-                current = current + sigma * self.rng.standard_normal(current.shape)
+                sigma = s.read_noise * np.sqrt(((v * v) @ group.g_sq).astype(float))
+                current += sigma * self.rng.standard_normal(current.shape)
             if s.adc_bits is not None:
                 if s.acam_edges is not None:
                     edges = np.asarray(s.acam_edges)
@@ -343,12 +345,19 @@ class _AnalogMatmul:
                     current = centres[np.searchsorted(edges, fraction, side="right")] \
                         * group.full_a
                 else:
-                    lsb = group.full_a / (1 << s.adc_bits)
-                    levels = np.clip(np.round(current / lsb), 0, (1 << s.adc_bits) - 1)
-                    current = levels * lsb
+                    top = (1 << s.adc_bits) - 1
+                    current /= group.lsb(s.adc_bits)
+                    np.round(current, out=current)
+                    np.clip(current, 0, top, out=current)
+                    current *= group.lsb(s.adc_bits)
             if s.calibrate:
-                current = group.gain * current + group.offset
+                current *= group.gain
+                current += group.offset
             current /= self.v_full
+            if group.contiguous and code.weights.scheme == "differential":
+                first, last = group.segments[0][0], group.segments[-1][0]
+                out[:, first.start:last.stop] += code.to_weights(current, layer.w_max)
+                continue
             for outputs, cols in group.segments:
                 out[:, outputs] += code.to_weights(current[:, cols], layer.w_max)
         return out
@@ -367,6 +376,15 @@ class _Group:
     offset: np.ndarray
     segments: tuple[tuple[slice, slice], ...]  # (layer outputs, columns here) of each tile
 
+    @property
+    def contiguous(self) -> bool:
+        """The tiles hold consecutive outputs in column order."""
+        return all(a[0].stop == b[0].start for a, b in zip(self.segments, self.segments[1:],
+                                                           strict=False))
+
+    def lsb(self, bits: int) -> np.ndarray:
+        return self.full_a / (1 << bits)
+
 
 def _fused(layer: ProgrammedLayer, calibrated: bool) -> tuple[_Group, ...]:
     """``layer``'s tiles as :class:`_Group` s, each ADC at the calibrated full scale of its tile
@@ -382,8 +400,8 @@ def _fused(layer: ProgrammedLayer, calibrated: bool) -> tuple[_Group, ...]:
                 for t in tiles]
         fused.append(_Group(
             tiles[0].rows,
-            np.concatenate([t.transfer[:, :t.used_cols] for t in tiles], axis=1),
-            np.concatenate([t.g_sq[:, :t.used_cols] for t in tiles], axis=1),
+            np.concatenate([t.transfer[:, :t.used_cols] for t in tiles], axis=1, dtype=np.float32),
+            np.concatenate([t.g_sq[:, :t.used_cols] for t in tiles], axis=1, dtype=np.float32),
             np.repeat(full, n),
             np.concatenate([t.gain[:t.used_cols] for t in tiles]),
             np.concatenate([t.offset[:t.used_cols] for t in tiles]),

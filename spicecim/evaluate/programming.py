@@ -37,7 +37,7 @@ DISCONNECTED_S = 1e-12
 """A cell whose access transistor is off: 1 Tohm, so 0.1 pA at 0.1 V (an off 1T1R cell; the
 solver needs every cell > 0 S)."""
 DEFAULT_ITERATIONS = 12
-DEFAULT_TOLERANCE = 1e-4
+DEFAULT_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
