@@ -2,8 +2,9 @@
 
 Replica ``k`` (1..N) is the tile programmed again: every cell's conductance ``G`` becomes
 ``clip(G + sigma_G(G) z, g_off, g_on)``, ``z`` standard normal, ``sigma_G`` from
-:func:`spicecim.netlist.weights.programming_sigma_s` (Milo et al., IRPS 2021: the formula the
-accuracy pass uses too); the inputs stay, and so does the readout (its sizing pinned to the
+:func:`spicecim.netlist.weights.programming_sigma_s` (its default model, Wan et al. 2022 as
+fitted in aihwkit, in the range of the tile's weight mapping: the formula the accuracy pass and
+the co-simulation use too); the inputs stay, and so does the readout (its sizing pinned to the
 nominal tile's: the circuit is designed once). Its draws come from child ``k`` of
 ``numpy.random.SeedSequence(seed)``, so replica ``k`` is the same whatever ``N`` is, and
 independent of the weights and inputs ``default_rng(seed)`` drew.
@@ -28,10 +29,16 @@ import numpy as np
 from spicecim.errors import check
 from spicecim.measure import LayerSchedule
 from spicecim.netlist.spec import Tile
-from spicecim.netlist.weights import programming_sigma_s
+from spicecim.netlist.weights import (
+    DEFAULT_VARIATION_MODEL,
+    VARIATION_SOURCES,
+    default_mapping,
+    programming_sigma_s,
+)
 
 PERCENTILES = (5, 50, 95)
-SIGMA_SOURCE = "Milo et al., IRPS 2021, fig. 4 (spicecim.netlist.weights.programming_sigma_s)"
+SIGMA_SOURCE = (f"{VARIATION_SOURCES[DEFAULT_VARIATION_MODEL]} "
+                "(spicecim.netlist.weights.programming_sigma_s)")
 NOMINAL = "tile0"
 NOMINAL_LAYER = "layer0"
 
@@ -60,8 +67,9 @@ def replica(tile: Tile, k: int, seed: int) -> Tile:
     check(k >= 1, "replica", k, "an integer >= 1")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,)))
     mem = tile.spec.cell.memristor
-    g = np.clip(tile.g_s + programming_sigma_s(tile.g_s) * rng.standard_normal(tile.g_s.shape),
-                mem.g_off_s, mem.g_on_s)
+    g_max_s = (tile.mapping or default_mapping(tile.spec)).g_max_s
+    sigma = programming_sigma_s(tile.g_s, g_max_s)
+    g = np.clip(tile.g_s + sigma * rng.standard_normal(tile.g_s.shape), mem.g_off_s, mem.g_on_s)
     readout = tile.spec.readout.pinned(tile.readout)
     return Tile(dataclasses.replace(tile.spec, readout=readout), g, tile.x_in, tile.mapping)
 

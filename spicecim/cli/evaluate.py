@@ -19,6 +19,7 @@ from spicecim.evaluate import evaluation
 from spicecim.evaluate import schedule as sched
 from spicecim.evaluate.presets import NERF_PRESETS, check_preset
 from spicecim.evaluate.report import render, to_dict, write_h5
+from spicecim.netlist.weights import DEFAULT_VARIATION_MODEL, VARIATION_MODELS
 
 _MAX_SWEEP_VALUES = 200
 
@@ -90,6 +91,17 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--schedule", type=click.Choice(sched.SCHEDULES),
               help="Show one schedule [default: all three].")
 @click.option("--tile", help="Tile ROWSxCOLS [default: the run's tile].")
+@click.option("--rows-per-read", type=click.IntRange(min=1),
+              help="Rows activated per read (row parallelism) [default: all].")
+@click.option("--slices", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Devices per weight of different significance (bit slicing).")
+@click.option("--copies", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Rows per input (devices per weight summed in the column).")
+@click.option("--ir-aware/--no-ir-aware", default=False, show_default=True,
+              help="IR-drop-aware programming (conductances pre-distorted on the fast solver).")
+@click.option("--variation-model", type=click.Choice(VARIATION_MODELS),
+              default=DEFAULT_VARIATION_MODEL, show_default=True,
+              help="Programming-error model (wan2022: NeuRRAM via aihwkit; milo2021).")
 @click.option("--adc-share", type=click.IntRange(min=1),
               help="Columns per ADC in the ADC-shared schedule [default: the run's].")
 @click.option("--simulate-missing", is_flag=True,
@@ -125,7 +137,7 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the run's].")
 @click.option("--variation", type=NON_NEGATIVE, default=1.0, show_default=True,
-              help="Scale of the programming variation sigma_G (Milo et al. 2021).")
+              help="Scale of the programming variation sigma_G of --variation-model.")
 @click.option("--read-noise", type=NON_NEGATIVE, default=acc.DEFAULT_READ_NOISE,
               show_default=True, help="Relative read-noise sigma per device per read.")
 @click.option("--ir-drop/--no-ir-drop", default=True, show_default=True,

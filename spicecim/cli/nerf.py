@@ -11,11 +11,13 @@ from spicecim import progress
 from spicecim.cli import limits
 from spicecim.cli.evaluate import parse_size, parse_sweep
 from spicecim.cli.figures import refuse_failed
-from spicecim.cli.options import NON_NEGATIVE, check_output
+from spicecim.cli.options import NON_NEGATIVE, POSITIVE, check_output
 from spicecim.evaluate import accuracy as acc
+from spicecim.evaluate import design as designs
 from spicecim.evaluate import nerf
-from spicecim.evaluate.presets import NERF_PRESETS
+from spicecim.evaluate.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
 from spicecim.evaluate.scene import default_scene
+from spicecim.netlist.weights import VARIATION_MODELS
 
 
 @click.command("nerf")
@@ -28,7 +30,7 @@ from spicecim.evaluate.scene import default_scene
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("renders"),
               show_default=True, help="Folder for the PNGs (and the sweep's CSV and plot).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              help=f"Fitted weights are kept here [default: ${nerf.CACHE_ENV} or "
+              help=f"Fitted weights are kept here [default: ${CACHE_ENV} or "
                    "~/.cache/spicecim].")
 @click.option("--fit-steps", type=click.IntRange(min=1), default=3000, show_default=True,
               help="Adam steps of the fit to the scene (JAX, once per cache).")
@@ -40,7 +42,7 @@ from spicecim.evaluate.scene import default_scene
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the tables'].")
 @click.option("--variation", type=NON_NEGATIVE,
-              help="Scale of the programming variation sigma_G (Milo et al. 2021) [default: 1].")
+              help="Scale of the programming variation sigma_G of --variation-model [default: 1].")
 @click.option("--read-noise", type=NON_NEGATIVE,
               help=f"Relative read-noise sigma per device per read [default: "
                    f"{acc.DEFAULT_READ_NOISE:g}].")
@@ -53,9 +55,44 @@ from spicecim.evaluate.scene import default_scene
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True,
               help="Per-column least-squares gain and offset on the calibration samples, "
                    "applied after the ADC (corrects IR drop's systematic loss).")
-@click.option("--sweep", "sweep_text",
-              help="Render once per value, e.g. adc_bits=3:8 or variation=0:2:0.5; writes "
-                   "sweep.csv and sweep.png (PSNR against energy per frame).")
+@click.option("--variation-model", type=click.Choice(VARIATION_MODELS),
+              help="Programming-error model [default: wan2022, NeuRRAM via aihwkit].")
+@click.option("--sweep", "sweep_texts", multiple=True,
+              help="Render once per value: an accuracy axis (adc_bits=3:8, variation=0:2:0.5; "
+                   "writes sweep.csv, sweep.png) or design axes, repeatable for a grid "
+                   f"({', '.join(designs.DESIGN_AXES)}; tile=64,128,256 g_max=20e-6,40e-6; "
+                   "writes design_sweep.csv and design_sweep.png, Pareto points marked; each "
+                   "point costed with tables of its configuration, simulated under "
+                   "--simulate-dir when missing).")
+@click.option("--tile", "tile_text", help="Design point: tile ROWSxCOLS [default: the tables'].")
+@click.option("--rows-per-read", type=click.IntRange(min=1),
+              help="Design point: rows activated per read (row parallelism) [default: all].")
+@click.option("--g-min", type=POSITIVE,
+              help="Design point: lowest programmed conductance (S) [default: the tables'].")
+@click.option("--g-max", type=POSITIVE,
+              help="Design point: highest programmed conductance (S) [default: the tables'].")
+@click.option("--slices", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Design point: devices per weight of different significance (bit slicing).")
+@click.option("--copies", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Design point: devices per slice, averaged digitally.")
+@click.option("--mitigated", is_flag=True,
+              help="Use the mitigation design point (64x64 tiles, 2 slices x 4 row copies; "
+                   "docs/sources.md section 8) in place of the options above.")
+@click.option("--ir-aware/--no-ir-aware", default=False, show_default=True,
+              help="IR-drop-aware programming: conductances pre-distorted on the fast solver "
+                   "so the column currents match the target products.")
+@click.option("--finetune/--no-finetune", default=False, show_default=True,
+              help="Fine-tune the MLP through the crossbar model (JAX, cached).")
+@click.option("--finetune-steps", type=click.IntRange(min=1), default=None,
+              help="Adam steps of the fine-tuning [default: FinetuneSettings().steps].")
+@click.option("--ladder", is_flag=True,
+              help="Render the mitigations added one at a time (none; + design point "
+                   "[--mitigated unless given]; + IR-drop-aware programming; + fine-tuning) "
+                   "and report PSNR/SSIM, latency and energy per frame of each.")
+@click.option("--simulate-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where tables of other design points are found or simulated [default: "
+                   "the tables' folder].")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes for those simulations.")
 @click.option("--adc-share", type=click.IntRange(min=1),
               help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
 @click.option("--calibration-points", type=click.IntRange(min=1), default=8192,
@@ -64,25 +101,41 @@ from spicecim.evaluate.scene import default_scene
                    "column calibration.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the fit, calibration, variation and noise.")
-@click.option("--overwrite", is_flag=True, help="Replace the PNGs (and sweep files) in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace the PNGs (and CSVs) in --out.")
 def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: int, out: Path,
              cache_dir: Path | None, fit_steps: int, ideal: bool, adc_bits: int | None,
              dac_bits: int | None, weight_bits: int | None, variation: float | None,
              read_noise: float | None, ir_drop: bool | None, adc_range: str, calibrate: bool,
-             sweep_text: str | None,
-             adc_share: int | None, calibration_points: int, seed: int, overwrite: bool) -> None:
+             variation_model: str | None, sweep_texts: tuple[str, ...], tile_text: str | None,
+             rows_per_read: int | None, g_min: float | None, g_max: float | None, slices: int,
+             copies: int, mitigated: bool, ir_aware: bool, finetune: bool,
+             finetune_steps: int | None, ladder: bool, simulate_dir: Path | None,
+             workers: int | None, adc_share: int | None, calibration_points: int,
+             seed: int, overwrite: bool) -> None:
     """Render the built-in scene with the float MLP and through the crossbar model; print
-    PSNR beside the frame's latency and energy per schedule, and write the PNGs."""
+    PSNR and SSIM beside the frame's latency and energy per schedule, and write the PNGs."""
     width, height = parse_size(resolution, "resolution")
     frame = nerf.Frame(width, height, samples_per_ray)
     limits.check_frame(width, height, samples_per_ray)
     limits.check_model(model, {"--calibration-points": (calibration_points,
                                                         limits.ACCURACY_BYTES_PER_VALUE)})
-    sweep = parse_sweep(sweep_text) if sweep_text else None
-    cache = cache_dir or nerf.default_cache_dir()
-    check_output(out, overwrite, inside=nerf.output_names(sweep is not None))
+    design_texts = [t for t in sweep_texts if t.partition("=")[0].strip() in designs.DESIGN_AXES]
+    accuracy_texts = [t for t in sweep_texts if t not in design_texts]
+    if len(accuracy_texts) > 1:
+        raise click.UsageError("one accuracy --sweep axis at a time (design axes may repeat)")
+    sweep = parse_sweep(accuracy_texts[0]) if accuracy_texts else None
+    design_axes = designs.parse_design_sweep(design_texts)
+    cache = cache_dir or default_cache_dir()
+    check_output(out, overwrite, inside=nerf.output_names(sweep is not None, ladder,
+                                                          bool(design_axes)))
     check_output(cache, True, "--cache-dir", inside=())
+    if ladder or design_axes:
+        check_output(simulate_dir or tables_path.parent, True, "--simulate-dir", inside=())
     table = nerf.load_table(tables_path)
+    rows, cols = parse_size(tile_text, "tile") if tile_text else (None, None)
+    chosen = designs.DesignPoint(rows, cols, rows_per_read, g_min, g_max, None, slices, copies)
+    design = designs.MITIGATED if mitigated or (ladder and chosen == designs.BASELINE) \
+        else chosen
 
     from spicecim.evaluate.fit import cached_fit  # loads JAX: only when a fit may run
 
@@ -92,20 +145,31 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
     field = cached_fit(cache, scene, preset=model, steps=fit_steps, seed=seed)
     given = {name: value for name, value in (
         ("adc_bits", adc_bits), ("dac_bits", dac_bits), ("weight_bits", weight_bits),
-        ("variation", variation), ("read_noise", read_noise), ("ir_drop", ir_drop))
-        if value is not None} | {"adc_range": adc_range, "calibrate": calibrate}
+        ("variation", variation), ("read_noise", read_noise), ("ir_drop", ir_drop),
+        ("variation_model", variation_model)) if value is not None} | {
+        "adc_range": adc_range, "calibrate": calibrate, "ir_aware": ir_aware}
     settings = (dataclasses.replace(acc.Nonideality.ideal(seed), **given) if ideal
                 else nerf.device_settings(table, seed=seed, **given))
+    tuning = None
+    if finetune or ladder:
+        from spicecim.evaluate.finetune import FinetuneSettings
+
+        tuning = FinetuneSettings(seed=seed) if finetune_steps is None else FinetuneSettings(
+            finetune_steps, seed=seed)
+    mitigations = nerf.Mitigations(
+        design, tuning, ladder, tuple((k, tuple(v)) for k, v in design_axes.items()),
+        simulate_dir or tables_path.parent, cache, workers)
     progress.stage(f"rendering the {width}x{height} frame ({samples_per_ray} samples per ray): "
                    "the scene, the float MLP and the crossbar model"
-                   + (f", once per {sweep[0]} value" if sweep else ""))
+                   + (f", once per {sweep[0]} value" if sweep else "")
+                   + (", and each design point or mitigation" if ladder or design_axes else ""))
     result = nerf.run_nerf(
         scene, field, table, frame, settings, sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",
-        calibration_points=calibration_points, adc_share=adc_share)
-    renders = (result.crossbar, *result.sweep)
+        calibration_points=calibration_points, adc_share=adc_share, mitigations=mitigations)
+    renders = (result.crossbar, *result.sweep, *result.ladder, *result.design_sweep)
     refuse_failed({"float MLP PSNR": result.float_psnr_db,
-                   **{f"crossbar PSNR vs {vs} ({r.settings.describe()})":
+                   **{f"{r.label} PSNR vs {vs} ({r.settings.describe()})":
                       getattr(r, f"psnr_{vs}_db") for r in renders for vs in ("float", "scene")}},
                   "the render")
     click.echo(nerf.format_report(result, nerf.write_outputs(result, out)))

@@ -29,7 +29,8 @@ from spicecim.cli.tables import column_breakdown, describe, render
 from spicecim.driver import RunOptions
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.evaluate import cosim
-from spicecim.evaluate.nerf import Frame, default_cache_dir
+from spicecim.evaluate.nerf import Frame
+from spicecim.evaluate.presets import default_cache_dir
 from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster
 from spicecim.sim.sweep import DRIVES
 from spicecim.store.hdf5 import open_run

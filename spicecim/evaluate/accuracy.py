@@ -1,23 +1,29 @@
 """The analog forward pass of a mapped MLP, against the ideal digital one.
 
 Each layer's weights are cut into the tiles of :func:`spicecim.evaluate.mapping.map_layer` and
-mapped to conductances by the tile's :class:`WeightMapping` (one ``w_max`` per layer, so the
-digital partial sums of row tiles add up). Then, in the order the hardware meets them:
+mapped to conductances by the tile's :class:`WeightMapping` and the mapping's slices and copies
+(:class:`spicecim.evaluate.slicing.WeightCode`; one ``w_max`` per layer, so the digital partial
+sums of row tiles add up). Then, in the order the hardware meets them:
 
-1. **Conductances** quantised to ``2^weight_bits`` levels (``None``: continuous).
+1. **Conductances** quantised to ``2^weight_bits`` levels per device (``None``: continuous).
+   With ``ir_aware`` (IR-drop-aware programming, :mod:`spicecim.evaluate.programming`) the
+   targets are then pre-distorted so the tile's transfer matrix matches them.
 2. **Programming variation**: ``G + variation * sigma_G(G) * z``, ``z`` standard normal, with
-   ``sigma_G = max(-0.009107 G + 4.782321 uS, 0)`` (G in uS; Milo et al., IRPS 2021, fig. 4, the
-   linear fit Sandia CrossSim uses; docs/sources.md section 6), clipped to the memristor's
-   physical range. Unused cells of a tile are programmed to ``g_min`` and vary too.
+   ``sigma_G`` of ``variation_model`` (:mod:`spicecim.evaluate.variation`: NeuRRAM's RRAM after
+   write-verify, Wan et al. 2022 via aihwkit, by default; or Milo et al. 2021), clipped to the
+   memristor's physical range. Unused cells of a tile are programmed to ``g_min`` and vary too.
 3. **Inputs** scaled into the DAC's [0, 1]: each layer's input is divided by its largest
    magnitude on a calibration batch (values beyond it saturate); a layer with signed inputs is
    read in two phases, positive parts then magnitudes of the negative parts
    (:mod:`spicecim.evaluate.mapping`). DAC quantisation to ``2^dac_bits`` levels.
 4. **IR drop**: column currents from :func:`spicecim.solve.transfer_matrix` of the programmed
-   tile with the tile's wire, driver and readout resistances (one factorisation per tile per
-   configuration; each input is then a matrix product). Cells are linear at their chord
-   conductance: the memristor's sinh I-V below the read voltage and any access transistor are
-   not modelled here. The column ends see the readout's DC input resistance
+   tile with the tile's wire, driver and readout resistances (one factorisation per tile, or
+   per row group of a row-parallel tile, per configuration; each input is then a matrix
+   product). A row-parallel tile (``rows_per_read``) is read one group of rows at a time with
+   the other rows disconnected (1T1R, access transistors off); each group is converted and
+   calibrated on its own and the groups' results are added digitally. Cells are linear at
+   their chord conductance: the memristor's sinh I-V below the read voltage and any access
+   transistor are not modelled here. The column ends see the readout's DC input resistance
    (:func:`spicecim.solve.termination_ohm`). ``ir_drop=False`` sets wire and driver resistances
    to 0 and the column ends to an ideal virtual ground.
 5. **Read noise**: every device's current varies by ``read_noise`` (relative sigma) on every
@@ -26,13 +32,13 @@ digital partial sums of row tiles add up). Then, in the order the hardware meets
 6. **ADC**: the column's current (the readout's output is proportional to it) rounded to
    ``2^adc_bits`` levels of a full scale, clipped to [0, full scale]. ``adc_range="worst"``: the
    readout's sizing (:func:`spicecim.netlist.spec.sized_readout`: the tile's worst-case column
-   current, every input at full scale; the latency tables' LSB). ``adc_range="calibrated"`` (default; ADC range calibration, standard
-   practice in analog in-memory computing): per tile, the largest noiseless column current over
-   the calibration batch, so the codes span the currents the workload produces; currents beyond
-   it clip. ``acam_edges`` (an ACAM converter's code edges, :mod:`spicecim.acam.converter`, as
-   fractions of its input range): the edges are mapped linearly onto ``[0, full scale]`` and a
-   current reads as the centre of its interval (the ends: 0 and the full scale) instead of the
-   nearest of ``2^adc_bits`` uniform levels.
+   current, every input at full scale; the latency tables' LSB). ``adc_range="calibrated"``
+   (default; ADC range calibration, standard practice in analog in-memory computing): per tile,
+   the largest noiseless column current over the calibration batch, so the codes span the
+   currents the workload produces; currents beyond it clip. ``acam_edges`` (an ACAM converter's
+   code edges, :mod:`spicecim.acam.converter`, as fractions of its input range): the edges are
+   mapped linearly onto ``[0, full scale]`` and a current reads as the centre of its interval
+   (the ends: 0 and the full scale) instead of the nearest of ``2^adc_bits`` uniform levels.
 7. **Gain calibration** (``calibrate=True``, default; per-column output calibration, standard
    practice in analog in-memory computing): each column's ADC output ``I`` is corrected
    digitally to ``a * I + b``, with ``a`` and ``b`` fitted by least squares on the calibration
@@ -59,17 +65,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from spicecim.errors import check
+from spicecim.evaluate import programming
 from spicecim.evaluate.mapping import LayerMapping, ModelMapping
 from spicecim.evaluate.model import Matmul, Mlp, batch_size
+from spicecim.evaluate.slicing import WeightCode
 from spicecim.netlist import spec as specs
-from spicecim.netlist.weights import WeightMapping, programming_sigma_s
-from spicecim.solve import transfer_matrix
+from spicecim.netlist.weights import (
+    DEFAULT_VARIATION_MODEL,
+    VARIATION_MODELS,
+    VARIATION_SOURCES,
+    WeightMapping,
+    programming_sigma_s,
+)
 
-# Read noise: an assumption, not a cited measurement (docs/sources.md has none): 1 % relative
-# sigma per device per read.
+# Read noise: 1 % relative sigma per device per read, the short-term read noise aihwkit
+# suggests beside its NeuRRAM programming-noise model ("To account for short-term read noise
+# (about 1%) one should additional set the forward.w_noise parameter to about 0.01",
+# ReRamWan2022NoiseModel; docs/sources.md section 6).
 DEFAULT_READ_NOISE = 0.01
 SWEEP_AXES = ("adc_bits", "dac_bits", "weight_bits", "variation", "read_noise", "ir_drop")
 ADC_RANGES = ("worst", "calibrated")
+_RESIDUAL_POINTS = 1024  # calibration points on which IR-drop-aware programming is reported
 _STANDARD = "standard practice in analog in-memory computing"
 
 
@@ -87,8 +103,12 @@ class Nonideality:
     adc_range: str = "calibrated"
     calibrate: bool = True
     acam_edges: tuple[float, ...] | None = None  # ACAM code edges as fractions of full scale
+    variation_model: str = DEFAULT_VARIATION_MODEL
+    ir_aware: bool = False  # IR-drop-aware programming (spicecim.evaluate.programming)
 
     def __post_init__(self) -> None:
+        check(self.variation_model in VARIATION_MODELS, "variation_model",
+              self.variation_model, f"one of {VARIATION_MODELS}")
         for name in ("weight_bits", "dac_bits", "adc_bits"):
             bits = getattr(self, name)
             check(bits is None or (isinstance(bits, int) and 1 <= bits <= 16), name, bits,
@@ -120,8 +140,10 @@ class Nonideality:
         adc = (f"ACAM {bits(self.adc_bits)} (ngspice edges)" if self.acam_edges is not None
                else f"ADC {bits(self.adc_bits)}")
         return (f"weights {bits(self.weight_bits)}, DAC {bits(self.dac_bits)}, "
-                f"{adc}, variation x{self.variation:g} (Milo 2021), "
-                f"read noise {100 * self.read_noise:g} %, IR drop {ir}, seed {self.seed}")
+                f"{adc}, variation x{self.variation:g} ({VARIATION_SOURCES[self.variation_model]}), "
+                f"read noise {100 * self.read_noise:g} %, IR drop {ir}"
+                f"{' (IR-drop-aware programming)' if self.ir_aware and self.ir_drop else ''}, "
+                f"seed {self.seed}")
 
     def describe_calibration(self, points: int) -> str:
         """The ADC range and the column calibration, ``points`` the calibration batch."""
@@ -165,6 +187,8 @@ class ProgrammedTile:
     sized_full_a: float  # the readout's sizing: the tile's worst-case column current (A)
     gain: np.ndarray  # (cols,): per-column digital correction a * I + b ...
     offset: np.ndarray  # (cols,): ... fitted on the calibration batch (b in A)
+    ir_error: float = math.nan  # column-current error vs target, calibration batch, nominal G
+    ir_error_raw: float = math.nan  # the same without IR-drop-aware programming
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,23 +200,16 @@ class ProgrammedLayer:
     w_max: float
     input_scale: float
     phases: int
+    code: WeightCode | None = None  # None: one device per weight (the WeightMapping's own)
 
 
-def target_conductances(weights: WeightMapping, w: np.ndarray, w_max: float,
-                        bits: int | None) -> np.ndarray:
+def target_conductances(weights: WeightMapping, w: np.ndarray, w_max: float, bits: int | None,
+                        slices: int = 1, copies: int = 1) -> np.ndarray:
     """The conductances ``w`` (scaled by ``w_max``) is programmed to: ``weights``' mapping at
-    ``bits`` levels (None: continuous)."""
-    if bits is not None:
-        return dataclasses.replace(weights, bits=bits).to_conductances(w, w_max)
-    # Continuous conductances: WeightMapping's formula without its rounding.
-    u, span = w / w_max, weights.g_max_s - weights.g_min_s
-    if weights.scheme == "differential":
-        g = np.empty((w.shape[0], 2 * w.shape[1]))
-        g[:, 0::2] = weights.g_min_s + np.maximum(u, 0) * span
-        g[:, 1::2] = weights.g_min_s + np.maximum(-u, 0) * span
-        return g
-    mid = 0.5 * (weights.g_min_s + weights.g_max_s)
-    return np.concatenate([mid + 0.5 * u * span, np.full((w.shape[0], 1), mid)], axis=1)
+    ``bits`` levels per device (None: continuous), each weight on ``slices`` bit slices and each
+    input on ``copies`` rows (:class:`~spicecim.evaluate.slicing.WeightCode`)."""
+    return np.repeat(WeightCode(weights, bits, slices, copies).to_conductances(w, w_max),
+                     copies, axis=0)
 
 
 def _calibration_drive(x: np.ndarray, scale: float, phases: int, v_full: float) -> np.ndarray:
@@ -223,27 +240,50 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
     w_max = float(np.max(np.abs(w))) or 1.0
     solver_spec = accuracy_spec(spec, settings.ir_drop)
     mem = spec.cell.memristor
+    code = WeightCode(weights, settings.weight_bits, m.tile.slices, m.tile.copies)
+    copies = m.tile.copies
     tiles, row0 = [], 0
-    for n_rows in m.row_counts:
-        out0 = 0
+    for n_in in m.row_counts:
+        out0, n_rows = 0, n_in * copies  # the physical rows used: each input on its copies
+        groups = programming.row_groups(n_rows, m.tile.rows_per_read, spec.rows)
         for n_out, n_cols in zip(m.output_counts, m.column_counts, strict=True):
             target = np.full((spec.rows, spec.cols), weights.g_min_s)
-            target[:n_rows, :n_cols] = target_conductances(
-                weights, w[row0:row0 + n_rows, out0:out0 + n_out], w_max, settings.weight_bits)
+            target[:n_rows, :n_cols] = np.repeat(code.to_conductances(
+                w[row0:row0 + n_in, out0:out0 + n_out], w_max), copies, axis=0)
+            nominal, fit = target, None
+            if settings.ir_aware and settings.ir_drop:
+                fit = programming.predistort(solver_spec, target, groups, mem.g_off_s,
+                                             mem.g_on_s)
+                nominal = fit.g_s
             z = rng.standard_normal(target.shape)  # drawn whatever the scale: common numbers
-            g = np.clip(target + settings.variation * programming_sigma_s(target) * z,
-                        mem.g_off_s, mem.g_on_s)
-            transfer = transfer_matrix(solver_spec, g)[:n_rows]
-            v = drive[:, row0:row0 + n_rows]
-            analog = v @ transfer
-            gain, offset = _fit_columns(analog, v @ target[:n_rows])
-            tiles.append(ProgrammedTile(
-                slice(row0, row0 + n_rows), slice(out0, out0 + n_out), n_cols, transfer,
-                g[:n_rows] ** 2, float(analog[:, :n_cols].max(initial=0.0)),
-                float(g.sum(axis=0).max()) * spec.driver.v_full_v, gain, offset))
+            sigma = programming_sigma_s(nominal, weights.g_max_s, settings.variation_model)
+            g = np.clip(nominal + settings.variation * sigma * z, mem.g_off_s, mem.g_on_s)
+            for k, rows in enumerate(groups):
+                n = min(rows.stop, n_rows) - rows.start
+                i0, ni = rows.start // copies, n // copies  # the group's inputs
+
+                def fold(a: np.ndarray, n: int = n, ni: int = ni) -> np.ndarray:
+                    """The group's first ``n`` rows (used cells), each input's copies summed."""
+                    return a[:n].reshape(ni, copies, -1).sum(axis=1)
+
+                transfer = fold(programming.group_transfer(solver_spec, g, rows))
+                v = drive[:, row0 + i0:row0 + i0 + ni]
+                ideal = fold(target[rows.start:])
+                analog = v @ transfer
+                gain, offset = _fit_columns(analog, v @ ideal)
+                # Column-current error of the nominal programming (no variation), with and
+                # without the pre-distortion: what IR-drop-aware programming achieved.
+                errors = (math.nan, math.nan) if fit is None else tuple(
+                    programming.current_error(v[:_RESIDUAL_POINTS], fold(t[k]), ideal)
+                    for t in (fit.transfers, fit.initial))
+                tiles.append(ProgrammedTile(
+                    slice(row0 + i0, row0 + i0 + ni), slice(out0, out0 + n_out), n_cols,
+                    transfer, fold(g[rows.start:] ** 2), float(analog[:, :n_cols].max(initial=0.0)),
+                    float(g[rows].sum(axis=0).max()) * spec.driver.v_full_v, gain, offset,
+                    *errors))
             out0 += n_out
-        row0 += n_rows
-    return ProgrammedLayer(tuple(tiles), w_max, scale, m.input_phases)
+        row0 += n_in
+    return ProgrammedLayer(tuple(tiles), w_max, scale, m.input_phases, code)
 
 
 def program(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec, weights: WeightMapping,
@@ -281,47 +321,107 @@ class _AnalogMatmul:
         self.v_full = spec.driver.v_full_v
         self.rng = np.random.default_rng([settings.seed, 1])
         self.z: dict[str, np.ndarray] = {}
+        self.groups: dict[str, tuple[_Group, ...]] = {}
 
     def __call__(self, name: str, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         layer = self.layers[name]
         u = np.asarray(x, float) / layer.input_scale
-        out = self._read(layer, np.clip(u, 0.0, 1.0), weight.shape[1])
+        if name not in self.groups:
+            self.groups[name] = _fused(layer, self.settings.adc_range == "calibrated")
+        out = self._read(layer, self.groups[name], np.clip(u, 0.0, 1.0), weight.shape[1])
         if layer.phases == 2:
-            out -= self._read(layer, np.clip(-u, 0.0, 1.0), weight.shape[1])
+            out -= self._read(layer, self.groups[name], np.clip(-u, 0.0, 1.0), weight.shape[1])
         z = layer.input_scale * out
         self.z[name] = z
         return z
 
-    def _read(self, layer: ProgrammedLayer, u: np.ndarray, fan_out: int) -> np.ndarray:
+    def _read(self, layer: ProgrammedLayer, groups: tuple[_Group, ...], u: np.ndarray,
+              fan_out: int) -> np.ndarray:
         s = self.settings
         out = np.zeros((len(u), fan_out))
-        for tile in layer.tiles:
-            x = u[:, tile.rows]
+        code = layer.code or WeightCode(self.weights, self.weights.bits)
+        for group in groups:
+            x = u[:, group.rows]
             if s.dac_bits is not None:
                 x = specs.quantise_unit(x, s.dac_bits)
-            v = x * self.v_full
-            current = v @ tile.transfer
+            # Products in float32: rounding 1e-7 of a current, far below any LSB and noise.
+            v = (x * self.v_full).astype(np.float32)
+            current = (v @ group.transfer).astype(float)
             if s.read_noise > 0:
-                sigma = s.read_noise * np.sqrt((v * v) @ tile.g_sq)
-                current = current + sigma * self.rng.standard_normal(current.shape)
+                sigma = s.read_noise * np.sqrt(((v * v) @ group.g_sq).astype(float))
+                current += sigma * self.rng.standard_normal(current.shape)
             if s.adc_bits is not None:
-                full_a = tile.sized_full_a
-                if s.adc_range == "calibrated" and tile.adc_full_a > 0:
-                    full_a = tile.adc_full_a
                 if s.acam_edges is not None:
-                    edges = full_a * np.asarray(s.acam_edges)
-                    centres = 0.5 * (np.concatenate([[0.0], edges])
-                                     + np.concatenate([edges, [full_a]]))
-                    current = centres[np.searchsorted(edges, current, side="right")]
+                    edges = np.asarray(s.acam_edges)
+                    centres = 0.5 * (np.concatenate([[0.0], edges]) + np.concatenate([edges,
+                                                                                     [1.0]]))
+                    fraction = current / group.full_a
+                    current = centres[np.searchsorted(edges, fraction, side="right")] \
+                        * group.full_a
                 else:
-                    lsb = full_a / (1 << s.adc_bits)
-                    code = np.clip(np.round(current / lsb), 0, (1 << s.adc_bits) - 1)
-                    current = code * lsb
+                    top = (1 << s.adc_bits) - 1
+                    current /= group.lsb(s.adc_bits)
+                    np.round(current, out=current)
+                    np.clip(current, 0, top, out=current)
+                    current *= group.lsb(s.adc_bits)
             if s.calibrate:
-                current = tile.gain * current + tile.offset
-            used = current[:, :tile.used_cols] / self.v_full
-            out[:, tile.outputs] += self.weights.to_weights(used, layer.w_max)
+                current *= group.gain
+                current += group.offset
+            current /= self.v_full
+            if group.contiguous and code.weights.scheme == "differential":
+                first, last = group.segments[0][0], group.segments[-1][0]
+                out[:, first.start:last.stop] += code.to_weights(current, layer.w_max)
+                continue
+            for outputs, cols in group.segments:
+                out[:, outputs] += code.to_weights(current[:, cols], layer.w_max)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """The tiles of a layer that read the same inputs, side by side: their used columns
+    concatenated so one product, one noise draw and one rounding serve them all."""
+
+    rows: slice
+    transfer: np.ndarray
+    g_sq: np.ndarray
+    full_a: np.ndarray  # per column: the ADC full scale of its tile
+    gain: np.ndarray
+    offset: np.ndarray
+    segments: tuple[tuple[slice, slice], ...]  # (layer outputs, columns here) of each tile
+
+    @property
+    def contiguous(self) -> bool:
+        """The tiles hold consecutive outputs in column order."""
+        return all(a[0].stop == b[0].start for a, b in zip(self.segments, self.segments[1:],
+                                                           strict=False))
+
+    def lsb(self, bits: int) -> np.ndarray:
+        return self.full_a / (1 << bits)
+
+
+def _fused(layer: ProgrammedLayer, calibrated: bool) -> tuple[_Group, ...]:
+    """``layer``'s tiles as :class:`_Group` s, each ADC at the calibrated full scale of its tile
+    (``calibrated``; where there is one) or the readout's sizing."""
+    groups: dict[tuple[int, int], list[ProgrammedTile]] = {}
+    for tile in layer.tiles:
+        groups.setdefault((tile.rows.start, tile.rows.stop), []).append(tile)
+    fused = []
+    for tiles in groups.values():
+        n = [t.used_cols for t in tiles]
+        edges = np.concatenate([[0], np.cumsum(n)])
+        full = [t.adc_full_a if calibrated and t.adc_full_a > 0 else t.sized_full_a
+                for t in tiles]
+        fused.append(_Group(
+            tiles[0].rows,
+            np.concatenate([t.transfer[:, :t.used_cols] for t in tiles], axis=1, dtype=np.float32),
+            np.concatenate([t.g_sq[:, :t.used_cols] for t in tiles], axis=1, dtype=np.float32),
+            np.repeat(full, n),
+            np.concatenate([t.gain[:t.used_cols] for t in tiles]),
+            np.concatenate([t.offset[:t.used_cols] for t in tiles]),
+            tuple((t.outputs, slice(a, b)) for t, a, b in zip(tiles, edges, edges[1:],
+                                                              strict=False))))
+    return tuple(fused)
 
 
 def analog_matmul(layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,

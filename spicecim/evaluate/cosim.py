@@ -166,7 +166,7 @@ def _programmed(plan: Plan, mapping: ModelMapping) -> list[_Tile]:
                     weights, w[row0:row0 + n_rows, out0:out0 + n_out], w_max, weights.bits)
                 if plan.variation > 0:
                     z = rng.standard_normal(g.shape)
-                    g = np.clip(g + plan.variation * programming_sigma_s(g) * z,
+                    g = np.clip(g + plan.variation * programming_sigma_s(g, weights.g_max_s) * z,
                                 mem.g_off_s, mem.g_on_s)
                 out.append(_Tile(m, r, c, slice(row0, row0 + n_rows), g))
                 out0 += n_out
@@ -239,12 +239,13 @@ def _combine(names: Sequence[str], samples: int, stat: str):  # noqa: ANN202 - a
     return combine
 
 
-def cosimulate(plan: Plan, out: Path | str, *, options: RunOptions = RunOptions(),
+def cosimulate(plan: Plan, out: Path | str, *, options: RunOptions | None = None,
                cluster: Cluster | None = None, workers: int | None = None,
                overwrite: bool = False, progress: bool | None = None,
                command_line: str = "") -> RunSummary:
     """Co-simulate ``plan`` into ``out`` (resuming it): every column of every tile for every
     sample and phase, then the model's per-layer tables."""
+    options = RunOptions() if options is None else options
     check(options.monte_carlo == 0, "monte_carlo", options.monte_carlo,
           "0 for a co-simulation (its variation is the plan's)")
     tiles, layers, _ = jobs(plan)

@@ -35,7 +35,7 @@ from spicecim.evaluate.model import Mlp
 from spicecim.evaluate.report import Report
 from spicecim.measure import SCHEDULES
 from spicecim.netlist.spec import CrossbarSpec
-from spicecim.netlist.weights import WeightMapping
+from spicecim.netlist.weights import DEFAULT_VARIATION_MODEL, VARIATION_MODELS, WeightMapping
 from spicecim.store.hdf5 import open_run
 
 CONVERTERS = ("adc", "acam")
@@ -48,6 +48,11 @@ class Settings:
 
     schedules: tuple[str, ...] = SCHEDULES
     tile: tuple[int, int] | None = None
+    rows_per_read: int | None = None
+    slices: int = 1
+    copies: int = 1
+    ir_aware: bool = False
+    variation_model: str = DEFAULT_VARIATION_MODEL
     adc_share: int | None = None
     simulate_missing: bool = False
     simulate_dir: Path | None = None
@@ -100,6 +105,8 @@ class Settings:
         for name in ("variation", "read_noise"):
             value = getattr(self, name)
             check(math.isfinite(value) and value >= 0, name, value, "a finite number >= 0")
+        check(self.variation_model in VARIATION_MODELS, "variation_model",
+              self.variation_model, f"one of {VARIATION_MODELS}")
         check(self.adc_range in acc.ADC_RANGES, "adc_range", self.adc_range,
               f"one of {acc.ADC_RANGES}")
         for axis in self.sweeps:
@@ -155,7 +162,13 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
     gpu = base.load_gpu_baseline(s.gpu_baseline, choice.name) if s.gpu_baseline else []
     figures = _figures(mlp, paths, s, command_line)
     spec, weights_map = figures.spec, figures.weights
-    geometry = TileGeometry(spec.rows, spec.cols, weights_map.scheme)
+    geometry = TileGeometry(spec.rows, spec.cols, weights_map.scheme, s.slices, s.copies,
+                            s.rows_per_read)
+    if figures.cosimulated and geometry.devices_per_weight * (s.rows_per_read or 1) > 1:
+        raise SpecError(f"slices={s.slices}, copies={s.copies}, rows_per_read="
+                        f"{s.rows_per_read} is invalid with the co-simulation in {paths[0]}: "
+                        "expected one device per weight read at once, as it was simulated "
+                        "(drop --slices, --copies, --rows-per-read)")
     mapping = map_model(mlp, geometry)
     readout, acam_edges, adc = _converter(spec, s)
     if not figures.cosimulated:
@@ -177,7 +190,7 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
         nonideal = acc.Nonideality.of(
             spec, weights_map, variation=s.variation, read_noise=s.read_noise,
             ir_drop=s.ir_drop, seed=s.seed, adc_range=s.adc_range, calibrate=s.calibrate,
-            acam_edges=acam_edges,
+            acam_edges=acam_edges, ir_aware=s.ir_aware, variation_model=s.variation_model,
             **{k: v for k, v in (("adc_bits", s.adc_bits), ("dac_bits", s.dac_bits),
                                  ("weight_bits", s.weight_bits)) if v is not None})
         sample = sample_inputs(mlp, s.points, np.random.default_rng([s.seed, 2]))

@@ -13,6 +13,15 @@ digitally. The alternative, an offset (x + 1) / 2 with a digital correction W.1,
 halves the input's resolution and makes every output a difference of two large numbers; two
 reads keep the DAC's full range for each sign at twice the latency and energy of the layer.
 
+Design choices of a tile (:class:`TileGeometry`): a weight may take several devices
+(:mod:`spicecim.evaluate.slicing`): ``slices`` bit slices of ``2^bits`` levels each, the most
+significant first, on their own columns, so an output takes ``2 * slices`` physical columns in
+the differential scheme; and ``copies`` rows per input, driven by the same DAC, so each
+column sums ``copies`` devices per weight in the analog domain and a tile holds
+``rows // copies`` inputs. A tile may be read ``rows_per_read`` rows at a time (row
+parallelism: the groups are read one after another through the same columns and their
+partial sums added digitally, like row tiles).
+
 ADC counts are physical: the fully parallel schedule has one ADC per column of every array,
 ADC-shared one per ``k`` columns, serialized one per array.
 """
@@ -29,35 +38,74 @@ from spicecim.netlist.spec import WEIGHT_SCHEMES
 
 @dataclass(frozen=True, slots=True)
 class TileGeometry:
-    """The array every layer is cut into: ``rows`` inputs by ``cols`` physical columns."""
+    """The array every layer is cut into: ``rows`` physical rows by ``cols`` physical columns;
+    each weight on ``slices`` column pairs times ``copies`` rows (differential scheme only when
+    more than one device), each tile read ``rows_per_read`` rows at a time (None: all rows at
+    once; a multiple of ``copies``)."""
 
     rows: int
     cols: int
     scheme: str = "differential"
+    slices: int = 1
+    copies: int = 1
+    rows_per_read: int | None = None
 
     def __post_init__(self) -> None:
         check(self.rows >= 1, "tile rows", self.rows, "an integer >= 1")
         check(self.scheme in WEIGHT_SCHEMES, "weight scheme", self.scheme,
               f"one of {WEIGHT_SCHEMES}")
         check(self.cols >= 2, "tile cols", self.cols, "an integer >= 2")
+        for name in ("slices", "copies"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and 1 <= value <= 8, name, value,
+                  "an integer from 1 to 8")
         if self.scheme == "differential":
             check(self.cols % 2 == 0, "tile cols", self.cols,
                   "an even number for differential pairs")
+            check(self.cols >= 2 * self.slices, "tile cols", self.cols,
+                  f">= 2 * slices = {2 * self.slices}")
+        else:
+            check(self.devices_per_weight == 1, "slices * copies", self.devices_per_weight,
+                  "1 with the reference scheme (slicing needs differential pairs)")
+        check(self.rows >= self.copies, "tile rows", self.rows, f">= copies = {self.copies}")
+        rpr = self.rows_per_read
+        check(rpr is None or (isinstance(rpr, int) and 1 <= rpr <= self.rows
+                              and rpr % self.copies == 0), "rows_per_read", rpr,
+              f"None or a multiple of copies = {self.copies} up to the tile's {self.rows} rows")
+
+    @property
+    def devices_per_weight(self) -> int:
+        """Devices (of each polarity) per weight: its slices times its copies."""
+        return self.slices * self.copies
+
+    @property
+    def inputs_per_tile(self) -> int:
+        return self.rows // self.copies
 
     @property
     def outputs_per_tile(self) -> int:
-        return self.cols // 2 if self.scheme == "differential" else self.cols - 1
+        if self.scheme == "differential":
+            return self.cols // (2 * self.slices)
+        return self.cols - 1
 
     def columns_for(self, outputs: int) -> int:
         """Physical columns that ``outputs`` signed outputs occupy within one tile."""
-        return 2 * outputs if self.scheme == "differential" else outputs + 1
+        if self.scheme == "differential":
+            return 2 * self.slices * outputs
+        return outputs + 1
+
+    def reads(self, inputs: int) -> int:
+        """Reads of a tile holding ``inputs`` inputs (row parallelism)."""
+        if self.rows_per_read is None:
+            return 1
+        return math.ceil(inputs * self.copies / self.rows_per_read)
 
 
 @dataclass(frozen=True, slots=True)
 class LayerMapping:
-    """One layer on tiles. ``row_counts[r]`` is the rows used in row tile r,
-    ``column_counts[c]`` the physical columns used in column tile c; ``input_phases`` is 2 for
-    a layer with signed inputs (see the module docstring)."""
+    """One layer on tiles. ``row_counts[r]`` is the inputs held by row tile r (each on
+    ``copies`` rows), ``column_counts[c]`` the physical columns used in column tile c;
+    ``input_phases`` is 2 for a layer with signed inputs (see the module docstring)."""
 
     name: str
     fan_in: int
@@ -93,12 +141,18 @@ class LayerMapping:
     @property
     def devices(self) -> int:
         """Devices programmed with a weight (or reference) value."""
-        return self.fan_in * sum(self.column_counts)
+        return self.fan_in * self.tile.copies * sum(self.column_counts)
+
+    @property
+    def reads(self) -> int:
+        """Sequential reads of each column tile: row-parallel groups over all row tiles."""
+        return sum(self.tile.reads(n) for n in self.row_counts)
 
     @property
     def columns_converted(self) -> int:
-        """ADC conversions per activation: every used column of every array, each phase."""
-        return self.input_phases * self.row_tiles * sum(self.column_counts)
+        """ADC conversions per activation: every used column of every array, each phase and
+        each row-parallel group."""
+        return self.input_phases * self.reads * sum(self.column_counts)
 
     @property
     def adcs_parallel(self) -> int:
@@ -121,9 +175,10 @@ def map_layer(name: str, fan_in: int, fan_out: int, tile: TileGeometry, *,
               input_phases: int = 1) -> LayerMapping:
     check(fan_in >= 1, f"{name}.fan_in", fan_in, "an integer >= 1")
     check(fan_out >= 1, f"{name}.fan_out", fan_out, "an integer >= 1")
-    row_tiles = math.ceil(fan_in / tile.rows)
+    per_tile = tile.inputs_per_tile
+    row_tiles = math.ceil(fan_in / per_tile)
     col_tiles = math.ceil(fan_out / tile.outputs_per_tile)
-    rows = tuple(min(tile.rows, fan_in - r * tile.rows) for r in range(row_tiles))
+    rows = tuple(min(per_tile, fan_in - r * per_tile) for r in range(row_tiles))
     per_tile = tile.outputs_per_tile
     outputs = [min(per_tile, fan_out - c * per_tile) for c in range(col_tiles)]
     return LayerMapping(

@@ -4,8 +4,16 @@ The MLP is fitted to :func:`spicecim.evaluate.scene.default_scene` (weights cach
 second run does not fit again) and rendered three ways from the same camera and the same
 deterministic sample depths: the analytic scene (the reference), the float MLP, and the MLP
 with every layer's product on the crossbar model of :mod:`spicecim.evaluate.accuracy`, whose
-DAC input scales are set on the frame's own samples. PSNR (peak 1.0) compares the renders;
-SSIM is not computed (no maintained SSIM library is a dependency).
+DAC input scales are set on the frame's own samples. PSNR (peak 1.0) and SSIM
+(:mod:`spicecim.evaluate.quality`) compare the renders.
+
+Mitigations (:func:`run_nerf`): a design point (:class:`~spicecim.evaluate.design.DesignPoint`:
+tile size, row parallelism, conductance range, bits per device, bit slicing and copies), costed
+with tables of its own configuration; IR-drop-aware programming (``Nonideality.ir_aware``,
+:mod:`spicecim.evaluate.programming`); noise-aware fine-tuning of the MLP
+(:mod:`spicecim.evaluate.finetune`). ``ladder=True`` renders them added one at a time (none;
++ design point; + IR-drop-aware programming; + fine-tuning), and a design sweep renders every
+point of a grid of design choices (:mod:`spicecim.evaluate.design`).
 
 Latency and energy of a frame are the tables' (:mod:`spicecim.evaluate.schedule`): a frame is
 ``width x height x samples_per_ray`` samples, each through every layer, whether or not it lies
@@ -22,7 +30,6 @@ import csv
 import dataclasses
 import functools
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,25 +39,21 @@ from matplotlib.figure import Figure
 from matplotlib.image import imsave
 from matplotlib.ticker import EngFormatter
 
-from spicecim.errors import ResultFileError, check
+from spicecim.errors import ResultFileError, SpecError, check
 from spicecim.evaluate import accuracy as acc
+from spicecim.evaluate import design as designs
 from spicecim.evaluate import schedule as sched
-from spicecim.evaluate.mapping import ModelMapping, TileGeometry, map_model
+from spicecim.evaluate.mapping import ModelMapping, map_model
 from spicecim.evaluate.model import batch_size
-from spicecim.evaluate.presets import NerfField
+from spicecim.evaluate.presets import NerfField, default_cache_dir
+from spicecim.evaluate.quality import ssim
 from spicecim.evaluate.render import Rays, default_view, psnr, render, sample_depths
 from spicecim.evaluate.scene import Scene
 from spicecim.units import format_si as si
 
-CACHE_ENV = "SPICECIM_CACHE"
 # Each schedule activates and converts every column once (spicecim.measure.schedule_layer):
 # energies are equal across schedules, so one of them stands for all in the energy columns.
 _ENERGY_SCHEDULE = "fully_parallel"
-
-
-def default_cache_dir() -> Path:
-    """Where fitted weights are kept: ``$SPICECIM_CACHE``, else ``~/.cache/spicecim``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "spicecim")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +116,22 @@ class Crossbar:
     mapping: ModelMapping
     calibration: dict[str, np.ndarray]
     adc_share: int
+    design: designs.DesignPoint = designs.BASELINE
 
     def __post_init__(self) -> None:
         check(self.adc_share >= 1, "adc_share", self.adc_share, "an integer >= 1")
+
+    def describe(self) -> str:
+        return self.design.describe(self.table.spec, self.table.weights)
+
+
+def crossbar_model(nerf: NerfField, table: sched.TileTable, design: designs.DesignPoint,
+                   calibration: dict[str, np.ndarray], adc_share: int) -> Crossbar:
+    """``nerf`` mapped onto ``table``'s tiles as ``design`` chooses (its table: ``table``)."""
+    geometry = design.geometry(table.spec, table.weights)
+    check(geometry.rows == table.spec.rows and geometry.cols == table.spec.cols, "design tile",
+          f"{geometry.rows}x{geometry.cols}", f"the table's {table.spec.rows}x{table.spec.cols}")
+    return Crossbar(nerf, table, map_model(nerf.mlp, geometry), calibration, adc_share, design)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +143,20 @@ class CrossbarRender:
     psnr_float_db: float
     psnr_scene_db: float
     cost: sched.ModelCost = field(repr=False)
+    label: str = "crossbar"
+    ssim_float: float = math.nan
+    ssim_scene: float = math.nan
+    design: str = ""
+    ir_error: tuple[float, float, float] | None = None  # median raw, median and worst after
+    finetune: str = ""  # how the MLP was fine-tuned ("" : not)
 
     @property
     def frame_energy_j(self) -> float:
         return self.cost.total(_ENERGY_SCHEDULE).frame_energy_j
+
+    @property
+    def frame_latency_s(self) -> float:
+        return self.cost.total(_ENERGY_SCHEDULE).frame_latency_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +174,10 @@ class NerfResult:
     crossbar: CrossbarRender
     sweep_axis: str | None = None
     sweep: tuple[CrossbarRender, ...] = ()
+    ladder: tuple[CrossbarRender, ...] = ()
+    design_axes: tuple[str, ...] = ()
+    design_sweep: tuple[CrossbarRender, ...] = ()
+    design_points: tuple[designs.DesignPoint, ...] = ()
 
     def __post_init__(self) -> None:
         check((self.sweep_axis is None) == (not self.sweep), "sweep_axis", self.sweep_axis,
@@ -177,6 +207,12 @@ def inside_samples(rays: Rays, frame: Frame, near: float, far: float,
     return np.concatenate(points), np.concatenate(directions)
 
 
+def _programmed_key(settings: acc.Nonideality) -> acc.Nonideality:
+    """The settings that decide how tiles are programmed (not what happens at read time)."""
+    return dataclasses.replace(settings, adc_bits=None, dac_bits=None, read_noise=0.0,
+                               adc_range="calibrated", calibrate=True)
+
+
 def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, rays: Rays,
                     near: float, far: float,
                     programmed: dict[acc.Nonideality, dict[str, acc.ProgrammedLayer]]
@@ -186,8 +222,7 @@ def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, ra
     the ADC (bits or range), the DAC, the read noise or the column calibration programs (and
     factorises) the tiles once."""
     spec, weights = model.table.spec, model.table.weights
-    key = dataclasses.replace(settings, adc_bits=None, dac_bits=None, read_noise=0.0,
-                              adc_range="calibrated", calibrate=True)
+    key = _programmed_key(settings)
     if key not in programmed:
         programmed[key] = acc.program(model.nerf.mlp, model.mapping, spec, weights, settings,
                                       model.calibration)
@@ -196,13 +231,39 @@ def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, ra
                   near, far)
 
 
+def _ir_error(layers: dict[str, acc.ProgrammedLayer]) -> tuple[float, float, float] | None:
+    tiles = [t for layer in layers.values() for t in layer.tiles if math.isfinite(t.ir_error)]
+    if not tiles:
+        return None
+    return (float(np.median([t.ir_error_raw for t in tiles])),
+            float(np.median([t.ir_error for t in tiles])), max(t.ir_error for t in tiles))
+
+
+@dataclass(frozen=True, slots=True)
+class Mitigations:
+    """What :func:`run_nerf` adds on top of ``settings`` and the table: a design point
+    (``design``, its tables found or simulated under ``simulate_dir``), fine-tuning
+    (``finetune``: its settings, cached under ``cache_dir``; None: none), the ladder of them
+    added one at a time, and a design sweep (axes of :data:`~spicecim.evaluate.design.DESIGN_AXES`
+    on top of ``design``)."""
+
+    design: designs.DesignPoint = designs.BASELINE
+    finetune: object | None = None  # spicecim.evaluate.finetune.FinetuneSettings
+    ladder: bool = False
+    design_sweep: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    simulate_dir: Path | None = None
+    cache_dir: Path | None = None
+    workers: int | None = None
+
+
 def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame,
              settings: acc.Nonideality, sweep: tuple[str, Sequence[float]] | None = None, *,
              model: str = "nerf-4x256", weights: str = "", calibration_points: int = 8192,
-             adc_share: int | None = None) -> NerfResult:
+             adc_share: int | None = None, mitigations: Mitigations = Mitigations()
+             ) -> NerfResult:
     """Render ``frame`` from the scene, the float ``nerf`` (fitted to it) and the crossbar model
-    of ``table``'s tile with ``settings``; with ``sweep`` (an axis of accuracy.SWEEP_AXES and
-    its values) once more per value on top of ``settings``.
+    of ``table``'s tile with ``settings`` and ``mitigations``; with ``sweep`` (an axis of
+    accuracy.SWEEP_AXES and its values) once more per value on top of ``settings``.
 
     Each layer's DAC input scale is its largest input over up to ``calibration_points`` of the
     frame's own samples (drawn with ``settings.seed``): a scale set on the workload, so a frame
@@ -215,30 +276,90 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     rng = np.random.default_rng([settings.seed, 3])
     pick = np.sort(rng.choice(len(points), min(len(points), calibration_points), replace=False))
     calibration = nerf.encode(points[pick], dirs[pick])
-    geometry = TileGeometry(table.spec.rows, table.spec.cols, table.weights.scheme)
-    crossbar = Crossbar(nerf, table, map_model(nerf.mlp, geometry), calibration,
-                        adc_share or table.adc_share)
+    share = adc_share or table.adc_share
+    mit = mitigations
 
     n = frame.samples_per_ray
     scene_image = render(scene.query, rays, n, near, far)
     float_image = render(nerf.field, rays, n, near, far)
-    programmed: dict[acc.Nonideality, dict[str, acc.ProgrammedLayer]] = {}
 
-    def through(s: acc.Nonideality) -> CrossbarRender:
-        image = render_crossbar(crossbar, s, frame, rays, near, far, programmed)
-        return CrossbarRender(s, image, psnr(image, float_image), psnr(image, scene_image),
-                              frame_cost(crossbar.mapping, table, frame, crossbar.adc_share,
-                                         s.adc_bits))
+    def crossbar_of(design: designs.DesignPoint) -> Crossbar:
+        found = designs.design_table(design, table, mit.simulate_dir, workers=mit.workers,
+                                     seed=settings.seed)
+        if found is None:
+            label = design.label(table.spec, table.weights)
+            raise SpecError(f"no tables of the design point {label}: give a folder to "
+                            "simulate them in")
+        return crossbar_model(nerf, found, design, calibration, share)
 
-    main = through(settings)
+    def through(xbar: Crossbar, s: acc.Nonideality, label: str, finetune: object | None,
+                programmed: dict) -> CrossbarRender:
+        tuned, how = xbar, ""
+        if finetune is not None:
+            tuned, how = _finetuned(xbar, scene, s, finetune, mit.cache_dir, programmed)
+            programmed = {}
+        image = render_crossbar(tuned, s, frame, rays, near, far, programmed)
+        key = next(iter(programmed))
+        return CrossbarRender(
+            s, image, psnr(image, float_image), psnr(image, scene_image),
+            frame_cost(xbar.mapping, xbar.table, frame, xbar.adc_share, s.adc_bits), label,
+            ssim(image, float_image), ssim(image, scene_image), xbar.describe(),
+            _ir_error(programmed[key]), how)
+
+    main_model = crossbar_of(mit.design)
+    main_programmed: dict = {}
+    ladder: tuple[CrossbarRender, ...] = ()
+    if mit.ladder:
+        plain = dataclasses.replace(settings, ir_aware=False)
+        aware = dataclasses.replace(settings, ir_aware=True)
+        base = crossbar_of(designs.BASELINE)
+        lines = [through(base, plain, "none", None, {}),
+                 through(main_model, plain, "+ design point", None, {}),
+                 through(main_model, aware, "+ IR-drop-aware programming", None,
+                         main_programmed)]
+        if mit.finetune is not None:
+            lines.append(through(main_model, aware, "+ fine-tuning", mit.finetune,
+                                 dict(main_programmed)))
+        ladder = tuple(lines)
+        main = ladder[-1]
+    else:
+        main = through(main_model, settings, "crossbar", mit.finetune, main_programmed)
+
     renders: tuple[CrossbarRender, ...] = ()
     if sweep is not None:
         axis, values = sweep
-        renders = tuple(main if s == settings else through(s)
-                        for s in acc.sweep_settings(settings, {axis: values}))
-    return NerfResult(model, weights, crossbar, frame, len(points) / frame.samples, scene_image,
-                      float_image, psnr(float_image, scene_image), main,
-                      None if sweep is None else sweep[0], renders)
+        renders = tuple(main if s == main.settings else
+                        through(main_model, s, f"{axis}", mit.finetune, {})
+                        for s in acc.sweep_settings(main.settings, {axis: values}))
+    points_d: list[designs.DesignPoint] = []
+    swept: tuple[CrossbarRender, ...] = ()
+    if mit.design_sweep:
+        axes = {name: list(values) for name, values in mit.design_sweep}
+        points_d = designs.sweep_points(mit.design, axes)
+        swept = tuple(through(crossbar_of(p), main.settings,
+                              p.label(table.spec, table.weights), mit.finetune, {})
+                      for p in points_d)
+    return NerfResult(model, weights, main_model, frame, len(points) / frame.samples,
+                      scene_image, float_image, psnr(float_image, scene_image), main,
+                      None if sweep is None else sweep[0], renders, ladder,
+                      tuple(name for name, _ in mit.design_sweep), swept, tuple(points_d))
+
+
+def _finetuned(xbar: Crossbar, scene: Scene, settings: acc.Nonideality, ft: object,
+               cache_dir: Path | None, programmed: dict) -> tuple[Crossbar, str]:
+    """``xbar`` with its MLP fine-tuned through its crossbars (``programmed``: tiles already
+    programmed from the float weights, reused)."""
+    from spicecim.evaluate import finetune  # loads JAX: only when fine-tuning
+
+    spec, weights = xbar.table.spec, xbar.table.weights
+    key = _programmed_key(settings)
+    layers = programmed.get(key) or acc.program(xbar.nerf.mlp, xbar.mapping, spec, weights,
+                                                settings, xbar.calibration)
+    tuned, seconds = finetune.cached_finetune(cache_dir or default_cache_dir(), xbar.nerf, scene,
+                                              layers, xbar.mapping, spec, weights, settings,
+                                              xbar.calibration, ft)
+    how = (f"{ft.steps} steps, {'cached' if seconds is None else f'{seconds:.0f} s'}")
+    return dataclasses.replace(xbar, nerf=tuned), how
 
 
 # --- text and files ------------------------------------------------------------------------
@@ -265,13 +386,22 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
         f"= {frame.samples} samples, {100 * result.inside_fraction:.1f} % of them inside the "
         "scene's cube",
         f"crossbar: {x.settings.describe()}",
+        f"design point: {x.design}" + (f"; MLP fine-tuned through the crossbars ({x.finetune})"
+                                       if x.finetune else ""),
+        *([f"IR-drop-aware programming: column-current error against the target on the "
+           f"calibration samples (nominal conductances), median over tiles "
+           f"{100 * x.ir_error[0]:.3g} % -> {100 * x.ir_error[1]:.3g} %, worst tile "
+           f"{100 * x.ir_error[2]:.3g} %"] if x.ir_error else []),
         f"DAC input scales: each layer's largest input over {batch_size(model.calibration)} of "
         "the frame's samples in the cube",
         f"calibration: {x.settings.describe_calibration(batch_size(model.calibration))}",
         "",
-        f"{'render':<12}{'PSNR vs scene':>16}{'PSNR vs float':>16}",
-        f"{'float MLP':<12}{_db(result.float_psnr_db):>16}{'-':>16}",
-        f"{'crossbar':<12}{_db(x.psnr_scene_db):>16}{_db(x.psnr_float_db):>16}",
+        f"{'render':<12}{'PSNR vs scene':>16}{'PSNR vs float':>16}{'SSIM vs scene':>15}"
+        f"{'SSIM vs float':>15}",
+        f"{'float MLP':<12}{_db(result.float_psnr_db):>16}{'-':>16}"
+        f"{ssim(result.float_image, result.scene_image):>15.4f}{'-':>15}",
+        f"{'crossbar':<12}{_db(x.psnr_scene_db):>16}{_db(x.psnr_float_db):>16}"
+        f"{x.ssim_scene:>15.4f}{x.ssim_float:>15.4f}",
         f"largest |crossbar - float| over pixels and channels: "
         f"{float(difference(x.image, result.float_image).max()):.3g} (diff.png's full scale)",
         "",
@@ -283,6 +413,13 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
         lines.append(f"{label:<12}{si(t.sample_latency_s, 's'):>16}"
                      f"{si(t.sample_energy_j, 'J'):>15}{si(t.frame_latency_s, 's'):>15}"
                      f"{si(t.frame_energy_j, 'J'):>14}")
+    if result.ladder:
+        lines += ["", "mitigations added one at a time (every non-ideality on; latency/frame: "
+                  "fully parallel schedule):", *ladder_table(result.ladder)]
+    if result.design_sweep:
+        lines += ["", f"design sweep over {', '.join(result.design_axes)} (latency/frame: fully "
+                  "parallel; * Pareto-optimal in PSNR vs float against energy, + against "
+                  "latency):", *sweep_table(result)]
     if result.sweep_axis:
         axis = result.sweep_axis
         lines += ["", f"sweep of {axis} (energy per frame: every schedule's):",
@@ -290,7 +427,7 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
         lines += [f"  {_setting(p.settings, axis):>12}{_db(p.psnr_float_db):>16}"
                   f"{_db(p.psnr_scene_db):>16}{si(p.frame_energy_j, 'J'):>14}"
                   for p in result.sweep]
-    notes = ["PSNR only: no maintained SSIM library is installed",
+    notes = ["SSIM: scikit-image structural_similarity (7x7 window, data range 1)",
              "latency/frame: one sample at a time through all layers, one copy of the arrays; "
              "energy/frame counts every sample, the renderer skips those outside the cube"]
     if model.table.failed:
@@ -307,15 +444,51 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def ladder_table(lines: Sequence[CrossbarRender]) -> list[str]:
+    """The mitigation ladder as text rows (also the README's table)."""
+    out = [f"  {'mitigation':<30}{'PSNR/SSIM vs float':>22}{'PSNR/SSIM vs scene':>22}"
+           f"{'latency/frame':>15}{'energy/frame':>14}"]
+    for p in lines:
+        out.append(f"  {p.label:<30}{_db(p.psnr_float_db) + f' / {p.ssim_float:.3f}':>22}"
+                   f"{_db(p.psnr_scene_db) + f' / {p.ssim_scene:.3f}':>22}"
+                   f"{si(p.frame_latency_s, 's'):>15}{si(p.frame_energy_j, 'J'):>14}")
+        out.append(f"    {p.design}")
+    return out
+
+
+def pareto(renders: Sequence[CrossbarRender], cost: str) -> list[bool]:
+    """Which renders no other beats in both PSNR vs float (higher) and ``cost``
+    (``frame_energy_j`` or ``frame_latency_s``, lower)."""
+    values = [(r.psnr_float_db, getattr(r, cost)) for r in renders]
+    return [not any(q >= p and c <= e and (q > p or c < e) for q, c in values)
+            for p, e in values]
+
+
+def sweep_table(result: NerfResult) -> list[str]:
+    renders = result.design_sweep
+    marks = zip(pareto(renders, "frame_energy_j"), pareto(renders, "frame_latency_s"),
+                strict=True)
+    out = [f"  {'design point':<34}{'PSNR vs float':>14}{'SSIM':>7}{'PSNR vs scene':>14}"
+           f"{'latency/frame':>15}{'energy/frame':>14}"]
+    for p, (e, t) in zip(renders, marks, strict=True):
+        flag = ("*" if e else " ") + ("+" if t else " ")
+        out.append(f"{flag}{p.label:<34}{_db(p.psnr_float_db):>14}{p.ssim_float:>7.3f}"
+                   f"{_db(p.psnr_scene_db):>14}{si(p.frame_latency_s, 's'):>15}"
+                   f"{si(p.frame_energy_j, 'J'):>14}")
+    return out
+
+
 def difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per pixel, the largest absolute difference over the colour channels."""
     return np.max(np.abs(np.asarray(a, float) - np.asarray(b, float)), axis=-1)
 
 
-def output_names(sweep: bool) -> list[str]:
-    """The files :func:`write_outputs` writes in its folder, with a sweep or without."""
+def output_names(sweep: bool, ladder: bool = False, design_sweep: bool = False) -> list[str]:
+    """The files :func:`write_outputs` writes in its folder, with an accuracy sweep, a
+    mitigation ladder and a design sweep or without."""
     return ["scene.png", "float.png", "crossbar.png", "diff.png",
-            *(["sweep.csv", "sweep.png"] if sweep else [])]
+            *(["sweep.csv", "sweep.png"] if sweep else []), *(["ladder.csv"] if ladder else []),
+            *(["design_sweep.csv", "design_sweep.png"] if design_sweep else [])]
 
 
 def write_outputs(result: NerfResult, out_dir: Path | str) -> list[Path]:
@@ -335,7 +508,58 @@ def write_outputs(result: NerfResult, out_dir: Path | str) -> list[Path]:
     if result.sweep_axis:
         written += [_write_sweep_csv(result, out / "sweep.csv"),
                     _plot_sweep(result, out / "sweep.png")]
+    if result.ladder:
+        written.append(_write_renders_csv(result.ladder, out / "ladder.csv"))
+    if result.design_sweep:
+        written += [_write_renders_csv(result.design_sweep, out / "design_sweep.csv"),
+                    _plot_design_sweep(result, out / "design_sweep.png")]
     return written
+
+
+def _write_renders_csv(renders: Sequence[CrossbarRender], path: Path) -> Path:
+    names = list(sched.SCHEDULE_LABELS)
+    energy, latency = pareto(renders, "frame_energy_j"), pareto(renders, "frame_latency_s")
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["label", "design", "ir_aware", "finetune", "psnr_vs_float_db",
+                      "ssim_vs_float", "psnr_vs_scene_db", "ssim_vs_scene",
+                      *(f"frame_latency_s_{sched.SCHEDULE_LABELS[s]}" for s in names),
+                      "frame_energy_j", "pareto_energy", "pareto_latency"])
+        for k, p in enumerate(renders):
+            totals = [p.cost.total(s) for s in names]
+            out.writerow([p.label, p.design, p.settings.ir_aware, p.finetune or "no",
+                          p.psnr_float_db, p.ssim_float, p.psnr_scene_db, p.ssim_scene,
+                          *(t.frame_latency_s for t in totals), p.frame_energy_j,
+                          energy[k], latency[k]])
+    return path
+
+
+def _plot_design_sweep(result: NerfResult, path: Path) -> Path:
+    renders = result.design_sweep
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, cost, unit, title in ((axes[0], "frame_energy_j", "J", "energy per frame"),
+                                  (axes[1], "frame_latency_s", "s", "latency per frame "
+                                   "(fully parallel)")):
+        best = pareto(renders, cost)
+        x = [getattr(p, cost) for p in renders]
+        y = [p.psnr_float_db for p in renders]
+        ax.scatter(x, y, c=["tab:red" if b else "tab:grey" for b in best], zorder=3)
+        front = sorted((xi, yi) for xi, yi, b in zip(x, y, best, strict=True) if b)
+        if front:
+            ax.plot(*zip(*front, strict=True), "r--", lw=1, label="Pareto front")
+        for xi, yi, p in zip(x, y, renders, strict=True):
+            ax.annotate(p.label, (xi, yi), textcoords="offset points", xytext=(4, 4),
+                        fontsize=7)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(EngFormatter(unit=unit))
+        ax.set(xlabel=title, ylabel="PSNR vs float render (dB)",
+               title=f"PSNR against {title}")
+        ax.legend(loc="lower right")
+    fig.suptitle(f"design sweep over {', '.join(result.design_axes)}: {result.frame.width_px}x"
+                 f"{result.frame.height_px} px x {result.frame.samples_per_ray} samples")
+    fig.savefig(path, dpi=120)
+    return path
 
 
 def _write_sweep_csv(result: NerfResult, path: Path) -> Path:

@@ -81,6 +81,14 @@ _NERF: dict[str, tuple[LayerSpec, ...]] = {
     ),
 }
 NERF_PRESETS = tuple(_NERF)
+CACHE_ENV = "SPICECIM_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """Where fitted weights are kept: ``$SPICECIM_CACHE``, else ``~/.cache/spicecim``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "spicecim")
+
+
 _PLAIN = re.compile(r"^mlp:(\d+(?:-\d+)+)$")
 
 # Layer names of the reference PyTorch code (nerf-pytorch, use_viewdirs=True) -> ours.
@@ -297,10 +305,9 @@ def choose_model(model: str, weights_path: Path | None = None, *, seed: int = 0
 def scene_model(model: str, *, fit_steps: int = 3000, seed: int = 0,
                 cache_dir: Path | None = None) -> tuple[NerfField, str]:
     """A NeRF preset fitted to the built-in scene (the fit cached under ``cache_dir``, default
-    :func:`~spicecim.evaluate.nerf.default_cache_dir`), and where its weights came from: the
+    :func:`default_cache_dir`), and where its weights came from: the
     weights ``spicecim nerf`` renders with and ``simulate --scene`` co-simulates."""
     from spicecim.evaluate.fit import cached_fit
-    from spicecim.evaluate.nerf import default_cache_dir
     from spicecim.evaluate.scene import default_scene
 
     check_preset(model)

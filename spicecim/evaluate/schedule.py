@@ -7,11 +7,15 @@ Rules (DESIGN.md section 6):
   has exactly the figures ``spicecim tables`` prints for the same columns.
 - The tiles of one layer run in parallel: the layer's analog latency is its slowest tile's, its
   energy the sum over all its tiles. A layer with signed inputs reads twice (two input phases,
-  :mod:`spicecim.evaluate.mapping`): twice the latency and energy.
+  :mod:`spicecim.evaluate.mapping`): twice the latency and energy. A row-parallel tile
+  (``rows_per_read``) is read once per group of rows, one after another: its latency and
+  energy are the table's per read times the groups (each read costed as the table's activation,
+  which drives every row: for the array and the DACs an upper bound).
 - After the ADCs a digital stage subtracts each differential pair (or the reference column),
-  adds the partial sums of all row tiles and phases, and adds the bias: ``2 * phases *
-  row_tiles`` additions per output, ``1 + ceil(log2(phases * row_tiles + 1))`` adder levels in
-  sequence. The per-layer rescaling and the activation are not costed.
+  weighs and adds the slices of a sliced weight, adds the partial sums of all row
+  tiles, row groups and phases, and adds the bias: ``2 * d * partials`` additions per output
+  (``d`` slices per weight, ``partials = phases * reads``), ``1 + ceil(log2(d * partials +
+  1))`` adder levels in sequence. The per-layer rescaling and the activation are not costed.
 - Layers run one after another: a sample's latency and energy are the sums over layers.
 - Readout: the tables' ADC (``t_conv``, ``e_conv`` per conversion), or an ACAM converter
   (:func:`spicecim.acam.converter.converter_figures`) whose sense time and energy per conversion
@@ -214,9 +218,10 @@ class LayerCost:
 
 def digital_stage(m: LayerMapping, adder: DigitalAdder) -> tuple[float, float]:
     """(latency, energy) of the digital stage after the ADCs (module docstring)."""
-    partials = m.input_phases * m.row_tiles
-    levels = 1 + math.ceil(math.log2(partials + 1))
-    return levels * adder.latency_s, 2 * partials * m.fan_out * adder.energy_j
+    partials = m.input_phases * m.reads
+    terms = m.tile.slices * partials  # copies add up in the column, in the analog domain
+    levels = 1 + math.ceil(math.log2(terms + 1))
+    return levels * adder.latency_s, 2 * terms * m.fan_out * adder.energy_j
 
 
 def layer_costs(m: LayerMapping, table: TileTable | None, adder: DigitalAdder,
@@ -238,12 +243,13 @@ def layer_costs(m: LayerMapping, table: TileTable | None, adder: DigitalAdder,
                     dac_e_conv_j=table.dac_e_conv_j, sh_e_clock_j=table.sh_e_clock_j,
                     policies=(policy,))}
                 for n in m.column_counts]
-    reads = m.input_phases * m.row_tiles
+    reads = m.input_phases * m.reads
+    sequential = m.input_phases * max(m.tile.reads(n) for n in m.row_counts)
     out = {}
     for s in SCHEDULES:
         latency = float(np.max([t[s].latency_s for t in per_tile]))  # NaN (missing) wins
         out[s] = LayerCost(
-            m.name, s, m.input_phases * latency + t_digital,
+            m.name, s, sequential * latency + t_digital,
             reads * sum(t[s].energy_dac_j + t[s].energy_array_j for t in per_tile),
             reads * sum(t[s].energy_frontend_j + t[s].energy_sh_j for t in per_tile),
             reads * sum(t[s].energy_adc_j for t in per_tile),

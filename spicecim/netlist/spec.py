@@ -249,13 +249,21 @@ def _digest(data: bytes) -> str:
 
 
 # --- Defaults. Each cites where its numbers come from; docs/sources.md quotes the sources.
+#
+# The default tile is NeuRRAM's (Wan et al., "A compute-in-memory chip based on resistive
+# random-access memory", Nature 608, 504-512, 2022; docs/sources.md section 8): 256x256 1T1R
+# RRAM cores read at 0.1 V across the cell, conductances 1-40 uS. Its wires are NeuroSim's at
+# the 22 nm node, the node of the ADC and DAC figures below.
 
 # Wires: Cu at the 22 nm node, width 40 nm, aspect ratio 1.9, rho = 2.97e-8 ohm m with a
-# 2.5 nm barrier -> 11.6 ohm/um (NeuroSim V1.4 Param.cpp interconnect model and table). A 0T1R
-# crossbar cell is 2F x 2F = 44 nm (NeuroSim), so 0.51 ohm per cell; capacitance ~0.2 fF/um
-# (Weste & Harris, "CMOS VLSI Design", 4th ed., sec. 6.2: typical on-chip wire capacitance),
-# 8.8 aF per cell.
-CELL_PITCH_M = 44e-9
+# 2.5 nm barrier -> 11.6 ohm/um (NeuroSim V1.4 Param.cpp interconnect model and table). A 1T1R
+# cell is 4F x 12F with F = 40 nm (NeuroSim, heightInFeatureSize1T1R = 4,
+# widthInFeatureSize1T1R = 12); along its 4F side, which NeuroSim's Param.cpp names the row,
+# that is 1.86 ohm per cell. Both wires take it: the command line has one --r-wire (along the
+# 12F side it would be 5.57 ohm, docs/sources.md section 3). Capacitance ~0.2 fF/um (NeuroSim
+# SubArray.cpp capCol = lengthCol * 0.2e-15/1e-6; Weste & Harris, "CMOS VLSI Design", 4th ed.,
+# sec. 6.2), 32 aF per cell.
+CELL_PITCH_M = 4 * 40e-9
 WIRE_R_OHM_PER_M = 11.6e6
 WIRE_C_F_PER_M = 0.2e-9
 DEFAULT_WIRE = WireParams(
@@ -264,14 +272,15 @@ DEFAULT_WIRE = WireParams(
     r_col_ohm=WIRE_R_OHM_PER_M * CELL_PITCH_M,
     c_col_f=WIRE_C_F_PER_M * CELL_PITCH_M,
 )
-# Inputs: amplitude 0..V_read with V_read = 0.1 V, the read voltage of the Stanford RRAM model
-# (Jiang et al., TED 2016); 8-bit DACs as in the 8-bit DAC/ADC study of seed 004 (Synaptogen
-# Conformer, 8-bit DAC/ADC). Output resistance and edge are design choices, not device figures:
-# 1 ohm for a strong row buffer (a full 256-cell row at 225 uS draws 5.8 mA, so the driver
-# drops 6 % of V_read: at 100 ohm the driver, not the array, would set the result), and a
-# 100 ps edge, well inside one period of the
-# 1.28 GS/s ADC below. The DAC's own energy, 0.5 pJ per 8-bit conversion, is MNSIM-2.0's 8-bit
-# DAC (0.4992 mW at 1 GS/s, "Data reference: ISAAC"; MNSIM/Hardware_Model/DAC.py).
+# Inputs: amplitude 0..V_read with V_read = 0.1 V: NeuRRAM's read bias across a cell (its
+# write-verify read drives vread = 1.0 V against vref = 0.9 V, and its MVM inputs are
+# VREF +- 0.1 V; weierwan/Neurram_48core python/wupdate_control.py, matmul.py), also the read
+# voltage of the Stanford RRAM models. 8-bit DACs as in the 8-bit DAC/ADC study of seed 004
+# (Synaptogen Conformer, 8-bit DAC/ADC). Output resistance and edge are design choices, not
+# device figures: 1 ohm for a strong row buffer (so the driver, not the array, never sets the
+# result), and a 100 ps edge, well inside one period of the 1.28 GS/s ADC below. The DAC's own
+# energy, 0.5 pJ per 8-bit conversion, is MNSIM-2.0's 8-bit DAC (0.4992 mW at 1 GS/s, "Data
+# reference: ISAAC"; MNSIM/Hardware_Model/DAC.py).
 DEFAULT_DRIVER = DriverParams(v_full_v=0.1, r_out_ohm=1.0, rise_s=100e-12, dac_bits=8,
                               e_conv_j=0.4992e-3 / 1e9)
 # ADC: 8 bit, 1.28 GS/s; ISAAC's 8 ADCs draw 16 mW, i.e. 1.56 pJ per conversion (Shafiee et al.,
@@ -289,17 +298,23 @@ DEFAULT_READOUT = devices.Readout(
     sample_hold=devices.switch_from(devices.access_transistor()),
     adc=DEFAULT_ADC,
 )
-# Weights: multilevel HfO2 RRAM programmed between 50 and 225 uS (Milo et al., IRPS 2021, Fig. 4,
-# "suggested on/off ratio 4.5 (50 to 225 uS)" in Sandia CrossSim), 4 bits (16 levels) per device.
-DEFAULT_G_MIN_S = 50e-6
-DEFAULT_G_MAX_S = 225e-6
+# Cells: 1T1R (NeuRRAM's cores are 1T1R) with the HfOx RRAM model whose range covers NeuRRAM's:
+# hfox_stanford_asu reads 0.30 uS to 100 uS at 0.1 V (Chen & Yu, TED 2015).
+DEFAULT_MEMRISTOR = "hfox_stanford_asu"
+DEFAULT_ACCESS = True
+# Weights: programmed between 1 and 40 uS, NeuRRAM's write-verify targets (g_min = 1e-6,
+# g_max = 4e-5, tolerance 1e-6 S; weierwan/Neurram_48core mnist_cnn/mnist_chip_inference.ipynb;
+# aihwkit's NeuRRAM noise model is referenced to the same 40 uS), 4 bits (16 levels) per device.
+DEFAULT_G_MIN_S = 1e-6
+DEFAULT_G_MAX_S = 40e-6
 DEFAULT_WEIGHT_BITS = 4
 
 
 def default_spec(rows: int = 256, cols: int = 256, *, cell: str = "memristor",
-                 memristor: str = "hfox_stanford_v1", access: bool = False,
+                 memristor: str = DEFAULT_MEMRISTOR, access: bool = DEFAULT_ACCESS,
                  state: str = "frozen") -> CrossbarSpec:
-    """The everyday tile: a 256x256 0T1R HfOx array with cited wire, DAC and ADC figures."""
+    """The everyday tile: NeuRRAM's 256x256 1T1R HfOx array with cited wire, DAC and ADC
+    figures."""
     return CrossbarSpec(
         rows=rows,
         cols=cols,

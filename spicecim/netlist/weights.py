@@ -10,15 +10,41 @@ from spicecim.errors import SpecError, check
 from spicecim.netlist import spec as specs
 from spicecim.netlist.spec import WEIGHT_SCHEMES, CrossbarSpec, Tile
 
-# Milo et al., IRPS 2021, fig. 4 (IGVVA-100), as fitted in Sandia CrossSim: sigma_G in uS
-# (docs/sources.md). Here, below the simulator, so that Monte Carlo over the SPICE tables
-# (spicecim.montecarlo) and the accuracy pass (spicecim.evaluate.accuracy) draw from one formula.
+# Programming-error models, here below the simulator so that Monte Carlo over the SPICE tables
+# (spicecim.montecarlo), the co-simulation and the accuracy pass (spicecim.evaluate) draw from
+# one formula (docs/sources.md section 6).
+#
+# - ``wan2022`` (default): NeuRRAM's RRAM after write-verify, 1 s after programming (Wan et al.,
+#   Nature 608, 504, 2022, Extended Data Fig. 3), as IBM aihwkit fits it (ReRamWan2022NoiseModel,
+#   src/aihwkit/inference/noise/reram.py): with x = G / g_max, sigma_G = 0.348 + 16.030 x
+#   - 43.853 x^2 + 45.393 x^3 - 16.815 x^4 uS for g_max = 40 uS (0.35 uS at 0, 2.30 uS at
+#   x = 0.31, 1.10 uS at g_max), scaled by g_max / 40 uS for other ranges as the model's
+#   docstring intends ("standard g_max are defined in respect to 40.0 uS").
+# - ``milo2021``: sigma_G = max(-0.009107 G + 4.782321 uS, 0) (Milo et al., IRPS 2021, fig. 4,
+#   IGVVA-100, as fitted by Sandia CrossSim; measured on 50-225 uS devices).
+WAN2022_COEFFS_US = (0.348, 16.030, -43.853, 45.393, -16.815)
+WAN2022_G_MAX_S = 40e-6
 MILO_SLOPE = -0.009107
 MILO_OFFSET_US = 4.782321
+VARIATION_MODELS = ("wan2022", "milo2021")
+DEFAULT_VARIATION_MODEL = "wan2022"
+VARIATION_SOURCES = {"wan2022": "Wan et al., Nature 2022 (NeuRRAM), as fitted in IBM aihwkit",
+                     "milo2021": "Milo et al., IRPS 2021, fig. 4, as fitted in Sandia CrossSim"}
 
 
-def programming_sigma_s(g_s: np.ndarray) -> np.ndarray:
-    """Programming error sigma (S) of a device targeted at ``g_s`` (Milo et al. 2021)."""
+def wan2022_sigma_s(g_s: np.ndarray, g_max_s: float) -> np.ndarray:
+    x = np.asarray(g_s, dtype=float) / g_max_s
+    sigma_us = np.polynomial.polynomial.polyval(x, WAN2022_COEFFS_US)
+    return np.maximum(sigma_us, 0.0) * 1e-6 * (g_max_s / WAN2022_G_MAX_S)
+
+
+def programming_sigma_s(g_s: np.ndarray, g_max_s: float,
+                        model: str = DEFAULT_VARIATION_MODEL) -> np.ndarray:
+    """Programming error sigma (S) of devices targeted at ``g_s`` in a range up to
+    ``g_max_s`` under ``model`` (one of :data:`VARIATION_MODELS`)."""
+    check(model in VARIATION_MODELS, "variation_model", model, f"one of {VARIATION_MODELS}")
+    if model == "wan2022":
+        return wan2022_sigma_s(g_s, g_max_s)
     return np.maximum(MILO_SLOPE * np.asarray(g_s) * 1e6 + MILO_OFFSET_US, 0.0) * 1e-6
 
 

@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from spicecim.cli import cli
+from spicecim.netlist.spec import DEFAULT_MEMRISTOR
 from spicecim.sim.ngspice import NgspiceSession
 
 SENTINEL = "SPICECIM-LOADED"
@@ -133,7 +134,8 @@ def test_memristor_state_option_picks_the_cell_form(tmp_path: Path) -> None:
         assert f'"state": "{state}"' in texts[state]
     assert texts["frozen"].count("\nBm") == 16
     assert ".subckt hfox" not in texts["frozen"]  # only the readout amplifier's subcircuit
-    assert texts["dynamic"].count("\nXm") == 16 and "\n.subckt hfox_stanford_v1" in texts["dynamic"]
+    assert texts["dynamic"].count("\nXm") == 16
+    assert f"\n.subckt {DEFAULT_MEMRISTOR}" in texts["dynamic"]
 
 
 @pytest.mark.ngspice

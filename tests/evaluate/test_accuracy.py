@@ -8,17 +8,12 @@ import numpy as np
 import pytest
 
 from spicecim.errors import SpecError
-from spicecim.evaluate.accuracy import (
-    Nonideality,
-    evaluate_accuracy,
-    programming_sigma_s,
-    sweep_accuracy,
-)
+from spicecim.evaluate.accuracy import Nonideality, evaluate_accuracy, sweep_accuracy
 from spicecim.evaluate.mapping import TileGeometry, map_model
 from spicecim.evaluate.model import Dense, Mlp
 from spicecim.evaluate.presets import init_mlp, sample_inputs
 from spicecim.netlist import spec as specs
-from spicecim.netlist.weights import WeightMapping
+from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 
 # Small enough to program in milliseconds, shaped like NeRF: a signed encoded input, a skip,
 # a feature without activation joined with the direction, sigma and rgb heads.
@@ -67,7 +62,8 @@ def test_the_nerf_preset_is_exact_in_the_ideal_limit_too() -> None:
     points = sample_inputs(mlp, 64, np.random.default_rng(1))
     result = evaluate_accuracy(mlp, map_model(mlp, TileGeometry(128, 128)), spec, weights,
                                Nonideality.ideal(), points, points)
-    assert max(err for _, err in result.layers) < 1e-6
+    # The analog products are float32 (eps 6e-8): a few e-7 per layer through nine layers.
+    assert max(err for _, err in result.layers) < 1e-5
 
 
 def _errors(results: list) -> list[tuple[float, float]]:  # noqa: ANN001
@@ -110,16 +106,18 @@ def test_each_nonideality_costs_accuracy_and_seeds_repeat() -> None:
         worse = evaluate_accuracy(mlp, mapping, spec, weights,
                                   dataclasses.replace(Nonideality.ideal(), **change), points,
                                   calibration)
-        assert worse.output("rgb").rmse > ideal.output("rgb").rmse + 1e-6, change
+        # IR drop on an 8x8 tile of 1-40 uS cells is small (N^2 r G = 0.005): 1e-7, not 1e-6
+        assert worse.output("rgb").rmse > ideal.output("rgb").rmse + 1e-7, change
     full = Nonideality.of(spec, weights)
     again = [evaluate_accuracy(mlp, mapping, spec, weights, full, points, calibration)
              for _ in range(2)]
     assert again[0] == again[1]
 
 
-def test_programming_sigma_is_milo_2021() -> None:
+def test_programming_sigma_of_milo_2021() -> None:
     # sigma_G = -0.009107 G + 4.782321 uS: 4.33 uS at 50 uS, 2.73 uS at 225 uS, 0 past 525 uS
-    np.testing.assert_allclose(programming_sigma_s(np.array([50e-6, 225e-6, 600e-6])),
+    np.testing.assert_allclose(programming_sigma_s(np.array([50e-6, 225e-6, 600e-6]), 225e-6,
+                                                   "milo2021"),
                                [4.326971e-6, 2.733246e-6, 0.0], rtol=1e-6)
 
 

@@ -18,7 +18,7 @@ from matplotlib.image import imread
 
 from spicecim.cli import cli
 from spicecim.errors import SpecError
-from spicecim.evaluate import nerf
+from spicecim.evaluate import nerf, presets
 from spicecim.evaluate.accuracy import Nonideality
 from spicecim.evaluate.mapping import TileGeometry, map_model
 from spicecim.evaluate.presets import init_mlp
@@ -94,7 +94,7 @@ def test_cli_writes_renders_and_a_sweep(fitted_nerf, real_tables: Path, tmp_path
     for label in ("fully_parallel", "adc_shared", "serialized"):
         row = next(line for line in lines if line.startswith(f"{label} "))
         assert row.count("s ") >= 2 and row.count("J") == 2 and "missing" not in row
-    assert "PSNR only" in result.stdout
+    assert "SSIM: scikit-image" in result.stdout
     for name in ("scene", "float", "crossbar", "diff"):
         assert imread(out / f"{name}.png").shape[:2] == (12, 20)
     with (out / "sweep.csv").open() as fh:
@@ -102,6 +102,76 @@ def test_cli_writes_renders_and_a_sweep(fitted_nerf, real_tables: Path, tmp_path
     assert [r["adc_bits"] for r in rows] == ["7", "8"]
     assert float(rows[0]["frame_energy_j"]) < float(rows[1]["frame_energy_j"])
     assert (out / "sweep.png").stat().st_size > 0
+
+
+def test_ladder_adds_each_mitigation_with_its_costs(fitted_nerf, table, tmp_path: Path) -> None:  # noqa: ANN001
+    from spicecim.evaluate.design import DesignPoint
+    from spicecim.evaluate.finetune import FinetuneSettings
+
+    # The ladder of any design point; two slices alone (MITIGATED also copies each input on
+    # four rows: four times the tiles to program, a minute more here, the same code path).
+    point = DesignPoint(rows=64, cols=64, slices=2)
+    mit = nerf.Mitigations(point, FinetuneSettings(20), ladder=True, cache_dir=tmp_path)
+    result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, FRAME,
+                           nerf.device_settings(table), mitigations=mit)
+    labels = [p.label for p in result.ladder]
+    assert labels == ["none", "+ design point", "+ IR-drop-aware programming", "+ fine-tuning"]
+    none, design, aware, tuned = result.ladder
+    assert not none.settings.ir_aware and aware.settings.ir_aware and tuned.finetune
+    assert "2 slice(s) x 1 row copy(ies)" in design.design and "1 slice(s)" in none.design
+    assert aware.ir_error is not None and aware.ir_error[1] * 5 < aware.ir_error[0]
+    # two devices per weight: twice the conversions and the ADC energy of each frame
+    assert design.frame_energy_j > 1.5 * none.frame_energy_j
+    assert result.crossbar is tuned
+    for p in result.ladder:
+        assert 0 < p.ssim_float <= 1 and math.isfinite(p.psnr_float_db)
+    text = nerf.format_report(result, nerf.write_outputs(result, tmp_path / "out"))
+    assert "mitigations added one at a time" in text and "+ fine-tuning" in text
+    with (tmp_path / "out" / "ladder.csv").open() as fh:
+        assert [r["label"] for r in csv.DictReader(fh)] == labels
+
+
+def test_design_sweep_marks_the_pareto_points(fitted_nerf, table, tmp_path: Path) -> None:  # noqa: ANN001
+    mit = nerf.Mitigations(design_sweep=(("slices", (1.0, 2.0)), ("copies", (1.0, 2.0))))
+    result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, FRAME,
+                           nerf.device_settings(table), mitigations=mit)
+    assert [(p.slices, p.copies) for p in result.design_points] == [(1, 1), (1, 2), (2, 1),
+                                                                      (2, 2)]
+    energies = [p.frame_energy_j for p in result.design_sweep]
+    assert energies[0] < energies[1] and energies[0] < energies[2] < energies[3]
+    front = nerf.pareto(result.design_sweep, "frame_energy_j")
+    assert front[0]  # the cheapest point is never beaten on energy
+    written = nerf.write_outputs(result, tmp_path)
+    assert tmp_path / "design_sweep.png" in written
+    with (tmp_path / "design_sweep.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["pareto_energy"] == "True" for r in rows] == front
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_cli_design_sweep_simulates_each_tile_size(fitted_nerf, real_tables: Path,  # noqa: ANN001
+                                                   tmp_path: Path) -> None:
+    cache, _, steps = fitted_nerf
+    out = tmp_path / "renders"
+    result = CliRunner().invoke(cli, [
+        "nerf", "--tables", str(real_tables), "--resolution", "12x8", "--samples-per-ray", "6",
+        "--cache-dir", str(cache), "--fit-steps", str(steps), "--out", str(out),
+        "--sweep", "tile=8,16", "--sweep", "g_max=20e-6,40e-6", "--simulate-dir",
+        str(tmp_path / "sim"), "--workers", "2", "--ir-aware"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "design sweep over tile, g_max" in result.stdout
+    with (out / "design_sweep.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["label"].split()[:2] for r in rows] == [
+        ["8x8", "1-20uS"], ["8x8", "1-40uS"], ["16x16", "1-20uS"], ["16x16", "1-40uS"]]
+    assert all(r["ir_aware"] == "True" for r in rows)
+    # three new configurations simulated (the 16x16, 1-40 uS one is the given run)
+    assert len(list((tmp_path / "sim").glob("xbar*.h5"))) == 3
+    energy = [float(r["frame_energy_j"]) for r in rows]
+    assert all(math.isfinite(e) and e > 0 for e in energy)
+    assert any(r["pareto_energy"] == "True" for r in rows)
+    assert (out / "design_sweep.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("args", [
@@ -121,11 +191,11 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], tmp_path: Path) -> No
 
 def test_cache_dir_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch,
                                               tmp_path: Path) -> None:
-    monkeypatch.setenv(nerf.CACHE_ENV, str(tmp_path / "cache"))
-    assert nerf.default_cache_dir() == tmp_path / "cache"
-    monkeypatch.delenv(nerf.CACHE_ENV)
+    monkeypatch.setenv(presets.CACHE_ENV, str(tmp_path / "cache"))
+    assert presets.default_cache_dir() == tmp_path / "cache"
+    monkeypatch.delenv(presets.CACHE_ENV)
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert nerf.default_cache_dir() == tmp_path / ".cache" / "spicecim"
+    assert presets.default_cache_dir() == tmp_path / ".cache" / "spicecim"
 
 
 def test_frame_names_a_bad_field() -> None:

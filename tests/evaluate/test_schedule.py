@@ -174,3 +174,32 @@ def test_reading_a_missing_or_foreign_file_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "junk.h5").write_text("not hdf5")
     with pytest.raises(ResultFileError):
         read_tables(tmp_path / "junk.h5")
+
+
+def test_slices_copies_and_row_groups_cost_what_they_read(synthetic: Path) -> None:
+    (table,) = read_tables(synthetic)
+    # 4 inputs x 2 outputs, 2 slices: 8 columns; 2 copies: the 4 inputs fill 8 rows
+    sliced = TileGeometry(8, 8, slices=2, copies=2)
+    m = map_layer("fc", 4, 2, sliced)
+    assert (m.row_tiles, m.col_tiles, m.column_counts, m.devices) == (1, 1, (8,), 64)
+    costs = layer_costs(m, table, NO_ADDER)
+    assert costs["fully_parallel"].latency_s == pytest.approx(8 * NS + 1 * NS)
+    assert costs["fully_parallel"].energy_adc_j == pytest.approx(8 * PJ)
+    # read 4 rows at a time: two reads one after the other, twice the conversions
+    grouped = map_layer("fc", 4, 2, dataclasses.replace(sliced, rows_per_read=4))
+    assert grouped.reads == 2 and grouped.columns_converted == 16
+    g = layer_costs(grouped, table, NO_ADDER)
+    assert g["fully_parallel"].latency_s == pytest.approx(2 * (8 * NS + 1 * NS))
+    assert g["fully_parallel"].energy_j == pytest.approx(2 * costs["fully_parallel"].energy_j)
+    # digital: the slices' columns of every read, per output
+    adder = DigitalAdder(1 * NS, 1 * PJ)
+    assert digital_stage(grouped, adder) == (pytest.approx(4 * NS), pytest.approx(16 * PJ))
+
+
+def test_bad_geometry_names_the_field() -> None:
+    with pytest.raises(SpecError, match="rows_per_read"):
+        TileGeometry(8, 8, copies=2, rows_per_read=3)
+    with pytest.raises(SpecError, match="slices"):
+        TileGeometry(8, 8, "reference", slices=2)
+    with pytest.raises(SpecError, match="copies"):
+        TileGeometry(8, 8, copies=9)

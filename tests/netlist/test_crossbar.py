@@ -45,7 +45,7 @@ def make_spec(rows: int, cols: int, *, cell: str = "linear", wire: specs.WirePar
     return specs.CrossbarSpec(
         rows=rows,
         cols=cols,
-        cell=specs.CellParams(cell, devices.memristor(),
+        cell=specs.CellParams(cell, devices.memristor(specs.DEFAULT_MEMRISTOR),
                               devices.access_transistor() if access else None, state),
         wire=wire,
         driver=specs.DriverParams(v_full_v=0.1, r_out_ohm=r_out, rise_s=100e-12, dac_bits=8,
@@ -148,7 +148,7 @@ def test_column_currents_sum_to_the_driver_currents(
 def golden_tile(state: str = "frozen") -> specs.Tile:
     """A fixed 2x2 memristor tile with the cited default wires, driver and readout."""
     spec = specs.default_spec(2, 2, state=state)
-    return specs.Tile(spec, np.array([[50e-6, 225e-6], [120e-6, 80e-6]]), np.array([0.25, 1.0]))
+    return specs.Tile(spec, np.array([[5e-6, 40e-6], [20e-6, 12e-6]]), np.array([0.25, 1.0]))
 
 
 GOLDEN_ANALYSIS = Transient(stop_s=5e-9, step_s=1e-11)

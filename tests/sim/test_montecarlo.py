@@ -16,7 +16,7 @@ from spicecim.cli import cli
 from spicecim.devices import AdcModel
 from spicecim.driver import RunOptions, simulate
 from spicecim.errors import SimulationError
-from spicecim.evaluate import accuracy
+from spicecim.evaluate import accuracy, cosim
 from spicecim.measure import SCHEDULES, LayerSchedule, schedule_layer
 from spicecim.montecarlo import PERCENTILES, replica, replica_tile, spread_layer
 from spicecim.netlist import weights
@@ -32,14 +32,15 @@ def _invoke(*args: str) -> Result:
 
 def _tile(rows: int, cols: int) -> Tile:
     spec = default_spec(rows, cols)
-    mem = spec.cell.memristor
+    mapping = weights.default_mapping(spec)  # the programming range sigma_G is fitted on
     rng = np.random.default_rng(0)
-    g = rng.uniform(max(1e-5, mem.g_off_s), min(1e-4, mem.g_on_s), (rows, cols))
+    g = rng.uniform(mapping.g_min_s, mapping.g_max_s, (rows, cols))
     return Tile(spec, g, rng.uniform(0, 1, rows))
 
 
 def test_one_variation_formula_below_the_simulator() -> None:
     assert accuracy.programming_sigma_s is weights.programming_sigma_s
+    assert cosim.programming_sigma_s is weights.programming_sigma_s
 
 
 def test_a_replica_varies_each_cell_by_its_sigma() -> None:
@@ -51,7 +52,8 @@ def test_a_replica_varies_each_cell_by_its_sigma() -> None:
     np.testing.assert_array_equal(first.x_in, tile.x_in)
     mem = tile.spec.cell.memristor
     assert first.g_s.min() >= mem.g_off_s and first.g_s.max() <= mem.g_on_s
-    z = (first.g_s - tile.g_s) / weights.programming_sigma_s(tile.g_s)
+    g_max_s = weights.default_mapping(tile.spec).g_max_s
+    z = (first.g_s - tile.g_s) / weights.programming_sigma_s(tile.g_s, g_max_s)
     inside = (first.g_s > mem.g_off_s) & (first.g_s < mem.g_on_s)
     assert abs(np.mean(z[inside])) < 0.05 and abs(np.std(z[inside]) - 1) < 0.05
 

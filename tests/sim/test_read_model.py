@@ -26,7 +26,7 @@ from spicecim.sim import sweep
 from spicecim.sim.ngspice import NgspiceSession
 
 MODELS = ("hfox_stanford_v1", "hfox_stanford_asu")
-MAPPING = WeightMapping("differential", 50e-6, 225e-6, 4)
+MAPPING = WeightMapping("differential", 5e-6, 40e-6, 4)  # inside both HfOx models' ranges
 _READ_SOURCE = re.compile(r"^(\S+) (\S+) (\S+) I = (\S+)\*sinh\(v\((\S+),(\S+)\)/(\S+)\)$")
 
 
@@ -65,7 +65,7 @@ def test_frozen_cells_refuse_drives_that_can_switch_them() -> None:
     loud = dataclasses.replace(spec.driver, v_full_v=1.3)
     with pytest.raises(SpecError, match="v_full_v=1.3.*dynamic"):
         dataclasses.replace(spec, driver=loud)
-    dynamic = default_spec(4, 4, state="dynamic")
+    dynamic = default_spec(4, 4, state="dynamic", access=False)
     # without an access transistor a drive that can SET them is a SET with no compliance
     with pytest.raises(SpecError, match="v_full_v=1.3.*without an access transistor"):
         dataclasses.replace(dynamic, driver=loud)
