@@ -147,5 +147,6 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
     result = nerf.run_nerf(
         scene, field, table, frame, settings, sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",
-        calibration_points=calibration_points, adc_share=adc_share, mitigations=mitigations)
+        calibration_points=calibration_points, adc_share=adc_share, mitigations=mitigations,
+        progress=lambda line: click.echo(line, err=True))
     click.echo(nerf.format_report(result, nerf.write_outputs(result, out)))
