@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from spicecim import progress
 from spicecim.cli import limits
 from spicecim.cli.evaluate import parse_size, parse_sweep
 from spicecim.cli.figures import refuse_failed
@@ -140,8 +139,12 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
     from spicecim.evaluate.fit import cached_fit  # loads JAX: only when a fit may run
 
     scene = default_scene()
-    progress.stage(f"the {model} MLP fitted to the built-in scene ({fit_steps} Adam steps, "
-                   f"about a minute the first time; then read from {cache})")
+
+    def tell(line: str) -> None:  # every wait of this command, on stderr
+        click.echo(line, err=True)
+
+    tell(f"{model}: fitted to the built-in scene ({fit_steps} Adam steps, about a minute the "
+         f"first time; then read from {cache}) ...")
     field = cached_fit(cache, scene, preset=model, steps=fit_steps, seed=seed)
     given = {name: value for name, value in (
         ("adc_bits", adc_bits), ("dac_bits", dac_bits), ("weight_bits", weight_bits),
@@ -159,14 +162,11 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
     mitigations = nerf.Mitigations(
         design, tuning, ladder, tuple((k, tuple(v)) for k, v in design_axes.items()),
         simulate_dir or tables_path.parent, cache, workers)
-    progress.stage(f"rendering the {width}x{height} frame ({samples_per_ray} samples per ray): "
-                   "the scene, the float MLP and the crossbar model"
-                   + (f", once per {sweep[0]} value" if sweep else "")
-                   + (", and each design point or mitigation" if ladder or design_axes else ""))
     result = nerf.run_nerf(
         scene, field, table, frame, settings, sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",
-        calibration_points=calibration_points, adc_share=adc_share, mitigations=mitigations)
+        calibration_points=calibration_points, adc_share=adc_share, mitigations=mitigations,
+        progress=tell)
     renders = (result.crossbar, *result.sweep, *result.ladder, *result.design_sweep)
     refuse_failed({"float MLP PSNR": result.float_psnr_db,
                    **{f"{r.label} PSNR vs {vs} ({r.settings.describe()})":

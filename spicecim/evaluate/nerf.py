@@ -30,7 +30,8 @@ import csv
 import dataclasses
 import functools
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,8 +260,8 @@ class Mitigations:
 def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame,
              settings: acc.Nonideality, sweep: tuple[str, Sequence[float]] | None = None, *,
              model: str = "nerf-4x256", weights: str = "", calibration_points: int = 8192,
-             adc_share: int | None = None, mitigations: Mitigations = Mitigations()
-             ) -> NerfResult:
+             adc_share: int | None = None, mitigations: Mitigations = Mitigations(),
+             progress: Callable[[str], None] | None = None) -> NerfResult:
     """Render ``frame`` from the scene, the float ``nerf`` (fitted to it) and the crossbar model
     of ``table``'s tile with ``settings`` and ``mitigations``; with ``sweep`` (an axis of
     accuracy.SWEEP_AXES and its values) once more per value on top of ``settings``.
@@ -268,7 +269,9 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     Each layer's DAC input scale is its largest input over up to ``calibration_points`` of the
     frame's own samples (drawn with ``settings.seed``): a scale set on the workload, so a frame
     of at most that many samples in the cube never saturates a DAC. ``model`` and ``weights``
-    only describe the MLP in the report."""
+    only describe the MLP in the report; ``progress`` is told of each render as it starts and
+    ends (a render through the crossbars takes minutes at the demo's frame)."""
+    tell = progress or (lambda _: None)
     check(calibration_points >= 1, "calibration_points", calibration_points, "an integer >= 1")
     rays, near, far = view(frame, scene.bound)
     points, dirs = inside_samples(rays, frame, near, far, scene.bound)
@@ -295,11 +298,15 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     def through(xbar: Crossbar, s: acc.Nonideality, label: str, finetune: object | None,
                 programmed: dict) -> CrossbarRender:
         tuned, how = xbar, ""
+        started = time.perf_counter()
+        tell(f"{label}: {xbar.describe()} ...")
         if finetune is not None:
             tuned, how = _finetuned(xbar, scene, s, finetune, mit.cache_dir, programmed)
             programmed = {}
         image = render_crossbar(tuned, s, frame, rays, near, far, programmed)
         key = next(iter(programmed))
+        tell(f"{label}: PSNR {_db(psnr(image, float_image))} against the float render "
+             f"({time.perf_counter() - started:.0f} s)")
         return CrossbarRender(
             s, image, psnr(image, float_image), psnr(image, scene_image),
             frame_cost(xbar.mapping, xbar.table, frame, xbar.adc_share, s.adc_bits), label,

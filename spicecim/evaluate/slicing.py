@@ -111,7 +111,9 @@ class WeightCode:
     def to_weights(self, g_s: np.ndarray, w_max: float) -> np.ndarray:
         """The weights a conductance matrix (or column currents per volt; last axis columns),
         summed over the copies, represents."""
-        g = np.asarray(g_s, dtype=float) / self.copies
+        g = np.asarray(g_s)
+        g = g.astype(float) if g.dtype.kind != "f" else g  # float32 reads stay float32
+        g = g / self.copies
         if self.slices == 1:
             return self.weights.to_weights(g, w_max)
         pairs = g.reshape(*g.shape[:-1], g.shape[-1] // self.per_output, self.slices, 2)
