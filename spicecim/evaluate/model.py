@@ -222,7 +222,8 @@ def save_mlp(mlp: Mlp, path: str | os.PathLike, extra: Mapping | None = None) ->
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            # Keys are meta, w<i> and b<i>, never savez's own allow_pickle keyword.
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -256,7 +257,7 @@ def load_mlp_extra(path: str | os.PathLike) -> tuple[Mlp, dict]:
     if fmt == _NERF_V1:
         nerf = {k: meta[k] for k in ("bound", "pos_levels", "dir_levels")}
         widths = {"pos": 3 * (1 + 2 * nerf["pos_levels"]), "dir": 3 * (1 + 2 * nerf["dir_levels"])}
-        return Mlp(widths, layers), {"nerf": nerf}
+        return Mlp(tuple(widths.items()), layers), {"nerf": nerf}
     mlp = Mlp(tuple((str(n), int(w)) for n, w in meta["inputs"]), layers,
               tuple(meta["outputs"]), tuple(meta["nonnegative"]))
     return mlp, dict(meta.get("extra") or {})
@@ -274,8 +275,8 @@ def from_state_dict(template: Mlp, state: Mapping[str, np.ndarray], what: str,
     names = names or {}
     arrays: dict[str, np.ndarray] = {}
     for key, value in state.items():
-        layer, _, kind = str(key).rpartition(".")
-        arrays[f"{names.get(layer, layer)}.{kind}"] = np.asarray(value, dtype=np.float32)
+        prefix, _, kind = str(key).rpartition(".")
+        arrays[f"{names.get(prefix, prefix)}.{kind}"] = np.asarray(value, dtype=np.float32)
     have = {layer.name for layer in template.layers}
     extra = sorted({k.rpartition(".")[0] for k in arrays} - have)
     if extra:
