@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -133,8 +134,9 @@ class AcamCell:
 
 
 def acam_cell(name: str = CELL_SUBCKT, device: str = "linear", *,
-              memristor: str = "hfox_stanford_v1", **overrides: float) -> AcamCell:
-    """Load the cell from ``device_models/acam/<name>.lib`` (its header's cited operating point)."""
+              memristor: str = "hfox_stanford_v1", **overrides: Any) -> AcamCell:
+    """Load the cell from ``device_models/acam/<name>.lib`` (its header's cited operating point),
+    then ``overrides`` (field names, e.g. ``t_eval_s``)."""
     text = read_lib("acam", name)
     op = {k.lower(): float(v) for k, v in ASSIGN.findall(header_value(text, "operating"))}
     pre = {k.lower(): float(v) for k, v in ASSIGN.findall(header_value(text, "precharge"))}

@@ -61,6 +61,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -126,9 +127,10 @@ class Nonideality:
         return cls(None, None, None, variation=0.0, read_noise=0.0, ir_drop=False, seed=seed)
 
     @classmethod
-    def of(cls, spec: specs.CrossbarSpec, weights: WeightMapping, **overrides: object
+    def of(cls, spec: specs.CrossbarSpec, weights: WeightMapping, **overrides: Any
            ) -> Nonideality:
-        """The tile's own bits, the default variation and read noise, IR drop on."""
+        """The tile's own bits, the default variation and read noise, IR drop on, then
+        ``overrides`` (field names; each field's own type, checked in ``__post_init__``)."""
         base = cls(weights.bits, spec.driver.dac_bits, spec.readout.adc.bits)
         return dataclasses.replace(base, **overrides)
 
@@ -140,7 +142,8 @@ class Nonideality:
         adc = (f"ACAM {bits(self.adc_bits)} (ngspice edges)" if self.acam_edges is not None
                else f"ADC {bits(self.adc_bits)}")
         return (f"weights {bits(self.weight_bits)}, DAC {bits(self.dac_bits)}, "
-                f"{adc}, variation x{self.variation:g} ({VARIATION_SOURCES[self.variation_model]}), "
+                f"{adc}, variation x{self.variation:g} "
+                f"({VARIATION_SOURCES[self.variation_model]}), "
                 f"read noise {100 * self.read_noise:g} %, IR drop {ir}"
                 f"{' (IR-drop-aware programming)' if self.ir_aware and self.ir_drop else ''}, "
                 f"seed {self.seed}")
@@ -518,7 +521,7 @@ def compare(mlp: Mlp, layers: Mapping[str, ProgrammedLayer], spec: specs.Crossba
     outputs = tuple(_output_error(mlp, name, analog[name], ideal[name]) for name in mlp.outputs)
     per_layer = tuple((layer.name, _rel_rms(hook.z[layer.name], ideal_z[layer.name]))
                       for layer in mlp.layers)
-    scores = (math.nan, math.nan)
+    scores: tuple[float, ...] = (math.nan, math.nan)  # accuracy: analog, ideal
     if labels is not None:
         logits = [name for name in mlp.outputs if is_logits(mlp, name)]
         check(bool(logits), "labels", "given", f"a model with a logits output, not {mlp.outputs}")
@@ -567,8 +570,9 @@ def sweep_settings(base: Nonideality, axes: Mapping[str, Sequence[float | int]]
             for values in itertools.product(*axes.values())]
 
 
-def _typed(values: dict[str, float | int]) -> dict[str, object]:
-    out: dict[str, object] = {}
+def _typed(values: dict[str, float | int]) -> dict[str, Any]:
+    """The axes' values as their fields' types (a value's type depends on its axis)."""
+    out: dict[str, Any] = {}
     for name, value in values.items():
         if name.endswith("_bits"):
             check(float(value).is_integer(), name, value, "an integer number of bits")

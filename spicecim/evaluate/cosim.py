@@ -26,11 +26,13 @@ is the evaluator's (:func:`spicecim.evaluate.schedule.digital_stage`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,8 @@ from spicecim.evaluate.schedule import (
     DigitalAdder,
     LayerCost,
     digital_stage,
+    stored_float,
+    stored_int,
 )
 from spicecim.measure import SCHEDULES, LayerSchedule
 from spicecim.netlist.spec import CrossbarSpec, Tile
@@ -208,6 +212,12 @@ _FIGURES = ("latency_s", "t_sample_s", "rows_on_s", "energy_dac_j", "energy_arra
             "energy_frontend_j", "energy_sh_j", "energy_adc_j")
 
 
+_STATISTIC: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "mean": lambda a: np.mean(a, axis=0), "max": lambda a: np.max(a, axis=0),
+    "p95": lambda a: np.percentile(a, 95, axis=0)}
+"""Each statistic over the samples (axis 0) of a layer's figures."""
+
+
 def _combine(names: Sequence[str], samples: int, stat: str):  # noqa: ANN202 - a Combine
     """Per sample: phases one after the other, a phase's tiles in parallel; then ``stat`` over
     the samples (module docstring)."""
@@ -227,13 +237,11 @@ def _combine(names: Sequence[str], samples: int, stat: str):  # noqa: ANN202 - a
                     slowest = [max(getattr(m, f) for m in members) for f in _FIGURES[:3]]
                     summed = [sum(getattr(m, f) for m in members) for f in _FIGURES[3:]]
                     per_sample[s] += np.array(slowest + summed)
-            figures = {"mean": np.mean, "max": np.max,
-                       "p95": lambda a, axis: np.percentile(a, 95, axis=axis)}[stat](
-                per_sample, axis=0)
+            figures = _STATISTIC[stat](per_sample)
             conversions = sum(m[i].conversions for m in per_tile) // samples
-            out.append(dataclasses.replace(template, conversions=conversions,
-                                           **dict(zip(_FIGURES, map(float, figures),
-                                                      strict=True))))
+            # Every name in _FIGURES is a float field of LayerSchedule.
+            floats: dict[str, Any] = dict(zip(_FIGURES, map(float, figures), strict=True))
+            out.append(dataclasses.replace(template, conversions=conversions, **floats))
         return out
 
     return combine
@@ -412,12 +420,13 @@ def model_table(run: Run, policy: str = "hold") -> list[dict[str, object]]:
         for i, row in enumerate(stats["mean"]):
             if row["policy"] != policy:
                 continue
+            num = functools.partial(stored_float, row, where=f"{run.path}: layer {layer!r}")
             out.append({"layer": layer, "schedule": row["schedule"], "policy": policy,
                         "rounds": row["rounds"], "conversions": row["conversions"],
                         **{f"latency_{s}_s": stats[s][i]["latency_s"] for s in STATISTICS},
                         "energy_mean_j": row["energy_j"],
-                        "energy_array_mean_j": row["energy_dac_j"] + row["energy_array_j"],
-                        "energy_frontend_mean_j": row["energy_frontend_j"] + row["energy_sh_j"],
+                        "energy_array_mean_j": num("energy_dac_j") + num("energy_array_j"),
+                        "energy_frontend_mean_j": num("energy_frontend_j") + num("energy_sh_j"),
                         "energy_adc_mean_j": row["energy_adc_j"],
                         "energy_max_j": stats["max"][i]["energy_j"],
                         "energy_p95_j": stats["p95"][i]["energy_j"]})
@@ -456,17 +465,18 @@ def layer_costs(run: Run, mapping: ModelMapping, adder: DigitalAdder, *,
         rows = {r["schedule"]: r for r in layer_figures(run, m.name, statistic).schedules
                 if r["policy"] == policy}
         costs = {}
+        where = f"{run.path}: layer {m.name!r}"
         for s in SCHEDULES:
-            r = rows[s]
-            latency, e_adc = float(r["latency_s"]), float(r["energy_adc_j"])
+            num = functools.partial(stored_float, rows[s], where=where)
+            count = functools.partial(stored_int, rows[s], where=where)
+            latency, e_adc = num("latency_s"), num("energy_adc_j")
             if adc is not None:
-                latency += int(r["rounds"]) * (adc.t_conv_s - own.t_conv_s)
-                e_adc = int(r["conversions"]) * adc.e_conv_j
+                latency += count("rounds") * (adc.t_conv_s - own.t_conv_s)
+                e_adc = count("conversions") * adc.e_conv_j
             costs[s] = LayerCost(
-                m.name, s, latency + t_digital,
-                float(r["energy_dac_j"]) + float(r["energy_array_j"]),
-                float(r["energy_frontend_j"]) + float(r["energy_sh_j"]), e_adc, e_digital,
-                int(r["conversions"]), source=COSIMULATED)
+                m.name, s, latency + t_digital, num("energy_dac_j") + num("energy_array_j"),
+                num("energy_frontend_j") + num("energy_sh_j"), e_adc, e_digital,
+                count("conversions"), source=COSIMULATED)
         out[m.name] = costs
     return out
 

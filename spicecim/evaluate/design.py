@@ -20,6 +20,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from spicecim.errors import SpecError, check
 from spicecim.evaluate import schedule as sched
@@ -128,7 +129,7 @@ def sweep_points(base: DesignPoint, axes: Mapping[str, Sequence[float]]) -> list
     """Every combination of the axes on top of ``base``, the last varying fastest."""
     points = []
     for values in itertools.product(*axes.values()):
-        change: dict[str, object] = {}
+        change: dict[str, Any] = {}  # field -> value, of that field's type
         for name, value in zip(axes, values, strict=True):
             if name == "tile":
                 change["rows"] = change["cols"] = _integer(name, value)

@@ -22,12 +22,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from spicecim import progress
 from spicecim.devices import AdcModel
-from spicecim.errors import SpecError, check
+from spicecim.errors import ResultFileError, SpecError, check
 from spicecim.evaluate import accuracy as acc
 from spicecim.evaluate import schedule as sched
 from spicecim.evaluate.mapping import TileGeometry, map_model
@@ -132,12 +133,12 @@ class _Figures:
 
 def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
         weights: Path | str | None = None, settings: Settings | None = None,
-        command_line: str = "", **overrides: object) -> Report:
+        command_line: str = "", **overrides: Any) -> Report:
     """Evaluate ``model`` (an :class:`Mlp`, or a preset name with ``weights`` from a file, the
     fit to the built-in scene with ``scene``, or a seeded initialisation; an ``.onnx`` file
     brings its own graph) on the tiles of ``tables``
     (one or more run files of ``spicecim simulate``; the first sets the tile). ``settings``,
-    then ``overrides`` (its field names), say what else to do."""
+    then ``overrides`` (its field names, each of the field's type), say what else to do."""
     from spicecim.evaluate import baseline as base
     from spicecim.evaluate.presets import (
         ModelChoice,
@@ -218,8 +219,8 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
                   frames=as_field(mlp) is not None)
 
 
-def _replace(settings: Settings, overrides: Mapping[str, object]) -> Settings:
-    return dataclasses.replace(settings, **overrides) if overrides else settings  # type: ignore[arg-type]
+def _replace(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
+    return dataclasses.replace(settings, **overrides) if overrides else settings
 
 
 def _figures(mlp: Mlp, paths: Sequence[Path], s: Settings, command_line: str) -> _Figures:
@@ -233,7 +234,11 @@ def _figures(mlp: Mlp, paths: Sequence[Path], s: Settings, command_line: str) ->
                 raise SpecError(f"tile={s.tile[0]}x{s.tile[1]} is invalid with the "
                                 f"co-simulation in {r.path}: expected its {r.spec.rows}x"
                                 f"{r.spec.cols} tiles (drop --tile)")
-            return _Figures(r.spec, r.mapping, int(r.simulation["adc_share"]),
+            mapping = r.mapping
+            if mapping is None:
+                raise ResultFileError(f"{r.path}: a co-simulation without its weight mapping: "
+                                      "expected a run of 'spicecim simulate --model'")
+            return _Figures(r.spec, mapping, int(r.simulation["adc_share"]),
                             cosimulated=True, source=cosim.describe(r))
     tables = [t for path in paths for t in sched.read_tables(path)]
     if not tables:

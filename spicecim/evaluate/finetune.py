@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spicecim.errors import check
+from spicecim.errors import SpecError, check
 from spicecim.evaluate import fit as fitting
 from spicecim.evaluate import jax_mlp
 from spicecim.evaluate.accuracy import Nonideality, ProgrammedLayer
@@ -124,13 +124,15 @@ def crossbar_forward(field_or_mlp, layers: Mapping[str, ProgrammedLayer],  # noq
     mlp = getattr(field_or_mlp, "mlp", field_or_mlp)
     tile = mapping.tile
     s = settings
-    check(s.weight_bits is not None, "weight_bits", s.weight_bits,
-          "an integer: fine-tuning learns the device levels")
+    bits = s.weight_bits
+    if bits is None:
+        raise SpecError("weight_bits=None is invalid: expected an integer: fine-tuning learns "
+                        "the device levels")
     per_output = 2 * tile.slices if weights.scheme == "differential" else 0
     copies = tile.copies
     check(per_output > 0, "weights_scheme", weights.scheme, "'differential' for fine-tuning")
-    levels = 1 << s.weight_bits
-    q_max = float((1 << (s.weight_bits * tile.slices)) - 1)
+    levels = 1 << bits
+    q_max = float((1 << (bits * tile.slices)) - 1)
     step_s = (weights.g_max_s - weights.g_min_s) / (levels - 1)
     significance = jnp.asarray(levels ** np.arange(tile.slices - 1, -1, -1, dtype=float))
     linearise = s.ir_drop and not s.ir_aware
@@ -173,7 +175,7 @@ def crossbar_forward(field_or_mlp, layers: Mapping[str, ProgrammedLayer],  # noq
 
     def read(c: _Layer, v: jax.Array, g: jax.Array, key: jax.Array) -> jax.Array:
         g_eff = g * c.ir_ratio
-        total = 0.0
+        total = jnp.asarray(0.0)  # weakly typed, as the Python 0.0: current's dtype wins
         for k, (a, b) in enumerate(c.groups):
             vg = v[:, a:b]
             current = vg @ g_eff[a:b]
@@ -197,7 +199,7 @@ def crossbar_forward(field_or_mlp, layers: Mapping[str, ProgrammedLayer],  # noq
             k_prog, k_read = jax.random.split(keys[name])
             g, w_max = conductances(w, k_prog)
             u = x / c.scale
-            out = 0.0
+            out = jnp.asarray(0.0)
             for phase, sign in enumerate((1.0, -1.0)[:c.phases]):
                 up = jnp.clip(sign * u, 0.0, 1.0)
                 if s.dac_bits is not None:

@@ -220,7 +220,8 @@ def save_mlp(mlp: Mlp, path: str | os.PathLike, extra: Mapping | None = None) ->
     arrays = {"meta": np.array(json.dumps(meta))}
     for i, layer in enumerate(mlp.layers):
         arrays[f"w{i}"], arrays[f"b{i}"] = layer.weight, layer.bias
-    files.write_stream(path, lambda fh: np.savez(fh, **arrays))
+    # Keys are meta, w<i> and b<i>, never savez's own allow_pickle keyword.
+    files.write_stream(path, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
 
 
 def load_mlp(path: str | os.PathLike) -> Mlp:
@@ -249,7 +250,7 @@ def load_mlp_extra(path: str | os.PathLike) -> tuple[Mlp, dict]:
     if fmt == _NERF_V1:
         nerf = {k: meta[k] for k in ("bound", "pos_levels", "dir_levels")}
         widths = {"pos": 3 * (1 + 2 * nerf["pos_levels"]), "dir": 3 * (1 + 2 * nerf["dir_levels"])}
-        return Mlp(widths, layers), {"nerf": nerf}
+        return Mlp(tuple(widths.items()), layers), {"nerf": nerf}
     mlp = Mlp(tuple((str(n), int(w)) for n, w in meta["inputs"]), layers,
               tuple(meta["outputs"]), tuple(meta["nonnegative"]))
     return mlp, dict(meta.get("extra") or {})
@@ -267,8 +268,8 @@ def from_state_dict(template: Mlp, state: Mapping[str, np.ndarray], what: str,
     names = names or {}
     arrays: dict[str, np.ndarray] = {}
     for key, value in state.items():
-        layer, _, kind = str(key).rpartition(".")
-        arrays[f"{names.get(layer, layer)}.{kind}"] = np.asarray(value, dtype=np.float32)
+        prefix, _, kind = str(key).rpartition(".")
+        arrays[f"{names.get(prefix, prefix)}.{kind}"] = np.asarray(value, dtype=np.float32)
     have = {layer.name for layer in template.layers}
     extra = sorted({k.rpartition(".")[0] for k in arrays} - have)
     if extra:

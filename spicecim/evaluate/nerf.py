@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -51,6 +52,9 @@ from spicecim.evaluate.quality import ssim
 from spicecim.evaluate.render import Rays, default_view, psnr, render, sample_depths
 from spicecim.evaluate.scene import Scene
 from spicecim.units import format_si as si
+
+if TYPE_CHECKING:  # finetune loads JAX: imported where fine-tuning runs
+    from spicecim.evaluate.finetune import FinetuneSettings
 
 # Each schedule activates and converts every column once (spicecim.measure.schedule_layer):
 # energies are equal across schedules, so one of them stands for all in the energy columns.
@@ -89,7 +93,7 @@ def load_table(path: Path | str) -> sched.TileTable:
     return tables[0]
 
 
-def device_settings(table: sched.TileTable, **overrides: object) -> acc.Nonideality:
+def device_settings(table: sched.TileTable, **overrides: Any) -> acc.Nonideality:
     """The tables' bits, the default variation and read noise, IR drop on, then ``overrides``."""
     return acc.Nonideality.of(table.spec, table.weights, **overrides)
 
@@ -249,7 +253,7 @@ class Mitigations:
     on top of ``design``)."""
 
     design: designs.DesignPoint = designs.BASELINE
-    finetune: object | None = None  # spicecim.evaluate.finetune.FinetuneSettings
+    finetune: FinetuneSettings | None = None
     ladder: bool = False
     design_sweep: tuple[tuple[str, tuple[float, ...]], ...] = ()
     simulate_dir: Path | None = None
@@ -295,8 +299,8 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
                             "simulate them in")
         return crossbar_model(nerf, found, design, calibration, share)
 
-    def through(xbar: Crossbar, s: acc.Nonideality, label: str, finetune: object | None,
-                programmed: dict) -> CrossbarRender:
+    def through(xbar: Crossbar, s: acc.Nonideality, label: str,
+                finetune: FinetuneSettings | None, programmed: dict) -> CrossbarRender:
         tuned, how = xbar, ""
         started = time.perf_counter()
         tell(f"{label}: {xbar.describe()} ...")
@@ -352,7 +356,7 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
                       tuple(name for name, _ in mit.design_sweep), swept, tuple(points_d))
 
 
-def _finetuned(xbar: Crossbar, scene: Scene, settings: acc.Nonideality, ft: object,
+def _finetuned(xbar: Crossbar, scene: Scene, settings: acc.Nonideality, ft: FinetuneSettings,
                cache_dir: Path | None, programmed: dict) -> tuple[Crossbar, str]:
     """``xbar`` with its MLP fine-tuned through its crossbars (``programmed``: tiles already
     programmed from the float weights, reused)."""

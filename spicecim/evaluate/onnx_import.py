@@ -18,13 +18,18 @@ ONNX tensor they produce, and the graph's outputs keep their ONNX names, so
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.evaluate.model import Dense, Mlp
+
+if TYPE_CHECKING:  # onnx is optional: imported where a model is loaded
+    from onnx import AttributeProto, ModelProto, NodeProto
 
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus"}
 SUPPORTED = ("Gemm", "MatMul", "Add", *ACTIVATIONS, "Concat", "Identity", "Flatten", "Constant")
@@ -46,7 +51,7 @@ class _Tensor:
     sources: tuple[str, ...]
 
 
-def load_onnx(source: str | os.PathLike | object) -> Mlp:
+def load_onnx(source: str | os.PathLike | ModelProto) -> Mlp:
     """The MLP of an ONNX file (or an ``onnx.ModelProto``); see the module docstring."""
     import onnx
     from onnx import numpy_helper
@@ -84,7 +89,7 @@ def load_onnx(source: str | os.PathLike | object) -> Mlp:
     for node in graph.node:
         builder.node(node, onnx.helper.get_attribute_value)
     outputs = [builder.output(value.name) for value in graph.output]
-    return _renamed(Mlp(inputs, tuple(builder.layers), tuple(outputs)),
+    return _renamed(Mlp(tuple(inputs.items()), tuple(builder.layers), tuple(outputs)),
                     dict(zip(outputs, [v.name for v in graph.output], strict=True)))
 
 
@@ -116,7 +121,7 @@ class _Builder:
                                      "constant")
         return np.asarray(self.consts[name], dtype=np.float64)
 
-    def node(self, node: object, attribute) -> None:  # noqa: ANN001 - onnx's attribute reader
+    def node(self, node: NodeProto, attribute: Callable[[AttributeProto], Any]) -> None:
         op = node.op_type
         attrs = {a.name: attribute(a) for a in node.attribute}
         ins = list(node.input)

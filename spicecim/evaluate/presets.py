@@ -141,7 +141,7 @@ def init_mlp(preset: str, rng: np.random.Generator) -> Mlp:
         weight = rng.uniform(-limit, limit, (fan_in, width)).astype(np.float32)
         layers.append(Dense(name, sources, weight, np.zeros(width, np.float32), activation))
         widths[name] = width
-    return Mlp(inputs, tuple(layers))
+    return Mlp(tuple(inputs.items()), tuple(layers))
 
 
 def same_graph(mlp: Mlp, preset: str) -> bool:

@@ -32,6 +32,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import SupportsFloat, SupportsIndex, SupportsInt
 
 import numpy as np
 
@@ -104,6 +105,23 @@ class TileTable:
         return self.spec.digest() == spec.digest() and self.weights == weights
 
 
+def stored_float(values: Mapping[str, object], key: str, where: str) -> float:
+    """``values[key]``, a number of a run file (an attribute or a table row, which the store
+    gives untyped), as a float; ``where`` names it in the error."""
+    value = values[key]
+    if not isinstance(value, SupportsFloat):
+        raise ResultFileError(f"{where}: {key}={value!r} is invalid: expected a number")
+    return float(value)
+
+
+def stored_int(values: Mapping[str, object], key: str, where: str) -> int:
+    """``values[key]``, a count of a run file, as an int (see :func:`stored_float`)."""
+    value = values[key]
+    if not isinstance(value, SupportsInt | SupportsIndex):
+        raise ResultFileError(f"{where}: {key}={value!r} is invalid: expected a count")
+    return int(value)
+
+
 def read_tables(path: Path | str) -> list[TileTable]:
     """Every tile of a run file (``spicecim simulate``) as a :class:`TileTable`: those of the
     configuration ``/config`` describes (a Monte Carlo replica, read through its nominal
@@ -123,10 +141,12 @@ def read_tables(path: Path | str) -> list[TileTable]:
             if attrs.get("spec_digest") != spec.digest():
                 continue
             t = run.columns(tile)
+            where = f"{run.path}:{tile}"
             out.append(TileTable(
-                source=f"{run.path}:{tile}", spec=spec, weights=weights, adc_share=adc_share,
-                columns=run.column_figures(tile), dac_e_conv_j=float(attrs["dac_e_conv_j"]),
-                sh_e_clock_j=float(attrs["sh_e_clock_j"]),
+                source=where, spec=spec, weights=weights, adc_share=adc_share,
+                columns=run.column_figures(tile),
+                dac_e_conv_j=stored_float(attrs, "dac_e_conv_j", where),
+                sh_e_clock_j=stored_float(attrs, "sh_e_clock_j", where),
                 failed=tuple(int(j) for j in np.nonzero(t["status"] != "ok")[0])))
     return out
 
