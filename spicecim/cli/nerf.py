@@ -20,9 +20,7 @@ from spicecim.netlist.weights import VARIATION_MODELS
 
 
 @click.command("nerf")
-@click.option("--tables", "tables_path", required=True,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Run file from 'spicecim simulate': the tile, its figures and its settings.")
+@click.argument("run", metavar="RUN", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", type=click.Choice(NERF_PRESETS), default="nerf-4x256", show_default=True)
 @click.option("--resolution", default="64x64", show_default=True, help="Frame WIDTHxHEIGHT.")
 @click.option("--samples-per-ray", type=click.IntRange(min=1), default=64, show_default=True)
@@ -101,7 +99,7 @@ from spicecim.netlist.weights import VARIATION_MODELS
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the fit, calibration, variation and noise.")
 @click.option("--overwrite", is_flag=True, help="Replace the PNGs (and CSVs) in --out.")
-def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: int, out: Path,
+def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: Path,
              cache_dir: Path | None, fit_steps: int, ideal: bool, adc_bits: int | None,
              dac_bits: int | None, weight_bits: int | None, variation: float | None,
              read_noise: float | None, ir_drop: bool | None, adc_range: str, calibrate: bool,
@@ -129,8 +127,8 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
                                                           bool(design_axes)))
     check_output(cache, True, "--cache-dir", inside=())
     if ladder or design_axes:
-        check_output(simulate_dir or tables_path.parent, True, "--simulate-dir", inside=())
-    table = nerf.load_table(tables_path)
+        check_output(simulate_dir or run.parent, True, "--simulate-dir", inside=())
+    table = nerf.load_table(run)
     rows, cols = parse_size(tile_text, "tile") if tile_text else (None, None)
     chosen = designs.DesignPoint(rows, cols, rows_per_read, g_min, g_max, None, slices, copies)
     design = designs.MITIGATED if mitigated or (ladder and chosen == designs.BASELINE) \
@@ -161,7 +159,7 @@ def nerf_cmd(tables_path: Path, model: str, resolution: str, samples_per_ray: in
             finetune_steps, seed=seed)
     mitigations = nerf.Mitigations(
         design, tuning, ladder, tuple((k, tuple(v)) for k, v in design_axes.items()),
-        simulate_dir or tables_path.parent, cache, workers)
+        simulate_dir or run.parent, cache, workers)
     result = nerf.run_nerf(
         scene, field, table, frame, settings, sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",

@@ -369,7 +369,7 @@ EVALUATE = [
          "lacks its 'units' attribute"),
 ]
 
-NERF_BASE = ("--tables", "{run}", "--out", "{d}/renders", "--cache-dir", "{d}/cache")
+NERF_BASE = ("{run}", "--out", "{d}/renders", "--cache-dir", "{d}/cache")
 NERF = [
     Case("nerf", "--resolution", "100000x100000 (beyond memory)",
          (*NERF_BASE, "--resolution", "100000x100000"), "a 100000x100000 frame"),
@@ -381,13 +381,13 @@ NERF = [
     Case("nerf", "--variation", "nan", (*NERF_BASE, "--variation", "nan"),
          "'--variation': nan is not a finite number"),
     Case("nerf", "--out", "a folder holding its PNGs",
-         ("--tables", "{run}", "--out", "{d}/oldrenders", "--cache-dir", "{d}/cache"),
+         ("{run}", "--out", "{d}/oldrenders", "--cache-dir", "{d}/cache"),
          "scene.png' exists: expected a new path, or --overwrite"),
-    Case("nerf", "--out", "a file", ("--tables", "{run}", "--out", "{d}/afile"), "is a file"),
-    Case("nerf", "--cache-dir", "a file", ("--tables", "{run}", "--out", "{d}/renders",
+    Case("nerf", "--out", "a file", ("{run}", "--out", "{d}/afile"), "is a file"),
+    Case("nerf", "--cache-dir", "a file", ("{run}", "--out", "{d}/renders",
                                            "--cache-dir", "{d}/afile"), "is a file"),
-    Case("nerf", "--tables", "a dataset without units",
-         ("--tables", "{d}/nounits.h5", "--out", "{d}/renders", "--cache-dir", "{d}/cache"),
+    Case("nerf", "RUN", "a dataset without units",
+         ("{d}/nounits.h5", "--out", "{d}/renders", "--cache-dir", "{d}/cache"),
          "lacks its 'units' attribute"),
 ]
 

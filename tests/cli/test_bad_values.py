@@ -31,7 +31,7 @@ FAST = settings(max_examples=25, deadline=None,
 # Just enough for each command to reach its options (none of them is read: parsing fails).
 ARGS = {"generate": ["--out", "{d}/net"], "simulate": ["--out", "{d}/run.h5"],
         "solve": ["--out", "{d}/solve.h5"], "evaluate": ["{d}/run.h5"],
-        "nerf": ["--tables", "{d}/run.h5", "--out", "{d}/renders"], "plot": ["{d}/run.h5"],
+        "nerf": ["{d}/run.h5", "--out", "{d}/renders"], "plot": ["{d}/run.h5"],
         "tables": ["{d}/run.h5"], "acam simulate": ["--out", "{d}/acam.h5"],
         "acam transfer": [], "acam function": []}
 

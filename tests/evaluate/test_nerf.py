@@ -83,7 +83,7 @@ def test_cli_writes_renders_and_a_sweep(fitted_nerf, real_tables: Path, tmp_path
     cache, _, steps = fitted_nerf
     out = tmp_path / "renders"
     result = CliRunner().invoke(cli, [
-        "nerf", "--tables", str(real_tables), "--resolution", "20x12", "--samples-per-ray", "8",
+        "nerf", str(real_tables), "--resolution", "20x12", "--samples-per-ray", "8",
         "--cache-dir", str(cache), "--fit-steps", str(steps), "--out", str(out),
         "--sweep", "adc_bits=7:8"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -155,7 +155,7 @@ def test_cli_design_sweep_simulates_each_tile_size(fitted_nerf, real_tables: Pat
     cache, _, steps = fitted_nerf
     out = tmp_path / "renders"
     result = CliRunner().invoke(cli, [
-        "nerf", "--tables", str(real_tables), "--resolution", "12x8", "--samples-per-ray", "6",
+        "nerf", str(real_tables), "--resolution", "12x8", "--samples-per-ray", "6",
         "--cache-dir", str(cache), "--fit-steps", str(steps), "--out", str(out),
         "--sweep", "tile=8,16", "--sweep", "g_max=20e-6,40e-6", "--simulate-dir",
         str(tmp_path / "sim"), "--workers", "2", "--ir-aware"], catch_exceptions=False)
@@ -178,10 +178,10 @@ def test_cli_design_sweep_simulates_each_tile_size(fitted_nerf, real_tables: Pat
     ["--resolution", "0x5"],
     ["--sweep", "colour=1:2"],
     ["--sweep", "adc_bits=8:3"],
-    ["--tables", "no/such/file.h5"],
+    ["no/such/file.h5"],
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], tmp_path: Path) -> None:
-    tables = [] if "--tables" in args else ["--tables", str(tmp_path / "missing.h5")]
+    tables = [] if args[0].endswith(".h5") else [str(tmp_path / "missing.h5")]
     result = CliRunner().invoke(cli, ["nerf", *tables, "--cache-dir", str(tmp_path), *args])
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1
