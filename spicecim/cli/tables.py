@@ -102,10 +102,12 @@ def _readout_line(run: Run, tile: str) -> str:
 
 def render_model(run: Run, model: dict) -> str:
     """A co-simulation's per-layer table of the model, and any failed columns."""
-    lines = [] if run.complete else [_partial_line(run)]
-    lines.append(f"model {model['name']} ({model['weights']}), co-simulated on "
-                 f"{model['inputs']}; rows off once sampled (hold); latency over the samples, "
-                 "energy their mean:")
+    if not run.complete:  # the layer tables are computed once every column is in
+        return (f"{_partial_line(run)}\nmodel {model['name']} ({model['weights']}): its "
+                "per-layer tables appear when the co-simulation completes")
+    lines = [f"model {model['name']} ({model['weights']}), co-simulated on "
+             f"{model['inputs']}; rows off once sampled (hold); latency over the samples, "
+             "energy their mean:"]
     lines.append(f"  {'layer':<12}{'schedule':<15}{'mean':>11}{'max':>11}{'p95':>11}"
                  f"{'energy':>11}{'array':>11}{'front end':>11}{'ADC':>11}")
     for r in cosim.model_table(run):
