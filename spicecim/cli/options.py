@@ -81,8 +81,8 @@ def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
         click.option("--dac-bits", type=_BITS, default=driver.dac_bits, show_default=True),
         click.option("--encoding", type=click.Choice(specs.ENCODINGS), default=driver.encoding,
                      show_default=True),
-        click.option("--front-end", type=click.Choice(devices.FRONT_ENDS), default=readout.front_end,
-                     show_default=True,
+        click.option("--front-end", type=click.Choice(devices.FRONT_ENDS),
+                     default=readout.front_end, show_default=True,
                      help="Column readout: TIA (virtual ground), charge integrator, or a passive "
                           "sense resistor; each ends in a sample-and-hold."),
         click.option("--r-f", type=_POSITIVE,
@@ -170,7 +170,8 @@ def build_spec(opts: dict[str, Any]) -> specs.CrossbarSpec:
         cell=dataclasses.replace(base.cell, memristor=mem),
         wire=specs.WireParams(o["r_wire"], o["c_wire"], o["r_wire"], o["c_wire"]),
         driver=dataclasses.replace(base.driver, v_full_v=o["v_read"], r_out_ohm=o["r_driver"],
-                                   rise_s=o["rise"], dac_bits=o["dac_bits"], encoding=o["encoding"]),
+                                   rise_s=o["rise"], dac_bits=o["dac_bits"],
+                                   encoding=o["encoding"]),
         readout=readout_of(o, base.readout),
     )
 

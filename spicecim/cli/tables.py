@@ -116,8 +116,9 @@ def render_model(run: Run, model: dict) -> str:
                      f"{si(r['energy_adc_mean_j'], 'J'):>11}")
     failed = [(tile, j, s) for tile in run.tiles() for j, s, _ in run.failures(tile)]
     if failed:
-        lines.append(f"{len(failed)} column(s) not ok: " + ", ".join(
-            f"{tile}:{j} ({s})" for tile, j, s in failed[:20]) + (" ..." if len(failed) > 20 else ""))
+        lines.append(f"{len(failed)} column(s) not ok: "
+                     + ", ".join(f"{tile}:{j} ({s})" for tile, j, s in failed[:20])
+                     + (" ..." if len(failed) > 20 else ""))
     return "\n".join(lines)
 
 
