@@ -24,6 +24,7 @@ test-heavy: setup
 
 lint: setup
 	$(BIN)/ruff check spicecim tests benchmarks
+	$(BIN)/mypy
 
 setup: system-deps $(STAMP)
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 from scipy.integrate import cumulative_simpson
@@ -292,8 +293,17 @@ TIME_CONSTANTS = ("row", "column", "frontend", "sample_hold")
 """The time constants a column's latency is set by, as the simulator estimated them."""
 
 
+class LatencyBreakdown(TypedDict):
+    """What :func:`latency_breakdown` finds."""
+
+    set_by: list[str]
+    latency_median_s: float
+    latency_max_s: float
+    set_by_share: dict[str, float]
+
+
 def latency_breakdown(latency_s: np.ndarray, taus_s: Mapping[str, np.ndarray]
-                      ) -> dict[str, object]:
+                      ) -> LatencyBreakdown:
     """Per column, which of :data:`TIME_CONSTANTS` dominates (``set_by``); for the layer, the
     median and largest latency and the share of columns each one sets. ``taus_s`` maps each
     name to one value per column."""

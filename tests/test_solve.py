@@ -320,7 +320,8 @@ def test_solve_command_refuses_bad_inputs_in_one_line(tmp_path, content, words) 
     path = tmp_path / "x.npy"
     if content is not None:
         np.save(path, content)
-    result = CliRunner().invoke(solve_cmd, ["--rows", "6", "--cols", "4", "--tile-inputs", str(path),
+    result = CliRunner().invoke(solve_cmd, ["--rows", "6", "--cols", "4",
+                                            "--tile-inputs", str(path),
                                             "--out", str(tmp_path / "o.h5")])
     assert result.exit_code == 2
     assert words in result.output and result.output.count("\n") == 1

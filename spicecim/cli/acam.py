@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 import click
 import numpy as np
@@ -28,7 +29,28 @@ from spicecim.sim.ngspice import NgspiceSession
 
 
 def _cell(device: str, t_eval: float | None) -> AcamCell:
-    return acam_cell(device=device, **({} if t_eval is None else {"t_eval_s": t_eval}))
+    return acam_cell(device=device) if t_eval is None else acam_cell(device=device, t_eval_s=t_eval)
+
+
+class _Check(TypedDict):
+    """One ``--check`` interval's sweep, as ``transfer --json`` prints it."""
+
+    interval_v: list[float]
+    sensed_v: list[float]
+    error_mv: list[float]
+    match_inside: bool
+    mismatch_outside: bool
+
+
+class _FunctionRow(TypedDict):
+    """One row of a function map, as ``function --json`` prints it."""
+
+    x: list[float]
+    code: int
+    y: float
+    dl_v: list[float]
+    g_lo_s: float
+    g_hi_s: float
 
 
 def _seconds(text: str | None) -> float | None:
@@ -134,24 +156,26 @@ def transfer(device: str, cells: int, t_eval: float | None, points: int, checks:
     prog = Programmer(table, array)
     w = prog.window
     pick = np.unique(np.linspace(0, prog.g_s.size - 1, 9).round().astype(int))
-    summary = {
-        "device": device,
-        "cells": cells,
-        "i_trip_a": array.i_trip_a,
-        "window_v": {"lower": [w.lo_min_v, w.lo_max_v], "upper": [w.hi_min_v, w.hi_max_v]},
-        "curve": [{"g_s": float(prog.g_s[k]), "lower_v": float(prog.lo_v[k]),
-                   "upper_v": float(prog.hi_v[k])} for k in pick],
-        "checks": [],
-    }
+    curve = [{"g_s": float(prog.g_s[k]), "lower_v": float(prog.lo_v[k]),
+              "upper_v": float(prog.hi_v[k])} for k in pick]
+    results: list[_Check] = []
     single = Programmer(prog.table, AcamArray(rows=1, cells=1, cell=array.cell))
     for lo, hi in intervals:
         result, (m_lo, m_hi) = sweep_interval(single, lo, hi, span_v=2e-3, step_v=2e-5,
                                               session=session)
         inside = bool(result.match[-2, 0])
         outside = not (result.match[-3, 0] or result.match[-1, 0])
-        summary["checks"].append({"interval_v": [lo, hi], "sensed_v": [m_lo, m_hi],
-                                  "error_mv": [(m_lo - lo) * 1e3, (m_hi - hi) * 1e3],
-                                  "match_inside": inside, "mismatch_outside": outside})
+        results.append({"interval_v": [lo, hi], "sensed_v": [m_lo, m_hi],
+                        "error_mv": [(m_lo - lo) * 1e3, (m_hi - hi) * 1e3],
+                        "match_inside": inside, "mismatch_outside": outside})
+    summary = {
+        "device": device,
+        "cells": cells,
+        "i_trip_a": array.i_trip_a,
+        "window_v": {"lower": [w.lo_min_v, w.lo_max_v], "upper": [w.hi_min_v, w.hi_max_v]},
+        "curve": curve,
+        "checks": results,
+    }
     if as_json:
         click.echo(json.dumps(summary))
         return
@@ -159,9 +183,9 @@ def transfer(device: str, cells: int, t_eval: float | None, points: int, checks:
                f"({cells} cells per row): lower bound {w.lo_min_v:.4f}..{w.lo_max_v:.4f} V, "
                f"upper bound {w.hi_min_v:.4f}..{w.hi_max_v:.4f} V")
     click.echo("      G (uS)   lower (V)   upper (V)")
-    for row in summary["curve"]:
+    for row in curve:
         click.echo(f"  {row['g_s'] * 1e6:10.2f}  {row['lower_v']:10.4f}  {row['upper_v']:10.4f}")
-    for c in summary["checks"]:
+    for c in results:
         click.echo(f"  [{c['interval_v'][0]}, {c['interval_v'][1]}] V: bound errors "
                    f"{c['error_mv'][0]:+.4f} / {c['error_mv'][1]:+.4f} mV, match inside "
                    f"{c['match_inside']}, mismatch outside {c['mismatch_outside']}")
@@ -179,11 +203,12 @@ def function_(name: str, bits: int, x_min: float, x_max: float, device: str, as_
     """Rows (input interval -> output code) of a quantised function and their conductances."""
     program = program_function(function_map(name, bits, x_min, x_max), _cell(device, None))
     f = program.fmap
-    rows = [{"x": [float(f.x_lo[k]), float(f.x_hi[k])], "code": int(f.code[k]),
-             "y": float(f.value(f.code[k])),
-             "dl_v": [float(program.v_lo_v[k]), float(program.v_hi_v[k])],
-             "g_lo_s": float(program.g_lo_s[k]), "g_hi_s": float(program.g_hi_s[k])}
-            for k in range(f.rows)]
+    rows: list[_FunctionRow] = [
+        {"x": [float(f.x_lo[k]), float(f.x_hi[k])], "code": int(f.code[k]),
+         "y": float(f.value(f.code[k])),
+         "dl_v": [float(program.v_lo_v[k]), float(program.v_hi_v[k])],
+         "g_lo_s": float(program.g_lo_s[k]), "g_hi_s": float(program.g_hi_s[k])}
+        for k in range(f.rows)]
     if as_json:
         click.echo(json.dumps({"function": name, "bits": bits, "v_range": [program.v_min_v,
                                                                           program.v_max_v],

@@ -54,16 +54,20 @@ _BITS = click.IntRange(1, 16)
 def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
     wire, driver, readout = _D
     return [
-        click.option("--rows", type=click.IntRange(min=1), default=256, show_default=True, help="Rows (inputs) of the tile."),
-        click.option("--cols", type=click.IntRange(min=2), default=256, show_default=True, help="Physical columns of the tile."),
-        click.option("--cell", type=click.Choice(specs.CELL_KINDS), default="memristor", show_default=True),
-        click.option("--memristor", "memristor_name", default=specs.DEFAULT_MEMRISTOR, show_default=True,
-                     help="Memristor model in device_models/memristor/."),
+        click.option("--rows", type=click.IntRange(min=1), default=256, show_default=True,
+                     help="Rows (inputs) of the tile."),
+        click.option("--cols", type=click.IntRange(min=2), default=256, show_default=True,
+                     help="Physical columns of the tile."),
+        click.option("--cell", type=click.Choice(specs.CELL_KINDS), default="memristor",
+                     show_default=True),
+        click.option("--memristor", "memristor_name", default=specs.DEFAULT_MEMRISTOR,
+                     show_default=True, help="Memristor model in device_models/memristor/."),
         click.option("--memristor-state", type=click.Choice(specs.CELL_STATES), default="frozen",
                      show_default=True,
                      help="frozen: each cell's read I-V at its programmed state (reads); "
                           "dynamic: the full model, whose state moves (switching drives)."),
-        click.option("--access/--no-access", default=specs.DEFAULT_ACCESS, show_default=True, help="1T1R cells."),
+        click.option("--access/--no-access", default=specs.DEFAULT_ACCESS, show_default=True,
+                     help="1T1R cells."),
         click.option("--r-wire", type=_NON_NEGATIVE, default=wire.r_row_ohm, show_default=True,
                      help="Row and column wire resistance per cell (ohm)."),
         click.option("--c-wire", type=_NON_NEGATIVE, default=wire.c_row_f, show_default=True,
@@ -72,33 +76,51 @@ def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
                      help="DAC output resistance (ohm)."),
         click.option("--v-read", type=_POSITIVE, default=driver.v_full_v, show_default=True,
                      help="Full-scale input voltage (V)."),
-        click.option("--rise", type=_POSITIVE, default=driver.rise_s, show_default=True, help="Input rise time (s)."),
+        click.option("--rise", type=_POSITIVE, default=driver.rise_s, show_default=True,
+                     help="Input rise time (s)."),
         click.option("--dac-bits", type=_BITS, default=driver.dac_bits, show_default=True),
-        click.option("--encoding", type=click.Choice(specs.ENCODINGS), default=driver.encoding, show_default=True),
-        click.option("--front-end", type=click.Choice(devices.FRONT_ENDS), default=readout.front_end,
-                     show_default=True,
+        click.option("--encoding", type=click.Choice(specs.ENCODINGS), default=driver.encoding,
+                     show_default=True),
+        click.option("--front-end", type=click.Choice(devices.FRONT_ENDS),
+                     default=readout.front_end, show_default=True,
                      help="Column readout: TIA (virtual ground), charge integrator, or a passive "
                           "sense resistor; each ends in a sample-and-hold."),
-        click.option("--r-f", type=_POSITIVE, help="TIA feedback resistance (ohm) [default: sized so the tile's worst-case column current reaches the amplifier's swing]."),
+        click.option("--r-f", type=_POSITIVE,
+                     help="TIA feedback resistance (ohm) [default: sized so the tile's worst-case "
+                          "column current reaches the amplifier's swing]."),
         click.option("--c-int", type=_POSITIVE, default=readout.c_int_f, show_default=True,
                      help="Integrator capacitance (F)."),
-        click.option("--t-int", type=_POSITIVE, help="Integration window (s) [default: sized like --r-f]."),
-        click.option("--r-sense", type=_POSITIVE, help="Passive sense resistance (ohm) [default: sized for a full scale of 10 % of --v-read]."),
-        click.option("--c-sample", type=_POSITIVE, help="Sampling capacitance (F) [default: 4x the kT/C bound at the ADC's bits and full scale]."),
+        click.option("--t-int", type=_POSITIVE,
+                     help="Integration window (s) [default: sized like --r-f]."),
+        click.option("--r-sense", type=_POSITIVE,
+                     help="Passive sense resistance (ohm) [default: sized for a full scale of "
+                          "10 % of --v-read]."),
+        click.option("--c-sample", type=_POSITIVE,
+                     help="Sampling capacitance (F) [default: 4x the kT/C bound at the ADC's bits "
+                          "and full scale]."),
         click.option("--gbw", type=_POSITIVE, default=readout.opamp.gbw_hz, show_default=True,
                      help="Readout amplifier gain-bandwidth product (Hz)."),
         click.option("--adc-bits", type=_BITS, default=readout.adc.bits, show_default=True),
-        click.option("--tile-weights", "weights_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="The tile's signed weights .npy, (rows, cols/2) differential or (rows, cols-1) reference [default: uniform in [-1, 1] from --seed]."),
-        click.option("--weight-scheme", type=click.Choice(specs.WEIGHT_SCHEMES), default="differential",
-                     show_default=True),
-        click.option("--weight-bits", type=_BITS, default=specs.DEFAULT_WEIGHT_BITS, show_default=True,
-                     help="Conductance levels per device = 2^bits."),
-        click.option("--g-min", type=_POSITIVE, help=f"Lowest programmed conductance (S) [default: {specs.DEFAULT_G_MIN_S} within the device's range]."),
-        click.option("--g-max", type=_POSITIVE, help=f"Highest programmed conductance (S) [default: {specs.DEFAULT_G_MAX_S} within the device's range]."),
-        click.option("--tile-inputs", "inputs_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="The tile's input vector .npy, (rows,) with values in [0, 1] [default: uniform from --seed]."),
-        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of random weights/inputs."),
+        click.option("--tile-weights", "weights_file",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="The tile's signed weights .npy, (rows, cols/2) differential or "
+                          "(rows, cols-1) reference [default: uniform in [-1, 1] from --seed]."),
+        click.option("--weight-scheme", type=click.Choice(specs.WEIGHT_SCHEMES),
+                     default="differential", show_default=True),
+        click.option("--weight-bits", type=_BITS, default=specs.DEFAULT_WEIGHT_BITS,
+                     show_default=True, help="Conductance levels per device = 2^bits."),
+        click.option("--g-min", type=_POSITIVE,
+                     help=f"Lowest programmed conductance (S) [default: {specs.DEFAULT_G_MIN_S} "
+                          "within the device's range]."),
+        click.option("--g-max", type=_POSITIVE,
+                     help=f"Highest programmed conductance (S) [default: {specs.DEFAULT_G_MAX_S} "
+                          "within the device's range]."),
+        click.option("--tile-inputs", "inputs_file",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="The tile's input vector .npy, (rows,) with values in [0, 1] "
+                          "[default: uniform from --seed]."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Seed of random weights/inputs."),
     ]
 
 
@@ -112,8 +134,8 @@ def tile_options(func: Callable[..., Any]) -> Callable[..., Any]:
 TILE_OPTION_NAMES = (
     "rows", "cols", "cell", "memristor_name", "memristor_state", "access", "r_wire", "c_wire",
     "r_driver", "v_read", "rise", "dac_bits", "encoding", "front_end", "r_f", "c_int", "t_int",
-    "r_sense", "c_sample", "gbw", "adc_bits", "weights_file", "weight_scheme", "weight_bits", "g_min", "g_max", "inputs_file",
-    "seed",
+    "r_sense", "c_sample", "gbw", "adc_bits", "weights_file", "weight_scheme", "weight_bits",
+    "g_min", "g_max", "inputs_file", "seed",
 )
 
 
@@ -148,7 +170,8 @@ def build_spec(opts: dict[str, Any]) -> specs.CrossbarSpec:
         cell=dataclasses.replace(base.cell, memristor=mem),
         wire=specs.WireParams(o["r_wire"], o["c_wire"], o["r_wire"], o["c_wire"]),
         driver=dataclasses.replace(base.driver, v_full_v=o["v_read"], r_out_ohm=o["r_driver"],
-                                   rise_s=o["rise"], dac_bits=o["dac_bits"], encoding=o["encoding"]),
+                                   rise_s=o["rise"], dac_bits=o["dac_bits"],
+                                   encoding=o["encoding"]),
         readout=readout_of(o, base.readout),
     )
 

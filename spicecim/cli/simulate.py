@@ -108,8 +108,7 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     cluster = Cluster.from_options(scheduler, dask_local, workers, os.environ)
     options = RunOptions(drive=drive, adc_share=adc_share, waveforms=waveforms,
                          monte_carlo=mc or 0, seed=opts["seed"])
-    common = {"options": options, "cluster": cluster, "overwrite": overwrite,
-              "progress": progress, "command_line": _command_line(ctx)}
+    command_line = _command_line(ctx)
     if model is not None:
         spec = build_spec(opts)
         width, height = parse_size(resolution, "resolution")
@@ -120,10 +119,14 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
                                frame=Frame(width, height, samples_per_ray),
                                inputs_path=model_inputs, cache_dir=cache_dir,
                                fit_steps=fit_steps, seed=opts["seed"], variation=variation)
-        run = functools.partial(cosim.cosimulate, plan, out, **common)
+        run = functools.partial(cosim.cosimulate, plan, out, options=options, cluster=cluster,
+                                overwrite=overwrite, progress=progress,
+                                command_line=command_line)
     else:
         run = functools.partial(driver.simulate, build_tile(opts), out,
-                                parameters={"seed": opts["seed"]}, **common)
+                                parameters={"seed": opts["seed"]}, options=options,
+                                cluster=cluster, overwrite=overwrite, progress=progress,
+                                command_line=command_line)
     try:
         summary = run()
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: every finished column is kept
@@ -143,7 +146,7 @@ def _check_mode(ctx: click.Context, cosimulating: bool) -> None:
     for param in ctx.command.params:
         if param.name in others and ctx.get_parameter_source(param.name) not in (
                 ParameterSource.DEFAULT, None):
-            flag = param.opts[0]  # type: ignore[union-attr]
+            flag = param.opts[0]
             if not cosimulating:
                 why = "without --model: expected --model PRESET to co-simulate a model"
             elif param.name == "mc":
@@ -196,7 +199,10 @@ def _command_line(ctx: click.Context) -> str:
         if value is None or not isinstance(param, click.Option):
             continue
         if param.is_flag:
-            flag = param.opts[0] if value else (param.secondary_opts or [None])[0]
+            if value:
+                flag: str | None = param.opts[0]
+            else:
+                flag = param.secondary_opts[0] if param.secondary_opts else None
             words += [flag] if flag else []
         else:
             words += [param.opts[0], str(value)]

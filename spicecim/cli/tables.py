@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 
 from spicecim.evaluate import cosim
+from spicecim.evaluate.schedule import stored_float
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown
 from spicecim.store import kinds, runs, schema
 from spicecim.store.hdf5 import Run, open_run
@@ -95,9 +96,19 @@ def _readout_line(run: Run, tile: str) -> str:
     a = run.tile_attrs(tile)
     if "front_end" not in a:
         return ""
+
+    def num(key: str, unit: str) -> str:
+        return si(stored_float(a, key, where=f"{run.path}: tile {tile!r}"), unit)
+
     return (f"{tile}: {a['front_end']} front end, ADC {a['adc_bits']} bit over "
-            f"{si(a['adc_full_scale_v'], 'V')} (LSB {si(a['adc_lsb_v'], 'V')}), sampling "
-            f"capacitor {si(a['c_s_f'], 'F')}, kT/C noise {si(a['noise_v'], 'V')} rms")
+            f"{num('adc_full_scale_v', 'V')} (LSB {num('adc_lsb_v', 'V')}), sampling "
+            f"capacitor {num('c_s_f', 'F')}, kT/C noise {num('noise_v', 'V')} rms")
+
+
+_MODEL_FIGURES = (("latency_mean_s", "s"), ("latency_max_s", "s"), ("latency_p95_s", "s"),
+                  ("energy_mean_j", "J"), ("energy_array_mean_j", "J"),
+                  ("energy_frontend_mean_j", "J"), ("energy_adc_mean_j", "J"))
+"""The model table's figures after its layer and schedule, in the order of its columns."""
 
 
 def render_model(run: Run, model: dict) -> str:
@@ -111,15 +122,14 @@ def render_model(run: Run, model: dict) -> str:
     lines.append(f"  {'layer':<12}{'schedule':<15}{'mean':>11}{'max':>11}{'p95':>11}"
                  f"{'energy':>11}{'array':>11}{'front end':>11}{'ADC':>11}")
     for r in cosim.model_table(run):
-        lines.append(f"  {r['layer']:<12}{r['schedule']:<15}{si(r['latency_mean_s'], 's'):>11}"
-                     f"{si(r['latency_max_s'], 's'):>11}{si(r['latency_p95_s'], 's'):>11}"
-                     f"{si(r['energy_mean_j'], 'J'):>11}{si(r['energy_array_mean_j'], 'J'):>11}"
-                     f"{si(r['energy_frontend_mean_j'], 'J'):>11}"
-                     f"{si(r['energy_adc_mean_j'], 'J'):>11}")
+        where = f"{run.path}: layer {r['layer']!r}"
+        cells = [si(stored_float(r, key, where), unit) for key, unit in _MODEL_FIGURES]
+        lines.append(f"  {r['layer']:<12}{r['schedule']:<15}" + "".join(f"{c:>11}" for c in cells))
     failed = [(tile, j, s) for tile in run.tiles() for j, s, _ in run.failures(tile)]
     if failed:
-        lines.append(f"{len(failed)} column(s) not ok: " + ", ".join(
-            f"{tile}:{j} ({s})" for tile, j, s in failed[:20]) + (" ..." if len(failed) > 20 else ""))
+        lines.append(f"{len(failed)} column(s) not ok: "
+                     + ", ".join(f"{tile}:{j} ({s})" for tile, j, s in failed[:20])
+                     + (" ..." if len(failed) > 20 else ""))
     return "\n".join(lines)
 
 

@@ -40,7 +40,8 @@ def read_lib(family: str, name: str) -> str:
 
 def source_of(text: str) -> str:
     """The ``* source:`` lines of a model file's header, joined."""
-    lines = [ln[len("* source:") :].strip() for ln in text.splitlines() if ln.startswith("* source:")]
+    lines = [ln[len("* source:") :].strip() for ln in text.splitlines()
+             if ln.startswith("* source:")]
     return " ".join(lines)
 
 

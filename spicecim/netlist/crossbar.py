@@ -130,7 +130,8 @@ def build_column(tile: Tile, j: int, analysis: Analysis, drive: RowDrive | None 
     lines = _header(tile, f"column {j}", analysis)
     lines += _models(tile, sized)
     lines += _edge_source(tile, analysis)
-    lines.append("* --- rows as seen by this column: Thevenin source + Elmore-equivalent capacitance")
+    lines.append("* --- rows as seen by this column: Thevenin source"
+                 " + Elmore-equivalent capacitance")
     c_row = _elmore_row_capacitance(tile, j, drive.r_th_ohm)
     row_nodes = []
     for i in range(spec.rows):
@@ -160,8 +161,9 @@ def _row_node(tile: Tile, i: int, j: int) -> str:
     return f"n{i}" if tile.spec.driver.r_out_ohm > 0 else f"d{i}"
 
 
-def _ladder(r_prefix: str, c_prefix: str, start: str, nodes: list[str], r: float, c: float) -> list[str]:
-    """A wire: a segment of ``r`` then ``c`` to ground before each of ``nodes``; shorted if r = 0."""
+def _ladder(r_prefix: str, c_prefix: str, start: str, nodes: list[str], r: float,
+            c: float) -> list[str]:
+    """A wire: a segment of ``r`` then ``c`` to ground before each node; shorted if r = 0."""
     if r == 0:
         return [f"{c_prefix}0 {start} 0 {fmt(c * len(nodes))}"] if c > 0 else []
     out, prev = [], start
@@ -186,7 +188,8 @@ def _column(tile: Tile, j: int, row_nodes: list[str], sized: SizedReadout) -> li
             wire += [f"Cc{i}_{j} {node} 0 {c}" for i, node in enumerate(col_nodes)]
     else:
         col_nodes = [bottom] * spec.rows
-        wire = [f"Cc{j} {bottom} 0 {fmt(spec.wire.c_col_f * spec.rows)}"] if spec.wire.c_col_f > 0 else []
+        wire = ([f"Cc{j} {bottom} 0 {fmt(spec.wire.c_col_f * spec.rows)}"]
+                if spec.wire.c_col_f > 0 else [])
     lines = [f"* --- column {j}: cells, wire, readout"]
     lines += _cells(tile, j, row_nodes, col_nodes)
     lines += wire
@@ -221,7 +224,8 @@ def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
         return f"V{i} {node} 0 DC {fmt(v)}"
     if d.encoding == "pulse_width":
         width = float(tile.x_in[i]) * analysis.stop_s
-        return f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)} {fmt(d.rise_s + width)} {fmt(v)} {fmt(2 * d.rise_s + width)} 0)"
+        return (f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)} {fmt(d.rise_s + width)} {fmt(v)}"
+                f" {fmt(2 * d.rise_s + width)} 0)")
     return f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)})"
 
 

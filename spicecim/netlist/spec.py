@@ -84,10 +84,10 @@ class CellParams:
     I-V alone, ``I = i0 exp(-gap0/g0) sinh(v/v0)`` with the gap held at its programmed value,
     as one B element per cell (:meth:`~spicecim.devices.MemristorParams.read_sources`). A read
     drives a cell with at most the DAC full scale (0.1 V by default), where the gap drifts by
-    under 1e-8 of itself over a read (tests/devices/test_memristor.py: < 2e-5 over a whole microsecond at
-    0.2 V), far below any ADC LSB; ngspice then solves one nonlinear source per cell instead of
-    the subcircuit's six and its state node, about ten times faster. ``dynamic``: the full
-    subcircuit (gap dynamics, Joule heating), for drives that may switch the device and for
+    under 1e-8 of itself over a read (tests/devices/test_memristor.py: < 2e-5 over a whole
+    microsecond at 0.2 V), far below any ADC LSB; ngspice then solves one nonlinear source per
+    cell instead of the subcircuit's six and its state node, about ten times faster. ``dynamic``:
+    the full subcircuit (gap dynamics, Joule heating), for drives that may switch the device and for
     checking the frozen form (tests/sim/test_read_model.py). The fast solver needs no choice: it
     uses the same read I-V (:meth:`~spicecim.devices.MemristorParams.current`).
     """

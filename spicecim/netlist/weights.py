@@ -64,7 +64,8 @@ class WeightMapping:
     bits: int
 
     def __post_init__(self) -> None:
-        check(self.scheme in WEIGHT_SCHEMES, "weights_scheme", self.scheme, f"one of {WEIGHT_SCHEMES}")
+        check(self.scheme in WEIGHT_SCHEMES, "weights_scheme", self.scheme,
+              f"one of {WEIGHT_SCHEMES}")
         check(self.g_min_s > 0, "g_min_s", self.g_min_s, "a conductance > 0 S")
         check(
             self.g_max_s > self.g_min_s, "g_max_s", self.g_max_s, f"> g_min_s = {self.g_min_s} S"

@@ -33,7 +33,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsInt, cast
 
 import h5py
 import numpy as np
@@ -199,7 +199,8 @@ class RunWriter:
                 rows, waves = {}, {}
                 stored = set(run.waveform_columns(name))
                 for row in table.rows():
-                    j = int(row.pop("column"))
+                    # A number read back from the file (h5py is untyped).
+                    j = int(cast(SupportsInt, row.pop("column")))
                     if row["status"] == schema.PENDING:
                         continue
                     try:
@@ -315,9 +316,9 @@ class RunWriter:
         for name, (rows, tiles) in state.layers.items():
             group = f.create_group(schema.layer_group(name))
             group.attrs[schema.ATTR_LAYER_TILES] = list(tiles)
-            for fld, values in layer_table(rows).data.items():
-                spec = next(x for x in schema.LAYER_FIELDS if x.name == fld)
-                group.create_dataset(fld, data=values, dtype=h5_dtype(spec)).attrs[
+            for fld_name, values in layer_table(rows).data.items():
+                spec = next(x for x in schema.LAYER_FIELDS if x.name == fld_name)
+                group.create_dataset(fld_name, data=values, dtype=h5_dtype(spec)).attrs[
                     schema.ATTR_UNITS] = spec.units
 
     def close(self) -> None:

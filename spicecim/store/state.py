@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, overload
 
 import numpy as np
 
@@ -43,8 +44,15 @@ def empty(f: schema.Field, n: int) -> np.ndarray:
     return np.full(n, f.fill, dtype=f.kind)
 
 
+@overload
+def plain(value: dict[Any, Any]) -> dict[str, Any]: ...
+@overload
+def plain(value: list[Any] | tuple[Any, ...]) -> list[Any]: ...
+@overload
+def plain(value: object) -> object: ...
 def plain(value: object) -> object:
-    """``value`` as it reads back from JSON (tuples become lists, numpy scalars Python's)."""
+    """``value`` as it reads back from JSON (tuples become lists, numpy scalars Python's; a
+    dict stays a dict, with string keys)."""
     return json.loads(json.dumps(value, default=jsonable, sort_keys=True))
 
 

@@ -187,7 +187,8 @@ BAD_INPUT = {
     "g_min above g_max": (lambda d: ["--g-min", "2e-4", "--g-max", "1e-4"],
                           ["g_max_s=0.0001", "expected > g_min_s = 0.0002"]),
     "weights of the wrong shape": (
-        lambda d: ["--rows", "4", "--cols", "4", "--tile-weights", _npy(d / "w.npy", np.zeros((3, 3)))],
+        lambda d: ["--rows", "4", "--cols", "4",
+                   "--tile-weights", _npy(d / "w.npy", np.zeros((3, 3)))],
         ["shape (3, 3)", "expected (4, 2)"]),
     "missing weights file": (lambda d: ["--tile-weights", str(d / "missing.npy")],
                              ["missing.npy", "does not exist", "expected a .npy file"]),

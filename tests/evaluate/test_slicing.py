@@ -42,7 +42,8 @@ def test_copies_average_the_programming_error() -> None:
     for copies in (1, 4):
         code = WeightCode(MAPPING, 8, 1, copies)
         g = np.repeat(code.to_conductances(w, 1.0)[None], copies, axis=0)  # each copy's row
-        noisy = g + programming_sigma_s(g, MAPPING.g_max_s, "wan2022") * rng.standard_normal(g.shape)
+        sigma_s = programming_sigma_s(g, MAPPING.g_max_s, "wan2022")
+        noisy = g + sigma_s * rng.standard_normal(g.shape)
         errors.append(np.std(code.to_weights(noisy.sum(axis=0), 1.0)
                              - code.to_weights(g.sum(axis=0), 1.0)))
     assert errors[1] == pytest.approx(errors[0] / 2, rel=0.05)
