@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -144,7 +145,8 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
     tell(f"{model}: fitted to the built-in scene ({fit_steps} Adam steps, about a minute the "
          f"first time; then read from {cache}) ...")
     field = cached_fit(cache, scene, preset=model, steps=fit_steps, seed=seed)
-    given = {name: value for name, value in (
+    # Nonideality's fields by name, each of its own type: Any, as Nonideality.of takes them.
+    given: dict[str, Any] = {name: value for name, value in (
         ("adc_bits", adc_bits), ("dac_bits", dac_bits), ("weight_bits", weight_bits),
         ("variation", variation), ("read_noise", read_noise), ("ir_drop", ir_drop),
         ("variation_model", variation_model)) if value is not None} | {
