@@ -564,6 +564,8 @@ def _plot_design_sweep(result: NerfResult, path: Path) -> Path:
                         fontsize=7)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(EngFormatter(unit=unit))
+        ax.xaxis.set_minor_formatter(EngFormatter(unit=unit))  # a narrow range: minor ticks
+        ax.tick_params(axis="x", which="minor", labelsize=7, labelrotation=30)
         ax.set(xlabel=title, ylabel="PSNR vs float render (dB)",
                title=f"PSNR against {title}")
         ax.legend(loc="lower right")
