@@ -16,11 +16,12 @@ demo: setup
 	$(BIN)/spicecim evaluate $(RUNS)/nerf-4x256-cosim.h5 --model nerf-4x256 --scene
 	$(BIN)/spicecim nerf $(RUNS)/xbar256.h5 --resolution 64x64 --samples-per-ray 32 --ladder --out renders --overwrite
 
+# Two pytest-xdist workers: one per core of the 2-core machine make test is sized for.
 test: setup
-	$(BIN)/python -m pytest -m "not heavy"
+	$(BIN)/python -m pytest -n 2 -m "not heavy"
 
 test-heavy: setup
-	$(BIN)/python -m pytest -m heavy
+	$(BIN)/python -m pytest -n 2 -m heavy
 
 lint: setup
 	$(BIN)/ruff check spicecim tests benchmarks

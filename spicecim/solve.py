@@ -30,6 +30,7 @@ digits in :func:`solve`, not in :func:`transfer_matrix`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -364,15 +365,18 @@ def _max_abs(a: np.ndarray) -> float:
 
 
 @functools.cache
-def _threadpools() -> ThreadpoolController:
+def _blas_pools() -> ThreadpoolController:
     # Finding the loaded BLAS libraries walks every shared object of the process (milliseconds,
     # more with JAX loaded); done once, the limit itself is two calls into OpenBLAS. The
     # libraries are those numpy and scipy loaded on import, before any solve runs.
-    return ThreadpoolController()
+    return ThreadpoolController().select(user_api="blas")
 
 
 def _one_blas_thread():  # noqa: ANN202 - a context manager
-    return _threadpools().limit(limits=1, user_api="blas")
+    pools = _blas_pools()
+    if all(lib.num_threads == 1 for lib in pools.lib_controllers):
+        return contextlib.nullcontext()  # checking takes 2 us, setting and resetting 30 us
+    return pools.limit(limits=1)
 
 
 def solve(tile: Tile, *, nodes: bool = False) -> Solution:
@@ -406,25 +410,48 @@ def solve(tile: Tile, *, nodes: bool = False) -> Solution:
 # --- many inputs: the column sweep ---------------------------------------------------------
 
 
-def _column_admittance(spec: CrossbarSpec, d: np.ndarray, r_term: float
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Column ``j`` seen from its cells' row nodes ``u``: current drawn ``Y u``, readout current
-    ``t . u``; ``d`` holds the column's cell conductances, ``r_term`` its end's resistance."""
+# Columns whose admittances are formed at once: their blocks (k * rows * rows doubles) stay in
+# cache (half a MiB), and one LAPACK call serves them all rather than one per column.
+_BLOCK_ENTRIES = 1 << 16
+
+
+def _column_admittances(spec: CrossbarSpec, d: np.ndarray, r_term: float
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Columns seen from their cells' row nodes ``u``, for ``d`` (k, rows) the cells'
+    conductances of k columns and ``r_term`` their ends' resistance: column ``j`` draws
+    ``Y_j u`` (``Y_j`` rows ``j * rows`` to ``(j + 1) * rows`` of the first array) and its
+    readout current is ``t_j . u`` (row ``j`` of the second)."""
+    k, n = d.shape
     r_col = spec.wire.r_col_ohm
+    flat = np.arange(k * n)
+    diagonal = (flat, flat % n)  # Y_j's diagonal in the stacked (k * rows, rows) array
     if r_col == 0 and r_term == 0:
-        return np.diag(d), d.copy()
+        y = np.zeros((k * n, n), order="F")
+        y[diagonal] = d.ravel()
+        return y, d.copy()
     if r_col == 0:
         g_s = 1.0 / r_term
-        total = d.sum() + g_s
-        return np.diag(d) - np.outer(d, d) / total, g_s * d / total
+        total = (d.sum(axis=1) + g_s)[:, None]
+        y = np.asfortranarray(-(d[:, :, None] * d[:, None, :] / total[:, :, None])
+                              .reshape(k * n, n))
+        y[diagonal] += d.ravel()
+        return y, g_s * d / total
     g_seg = 1.0 / r_col
     g_end = 1.0 / (r_col + r_term)
-    diag = d + g_seg * (np.arange(d.size) > 0)  # the segment above, for all but the top cell
-    diag[:-1] += g_seg
-    diag[-1] += g_end
-    df, ef, _ = _factor_tridiagonal(diag, np.full(d.size - 1, -g_seg))
-    x = lapack.dpttrs(df, ef, np.diag(d))[0]  # column-node response to each row node
-    return np.diag(d) - d[:, None] * x, g_end * x[-1]
+    diag = d + g_seg * (np.arange(n) > 0)  # the segment above, for all but the top cell
+    diag[:, :-1] += g_seg
+    diag[:, -1] += g_end
+    # Each column's tridiagonal system, side by side in one with no coupling between them.
+    off = np.full((k, n), -g_seg)
+    off[:, -1] = 0.0
+    df, ef, _ = _factor_tridiagonal(diag.ravel(), off.ravel()[:-1])
+    x = np.zeros((k * n, n), order="F")
+    x[diagonal] = d.ravel()
+    x = lapack.dpttrs(df, ef, x, overwrite_b=1)[0]  # column-node response to each row node
+    t = g_end * x[n - 1::n]
+    x *= -d.reshape(k * n, 1)
+    x[diagonal] += d.ravel()  # Y = diag(d) - diag(d) x
+    return x, t
 
 
 def transfer_matrix(spec: CrossbarSpec, g_s: np.ndarray) -> np.ndarray:
@@ -449,21 +476,28 @@ def _sweep(spec: CrossbarSpec, g: np.ndarray) -> np.ndarray:
     # state[:, :rows] is the admittance seen into the row wires right of the sweep; column
     # rows + m is the readout current of column cols - 1 - m per volt on those row nodes.
     state = np.zeros((rows, rows + cols), order="F")
-    for m, j in enumerate(range(cols - 1, -1, -1)):
-        y_col, t = _column_admittance(spec, g[:, j], r_term)
-        if m > 0 and r_row > 0:
-            # One segment further the node voltages are (1 + r Y)^-1 u; this matrix is
-            # symmetric and well conditioned (eigenvalues in [1, 1 + r max Y]), so an explicit
-            # inverse is accurate and turns the update into one matrix product.
-            factor, _ = lapack.dpotrf(eye + r_row * state[:, :rows], lower=1)
-            inverse, _ = lapack.dpotri(factor, lower=1)
-            shift = np.zeros((rows, rows + m), order="F")
-            shift[:, :rows] = y_col
-            state[:, : rows + m] = blas.dsymm(1.0, inverse, state[:, : rows + m], beta=1.0,
-                                              c=shift, lower=1, overwrite_c=1)
-        else:
-            state[:, :rows] += y_col
-        state[:, rows + m] = t
+    block = max(1, _BLOCK_ENTRIES // (rows * rows))
+    m = 0
+    for stop in range(cols, 0, -block):
+        start = max(0, stop - block)
+        y_cols, ts = _column_admittances(spec, np.ascontiguousarray(g[:, start:stop].T),
+                                         r_term)
+        for i in range(stop - start - 1, -1, -1):  # from the last column to the first
+            y_col = y_cols[i * rows:(i + 1) * rows]
+            if m > 0 and r_row > 0:
+                # One segment further the node voltages are (1 + r Y)^-1 u; this matrix is
+                # symmetric and well conditioned (eigenvalues in [1, 1 + r max Y]), so an
+                # explicit inverse is accurate and turns the update into one matrix product.
+                factor, _ = lapack.dpotrf(eye + r_row * state[:, :rows], lower=1)
+                inverse, _ = lapack.dpotri(factor, lower=1)
+                shift = np.zeros((rows, rows + m), order="F")
+                shift[:, :rows] = y_col
+                state[:, : rows + m] = blas.dsymm(1.0, inverse, state[:, : rows + m],
+                                                  beta=1.0, c=shift, lower=1, overwrite_c=1)
+            else:
+                state[:, :rows] += y_col
+            state[:, rows + m] = ts[i]
+            m += 1
     factor, _ = lapack.dpotrf(eye + (spec.driver.r_out_ohm + r_row) * state[:, :rows], lower=1)
     return lapack.dpotrs(factor, state[:, rows:], lower=1)[0][:, ::-1]
 

@@ -1,16 +1,31 @@
 """Shared pytest configuration and fixtures: the golden-netlist flag, and the tables the
 evaluator tests and the CLI tests share: a small real one from ``spicecim simulate`` (once per
-session), and synthetic ones with known per-column figures written through the store."""
+session), and synthetic ones with known per-column figures written through the store.
+
+``make test`` runs the suite on two pytest-xdist workers (``-n 2``) on a two-core machine: each
+process, and every process a test starts, gets one BLAS thread (two workers with two OpenBLAS
+threads each oversubscribe the cores, and OpenBLAS threads that wait for a descheduled sibling
+spin: measured 13x the CPU time on the accuracy pass's 1024 x 64 products), and what costs a
+fit or a simulation is made once per session, not once per worker (:func:`_shared`)."""
 
 from __future__ import annotations
 
+import os
+
+# Before numpy loads BLAS, and inherited by every process a test starts.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import dataclasses
-from collections.abc import Sequence
+import fcntl
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from threadpoolctl import threadpool_limits
 
 from spicecim import devices
 from spicecim.cli import cli
@@ -31,6 +46,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # numpy may have loaded BLAS before this file set the environment (a plugin importing it)
+    threadpool_limits(limits=1, user_api="blas")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _shared(tmp_path_factory: pytest.TempPathFactory, name: str,
+            make: Callable[[Path], object]) -> Path:
+    """A folder ``name`` that ``make`` fills once per test session: under pytest-xdist in the
+    session's temporary root, which every worker shares, the first worker there making it while
+    the others wait on a lock and then find it made; without xdist a fresh folder."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent  # pytest-N/, above each worker's popen-gwK/
+    folder, done = root / name, root / f"{name}.done"
+    with _locked(root / f"{name}.lock"):
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            make(folder)
+            done.touch()
+    return folder
+
+
 REAL_ROWS = REAL_COLS = 16
 WEIGHTS = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S,
                         specs.DEFAULT_WEIGHT_BITS)
@@ -38,13 +87,15 @@ WEIGHTS = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_M
 
 @pytest.fixture(scope="session")
 def real_tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 16x16 tile simulated in ngspice by the ``simulate`` command."""
-    out = tmp_path_factory.mktemp("tables") / "xbar16.h5"
-    result = CliRunner().invoke(cli, ["simulate", "--rows", str(REAL_ROWS), "--cols",
-                                      str(REAL_COLS), "--workers", "2", "--out", str(out)],
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return out
+    """A 16x16 tile simulated in ngspice by the ``simulate`` command (read only: shared)."""
+
+    def simulate(folder: Path) -> None:
+        result = CliRunner().invoke(cli, ["simulate", "--rows", str(REAL_ROWS), "--cols",
+                                          str(REAL_COLS), "--workers", "2", "--out",
+                                          str(folder / "xbar16.h5")], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+
+    return _shared(tmp_path_factory, "real-tables", simulate) / "xbar16.h5"
 
 
 def synthetic_spec(rows: int = 8, cols: int = 8, t_conv_s: float = 1e-9,
@@ -96,12 +147,15 @@ NERF_FIT_STEPS = 1000  # 10-20 s on 2 cores; enough for the tests' 25 dB float r
 @pytest.fixture(scope="session")
 def fitted_nerf(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """(cache folder, NerfField, steps): nerf-4x256 fitted to the built-in scene once per
-    session, in a cache the CLI tests reuse."""
+    session (the other workers load the fit from the cache), in a cache the CLI tests reuse."""
     from spicecim.evaluate.fit import cached_fit
     from spicecim.evaluate.scene import default_scene
 
-    cache = tmp_path_factory.mktemp("nerf-cache")
-    return cache, cached_fit(cache, default_scene(), steps=NERF_FIT_STEPS, seed=0), NERF_FIT_STEPS
+    def fit(folder: Path) -> object:
+        return cached_fit(folder, default_scene(), steps=NERF_FIT_STEPS, seed=0)
+
+    cache = _shared(tmp_path_factory, "nerf-cache", fit)
+    return cache, fit(cache), NERF_FIT_STEPS
 
 
 @pytest.fixture(scope="session")

@@ -144,9 +144,9 @@ def _kill_at_random(folder: Path, args: list[str], run_s: float, rng: np.random.
 
 @pytest.mark.ngspice
 @pytest.mark.slow
-@pytest.mark.parametrize(("case", "args", "kills"), [("waveforms", WAVEFORMS, 3),
-                                                     ("monte carlo", MONTE_CARLO, 2),
-                                                     ("co-simulation", COSIM, 2)])
+@pytest.mark.parametrize(("case", "args", "kills"), [("waveforms", WAVEFORMS, 2),
+                                                     ("monte carlo", MONTE_CARLO, 1),
+                                                     ("co-simulation", COSIM, 1)])
 def test_runs_killed_at_random_instants_resume_to_the_uninterrupted_file(
         tmp_path: Path, uninterrupted, model_inputs: Path, case: str, args: list[str],  # noqa: ANN001
         kills: int) -> None:

@@ -110,8 +110,11 @@ def test_ladder_adds_each_mitigation_with_its_costs(fitted_nerf, table, tmp_path
 
     # The ladder of any design point; two slices alone (MITIGATED also copies each input on
     # four rows: four times the tiles to program, a minute more here, the same code path).
+    # Fine-tuning's own effect is test_finetune's: here its rung is built, from a few small
+    # steps (XLA's compile of the step, ~15 s, is the rung's cost whatever the steps).
     point = DesignPoint(rows=64, cols=64, slices=2)
-    mit = nerf.Mitigations(point, FinetuneSettings(20), ladder=True, cache_dir=tmp_path)
+    mit = nerf.Mitigations(point, FinetuneSettings(4, batch_size=128), ladder=True,
+                           cache_dir=tmp_path)
     result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, FRAME,
                            nerf.device_settings(table), mitigations=mit)
     labels = [p.label for p in result.ladder]
@@ -157,14 +160,14 @@ def test_cli_design_sweep_simulates_each_tile_size(fitted_nerf, real_tables: Pat
     result = CliRunner().invoke(cli, [
         "nerf", str(real_tables), "--resolution", "12x8", "--samples-per-ray", "6",
         "--cache-dir", str(cache), "--fit-steps", str(steps), "--out", str(out),
-        "--sweep", "tile=8,16", "--sweep", "g_max=20e-6,40e-6", "--simulate-dir",
+        "--sweep", "tile=16,32", "--sweep", "g_max=20e-6,40e-6", "--simulate-dir",
         str(tmp_path / "sim"), "--workers", "2", "--ir-aware"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "design sweep over tile, g_max" in result.stdout
     with (out / "design_sweep.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [r["label"].split()[:2] for r in rows] == [
-        ["8x8", "1-20uS"], ["8x8", "1-40uS"], ["16x16", "1-20uS"], ["16x16", "1-40uS"]]
+        ["16x16", "1-20uS"], ["16x16", "1-40uS"], ["32x32", "1-20uS"], ["32x32", "1-40uS"]]
     assert all(r["ir_aware"] == "True" for r in rows)
     # three new configurations simulated (the 16x16, 1-40 uS one is the given run)
     assert len(list((tmp_path / "sim").glob("xbar*.h5"))) == 3

@@ -156,13 +156,14 @@ def _wait_for(condition: Callable[[], bool], failure: str, timeout_s: float = 30
 @pytest.mark.ngspice
 @pytest.mark.slow
 def test_killing_a_worker_mid_sweep_loses_no_column() -> None:
-    tile, options = _tile(256, 64)
+    tile, options = _tile(128, 64)
     drives = row_drives(tile, "isolated")
     columns: list[int] = []
     runs = {}
     with _local_cluster(2) as c, distributed.Client(c, set_as_default=False) as client:
         killed_after = None
-        # Four columns per task (~0.1 s each): 16 tasks, so most are still to run at the kill.
+        # Four columns per task (0.05-0.1 s each at 128 rows): 16 tasks, so most are still to
+        # run at the kill.
         for batch in sweep(tile, drives, options, executor=DaskExecutor(client),
                            columns_per_task=4):
             columns += [r.column for r in batch]
