@@ -34,6 +34,10 @@ from spicecim.store.hdf5 import open_run
 SIMULATE = [sys.executable, "-c", "from spicecim.cli import main; main()", "simulate",
             "--out", "run.h5"]
 WAVEFORMS = ["--rows", "32", "--cols", "32", "--workers", "2", "--waveforms", "--progress"]
+# The signal test's run: long enough (96 columns, seconds) that a resumed run is still going
+# when the second signal arrives (32 columns finish in about a second on an idle machine).
+SIGNALLED = ["--rows", "32", "--cols", "96", "--workers", "2", "--waveforms", "--progress"]
+SIGNALLED_COLUMNS = 96
 MONTE_CARLO = ["--rows", "16", "--cols", "16", "--workers", "2", "--mc", "2", "--progress"]
 # A model co-simulation: fc0 (two input phases) and fc1 of mlp:16-8-8, two inputs each.
 COSIM = ["--rows", "16", "--cols", "16", "--workers", "2", "--model", "mlp:16-8-8",
@@ -184,7 +188,7 @@ def _wait_for_progress(proc: subprocess.Popen[bytes]) -> None:
 @pytest.mark.slow
 def test_ctrl_c_and_sigterm_stop_cleanly_keeping_every_finished_column(
         tmp_path: Path, uninterrupted) -> None:  # noqa: ANN001
-    args = WAVEFORMS
+    args, n = SIGNALLED, SIGNALLED_COLUMNS
     reference, _ = uninterrupted(args)
     kept = []
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
@@ -198,24 +202,24 @@ def test_ctrl_c_and_sigterm_stop_cleanly_keeping_every_finished_column(
         out, err = proc.communicate(timeout=GRACE_S + 30)
         assert proc.returncode == code, err.decode()
         last = err.decode().replace("\r", "\n").strip().splitlines()[-1]
-        match = re.fullmatch(r"interrupted: (\d+) of 32 columns kept in (\S+); rerun the same "
+        match = re.fullmatch(rf"interrupted: (\d+) of {n} columns kept in (\S+); rerun the same "
                              r"command to resume", last)
         assert match, err.decode()
         assert b"Traceback" not in err and out == b""
         assert _gone(tag) == []
         with open_run(tmp_path / "stopped" / match[2]) as run:
             assert not run.complete
-            assert 32 - len(run.pending("tile0")) == int(match[1])
+            assert n - len(run.pending("tile0")) == int(match[1])
         tables = CliRunner().invoke(cli, ["tables", str(tmp_path / "stopped" / "run.h5")])
         assert tables.exit_code == 0 and "partial run" in tables.stdout
-        assert f"tile0: {32 - int(match[1])} column(s) not simulated yet" in tables.stdout
+        assert f"tile0: {n - int(match[1])} column(s) not simulated yet" in tables.stdout
         kept.append(int(match[1]))
     assert 0 < kept[0] <= kept[1]
     final = _start(tmp_path / "stopped", [*args, "--json"], uuid.uuid4().hex)
     out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()
     info = json.loads(out)
-    assert (info["kept"], info["simulated"]) == (kept[1], 32 - kept[1])
+    assert (info["kept"], info["simulated"]) == (kept[1], n - kept[1])
     # The rerun's command line has --json: everything else is the uninterrupted run's.
     _assert_identical(tmp_path / "stopped" / "run.h5", reference,
                       but=f"@{schema.ATTR_COMMAND}")
