@@ -52,7 +52,15 @@ def _start(folder: Path, args: list[str], tag: str, **popen: object) -> subproce
     folder.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "SPICECIM_TEST_RUN": tag}
     return subprocess.Popen([*SIMULATE, *args], cwd=folder, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
+                            stderr=subprocess.PIPE, preexec_fn=_as_from_a_terminal,
+                            **popen)  # type: ignore[call-overload]
+
+
+def _as_from_a_terminal() -> None:
+    """SIGINT at its default, as a shell starts a foreground command: a pytest-xdist worker
+    ignores SIGINT, and an ignored signal stays ignored in its children (Python then installs
+    no KeyboardInterrupt handler), so Ctrl-C would never reach the run."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _processes(tag: str) -> list[psutil.Process]:
