@@ -157,6 +157,8 @@ def test_cli_design_sweep_simulates_each_tile_size(fitted_nerf, real_tables: Pat
                                                    tmp_path: Path) -> None:
     cache, _, steps = fitted_nerf
     out = tmp_path / "renders"
+    # 16x16 and 32x32 tiles: nerf-4x256 takes 2,000 and 500 of them (8x8: 8,000 to program,
+    # IR-aware, per design point).
     result = CliRunner().invoke(cli, [
         "nerf", "--tables", str(real_tables), "--resolution", "12x8", "--samples-per-ray", "6",
         "--cache-dir", str(cache), "--fit-steps", str(steps), "--out", str(out),
