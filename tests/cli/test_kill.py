@@ -51,16 +51,16 @@ def _start(folder: Path, args: list[str], tag: str, **popen: object) -> subproce
     """The run, in ``folder``, its processes marked by ``tag`` in their environment."""
     folder.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "SPICECIM_TEST_RUN": tag}
-    return subprocess.Popen([*SIMULATE, *args], cwd=folder, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=_as_from_a_terminal,
-                            **popen)  # type: ignore[call-overload]
-
-
-def _as_from_a_terminal() -> None:
-    """SIGINT at its default, as a shell starts a foreground command: a pytest-xdist worker
-    ignores SIGINT, and an ignored signal stays ignored in its children (Python then installs
-    no KeyboardInterrupt handler), so Ctrl-C would never reach the run."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # SIGINT not ignored, as a shell starts a foreground command: a pytest-xdist worker ignores
+    # SIGINT, and an ignored signal stays ignored across exec (Python then installs no
+    # KeyboardInterrupt handler), so Ctrl-C would never reach the run. A handled signal is reset
+    # to its default by exec. (Not a preexec_fn: it forks a process that may hold JAX's threads.)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([*SIMULATE, *args], cwd=folder, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _processes(tag: str) -> list[psutil.Process]:
