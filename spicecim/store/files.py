@@ -19,14 +19,10 @@ from typing import BinaryIO
 
 def fsync_dir(folder: Path) -> None:
     """Make the entries of ``folder`` (a file created, renamed or removed) durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(folder)
 
 
-def _fsync_file(path: Path) -> None:
+def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -51,7 +47,7 @@ def atomic_write(path: Path | str, write: Callable[[Path], None], *,
         tmp = temp
     try:
         write(tmp)
-        _fsync_file(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -432,15 +432,6 @@ FLAG_CASES = [Case(command, flag, "=yes", (*args, f"{flag}=yes"),
 CASES = [*GENERATE, *SIMULATE, *TABLES, *SOLVE, *EVALUATE, *NERF, *PLOT, *ACAM, *FLAG_CASES]
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished 4x4 run, made once: some cases need a real run to resume or evaluate."""
-    out = tmp_path_factory.mktemp("run") / "run.h5"
-    result = CliRunner().invoke(cli, ["simulate", *TILE, "--workers", "1", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 def _inputs(d: Path, run: Path) -> Path:
     """The bad input files of every case, in ``d``; returns where the run's copy lies."""
     for name, array in {"shape33": np.zeros((3, 3)), "shape3": np.zeros(3),

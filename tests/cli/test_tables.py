@@ -24,28 +24,21 @@ from spicecim.store.hdf5 import RunWriter
 TILE = ["--rows", "4", "--cols", "4"]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tables") / "run.h5"
-    result = CliRunner().invoke(cli, ["simulate", *TILE, "--workers", "1", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 def tables(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, ["tables", *args])
     return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.mark.ngspice
-def test_a_run_and_what_else_spicecim_writes_are_each_named(run: Path, tmp_path: Path) -> None:
-    code, text, _ = tables(str(run))
+def test_a_run_and_what_else_spicecim_writes_are_each_named(finished_run: Path,
+                                                            tmp_path: Path) -> None:
+    code, text, _ = tables(str(finished_run))
     assert code == 0 and "layer0 (tile0):" in text and "partial" not in text
-    assert json.loads(tables(str(run), "--json")[1])["kind"] == "run"
+    assert json.loads(tables(str(finished_run), "--json")[1])["kind"] == "run"
 
     report = tmp_path / "report.h5"
-    made = CliRunner().invoke(cli, ["evaluate", str(run), "--model", "mlp:4-2", "--no-accuracy",
-                                    "--no-baseline", "--out", str(report)])
+    made = CliRunner().invoke(cli, ["evaluate", str(finished_run), "--model", "mlp:4-2",
+                                    "--no-accuracy", "--no-baseline", "--out", str(report)])
     assert made.exit_code == 0, made.output
     code, text, _ = tables(str(report))
     assert code == 0 and "evaluation report" in text and "'mlp:4-2'" in text
