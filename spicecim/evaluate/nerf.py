@@ -419,9 +419,9 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
         f"{'schedule':<12}{'latency/sample':>16}{'energy/sample':>15}{'latency/frame':>15}"
         f"{'energy/frame':>14}",
     ]
-    for name, label in sched.SCHEDULE_LABELS.items():
+    for name in sched.SCHEDULES:
         t = x.cost.total(name)
-        lines.append(f"{label:<12}{si(t.sample_latency_s, 's'):>16}"
+        lines.append(f"{name:<12}{si(t.sample_latency_s, 's'):>16}"
                      f"{si(t.sample_energy_j, 'J'):>15}{si(t.frame_latency_s, 's'):>15}"
                      f"{si(t.frame_energy_j, 'J'):>14}")
     if result.ladder:
@@ -528,13 +528,13 @@ def write_outputs(result: NerfResult, out_dir: Path | str) -> list[Path]:
 
 
 def _write_renders_csv(renders: Sequence[CrossbarRender], path: Path) -> Path:
-    names = list(sched.SCHEDULE_LABELS)
+    names = sched.SCHEDULES
     energy, latency = pareto(renders, "frame_energy_j"), pareto(renders, "frame_latency_s")
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["label", "design", "ir_aware", "finetune", "psnr_vs_float_db",
                       "ssim_vs_float", "psnr_vs_scene_db", "ssim_vs_scene",
-                      *(f"frame_latency_s_{sched.SCHEDULE_LABELS[s]}" for s in names),
+                      *(f"frame_latency_s_{s}" for s in names),
                       "frame_energy_j", "pareto_energy", "pareto_latency"])
         for k, p in enumerate(renders):
             totals = [p.cost.total(s) for s in names]
@@ -577,11 +577,11 @@ def _plot_design_sweep(result: NerfResult, path: Path) -> Path:
 
 def _write_sweep_csv(result: NerfResult, path: Path) -> Path:
     axis = result.sweep_axis or ""
-    names = list(sched.SCHEDULE_LABELS)
+    names = sched.SCHEDULES
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow([axis, "psnr_vs_float_db", "psnr_vs_scene_db",
-                      *(f"frame_latency_s_{sched.SCHEDULE_LABELS[s]}" for s in names),
+                      *(f"frame_latency_s_{s}" for s in names),
                       "frame_energy_j"])
         for p in result.sweep:
             totals = [p.cost.total(s) for s in names]

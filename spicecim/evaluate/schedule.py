@@ -46,7 +46,6 @@ from spicecim.netlist.weights import WeightMapping, make_tile
 from spicecim.store import schema
 from spicecim.store.hdf5 import open_run
 
-SCHEDULE_LABELS = {s: s for s in SCHEDULES}  # one vocabulary: measure.SCHEDULES
 DEFAULT_POLICY = ROW_POLICIES[0]
 """Rows and front ends off once every column's sample is held (the sample-and-holds exist to
 allow it)."""
