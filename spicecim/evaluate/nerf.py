@@ -37,9 +37,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.image import imsave
-from matplotlib.ticker import EngFormatter
 
 from spicecim.errors import ResultFileError, SpecError, check
 from spicecim.evaluate import accuracy as acc
@@ -506,6 +503,10 @@ def write_outputs(result: NerfResult, out_dir: Path | str) -> list[Path]:
     """PNGs of the three renders and of |crossbar - float| (:func:`difference`, magma colour
     map from 0 to its largest value, which the report names), and with a sweep ``sweep.csv``
     and ``sweep.png``. Returns the paths written."""
+    # matplotlib is imported when first used: every command that imports this module (the
+    # tables and co-simulation ones through spicecim.evaluate.cosim) starts half a second sooner
+    from matplotlib.image import imsave
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -546,6 +547,9 @@ def _write_renders_csv(renders: Sequence[CrossbarRender], path: Path) -> Path:
 
 
 def _plot_design_sweep(result: NerfResult, path: Path) -> Path:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import EngFormatter
+
     renders = result.design_sweep
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     axes = fig.subplots(1, 2)
@@ -591,6 +595,9 @@ def _write_sweep_csv(result: NerfResult, path: Path) -> Path:
 
 
 def _plot_sweep(result: NerfResult, path: Path) -> Path:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import EngFormatter
+
     axis = result.sweep_axis or ""
     labels = [_setting(p.settings, axis) for p in result.sweep]
     vs_float = [p.psnr_float_db for p in result.sweep]
