@@ -24,7 +24,7 @@ def si(value: float, unit: str, digits: int = 4) -> str:
 
 _LAYER_FIGURES: dict[str, tuple[str | tuple[str, ...], str]] = {
     "latency": ("latency_s", "s"), "energy": ("energy_j", "J"),
-    "array": (("energy_dac_j", "energy_array_j"), "J"),
+    "DAC": ("energy_dac_j", "J"), "array": ("energy_array_j", "J"),
     "front end": (("energy_frontend_j", "energy_sh_j"), "J"),
     "ADC": ("energy_adc_j", "J")}
 """The layer table's figures: column title -> (the field, or the fields added up; unit)."""
@@ -106,7 +106,7 @@ def _readout_line(run: Run, tile: str) -> str:
 
 
 _MODEL_FIGURES = (("latency_mean_s", "s"), ("latency_max_s", "s"), ("latency_p95_s", "s"),
-                  ("energy_mean_j", "J"), ("energy_array_mean_j", "J"),
+                  ("energy_mean_j", "J"), ("energy_dac_mean_j", "J"), ("energy_array_mean_j", "J"),
                   ("energy_frontend_mean_j", "J"), ("energy_adc_mean_j", "J"))
 """The model table's figures after its layer and schedule, in the order of its columns."""
 
@@ -120,7 +120,7 @@ def render_model(run: Run, model: dict) -> str:
              f"{model['inputs']}; rows off once sampled (hold); latency over the samples, "
              "energy their mean:"]
     lines.append(f"  {'layer':<12}{'schedule':<15}{'mean':>11}{'max':>11}{'p95':>11}"
-                 f"{'energy':>11}{'array':>11}{'front end':>11}{'ADC':>11}")
+                 f"{'energy':>11}{'DAC':>11}{'array':>11}{'front end':>11}{'ADC':>11}")
     for r in cosim.model_table(run):
         where = f"{run.path}: layer {r['layer']!r}"
         cells = [si(stored_float(r, key, where), unit) for key, unit in _MODEL_FIGURES]
