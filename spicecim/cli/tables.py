@@ -14,6 +14,7 @@ from spicecim.evaluate.schedule import stored_float
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown
 from spicecim.store import kinds, runs, schema
 from spicecim.store.hdf5 import Run, open_run
+from spicecim.store.lock import writer
 from spicecim.units import format_si
 
 
@@ -56,8 +57,10 @@ def column_counts(run: Run) -> tuple[int, int]:
 
 def _partial_line(run: Run) -> str:
     done, total = column_counts(run)
-    return (f"{run.path}: partial run, {done} of {total} columns done (interrupted; rerun the "
-            "same command to resume)")
+    holder = writer(run.out if isinstance(run, runs.PartialRun) else run.path)
+    state = ("interrupted; rerun the same command to resume" if holder is None
+             else f"running: being written by {holder}")
+    return f"{run.path}: partial run, {done} of {total} columns done ({state})"
 
 
 def describe(run: Run) -> dict:

@@ -56,30 +56,41 @@ def _describe(holder: dict) -> str:
             f"{holder.get('started_utc')}: {holder.get('command') or 'spicecim'})")
 
 
-def _in_use_message(out: Path, holder: dict) -> str:
-    return (f"{out} is being written by {_describe(holder)}: wait for it to end, or stop it and "
-            "rerun (--overwrite does not remove a file in use)")
+def _in_use_message(out: Path, who: str) -> str:
+    return (f"{out} is being written by {who}: wait for it to end, or stop it and rerun "
+            "(--overwrite does not remove a file in use)")
+
+
+def writer(out: Path) -> str | None:
+    """Who writes ``out`` now, in words (the live process holding its lock, this one
+    included), or None when nobody does. Nothing is created."""
+    key = Path(out).resolve()
+    if key in _HELD:
+        return f"this process ({os.getpid()})"
+    path = lock_path(key)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # no lock file: nobody writes it
+        return None
+    try:
+        # A shared lock is refused only while a writer holds its exclusive one.
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _describe(_holder(path))
+    finally:
+        os.close(fd)
+    return None
 
 
 def check_not_in_use(out: Path) -> None:
     """Refuse (:class:`RunLockedError`) an output whose lock another live process holds, so a
     command that would replace ``out`` leaves it alone. Nothing is created; a lock this process
     holds is no obstacle."""
-    key = Path(out).resolve()
-    if key in _HELD:
+    if Path(out).resolve() in _HELD:
         return
-    path = lock_path(key)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # no lock file: nobody writes it
-        return
-    try:
-        # A shared lock is refused only while a writer holds its exclusive one.
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise RunLockedError(_in_use_message(Path(out), _holder(path))) from None
-    finally:
-        os.close(fd)
+    holder = writer(out)
+    if holder is not None:
+        raise RunLockedError(_in_use_message(Path(out), holder))
 
 
 class RunLock:
@@ -115,7 +126,7 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise RunLockedError(_in_use_message(self.out, _holder(path))) from None
+                raise RunLockedError(_in_use_message(self.out, _describe(_holder(path)))) from None
             # A holder that finished removed the file after we opened it: lock the new one.
             try:
                 same = os.stat(path).st_ino == os.fstat(fd).st_ino

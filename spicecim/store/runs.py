@@ -329,6 +329,7 @@ class PartialRun(Run):
 
     def __init__(self, out: Path, journal: Path) -> None:
         self.path = journal
+        self.out = out  # the file the run makes; its lock says whether a process still writes
         self._state, _, self._base = read_journal(journal, out, _check_version)
 
     @property

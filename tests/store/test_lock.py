@@ -94,3 +94,18 @@ def test_overwrite_never_replaces_a_file_a_live_run_writes(tmp_path: Path,
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and f"process {holder.pid}" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_tables_tells_a_run_being_written_from_an_interrupted_one(
+        tmp_path: Path, holder: subprocess.Popen[str]) -> None:
+    out = tmp_path / "run.h5"
+    live = CliRunner().invoke(cli, ["tables", str(out)])
+    assert live.exit_code == 0, live.output
+    assert (f"partial run, 1 of 2 columns done (running: being written by process {holder.pid} "
+            "on ") in live.stdout
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    dead = CliRunner().invoke(cli, ["tables", str(out)])
+    assert dead.exit_code == 0, dead.output
+    assert ("partial run, 1 of 2 columns done (interrupted; rerun the same command to resume)"
+            in dead.stdout)
