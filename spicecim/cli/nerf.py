@@ -130,6 +130,9 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
     if ladder or design_axes:
         check_output(simulate_dir or run.parent, True, "--simulate-dir", inside=())
     table = nerf.load_table(run)
+    cosim_run = run if nerf.is_cosimulation(run) else None
+    if cosim_run is not None:
+        nerf.check_cosim_share(cosim_run, adc_share)
     rows, cols = parse_size(tile_text, "tile") if tile_text else (None, None)
     chosen = designs.DesignPoint(rows, cols, rows_per_read, g_min, g_max, None, slices, copies)
     design = designs.MITIGATED if mitigated or (ladder and chosen == designs.BASELINE) \
@@ -166,7 +169,7 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
         scene, field, table, frame, settings, sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",
         calibration_points=calibration_points, adc_share=adc_share, mitigations=mitigations,
-        progress=tell)
+        progress=tell, cosim_run=cosim_run)
     renders = (result.crossbar, *result.sweep, *result.ladder, *result.design_sweep)
     refuse_failed({"float MLP PSNR": result.float_psnr_db,
                    **{f"{r.label} PSNR vs {vs} ({r.settings.describe()})":

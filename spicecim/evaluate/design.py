@@ -90,11 +90,12 @@ MITIGATED = DesignPoint(rows=64, cols=64, slices=2, copies=4)
 def design_table(point: DesignPoint, base: sched.TileTable, directory: Path | None, *,
                  simulate: bool = True, workers: int | None = None, seed: int = 0
                  ) -> sched.TileTable | None:
-    """The tables of ``point``'s configuration: ``base`` itself when it matches, else a run
+    """The tables of ``point``'s configuration: ``base`` itself when it matches (and is a
+    generic tile, not a co-simulation's), else a run
     under ``directory`` (:func:`spicecim.evaluate.schedule.on_demand_path`), simulated there
     when ``simulate`` (None when it is missing and not simulated)."""
     spec, weights = point.spec(base.spec), point.weights(base.weights)
-    if base.matches(spec, weights):
+    if base.generic and base.matches(spec, weights):
         return base
     if directory is None:
         return None

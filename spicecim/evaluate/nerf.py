@@ -48,6 +48,7 @@ from spicecim.evaluate.presets import NerfField, default_cache_dir
 from spicecim.evaluate.quality import ssim
 from spicecim.evaluate.render import Rays, default_view, psnr, render, sample_depths
 from spicecim.evaluate.scene import Scene
+from spicecim.store import schema
 from spicecim.units import format_si as si
 
 if TYPE_CHECKING:  # finetune loads JAX: imported where fine-tuning runs
@@ -81,7 +82,10 @@ class Frame:
 
 
 def load_table(path: Path | str) -> sched.TileTable:
-    """The first tile of a run file from ``spicecim simulate``."""
+    """The first tile of a run file from ``spicecim simulate`` (of a model's co-simulation:
+    its configuration, :func:`~spicecim.evaluate.schedule.cosim_tile_table`)."""
+    if is_cosimulation(path):
+        return sched.cosim_tile_table(path)
     tables = sched.read_tables(path)
     if not tables:
         raise ResultFileError(f"{path} holds no tile of the configuration its /config "
@@ -96,10 +100,20 @@ def device_settings(table: sched.TileTable, **overrides: Any) -> acc.Nonideality
 
 
 def frame_cost(mapping: ModelMapping, table: sched.TileTable, frame: Frame, adc_share: int,
-               adc_bits: int | None = None) -> sched.ModelCost:
-    """The frame's figures from the tables, their ADC scaled to ``adc_bits`` (None: as it is);
-    every figure missing where the scaling has no cited figure."""
+               adc_bits: int | None = None, cosim_run: Path | None = None) -> sched.ModelCost:
+    """The frame's figures from the tables (or, given ``cosim_run``, from the model's
+    co-simulation there: every layer its own), their ADC scaled to ``adc_bits`` (None: as it
+    is); every figure missing where the scaling has no cited figure."""
     adc = table.adc if adc_bits is None else sched.scaled_adc(table.adc, adc_bits)
+    if cosim_run is not None and adc is not None:
+        from spicecim.evaluate import cosim  # imports the simulator: only for a co-simulation
+        from spicecim.store.hdf5 import open_run
+
+        with open_run(cosim_run) as run:
+            layers = cosim.layer_costs(run, mapping, sched.DigitalAdder(), adc_share=adc_share,
+                                       adc=None if adc_bits is None else adc)
+            return sched.model_cost(mapping, None, frame.workload, adc_share, layers=layers,
+                                    source=cosim.describe(run))
     scaled: sched.TileTable | None = None
     if adc is not None:
         readout = dataclasses.replace(table.spec.readout, adc=adc)
@@ -119,6 +133,7 @@ class Crossbar:
     calibration: dict[str, np.ndarray]
     adc_share: int
     design: designs.DesignPoint = designs.BASELINE
+    cosim: Path | None = None  # the model's co-simulation its costs come from (None: the table's)
 
     def __post_init__(self) -> None:
         check(self.adc_share >= 1, "adc_share", self.adc_share, "an integer >= 1")
@@ -151,6 +166,7 @@ class CrossbarRender:
     design: str = ""
     ir_error: tuple[float, float, float] | None = None  # median raw, median and worst after
     finetune: str = ""  # how the MLP was fine-tuned ("" : not)
+    figures: str = "generic tile"  # where latency and energy came from, or "co-simulated"
 
     @property
     def frame_energy_j(self) -> float:
@@ -262,7 +278,8 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
              settings: acc.Nonideality, sweep: tuple[str, Sequence[float]] | None = None, *,
              model: str = "nerf-4x256", weights: str = "", calibration_points: int = 8192,
              adc_share: int | None = None, mitigations: Mitigations = Mitigations(),
-             progress: Callable[[str], None] | None = None) -> NerfResult:
+             progress: Callable[[str], None] | None = None,
+             cosim_run: Path | None = None) -> NerfResult:
     """Render ``frame`` from the scene, the float ``nerf`` (fitted to it) and the crossbar model
     of ``table``'s tile with ``settings`` and ``mitigations``; with ``sweep`` (an axis of
     accuracy.SWEEP_AXES and its values) once more per value on top of ``settings``.
@@ -271,7 +288,12 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     frame's own samples (drawn with ``settings.seed``): a scale set on the workload, so a frame
     of at most that many samples in the cube never saturates a DAC. ``model`` and ``weights``
     only describe the MLP in the report; ``progress`` is told of each render as it starts and
-    ends (a render through the crossbars takes minutes at the demo's frame)."""
+    ends (a render through the crossbars takes minutes at the demo's frame).
+
+    ``cosim_run``: a co-simulation of this model (``spicecim simulate --model --scene``) whose
+    tile ``table`` is; a render of its configuration (its tile, one device per weight, every
+    row at once) takes each layer's latency and energy from it, any other design point from a
+    generic tile of its own configuration (found or simulated as ever), and each says which."""
     tell = progress or (lambda _: None)
     check(calibration_points >= 1, "calibration_points", calibration_points, "an integer >= 1")
     rays, near, far = view(frame, scene.bound)
@@ -282,12 +304,17 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     calibration = nerf.encode(points[pick], dirs[pick])
     share = adc_share or table.adc_share
     mit = mitigations
+    if cosim_run is not None:
+        _check_cosimulation(cosim_run, nerf, share)
 
     n = frame.samples_per_ray
     scene_image = render(scene.query, rays, n, near, far)
     float_image = render(nerf.field, rays, n, near, far)
 
     def crossbar_of(design: designs.DesignPoint) -> Crossbar:
+        if cosim_run is not None and _cosimulated(design, table):
+            return dataclasses.replace(crossbar_model(nerf, table, design, calibration, share),
+                                       cosim=cosim_run)
         found = designs.design_table(design, table, mit.simulate_dir, workers=mit.workers,
                                      seed=settings.seed)
         if found is None:
@@ -310,9 +337,10 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
              f"({time.perf_counter() - started:.0f} s)")
         return CrossbarRender(
             s, image, psnr(image, float_image), psnr(image, scene_image),
-            frame_cost(xbar.mapping, xbar.table, frame, xbar.adc_share, s.adc_bits), label,
-            ssim(image, float_image), ssim(image, scene_image), xbar.describe(),
-            _ir_error(programmed[key]), how)
+            frame_cost(xbar.mapping, xbar.table, frame, xbar.adc_share, s.adc_bits, xbar.cosim),
+            label, ssim(image, float_image), ssim(image, scene_image), xbar.describe(),
+            _ir_error(programmed[key]), how,
+            "generic tile" if xbar.cosim is None else "co-simulated")
 
     main_model = crossbar_of(mit.design)
     main_programmed: dict = {}
@@ -353,6 +381,45 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
                       tuple(name for name, _ in mit.design_sweep), swept, tuple(points_d))
 
 
+def _cosimulated(design: designs.DesignPoint, table: sched.TileTable) -> bool:
+    """Whether ``design`` on ``table``'s tile is what a co-simulation simulates: its tile, one
+    device per weight, every row read at once."""
+    geometry = design.geometry(table.spec, table.weights)
+    return (table.matches(design.spec(table.spec), design.weights(table.weights))
+            and geometry.devices_per_weight == 1 and geometry.rows_per_read is None)
+
+
+def is_cosimulation(path: Path | str) -> bool:
+    """Whether the run file at ``path`` holds a model's co-simulation (``simulate --model``)."""
+    from spicecim.store.hdf5 import open_run
+
+    with open_run(path) as run:
+        return isinstance(run.parameters.get(schema.PARAMETER_MODEL), dict)
+
+
+def check_cosim_share(path: Path | str, adc_share: int | None) -> None:
+    """Refuse (one line) other columns per ADC than the co-simulation in ``path`` formed its
+    schedules with (None: its own)."""
+    from spicecim.store.hdf5 import open_run
+
+    with open_run(path) as run:
+        own = int(run.simulation["adc_share"])
+    if adc_share is not None and adc_share != own:
+        raise SpecError(f"adc_share={adc_share} is invalid with the co-simulation in {path}: "
+                        f"expected its {own} columns per ADC (drop --adc-share)")
+
+
+def _check_cosimulation(path: Path, nerf: NerfField, adc_share: int) -> None:
+    """Refuse (one line) a co-simulation of another model or other weights, or with other
+    columns per ADC than ``adc_share``, before any render."""
+    from spicecim.evaluate import cosim
+    from spicecim.store.hdf5 import open_run
+
+    check_cosim_share(path, adc_share)
+    with open_run(path) as run:
+        cosim.check_model(run, nerf.mlp)
+
+
 def _finetuned(xbar: Crossbar, scene: Scene, settings: acc.Nonideality, ft: FinetuneSettings,
                cache_dir: Path | None, programmed: dict) -> tuple[Crossbar, str]:
     """``xbar`` with its MLP fine-tuned through its crossbars (``programmed``: tiles already
@@ -388,8 +455,8 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
     tile = model.mapping.tile
     lines = [
         f"model {result.model} ({result.weights})",
-        f"tile figures: {model.table.source} ({tile.rows}x{tile.cols} tiles, {tile.scheme} "
-        f"weights; {model.mapping.arrays} arrays)",
+        f"tile figures: {x.cost.table or model.table.source} ({tile.rows}x{tile.cols} tiles, "
+        f"{tile.scheme} weights; {model.mapping.arrays} arrays)",
         f"frame: {frame.width_px}x{frame.height_px} px x {frame.samples_per_ray} samples per ray "
         f"= {frame.samples} samples, {100 * result.inside_fraction:.1f} % of them inside the "
         "scene's cube",
@@ -460,7 +527,7 @@ def ladder_table(lines: Sequence[CrossbarRender]) -> list[str]:
         out.append(f"  {p.label:<30}{_db(p.psnr_float_db) + f' / {p.ssim_float:.3f}':>22}"
                    f"{_db(p.psnr_scene_db) + f' / {p.ssim_scene:.3f}':>22}"
                    f"{si(p.frame_latency_s, 's'):>15}{si(p.frame_energy_j, 'J'):>14}")
-        out.append(f"    {p.design}")
+        out.append(f"    {p.design}; figures: {p.figures}")
     return out
 
 

@@ -90,6 +90,9 @@ class TileTable:
     dac_e_conv_j: float = 0.0
     sh_e_clock_j: float = 0.0
     failed: tuple[int, ...] = ()
+    # False: a tile of a model's co-simulation (its own weights and activations), which
+    # describes the tile's configuration but never stands in for a generic tile's figures.
+    generic: bool = True
 
     def __post_init__(self) -> None:
         check(len(self.columns) == self.spec.cols, "columns", len(self.columns),
@@ -148,6 +151,27 @@ def read_tables(path: Path | str) -> list[TileTable]:
                 sh_e_clock_j=stored_float(attrs, "sh_e_clock_j", where),
                 failed=tuple(int(j) for j in np.nonzero(t["status"] != "ok")[0])))
     return out
+
+
+def cosim_tile_table(path: Path | str) -> TileTable:
+    """The configuration of a model's co-simulation (``spicecim simulate --model``) as a
+    table of its first tile, marked not ``generic``: what a render of the co-simulated design
+    point needs of the tile (specification, mapping, converter), its costs being the
+    co-simulation's own (:func:`spicecim.evaluate.cosim.layer_costs`)."""
+    with open_run(path) as run:
+        spec, weights = run.spec, run.mapping
+        if weights is None or schema.PARAMETER_MODEL not in run.parameters:
+            raise ResultFileError(f"{run.path} holds no co-simulation of a model: expected a "
+                                  "run of 'spicecim simulate --model'")
+        tile = run.tiles()[0]
+        attrs = run.tile_attrs(tile)
+        where = f"{run.path}:{tile}"
+        return TileTable(source=f"{run.path} (co-simulation)", spec=spec, weights=weights,
+                         adc_share=int(run.simulation["adc_share"]),
+                         columns=run.column_figures(tile),
+                         dac_e_conv_j=stored_float(attrs, "dac_e_conv_j", where),
+                         sh_e_clock_j=stored_float(attrs, "sh_e_clock_j", where),
+                         generic=False)
 
 
 def find_table(tables: Sequence[TileTable], spec: specs.CrossbarSpec,
@@ -256,6 +280,9 @@ def layer_costs(m: LayerMapping, table: TileTable | None, adder: DigitalAdder,
                              conversions) for s in SCHEDULES}
     check(table.spec.rows == m.tile.rows and table.spec.cols == m.tile.cols, "table tile",
           f"{table.spec.rows}x{table.spec.cols}", f"{m.tile.rows}x{m.tile.cols} (the mapping's)")
+    if not table.generic:
+        raise ResultFileError(f"{table.source}: a tile of a model's own co-simulation, not a "
+                              "generic tile: expected its layers' costs (cosim.layer_costs)")
     k = table.adc_share if adc_share is None else adc_share
     per_tile = [{s.schedule: s for s in schedule_layer(
                     table.columns.head(n), table.adc, k, rows=table.spec.rows,

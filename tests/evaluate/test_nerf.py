@@ -17,10 +17,11 @@ from click.testing import CliRunner
 from matplotlib.image import imread
 
 from spicecim.cli import cli
-from spicecim.errors import SpecError
+from spicecim.errors import ResultFileError, SpecError
 from spicecim.evaluate import nerf, presets
 from spicecim.evaluate.accuracy import Nonideality
 from spicecim.evaluate.mapping import TileGeometry, map_model
+from spicecim.evaluate.model import Dense, Mlp
 from spicecim.evaluate.presets import init_mlp
 from spicecim.evaluate.scene import default_scene
 from spicecim.evaluate.schedule import TileTable, read_tables
@@ -210,3 +211,74 @@ def test_frame_names_a_bad_field() -> None:
     with pytest.raises(SpecError, match="samples_per_ray"):
         nerf.Frame(4, 4, 0)
     assert nerf.Frame(3, 2, 5).samples == 30
+
+
+def _tiny_field(seed: int = 0) -> presets.NerfField:
+    """A NeRF-shaped MLP small enough to co-simulate here: raw positions and directions (no
+    encoding levels), 4 hidden units; sigma and rgb read as in nerf-4x256."""
+    rng = np.random.default_rng(seed)
+
+    def dense(name: str, sources: tuple[str, ...], n_in: int, n_out: int, act: str) -> Dense:
+        return Dense(name, sources, rng.normal(0, 0.8, (n_in, n_out)).astype(np.float32),
+                     np.full(n_out, 0.1, np.float32), act)
+
+    mlp = Mlp({"pos": 3, "dir": 3}, [
+        dense("fc0", ("pos",), 3, 4, "relu"), dense("sigma", ("fc0",), 4, 1, "relu"),
+        dense("rgb_hidden", ("fc0", "dir"), 7, 4, "relu"),
+        dense("rgb", ("rgb_hidden",), 4, 3, "sigmoid")])
+    return presets.NerfField(mlp, pos_levels=0, dir_levels=0)
+
+
+def test_a_co_simulation_costs_its_own_configuration_and_only_that(tmp_path: Path) -> None:
+    """``nerf`` on a model's co-simulation (real ngspice, 8x8 tiles): the design point it
+    simulated (its tile, one device per weight) takes every layer's figures from it; another
+    design point on the same tile (two slices) from a generic tile simulated on demand, never
+    from the co-simulated tiles; each render says which. Another model's co-simulation, or
+    other columns per ADC, is refused before a render."""
+    from spicecim.driver import RunOptions
+    from spicecim.evaluate import cosim
+    from spicecim.evaluate.design import DesignPoint
+    from spicecim.evaluate.schedule import DigitalAdder
+    from spicecim.netlist import spec as specs
+    from spicecim.netlist.weights import WeightMapping
+    from spicecim.store.hdf5 import open_run
+
+    field = _tiny_field()
+    spec = specs.default_spec(8, 8)
+    weights = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S,
+                            specs.DEFAULT_WEIGHT_BITS)
+    plan = cosim.scene_plan(field, spec, weights, SMALL_FRAME, 1, model="tiny", weights="test")
+    out = tmp_path / "cosim.h5"
+    summary = cosim.cosimulate(plan, out, options=RunOptions(adc_share=4), workers=2)
+    assert not summary.failures
+    assert nerf.is_cosimulation(out)
+    table = nerf.load_table(out)
+    mit = nerf.Mitigations(DesignPoint(slices=2), ladder=True, simulate_dir=tmp_path / "tiles")
+    result = nerf.run_nerf(default_scene(), field, table, SMALL_FRAME,
+                           nerf.device_settings(table), mitigations=mit, cosim_run=out)
+    none, design, aware = result.ladder
+    assert (none.figures, design.figures, aware.figures) == (
+        "co-simulated", "generic tile", "generic tile")
+    with open_run(out) as run:
+        own = cosim.layer_costs(run, none.cost.mapping, DigitalAdder(), adc_share=4)
+        assert none.cost.table == cosim.describe(run)
+    for layer in none.cost.layers:
+        for schedule, cost in layer.items():
+            assert cost == own[cost.name][schedule]
+    assert design.cost.table is not None and str(out) not in design.cost.table
+    assert str(tmp_path / "tiles") in design.cost.table  # simulated on demand there
+    text = nerf.format_report(result)
+    assert "figures: co-simulated" in text and "figures: generic tile" in text
+
+    with pytest.raises(ResultFileError, match="other weights"):
+        nerf.run_nerf(default_scene(), _tiny_field(seed=1), table, SMALL_FRAME,
+                      nerf.device_settings(table), cosim_run=out)
+    with pytest.raises(SpecError, match=r"adc_share=8 is invalid with the co-simulation .* "
+                                         r"expected its 4 columns per ADC"):
+        nerf.run_nerf(default_scene(), field, table, SMALL_FRAME, nerf.device_settings(table),
+                      adc_share=8, cosim_run=out)
+    cli_run = CliRunner().invoke(cli, ["nerf", str(out), "--adc-share", "8", "--cache-dir",
+                                       str(tmp_path / "cache"), "--out", str(tmp_path / "r")])
+    assert cli_run.exit_code == 2 and len(cli_run.output.strip().splitlines()) == 1
+    assert "adc_share=8 is invalid with the co-simulation" in cli_run.output
+    assert not list(tmp_path.glob("cache/*.npz"))  # refused before the fit
