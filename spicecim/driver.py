@@ -33,7 +33,7 @@ from spicecim.netlist.spec import Tile
 from spicecim.sim.column import ColumnRun, SimOptions
 from spicecim.sim.executors import Cluster, open_pool
 from spicecim.sim.ngspice import NgspiceSession
-from spicecim.sim.sweep import DEFAULT_DRIVE, DRIVES, SweepPart, row_drives, sweep_tiles
+from spicecim.sim.sweep import DEFAULT_DRIVE, DRIVES, SweepPart, sweep_tiles
 from spicecim.store import schema
 from spicecim.store.hdf5 import RunWriter
 from spicecim.store.runs import Run, Table, column_figures, open_run
@@ -256,8 +256,10 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
             total = sum(t.tile.spec.cols for t in tiles)
             todo = sum(len(p) for p in pending.values())
             if todo:
-                parts = [SweepPart(t.name, t.tile, tuple(row_drives(t.tile, options.drive)),
-                                   options_of[t.name], tuple(pending[t.name]), t.group)
+                # Each tile's drives are solved as its first task is made (SweepPart.drive):
+                # the workers start after the first tile's (or group's) solves, not every tile's.
+                parts = [SweepPart(t.name, t.tile, (), options_of[t.name],
+                                   tuple(pending[t.name]), t.group, drive=options.drive)
                          for t in tiles if pending[t.name]]
                 task_size = columns_per_task or per_task(reference)
                 with _bar(todo, progress) as bar:

@@ -123,6 +123,10 @@ def row_drives(tile: Tile, mode: str) -> list[RowDrive]:
 class SweepPart:
     """Columns of one tile for :func:`sweep_tiles`, under ``key`` (e.g. the tile's name in a
     run): the tile, one :class:`RowDrive` per column, the options and the columns to run.
+    Given ``drive`` (a mode of :func:`row_drives`) instead of ``drives``, the drives are solved
+    when the part's first task is made (a group's members together, before the group's first
+    task): a job of many tiles starts simulating after the first tile's or group's solves, and
+    the next ones' solves overlap the simulation of the first.
     Parts of one ``group`` share their conductances and options (one tile under several
     inputs): each of their columns is loaded once and run for every input that needs it
     (:func:`~spicecim.sim.column.simulate_column_inputs`)."""
@@ -133,10 +137,19 @@ class SweepPart:
     options: SimOptions
     columns: tuple[int, ...]
     group: str | None = None
+    drive: str | None = None
 
     def __post_init__(self) -> None:
-        check(len(self.drives) == self.tile.spec.cols, "drives", len(self.drives),
-              f"{self.tile.spec.cols} (one per column)")
+        if self.drive is not None:
+            check(self.drive in DRIVES, "drive", self.drive, f"one of {DRIVES}")
+            check(not self.drives, "drives", len(self.drives), "none when a drive mode is given")
+        else:
+            check(len(self.drives) == self.tile.spec.cols, "drives", len(self.drives),
+                  f"{self.tile.spec.cols} (one per column)")
+
+    def solved(self) -> tuple[RowDrive, ...]:
+        """The part's drives, solved now when it was given a drive mode."""
+        return self.drives if self.drive is None else tuple(row_drives(self.tile, self.drive))
 
 
 IN_FLIGHT_PER_WORKER = 4
@@ -176,7 +189,7 @@ def sweep_tiles(parts: Sequence[SweepPart], *, executor: cf.Executor | None = No
     # ProcessPoolExecutor says how many workers it has; other executors count as one per core.
     n_workers = workers or getattr(pool, "_max_workers", None) or os.cpu_count() or 1
     broken = unconvergeable_columns()
-    tasks = iter(_tasks(parts, columns_per_task, n_workers, broken))
+    tasks = _tasks(parts, columns_per_task, n_workers, broken)
     running: dict[cf.Future, str | None] = {}
 
     def submit() -> None:
@@ -214,35 +227,32 @@ def sweep_tiles(parts: Sequence[SweepPart], *, executor: cf.Executor | None = No
 
 
 def _tasks(parts: Sequence[SweepPart], size: int | None, workers: int, broken: frozenset[int]
-           ) -> list[tuple[str | None, Callable[..., Any], object]]:
-    """``(key, worker function, task)`` for every batch: a part's own key, or None for a
+           ) -> Iterator[tuple[str | None, Callable[..., Any], object]]:
+    """``(key, worker function, task)`` for every batch, made as they are asked for (a part's
+    drives are solved on the way, :meth:`SweepPart.solved`): a part's own key, or None for a
     group's task (its runs carry their keys)."""
-    out: list[tuple[str | None, Callable[..., Any], object]] = []
     groups: dict[str, list[SweepPart]] = {}
     for p in parts:
         if p.group is None:
-            out += [(p.key, simulate_task, _task(p, b, broken))
-                    for b in _batches(p.columns, size, workers)]
+            drives = p.solved()
+            for b in _batches(p.columns, size, workers):
+                yield (p.key, simulate_task, ColumnTask(
+                    p.tile, b, tuple(drives[j] for j in b), p.options, broken & set(b)))
         else:
             groups.setdefault(p.group, []).append(p)
     for members in groups.values():
         columns = sorted(set().union(*(set(p.columns) for p in members)))
         pending = [set(p.columns) for p in members]
+        solved = [p.solved() for p in members]
         for batch in _batches(columns, size, workers):
-            drives = tuple(tuple(p.drives[j] if j in todo else None for j in batch)
-                           for p, todo in zip(members, pending, strict=True))
-            out.append((None, simulate_group_task, GroupTask(
-                tuple(p.key for p in members), tuple(p.tile for p in members), batch, drives,
-                members[0].options, broken & set(batch))))
-    return out
+            by_member = tuple(tuple(d[j] if j in todo else None for j in batch)
+                              for d, todo in zip(solved, pending, strict=True))
+            yield (None, simulate_group_task, GroupTask(
+                tuple(p.key for p in members), tuple(p.tile for p in members), batch, by_member,
+                members[0].options, broken & set(batch)))
 
 
 def _batches(columns: Sequence[int], size: int | None, workers: int) -> list[tuple[int, ...]]:
     # A few tasks per worker balance the load; fewer would leave cores idle at the end.
     size = size or max(1, math.ceil(len(columns) / (4 * workers)))
     return [tuple(columns[k:k + size]) for k in range(0, len(columns), size)]
-
-
-def _task(part: SweepPart, columns: tuple[int, ...], broken: frozenset[int]) -> ColumnTask:
-    return ColumnTask(part.tile, columns, tuple(part.drives[j] for j in columns), part.options,
-                      broken & set(columns))
