@@ -600,13 +600,13 @@ def _write_renders_csv(renders: Sequence[CrossbarRender], path: Path) -> Path:
     energy, latency = pareto(renders, "frame_energy_j"), pareto(renders, "frame_latency_s")
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(["label", "design", "ir_aware", "finetune", "psnr_vs_float_db",
+        out.writerow(["label", "design", "figures", "ir_aware", "finetune", "psnr_vs_float_db",
                       "ssim_vs_float", "psnr_vs_scene_db", "ssim_vs_scene",
                       *(f"frame_latency_s_{s}" for s in names),
                       "frame_energy_j", "pareto_energy", "pareto_latency"])
         for k, p in enumerate(renders):
             totals = [p.cost.total(s) for s in names]
-            out.writerow([p.label, p.design, p.settings.ir_aware, p.finetune or "no",
+            out.writerow([p.label, p.design, p.figures, p.settings.ir_aware, p.finetune or "no",
                           p.psnr_float_db, p.ssim_float, p.psnr_scene_db, p.ssim_scene,
                           *(t.frame_latency_s for t in totals), p.frame_energy_j,
                           energy[k], latency[k]])

@@ -267,8 +267,11 @@ def test_a_co_simulation_costs_its_own_configuration_and_only_that(tmp_path: Pat
             assert cost == own[cost.name][schedule]
     assert design.cost.table is not None and str(out) not in design.cost.table
     assert str(tmp_path / "tiles") in design.cost.table  # simulated on demand there
-    text = nerf.format_report(result)
+    text = nerf.format_report(result, nerf.write_outputs(result, tmp_path / "out"))
     assert "figures: co-simulated" in text and "figures: generic tile" in text
+    with (tmp_path / "out" / "ladder.csv").open() as fh:
+        assert [r["figures"] for r in csv.DictReader(fh)] == [
+            "co-simulated", "generic tile", "generic tile"]
 
     with pytest.raises(ResultFileError, match="other weights"):
         nerf.run_nerf(default_scene(), _tiny_field(seed=1), table, SMALL_FRAME,
