@@ -14,7 +14,7 @@ demo: setup
 	$(BIN)/spicecim simulate --model nerf-4x256 --scene --inputs 1 --out $(RUNS)/nerf-4x256-cosim.h5
 	$(BIN)/spicecim evaluate $(RUNS)/xbar256.h5 --model nerf-4x256 --scene
 	$(BIN)/spicecim evaluate $(RUNS)/nerf-4x256-cosim.h5 --model nerf-4x256 --scene
-	$(BIN)/spicecim nerf $(RUNS)/xbar256.h5 --resolution 64x64 --samples-per-ray 32 --ladder --out renders --overwrite
+	$(BIN)/spicecim nerf $(RUNS)/nerf-4x256-cosim.h5 --resolution 64x64 --samples-per-ray 32 --ladder --out renders --overwrite
 
 # Two pytest-xdist workers: one per core of the 2-core machine make test is sized for.
 test: setup
