@@ -61,7 +61,12 @@ def tile_for(spec: CrossbarSpec, rng: np.random.Generator) -> Tile:
 def badcrossbar_compute() -> Callable[..., Any]:
     # Its plotting half needs system cairo and warns when it is missing; we use compute only.
     with warnings.catch_warnings(record=True):
-        import badcrossbar
+        try:
+            import badcrossbar
+        except ModuleNotFoundError:
+            raise SystemExit("bench_solve needs badcrossbar, the baseline it is measured "
+                             "against: .venv/bin/pip install --no-deps badcrossbar sigfig "
+                             "pathvalidate") from None
     logging.getLogger("badcrossbar").setLevel(logging.WARNING)  # it logs every step at INFO
     return badcrossbar.compute
 
