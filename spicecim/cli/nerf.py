@@ -130,7 +130,7 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
     if ladder or design_axes:
         check_output(simulate_dir or run.parent, True, "--simulate-dir", inside=())
     table = nerf.load_table(run)
-    cosim_run = run if nerf.is_cosimulation(run) else None
+    cosim_run = None if table.generic else run  # load_table: a co-simulation's configuration
     if cosim_run is not None:
         nerf.check_cosim_share(cosim_run, adc_share)
     rows, cols = parse_size(tile_text, "tile") if tile_text else (None, None)

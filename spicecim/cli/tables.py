@@ -57,7 +57,7 @@ def column_counts(run: Run) -> tuple[int, int]:
 
 def _partial_line(run: Run) -> str:
     done, total = column_counts(run)
-    holder = writer(run.out if isinstance(run, runs.PartialRun) else run.path)
+    holder = writer(run.output)
     state = ("interrupted; rerun the same command to resume" if holder is None
              else f"running: being written by {holder}")
     return f"{run.path}: partial run, {done} of {total} columns done ({state})"
@@ -108,10 +108,11 @@ def _readout_line(run: Run, tile: str) -> str:
             f"capacitor {num('c_s_f', 'F')}, kT/C noise {num('noise_v', 'V')} rms")
 
 
-_MODEL_FIGURES = (("latency_mean_s", "s"), ("latency_max_s", "s"), ("latency_p95_s", "s"),
-                  ("energy_mean_j", "J"), ("energy_dac_mean_j", "J"), ("energy_array_mean_j", "J"),
-                  ("energy_frontend_mean_j", "J"), ("energy_adc_mean_j", "J"))
-"""The model table's figures after its layer and schedule, in the order of its columns."""
+_MODEL_FIGURES = (("mean", "latency_mean_s", "s"), ("max", "latency_max_s", "s"),
+                  ("p95", "latency_p95_s", "s"), ("energy", "energy_mean_j", "J"),
+                  ("DAC", "energy_dac_mean_j", "J"), ("array", "energy_array_mean_j", "J"),
+                  ("front end", "energy_frontend_mean_j", "J"), ("ADC", "energy_adc_mean_j", "J"))
+"""The model table's figures after its layer and schedule: (column title, field, unit)."""
 
 
 def render_model(run: Run, model: dict) -> str:
@@ -122,11 +123,11 @@ def render_model(run: Run, model: dict) -> str:
     lines = [f"model {model['name']} ({model['weights']}), co-simulated on "
              f"{model['inputs']}; rows off once sampled (hold); latency over the samples, "
              "energy their mean:"]
-    lines.append(f"  {'layer':<12}{'schedule':<15}{'mean':>11}{'max':>11}{'p95':>11}"
-                 f"{'energy':>11}{'DAC':>11}{'array':>11}{'front end':>11}{'ADC':>11}")
+    lines.append(f"  {'layer':<12}{'schedule':<15}"
+                 + "".join(f"{title:>11}" for title, _, _ in _MODEL_FIGURES))
     for r in cosim.model_table(run):
         where = f"{run.path}: layer {r['layer']!r}"
-        cells = [si(stored_float(r, key, where), unit) for key, unit in _MODEL_FIGURES]
+        cells = [si(stored_float(r, key, where), unit) for _, key, unit in _MODEL_FIGURES]
         lines.append(f"  {r['layer']:<12}{r['schedule']:<15}" + "".join(f"{c:>11}" for c in cells))
     failed = [(tile, j, s) for tile in run.tiles() for j, s, _ in run.failures(tile)]
     if failed:
@@ -138,7 +139,7 @@ def render_model(run: Run, model: dict) -> str:
 
 def render(run: Run) -> str:
     """The per-layer table (schedules x latency, energy by part) and any failures, as text."""
-    model = cosim.provenance(run)
+    model = run.model
     if model is not None:
         return render_model(run, model)
     lines = [] if run.complete else [_partial_line(run)]

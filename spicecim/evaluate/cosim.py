@@ -274,15 +274,9 @@ class LayerFigures:
     schedules: tuple[Mapping[str, object], ...]
 
 
-def provenance(run: Run) -> dict | None:
-    """The co-simulation a run holds (None: a single tile's run)."""
-    model = run.parameters.get(schema.PARAMETER_MODEL)
-    return dict(model) if isinstance(model, Mapping) else None
-
-
 def check_model(run: Run, mlp: Mlp) -> dict:
     """The run's co-simulation provenance, refused (one line) unless it was made for ``mlp``."""
-    model = provenance(run)
+    model = run.model
     if model is None:
         raise ResultFileError(f"{run.path} holds no co-simulation of a model: expected a run of "
                               "'spicecim simulate --model'")
@@ -411,7 +405,7 @@ def make_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: i
 def model_table(run: Run, policy: str = "hold") -> list[dict[str, object]]:
     """The model's per-layer table: for each layer and schedule (rows ``policy``), the latency
     of every statistic over the samples and the mean energy by part."""
-    model = provenance(run)
+    model = run.model
     if model is None:
         raise ResultFileError(f"{run.path} holds no co-simulation of a model")
     out = []
@@ -444,7 +438,7 @@ def layer_costs(run: Run, mapping: ModelMapping, adder: DigitalAdder, *,
     schedules were formed with it). ``adc``: another converter in place of the run's ADC: per
     layer, its ``rounds`` conversion times replace the ADC's in the latency and its energy per
     conversion the ADC's."""
-    model = provenance(run)
+    model = run.model
     if model is None:
         raise ResultFileError(f"{run.path} holds no co-simulation of a model")
     spec, weights = run.spec, run.mapping
@@ -484,7 +478,7 @@ def layer_costs(run: Run, mapping: ModelMapping, adder: DigitalAdder, *,
 
 def describe(run: Run, statistic: str = "mean") -> str:
     """Where a co-simulated report's figures came from, in one line."""
-    model = provenance(run) or {}
+    model = run.model or {}
     return (f"co-simulated: {run.path}, model {model.get('name')!r} ({model.get('weights')}), "
             f"each layer's {statistic} over {model.get('samples')} inputs: "
             f"{model.get('inputs')}")

@@ -228,7 +228,7 @@ def _figures(mlp: Mlp, paths: Sequence[Path], s: Settings, command_line: str) ->
     from spicecim.evaluate import cosim
 
     with open_run(paths[0]) as r:
-        if cosim.provenance(r) is not None:
+        if r.model is not None:
             cosim.check_model(r, mlp)
             if s.tile is not None and s.tile != (r.spec.rows, r.spec.cols):
                 raise SpecError(f"tile={s.tile[0]}x{s.tile[1]} is invalid with the "

@@ -48,7 +48,6 @@ from spicecim.evaluate.presets import NerfField, default_cache_dir
 from spicecim.evaluate.quality import ssim
 from spicecim.evaluate.render import Rays, default_view, psnr, render, sample_depths
 from spicecim.evaluate.scene import Scene
-from spicecim.store import schema
 from spicecim.units import format_si as si
 
 if TYPE_CHECKING:  # finetune loads JAX: imported where fine-tuning runs
@@ -394,7 +393,7 @@ def is_cosimulation(path: Path | str) -> bool:
     from spicecim.store.hdf5 import open_run
 
     with open_run(path) as run:
-        return isinstance(run.parameters.get(schema.PARAMETER_MODEL), dict)
+        return run.model is not None
 
 
 def check_cosim_share(path: Path | str, adc_share: int | None) -> None:

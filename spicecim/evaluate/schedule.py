@@ -43,7 +43,6 @@ from spicecim.evaluate.mapping import LayerMapping, ModelMapping
 from spicecim.measure import ROW_POLICIES, SCHEDULES, ColumnFigures, schedule_layer
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, make_tile
-from spicecim.store import schema
 from spicecim.store.hdf5 import open_run
 
 DEFAULT_POLICY = ROW_POLICIES[0]
@@ -134,7 +133,7 @@ def read_tables(path: Path | str) -> list[TileTable]:
         if weights is None:
             raise ResultFileError(f"{run.path}: its tile was given as conductances, not "
                                   "weights: expected a run of weights mapped onto a tile")
-        if schema.PARAMETER_MODEL in run.parameters:
+        if run.model is not None:
             return []  # a model's own tiles, not a generic one (spicecim.evaluate.cosim)
         adc_share = int(run.simulation["adc_share"])
         out = []
@@ -160,7 +159,7 @@ def cosim_tile_table(path: Path | str) -> TileTable:
     co-simulation's own (:func:`spicecim.evaluate.cosim.layer_costs`)."""
     with open_run(path) as run:
         spec, weights = run.spec, run.mapping
-        if weights is None or schema.PARAMETER_MODEL not in run.parameters:
+        if weights is None or run.model is None:
             raise ResultFileError(f"{run.path} holds no co-simulation of a model: expected a "
                                   "run of 'spicecim simulate --model'")
         tile = run.tiles()[0]

@@ -138,6 +138,17 @@ class Run(ABC):
         """The caller's parameters (seed, Monte Carlo, model provenance)."""
         return dict(self.config.get(schema.CONFIG_PARAMETERS) or {})
 
+    @property
+    def model(self) -> dict | None:
+        """The model co-simulation this run holds, as its provenance (None: a tile's run)."""
+        model = self.parameters.get(schema.PARAMETER_MODEL)
+        return dict(model) if isinstance(model, Mapping) else None
+
+    @property
+    def output(self) -> Path:
+        """The file the run makes (its lock says whether a process still writes it)."""
+        return self.path
+
     def _config_part(self, key: str) -> Mapping:
         part = self.config.get(key)
         if not isinstance(part, Mapping):
@@ -329,7 +340,7 @@ class PartialRun(Run):
 
     def __init__(self, out: Path, journal: Path) -> None:
         self.path = journal
-        self.out = out  # the file the run makes; its lock says whether a process still writes
+        self._out = out
         self._state, _, self._base = read_journal(journal, out, _check_version)
 
     @property
@@ -340,6 +351,10 @@ class PartialRun(Run):
     @property
     def complete(self) -> bool:
         return False
+
+    @property
+    def output(self) -> Path:
+        return self._out
 
     @property
     def config(self) -> dict:
