@@ -13,7 +13,7 @@ load per input (:func:`~spicecim.sim.column.simulate_column`); both report the s
 transient's CPU time into parse/load (netlist text, ``source``, setup, the sources' energy
 bookkeeping) and the transient itself. The whole co-simulation's wall time on ``--workers``
 cores is projected from the per-transient figures and the number of (tile, input, column)
-transients; ``--full`` runs it instead (``spicecim.evaluate.cosim.cosimulate``) and prints
+transients; ``--full`` runs it instead (``spicecim.cost.cosim.cosimulate``) and prints
 the measured wall time.
 
 ``--compare`` prints the model's per-layer table from a co-simulation (``spicecim simulate
@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecim.driver import RunOptions, sim_options
-from spicecim.evaluate import cosim
+from spicecim.cost import cosim
 from spicecim.netlist import spec as specs
 from spicecim.netlist.spec import default_spec
 from spicecim.netlist.weights import WeightMapping
 from spicecim.sim.column import simulate_column, simulate_column_inputs
+from spicecim.sim.driver import RunOptions, sim_options
 from spicecim.sim.ngspice import NgspiceSession
 from spicecim.sim.sweep import row_drives
 
@@ -131,7 +131,7 @@ def main() -> None:
 
 def compare(cosim_run: Path, generic_run: Path, *, seed: int = 0) -> None:
     """Per layer and schedule: latency and energy per sample, co-simulated and generic."""
-    from spicecim.evaluate import evaluation
+    from spicecim.report import evaluation
     from spicecim.units import format_si as si
 
     reports = [evaluation.run("nerf-4x256", path, scene=True, accuracy=False, baseline=False,

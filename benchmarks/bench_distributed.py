@@ -18,7 +18,6 @@ import time
 import numpy as np
 import psutil
 
-from spicecim.driver import sim_options
 from spicecim.netlist.spec import (
     DEFAULT_G_MAX_S,
     DEFAULT_G_MIN_S,
@@ -28,6 +27,7 @@ from spicecim.netlist.spec import (
 )
 from spicecim.netlist.weights import WeightMapping
 from spicecim.sim.column import ColumnRun, SimOptions
+from spicecim.sim.driver import sim_options
 from spicecim.sim.executors import Cluster, open_pool
 from spicecim.sim.sweep import row_drives, sweep
 

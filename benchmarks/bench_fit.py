@@ -3,7 +3,7 @@ the float render's PSNR against the scene.
 
     .venv/bin/python benchmarks/bench_fit.py [--steps 3000] [--preset nerf-4x256]
 
-Held-out loss: the fit's loss (:func:`spicecim.evaluate.fit.scene_loss`) on 32,768 points drawn
+Held-out loss: the fit's loss (:func:`spicecim.models.fit.scene_loss`) on 32,768 points drawn
 as the training batches are (half near surfaces, half uniform), from a seed the fit never uses.
 PSNR: the default view at 64x64 px and 32 samples per ray, as ``spicecim nerf`` renders it.
 """
@@ -24,9 +24,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import jax
 
-    from spicecim.evaluate.fit import FitSettings, _training_batch, fit_scene_result, scene_loss
-    from spicecim.evaluate.render import default_view, psnr, render
-    from spicecim.evaluate.scene import default_scene
+    from spicecim.models.fit import FitSettings, _training_batch, fit_scene_result, scene_loss
+    from spicecim.nerf.render import default_view, psnr, render
+    from spicecim.nerf.scene import default_scene
 
     scene = default_scene()
     field, result = fit_scene_result(scene, args.preset, FitSettings(args.steps, seed=args.seed))

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from spicecim.driver import RunOptions, simulate
 from spicecim.netlist.crossbar import Transient, build_column, isolated_drive
 from spicecim.netlist.spec import (
     DEFAULT_G_MAX_S,
@@ -35,6 +34,7 @@ from spicecim.netlist.spec import (
     default_spec,
 )
 from spicecim.netlist.weights import WeightMapping
+from spicecim.sim.driver import RunOptions, simulate
 from spicecim.store.hdf5 import open_run
 
 

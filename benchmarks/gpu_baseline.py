@@ -5,7 +5,7 @@ Configurations: JAX ``jax.jit`` (XLA) on JAX's GPU; PyTorch eager, ``torch.compi
 ``torch.compile(mode="reduce-overhead")`` (CUDA graphs: what a latency-bound batch-1 caller
 would use) on CUDA; each in fp32 and fp16, at batch 1 and 2^16 .. 2^20. Each figure is the best
 of repeated synchronised calls after warm-up (compilation and graph capture happen in the
-warm-up). The file format is documented in ``spicecim/evaluate/baseline.py``.
+warm-up). The file format is documented in ``spicecim/models/baseline.py``.
 
 Run from the repository root on the GPU machine (spicecim installed, or PYTHONPATH=.; JAX with
 its CUDA plugin, ``pip install "jax[cuda12]"``, and/or PyTorch with CUDA):
@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
 
     from spicecim.errors import SpiceCimError
-    from spicecim.evaluate.baseline import gpu_baseline_json, measure_jax, measure_torch
-    from spicecim.evaluate.presets import init_mlp, load_weights
+    from spicecim.models.baseline import gpu_baseline_json, measure_jax, measure_torch
+    from spicecim.models.presets import init_mlp, load_weights
 
     device = (str(jax_gpu.device_kind) if jax_gpu is not None
               else torch.cuda.get_device_name(0))

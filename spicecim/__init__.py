@@ -37,28 +37,30 @@ _API = {
     "WeightMapping": "spicecim.netlist.weights",
     "default_mapping": "spicecim.netlist.weights",
     "make_tile": "spicecim.netlist.weights",
-    "RunOptions": "spicecim.driver",
-    "RunSummary": "spicecim.driver",
-    "simulate": "spicecim.driver",
+    "RunOptions": "spicecim.sim.driver",
+    "RunSummary": "spicecim.sim.driver",
+    "simulate": "spicecim.sim.driver",
     "Cluster": "spicecim.sim.executors",
-    "cosimulate": "spicecim.evaluate.cosim",
-    "cosim_plan": ("spicecim.evaluate.cosim", "make_plan"),
+    "cosimulate": "spicecim.cost.cosim",
+    "cosim_plan": ("spicecim.cost.cosim", "make_plan"),
     "open_run": "spicecim.store.hdf5",
     "tables": ("spicecim.cli.tables", "render"),
-    "Mlp": "spicecim.evaluate.model",
-    "Dense": "spicecim.evaluate.model",
-    "preset": ("spicecim.evaluate.presets", "preset_mlp"),
-    "load_onnx": "spicecim.evaluate.onnx_import",
+    "Mlp": "spicecim.models.mlp",
+    "Dense": "spicecim.models.mlp",
+    "preset": ("spicecim.models.presets", "preset_mlp"),
+    "load_onnx": "spicecim.models.onnx_import",
     "SpiceCimError": "spicecim.errors",
 }
-_MODULES = ("evaluate", "plot")
+# Public module names and the package each one is: ``spicecim.evaluate`` is the report wing,
+# whose ``run`` evaluates a model on run files.
+_MODULES = {"evaluate": "spicecim.report", "plot": "spicecim.plot"}
 
 __all__ = ["__version__", *_API, *_MODULES]
 
 
 def __getattr__(name: str) -> Any:
     if name in _MODULES:
-        return importlib.import_module(f"spicecim.{name}")
+        return importlib.import_module(_MODULES[name])
     if name not in _API:
         raise AttributeError(f"module 'spicecim' has no attribute {name!r}")
     where = _API[name]

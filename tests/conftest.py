@@ -29,10 +29,10 @@ from threadpoolctl import threadpool_limits
 
 from spicecim import devices
 from spicecim.cli import cli
-from spicecim.driver import TILE
 from spicecim.netlist import spec as specs
 from spicecim.netlist.crossbar import SOURCE_GROUPS
 from spicecim.netlist.weights import WeightMapping
+from spicecim.sim.driver import TILE
 from spicecim.store import schema
 from spicecim.store.hdf5 import RunWriter
 
@@ -148,8 +148,8 @@ NERF_FIT_STEPS = 1000  # 10-20 s on 2 cores; enough for the tests' 25 dB float r
 def fitted_nerf(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """(cache folder, NerfField, steps): nerf-4x256 fitted to the built-in scene once per
     session (the other workers load the fit from the cache), in a cache the CLI tests reuse."""
-    from spicecim.evaluate.fit import cached_fit
-    from spicecim.evaluate.scene import default_scene
+    from spicecim.models.fit import cached_fit
+    from spicecim.nerf.scene import default_scene
 
     def fit(folder: Path) -> object:
         return cached_fit(folder, default_scene(), steps=NERF_FIT_STEPS, seed=0)

@@ -18,10 +18,10 @@ from spicecim import plot
 from spicecim.cli import cli
 from spicecim.devices import AdcModel
 from spicecim.devices.readout import size
-from spicecim.driver import column_row
 from spicecim.measure import adc_band, edge_time, measure_column, schedule_layer
 from spicecim.netlist.spec import DEFAULT_READOUT
 from spicecim.sim.column import ColumnRun
+from spicecim.sim.driver import column_row
 from spicecim.store import schema
 from spicecim.store.hdf5 import RunWriter, open_run
 from spicecim.store.runs import column_figures

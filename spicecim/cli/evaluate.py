@@ -10,16 +10,16 @@ from pathlib import Path
 
 import click
 
+from spicecim.analog import accuracy as acc
 from spicecim.cli import limits
 from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, check_output, parse_size
+from spicecim.cost import schedule as sched
 from spicecim.errors import SpecError
-from spicecim.evaluate import accuracy as acc
-from spicecim.evaluate import evaluation
-from spicecim.evaluate import schedule as sched
-from spicecim.evaluate.presets import NERF_PRESETS, check_preset
-from spicecim.evaluate.report import render, to_dict, write_h5
+from spicecim.models.presets import NERF_PRESETS, check_preset
 from spicecim.netlist.weights import DEFAULT_VARIATION_MODEL, VARIATION_MODELS
+from spicecim.report import evaluation
+from spicecim.report.report import render, to_dict, write_h5
 
 _MAX_SWEEP_VALUES = 200
 

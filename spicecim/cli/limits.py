@@ -102,7 +102,7 @@ def check_model(model: str, batches: Mapping[str, tuple[Any, int]]) -> None:
     """Preset ``model``'s weights (float64, a few copies: programmed, noisy, reference) and
     each batch ``{option: (points, bytes per point and unit of layer width)}`` must fit in
     memory; the width is every input's and every layer's output width added up."""
-    from spicecim.evaluate.presets import preset_graph
+    from spicecim.models.presets import preset_graph
 
     inputs, layers = preset_graph(model)
     widths = dict(inputs) | {name: width for name, _, width, _ in layers}

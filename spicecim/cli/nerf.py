@@ -8,15 +8,15 @@ from typing import Any
 
 import click
 
+from spicecim.analog import accuracy as acc
 from spicecim.cli import limits
 from spicecim.cli.evaluate import parse_size, parse_sweep
 from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, POSITIVE, check_output
-from spicecim.evaluate import accuracy as acc
-from spicecim.evaluate import design as designs
-from spicecim.evaluate import nerf
-from spicecim.evaluate.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
-from spicecim.evaluate.scene import default_scene
+from spicecim.cost import design as designs
+from spicecim.models.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
+from spicecim.nerf import pipeline as nerf
+from spicecim.nerf.scene import default_scene
 from spicecim.netlist.weights import VARIATION_MODELS
 
 
@@ -138,7 +138,7 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
     design = designs.MITIGATED if mitigated or (ladder and chosen == designs.BASELINE) \
         else chosen
 
-    from spicecim.evaluate.fit import cached_fit  # loads JAX: only when a fit may run
+    from spicecim.models.fit import cached_fit  # loads JAX: only when a fit may run
 
     scene = default_scene()
 
@@ -158,7 +158,7 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
                 else nerf.device_settings(table, seed=seed, **given))
     tuning = None
     if finetune or ladder:
-        from spicecim.evaluate.finetune import FinetuneSettings
+        from spicecim.analog.finetune import FinetuneSettings
 
         tuning = FinetuneSettings(seed=seed) if finetune_steps is None else FinetuneSettings(
             finetune_steps, seed=seed)

@@ -13,7 +13,6 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from spicecim import driver
 from spicecim.cli import interrupted_exit, limits
 from spicecim.cli.options import (
     NON_NEGATIVE,
@@ -26,11 +25,12 @@ from spicecim.cli.options import (
     weight_mapping,
 )
 from spicecim.cli.tables import column_breakdown, describe, render
-from spicecim.driver import RunOptions
+from spicecim.cost import cosim
 from spicecim.errors import ResultFileError, SpecError
-from spicecim.evaluate import cosim
-from spicecim.evaluate.nerf import Frame
-from spicecim.evaluate.presets import default_cache_dir
+from spicecim.models.presets import default_cache_dir
+from spicecim.nerf.pipeline import Frame
+from spicecim.sim import driver
+from spicecim.sim.driver import RunOptions
 from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster
 from spicecim.sim.sweep import DRIVES
 from spicecim.store.hdf5 import open_run

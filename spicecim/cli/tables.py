@@ -9,8 +9,8 @@ import click
 import h5py
 import numpy as np
 
-from spicecim.evaluate import cosim
-from spicecim.evaluate.schedule import stored_float
+from spicecim.cost import cosim
+from spicecim.cost.schedule import stored_float
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown
 from spicecim.store import kinds, runs, schema
 from spicecim.store.hdf5 import Run, open_run
@@ -237,7 +237,7 @@ def _other_file(path: Path, kind: str, as_json: bool) -> str:
     return json.dumps(info, default=str) if as_json else "\n".join(text)
 
 
-_REPORT_TOTALS = "/totals"  # spicecim.evaluate.report's table of each schedule's totals
+_REPORT_TOTALS = "/totals"  # spicecim.report.report's table of each schedule's totals
 
 
 @click.command()

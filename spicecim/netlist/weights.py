@@ -11,7 +11,7 @@ from spicecim.netlist import spec as specs
 from spicecim.netlist.spec import WEIGHT_SCHEMES, CrossbarSpec, Tile
 
 # Programming-error models, here below the simulator so that Monte Carlo over the SPICE tables
-# (spicecim.montecarlo), the co-simulation and the accuracy pass (spicecim.evaluate) draw from
+# (spicecim.sim.montecarlo), the co-simulation and the accuracy pass (spicecim.analog) draw from
 # one formula (docs/sources.md section 6).
 #
 # - ``wan2022`` (default): NeuRRAM's RRAM after write-verify, 1 s after programming (Wan et al.,

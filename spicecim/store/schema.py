@@ -54,7 +54,7 @@ CONFIG_DATA = "data_digest"
 CONFIG_UNITS = "json"
 PARAMETER_MODEL = "model"
 """The ``/config`` parameter a model co-simulation records itself under (its provenance:
-:func:`spicecim.evaluate.cosim.Plan.provenance`); a run without it holds generic tiles."""
+:func:`spicecim.cost.cosim.Plan.provenance`); a run without it holds generic tiles."""
 TILES = "/tiles"
 LAYERS = "/layers"
 
@@ -182,7 +182,7 @@ ACAM_SEARCH_ARRAYS = (  # per case and row (or cell): the raw figures behind the
 )
 
 # The other files spicecim writes in HDF5, told apart by these root attributes (not runs: no
-# schema version): an evaluation report ('spicecim evaluate --out', spicecim.evaluate.report)
+# schema version): an evaluation report ('spicecim evaluate --out', spicecim.report.report)
 # and a nodal solve ('spicecim solve').
 ATTR_FORMAT = "format"
 REPORT_FORMAT = "spicecim-evaluate-report-v1"

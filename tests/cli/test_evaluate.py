@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from spicecim.cli import cli
 from spicecim.cli.evaluate import parse_size, parse_sweep
+from spicecim.cost.schedule import read_tables
 from spicecim.errors import SpecError
-from spicecim.evaluate.schedule import read_tables
 from spicecim.measure import schedule_layer
 
 FAST = ["--points", "64", "--calibration-points", "64", "--baseline-batch", "256"]
@@ -105,7 +105,7 @@ def test_a_missing_tile_size_is_reported_then_simulated(real_tables: Path,
 
 @pytest.mark.ngspice
 def test_a_gpu_baseline_file_joins_the_comparison(real_tables: Path, tmp_path: Path) -> None:
-    from spicecim.evaluate.baseline import Baseline, gpu_baseline_json
+    from spicecim.models.baseline import Baseline, gpu_baseline_json
 
     figures = [Baseline("torch", "NVIDIA H100", "compile", "fp16", 1 << 20, 1e-3, 5, "x")]
     path = tmp_path / "gpu.json"

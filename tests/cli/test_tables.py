@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from spicecim.analog.accuracy import _output_error
 from spicecim.cli import cli, limits
 from spicecim.cli.tables import layer_digits
 from spicecim.errors import SpecError
-from spicecim.evaluate.accuracy import _output_error
-from spicecim.evaluate.presets import preset_mlp
+from spicecim.models.presets import preset_mlp
 from spicecim.store import schema
 from spicecim.store.hdf5 import RunWriter
 

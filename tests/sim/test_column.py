@@ -19,7 +19,6 @@ import pytest
 from scipy.integrate import quad
 
 from spicecim import devices
-from spicecim.driver import sim_options
 from spicecim.measure import measure_column
 from spicecim.netlist.crossbar import Transient, build_column, isolated_drive
 from spicecim.netlist.spec import (
@@ -34,6 +33,7 @@ from spicecim.netlist.spec import (
 from spicecim.netlist.weights import WeightMapping
 from spicecim.sim import column as sim
 from spicecim.sim import sweep
+from spicecim.sim.driver import sim_options
 from spicecim.sim.ngspice import NgspiceSession
 from spicecim.sim.sweep import DEFAULT_DRIVE
 

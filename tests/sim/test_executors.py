@@ -17,11 +17,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from spicecim.cli import cli
-from spicecim.driver import sim_options
 from spicecim.errors import SimulationError, SimulatorNotFoundError, SpecError
 from spicecim.netlist.spec import Tile, default_spec
 from spicecim.netlist.weights import WeightMapping
 from spicecim.sim.column import SimOptions
+from spicecim.sim.driver import sim_options
 from spicecim.sim.executors import (
     COLUMN_S_PER_ROW,
     MIN_TASK_S,

@@ -12,16 +12,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
+from spicecim.analog import accuracy
 from spicecim.cli import cli
+from spicecim.cost import cosim
 from spicecim.devices import AdcModel
-from spicecim.driver import RunOptions, simulate
 from spicecim.errors import SimulationError
-from spicecim.evaluate import accuracy, cosim
 from spicecim.measure import SCHEDULES, LayerSchedule, schedule_layer
-from spicecim.montecarlo import PERCENTILES, replica, replica_tile, spread_layer
 from spicecim.netlist import weights
 from spicecim.netlist.spec import Tile, default_spec
+from spicecim.sim.driver import RunOptions, simulate
 from spicecim.sim.executors import Cluster, open_pool
+from spicecim.sim.montecarlo import PERCENTILES, replica, replica_tile, spread_layer
 from spicecim.store import schema
 from spicecim.store.hdf5 import Run, open_run
 

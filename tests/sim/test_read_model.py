@@ -16,13 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spicecim import devices
-from spicecim.driver import sim_options
 from spicecim.errors import SpecError
 from spicecim.measure import measure_column
 from spicecim.netlist.spec import CellParams, Tile, WireParams, default_spec
 from spicecim.netlist.weights import WeightMapping
 from spicecim.sim import column as sim
 from spicecim.sim import sweep
+from spicecim.sim.driver import sim_options
 from spicecim.sim.ngspice import NgspiceSession
 
 MODELS = ("hfox_stanford_v1", "hfox_stanford_asu")

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from spicecim import make_tile
-from spicecim.driver import sim_options
 from spicecim.errors import SpecError
 from spicecim.netlist.spec import default_spec
 from spicecim.sim import sweep
+from spicecim.sim.driver import sim_options
 
 
 class _Recording(cf.Executor):

@@ -1,0 +1,484 @@
+"""The model co-simulated: every tile of the mapped network, with its own conductances and its
+own activations, through the run driver.
+
+A :class:`Plan` holds the model, the tile specification and weight mapping, and the network's
+inputs: ``inputs``, the K samples each tile is driven with, and ``calibration``, the batch whose
+largest input to each layer sets that layer's DAC scale (as the accuracy pass sets it). The
+model is mapped onto tiles with the evaluator's mapping (:func:`~spicecim.cost.mapping.
+map_model`); each tile is programmed with its layer's quantised conductances
+(:func:`~spicecim.analog.accuracy.target_conductances`; unused cells at ``g_min``; programming
+variation optional, seeded, :func:`~spicecim.netlist.weights.programming_sigma_s`); each is
+driven by the layer's own input under every sample: the float network's activations, scaled by
+the layer's DAC scale and clipped to [0, 1], in two phases (positive parts, then magnitudes of
+the negative parts) for a layer with signed inputs; the DAC quantises them as the tile does.
+Every column of every tile is simulated; a tile's schedules convert the columns its layer uses
+and drive the rows it uses, as the evaluator counts them.
+
+Run file names: tile ``<layer>.r<R>c<C>.k<K>p<P>`` (row tile, column tile, sample, phase); the
+tiles ``<layer>.r<R>c<C>.*`` share their conductances, so each column is loaded once for all
+their inputs. Layers ``<layer>.<stat>`` for each of :data:`STATISTICS`: per sample, the layer's
+tiles work in parallel (latency: the slowest; energy: the sum) and its phases one after the
+other (latency and energy add); then the statistic over the samples, figure by figure (the
+total energy of a row is the sum of its parts' statistics). The digital stage after the ADCs
+is the evaluator's (:func:`spicecim.cost.schedule.digital_stage`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spicecim.analog.accuracy import target_conductances
+from spicecim.cost.mapping import LayerMapping, ModelMapping, TileGeometry, map_model
+from spicecim.cost.schedule import (
+    COSIMULATED,
+    DEFAULT_POLICY,
+    DigitalAdder,
+    LayerCost,
+    digital_stage,
+    stored_float,
+    stored_int,
+)
+from spicecim.devices import AdcModel
+from spicecim.errors import ResultFileError, SpecError, check
+from spicecim.measure import SCHEDULES, LayerSchedule
+from spicecim.models.mlp import Mlp, batch_size
+from spicecim.models.presets import NerfField
+from spicecim.nerf.pipeline import Frame, inside_samples, view
+from spicecim.netlist.spec import CrossbarSpec, Tile
+from spicecim.netlist.weights import WeightMapping, programming_sigma_s
+from spicecim.sim.driver import LayerJob, RunOptions, RunSummary, TileJob, check_encoding, run_job
+from spicecim.sim.executors import Cluster
+from spicecim.store import npy, schema
+from spicecim.store.runs import Run
+
+STATISTICS = ("mean", "max", "p95")
+
+
+def model_digest(mlp: Mlp) -> str:
+    """A digest of the network's graph and weights: what a co-simulation was made for."""
+    h = hashlib.sha256(json.dumps({"inputs": mlp.input_widths(),
+                                   "layers": [(d.name, list(d.sources), d.activation)
+                                              for d in mlp.layers]}).encode())
+    for d in mlp.layers:
+        h.update(np.ascontiguousarray(d.weight, np.float32).tobytes())
+        h.update(np.ascontiguousarray(d.bias, np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def file_digest(path: Path | str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to co-simulate (see the module docstring). ``description`` says where the inputs
+    came from; ``weights`` where the model's weights did (a file's digest joins the
+    provenance)."""
+
+    mlp: Mlp
+    spec: CrossbarSpec
+    mapping: WeightMapping
+    inputs: Mapping[str, np.ndarray] = field(repr=False)
+    calibration: Mapping[str, np.ndarray] = field(repr=False)
+    model: str = ""
+    weights: str = ""
+    description: str = ""
+    variation: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        k = batch_size(self.inputs)
+        check(1 <= k <= 1024, "inputs", k, "1 to 1024 samples (each is a full co-simulation)")
+        check(batch_size(self.calibration) >= 1, "calibration", batch_size(self.calibration),
+              "one or more samples")
+        check(self.variation >= 0, "variation", self.variation, "a scale >= 0 of sigma_G")
+        check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
+              "an integer >= 0")
+
+    @property
+    def samples(self) -> int:
+        return batch_size(self.inputs)
+
+    @property
+    def geometry(self) -> TileGeometry:
+        return TileGeometry(self.spec.rows, self.spec.cols, self.mapping.scheme)
+
+    def provenance(self) -> dict[str, object]:
+        """What the run's ``/config`` records of the co-simulation (a rerun must ask the
+        same; the evaluator checks it against the model it evaluates)."""
+        return {"name": self.model, "digest": model_digest(self.mlp), "weights": self.weights,
+                "inputs": self.description, "samples": self.samples,
+                "variation": self.variation, "seed": self.seed,
+                "layers": [d.name for d in self.mlp.layers]}
+
+
+def layer_inputs(mlp: Mlp, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each layer's input (its sources concatenated) when the float network runs ``inputs``."""
+    seen: dict[str, np.ndarray] = {}
+
+    def record(name: str, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        seen[name] = np.asarray(x, float)
+        return np.asarray(x, float) @ np.asarray(weight, float)
+
+    mlp.forward(dict(inputs), record)
+    return seen
+
+
+@dataclass(frozen=True, slots=True)
+class _Tile:
+    """One programmed tile of a layer: where it sits and its conductances."""
+
+    layer: LayerMapping
+    row: int
+    col: int
+    rows: slice
+    g_s: np.ndarray = field(repr=False)
+
+    @property
+    def group(self) -> str:
+        return f"{self.layer.name}.r{self.row}c{self.col}"
+
+    def name(self, sample: int, phase: int) -> str:
+        return f"{self.group}.k{sample}p{phase}"
+
+
+def _programmed(plan: Plan, mapping: ModelMapping) -> list[_Tile]:
+    spec, weights = plan.spec, plan.mapping
+    mem = spec.cell.memristor
+    rng = np.random.default_rng([plan.seed, 4])
+    out = []
+    for dense in plan.mlp.layers:
+        m = mapping.layer(dense.name)
+        w = np.asarray(dense.weight, float)
+        w_max = float(np.max(np.abs(w))) or 1.0
+        row0 = 0
+        for r, n_rows in enumerate(m.row_counts):
+            out0 = 0
+            for c, (n_out, n_cols) in enumerate(zip(m.output_counts, m.column_counts,
+                                                    strict=True)):
+                g = np.full((spec.rows, spec.cols), weights.g_min_s)
+                g[:n_rows, :n_cols] = target_conductances(
+                    weights, w[row0:row0 + n_rows, out0:out0 + n_out], w_max, weights.bits)
+                if plan.variation > 0:
+                    z = rng.standard_normal(g.shape)
+                    g = np.clip(g + plan.variation * programming_sigma_s(g, weights.g_max_s) * z,
+                                mem.g_off_s, mem.g_on_s)
+                out.append(_Tile(m, r, c, slice(row0, row0 + n_rows), g))
+                out0 += n_out
+            row0 += n_rows
+    return out
+
+
+def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
+    """The run's tiles (every programmed tile under every sample and phase) and layers."""
+    mapping = map_model(plan.mlp, plan.geometry)
+    seen = layer_inputs(plan.mlp, plan.inputs)
+    peaks = {name: float(np.max(np.abs(x))) or 1.0
+             for name, x in layer_inputs(plan.mlp, plan.calibration).items()}
+    spec, k = plan.spec, plan.samples
+    tiles: list[TileJob] = []
+    by_layer: dict[str, list[str]] = {d.name: [] for d in plan.mlp.layers}
+    used: dict[str, list[tuple[int, int]]] = {d.name: [] for d in plan.mlp.layers}
+    for t in _programmed(plan, mapping):
+        u = seen[t.layer.name][:, t.rows] / peaks[t.layer.name]
+        phases = [np.clip(u, 0.0, 1.0)]
+        if t.layer.input_phases == 2:
+            phases.append(np.clip(-u, 0.0, 1.0))
+        for p, x in enumerate(phases):
+            for s in range(k):
+                rows = np.zeros(spec.rows)
+                rows[:x.shape[1]] = x[s]
+                name = t.name(s, p)
+                tiles.append(TileJob(name, Tile(spec, t.g_s, rows, plan.mapping), t.group))
+                by_layer[t.layer.name].append(name)
+                used[t.layer.name].append((t.layer.column_counts[t.col], x.shape[1]))
+    layers = [LayerJob(f"{name}.{stat}", tuple(names), _combine(names, k, stat),
+                       columns=tuple(c for c, _ in used[name]),
+                       rows=tuple(r for _, r in used[name]))
+              for name, names in by_layer.items() for stat in STATISTICS]
+    return tiles, layers, mapping
+
+
+_FIGURES = ("latency_s", "t_sample_s", "rows_on_s", "energy_dac_j", "energy_array_j",
+            "energy_frontend_j", "energy_sh_j", "energy_adc_j")
+
+
+_STATISTIC: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "mean": lambda a: np.mean(a, axis=0), "max": lambda a: np.max(a, axis=0),
+    "p95": lambda a: np.percentile(a, 95, axis=0)}
+"""Each statistic over the samples (axis 0) of a layer's figures."""
+
+
+def _combine(names: Sequence[str], samples: int, stat: str):  # noqa: ANN202 - a Combine
+    """Per sample: phases one after the other, a phase's tiles in parallel; then ``stat`` over
+    the samples (module docstring)."""
+    where = [(int(n.rsplit(".k", 1)[1].split("p")[0]), int(n.rsplit("p", 1)[1])) for n in names]
+
+    def combine(per_tile: Sequence[Sequence[LayerSchedule]]) -> list[LayerSchedule]:
+        first = per_tile[0]
+        out = []
+        for i, template in enumerate(first):
+            per_sample = np.zeros((samples, len(_FIGURES)))
+            for s in range(samples):
+                phases: dict[int, list[LayerSchedule]] = {}
+                for (sample, phase), schedules in zip(where, per_tile, strict=True):
+                    if sample == s:
+                        phases.setdefault(phase, []).append(schedules[i])
+                for members in phases.values():
+                    slowest = [max(getattr(m, f) for m in members) for f in _FIGURES[:3]]
+                    summed = [sum(getattr(m, f) for m in members) for f in _FIGURES[3:]]
+                    per_sample[s] += np.array(slowest + summed)
+            figures = _STATISTIC[stat](per_sample)
+            conversions = sum(m[i].conversions for m in per_tile) // samples
+            # Every name in _FIGURES is a float field of LayerSchedule.
+            floats: dict[str, Any] = dict(zip(_FIGURES, map(float, figures), strict=True))
+            out.append(dataclasses.replace(template, conversions=conversions, **floats))
+        return out
+
+    return combine
+
+
+def cosimulate(plan: Plan, out: Path | str, *, options: RunOptions | None = None,
+               cluster: Cluster | None = None, workers: int | None = None,
+               overwrite: bool = False, progress: bool | None = None,
+               command_line: str = "") -> RunSummary:
+    """Co-simulate ``plan`` into ``out`` (resuming it): every column of every tile for every
+    sample and phase, then the model's per-layer tables."""
+    options = RunOptions() if options is None else options
+    check(options.monte_carlo == 0, "monte_carlo", options.monte_carlo,
+          "0 for a co-simulation (its variation is the plan's)")
+    tiles, layers, _ = jobs(plan)
+    check_encoding(tiles[0].tile)
+    return run_job(tiles, layers, out, reference=tiles[0].tile, options=options,
+                   parameters={schema.PARAMETER_MODEL: plan.provenance()}, cluster=cluster,
+                   workers=workers, overwrite=overwrite, progress=progress,
+                   command_line=command_line)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerFigures:
+    """A co-simulated layer's figures per schedule: one row per schedule and row policy, of
+    the given statistic over the samples."""
+
+    name: str
+    statistic: str
+    schedules: tuple[Mapping[str, object], ...]
+
+
+def check_model(run: Run, mlp: Mlp) -> dict:
+    """The run's co-simulation provenance, refused (one line) unless it was made for ``mlp``."""
+    model = run.model
+    if model is None:
+        raise ResultFileError(f"{run.path} holds no co-simulation of a model: expected a run of "
+                              "'spicecim simulate --model'")
+    digest = model_digest(mlp)
+    if model["digest"] != digest:
+        raise ResultFileError(
+            f"{run.path} co-simulated model {model['name']!r} with other weights (its "
+            f"weights: {model['weights']}; digest {model['digest']}, this model's {digest}): "
+            "give the same weights (--weights FILE, --scene for the scene's fit, the same "
+            "--seed for an initialisation), or co-simulate this model")
+    return model
+
+
+def layer_figures(run: Run, layer: str, statistic: str = "mean") -> LayerFigures:
+    """One co-simulated layer's table (``<layer>.<statistic>``)."""
+    check(statistic in STATISTICS, "statistic", statistic, f"one of {STATISTICS}")
+    name = f"{layer}.{statistic}"
+    if name not in run.layers():
+        raise ResultFileError(f"{run.path} has no co-simulated layer {layer!r}")
+    return LayerFigures(layer, statistic, tuple(run.layer(name).rows()))
+
+
+# --- plans from the model's own data -------------------------------------------------------
+
+CALIBRATION_SAMPLES = 8192
+"""Frame samples that set each layer's DAC scale: as ``spicecim nerf`` sets them."""
+
+
+def scene_plan(nerf: NerfField, spec: CrossbarSpec, mapping: WeightMapping, frame: Frame,
+               samples: int, *, model: str, weights: str, seed: int = 0,
+               variation: float = 0.0) -> Plan:
+    """A NeRF field's plan on a frame of the built-in view: ``samples`` of the frame's own
+    points in the scene's cube (the renderer's), and up to :data:`CALIBRATION_SAMPLES` of them
+    for the DAC scales."""
+    rays, near, far = view(frame, nerf.bound)
+    points, dirs = inside_samples(rays, frame, near, far, nerf.bound)
+    check(len(points) > 0, "frame", frame, "a view with samples inside the scene's cube")
+    check(1 <= samples <= len(points), "inputs", samples,
+          f"1 to {len(points)} (the frame's samples inside the cube)")
+    rng = np.random.default_rng([seed, 5])
+    pick = np.sort(rng.choice(len(points), samples, replace=False))
+    cal = np.sort(rng.choice(len(points), min(len(points), CALIBRATION_SAMPLES), replace=False))
+    return Plan(nerf.mlp, spec, mapping, nerf.encode(points[pick], dirs[pick]),
+                nerf.encode(points[cal], dirs[cal]), model=model, weights=weights,
+                description=(f"{samples} of the {len(points)} samples in the cube of the "
+                             f"{frame.width_px}x{frame.height_px} px x {frame.samples_per_ray} "
+                             f"frame (seed {seed}); DAC scales from {len(cal)}"),
+                variation=variation, seed=seed)
+
+
+def file_plan(mlp: Mlp, spec: CrossbarSpec, mapping: WeightMapping, path: Path, samples: int,
+              *, model: str, weights: str, seed: int = 0, variation: float = 0.0) -> Plan:
+    """A plan from a file of the model's inputs (``.npy`` for a one-input model, ``.npz`` by
+    input name): the first ``samples`` rows drive the tiles, every row sets the DAC scales."""
+    inputs = read_inputs(mlp, path)
+    n = batch_size(inputs)
+    check(1 <= samples <= n, "inputs", samples, f"1 to {n} (the rows of {path})")
+    return Plan(mlp, spec, mapping, {k: v[:samples] for k, v in inputs.items()}, inputs,
+                model=model, weights=weights,
+                description=f"the first {samples} of {n} rows of {path} ({file_digest(path)})",
+                variation=variation, seed=seed)
+
+
+def read_inputs(mlp: Mlp, path: Path) -> dict[str, np.ndarray]:
+    """A model's inputs from ``path``, checked against its input widths."""
+    widths = mlp.input_widths()
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"inputs file {str(path)!r} does not exist: expected a .npy (one input) "
+                        f"or .npz (inputs {sorted(widths)})")
+    loaded = npy.load(path, "inputs", f"a .npy (one input) or .npz (inputs {sorted(widths)})")
+    if isinstance(loaded, dict):
+        arrays = loaded
+    elif len(widths) != 1:
+        raise SpecError(f"inputs file {str(path)!r} holds one array: expected a .npz with "
+                        f"the model's inputs {sorted(widths)}")
+    else:
+        arrays = {next(iter(widths)): loaded}
+    out = {}
+    for name, width in widths.items():
+        if name not in arrays:
+            raise SpecError(f"inputs file {str(path)!r} lacks input {name!r}: expected "
+                            f"{sorted(widths)}")
+        a = arrays[name]  # finite real numbers (npy.load)
+        if a.ndim != 2 or a.shape[1] != width or len(a) < 1:
+            raise SpecError(f"inputs file {str(path)!r}: input {name!r} has shape {a.shape}: "
+                            f"expected (samples >= 1, {width})")
+        out[name] = a.astype(np.float32)
+    return out
+
+
+def make_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: int, *,
+              weights_path: Path | None = None, scene: bool = False, frame: Frame | None = None,
+              inputs_path: Path | None = None, cache_dir: Path | None = None,
+              fit_steps: int = 3000, seed: int = 0, variation: float = 0.0) -> Plan:
+    """The plan ``spicecim simulate --model`` runs. ``scene``: a NeRF preset's inputs are the
+    built-in scene's ``frame`` (default 64x64 px x 32 samples), its weights fitted to the scene
+    (cached, :func:`~spicecim.models.fit.cached_fit`) unless ``weights_path`` gives them;
+    else the inputs come from ``inputs_path``."""
+    from spicecim.models import presets
+
+    if scene:
+        if inputs_path is not None:
+            raise SpecError("--scene and --inputs-file are invalid together: expected the "
+                            "scene's frame or a file of inputs")
+        if weights_path is None:
+            field_, weights = presets.scene_model(model, fit_steps=fit_steps, seed=seed,
+                                                  cache_dir=cache_dir)
+        else:
+            choice = presets.choose_model(model, weights_path, seed=seed)
+            nerf = presets.as_field(choice.mlp)
+            if nerf is None:
+                raise SpecError(f"model {choice.name!r} is not a NeRF field (inputs pos/dir, "
+                                "outputs sigma/rgb): expected one for --scene")
+            field_, weights = nerf, choice.weights
+        return scene_plan(field_, spec, mapping, frame or Frame(64, 64, 32), samples,
+                          model=model, weights=weights, seed=seed, variation=variation)
+    if inputs_path is None:
+        raise SpecError("a co-simulation needs the model's inputs: expected --scene (a NeRF on "
+                        "the built-in scene) or --inputs-file X.npy/.npz")
+    choice = presets.choose_model(model, weights_path, seed=seed)
+    return file_plan(choice.mlp, spec, mapping, inputs_path, samples, model=choice.name,
+                     weights=choice.weights, seed=seed, variation=variation)
+
+
+def model_table(run: Run, policy: str = "hold") -> list[dict[str, object]]:
+    """The model's per-layer table: for each layer and schedule (rows ``policy``), the latency
+    of every statistic over the samples and the mean energy by part."""
+    model = run.model
+    if model is None:
+        raise ResultFileError(f"{run.path} holds no co-simulation of a model")
+    out = []
+    for layer in model["layers"]:
+        stats = {s: layer_figures(run, layer, s).schedules for s in STATISTICS}
+        for i, row in enumerate(stats["mean"]):
+            if row["policy"] != policy:
+                continue
+            num = functools.partial(stored_float, row, where=f"{run.path}: layer {layer!r}")
+            out.append({"layer": layer, "schedule": row["schedule"], "policy": policy,
+                        "rounds": row["rounds"], "conversions": row["conversions"],
+                        **{f"latency_{s}_s": stats[s][i]["latency_s"] for s in STATISTICS},
+                        "energy_mean_j": row["energy_j"],
+                        "energy_dac_mean_j": num("energy_dac_j"),
+                        "energy_array_mean_j": num("energy_array_j"),
+                        "energy_frontend_mean_j": num("energy_frontend_j") + num("energy_sh_j"),
+                        "energy_adc_mean_j": row["energy_adc_j"],
+                        "energy_max_j": stats["max"][i]["energy_j"],
+                        "energy_p95_j": stats["p95"][i]["energy_j"]})
+    return out
+
+
+def layer_costs(run: Run, mapping: ModelMapping, adder: DigitalAdder, *,
+                adc_share: int | None = None, policy: str = DEFAULT_POLICY,
+                adc: AdcModel | None = None, statistic: str = "mean"
+                ) -> dict[str, dict[str, LayerCost]]:
+    """Each layer's cost per schedule from the model's co-simulation in ``run`` (its layers'
+    ``statistic`` over the samples), with the evaluator's digital stage after the ADCs.
+    ``mapping`` must be the co-simulation's (the same tiles); ``adc_share`` the run's (its
+    schedules were formed with it). ``adc``: another converter in place of the run's ADC: per
+    layer, its ``rounds`` conversion times replace the ADC's in the latency and its energy per
+    conversion the ADC's."""
+    model = run.model
+    if model is None:
+        raise ResultFileError(f"{run.path} holds no co-simulation of a model")
+    spec, weights = run.spec, run.mapping
+    tile = mapping.tile
+    if (tile.rows, tile.cols) != (spec.rows, spec.cols) or (
+            weights is not None and tile.scheme != weights.scheme):
+        raise SpecError(f"tile {tile.rows}x{tile.cols} ({tile.scheme}) is invalid with the "
+                        f"co-simulation in {run.path}: expected its {spec.rows}x{spec.cols} "
+                        "tiles (drop --tile, or co-simulate that tile)")
+    run_share = int(run.simulation["adc_share"])
+    if adc_share is not None and adc_share != run_share:
+        raise SpecError(f"adc_share={adc_share} is invalid with the co-simulation in {run.path}: "
+                        f"expected its {run_share} columns per ADC (co-simulate again with "
+                        f"--adc-share {adc_share})")
+    own = spec.readout.adc
+    out = {}
+    for m in mapping.layers:
+        t_digital, e_digital = digital_stage(m, adder)
+        rows = {r["schedule"]: r for r in layer_figures(run, m.name, statistic).schedules
+                if r["policy"] == policy}
+        costs = {}
+        where = f"{run.path}: layer {m.name!r}"
+        for s in SCHEDULES:
+            num = functools.partial(stored_float, rows[s], where=where)
+            count = functools.partial(stored_int, rows[s], where=where)
+            latency, e_adc = num("latency_s"), num("energy_adc_j")
+            if adc is not None:
+                latency += count("rounds") * (adc.t_conv_s - own.t_conv_s)
+                e_adc = count("conversions") * adc.e_conv_j
+            costs[s] = LayerCost(
+                m.name, s, latency + t_digital, num("energy_dac_j") + num("energy_array_j"),
+                num("energy_frontend_j") + num("energy_sh_j"), e_adc, e_digital,
+                count("conversions"), source=COSIMULATED)
+        out[m.name] = costs
+    return out
+
+
+def describe(run: Run, statistic: str = "mean") -> str:
+    """Where a co-simulated report's figures came from, in one line."""
+    model = run.model or {}
+    return (f"co-simulated: {run.path}, model {model.get('name')!r} ({model.get('weights')}), "
+            f"each layer's {statistic} over {model.get('samples')} inputs: "
+            f"{model.get('inputs')}")

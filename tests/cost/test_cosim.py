@@ -1,0 +1,218 @@
+"""The model co-simulated in ngspice: a two-layer MLP on 16x16 tiles against the same tiles
+built by hand and run through the single-tile path; a layer of zero inputs; sparser
+activations; the evaluator refusing another model's co-simulation."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spicecim.analog.accuracy import target_conductances
+from spicecim.cost import cosim
+from spicecim.errors import ResultFileError, SpecError
+from spicecim.measure import schedule_layer
+from spicecim.models.mlp import Dense, Mlp
+from spicecim.netlist import spec as specs
+from spicecim.netlist.weights import WeightMapping
+from spicecim.sim import driver
+from spicecim.sim.driver import RunOptions
+from spicecim.store.hdf5 import open_run
+
+ROWS = COLS = 16
+SPEC = specs.default_spec(ROWS, COLS)
+WEIGHTS = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S,
+                        specs.DEFAULT_WEIGHT_BITS)
+OPTIONS = RunOptions(adc_share=4)
+# Figures a layer's hand arithmetic is compared on (the stored float64 rows).
+FIGURES = ("latency_s", "t_sample_s", "rows_on_s", "energy_dac_j", "energy_array_j",
+           "energy_frontend_j", "energy_sh_j", "energy_adc_j", "energy_j", "conversions")
+
+
+def _mlp(seed: int = 0, bias0: float = 0.1) -> Mlp:
+    """x (16, signed) -> fc0 (8, relu) -> fc1 (8): fc0 fills a 16x16 tile and reads its signed
+    input in two phases; fc1 uses 8 rows of one tile."""
+    rng = np.random.default_rng(seed)
+    w0 = rng.normal(0, 0.5, (16, 8)).astype(np.float32)
+    w1 = rng.normal(0, 0.5, (8, 8)).astype(np.float32)
+    return Mlp({"x": 16}, [
+        Dense("fc0", ("x",), w0, np.full(8, bias0, np.float32), "relu"),
+        Dense("fc1", ("fc0",), w1, np.zeros(8, np.float32), "none")])
+
+
+def _plan(mlp: Mlp, x: np.ndarray, samples: int) -> cosim.Plan:
+    return cosim.Plan(mlp, SPEC, WEIGHTS, {"x": x[:samples]}, {"x": x}, model="test",
+                      description="test inputs")
+
+
+def _by_hand(mlp: Mlp, x: np.ndarray, samples: int, folder: Path) -> dict[str, list[dict]]:
+    """Each layer's mean schedules, from tiles built here and simulated one by one through
+    ``driver.simulate``: per sample the phases add; the mean over the samples."""
+    fc0, fc1 = mlp.layers
+    h = np.maximum(x @ fc0.weight + fc0.bias, 0)
+    layer_inputs = {"fc0": x, "fc1": h}
+    out: dict[str, list[dict]] = {}
+    for dense in mlp.layers:
+        a = layer_inputs[dense.name]
+        u = a[:samples] / np.max(np.abs(a))  # the calibration batch's peak sets the DAC scale
+        phases = [np.clip(u, 0, 1)] + ([np.clip(-u, 0, 1)] if dense.name == "fc0" else [])
+        g = np.full((ROWS, COLS), WEIGHTS.g_min_s)
+        w = np.asarray(dense.weight, float)
+        g[:w.shape[0], :2 * w.shape[1]] = target_conductances(WEIGHTS, w, np.max(np.abs(w)),
+                                                              WEIGHTS.bits)
+        per_sample = []
+        for s in range(samples):
+            total: dict[str, float] = {}
+            for p, xp in enumerate(phases):
+                rows = np.zeros(ROWS)
+                rows[:w.shape[0]] = xp[s]
+                tile = specs.Tile(SPEC, g, rows, WEIGHTS)
+                summary = driver.simulate(tile, folder / f"{dense.name}.{s}.{p}.h5",
+                                          options=OPTIONS)
+                with summary.open() as run:
+                    figures = run.column_figures(driver.TILE).head(2 * w.shape[1])
+                schedules = schedule_layer(
+                    figures, SPEC.readout.adc, OPTIONS.adc_share, rows=w.shape[0],
+                    dac_e_conv_j=SPEC.driver.e_conv_j,
+                    sh_e_clock_j=SPEC.readout.sample_hold.clock_energy_j)
+                for i, sch in enumerate(schedules):
+                    for f in FIGURES:
+                        key = f"{i}.{f}"
+                        total[key] = total.get(key, 0.0) + float(getattr(sch, f))
+            per_sample.append(total)
+        out[dense.name] = [{f: np.mean([t[f"{i}.{f}"] for t in per_sample]) for f in FIGURES}
+                           for i in range(len(schedules))]
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_layers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Mlp, np.ndarray, Path]:
+    x = np.random.default_rng(3).normal(0, 1, (32, 16)).astype(np.float32)
+    mlp = _mlp()
+    out = tmp_path_factory.mktemp("cosim") / "model.h5"
+    summary = cosim.cosimulate(_plan(mlp, x, 2), out, options=OPTIONS, workers=2)
+    assert not summary.failures and summary.simulated == (2 + 2 + 2) * COLS
+    return mlp, x, out
+
+
+def test_co_simulated_layers_equal_the_same_tiles_through_the_single_tile_path(
+        two_layers: tuple[Mlp, np.ndarray, Path], tmp_path: Path) -> None:
+    mlp, x, out = two_layers
+    expected = _by_hand(mlp, x, 2, tmp_path)
+    with open_run(out) as run:
+        for layer in ("fc0", "fc1"):
+            rows = run.layer(f"{layer}.mean").rows()
+            assert len(rows) == len(expected[layer]) == 6
+            for got, want in zip(rows, expected[layer], strict=True):
+                for f in FIGURES:
+                    assert got[f] == pytest.approx(want[f], rel=1e-12, abs=0), (layer, f)
+            assert sorted(run.layer_tiles(f"{layer}.mean")) == sorted(
+                t for t in run.tiles() if t.startswith(f"{layer}."))
+
+
+def test_the_run_records_what_was_co_simulated_and_refuses_another_model(
+        two_layers: tuple[Mlp, np.ndarray, Path]) -> None:
+    mlp, _, out = two_layers
+    with open_run(out) as run:
+        model = cosim.check_model(run, mlp)
+        assert model["samples"] == 2 and model["layers"] == ["fc0", "fc1"]
+        assert model["digest"] == cosim.model_digest(mlp)
+        with pytest.raises(ResultFileError, match="other weights"):
+            cosim.check_model(run, _mlp(seed=1))
+        table = cosim.model_table(run)
+    assert {(r["layer"], r["schedule"]) for r in table} == {
+        (layer, s) for layer in ("fc0", "fc1")
+        for s in ("fully_parallel", "adc_shared", "serialized")}
+    for r in table:
+        assert r["latency_mean_s"] <= r["latency_p95_s"] <= r["latency_max_s"]
+        assert r["energy_mean_j"] <= r["energy_max_j"]
+
+
+def test_a_layer_of_zero_inputs_costs_what_the_circuit_draws_at_zero_input(
+        tmp_path: Path) -> None:
+    """fc0's bias drives every hidden unit below zero: fc1's rows are all at 0 V. Its energy
+    is the front end's quiescent draw through the sampling window and the fixed conversion
+    costs, as a tile of zero inputs simulated on its own gives them; the array draws nothing."""
+    mlp = _mlp(bias0=-100.0)
+    x = np.random.default_rng(4).normal(0, 1, (8, 16)).astype(np.float32)
+    summary = cosim.cosimulate(_plan(mlp, x, 1), tmp_path / "zero.h5", options=OPTIONS,
+                               workers=2)
+    assert not summary.failures
+    w1 = np.asarray(mlp.layers[1].weight, float)
+    g = np.full((ROWS, COLS), WEIGHTS.g_min_s)
+    g[:8, :] = target_conductances(WEIGHTS, w1, np.max(np.abs(w1)), WEIGHTS.bits)
+    alone = driver.simulate(specs.Tile(SPEC, g, np.zeros(ROWS), WEIGHTS), tmp_path / "alone.h5",
+                            options=OPTIONS)
+    with open_run(summary.path) as run, alone.open() as ref:
+        zero = run.layer("fc1.mean").rows()
+        busy = run.layer("fc0.mean").rows()
+        figures = ref.column_figures(driver.TILE)
+        draw = ref.columns(driver.TILE)
+    for z, b in zip(zero, busy, strict=True):
+        assert abs(z["energy_array_j"]) < 1e-4 * b["energy_array_j"]
+        assert 0 < z["energy_j"] < b["energy_j"]
+    fully = zero[0]
+    assert fully["schedule"] == "fully_parallel"
+    # The quiescent draw is ngspice's: each column's front-end power over the sampled window.
+    quiescent = float(np.sum(figures.energy_frontend_j + figures.power_frontend_w
+                             * (fully["t_sample_s"] - figures.window_s)))
+    assert quiescent > 0 and np.all(np.asarray(draw["energy_frontend_j"]) > 0)
+    assert fully["energy_frontend_j"] == pytest.approx(quiescent, rel=1e-12)
+    fixed = (8 * SPEC.driver.e_conv_j + COLS * SPEC.readout.sample_hold.clock_energy_j
+             + COLS * SPEC.readout.adc.e_conv_j)
+    assert fully["energy_dac_j"] + fully["energy_sh_j"] + fully["energy_adc_j"] == (
+        pytest.approx(fixed, rel=1e-12))
+
+
+def test_sparser_activations_cost_less_energy(tmp_path: Path) -> None:
+    """The same one-layer model driven by dense inputs and by the same inputs with three in
+    four zeroed: the array's energy falls with the charge the rows deliver."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 0.5, (16, 8)).astype(np.float32)
+    mlp = Mlp({"x": 16}, [Dense("fc0", ("x",), w, np.zeros(8, np.float32), "none")],
+              nonnegative=("x",))
+    dense = rng.uniform(0.2, 1.0, (4, 16)).astype(np.float32)
+    dense[:, 0] = 1.0  # the same peak in both, so the same DAC scale
+    sparse = dense * (rng.uniform(size=dense.shape) < 0.25)
+    sparse[:, 0] = 1.0
+    energy = {}
+    for name, x in (("dense", dense), ("sparse", sparse)):
+        plan = dataclasses.replace(_plan(mlp, x, 2), description=name)
+        summary = cosim.cosimulate(plan, tmp_path / f"{name}.h5", options=OPTIONS, workers=2)
+        with summary.open() as run:
+            energy[name] = run.layer("fc0.mean").rows()[0]
+    assert energy["sparse"]["energy_array_j"] < 0.6 * energy["dense"]["energy_array_j"]
+    assert energy["sparse"]["energy_j"] < energy["dense"]["energy_j"]
+
+
+def test_a_plan_is_checked_before_anything_runs(tmp_path: Path) -> None:
+    mlp = _mlp()
+    x = np.zeros((4, 16), np.float32)
+    with pytest.raises(SpecError, match="inputs=0"):
+        _plan(mlp, x, 0)
+    bad = tmp_path / "x.npy"
+    np.save(bad, np.zeros((4, 15)))
+    with pytest.raises(SpecError, match=r"shape \(4, 15\)"):
+        cosim.file_plan(mlp, SPEC, WEIGHTS, bad, 2, model="test", weights="")
+    np.save(bad, np.full((4, 16), np.nan))
+    with pytest.raises(SpecError, match="non-finite"):
+        cosim.file_plan(mlp, SPEC, WEIGHTS, bad, 2, model="test", weights="")
+    np.save(bad, np.zeros((4, 16)))
+    with pytest.raises(SpecError, match="1 to 4"):
+        cosim.file_plan(mlp, SPEC, WEIGHTS, bad, 5, model="test", weights="")
+
+
+@pytest.mark.slow
+def test_on_a_dask_local_cluster_the_co_simulation_is_the_pool_s(
+        two_layers: tuple[Mlp, np.ndarray, Path], tmp_path: Path) -> None:
+    from spicecim.sim.executors import Cluster
+
+    mlp, x, out = two_layers
+    summary = cosim.cosimulate(_plan(mlp, x, 2), tmp_path / "dask.h5", options=OPTIONS,
+                               cluster=Cluster(dask_local=2))
+    with open_run(out) as pool, summary.open() as dask:
+        assert dask.tiles() == pool.tiles() and dask.layers() == pool.layers()
+        for layer in pool.layers():
+            assert dask.layer(layer).rows() == pool.layer(layer).rows()
