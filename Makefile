@@ -24,8 +24,9 @@ test-heavy: setup
 	$(BIN)/python -m pytest -n 2 -m heavy
 
 lint: setup
-	$(BIN)/ruff check spicecim tests benchmarks
+	$(BIN)/ruff check spicecim tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/python scripts/layers.py --check
 
 setup: system-deps $(STAMP)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from spicecim.cost import cosim
+from spicecim.nerf.plan import make_plan
 from spicecim.netlist import spec as specs
 from spicecim.netlist.spec import default_spec
 from spicecim.netlist.weights import WeightMapping
@@ -46,7 +47,7 @@ def _plan(samples: int, seed: int) -> cosim.Plan:
     mem = spec.cell.memristor
     mapping = WeightMapping("differential", max(specs.DEFAULT_G_MIN_S, mem.g_off_s),
                             min(specs.DEFAULT_G_MAX_S, mem.g_on_s), specs.DEFAULT_WEIGHT_BITS)
-    return cosim.make_plan("nerf-4x256", spec, mapping, samples, scene=True, seed=seed)
+    return make_plan("nerf-4x256", spec, mapping, samples, scene=True, seed=seed)
 
 
 def main() -> None:

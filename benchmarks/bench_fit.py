@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     import jax
 
     from spicecim.models.fit import FitSettings, _training_batch, fit_scene_result, scene_loss
+    from spicecim.models.scene import default_scene
     from spicecim.nerf.render import default_view, psnr, render
-    from spicecim.nerf.scene import default_scene
 
     scene = default_scene()
     field, result = fit_scene_result(scene, args.preset, FitSettings(args.steps, seed=args.seed))

@@ -42,7 +42,7 @@ _API = {
     "simulate": "spicecim.sim.driver",
     "Cluster": "spicecim.sim.executors",
     "cosimulate": "spicecim.cost.cosim",
-    "cosim_plan": ("spicecim.cost.cosim", "make_plan"),
+    "cosim_plan": ("spicecim.nerf.plan", "make_plan"),
     "open_run": "spicecim.store.hdf5",
     "tables": ("spicecim.cli.tables", "render"),
     "Mlp": "spicecim.models.mlp",

@@ -149,7 +149,7 @@ def fitted_nerf(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """(cache folder, NerfField, steps): nerf-4x256 fitted to the built-in scene once per
     session (the other workers load the fit from the cache), in a cache the CLI tests reuse."""
     from spicecim.models.fit import cached_fit
-    from spicecim.nerf.scene import default_scene
+    from spicecim.models.scene import default_scene
 
     def fit(folder: Path) -> object:
         return cached_fit(folder, default_scene(), steps=NERF_FIT_STEPS, seed=0)

@@ -2,7 +2,7 @@
 
 Each layer's weights are cut into the tiles of :func:`spicecim.cost.mapping.map_layer` and
 mapped to conductances by the tile's :class:`WeightMapping` and the mapping's slices and copies
-(:class:`spicecim.analog.slicing.WeightCode`; one ``w_max`` per layer, so the digital partial
+(:class:`spicecim.cost.slicing.WeightCode`; one ``w_max`` per layer, so the digital partial
 sums of row tiles add up). Then, in the order the hardware meets them:
 
 1. **Conductances** quantised to ``2^weight_bits`` levels per device (``None``: continuous).
@@ -66,8 +66,8 @@ from typing import Any
 import numpy as np
 
 from spicecim.analog import programming
-from spicecim.analog.slicing import WeightCode
 from spicecim.cost.mapping import LayerMapping, ModelMapping
+from spicecim.cost.slicing import WeightCode
 from spicecim.errors import check
 from spicecim.models.mlp import Matmul, Mlp, batch_size
 from spicecim.netlist import spec as specs
@@ -204,15 +204,6 @@ class ProgrammedLayer:
     input_scale: float
     phases: int
     code: WeightCode | None = None  # None: one device per weight (the WeightMapping's own)
-
-
-def target_conductances(weights: WeightMapping, w: np.ndarray, w_max: float, bits: int | None,
-                        slices: int = 1, copies: int = 1) -> np.ndarray:
-    """The conductances ``w`` (scaled by ``w_max``) is programmed to: ``weights``' mapping at
-    ``bits`` levels per device (None: continuous), each weight on ``slices`` bit slices and each
-    input on ``copies`` rows (:class:`~spicecim.analog.slicing.WeightCode`)."""
-    return np.repeat(WeightCode(weights, bits, slices, copies).to_conductances(w, w_max),
-                     copies, axis=0)
 
 
 def _calibration_drive(x: np.ndarray, scale: float, phases: int, v_full: float) -> np.ndarray:

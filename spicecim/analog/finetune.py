@@ -5,7 +5,7 @@ that runs every layer the way :mod:`spicecim.analog.accuracy` reads it, in JAX:
 
 - inputs scaled by the layer's calibrated input scale into the DAC's [0, 1], in one or two
   phases, and rounded to ``2^dac_bits`` levels;
-- weights mapped to device conductances by the tile's :class:`~spicecim.analog.slicing.WeightCode`
+- weights mapped to device conductances by the tile's :class:`~spicecim.cost.slicing.WeightCode`
   (``w_max`` the layer's largest weight, as the programmer sets it), rounded to the device's
   levels;
 - programming variation ``sigma_G(G) z`` and read noise drawn afresh every step (``key``);
@@ -40,7 +40,7 @@ from spicecim.errors import SpecError, check
 from spicecim.models import fit as fitting
 from spicecim.models import jax_mlp
 from spicecim.models.presets import NerfField
-from spicecim.nerf.scene import Scene
+from spicecim.models.scene import Scene
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import (
     MILO_OFFSET_US,

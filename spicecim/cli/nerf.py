@@ -15,8 +15,9 @@ from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, POSITIVE, check_output
 from spicecim.cost import design as designs
 from spicecim.models.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
-from spicecim.nerf import pipeline as nerf
-from spicecim.nerf.scene import default_scene
+from spicecim.models.scene import default_scene
+from spicecim.nerf import frame as frames
+from spicecim.nerf import outputs, pipeline
 from spicecim.netlist.weights import VARIATION_MODELS
 
 
@@ -113,7 +114,7 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
     """Render the built-in scene with the float MLP and through the crossbar model; print
     PSNR and SSIM beside the frame's latency and energy per schedule, and write the PNGs."""
     width, height = parse_size(resolution, "resolution")
-    frame = nerf.Frame(width, height, samples_per_ray)
+    frame = frames.Frame(width, height, samples_per_ray)
     limits.check_frame(width, height, samples_per_ray)
     limits.check_model(model, {"--calibration-points": (calibration_points,
                                                         limits.ACCURACY_BYTES_PER_VALUE)})
@@ -124,15 +125,15 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
     sweep = parse_sweep(accuracy_texts[0]) if accuracy_texts else None
     design_axes = designs.parse_design_sweep(design_texts)
     cache = cache_dir or default_cache_dir()
-    check_output(out, overwrite, inside=nerf.output_names(sweep is not None, ladder,
+    check_output(out, overwrite, inside=outputs.output_names(sweep is not None, ladder,
                                                           bool(design_axes)))
     check_output(cache, True, "--cache-dir", inside=())
     if ladder or design_axes:
         check_output(simulate_dir or run.parent, True, "--simulate-dir", inside=())
-    table = nerf.load_table(run)
+    table = frames.load_table(run)
     cosim_run = None if table.generic else run  # load_table: a co-simulation's configuration
     if cosim_run is not None:
-        nerf.check_cosim_share(cosim_run, adc_share)
+        frames.check_cosim_share(cosim_run, adc_share)
     rows, cols = parse_size(tile_text, "tile") if tile_text else (None, None)
     chosen = designs.DesignPoint(rows, cols, rows_per_read, g_min, g_max, None, slices, copies)
     design = designs.MITIGATED if mitigated or (ladder and chosen == designs.BASELINE) \
@@ -155,17 +156,17 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
         ("variation_model", variation_model)) if value is not None} | {
         "adc_range": adc_range, "calibrate": calibrate, "ir_aware": ir_aware}
     settings = (dataclasses.replace(acc.Nonideality.ideal(seed), **given) if ideal
-                else nerf.device_settings(table, seed=seed, **given))
+                else pipeline.device_settings(table, seed=seed, **given))
     tuning = None
     if finetune or ladder:
         from spicecim.analog.finetune import FinetuneSettings
 
         tuning = FinetuneSettings(seed=seed) if finetune_steps is None else FinetuneSettings(
             finetune_steps, seed=seed)
-    mitigations = nerf.Mitigations(
+    mitigations = pipeline.Mitigations(
         design, tuning, ladder, tuple((k, tuple(v)) for k, v in design_axes.items()),
         simulate_dir or run.parent, cache, workers)
-    result = nerf.run_nerf(
+    result = pipeline.run_nerf(
         scene, field, table, frame, settings, sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",
         calibration_points=calibration_points, adc_share=adc_share, mitigations=mitigations,
@@ -175,4 +176,4 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
                    **{f"{r.label} PSNR vs {vs} ({r.settings.describe()})":
                       getattr(r, f"psnr_{vs}_db") for r in renders for vs in ("float", "scene")}},
                   "the render")
-    click.echo(nerf.format_report(result, nerf.write_outputs(result, out)))
+    click.echo(outputs.format_report(result, outputs.write_outputs(result, out)))

@@ -28,7 +28,8 @@ from spicecim.cli.tables import column_breakdown, describe, render
 from spicecim.cost import cosim
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.models.presets import default_cache_dir
-from spicecim.nerf.pipeline import Frame
+from spicecim.nerf.frame import Frame
+from spicecim.nerf.plan import make_plan
 from spicecim.sim import driver
 from spicecim.sim.driver import RunOptions
 from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster
@@ -114,11 +115,11 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
         width, height = parse_size(resolution, "resolution")
         if scene:
             limits.check_frame(width, height, samples_per_ray)
-        plan = cosim.make_plan(model, spec, weight_mapping(opts, spec.cell.memristor), samples,
-                               weights_path=model_weights, scene=scene,
-                               frame=Frame(width, height, samples_per_ray),
-                               inputs_path=model_inputs, cache_dir=cache_dir,
-                               fit_steps=fit_steps, seed=opts["seed"], variation=variation)
+        plan = make_plan(model, spec, weight_mapping(opts, spec.cell.memristor), samples,
+                         weights_path=model_weights, scene=scene,
+                         frame=Frame(width, height, samples_per_ray),
+                         inputs_path=model_inputs, cache_dir=cache_dir,
+                         fit_steps=fit_steps, seed=opts["seed"], variation=variation)
         run = functools.partial(cosim.cosimulate, plan, out, options=options, cluster=cluster,
                                 overwrite=overwrite, progress=progress,
                                 command_line=command_line)

@@ -6,7 +6,7 @@ inputs: ``inputs``, the K samples each tile is driven with, and ``calibration``,
 largest input to each layer sets that layer's DAC scale (as the accuracy pass sets it). The
 model is mapped onto tiles with the evaluator's mapping (:func:`~spicecim.cost.mapping.
 map_model`); each tile is programmed with its layer's quantised conductances
-(:func:`~spicecim.analog.accuracy.target_conductances`; unused cells at ``g_min``; programming
+(:func:`~spicecim.cost.slicing.target_conductances`; unused cells at ``g_min``; programming
 variation optional, seeded, :func:`~spicecim.netlist.weights.programming_sigma_s`); each is
 driven by the layer's own input under every sample: the float network's activations, scaled by
 the layer's DAC scale and clipped to [0, 1], in two phases (positive parts, then magnitudes of
@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 
-from spicecim.analog.accuracy import target_conductances
 from spicecim.cost.mapping import LayerMapping, ModelMapping, TileGeometry, map_model
 from spicecim.cost.schedule import (
     COSIMULATED,
@@ -47,12 +46,12 @@ from spicecim.cost.schedule import (
     stored_float,
     stored_int,
 )
+from spicecim.cost.slicing import target_conductances
 from spicecim.devices import AdcModel
 from spicecim.errors import ResultFileError, SpecError, check
 from spicecim.measure import SCHEDULES, LayerSchedule
+from spicecim.models import presets
 from spicecim.models.mlp import Mlp, batch_size
-from spicecim.models.presets import NerfField
-from spicecim.nerf.pipeline import Frame, inside_samples, view
 from spicecim.netlist.spec import CrossbarSpec, Tile
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.sim.driver import LayerJob, RunOptions, RunSummary, TileJob, check_encoding, run_job
@@ -301,32 +300,6 @@ def layer_figures(run: Run, layer: str, statistic: str = "mean") -> LayerFigures
 
 # --- plans from the model's own data -------------------------------------------------------
 
-CALIBRATION_SAMPLES = 8192
-"""Frame samples that set each layer's DAC scale: as ``spicecim nerf`` sets them."""
-
-
-def scene_plan(nerf: NerfField, spec: CrossbarSpec, mapping: WeightMapping, frame: Frame,
-               samples: int, *, model: str, weights: str, seed: int = 0,
-               variation: float = 0.0) -> Plan:
-    """A NeRF field's plan on a frame of the built-in view: ``samples`` of the frame's own
-    points in the scene's cube (the renderer's), and up to :data:`CALIBRATION_SAMPLES` of them
-    for the DAC scales."""
-    rays, near, far = view(frame, nerf.bound)
-    points, dirs = inside_samples(rays, frame, near, far, nerf.bound)
-    check(len(points) > 0, "frame", frame, "a view with samples inside the scene's cube")
-    check(1 <= samples <= len(points), "inputs", samples,
-          f"1 to {len(points)} (the frame's samples inside the cube)")
-    rng = np.random.default_rng([seed, 5])
-    pick = np.sort(rng.choice(len(points), samples, replace=False))
-    cal = np.sort(rng.choice(len(points), min(len(points), CALIBRATION_SAMPLES), replace=False))
-    return Plan(nerf.mlp, spec, mapping, nerf.encode(points[pick], dirs[pick]),
-                nerf.encode(points[cal], dirs[cal]), model=model, weights=weights,
-                description=(f"{samples} of the {len(points)} samples in the cube of the "
-                             f"{frame.width_px}x{frame.height_px} px x {frame.samples_per_ray} "
-                             f"frame (seed {seed}); DAC scales from {len(cal)}"),
-                variation=variation, seed=seed)
-
-
 def file_plan(mlp: Mlp, spec: CrossbarSpec, mapping: WeightMapping, path: Path, samples: int,
               *, model: str, weights: str, seed: int = 0, variation: float = 0.0) -> Plan:
     """A plan from a file of the model's inputs (``.npy`` for a one-input model, ``.npz`` by
@@ -368,35 +341,12 @@ def read_inputs(mlp: Mlp, path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def make_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: int, *,
-              weights_path: Path | None = None, scene: bool = False, frame: Frame | None = None,
-              inputs_path: Path | None = None, cache_dir: Path | None = None,
-              fit_steps: int = 3000, seed: int = 0, variation: float = 0.0) -> Plan:
-    """The plan ``spicecim simulate --model`` runs. ``scene``: a NeRF preset's inputs are the
-    built-in scene's ``frame`` (default 64x64 px x 32 samples), its weights fitted to the scene
-    (cached, :func:`~spicecim.models.fit.cached_fit`) unless ``weights_path`` gives them;
-    else the inputs come from ``inputs_path``."""
-    from spicecim.models import presets
-
-    if scene:
-        if inputs_path is not None:
-            raise SpecError("--scene and --inputs-file are invalid together: expected the "
-                            "scene's frame or a file of inputs")
-        if weights_path is None:
-            field_, weights = presets.scene_model(model, fit_steps=fit_steps, seed=seed,
-                                                  cache_dir=cache_dir)
-        else:
-            choice = presets.choose_model(model, weights_path, seed=seed)
-            nerf = presets.as_field(choice.mlp)
-            if nerf is None:
-                raise SpecError(f"model {choice.name!r} is not a NeRF field (inputs pos/dir, "
-                                "outputs sigma/rgb): expected one for --scene")
-            field_, weights = nerf, choice.weights
-        return scene_plan(field_, spec, mapping, frame or Frame(64, 64, 32), samples,
-                          model=model, weights=weights, seed=seed, variation=variation)
-    if inputs_path is None:
-        raise SpecError("a co-simulation needs the model's inputs: expected --scene (a NeRF on "
-                        "the built-in scene) or --inputs-file X.npy/.npz")
+def make_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: int,
+              inputs_path: Path, *, weights_path: Path | None = None, seed: int = 0,
+              variation: float = 0.0) -> Plan:
+    """A plan of ``model`` (a preset name, ``mlp:...`` or an ``.onnx`` in ``weights_path``,
+    :func:`~spicecim.models.presets.choose_model`) driven by the inputs in ``inputs_path``
+    (:func:`file_plan`)."""
     choice = presets.choose_model(model, weights_path, seed=seed)
     return file_plan(choice.mlp, spec, mapping, inputs_path, samples, model=choice.name,
                      weights=choice.weights, seed=seed, variation=variation)

@@ -2,7 +2,7 @@
 
 A :class:`DesignPoint` is what a designer chooses on top of a simulated tile: the array size,
 rows activated per read (row parallelism), the conductance range and bits per device, and how
-many devices a weight takes (bit slicing and copies, :mod:`spicecim.analog.slicing`). Its
+many devices a weight takes (bit slicing and copies, :mod:`spicecim.cost.slicing`). Its
 latency and energy always come from tables of its own configuration (:func:`design_table`:
 the given run when it matches, else a run found or simulated under a folder by
 :func:`spicecim.cost.schedule.simulate_table`), never scaled from another size.

@@ -14,7 +14,7 @@ halves the input's resolution and makes every output a difference of two large n
 reads keep the DAC's full range for each sign at twice the latency and energy of the layer.
 
 Design choices of a tile (:class:`TileGeometry`): a weight may take several devices
-(:mod:`spicecim.analog.slicing`): ``slices`` bit slices of ``2^bits`` levels each, the most
+(:mod:`spicecim.cost.slicing`): ``slices`` bit slices of ``2^bits`` levels each, the most
 significant first, on their own columns, so an output takes ``2 * slices`` physical columns in
 the differential scheme; and ``copies`` rows per input, driven by the same DAC, so each
 column sums ``copies`` devices per weight in the analog domain and a tile holds

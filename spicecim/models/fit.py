@@ -26,11 +26,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from spicecim.errors import check
+from spicecim.errors import SpecError, check
 from spicecim.models import jax_mlp
 from spicecim.models.mlp import Mlp
-from spicecim.models.presets import NerfField, init_mlp
-from spicecim.nerf.scene import Scene
+from spicecim.models.presets import (
+    NERF_PRESETS,
+    NerfField,
+    check_preset,
+    default_cache_dir,
+    init_mlp,
+)
+from spicecim.models.scene import Scene, default_scene
 from spicecim.progress import bar as progress_bar
 
 Inputs = Mapping[str, Any]
@@ -201,3 +207,17 @@ def cached_fit(cache_dir: str | os.PathLike, scene: Scene, preset: str = "nerf-4
         path.parent.mkdir(parents=True, exist_ok=True)
         field_.save(path)
     return field_
+
+
+def scene_model(model: str, *, fit_steps: int = 3000, seed: int = 0,
+                cache_dir: Path | None = None) -> tuple[NerfField, str]:
+    """A NeRF preset fitted to the built-in scene (the fit cached under ``cache_dir``, default
+    :func:`~spicecim.models.presets.default_cache_dir`), and where its weights came from: the
+    weights ``spicecim nerf`` renders with and ``simulate --scene`` co-simulates."""
+    check_preset(model)
+    if model not in NERF_PRESETS:
+        raise SpecError(f"model={model!r} is invalid with --scene: expected one of "
+                        f"{NERF_PRESETS} (a NeRF fitted to the scene)")
+    field_ = cached_fit(cache_dir or default_cache_dir(), default_scene(), model,
+                        steps=fit_steps, seed=seed)
+    return field_, f"fitted to the built-in scene, {fit_steps} steps, seed {seed}"

@@ -300,20 +300,3 @@ def choose_model(model: str, weights_path: Path | None = None, *, seed: int = 0
         return ModelChoice(mlp, model, f"{path} ({digest})")
     return ModelChoice(init_mlp(model, np.random.default_rng(seed)), model,
                        f"seeded initialisation, seed {seed}")
-
-
-def scene_model(model: str, *, fit_steps: int = 3000, seed: int = 0,
-                cache_dir: Path | None = None) -> tuple[NerfField, str]:
-    """A NeRF preset fitted to the built-in scene (the fit cached under ``cache_dir``, default
-    :func:`default_cache_dir`), and where its weights came from: the
-    weights ``spicecim nerf`` renders with and ``simulate --scene`` co-simulates."""
-    from spicecim.models.fit import cached_fit
-    from spicecim.nerf.scene import default_scene
-
-    check_preset(model)
-    if model not in NERF_PRESETS:
-        raise SpecError(f"model={model!r} is invalid with --scene: expected one of "
-                        f"{NERF_PRESETS} (a NeRF fitted to the scene)")
-    field_ = cached_fit(cache_dir or default_cache_dir(), default_scene(), model,
-                        steps=fit_steps, seed=seed)
-    return field_, f"fitted to the built-in scene, {fit_steps} steps, seed {seed}"

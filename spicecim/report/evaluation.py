@@ -140,13 +140,7 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
     (one or more run files of ``spicecim simulate``; the first sets the tile). ``settings``,
     then ``overrides`` (its field names, each of the field's type), say what else to do."""
     from spicecim.models import baseline as base
-    from spicecim.models.presets import (
-        ModelChoice,
-        as_field,
-        choose_model,
-        sample_inputs,
-        scene_model,
-    )
+    from spicecim.models.presets import ModelChoice, as_field, choose_model, sample_inputs
 
     s = Settings(**overrides) if settings is None else _replace(settings, overrides)
     paths = [Path(tables)] if isinstance(tables, str | Path) else [Path(p) for p in tables]
@@ -154,6 +148,8 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
     if isinstance(model, Mlp):
         choice = ModelChoice(model, "mlp", "given")
     elif s.scene and weights is None:
+        from spicecim.models.fit import scene_model  # loads JAX: only for a fit
+
         field_, source = scene_model(model, fit_steps=s.fit_steps, seed=s.seed,
                                      cache_dir=s.cache_dir)
         choice = ModelChoice(field_.mlp, model, source)

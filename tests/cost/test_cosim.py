@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spicecim.analog.accuracy import target_conductances
 from spicecim.cost import cosim
+from spicecim.cost.slicing import target_conductances
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.measure import schedule_layer
 from spicecim.models.mlp import Dense, Mlp

@@ -24,23 +24,24 @@ from spicecim.errors import ResultFileError, SpecError
 from spicecim.models import presets
 from spicecim.models.mlp import Dense, Mlp
 from spicecim.models.presets import init_mlp
-from spicecim.nerf import pipeline as nerf
-from spicecim.nerf.scene import default_scene
+from spicecim.models.scene import default_scene
+from spicecim.nerf import frame as frames
+from spicecim.nerf import outputs, pipeline
 
-FRAME = nerf.Frame(24, 16, 12)
+FRAME = frames.Frame(24, 16, 12)
 # Where trends and costs are checked rather than the picture's fidelity: 768 samples (SSIM's
 # 7x7 window still fits) rather than 4,608, each through every tile of the model.
-SMALL_FRAME = nerf.Frame(12, 8, 8)
+SMALL_FRAME = frames.Frame(12, 8, 8)
 
 
 @pytest.fixture(scope="module")
 def table(synthetic64: Path) -> TileTable:
-    return nerf.load_table(synthetic64)
+    return frames.load_table(synthetic64)
 
 
 @pytest.mark.slow
 def test_float_matches_the_scene_and_the_ideal_crossbar_the_float(fitted_nerf, table) -> None:  # noqa: ANN001
-    result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, FRAME, Nonideality.ideal())
+    result = pipeline.run_nerf(default_scene(), fitted_nerf[1], table, FRAME, Nonideality.ideal())
     assert result.float_psnr_db >= 25.0
     assert result.crossbar.psnr_float_db >= 60.0
     assert result.float_image.shape == result.crossbar.image.shape == (16, 24, 3)
@@ -49,8 +50,8 @@ def test_float_matches_the_scene_and_the_ideal_crossbar_the_float(fitted_nerf, t
 
 @pytest.mark.slow
 def test_psnr_falls_as_variation_rises_and_repeats(fitted_nerf, table) -> None:  # noqa: ANN001
-    settings = nerf.device_settings(table, seed=0)
-    result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, SMALL_FRAME, settings,
+    settings = pipeline.device_settings(table, seed=0)
+    result = pipeline.run_nerf(default_scene(), fitted_nerf[1], table, SMALL_FRAME, settings,
                            ("variation", [0.0, 1.0, 2.0, 4.0]))
     psnrs = [p.psnr_float_db for p in result.sweep]
     # one device instance (seed 0); another seed may reverse a small step such as 1 -> 2
@@ -58,7 +59,7 @@ def test_psnr_falls_as_variation_rises_and_repeats(fitted_nerf, table) -> None: 
     # the default (variation 1) is the report's render, and far from the ideal one
     assert result.crossbar is result.sweep[1] and psnrs[1] < 60.0
     # the same seed gives the same devices and the same read noise
-    again = nerf.run_nerf(default_scene(), fitted_nerf[1], table, SMALL_FRAME, settings)
+    again = pipeline.run_nerf(default_scene(), fitted_nerf[1], table, SMALL_FRAME, settings)
     np.testing.assert_array_equal(again.crossbar.image, result.crossbar.image)
     # variation changes no figure of the tables: one energy per frame
     energies = {p.frame_energy_j for p in result.sweep}
@@ -68,9 +69,9 @@ def test_psnr_falls_as_variation_rises_and_repeats(fitted_nerf, table) -> None: 
 def test_adc_energy_scales_with_bits_between_cited_points(synthetic: Path) -> None:
     (table,) = read_tables(synthetic)  # 8-bit ADC, 1 pJ per conversion
     mapping = map_model(init_mlp("nerf-4x256", np.random.default_rng(0)), TileGeometry(8, 8))
-    frame = nerf.Frame(2, 2, 3)
-    at8, at4 = (nerf.frame_cost(mapping, table, frame, 4, bits) for bits in (8, 4))
-    assert at8.total("serialized") == nerf.frame_cost(mapping, table, frame, 4).total(
+    frame = frames.Frame(2, 2, 3)
+    at8, at4 = (frames.frame_cost(mapping, table, frame, 4, bits) for bits in (8, 4))
+    assert at8.total("serialized") == frames.frame_cost(mapping, table, frame, 4).total(
         "serialized")
     conversions = sum(m.columns_converted for m in mapping.layers) * frame.samples
     saved = (1 - 0.79 / 1.67) * 1e-12 * conversions
@@ -78,7 +79,7 @@ def test_adc_energy_scales_with_bits_between_cited_points(synthetic: Path) -> No
         assert at8.total(s).frame_energy_j - at4.total(s).frame_energy_j == pytest.approx(saved)
         assert at4.total(s).frame_latency_s == at8.total(s).frame_latency_s
     # no cited figure for 3 bits
-    assert math.isnan(nerf.frame_cost(mapping, table, frame, 4, 3).total("serialized")
+    assert math.isnan(frames.frame_cost(mapping, table, frame, 4, 3).total("serialized")
                       .frame_energy_j)
 
 
@@ -118,10 +119,10 @@ def test_ladder_adds_each_mitigation_with_its_costs(fitted_nerf, table, tmp_path
     # Fine-tuning's own effect is test_finetune's: here its rung is built, from a few small
     # steps (XLA's compile of the step, ~15 s, is the rung's cost whatever the steps).
     point = DesignPoint(rows=64, cols=64, slices=2)
-    mit = nerf.Mitigations(point, FinetuneSettings(4, batch_size=128), ladder=True,
+    mit = pipeline.Mitigations(point, FinetuneSettings(4, batch_size=128), ladder=True,
                            cache_dir=tmp_path)
-    result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, SMALL_FRAME,
-                           nerf.device_settings(table), mitigations=mit)
+    result = pipeline.run_nerf(default_scene(), fitted_nerf[1], table, SMALL_FRAME,
+                           pipeline.device_settings(table), mitigations=mit)
     labels = [p.label for p in result.ladder]
     assert labels == ["none", "+ design point", "+ IR-drop-aware programming", "+ fine-tuning"]
     none, design, aware, tuned = result.ladder
@@ -133,23 +134,23 @@ def test_ladder_adds_each_mitigation_with_its_costs(fitted_nerf, table, tmp_path
     assert result.crossbar is tuned
     for p in result.ladder:
         assert 0 < p.ssim_float <= 1 and math.isfinite(p.psnr_float_db)
-    text = nerf.format_report(result, nerf.write_outputs(result, tmp_path / "out"))
+    text = outputs.format_report(result, outputs.write_outputs(result, tmp_path / "out"))
     assert "mitigations added one at a time" in text and "+ fine-tuning" in text
     with (tmp_path / "out" / "ladder.csv").open() as fh:
         assert [r["label"] for r in csv.DictReader(fh)] == labels
 
 
 def test_design_sweep_marks_the_pareto_points(fitted_nerf, table, tmp_path: Path) -> None:  # noqa: ANN001
-    mit = nerf.Mitigations(design_sweep=(("slices", (1.0, 2.0)), ("copies", (1.0, 2.0))))
-    result = nerf.run_nerf(default_scene(), fitted_nerf[1], table, SMALL_FRAME,
-                           nerf.device_settings(table), mitigations=mit)
+    mit = pipeline.Mitigations(design_sweep=(("slices", (1.0, 2.0)), ("copies", (1.0, 2.0))))
+    result = pipeline.run_nerf(default_scene(), fitted_nerf[1], table, SMALL_FRAME,
+                           pipeline.device_settings(table), mitigations=mit)
     assert [(p.slices, p.copies) for p in result.design_points] == [(1, 1), (1, 2), (2, 1),
                                                                       (2, 2)]
     energies = [p.frame_energy_j for p in result.design_sweep]
     assert energies[0] < energies[1] and energies[0] < energies[2] < energies[3]
-    front = nerf.pareto(result.design_sweep, "frame_energy_j")
+    front = outputs.pareto(result.design_sweep, "frame_energy_j")
     assert front[0]  # the cheapest point is never beaten on energy
-    written = nerf.write_outputs(result, tmp_path)
+    written = outputs.write_outputs(result, tmp_path)
     assert tmp_path / "design_sweep.png" in written
     with (tmp_path / "design_sweep.csv").open() as fh:
         rows = list(csv.DictReader(fh))
@@ -210,8 +211,8 @@ def test_cache_dir_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch,
 
 def test_frame_names_a_bad_field() -> None:
     with pytest.raises(SpecError, match="samples_per_ray"):
-        nerf.Frame(4, 4, 0)
-    assert nerf.Frame(3, 2, 5).samples == 30
+        frames.Frame(4, 4, 0)
+    assert frames.Frame(3, 2, 5).samples == 30
 
 
 def _tiny_field(seed: int = 0) -> presets.NerfField:
@@ -239,6 +240,7 @@ def test_a_co_simulation_costs_its_own_configuration_and_only_that(tmp_path: Pat
     from spicecim.cost import cosim
     from spicecim.cost.design import DesignPoint
     from spicecim.cost.schedule import DigitalAdder
+    from spicecim.nerf.plan import scene_plan
     from spicecim.netlist import spec as specs
     from spicecim.netlist.weights import WeightMapping
     from spicecim.sim.driver import RunOptions
@@ -248,15 +250,15 @@ def test_a_co_simulation_costs_its_own_configuration_and_only_that(tmp_path: Pat
     spec = specs.default_spec(8, 8)
     weights = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S,
                             specs.DEFAULT_WEIGHT_BITS)
-    plan = cosim.scene_plan(field, spec, weights, SMALL_FRAME, 1, model="tiny", weights="test")
+    plan = scene_plan(field, spec, weights, SMALL_FRAME, 1, model="tiny", weights="test")
     out = tmp_path / "cosim.h5"
     summary = cosim.cosimulate(plan, out, options=RunOptions(adc_share=4), workers=2)
     assert not summary.failures
-    assert nerf.is_cosimulation(out)
-    table = nerf.load_table(out)
-    mit = nerf.Mitigations(DesignPoint(slices=2), ladder=True, simulate_dir=tmp_path / "tiles")
-    result = nerf.run_nerf(default_scene(), field, table, SMALL_FRAME,
-                           nerf.device_settings(table), mitigations=mit, cosim_run=out)
+    assert frames.is_cosimulation(out)
+    table = frames.load_table(out)
+    mit = pipeline.Mitigations(DesignPoint(slices=2), ladder=True, simulate_dir=tmp_path / "tiles")
+    result = pipeline.run_nerf(default_scene(), field, table, SMALL_FRAME,
+                           pipeline.device_settings(table), mitigations=mit, cosim_run=out)
     none, design, aware = result.ladder
     assert (none.figures, design.figures, aware.figures) == (
         "co-simulated", "generic tile", "generic tile")
@@ -268,19 +270,19 @@ def test_a_co_simulation_costs_its_own_configuration_and_only_that(tmp_path: Pat
             assert cost == own[cost.name][schedule]
     assert design.cost.table is not None and str(out) not in design.cost.table
     assert str(tmp_path / "tiles") in design.cost.table  # simulated on demand there
-    text = nerf.format_report(result, nerf.write_outputs(result, tmp_path / "out"))
+    text = outputs.format_report(result, outputs.write_outputs(result, tmp_path / "out"))
     assert "figures: co-simulated" in text and "figures: generic tile" in text
     with (tmp_path / "out" / "ladder.csv").open() as fh:
         assert [r["figures"] for r in csv.DictReader(fh)] == [
             "co-simulated", "generic tile", "generic tile"]
 
     with pytest.raises(ResultFileError, match="other weights"):
-        nerf.run_nerf(default_scene(), _tiny_field(seed=1), table, SMALL_FRAME,
-                      nerf.device_settings(table), cosim_run=out)
+        pipeline.run_nerf(default_scene(), _tiny_field(seed=1), table, SMALL_FRAME,
+                      pipeline.device_settings(table), cosim_run=out)
     with pytest.raises(SpecError, match=r"adc_share=8 is invalid with the co-simulation .* "
                                          r"expected its 4 columns per ADC"):
-        nerf.run_nerf(default_scene(), field, table, SMALL_FRAME, nerf.device_settings(table),
-                      adc_share=8, cosim_run=out)
+        pipeline.run_nerf(default_scene(), field, table, SMALL_FRAME,
+                          pipeline.device_settings(table), adc_share=8, cosim_run=out)
     cli_run = CliRunner().invoke(cli, ["nerf", str(out), "--adc-share", "8", "--cache-dir",
                                        str(tmp_path / "cache"), "--out", str(tmp_path / "r")])
     assert cli_run.exit_code == 2 and len(cli_run.output.strip().splitlines()) == 1

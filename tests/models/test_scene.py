@@ -16,6 +16,7 @@ from spicecim.models.encoding import encoded_dim, positional_encoding
 from spicecim.models.fit import FitSettings, cache_key, cached_fit
 from spicecim.models.mlp import load_mlp, save_mlp
 from spicecim.models.presets import NERF_PRESETS, NerfField, init_mlp
+from spicecim.models.scene import Box, Scene, Sphere, default_scene
 from spicecim.nerf.render import (
     composite,
     default_view,
@@ -26,7 +27,6 @@ from spicecim.nerf.render import (
     sample_spacing,
     transmittance,
 )
-from spicecim.nerf.scene import Box, Scene, Sphere, default_scene
 
 
 def test_encoding_widths_follow_the_paper():

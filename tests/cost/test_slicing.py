@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spicecim.analog.slicing import WeightCode
+from spicecim.cost.slicing import WeightCode
 from spicecim.errors import SpecError
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s, wan2022_sigma_s
 

@@ -118,3 +118,12 @@ class WeightCode:
             return self.weights.to_weights(g, w_max)
         pairs = g.reshape(*g.shape[:-1], g.shape[-1] // self.per_output, self.slices, 2)
         return (pairs[..., 0] - pairs[..., 1]) @ self._significance() * (w_max / self._unit_s())
+
+
+def target_conductances(weights: WeightMapping, w: np.ndarray, w_max: float, bits: int | None,
+                        slices: int = 1, copies: int = 1) -> np.ndarray:
+    """The conductances ``w`` (scaled by ``w_max``) is programmed to: ``weights``' mapping at
+    ``bits`` levels per device (None: continuous), each weight on ``slices`` bit slices and each
+    input on ``copies`` rows (:class:`WeightCode`)."""
+    return np.repeat(WeightCode(weights, bits, slices, copies).to_conductances(w, w_max),
+                     copies, axis=0)

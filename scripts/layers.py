@@ -1,0 +1,235 @@
+"""spicecim's import contract: which part of the package may import which, and no import circle.
+
+Read from the source (``ast``), so an import deferred into a function counts like one at the
+top of a module: a circle that loads only because one side is deferred is still a circle. An
+import under ``if TYPE_CHECKING:`` obeys the layers but closes no circle (it never runs).
+``make lint`` runs ``python scripts/layers.py --check``; the test suite runs the same checks
+(tests/test_layers.py) and checks that the layer table in docs/architecture.md is the one
+``python scripts/layers.py --write`` writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "spicecim"
+DOC = ROOT / "docs" / "architecture.md"
+
+# Lowest first. A module may import its own part and any part on a lower line; parts on the
+# same line are independent of each other. A part is a subpackage or a top-level module.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    # The ground: the package root (imported for __version__ alone; its public names load
+    # lazily by name), errors, units, the progress bar, and the atomic file writer (stdlib only,
+    # so any layer writes its files through it).
+    ("spicecim", "errors", "units", "progress", "store.files"),
+    ("devices",),
+    ("netlist",),
+    ("solve",),
+    ("measure",),
+    ("store",),
+    ("sim",),
+    ("acam", "plot"),
+    ("models",),
+    ("cost",),
+    ("analog",),
+    ("report",),
+    ("nerf",),
+    ("cli",),
+)
+
+WHAT = {
+    "spicecim": "the public API (names load lazily) and `__version__`",
+    "errors": "the error tree under `SpiceCimError`",
+    "units": "SI formatting",
+    "progress": "the progress bar on stderr",
+    "store.files": "the one atomic file writer (stdlib only)",
+    "devices": "compact models and readout front ends",
+    "netlist": "specifications, weights -> conductances, SPICE text",
+    "solve": "the sparse nodal DC solver",
+    "measure": "latency, energy and schedules from waveforms (pure numpy)",
+    "store": "the HDF5 run file, its journal and lock (imports no simulator)",
+    "sim": "ngspice, column transients, sweeps, executors, the run driver, Monte Carlo",
+    "acam": "the analog CAM: cells, arrays, searches, converters",
+    "plot": "figures of a run file",
+    "models": "the MLP, presets, the scene, ONNX, the JAX fitter, digital baselines",
+    "cost": "mapping onto tiles, bit slices, schedules, co-simulation, design points",
+    "analog": "the crossbar forward pass, IR-aware programming, fine-tuning",
+    "report": "the evaluation report and `evaluation.run` (public as `spicecim.evaluate`)",
+    "nerf": "the NeRF application: frames, renders, quality, pipeline, plans, outputs",
+    "cli": "parse, call one library function, print",
+}
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the package by dotted name (a package by its ``__init__``)."""
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _imported(node: ast.AST, known: dict[str, Path]) -> Iterator[str]:
+    """The package's modules one import statement loads: ``from pkg import name`` is the
+    submodule ``pkg.name`` when there is one, else ``pkg``."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.name in known:
+                yield alias.name
+    elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        for alias in node.names:
+            sub = f"{node.module}.{alias.name}"
+            if sub in known:
+                yield sub
+            elif node.module in known:
+                yield node.module
+
+
+def _type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _statements(tree: ast.AST, typing_only: bool) -> Iterator[ast.AST]:
+    """Every node of ``tree``; the bodies of ``if TYPE_CHECKING:`` only with ``typing_only``."""
+    for node in ast.iter_child_nodes(tree):
+        if _type_checking(node) and not typing_only:
+            yield from (n for child in node.orelse for n in ast.walk(child))
+            continue
+        yield node
+        yield from _statements(node, typing_only)
+
+
+def import_graph(typing_only: bool = True) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, at any depth of its source (deferred into a
+    function too); with ``typing_only`` also those imported for annotations alone."""
+    known = modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        tree = ast.parse(path.read_text(), str(path))
+        graph[name] = {t for node in _statements(tree, typing_only)
+                       for t in _imported(node, known)} - {name}
+    return graph
+
+
+def part(module: str) -> str:
+    """The part of the contract ``module`` belongs to: the longest listed prefix."""
+    rel = module.split(".")[1:]
+    for n in range(len(rel), 0, -1):
+        if ".".join(rel[:n]) in WHAT:
+            return ".".join(rel[:n])
+    return "spicecim"
+
+
+def _layer(part_: str) -> int:
+    return next(i for i, parts in enumerate(LAYERS) if part_ in parts)
+
+
+def violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that breaks the layers, one line each."""
+    out = []
+    for module, targets in sorted(graph.items()):
+        a = part(module)
+        for target in sorted(targets):
+            b = part(target)
+            if a != b and (_layer(b) > _layer(a) or _layer(b) == _layer(a)):
+                out.append(f"{module} imports {target}: {a} may not import {b}")
+    return out
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    sys.setrecursionlimit(10_000)
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def layer_table(graph: dict[str, set[str]]) -> str:
+    """The layer table docs/architecture.md holds: top first, each part with the parts it
+    imports today (from ``graph``; the ground left out)."""
+    uses: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        uses.setdefault(part(module), set()).update(part(t) for t in targets)
+    rows = ["| layer | part | what | imports (besides the ground) |", "|---|---|---|---|"]
+    for i in range(len(LAYERS) - 1, -1, -1):
+        for p in LAYERS[i]:
+            name = "spicecim/__init__.py" if p == "spicecim" else p.replace(".", "/")
+            name += "" if p == "spicecim" or (PACKAGE / p).is_dir() else ".py"
+            below = sorted(uses.get(p, set()) - {p} - set(LAYERS[0]), key=lambda q: (_layer(q), q))
+            rows.append(f"| {i} | `{name}` | {WHAT[p]} | {', '.join(below) or '-'} |")
+    return "\n".join(rows) + "\n"
+
+
+BEGIN = "<!-- layers: written by scripts/layers.py --write -->\n"
+END = "<!-- end of layers -->\n"
+
+
+def documented() -> str:
+    text = DOC.read_text()
+    return text[text.index(BEGIN) + len(BEGIN):text.index(END)]
+
+
+def write_doc(graph: dict[str, set[str]]) -> None:
+    text = DOC.read_text()
+    head, rest = text.split(BEGIN)
+    DOC.write_text(head + BEGIN + layer_table(graph) + END + rest.split(END, 1)[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="fail on a broken layer or circle")
+    parser.add_argument("--write", action="store_true", help="rewrite docs/architecture.md's table")
+    args = parser.parse_args()
+    graph = import_graph()
+    if args.write:
+        write_doc(graph)
+    # An annotation-only import runs nothing, so it closes no circle; it still obeys the layers.
+    problems = violations(graph) + [f"import circle: {' <-> '.join(c)}"
+                                    for c in circles(import_graph(typing_only=False))]
+    if not args.write and documented() != layer_table(graph):
+        problems.append("docs/architecture.md's layer table is stale: run "
+                        "python scripts/layers.py --write")
+    for line in problems:
+        print(line, file=sys.stderr)
+    if not args.check and not args.write:
+        print(layer_table(graph), end="")
+    return 1 if problems and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The package's shape, read from its source: the import contract of scripts/layers.py (no part
+imports a part above it or beside it; no import circle, deferred imports included), the layer
+table of docs/architecture.md as the code has it."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_layers():  # noqa: ANN202 (a script, not a module of the package)
+    spec = importlib.util.spec_from_file_location("layers", ROOT / "scripts" / "layers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["layers"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+layers = _load_layers()
+
+
+def test_every_import_follows_the_layers() -> None:
+    assert layers.violations(layers.import_graph()) == []
+
+
+def test_no_import_circle() -> None:
+    assert layers.circles(layers.import_graph(typing_only=False)) == []
+
+
+def test_a_deferred_import_closes_a_circle_and_a_typing_one_does_not() -> None:
+    source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import spicecim.b\n"
+              "def f():\n    import spicecim.c\n")
+    known = {"spicecim.b": Path(), "spicecim.c": Path()}
+    tree = ast.parse(source)
+
+    def imported(typing_only: bool) -> set[str]:
+        return {t for node in layers._statements(tree, typing_only)
+                for t in layers._imported(node, known)}
+
+    assert imported(typing_only=True) == {"spicecim.b", "spicecim.c"}
+    assert imported(typing_only=False) == {"spicecim.c"}
+    assert layers.circles({"x.a": {"x.b"}, "x.b": {"x.a"}, "x.c": {"x.a"}}) == [["x.a", "x.b"]]
+
+
+def test_a_lower_part_importing_a_higher_one_is_named() -> None:
+    graph = {"spicecim.cost.cosim": {"spicecim.nerf.frame"}, "spicecim.nerf.frame": set()}
+    assert layers.violations(graph) == [
+        "spicecim.cost.cosim imports spicecim.nerf.frame: cost may not import nerf"]
+
+
+def test_architecture_doc_has_the_layers_of_the_code() -> None:
+    assert layers.documented() == layers.layer_table(layers.import_graph()), (
+        "run: python scripts/layers.py --write")
+
