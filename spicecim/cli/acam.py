@@ -13,15 +13,17 @@ import numpy as np
 from spicecim.acam.converter import FUNCTIONS, MAX_BITS, function_map, program_function
 from spicecim.acam.netlist import DEVICES, AcamArray, AcamCell, acam_cell
 from spicecim.acam.search import (
-    TRANSFER_POINTS,
     Programmer,
-    measure_transfer,
-    reusable_transfer,
-    save_transfer,
     shortest_sense_time,
     simulate_search,
     sweep_interval,
     write_search,
+)
+from spicecim.acam.transfer import (
+    TRANSFER_POINTS,
+    measure_transfer,
+    reusable_transfer,
+    save_transfer,
 )
 from spicecim.cli.options import FINITE, check_output
 from spicecim.errors import SpecError

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spicecim.acam import converter, search
+from spicecim.acam import converter, search, transfer
 from spicecim.acam.netlist import (
     AcamArray,
     SearchData,
@@ -110,7 +110,7 @@ def test_search_data_is_checked(change: dict, field: str) -> None:
 
 
 def test_transfer_netlists() -> None:
-    g = search.transfer_grid(CELL, 8)
+    g = transfer.transfer_grid(CELL, 8)
     text = build_transfer(CELL, g, 1e-3)
     assert text == build_transfer(CELL, g, 1e-3)
     assert ".dc Vdl 0 1.0 0.001" in text
@@ -128,8 +128,8 @@ def test_transfer_netlists() -> None:
 def test_level_crossing_finds_the_crossing_of_a_line(x0: float, slope: float) -> None:
     x = np.linspace(0.0, 1.0, 101)
     y = np.stack([slope * (x - x0), -slope * (x - x0)])
-    rising = search.level_crossing(x, y, 0.0, rising=True)
-    falling = search.level_crossing(x, y, 0.0, rising=False)
+    rising = transfer.level_crossing(x, y, 0.0, rising=True)
+    falling = transfer.level_crossing(x, y, 0.0, rising=False)
     assert rising[0] == pytest.approx(x0, abs=1e-12) and np.isnan(rising[1])
     assert falling[1] == pytest.approx(x0, abs=1e-12) and np.isnan(falling[0])
 
@@ -140,14 +140,14 @@ def test_source_energy_sign_and_size() -> None:
     assert search.source_energy(t, 1.0, np.full(11, -1e-3)) == pytest.approx(1e-12)
 
 
-def _synthetic_table() -> search.TransferTable:
+def _synthetic_table() -> transfer.TransferTable:
     """Divider nodes falling linearly with the DL, pull-downs quadratic above/below 0.5 V: the
     bound of conductance g is then (1 - trip node) * (1 + 4000 g) volts, exactly."""
-    g = search.transfer_grid(CELL)
+    g = transfer.transfer_grid(CELL)
     dl = np.linspace(0.0, 1.0, 1001)
     nodes = 1.0 - dl[None, :] / (1.0 + 4000.0 * g[:, None])
     gate = np.linspace(0.0, 1.0, 100001)
-    return search.TransferTable(CELL, g, dl, nodes, nodes, gate,
+    return transfer.TransferTable(CELL, g, dl, nodes, nodes, gate,
                               np.maximum(gate - 0.5, 0.0) ** 2, np.maximum(0.5 - gate, 0.0) ** 2)
 
 
