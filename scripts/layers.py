@@ -58,7 +58,7 @@ WHAT = {
     "plot": "figures of a run file",
     "models": "the MLP, presets, the scene, ONNX, the JAX fitter, digital baselines",
     "cost": "mapping onto tiles, bit slices, schedules, co-simulation, design points",
-    "analog": "the crossbar forward pass, IR-aware programming, fine-tuning",
+    "analog": "the crossbar forward pass and its scoring, IR-aware programming, fine-tuning",
     "report": "the evaluation report and `evaluation.run` (public as `spicecim.evaluate`)",
     "nerf": "the NeRF application: frames, renders, quality, pipeline, plans, outputs",
     "cli": "parse, call one library function, print",

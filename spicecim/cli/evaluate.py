@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from spicecim.analog import accuracy as acc
+from spicecim.analog import scoring
 from spicecim.cli import limits
 from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, check_output, parse_size
@@ -49,8 +50,8 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
     name, sep, values = text.partition("=")
     name = name.strip()
     accepted = (f"NAME=START:STOP[:STEP] or NAME=V1,V2,... with NAME one of "
-                f"{', '.join(acc.SWEEP_AXES)}")
-    if not sep or name not in acc.SWEEP_AXES:
+                f"{', '.join(scoring.SWEEP_AXES)}")
+    if not sep or name not in scoring.SWEEP_AXES:
         raise SpecError(f"sweep={text!r} is invalid: expected {accepted}")
     try:
         if ":" in values:

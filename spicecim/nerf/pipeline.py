@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spicecim.analog import accuracy as acc
+from spicecim.analog import scoring
 from spicecim.cost import design as designs
 from spicecim.cost import schedule as sched
 from spicecim.cost.mapping import ModelMapping, map_model
@@ -197,7 +198,7 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
              cosim_run: Path | None = None) -> NerfResult:
     """Render ``frame`` from the scene, the float ``nerf`` (fitted to it) and the crossbar model
     of ``table``'s tile with ``settings`` and ``mitigations``; with ``sweep`` (an axis of
-    accuracy.SWEEP_AXES and its values) once more per value on top of ``settings``.
+    scoring.SWEEP_AXES and its values) once more per value on top of ``settings``.
 
     Each layer's DAC input scale is its largest input over up to ``calibration_points`` of the
     frame's own samples (drawn with ``settings.seed``): a scale set on the workload, so a frame
@@ -281,7 +282,7 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
         axis, values = sweep
         renders = tuple(main if s == main.settings else
                         through(main_model, s, f"{axis}", mit.finetune, {})
-                        for s in acc.sweep_settings(main.settings, {axis: values}))
+                        for s in scoring.sweep_settings(main.settings, {axis: values}))
     points_d: list[designs.DesignPoint] = []
     swept: tuple[CrossbarRender, ...] = ()
     if mit.design_sweep:

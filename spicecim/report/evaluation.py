@@ -28,6 +28,7 @@ import numpy as np
 
 from spicecim import progress
 from spicecim.analog import accuracy as acc
+from spicecim.analog import scoring
 from spicecim.cost import schedule as sched
 from spicecim.cost.mapping import TileGeometry, map_model
 from spicecim.devices import AdcModel
@@ -111,7 +112,7 @@ class Settings:
         check(self.adc_range in acc.ADC_RANGES, "adc_range", self.adc_range,
               f"one of {acc.ADC_RANGES}")
         for axis in self.sweeps:
-            check(axis in acc.SWEEP_AXES, "sweep axis", axis, f"one of {acc.SWEEP_AXES}")
+            check(axis in scoring.SWEEP_AXES, "sweep axis", axis, f"one of {scoring.SWEEP_AXES}")
         if self.converter == "acam" and "adc_bits" in self.sweeps:
             raise SpecError("a sweep of adc_bits is invalid with the ACAM converter: expected "
                             "one converter per evaluation (set its bits with adc_bits)")
@@ -196,12 +197,12 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
         if s.accuracy:
             progress.stage(f"accuracy pass: {s.points} points through {len(mapping.layers)} "
                            "layers on the crossbar model")
-            result = acc.evaluate_accuracy(mlp, mapping, spec, weights_map, nonideal, sample,
+            result = scoring.evaluate_accuracy(mlp, mapping, spec, weights_map, nonideal, sample,
                                            calibration)
         if s.sweeps:
             progress.stage(f"accuracy sweep: {math.prod(len(v) for v in s.sweeps.values())} "
                            f"settings x {s.points} points")
-            sweep = acc.sweep_accuracy(mlp, mapping, spec, weights_map, nonideal,
+            sweep = scoring.sweep_accuracy(mlp, mapping, spec, weights_map, nonideal,
                                        {k: list(v) for k, v in s.sweeps.items()}, sample,
                                        calibration)
     if s.baseline:

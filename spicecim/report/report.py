@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 
 import spicecim
-from spicecim.analog.accuracy import AccuracyResult
+from spicecim.analog.scoring import AccuracyResult
 from spicecim.cost.schedule import ModelCost, Totals
 from spicecim.models.baseline import Baseline, compare_to
 from spicecim.store import files, schema

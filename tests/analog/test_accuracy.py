@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from spicecim.analog.accuracy import Nonideality, evaluate_accuracy, sweep_accuracy
+from spicecim.analog.accuracy import Nonideality
+from spicecim.analog.scoring import evaluate_accuracy, sweep_accuracy
 from spicecim.cost.mapping import TileGeometry, map_model
 from spicecim.errors import SpecError
 from spicecim.models.mlp import Dense, Mlp

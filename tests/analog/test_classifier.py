@@ -11,7 +11,8 @@ import numpy as np
 import optax
 import pytest
 
-from spicecim.analog.accuracy import Nonideality, evaluate_accuracy
+from spicecim.analog.accuracy import Nonideality
+from spicecim.analog.scoring import evaluate_accuracy
 from spicecim.cost.mapping import TileGeometry, map_model
 from spicecim.cost.schedule import DigitalAdder, Workload, model_cost, read_tables
 from spicecim.errors import SpecError

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from spicecim.analog.accuracy import _output_error
+from spicecim.analog.scoring import _output_error
 from spicecim.cli import cli, limits
 from spicecim.cli.tables import layer_digits
 from spicecim.errors import SpecError
