@@ -137,6 +137,13 @@ class MemristorParams:
         ngspice); ``xp`` the array module (numpy or ``jax.numpy``)."""
         return k_a * xp.sinh(v / self.v0_v)
 
+    def read_current_slope(self, v: Any, k_a: Any, xp: Any = np) -> tuple[Any, Any]:
+        """:meth:`read_current` and its derivative in ``v``, from one exponential (Newton's
+        hot loop: sinh and cosh each cost one)."""
+        e = xp.exp(v / self.v0_v)
+        inv = 1.0 / e
+        return 0.5 * k_a * (e - inv), 0.5 * k_a / self.v0_v * (e + inv)
+
     def read_sources(self, names: Sequence[str], p: Sequence[str], n: Sequence[str],
                      g_s: np.ndarray) -> list[str]:
         """B elements ``names[k]`` from ``p[k]`` to ``n[k]``, each carrying :meth:`current` for

@@ -77,6 +77,24 @@ class AccessTransistor:
         ids = self.beta_a_per_v2 * xp.where(vds < vov, triode, sat) * (1 + self.lambda_per_v * vds)
         return xp.where(forward, ids, -ids)
 
+    def drain_current_slopes(self, v_d: Any, v_s: Any, xp: Any = np) -> tuple[Any, Any, Any]:
+        """:meth:`drain_current` and its derivatives in ``v_d`` and ``v_s`` (the Jacobian
+        entries ngspice's MOS1 load stamps), in closed form: Newton's hot loop."""
+        v_d, v_s = xp.asarray(v_d), xp.asarray(v_s)
+        forward = v_d >= v_s
+        vds = xp.where(forward, v_d - v_s, v_s - v_d)
+        vov = xp.maximum(self.v_gate_v - xp.where(forward, v_s, v_d) - self.vto_v, 0.0)
+        lam, beta = self.lambda_per_v, self.beta_a_per_v2
+        triode = vds < vov
+        shape = xp.where(triode, vov * vds - 0.5 * vds**2, 0.5 * vov**2)
+        ids = beta * shape * (1 + lam * vds)
+        d_vds = beta * (xp.where(triode, vov - vds, 0.0) * (1 + lam * vds) + lam * shape)
+        d_vov = beta * xp.where(triode, vds, vov) * (1 + lam * vds)
+        # forward: vds = vd - vs, vov = vg - vs - vto; reversed: the same of (vs, vd), negated
+        di_dvd = xp.where(forward, d_vds, d_vds + d_vov)
+        di_dvs = xp.where(forward, -d_vds - d_vov, -d_vds)
+        return xp.where(forward, ids, -ids), di_dvd, di_dvs
+
     def model_text(self) -> str:
         return read_lib("transistor", self.name)
 

@@ -86,9 +86,9 @@ def _run(jobs: Sequence[_Job], options: SimOptions) -> list[dict[str, np.ndarray
             steps["live"][:n_real, c] = True
         with jax.enable_x64(True):
             fn = _compiled(structure, options.reltol, vntol)
-            v_out, p_drv, p_fe, ok = fn({k: jnp.asarray(v) for k, v in batch.arrays().items()},
-                                        {k: jnp.asarray(v) for k, v in steps.items()})
-            v_out, p_drv, p_fe, ok = (np.asarray(a) for a in (v_out, p_drv, p_fe, ok))
+            v_out, p_drv, p_fe, its, ok = (np.asarray(a) for a in fn(
+                {k: jnp.asarray(v) for k, v in batch.arrays().items()},
+                {k: jnp.asarray(v) for k, v in steps.items()}))
         for c, n in enumerate(members):
             if not ok[c]:
                 continue
@@ -98,7 +98,7 @@ def _run(jobs: Sequence[_Job], options: SimOptions) -> list[dict[str, np.ndarray
             # t = 0 is the operating point: every source at 0, the amplifier quiescent
             amp = structure.opamp
             first_fe = 0.0 if amp is None else amp.i_q_a * amp.vdd_v
-            out[n] = {"time": t,
+            out[n] = {"time": t, "iterations": np.array([its[:, c].sum()]),
                       "out": np.concatenate([[0.0], v_out[:n_real, c]]),
                       "drivers": np.concatenate([[0.0], p_drv[:n_real, c]]),
                       "frontend": np.concatenate([[first_fe], p_fe[:n_real, c]])}

@@ -67,15 +67,17 @@ def _front_end(st: Structure, p: Arrays, t: Any, vb: Any, y: Any) -> tuple[Any, 
     return i, q
 
 
-def _derivative(fn: Callable[..., Any], *args: Any) -> tuple[Any, list[Any]]:
-    """An elementwise function's value and its derivative in each argument."""
-    value = fn(*args)
-    slopes = []
-    for k in range(len(args)):
-        tangents = tuple(jnp.ones_like(a) if n == k else jnp.zeros_like(a)
-                         for n, a in enumerate(args))
-        slopes.append(jax.jvp(fn, args, tangents)[1])
-    return value, slopes
+def _small_solve(a: Any, b: Any) -> Any:
+    """``a^-1 b`` for a batch of small dense blocks: closed form up to 2x2 (a batched LAPACK
+    call per 2x2 block costs more than the column's tridiagonal solve), LU beyond."""
+    if a.shape[-1] == 1:
+        return b / a
+    if a.shape[-1] == 2:
+        det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
+        inv = jnp.stack([jnp.stack([a[:, 1, 1], -a[:, 0, 1]], axis=1),
+                         jnp.stack([-a[:, 1, 0], a[:, 0, 0]], axis=1)], axis=1) / det[:, None, None]
+        return jnp.einsum("bij,bjk->bik", inv, b)
+    return jnp.linalg.solve(a, b)
 
 
 def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
@@ -103,6 +105,12 @@ def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
             return p["cell_a"] * (v_r - v_c)
         return st.memristor.read_current(v_r - v_c, p["cell_a"], jnp)
 
+    def cell_slope(p: Arrays, v_r: Any, v_c: Any) -> tuple[Any, Any]:
+        """The cell's current from its row side and its derivative in the row side's voltage."""
+        if st.cell == "linear":
+            return p["cell_a"] * (v_r - v_c), p["cell_a"] + 0.0 * v_r
+        return st.memristor.read_current_slope(v_r - v_c, p["cell_a"], jnp)
+
     def charges(p: Arrays, x: Any, r: Any, y: Any, t: Any) -> tuple[Any, Any, Any]:
         c_node = jnp.concatenate(
             [jnp.broadcast_to(p["c_col_f"][:, None], (x.shape[0], n_nodes - 1)),
@@ -127,14 +135,13 @@ def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
             x, r, a, y = s["x"], jnp.where(driven, s["r"], v_src), s["a"], s["y"]
             xc = x[:, :m] if st.wire else jnp.broadcast_to(x[:, :1], r.shape)
             inner = a if st.access is not None else xc
-            i_m, (g_m, _) = _derivative(lambda u, w: cell(p, u, w), r, inner)
+            i_m, g_m = cell_slope(p, r, inner)
             f_r = jnp.where(driven, g_t * (r - v_src) + c_r * r + hist[1] + i_m, 0.0)
             d_r = g_t + c_r + g_m
             share = jnp.where(driven, (g_t + c_r) / d_r, 1.0)
             lean = jnp.where(driven, g_m / d_r, 0.0)
             if access is not None:
-                i_cell, (g_a, g_x) = _derivative(
-                    lambda u, w: access.drain_current(u, w, jnp), a, xc)
+                i_cell, g_a, g_x = access.drain_current_slopes(a, xc, jnp)
                 f_a = i_cell - i_m
                 big_a = g_a + g_m * share
                 r_a = -f_a - lean * f_r
@@ -166,7 +173,7 @@ def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
                 diag = diag.at[:, 0].add(jnp.sum(cell_diag, axis=1))
             # the front end's block onto b: Schur complement
             j_yy, j_yb, j_by = jac[:, 1:k + 1, 1:k + 1], jac[:, 1:k + 1, 0], jac[:, 0, 1:k + 1]
-            solve_y = jnp.linalg.solve(j_yy, jnp.stack([-r_fe[:, 1:k + 1], -j_yb], axis=2))
+            solve_y = _small_solve(j_yy, jnp.stack([-r_fe[:, 1:k + 1], -j_yb], axis=2))
             diag = diag.at[:, -1].add(jac[:, 0, 0] + jnp.einsum("bi,bi->b", j_by,
                                                                   solve_y[..., 1]))
             rhs = rhs.at[:, -1].add(-r_fe[:, 0] - jnp.einsum("bi,bi->b", j_by, solve_y[..., 0]))
@@ -204,14 +211,14 @@ def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
         ratio, live = point["ratio"][:, None], point["live"]
         guess = {n: s[n] + ratio * (s[n] - s_prev[n]) for n in s}
         hist = tuple(a1[:, None] * qn + a2[:, None] * qp for qn, qp in zip(q, q_prev, strict=True))
-        new, done, _ = newton(p, guess, a0, hist, t)
+        new, done, its = newton(p, guess, a0, hist, t)
         q_new = charges(p, new["x"], new["r"], new["y"], t)
         keep = live[:, None]
         s_next = {n: jnp.where(keep, new[n], s[n]) for n in s}
         prev_next = {n: jnp.where(keep, s[n], s_prev[n]) for n in s}
         q_next = tuple(jnp.where(keep, a, b) for a, b in zip(q_new, q, strict=True))
         qp_next = tuple(jnp.where(keep, a, b) for a, b in zip(q, q_prev, strict=True))
-        out = _observe(p, new, q_new, a0, hist, t)
+        out = (*_observe(p, new, q_new, a0, hist, t), jnp.where(live, its, 0))
         return (s_next, prev_next, q_next, qp_next, ok & (done | ~live)), out
 
     def _observe(p: Arrays, s: dict, q: tuple, a0: Any, hist: tuple, t: Any) -> tuple:
