@@ -15,6 +15,8 @@ import concurrent.futures as cf
 import functools
 import hashlib
 import json
+import math
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -281,7 +283,8 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
                                    tuple(pending[t.name]), t.group, drive=options.drive,
                                    engine=options.engine)
                          for t in tiles if pending[t.name]]
-                task_size = columns_per_task or per_task(reference)
+                task_size = columns_per_task or _task_size(options, pending, n_workers,
+                                                           per_task(reference))
                 with _bar(todo, progress) as bar:
                     for name, runs in sweep_tiles(parts, executor=pool, workers=n_workers,
                                                   columns_per_task=task_size):
@@ -309,6 +312,17 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
                 for j, s, msg in zip(t["column"], t["status"], t["message"], strict=True)
                 if s != "ok"]
     return RunSummary(path, schedules, failures, todo, total - todo, spot)
+
+
+def _task_size(options: RunOptions, pending: Mapping[str, Sequence[int]], workers: int | None,
+               ngspice: int | None) -> int | None:
+    """Columns per task: the pool's sizing for ngspice; for the batched engine a tile's
+    pending columns split evenly over the workers (it solves a task's columns together, and
+    each new batch shape costs a compilation)."""
+    if options.engine != "batched":
+        return ngspice
+    most = max(len(p) for p in pending.values())
+    return max(1, math.ceil(most / (workers or os.cpu_count() or 1)))
 
 
 def _spot_check(tiles: Sequence[TileJob], tables: Mapping[str, Table],

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -23,8 +25,8 @@ from spicecim.sim.column import REFINED_STEP, ColumnRun, SimOptions, overshoots,
 
 ENGINE = "batched"
 POINT_BLOCK = 64
-"""Time points are padded to a multiple of this, batches to a power of two: fewer shapes,
-fewer compilations."""
+"""Time points are solved this many at a time (the last block padded), batches padded to a
+power of two: one compilation per circuit structure and batch size."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +42,20 @@ class _Job:
         return ngspice_schedule(self.stop_s, self.step_s, self.step_s, self.breakpoints_s)
 
 
+CACHE_ENV = "SPICECIM_CACHE"
+"""Where compiled solvers are kept between processes (``<cache>/jax``; default
+``~/.cache/spicecim``): a pool worker loads the solver its siblings compiled."""
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled(structure: Structure, reltol: float, vntol: float):  # noqa: ANN202 - jitted
+    import jax
+
     from spicecim.sim.batched.solver import Tolerances, make_transient
 
+    if getattr(jax.config, "jax_compilation_cache_dir", None) is None:  # the caller's choice
+        root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "spicecim")
+        jax.config.update("jax_compilation_cache_dir", str(root / "jax"))
     return make_transient(structure, Tolerances(reltol, vntol))
 
 
@@ -61,7 +73,7 @@ def _run(jobs: Sequence[_Job], options: SimOptions) -> list[dict[str, np.ndarray
     import jax
     import jax.numpy as jnp
 
-    from spicecim.sim.batched.solver import gear_coefficients
+    from spicecim.sim.batched.solver import gear_coefficients, initial_carry
 
     out: list[dict[str, np.ndarray] | None] = [None] * len(jobs)
     groups: dict[Structure, list[int]] = {}
@@ -86,9 +98,16 @@ def _run(jobs: Sequence[_Job], options: SimOptions) -> list[dict[str, np.ndarray
             steps["live"][:n_real, c] = True
         with jax.enable_x64(True):
             fn = _compiled(structure, options.reltol, vntol)
-            v_out, p_drv, p_fe, its, ok = (np.asarray(a) for a in fn(
-                {k: jnp.asarray(v) for k, v in batch.arrays().items()},
-                {k: jnp.asarray(v) for k, v in steps.items()}))
+            arrays = {k: jnp.asarray(v) for k, v in batch.arrays().items()}
+            carry = initial_carry(structure, size)
+            blocks = []
+            for start in range(0, points, POINT_BLOCK):
+                block = {k: jnp.asarray(v[start:start + POINT_BLOCK]) for k, v in steps.items()}
+                carry, outs = fn(arrays, block, carry)
+                blocks.append(outs)
+            v_out, p_drv, p_fe, its = (np.concatenate([np.asarray(b[n]) for b in blocks])
+                                       for n in range(4))
+            ok = np.asarray(carry[-1])
         for c, n in enumerate(members):
             if not ok[c]:
                 continue

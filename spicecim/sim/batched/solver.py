@@ -81,10 +81,13 @@ def _small_solve(a: Any, b: Any) -> Any:
 
 
 def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
-    """The jitted transient for columns of ``st``: ``(arrays, steps) -> (v_out, p_drivers,
-    p_frontend, ok)``, each ``(points, B)``; ``steps`` holds per point ``t``, the Gear
+    """The jitted transient for columns of ``st``, a block of points at a time: ``(arrays,
+    steps, carry) -> (carry, (v_out, p_drivers, p_frontend, iterations))``, each output
+    ``(points, B)``, ``carry`` from :func:`initial_carry` or the last block (its last entry:
+    whether every point so far converged). ``steps`` holds per point ``t``, the Gear
     coefficients ``a0 a1 a2`` of ``q_n, q_{n-1}, q_{n-2}``, the predictor's ``h_n / h_{n-1}``
-    and ``live`` (0 for padding past a column's last point)."""
+    and ``live`` (0 for padding past a column's last point). A fixed block length means one
+    compilation per structure and batch size, whatever the run's length."""
     m, k = st.rows, FRONT_END_UNKNOWNS[st.front_end]
     access = st.access
     n_nodes = st.nodes
@@ -206,6 +209,7 @@ def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
         return s, done, it
 
     def step(carry: tuple, point: Arrays, p: Arrays) -> tuple:
+        """One time point for the batch; ``carry`` holds the last two states and charges."""
         s, s_prev, q, q_prev, ok = carry
         t, a0, a1, a2 = point["t"], point["a0"], point["a1"], point["a2"]
         ratio, live = point["ratio"][:, None], point["live"]
@@ -239,21 +243,21 @@ def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
             p_fe = jnp.zeros_like(p_drv)
         return s["y"][:, -1], p_drv, p_fe
 
-    def run(p: Arrays, points: Arrays) -> tuple:
-        b = p["v_th_v"].shape[0]
-        s0 = {"x": jnp.zeros((b, n_nodes)), "r": jnp.zeros((b, m)), "a": jnp.zeros((b, m)),
-              "y": jnp.zeros((b, k))}
-        t0 = jnp.zeros(b)
-        q0 = charges(p, s0["x"], s0["r"], s0["y"], t0)
-        init = (s0, s0, q0, q0, jnp.ones(b, bool))
-        outs: tuple
-        (_, _, _, _, ok), outs = jax.lax.scan(partial(_scan_step, p=p), init, points)
-        return (*outs, ok)
+    def advance(p: Arrays, points: Arrays, carry: tuple) -> tuple:
+        return jax.lax.scan(partial(step, p=p), carry, points)
 
-    def _scan_step(carry: tuple, point: Arrays, p: Arrays) -> tuple:
-        return step(carry, point, p)
+    return jax.jit(advance)
 
-    return jax.jit(run)
+
+def initial_carry(st: Structure, size: int) -> tuple:
+    """The state before the first point: every node at 0 V, every charge 0 (the operating
+    point of sources that all start at 0 V; the integrator's reset holds its capacitor
+    empty)."""
+    k = FRONT_END_UNKNOWNS[st.front_end]
+    s0 = {"x": jnp.zeros((size, st.nodes)), "r": jnp.zeros((size, st.rows)),
+          "a": jnp.zeros((size, st.rows)), "y": jnp.zeros((size, k))}
+    q0 = (jnp.zeros((size, st.nodes)), jnp.zeros((size, st.rows)), jnp.zeros((size, k + 2)))
+    return s0, s0, q0, q0, jnp.ones(size, bool)
 
 
 def gear_coefficients(time_s: np.ndarray, order: np.ndarray) -> dict[str, np.ndarray]:
