@@ -45,7 +45,8 @@ ATTR_ENGINE_CHECK = "engine_check"
 ATTR_COMPLETE = "complete"
 ATTR_UNITS = "units"
 ATTR_LAYER_TILES = "tiles"
-ROOT_ATTRS = (ATTR_SCHEMA, ATTR_SPICECIM, ATTR_NGSPICE, ATTR_CREATED, ATTR_COMMAND, ATTR_COMPLETE)
+ROOT_ATTRS = (ATTR_SCHEMA, ATTR_SPICECIM, ATTR_NGSPICE, ATTR_CREATED, ATTR_COMMAND, ATTR_COMPLETE,
+              ATTR_ENGINE)
 
 CONFIG = "/config"
 # The /config layout: every key a run's configuration holds (spicecim.store.runs reads them).
