@@ -31,9 +31,10 @@ from spicecim.models.presets import default_cache_dir
 from spicecim.nerf.frame import Frame
 from spicecim.nerf.plan import make_plan
 from spicecim.sim import driver
+from spicecim.sim.check import DEFAULT_CHECK_COLUMNS, EngineDisagreementError
 from spicecim.sim.driver import RunOptions
 from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster
-from spicecim.sim.sweep import DRIVES
+from spicecim.sim.sweep import DEFAULT_ENGINE, DRIVES, ENGINES
 from spicecim.store.hdf5 import open_run
 
 FAILED_EXIT = 1
@@ -59,6 +60,14 @@ FAILED_EXIT = 1
               help="Rows as each column sees them: full-array DC row voltages behind the row's "
                    "common-mode resistance (coupled) or the column's own (solver), or each DAC "
                    "alone (isolated).")
+@click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True,
+              help="The simulator: ngspice (the reference), or the batched engine (every column "
+                   "of a task solved together in JAX; a sample of them checked in ngspice).")
+@click.option("--check-columns", type=click.IntRange(min=0), default=DEFAULT_CHECK_COLUMNS,
+              show_default=True,
+              help="With --engine batched: columns per tile simulated again in ngspice (the "
+                   "slowest, the fastest, then drawn at random); a disagreement over the "
+                   "tolerance fails the run (exit 1). 0: no check.")
 @click.option("--adc-share", type=click.IntRange(min=1), default=8, show_default=True,
               help="Columns per ADC in the ADC-shared schedule.")
 @click.option("--model", help="Co-simulate this model instead of one tile: a preset "
@@ -91,7 +100,8 @@ FAILED_EXIT = 1
               help="Progress bar on stderr [default: when stderr is a terminal].")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: int | None,
-             mc: int | None, waveforms: bool, drive: str, adc_share: int, model: str | None,
+             mc: int | None, waveforms: bool, drive: str, engine: str, check_columns: int,
+             adc_share: int, model: str | None,
              model_weights: Path | None, scene: bool, fit_steps: int, cache_dir: Path | None,
              model_inputs: Path | None, samples: int,
              resolution: str, samples_per_ray: int, variation: float, overwrite: bool,
@@ -108,7 +118,8 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
         limits.check_replicas(mc, opts["rows"], opts["cols"])
     cluster = Cluster.from_options(scheduler, dask_local, workers, os.environ)
     options = RunOptions(drive=drive, adc_share=adc_share, waveforms=waveforms,
-                         monte_carlo=mc or 0, seed=opts["seed"])
+                         monte_carlo=mc or 0, seed=opts["seed"], engine=engine,
+                         check_columns=check_columns)
     command_line = _command_line(ctx)
     if model is not None:
         spec = build_spec(opts)
@@ -133,6 +144,9 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: every finished column is kept
         click.echo(_interrupted(out), err=True)
         sys.exit(interrupted_exit(exc))
+    except EngineDisagreementError as exc:  # a figure the reference contradicts: loudly
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(FAILED_EXIT)
     _report(summary, as_json, mc)
 
 
@@ -164,6 +178,8 @@ def _report(summary: driver.RunSummary, as_json: bool, mc: int | None) -> None:
         if as_json:
             info = describe(run)
             info.update(simulated=summary.simulated, kept=summary.kept)
+            if summary.check is not None:
+                info["engine_check"] = summary.check.worst()
             if driver.TILE in run.tiles():
                 info["latency"] = column_breakdown(run, driver.TILE)
             click.echo(json.dumps(info))
@@ -172,6 +188,8 @@ def _report(summary: driver.RunSummary, as_json: bool, mc: int | None) -> None:
                        f"{summary.kept} kept from an earlier run"
                        + (f" ({mc} Monte Carlo replicas)" if mc else ""))
             click.echo(render(run))
+            if summary.check is not None:
+                click.echo(summary.check.summary())
     if summary.failures:
         failed = [str(j) if t == driver.TILE else f"{t}:{j}" for t, j, _, _ in summary.failures]
         click.echo(f"Error: {len(failed)} column(s) failed: {', '.join(failed)}", err=True)

@@ -126,15 +126,33 @@ class MemristorParams:
         """The per-device parameter of an instance line: its programmed gap in nm."""
         return f"gap0={fmt(round(float(self.state_for_conductance(g_s)) * 1e9, 12))}"
 
+    def read_scale_a(self, g_s: np.ndarray) -> np.ndarray:
+        """The factor ``k`` of the frozen read current ``k sinh(v/v0)`` for programmed chord
+        conductances ``g_s`` (through the gap, as the subcircuit holds it)."""
+        g = self.conductance(self.state_for_conductance(g_s))
+        return np.asarray(g * (self.v_read_v / self._sinh_read), dtype=float)
+
+    def read_current(self, v: Any, k_a: Any, xp: Any = np) -> Any:
+        """The frozen read current ``k sinh(v/v0)`` (:meth:`read_sources` writes it for
+        ngspice); ``xp`` the array module (numpy or ``jax.numpy``)."""
+        return k_a * xp.sinh(v / self.v0_v)
+
+    def read_current_slope(self, v: Any, k_a: Any, xp: Any = np) -> tuple[Any, Any]:
+        """:meth:`read_current` and its derivative in ``v``, from one exponential (Newton's
+        hot loop: sinh and cosh each cost one)."""
+        e = xp.exp(v / self.v0_v)
+        inv = 1.0 / e
+        return 0.5 * k_a * (e - inv), 0.5 * k_a / self.v0_v * (e + inv)
+
     def read_sources(self, names: Sequence[str], p: Sequence[str], n: Sequence[str],
                      g_s: np.ndarray) -> list[str]:
         """B elements ``names[k]`` from ``p[k]`` to ``n[k]``, each carrying :meth:`current` for
         its conductance ``g_s[k]``: the subcircuit's read current ``Bi`` with the gap frozen at
-        the programmed one, folded into ``k sinh(v/v0)``. Plain elements with literal numbers:
-        in ngspice 39 a subcircuit holding ``Bi`` alone costs a third more per column (instance
-        expansion and parameter expressions per cell), the full subcircuit ten times more."""
-        g = self.conductance(self.state_for_conductance(g_s))
-        scale = (g * (self.v_read_v / self._sinh_read)).tolist()
+        the programmed one, folded into ``k sinh(v/v0)`` (:meth:`read_current`). Plain elements
+        with literal numbers: in ngspice 39 a subcircuit holding ``Bi`` alone costs a third more
+        per column (instance expansion and parameter expressions per cell), the full subcircuit
+        ten times more."""
+        scale = self.read_scale_a(g_s).tolist()
         v0 = fmt(self.v0_v)
         return [f"{name} {a} {b} I = {fmt(k)}*sinh(v({a},{b})/{v0})"
                 for name, a, b, k in zip(names, p, n, scale, strict=True)]

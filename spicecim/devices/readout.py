@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from spicecim.devices.library import ASSIGN, PARAMS_LINE, read_lib, source_of
 from spicecim.devices.transistor import AccessTransistor
@@ -77,11 +80,33 @@ class OpAmp:
     def subckt_text(self) -> str:
         return read_lib("readout", self.name)
 
+    @property
+    def gm_s(self) -> float:
+        """The input stage's transconductance ``gm`` (the .lib's ``.param``): with the
+        output resistance ``a0 / gm`` and the capacitance ``gm / (2 pi gbw)`` of its node."""
+        match = _GM_PARAM.search(self.subckt_text())
+        if match is None:
+            raise SpecError(f"op-amp model {self.name!r} has no '.param gm=...' line")
+        return float(match.group(1))
+
+    def output_v(self, v_p1: Any, xp: Any = np) -> Any:
+        """The output ``Bo`` drives for the gain node's voltage ``v_p1``: gain 1, compressed
+        towards +-1.25 ``v_swing_v`` (the .lib's expression; ``xp`` numpy or ``jax.numpy``).
+        ``x**8`` is ``abs(x)**8`` without the kink of ``abs`` at 0."""
+        return v_p1 / (1 + (v_p1 / (1.25 * self.v_swing_v)) ** 8) ** 0.125
+
+    def supply_power_w(self, i_out_a: Any, xp: Any = np) -> Any:
+        """What the split supply delivers for output current ``i_out_a``: the quiescent current
+        across both rails, the output current from the rail it flows from (``Bq``, ``Bp``,
+        ``Bn`` of the .lib)."""
+        return self.i_q_a * self.vdd_v + 0.5 * self.vdd_v * xp.abs(i_out_a)
+
     def closed_loop_tau_s(self, noise_gain: float) -> float:
         """The single pole of the amplifier closed around a feedback factor 1/noise_gain."""
         return noise_gain / (2 * math.pi * self.gbw_hz * (1 + noise_gain / self.a0))
 
 
+_GM_PARAM = re.compile(r"^\.param\s+gm\s*=\s*([-+0-9.eE]+)", re.IGNORECASE | re.MULTILINE)
 _OPAMP_FIELDS = {"a0": "a0", "gbw": "gbw_hz", "vswing": "v_swing_v", "iq": "i_q_a",
                  "vdd": "vdd_v"}
 

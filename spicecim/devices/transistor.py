@@ -61,17 +61,39 @@ class AccessTransistor:
         """Deep-triode on-resistance at zero drain-source voltage."""
         return 1.0 / (self.beta_a_per_v2 * (self.v_gate_v - self.vto_v))
 
-    def drain_current(self, v_d: np.ndarray | float, v_s: np.ndarray | float) -> np.ndarray:
-        """Level-1 drain current for drain/source voltages, gate at ``v_gate_v`` (symmetric)."""
-        v_d, v_s = np.asarray(v_d, float), np.asarray(v_s, float)
-        sign = np.where(v_d >= v_s, 1.0, -1.0)
-        lo, hi = np.minimum(v_d, v_s), np.maximum(v_d, v_s)
-        vgs, vds = self.v_gate_v - lo, hi - lo
-        vov = np.maximum(vgs - self.vto_v, 0.0)
+    def drain_current(self, v_d: Any, v_s: Any, xp: Any = np) -> Any:
+        """Level-1 drain current for drain/source voltages, gate at ``v_gate_v`` (symmetric):
+        ngspice's MOS1 equations (no body effect: the card has no gamma). ``xp`` is the array
+        module (numpy, or ``jax.numpy`` for the batched engine, which differentiates it): the
+        terminals are swapped by a select, not by min/max, so the derivative is the one-sided
+        one ngspice uses where drain and source meet."""
+        v_d, v_s = xp.asarray(v_d), xp.asarray(v_s)
+        forward = v_d >= v_s
+        vds = xp.where(forward, v_d - v_s, v_s - v_d)
+        vgs = self.v_gate_v - xp.where(forward, v_s, v_d)
+        vov = xp.maximum(vgs - self.vto_v, 0.0)
         triode = vov * vds - 0.5 * vds**2
         sat = 0.5 * vov**2
-        ids = self.beta_a_per_v2 * np.where(vds < vov, triode, sat) * (1 + self.lambda_per_v * vds)
-        return sign * ids
+        ids = self.beta_a_per_v2 * xp.where(vds < vov, triode, sat) * (1 + self.lambda_per_v * vds)
+        return xp.where(forward, ids, -ids)
+
+    def drain_current_slopes(self, v_d: Any, v_s: Any, xp: Any = np) -> tuple[Any, Any, Any]:
+        """:meth:`drain_current` and its derivatives in ``v_d`` and ``v_s`` (the Jacobian
+        entries ngspice's MOS1 load stamps), in closed form: Newton's hot loop."""
+        v_d, v_s = xp.asarray(v_d), xp.asarray(v_s)
+        forward = v_d >= v_s
+        vds = xp.where(forward, v_d - v_s, v_s - v_d)
+        vov = xp.maximum(self.v_gate_v - xp.where(forward, v_s, v_d) - self.vto_v, 0.0)
+        lam, beta = self.lambda_per_v, self.beta_a_per_v2
+        triode = vds < vov
+        shape = xp.where(triode, vov * vds - 0.5 * vds**2, 0.5 * vov**2)
+        ids = beta * shape * (1 + lam * vds)
+        d_vds = beta * (xp.where(triode, vov - vds, 0.0) * (1 + lam * vds) + lam * shape)
+        d_vov = beta * xp.where(triode, vds, vov) * (1 + lam * vds)
+        # forward: vds = vd - vs, vov = vg - vs - vto; reversed: the same of (vs, vd), negated
+        di_dvd = xp.where(forward, d_vds, d_vds + d_vov)
+        di_dvs = xp.where(forward, -d_vds - d_vov, -d_vds)
+        return xp.where(forward, ids, -ids), di_dvd, di_dvs
 
     def model_text(self) -> str:
         return read_lib("transistor", self.name)

@@ -12,6 +12,10 @@ circuit (:attr:`spicecim.devices.readout.SampleHold.clock_energy_j`).
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from spicecim.devices.library import fmt
 from spicecim.devices.readout import SizedReadout
 
@@ -49,6 +53,18 @@ def supply_lines(sized: SizedReadout) -> list[str]:
     half = 0.5 * sized.readout.opamp.vdd_v
     return ["* --- readout supply (split about the virtual ground)",
             f"Vdd vdd 0 DC {fmt(half)}", f"Vss vss 0 DC {fmt(-half)}"]
+
+
+def switch_conductance_s(t_s: Any, r_on_ohm: float, open_at_s: float | None,
+                         xp: Any = np) -> Any:
+    """The conductance :func:`_switch` writes at time ``t_s`` (``xp`` numpy or
+    ``jax.numpy``): ``1 / r_on`` for a switch that never opens."""
+    g_on = 1.0 / r_on_ohm
+    if open_at_s is None:
+        return g_on + 0.0 * t_s
+    g_off = 1.0 / SWITCH_OFF_OHM
+    closed = 0.5 * (1 - xp.tanh((t_s - open_at_s) / (SWITCH_EDGE_S / 4)))
+    return g_off + (g_on - g_off) * closed
 
 
 def _switch(name: str, a: str, b: str, r_on: float, open_at: float | None) -> str:

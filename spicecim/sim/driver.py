@@ -12,7 +12,11 @@ back (the evaluator) needs nothing the caller had to remember.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import hashlib
+import json
+import math
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -30,10 +34,19 @@ from spicecim.measure import (
     schedule_layer,
 )
 from spicecim.netlist.spec import Tile
+from spicecim.sim.check import DEFAULT_CHECK_COLUMNS, EngineDisagreementError, SpotCheck
 from spicecim.sim.column import ColumnRun, SimOptions
 from spicecim.sim.executors import Cluster, open_pool
 from spicecim.sim.ngspice import NgspiceSession
-from spicecim.sim.sweep import DEFAULT_DRIVE, DRIVES, SweepPart, sweep_tiles
+from spicecim.sim.sweep import (
+    DEFAULT_DRIVE,
+    DEFAULT_ENGINE,
+    DRIVES,
+    ENGINES,
+    SweepPart,
+    row_drives,
+    sweep_tiles,
+)
 from spicecim.store import schema
 from spicecim.store.hdf5 import RunWriter
 from spicecim.store.runs import Run, Table, column_figures, open_run
@@ -55,7 +68,9 @@ class RunOptions:
     column's waveforms; ``threshold_fraction``: the threshold-crossing time's level;
     ``monte_carlo``: replicas with programming variation drawn from ``seed``
     (:mod:`spicecim.sim.montecarlo`); ``sim``: :class:`~spicecim.sim.column.SimOptions` fields to
-    override, as ``(name, value)`` pairs."""
+    override, as ``(name, value)`` pairs; ``engine``: the simulator
+    (:data:`spicecim.sim.sweep.ENGINES`); ``check_columns``: on the batched engine, the columns
+    per tile simulated again in ngspice (:mod:`spicecim.sim.check`)."""
 
     drive: str = DEFAULT_DRIVE
     adc_share: int = 8
@@ -64,9 +79,14 @@ class RunOptions:
     monte_carlo: int = 0
     seed: int = 0
     sim: tuple[tuple[str, object], ...] = ()
+    engine: str = DEFAULT_ENGINE
+    check_columns: int = DEFAULT_CHECK_COLUMNS
 
     def __post_init__(self) -> None:
         check(self.drive in DRIVES, "drive", self.drive, f"one of {DRIVES}")
+        check(self.engine in ENGINES, "engine", self.engine, f"one of {ENGINES}")
+        check(isinstance(self.check_columns, int) and self.check_columns >= 0, "check_columns",
+              self.check_columns, "an integer >= 0")
         check(isinstance(self.adc_share, int) and self.adc_share >= 1, "adc_share",
               self.adc_share, "an integer >= 1")
         check(0 < self.threshold_fraction < 1, "threshold_fraction", self.threshold_fraction,
@@ -125,6 +145,7 @@ class RunSummary:
     failures: list[tuple[str, int, str, str]]
     simulated: int
     kept: int
+    check: SpotCheck | None = None
 
     @property
     def schedules(self) -> list[LayerSchedule]:
@@ -243,7 +264,7 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
     options_of = {t.name: sim_options(t.tile, **dict(options.sim)) for t in tiles}
     config = _config(tiles, reference, options, options_of[tiles[0].name], parameters or {})
     provenance = {schema.ATTR_NGSPICE: NgspiceSession().version(),
-                  schema.ATTR_COMMAND: command_line}
+                  schema.ATTR_COMMAND: command_line, schema.ATTR_ENGINE: options.engine}
     # The executor first: a cluster that cannot be reached is refused before anything is
     # written beside the output.
     with _executor(cluster, executor, workers) as (pool, n_workers, per_task):
@@ -259,9 +280,11 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
                 # Each tile's drives are solved as its first task is made (SweepPart.drive):
                 # the workers start after the first tile's (or group's) solves, not every tile's.
                 parts = [SweepPart(t.name, t.tile, (), options_of[t.name],
-                                   tuple(pending[t.name]), t.group, drive=options.drive)
+                                   tuple(pending[t.name]), t.group, drive=options.drive,
+                                   engine=options.engine)
                          for t in tiles if pending[t.name]]
-                task_size = columns_per_task or per_task(reference)
+                task_size = columns_per_task or _task_size(options, pending, n_workers,
+                                                           per_task(reference))
                 with _bar(todo, progress) as bar:
                     for name, runs in sweep_tiles(parts, executor=pool, workers=n_workers,
                                                   columns_per_task=task_size):
@@ -277,20 +300,61 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
                             for n, c, r in zip(layer.tiles, columns, rows, strict=True)]
                 schedules[layer.name] = layer.combine(per_tile)
                 writer.write_layer(layer.name, schedules[layer.name], list(layer.tiles))
-            path = writer.finish()
+            spot = _spot_check(tiles, tables, options_of, options)
+            path = writer.finish(None if spot is None else functools.partial(_record, spot))
         finally:
             writer.close()
+    if spot is not None and spot.failures():
+        raise EngineDisagreementError(
+            "the batched engine disagrees with ngspice beyond the tolerance: "
+            + "; ".join(spot.failures()) + f" (recorded in {path}; rerun with --engine ngspice)")
     failures = [(name, int(j), str(s), str(msg)) for name, t in tables.items()
                 for j, s, msg in zip(t["column"], t["status"], t["message"], strict=True)
                 if s != "ok"]
-    return RunSummary(path, schedules, failures, todo, total - todo)
+    return RunSummary(path, schedules, failures, todo, total - todo, spot)
+
+
+def _task_size(options: RunOptions, pending: Mapping[str, Sequence[int]], workers: int | None,
+               ngspice: int | None) -> int | None:
+    """Columns per task: the pool's sizing for ngspice; for the batched engine a tile's
+    pending columns split evenly over the workers (it solves a task's columns together, and
+    each new batch shape costs a compilation)."""
+    if options.engine != "batched":
+        return ngspice
+    most = max(len(p) for p in pending.values())
+    return max(1, math.ceil(most / (workers or os.cpu_count() or 1)))
+
+
+def _spot_check(tiles: Sequence[TileJob], tables: Mapping[str, Table],
+                options_of: Mapping[str, SimOptions], options: RunOptions) -> SpotCheck | None:
+    """On the batched engine, ``options.check_columns`` columns of each tile again in ngspice
+    (of a group of tiles sharing conductances, its first: its inputs share every element)."""
+    if options.engine != "batched" or not options.check_columns:
+        return None
+    from spicecim.sim.check import spot_check
+
+    seen: set[str] = set()
+    chosen = []
+    for t in tiles:
+        if t.group is not None and t.group in seen:
+            continue
+        seen.add(t.group or t.name)
+        table = {k: tables[t.name][k] for k in ("column", "status", "latency_s", "v_final_v",
+                                                *map(schema.energy_field, schema.ENERGY_PARTS))}
+        chosen.append((t.name, t.tile, row_drives(t.tile, options.drive), table))
+    return spot_check(chosen, options_of, options.check_columns, options.threshold_fraction)
+
+
+def _record(spot: SpotCheck, f: Any) -> None:
+    f.attrs[schema.ATTR_ENGINE_CHECK] = json.dumps(spot.to_json(), sort_keys=True)
 
 
 def _config(tiles: Sequence[TileJob], reference: Tile, options: RunOptions,
             sim: SimOptions, parameters: Mapping[str, object]) -> dict:
     job = hashlib.sha256(" ".join(f"{t.name}:{t.tile.digest()}" for t in tiles).encode())
     mapping = reference.mapping
-    simulation = {"drive": options.drive, "adc_share": options.adc_share,
+    simulation = {"drive": options.drive, "engine": options.engine,
+                  "check_columns": options.check_columns, "adc_share": options.adc_share,
                   "waveforms": options.waveforms,
                   "threshold_fraction": options.threshold_fraction,
                   "options": sim.to_dict()}

@@ -29,6 +29,11 @@ DEFAULT_DRIVE = "coupled"
 """The drive whose columns agree best with the full-array transient (tests/sim/test_column.py:
 32x32 latencies within 1.5 %, 64x64 within 3.8 %; solver 2.9 % and 9.2 %)."""
 
+ENGINES = ("ngspice", "batched")
+"""The simulators a column can run on: ngspice (the reference) or the batched engine
+(:mod:`spicecim.sim.batched`), which solves a task's columns together."""
+DEFAULT_ENGINE = "ngspice"
+
 # Test hook: comma-separated column indices whose netlist gains a current 1e6 (|v(out)| + 1 mV)^2
 # A into the sampling capacitor: positive feedback with no operating point, so no tolerance
 # converges.
@@ -52,6 +57,7 @@ class ColumnTask:
     drives: tuple[RowDrive, ...]
     options: SimOptions
     unconvergeable: frozenset[int] = frozenset()
+    engine: str = "ngspice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +71,18 @@ class GroupTask:
     drives: tuple[tuple[RowDrive | None, ...], ...]
     options: SimOptions
     unconvergeable: frozenset[int] = frozenset()
+    engine: str = "ngspice"
 
 
 def simulate_group_task(task: GroupTask) -> list[tuple[str, ColumnRun]]:
-    """The worker function of a group: each column loaded once, run for each input."""
+    """The worker function of a group: each column loaded once, run for each input (the
+    batched engine: every column and input of the task solved together)."""
+    if task.engine == "batched":
+        keyed = [(task.keys[k], (task.tiles[k], j, d))
+                 for c, j in enumerate(task.columns) for k in range(len(task.tiles))
+                 if (d := task.drives[k][c]) is not None]
+        runs = _batched([c for _, c in keyed], task.options, task.unconvergeable)
+        return [(key, run) for (key, _), run in zip(keyed, runs, strict=True)]
     session = NgspiceSession()
     out = []
     for c, j in enumerate(task.columns):
@@ -82,14 +96,52 @@ def simulate_group_task(task: GroupTask) -> list[tuple[str, ColumnRun]]:
 
 
 def simulate_task(task: ColumnTask) -> list[ColumnRun]:
-    """The worker function: every column of a task, one after another, in this process."""
+    """The worker function: every column of a task, one after another, in this process (the
+    batched engine: all of them together)."""
+    if task.engine == "batched":
+        return _batched([(task.tile, j, d) for j, d in zip(task.columns, task.drives,
+                                                           strict=True)],
+                        task.options, task.unconvergeable)
     session = NgspiceSession()
     return [simulate_column(task.tile, j, d, task.options, session,
                             unconvergeable=j in task.unconvergeable)
             for j, d in zip(task.columns, task.drives, strict=True)]
 
 
+def _batched(columns: Sequence[tuple[Tile, int, RowDrive]], options: SimOptions,
+             unconvergeable: frozenset[int]) -> list[ColumnRun]:
+    """Columns on the batched engine. A column it fails to converge is run in ngspice (which
+    retries it relaxed, or records it failed with its message), and so is a column the test
+    hook breaks (:data:`UNCONVERGEABLE_ENV`: the hook is an element of the netlist)."""
+    from spicecim.sim.batched.engine import simulate_columns  # JAX only where it runs
+
+    runs: list[ColumnRun | None] = [None] * len(columns)
+    solvable = [n for n, (_, j, _) in enumerate(columns) if j not in unconvergeable]
+    if solvable:
+        for n, run in zip(solvable, simulate_columns([columns[n] for n in solvable], options),
+                          strict=True):
+            runs[n] = None if run.status == "failed" else run
+    session = NgspiceSession()
+    return [run if run is not None else simulate_column(
+        tile, j, d, options, session, unconvergeable=j in unconvergeable)
+        for run, (tile, j, d) in zip(runs, columns, strict=True)]
+
+
+_SOLVED: dict[tuple[str, str], list[RowDrive]] = {}
+
+
 def row_drives(tile: Tile, mode: str) -> list[RowDrive]:
+    """:func:`solve_drives`, kept for the last few tiles (by digest): a batched run's spot
+    check asks again for the drives its sweep solved."""
+    key = (tile.digest(), mode)
+    if key not in _SOLVED:
+        if len(_SOLVED) >= 8:
+            _SOLVED.pop(next(iter(_SOLVED)))
+        _SOLVED[key] = solve_drives(tile, mode)
+    return list(_SOLVED[key])
+
+
+def solve_drives(tile: Tile, mode: str) -> list[RowDrive]:
     """Each column's rows as Thevenin sources, one :class:`RowDrive` per column.
 
     - ``isolated``: the row's own DAC, driver and wire up to the column; no other column.
@@ -138,8 +190,10 @@ class SweepPart:
     columns: tuple[int, ...]
     group: str | None = None
     drive: str | None = None
+    engine: str = "ngspice"
 
     def __post_init__(self) -> None:
+        check(self.engine in ENGINES, "engine", self.engine, f"one of {ENGINES}")
         if self.drive is not None:
             check(self.drive in DRIVES, "drive", self.drive, f"one of {DRIVES}")
             check(not self.drives, "drives", len(self.drives), "none when a drive mode is given")
@@ -237,7 +291,8 @@ def _tasks(parts: Sequence[SweepPart], size: int | None, workers: int, broken: f
             drives = p.solved()
             for b in _batches(p.columns, size, workers):
                 yield (p.key, simulate_task, ColumnTask(
-                    p.tile, b, tuple(drives[j] for j in b), p.options, broken & set(b)))
+                    p.tile, b, tuple(drives[j] for j in b), p.options, broken & set(b),
+                    p.engine))
         else:
             groups.setdefault(p.group, []).append(p)
     for members in groups.values():
@@ -249,7 +304,7 @@ def _tasks(parts: Sequence[SweepPart], size: int | None, workers: int, broken: f
                               for d, todo in zip(solved, pending, strict=True))
             yield (None, simulate_group_task, GroupTask(
                 tuple(p.key for p in members), tuple(p.tile for p in members), batch, by_member,
-                members[0].options, broken & set(batch)))
+                members[0].options, broken & set(batch), members[0].engine))
 
 
 def _batches(columns: Sequence[int], size: int | None, workers: int) -> list[tuple[int, ...]]:

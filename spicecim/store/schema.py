@@ -38,10 +38,15 @@ ATTR_SPICECIM = "spicecim_version"
 ATTR_NGSPICE = "ngspice_version"
 ATTR_CREATED = "created_utc"
 ATTR_COMMAND = "command_line"
+ATTR_ENGINE = "engine"
+"""The simulator that made a run's columns (spicecim.sim.sweep.ENGINES)."""
+ATTR_ENGINE_CHECK = "engine_check"
+"""On the batched engine: JSON of the spot check against ngspice (spicecim.sim.check)."""
 ATTR_COMPLETE = "complete"
 ATTR_UNITS = "units"
 ATTR_LAYER_TILES = "tiles"
-ROOT_ATTRS = (ATTR_SCHEMA, ATTR_SPICECIM, ATTR_NGSPICE, ATTR_CREATED, ATTR_COMMAND, ATTR_COMPLETE)
+ROOT_ATTRS = (ATTR_SCHEMA, ATTR_SPICECIM, ATTR_NGSPICE, ATTR_CREATED, ATTR_COMMAND, ATTR_COMPLETE,
+              ATTR_ENGINE)
 
 CONFIG = "/config"
 # The /config layout: every key a run's configuration holds (spicecim.store.runs reads them).

@@ -1,0 +1,152 @@
+"""Column circuits as arrays: the element values :func:`~spicecim.netlist.crossbar.build_column`
+writes, for a batch of columns (of one tile or many), built from the same ``Tile``, drive and
+readout objects, never from SPICE text.
+
+A column is, per row ``i``: the row's Thevenin source ``V_i(t)`` (a ramp over the driver's
+rise), its resistance ``Rt_i`` to the row node with the Elmore capacitance ``Cr_i``, the cell
+(memristor or resistor, then the access transistor when the cell is 1T1R) to the column node
+``c_i``; the column wire (``Rc``, ``Cc`` per segment) from ``c_0`` down to the column end ``b``;
+the readout from ``b``. Columns batch together when they share :class:`Structure`; every value
+may differ between them (tiles, inputs, drives, Monte Carlo replicas).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spicecim.devices.memristor import MemristorParams
+from spicecim.devices.readout import OpAmp
+from spicecim.devices.transistor import AccessTransistor
+from spicecim.errors import SpecError, check
+from spicecim.netlist.crossbar import RowDrive, _elmore_row_capacitance
+from spicecim.netlist.readout import hold_time_s
+from spicecim.netlist.spec import Tile
+
+FRONT_END_UNKNOWNS = {"tia": 2, "integrator": 2, "passive": 1}
+"""The front end's own nodes besides the column end: the amplifier's gain node ``p1`` (its
+output ``f`` is a function of it) and the sampling capacitor ``out``; ``passive``: ``out``."""
+
+FRONT_END_PARAMS = ("r_f_ohm", "c_int_f", "r_sense_ohm", "gm_s", "r1_ohm", "c1_f", "r_on_ohm",
+                    "hold_s", "c_s_f")
+
+
+@dataclass(frozen=True, slots=True)
+class Structure:
+    """What columns must share to be solved as one batch: the shapes and element kinds."""
+
+    rows: int
+    wire: bool  # a column wire of r > 0: one node per row; else every cell meets at b
+    cell: str
+    front_end: str
+    hold: bool  # the sample-and-hold opens at a time (the integrator's window end)
+    memristor: MemristorParams
+    access: AccessTransistor | None
+    opamp: OpAmp | None
+
+    def __post_init__(self) -> None:
+        check(self.front_end in FRONT_END_UNKNOWNS, "front_end", self.front_end,
+              f"one of {sorted(FRONT_END_UNKNOWNS)}")
+
+    @property
+    def nodes(self) -> int:
+        """The column's chain of nodes: ``c_0 .. c_{m-1}, b`` (``b`` alone without a wire)."""
+        return self.rows + 1 if self.wire else 1
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnBatch:
+    """``B`` columns of one :class:`Structure`: per-row arrays ``(B, rows)``, per-column
+    ``(B,)``. Row ``i`` of a column with ``g_row_s == 0`` is driven straight from its source
+    (no driver or wire resistance: the netlist's node is the source's)."""
+
+    structure: Structure
+    v_th_v: np.ndarray = field(repr=False)
+    v_dac_v: np.ndarray = field(repr=False)
+    g_row_s: np.ndarray = field(repr=False)
+    c_row_f: np.ndarray = field(repr=False)
+    cell_a: np.ndarray = field(repr=False)  # memristor: k of k sinh(v/v0); linear: conductance
+    g_col_s: np.ndarray = field(repr=False)
+    c_col_f: np.ndarray = field(repr=False)  # at each column node c_i
+    c_end_f: np.ndarray = field(repr=False)  # at b (the lumped wire when there is no wire)
+    rise_s: np.ndarray = field(repr=False)
+    front_end: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return int(self.v_th_v.shape[0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array, by name (what the solver takes)."""
+        out = {name: getattr(self, name) for name in (
+            "v_th_v", "v_dac_v", "g_row_s", "c_row_f", "cell_a", "g_col_s", "c_col_f",
+            "c_end_f", "rise_s")}
+        out.update({f"fe_{k}": v for k, v in self.front_end.items()})
+        return out
+
+
+def structure_of(tile: Tile) -> Structure:
+    spec = tile.spec
+    cell = spec.cell
+    if cell.kind == "memristor" and cell.state != "frozen":
+        raise SpecError("the batched engine solves frozen memristor cells (state 'frozen'); "
+                        "use --engine ngspice for the dynamic model")
+    ro = spec.readout
+    return Structure(rows=spec.rows, wire=spec.wire.r_col_ohm > 0, cell=cell.kind,
+                     front_end=ro.front_end, hold=hold_time_s(tile.readout) is not None,
+                     memristor=cell.memristor, access=cell.access,
+                     opamp=None if ro.front_end == "passive" else ro.opamp)
+
+
+def build_batch(columns: Sequence[tuple[Tile, int, RowDrive]]) -> ColumnBatch:
+    """The arrays of columns ``(tile, j, drive)``, all of one :class:`Structure`."""
+    check(len(columns) >= 1, "columns", len(columns), "one or more")
+    structures = {structure_of(t) for t, _, _ in columns}
+    check(len(structures) == 1, "structures", len(structures), "one (batch alike columns)")
+    structure = structures.pop()
+    per_row: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "v_th_v", "v_dac_v", "g_row_s", "c_row_f", "cell_a")}
+    per_col: dict[str, list[float]] = {k: [] for k in (
+        "g_col_s", "c_col_f", "c_end_f", "rise_s", *(f"fe_{p}" for p in FRONT_END_PARAMS))}
+    for tile, j, drive in columns:
+        spec = tile.spec
+        r_th = np.asarray(drive.r_th_ohm, dtype=float)
+        per_row["v_th_v"].append(np.asarray(drive.v_th_v, dtype=float))
+        per_row["v_dac_v"].append(np.asarray(tile.v_in, dtype=float))
+        per_row["g_row_s"].append(np.where(r_th > 0, 1.0 / np.where(r_th > 0, r_th, 1.0), 0.0))
+        per_row["c_row_f"].append(_elmore_row_capacitance(tile, j, r_th))
+        mem = spec.cell.memristor
+        g = tile.g_s[:, j]
+        # the netlist writes 1/g for a resistor: the same float
+        per_row["cell_a"].append(mem.read_scale_a(g) if spec.cell.kind == "memristor"
+                                 else 1.0 / (1.0 / g))
+        w = spec.wire
+        per_col["g_col_s"].append(1.0 / w.r_col_ohm if w.r_col_ohm > 0 else 0.0)
+        per_col["c_col_f"].append(w.c_col_f if structure.wire else 0.0)
+        per_col["c_end_f"].append(0.0 if structure.wire else w.c_col_f * spec.rows)
+        per_col["rise_s"].append(spec.driver.rise_s)
+        for name, value in _front_end(tile).items():
+            per_col[f"fe_{name}"].append(value)
+    front_end = {p: np.array(per_col.pop(f"fe_{p}")) for p in FRONT_END_PARAMS}
+    arrays = {k: np.array(v) for k, v in (*per_row.items(), *per_col.items())}
+    return ColumnBatch(structure=structure, front_end=front_end, **arrays)
+
+
+def _front_end(tile: Tile) -> dict[str, float]:
+    """The readout's element values as :mod:`spicecim.netlist.readout` writes them (0 for
+    those the front end does not have)."""
+    sized = tile.readout
+    ro = sized.readout
+    amp = ro.opamp
+    hold = hold_time_s(sized)
+    gm = amp.gm_s if ro.front_end != "passive" else 0.0
+    return {
+        "r_f_ohm": sized.r_f_ohm or 0.0, "c_int_f": ro.c_int_f,
+        "r_sense_ohm": sized.r_sense_ohm or 0.0, "gm_s": gm,
+        "r1_ohm": amp.a0 / gm if gm else 0.0,
+        "c1_f": gm / (2 * np.pi * amp.gbw_hz) if gm else 0.0,
+        "r_on_ohm": ro.sample_hold.r_on_ohm, "hold_s": -1.0 if hold is None else hold,
+        "c_s_f": sized.c_s_f,
+    }

@@ -1,0 +1,216 @@
+"""Columns through the batched solver, as :func:`~spicecim.sim.column.simulate_column` runs
+them through ngspice: the same step and stop time (:func:`~spicecim.sim.column.time_scales`),
+the same time points (:func:`~spicecim.sim.batched.schedule.ngspice_schedule`), extended by
+doubling the stop time until the readout has settled, and repeated at a tenth of the step when
+it settles through an overshoot. Returns :class:`~spicecim.sim.column.ColumnRun` records that
+measurement cannot tell from ngspice's."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spicecim.netlist.crossbar import SOURCE_GROUPS, RowDrive
+from spicecim.netlist.spec import Tile
+from spicecim.sim.batched.circuit import Structure, build_batch, structure_of
+from spicecim.sim.batched.schedule import Schedule, ngspice_schedule
+from spicecim.sim.column import REFINED_STEP, ColumnRun, SimOptions, overshoots, time_scales
+
+ENGINE = "batched"
+POINT_BLOCK = 64
+"""Time points are solved this many at a time (the last block padded), batches padded to a
+power of two: one compilation per circuit structure and batch size."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    tile: Tile
+    column: int
+    drive: RowDrive
+    step_s: float
+    stop_s: float
+    breakpoints_s: np.ndarray
+
+    def schedule(self) -> Schedule:
+        return ngspice_schedule(self.stop_s, self.step_s, self.step_s, self.breakpoints_s)
+
+
+CACHE_ENV = "SPICECIM_CACHE"
+"""Where compiled solvers are kept between processes (``<cache>/jax``; default
+``~/.cache/spicecim``): a pool worker loads the solver its siblings compiled."""
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(structure: Structure, reltol: float, vntol: float):  # noqa: ANN202 - jitted
+    import jax
+
+    from spicecim.sim.batched.solver import Tolerances, make_transient
+
+    if getattr(jax.config, "jax_compilation_cache_dir", None) is None:  # the caller's choice
+        root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "spicecim")
+        jax.config.update("jax_compilation_cache_dir", str(root / "jax"))
+    return make_transient(structure, Tolerances(reltol, vntol))
+
+
+def _breakpoints(tile: Tile, drive: RowDrive, options: SimOptions) -> np.ndarray:
+    """The corners of the deck's sources: the edge source's, and each ramp's end."""
+    rise, k = tile.spec.driver.rise_s, options.edge_points
+    corners = [rise * n / k for n in range(1, k + 1)] if k > 1 else []
+    if np.any(np.asarray(drive.v_th_v) != 0):
+        corners.append(rise)
+    return np.array(sorted(set(corners)))
+
+
+def _run(jobs: Sequence[_Job], options: SimOptions) -> list[dict[str, np.ndarray] | None]:
+    """One solve per job: the waveforms, or None where Newton failed."""
+    import jax
+    import jax.numpy as jnp
+
+    from spicecim.sim.batched.solver import gear_coefficients, initial_carry
+
+    out: list[dict[str, np.ndarray] | None] = [None] * len(jobs)
+    groups: dict[Structure, list[int]] = {}
+    for n, job in enumerate(jobs):
+        groups.setdefault(structure_of(job.tile), []).append(n)
+    vntol = options.settle_tol_v if options.vntol_v is None else options.vntol_v
+    for structure, members in groups.items():
+        size = 1 << (len(members) - 1).bit_length()
+        padded = [members[min(n, len(members) - 1)] for n in range(size)]
+        batch = build_batch([(jobs[n].tile, jobs[n].column, jobs[n].drive) for n in padded])
+        schedules = [jobs[n].schedule() for n in padded]
+        points = max(len(s.time_s) for s in schedules) - 1
+        points = -(-points // POINT_BLOCK) * POINT_BLOCK
+        steps = {name: np.zeros((points, size)) for name in ("t", "a0", "a1", "a2", "ratio")}
+        steps["live"] = np.zeros((points, size), bool)
+        for c, s in enumerate(schedules):
+            coef = gear_coefficients(s.time_s, s.order)
+            n_real = len(s.time_s) - 1
+            for name, values in coef.items():
+                steps[name][:n_real, c] = values
+                steps[name][n_real:, c] = values[-1]
+            steps["live"][:n_real, c] = True
+        with jax.enable_x64(True):
+            fn = _compiled(structure, options.reltol, vntol)
+            arrays = {k: jnp.asarray(v) for k, v in batch.arrays().items()}
+            carry = initial_carry(structure, size)
+            blocks = []
+            for start in range(0, points, POINT_BLOCK):
+                block = {k: jnp.asarray(v[start:start + POINT_BLOCK]) for k, v in steps.items()}
+                carry, outs = fn(arrays, block, carry)
+                blocks.append(outs)
+            v_out, p_drv, p_fe, its = (np.concatenate([np.asarray(b[n]) for b in blocks])
+                                       for n in range(4))
+            ok = np.asarray(carry[-1])
+        for c, n in enumerate(members):
+            if not ok[c]:
+                continue
+            s = schedules[c]
+            n_real = len(s.time_s) - 1
+            t = s.time_s
+            # t = 0 is the operating point: every source at 0, the amplifier quiescent
+            amp = structure.opamp
+            first_fe = 0.0 if amp is None else amp.i_q_a * amp.vdd_v
+            out[n] = {"time": t, "iterations": np.array([its[:, c].sum()]),
+                      "out": np.concatenate([[0.0], v_out[:n_real, c]]),
+                      "drivers": np.concatenate([[0.0], p_drv[:n_real, c]]),
+                      "frontend": np.concatenate([[first_fe], p_fe[:n_real, c]])}
+    return out
+
+
+def simulate_columns(columns: Sequence[tuple[Tile, int, RowDrive]], options: SimOptions
+                     ) -> list[ColumnRun]:
+    """Each ``(tile, j, drive)`` column's activation, all solved together."""
+    start = time.process_time()
+    base = []
+    for tile, j, drive in columns:
+        scales = time_scales(tile, drive, j)
+        step = float(scales.max_step_s(options.points_per_scale) * options.max_step_scale)
+        stop = float(scales.stop_s(options.full_scale_v, options.settle_tol_v))
+        base.append(_Job(tile, j, drive, step, stop, _breakpoints(tile, drive, options)))
+    results: list[tuple[dict[str, np.ndarray] | None, int, bool, _Job]] = []
+    pending = list(range(len(base)))
+    final: dict[int, tuple[dict[str, np.ndarray] | None, int, bool, _Job]] = {}
+    for step_scale in (1.0, REFINED_STEP):
+        jobs = {n: _Job(b.tile, b.column, b.drive, b.step_s * step_scale, b.stop_s,
+                        b.breakpoints_s) for n, b in ((n, base[n]) for n in pending)}
+        for n, (waves, extensions, _) in _settle(jobs, options).items():
+            final[n] = (waves, extensions, step_scale != 1.0, jobs[n])
+        pending = [n for n in pending if step_scale == 1.0 and _overshoots(final[n][0], options)]
+        if not pending:
+            break
+    results = [final[n] for n in range(len(base))]
+    cpu = (time.process_time() - start) / max(len(base), 1)
+    return [_column_run(waves, extensions, refined, job, options, cpu)
+            for waves, extensions, refined, job in results]
+
+
+def _overshoots(waves: dict[str, np.ndarray] | None, options: SimOptions) -> bool:
+    return waves is not None and overshoots(waves["time"], waves["out"], options.band_v)
+
+
+def _settle(jobs: dict[int, _Job], options: SimOptions
+            ) -> dict[int, tuple[dict[str, np.ndarray] | None, int, bool]]:
+    """Run, and run again with the stop time doubled, until each readout has settled."""
+    done: dict[int, tuple[dict[str, np.ndarray] | None, int, bool]] = {}
+    todo = dict(jobs)
+    for extensions in range(options.max_extensions + 1):
+        keys = list(todo)
+        waves = _run([todo[n] for n in keys], options)
+        retry = {}
+        for n, w in zip(keys, waves, strict=True):
+            job = todo[n]
+            tail = time_scales(job.tile, job.drive, job.column).tail_s
+            if w is not None and extensions < options.max_extensions and not _settled(
+                    w, tail, options.settle_tol_v):
+                retry[n] = _Job(job.tile, job.column, job.drive, job.step_s, job.stop_s * 2,
+                                job.breakpoints_s)
+                continue
+            settled = w is not None and _settled(w, tail, options.settle_tol_v)
+            done[n] = (w, extensions, settled)
+            jobs[n] = job
+        if not retry:
+            break
+        todo = retry
+    return done
+
+
+def _settled(w: dict[str, np.ndarray], tail_s: float, tol_v: float) -> bool:
+    t, v = w["time"], w["out"]
+    return bool(abs(v[-1] - np.interp(t[-1] - tail_s, t, v)) <= tol_v)
+
+
+def _column_run(waves: dict[str, np.ndarray] | None, extensions: int, refined: bool, job: _Job,
+                options: SimOptions, cpu_s: float) -> ColumnRun:
+    tile, j, drive = job.tile, job.column, job.drive
+    scales = time_scales(tile, drive, j)
+    key = hashlib.sha256(tile.digest().encode())
+    key.update(np.asarray(drive.v_th_v, float).tobytes() + np.asarray(drive.r_th_ohm).tobytes())
+    key.update(f"{j} {ENGINE} {options.to_dict()}".encode())
+    sha = key.hexdigest()[:16]
+    described = (f"engine={ENGINE} method=gear reltol={options.reltol} vntol="
+                 f"{options.settle_tol_v if options.vntol_v is None else options.vntol_v}"
+                 f" | tran {job.step_s!r} {job.stop_s!r} 0 {job.step_s!r}")
+    if waves is None:
+        empty = np.zeros(0)
+        return ColumnRun(j, "failed", 0, extensions, described,
+                         "batched engine: Newton did not converge", sha, job.stop_s, job.step_s,
+                         cpu_s, empty, empty, empty, {g: empty for g in SOURCE_GROUPS}, scales,
+                         refined, parse_s=0.0, run_s=cpu_s)
+    t = waves["time"]
+    peak = int(np.argmax(np.abs(drive.v_th_v)))
+    v_in = float(drive.v_th_v[peak]) * np.clip(t / tile.spec.driver.rise_s, 0.0, 1.0)
+    settled = _settled(waves, scales.tail_s, options.settle_tol_v)
+    power = {"drivers": waves["drivers"], "frontend": waves["frontend"],
+             "wordline": np.zeros_like(t)}
+    message = "" if settled else (
+        f"readout still moving at {t[-1]:.4g} s after {extensions} extensions")
+    return ColumnRun(j, "ok" if settled else "unsettled", 0, extensions, described, message, sha,
+                     float(t[-1]), job.step_s, cpu_s, t, waves["out"], v_in, power, scales,
+                     refined, parse_s=0.0, run_s=cpu_s)

@@ -1,0 +1,150 @@
+"""The batched engine's spot check: a sample of a run's columns simulated again in ngspice,
+the reference, and compared figure by figure. A batched run records the worst disagreement,
+and fails (naming the column) when any is over the tolerance: no figure depends on which
+engine made it by more than that, or the run says so."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from spicecim.errors import SimulationError, check
+from spicecim.measure import measure_column
+from spicecim.netlist.crossbar import RowDrive
+from spicecim.netlist.spec import Tile
+from spicecim.sim.column import SimOptions, simulate_column
+from spicecim.sim.ngspice import NgspiceSession
+from spicecim.store import schema
+
+LATENCY_TOL = 0.005
+"""Relative latency disagreement allowed (DESIGN.md section 3: the stated tolerance)."""
+ENERGY_TOL = 0.002
+"""Relative disagreement allowed in each part's energy."""
+FINAL_TOL_LSB = 0.1
+"""Final-value disagreement allowed, in the ADC's LSB."""
+NEGLIGIBLE_PART = 1e-6
+"""A part below this fraction of the column's energy is compared against the whole (the word
+line's gates take none in either engine)."""
+DEFAULT_CHECK_COLUMNS = 4
+"""Columns per tile checked by default: the slowest, the fastest and two drawn at random."""
+
+
+class EngineDisagreementError(SimulationError):
+    """The batched engine and ngspice disagree on a column by more than the tolerance."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    """One column's figures, batched against ngspice: latency and energy relative (the worst
+    part named), the final value in LSB."""
+
+    tile: str
+    column: int
+    latency: float
+    energy: float
+    energy_part: str
+    final_lsb: float
+
+    def __post_init__(self) -> None:
+        check(self.column >= 0, "column", self.column, "an index >= 0")
+
+    @property
+    def over(self) -> list[str]:
+        """The figures over their tolerance, described."""
+        out = []
+        if self.latency > LATENCY_TOL:
+            out.append(f"latency {100 * self.latency:.3g} % > {100 * LATENCY_TOL:g} %")
+        if self.energy > ENERGY_TOL:
+            out.append(f"{self.energy_part} energy {100 * self.energy:.3g} % > "
+                       f"{100 * ENERGY_TOL:g} %")
+        if self.final_lsb > FINAL_TOL_LSB:
+            out.append(f"final value {self.final_lsb:.3g} LSB > {FINAL_TOL_LSB:g} LSB")
+        return out
+
+    def name(self) -> str:
+        return f"{self.tile} column {self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class SpotCheck:
+    """Every checked column's disagreement."""
+
+    columns: tuple[Disagreement, ...]
+
+    def worst(self) -> dict[str, object]:
+        """The worst of each figure over the checked columns, and where."""
+        out: dict[str, object] = {"columns": len(self.columns)}
+        for figure in ("latency", "energy", "final_lsb"):
+            top = max(self.columns, key=lambda d: getattr(d, figure))
+            out[figure] = getattr(top, figure)
+            out[f"{figure}_at"] = top.name()
+        return out
+
+    def failures(self) -> list[str]:
+        return [f"{d.name()}: {', '.join(d.over)}" for d in self.columns if d.over]
+
+    def to_json(self) -> dict[str, object]:
+        return {"worst": self.worst(), "columns": [asdict(d) for d in self.columns],
+                "tolerance": {"latency": LATENCY_TOL, "energy": ENERGY_TOL,
+                              "final_lsb": FINAL_TOL_LSB}}
+
+    def summary(self) -> str:
+        w = self.worst()
+        return (f"engine check against ngspice ({w['columns']} columns): worst latency "
+                f"{100 * float(w['latency']):.3g} % ({w['latency_at']}), energy "  # type: ignore[arg-type]
+                f"{100 * float(w['energy']):.3g} % ({w['energy_at']}), final value "  # type: ignore[arg-type]
+                f"{float(w['final_lsb']):.3g} LSB ({w['final_lsb_at']})")  # type: ignore[arg-type]
+
+
+def pick_columns(table: Mapping[str, np.ndarray], count: int, seed: str) -> list[int]:
+    """Up to ``count`` columns of a table: its slowest and fastest ``ok`` columns, then others
+    drawn at random (seeded by ``seed``, so a rerun checks the same)."""
+    ok = np.flatnonzero(np.asarray(table["status"]) == "ok")
+    if count <= 0 or not len(ok):
+        return []
+    latency = np.asarray(table["latency_s"], dtype=float)[ok]
+    picked = [int(ok[np.argmax(latency)]), int(ok[np.argmin(latency)])][:count]
+    rest = [int(j) for j in ok if int(j) not in picked]
+    rng = np.random.default_rng(int(seed[:8], 16) if seed else 0)
+    draw = rng.permutation(len(rest))[:max(count - len(set(picked)), 0)]
+    columns = list(dict.fromkeys(picked)) + [rest[k] for k in sorted(draw)]
+    return [int(np.asarray(table["column"])[j]) for j in columns]
+
+
+def compare(tile: Tile, name: str, column: int, row: Mapping[str, object], drive: RowDrive,
+            options: SimOptions, threshold_fraction: float,
+            session: NgspiceSession | None = None) -> Disagreement:
+    """Column ``column`` of ``tile`` in ngspice against its stored ``row``."""
+    run = simulate_column(tile, column, drive, options, session)
+    if run.status == "failed":
+        raise EngineDisagreementError(f"{name} column {column}: ngspice failed where the batched "
+                                      f"engine did not: {run.message}")
+    m = measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w, tile.readout,
+                       threshold_fraction, tile.spec.driver.rise_s)
+    latency = abs(float(row["latency_s"]) - m.latency_s) / max(abs(m.latency_s), 1e-15)  # type: ignore[arg-type]
+    total = sum(abs(e) for e in m.energy_j.values())
+    energy, part = 0.0, schema.ENERGY_PARTS[0]
+    for k, e in m.energy_j.items():
+        scale = abs(e) if abs(e) > NEGLIGIBLE_PART * total else total
+        error = abs(float(row[schema.energy_field(k)]) - e) / max(scale, 1e-30)  # type: ignore[arg-type]
+        if error > energy:
+            energy, part = error, k
+    final = abs(float(row["v_final_v"]) - m.v_final_v) / tile.readout.lsb_v  # type: ignore[arg-type]
+    return Disagreement(name, column, latency, energy, part, final)
+
+
+def spot_check(tiles: Sequence[tuple[str, Tile, Sequence[RowDrive], Mapping[str, np.ndarray]]],
+               options_of: Mapping[str, SimOptions], count: int,
+               threshold_fraction: float) -> SpotCheck:
+    """``count`` columns of each ``(name, tile, drives, table)`` (:func:`pick_columns`)."""
+    session = NgspiceSession()
+    found = []
+    for name, tile, drives, table in tiles:
+        index = {int(j): n for n, j in enumerate(np.asarray(table["column"]))}
+        for j in pick_columns(table, count, tile.digest()):
+            row = {k: np.asarray(v)[index[j]] for k, v in table.items()}
+            found.append(compare(tile, name, j, row, drives[j], options_of[name],
+                                 threshold_fraction, session))
+    return SpotCheck(tuple(found))

@@ -1,0 +1,104 @@
+"""The batched engine against the real ngspice, column for column: the same circuits (every
+front end, linear and memristor cells, access transistor on and off, every drive), the same
+time points, the same figures within the tolerances a run's spot check enforces. Run with
+``pytest -s`` to see the agreement."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from spicecim.measure import ColumnMeasure, measure_column
+from spicecim.netlist.spec import DEFAULT_READOUT, CrossbarSpec, Tile, default_spec
+from spicecim.sim.batched.engine import simulate_columns
+from spicecim.sim.batched.schedule import ngspice_schedule
+from spicecim.sim.column import ColumnRun, simulate_column
+from spicecim.sim.driver import sim_options
+from spicecim.sim.sweep import row_drives
+
+LATENCY_TOL = 0.005
+ENERGY_TOL = 0.002
+FINAL_TOL_LSB = 0.1
+
+
+def _tile(spec: CrossbarSpec, seed: int = 0) -> Tile:
+    rng = np.random.default_rng(seed)
+    mem = spec.cell.memristor
+    lo, hi = max(1e-6, mem.g_off_s), min(40e-6, mem.g_on_s)
+    g = rng.uniform(lo, hi, (spec.rows, spec.cols))
+    return Tile(spec, g, rng.uniform(0, 1, spec.rows))
+
+
+def _measure(tile: Tile, run: ColumnRun) -> ColumnMeasure:
+    return measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w, tile.readout, 0.9,
+                          tile.spec.driver.rise_s)
+
+
+def _worst(tile: Tile, drive: str, columns: list[int]) -> dict[str, float]:
+    """The worst disagreement over ``columns``: relative latency and energy per part, final
+    value in LSB."""
+    options = sim_options(tile)
+    drives = row_drives(tile, drive)
+    batched = simulate_columns([(tile, j, drives[j]) for j in columns], options)
+    worst = {"latency": 0.0, "energy": 0.0, "final_lsb": 0.0}
+    for j, b in zip(columns, batched, strict=True):
+        n = simulate_column(tile, j, drives[j], options)
+        assert (b.status, n.status) == ("ok", "ok")
+        mb, mn = _measure(tile, b), _measure(tile, n)
+        worst["latency"] = max(worst["latency"], abs(mb.latency_s / mn.latency_s - 1))
+        for part, e in mn.energy_j.items():
+            # a part that takes no energy in ngspice (the word line's gates) takes none here
+            error = abs(mb.energy_j[part] / e - 1) if e else abs(mb.energy_j[part])
+            worst["energy"] = max(worst["energy"], error)
+        worst["final_lsb"] = max(worst["final_lsb"],
+                                 abs(mb.v_final_v - mn.v_final_v) / tile.readout.lsb_v)
+    print(f"\n{tile.spec.rows}x{tile.spec.cols} {tile.spec.readout.front_end} "
+          f"{tile.spec.cell.kind} access={tile.spec.cell.access is not None} {drive}: {worst}")
+    return worst
+
+
+def _check(worst: dict[str, float]) -> None:
+    assert worst["latency"] <= LATENCY_TOL
+    assert worst["energy"] <= ENERGY_TOL
+    assert worst["final_lsb"] <= FINAL_TOL_LSB
+
+
+def test_schedule_is_ngspices() -> None:
+    """The computed time points are the ones ngspice stores for a default column."""
+    tile = _tile(default_spec(16, 2))
+    options = sim_options(tile)
+    drive = row_drives(tile, "isolated")[1]
+    run = simulate_column(tile, 1, drive, options)
+    edge = tile.spec.driver.rise_s * np.arange(1, options.edge_points + 1) / options.edge_points
+    s = ngspice_schedule(run.stop_s, run.max_step_s, run.max_step_s, edge)
+    assert len(s.time_s) == len(run.time_s)
+    np.testing.assert_allclose(s.time_s, run.time_s, rtol=1e-9, atol=1e-6 * run.max_step_s)
+
+
+def _front_end(name: str, **kw: object) -> CrossbarSpec:
+    spec = default_spec(8, 8, **kw)  # type: ignore[arg-type]
+    return dataclasses.replace(spec, readout=dataclasses.replace(DEFAULT_READOUT,
+                                                                 front_end=name))
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize(("spec", "drive"), [
+    (default_spec(8, 8), "coupled"),
+    (default_spec(8, 8), "solver"),
+    (default_spec(8, 8, access=False), "isolated"),
+    (default_spec(8, 8, cell="linear", access=False), "isolated"),
+    (_front_end("integrator"), "coupled"),
+    (_front_end("passive", cell="linear"), "isolated"),
+], ids=["default-coupled", "default-solver", "0T1R", "linear", "integrator", "passive"])
+def test_agrees_with_ngspice(spec: CrossbarSpec, drive: str) -> None:
+    _check(_worst(_tile(spec), drive, list(range(spec.cols))))
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_agrees_on_a_tall_column() -> None:
+    """A 64-row tile's slowest and fastest columns, and the default 256-row column."""
+    _check(_worst(_tile(default_spec(64, 16)), "coupled", [0, 15]))
+    _check(_worst(_tile(default_spec(256, 4)), "coupled", [3]))
