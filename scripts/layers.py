@@ -32,6 +32,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("solve",),
     ("measure",),
     ("store",),
+    # The simulation wing in three layers: one ngspice column transient (and the time scales
+    # both engines step on), the batched engine on those time scales, and the run driver that
+    # dispatches to either.
+    ("sim.ngspice",),
+    ("sim.column",),
+    ("sim.batched",),
     ("sim",),
     ("acam", "plot"),
     ("models",),
@@ -53,7 +59,10 @@ WHAT = {
     "solve": "the sparse nodal DC solver",
     "measure": "latency, energy and schedules from waveforms (pure numpy)",
     "store": "the HDF5 run file, its journal and lock (imports no simulator)",
-    "sim": "ngspice, column transients, sweeps, executors, the run driver, Monte Carlo",
+    "sim.ngspice": "the ngspice shared library (the only PySpice import)",
+    "sim.column": "one column transient in ngspice, its time scales and step schedule",
+    "sim.batched": "the batched transient engine (JAX, float64): many columns at once",
+    "sim": "sweeps, executors, the ngspice spot check, the run driver, Monte Carlo",
     "acam": "the analog CAM: cells, arrays, searches, converters",
     "plot": "figures of a run file",
     "models": "the MLP, presets, the scene, ONNX, the JAX fitter, digital baselines",
