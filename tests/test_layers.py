@@ -34,6 +34,10 @@ def test_every_import_follows_the_layers() -> None:
     assert layers.violations(layers.import_graph()) == []
 
 
+def test_only_the_simulator_bridge_imports_pyspice() -> None:
+    assert layers.confined() == []
+
+
 def test_no_import_circle() -> None:
     assert layers.circles(layers.import_graph(typing_only=False)) == []
 

@@ -4,9 +4,9 @@ A column of ``2^b`` one-cell rows, each storing one input interval, turns a data
 a b-bit code: the matching row's code. The same structure evaluates a quantised function (ReLU,
 sigmoid, softplus, exp...): a row per maximal input interval over which the quantised output
 keeps one code. :func:`function_map` finds those intervals, :func:`program_function` programs the
-cells (through the measured transfer curve, :class:`~spicecim.acam.Programmer`), :func:`convert`
-reads inputs through a simulated array and :func:`converter_figures` gives the evaluator a b-bit
-converter's latency, energy per conversion and quantisation edges.
+cells (through the measured transfer curve, :class:`~spicecim.acam.search.Programmer`),
+:func:`convert` reads inputs through a simulated array and :func:`converter_figures` gives the
+evaluator a b-bit converter's latency, energy per conversion and quantisation edges.
 
 Quantisation: outputs ``y`` in ``[y_min, y_max]`` (the function's range over the input range) map
 to ``floor((y - y_min) / (y_max - y_min) * 2^b)``, clipped to ``2^b - 1``; for the identity this
