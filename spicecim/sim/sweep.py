@@ -111,12 +111,16 @@ def simulate_task(task: ColumnTask) -> list[ColumnRun]:
 def _batched(columns: Sequence[tuple[Tile, int, RowDrive]], options: SimOptions,
              unconvergeable: frozenset[int]) -> list[ColumnRun]:
     """Columns on the batched engine. A column it fails to converge is run in ngspice (which
-    retries it relaxed, or records it failed with its message), and so is a column the test
-    hook breaks (:data:`UNCONVERGEABLE_ENV`: the hook is an element of the netlist)."""
-    from spicecim.sim.batched.engine import simulate_columns  # JAX only where it runs
+    retries it relaxed, or records it failed with its message), and so is a column of a
+    circuit it does not solve (:func:`~spicecim.sim.batched.circuit.unsupported`) or that the
+    test hook breaks (:data:`UNCONVERGEABLE_ENV`: the hook is an element of the netlist). Each
+    column's ``ngspice_options`` say which engine ran it."""
+    from spicecim.sim.batched.circuit import unsupported  # JAX only where it runs
+    from spicecim.sim.batched.engine import simulate_columns
 
     runs: list[ColumnRun | None] = [None] * len(columns)
-    solvable = [n for n, (_, j, _) in enumerate(columns) if j not in unconvergeable]
+    solvable = [n for n, (t, j, _) in enumerate(columns)
+                if j not in unconvergeable and unsupported(t) is None]
     if solvable:
         for n, run in zip(solvable, simulate_columns([columns[n] for n in solvable], options),
                           strict=True):

@@ -114,3 +114,18 @@ def test_an_interrupted_batched_run_resumes_to_the_uninterrupted_file(tmp_path: 
             if name != "cpu_s":
                 np.testing.assert_array_equal(b.columns("tile0")[name], a.columns("tile0")[name],
                                               err_msg=name)
+
+
+@pytest.mark.ngspice
+def test_columns_the_batched_engine_does_not_solve_go_to_ngspice() -> None:
+    """The dynamic memristor model (gap and heat as state) is ngspice's alone."""
+    from spicecim.driver import sim_options
+    from spicecim.sim.sweep import ColumnTask, row_drives, simulate_task
+
+    rng = np.random.default_rng(4)
+    spec = default_spec(4, 2, state="dynamic")
+    tile = Tile(spec, rng.uniform(1e-6, 40e-6, (4, 2)), rng.uniform(0, 1, 4))
+    drives = tuple(row_drives(tile, "isolated"))
+    runs = simulate_task(ColumnTask(tile, (0, 1), drives, sim_options(tile), engine="batched"))
+    assert [r.status for r in runs] == ["ok", "ok"]
+    assert not any("engine=batched" in r.ngspice_options for r in runs)

@@ -223,3 +223,17 @@ def test_lost_and_cancelled_tasks_are_spicecim_errors() -> None:
         assert slow.cancel()
         _wait_for(lambda: not any(client.processing().values()), "the cancelled task runs on")
         executor.shutdown()
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_the_batched_engine_runs_on_a_cluster_as_on_the_local_pool(
+        cluster: distributed.LocalCluster, tmp_path: Path) -> None:
+    tile = ["simulate", "--rows", "8", "--cols", "8", "--engine", "batched"]
+    on_dask = _invoke(*tile, "--scheduler", cluster.scheduler_address,
+                      "--out", str(tmp_path / "dask.h5"))
+    assert on_dask.exit_code == 0, on_dask.output
+    local = _invoke(*tile, "--workers", "2", "--out", str(tmp_path / "local.h5"))
+    assert local.exit_code == 0, local.output
+    _same_runs(tmp_path / "dask.h5", tmp_path / "local.h5")
+    assert "engine check against ngspice" in on_dask.stdout

@@ -87,12 +87,23 @@ class ColumnBatch:
         return out
 
 
+def unsupported(tile: Tile) -> str | None:
+    """Why the batched engine cannot solve ``tile``'s columns (None: it can)."""
+    cell = tile.spec.cell
+    if cell.kind == "memristor" and cell.state != "frozen":
+        return ("the batched engine solves frozen memristor cells (state 'frozen'), not the "
+                "dynamic model")
+    if tile.spec.driver.encoding != "amplitude":
+        return "the batched engine drives amplitude-encoded inputs only"
+    return None
+
+
 def structure_of(tile: Tile) -> Structure:
     spec = tile.spec
     cell = spec.cell
-    if cell.kind == "memristor" and cell.state != "frozen":
-        raise SpecError("the batched engine solves frozen memristor cells (state 'frozen'); "
-                        "use --engine ngspice for the dynamic model")
+    reason = unsupported(tile)
+    if reason is not None:
+        raise SpecError(reason)
     ro = spec.readout
     return Structure(rows=spec.rows, wire=spec.wire.r_col_ohm > 0, cell=cell.kind,
                      front_end=ro.front_end, hold=hold_time_s(tile.readout) is not None,
