@@ -119,7 +119,7 @@ def test_an_interrupted_batched_run_resumes_to_the_uninterrupted_file(tmp_path: 
 @pytest.mark.ngspice
 def test_columns_the_batched_engine_does_not_solve_go_to_ngspice() -> None:
     """The dynamic memristor model (gap and heat as state) is ngspice's alone."""
-    from spicecim.driver import sim_options
+    from spicecim.sim.driver import sim_options
     from spicecim.sim.sweep import ColumnTask, row_drives, simulate_task
 
     rng = np.random.default_rng(4)
