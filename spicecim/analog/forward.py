@@ -42,12 +42,13 @@ if TYPE_CHECKING:
     from spicecim.analog.accuracy import Nonideality, ProgrammedLayer, ProgrammedTile
 
 
-def vary(nominal_s: jax.Array, sigma_s: jax.Array, z: jax.Array, variation: float,
-         lo_s: float, hi_s: float) -> jax.Array:
+def vary(nominal_s: jax.typing.ArrayLike, sigma_s: jax.typing.ArrayLike,
+         z: jax.typing.ArrayLike, variation: float, lo_s: float, hi_s: float) -> jax.Array:
     """Programming error: ``nominal + variation * sigma * z`` (``z`` standard normal) inside
     the device's range ``[lo, hi]``; the gradient passes to ``nominal`` unchanged."""
-    programmed = jnp.clip(nominal_s + variation * sigma_s * z, lo_s, hi_s)
-    return nominal_s + jax.lax.stop_gradient(programmed - nominal_s)
+    nominal = jnp.asarray(nominal_s)
+    programmed = jnp.clip(nominal + variation * jnp.asarray(sigma_s) * jnp.asarray(z), lo_s, hi_s)
+    return nominal + jax.lax.stop_gradient(programmed - nominal)
 
 
 def dac(u: jax.Array, bits: int | None) -> jax.Array:
