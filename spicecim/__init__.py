@@ -8,17 +8,19 @@ The public API; every name loads its module when first used, so ``import spiceci
     with spicecim.open_run("run.h5") as run: ...      # the run file's typed reader
     report = spicecim.evaluate.run(model, "run.h5")   # latency, energy, accuracy, baselines
     print(report)
+    analog = spicecim.analog_model(mlp, "run.h5")     # your MLP on the crossbars: analog(x),
+    analog.cost(), analog.accuracy(x, labels=y)       # its latency, energy and accuracy
 
 Specifications and data: :class:`CrossbarSpec`, :class:`Tile`, :class:`WeightMapping`,
 :func:`default_spec`, :func:`default_mapping`, :func:`make_tile`. Running: :class:`RunOptions`,
 :func:`simulate` (one tile), :func:`cosimulate` with :func:`cosim_plan` (every tile of a
 model with its own weights and activations), :class:`Cluster` (where to run). Reading:
 :func:`open_run`, :func:`tables` (the text ``spicecim tables`` prints). Models: :class:`Mlp`,
-:class:`Dense`, :func:`preset`, :func:`load_mlp`, :func:`load_onnx`. Running a model on the
-crossbars: :func:`analog_model` (an :class:`AnalogModel`, called on inputs, costed and scored,
-under a :class:`Nonideality`; :class:`Workload`). Evaluating: :mod:`spicecim.evaluate`
-(``evaluate.run``). Figures: :mod:`spicecim.plot`. ``docs/architecture.md`` describes the
-stages behind them.
+:class:`Dense`, :func:`preset`, :func:`load_mlp`, :func:`save_mlp`, :func:`load_onnx`. Running
+a model on the crossbars: :func:`analog_model` (an :class:`AnalogModel`, called on inputs,
+costed and scored, under a :class:`Nonideality`; :class:`Workload`). Evaluating:
+:mod:`spicecim.evaluate` (``evaluate.run``). Figures: :mod:`spicecim.plot`.
+``docs/architecture.md`` describes the stages behind them.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ _API = {
     "Nonideality": "spicecim.analog.accuracy",
     "Workload": "spicecim.cost.schedule",
     "load_mlp": "spicecim.models.mlp",
+    "save_mlp": "spicecim.models.mlp",
 }
 # Public module names and the package each one is: ``spicecim.evaluate`` is the report wing,
 # whose ``run`` evaluates a model on run files.
@@ -67,7 +70,8 @@ __all__ = [
     "AnalogModel", "Cluster", "CrossbarSpec", "Dense", "Mlp", "Nonideality", "RunOptions",
     "RunSummary", "SpiceCimError", "Tile", "WeightMapping", "Workload", "__version__",
     "analog_model", "cosim_plan", "cosimulate", "default_mapping", "default_spec", "evaluate",
-    "load_mlp", "load_onnx", "make_tile", "open_run", "plot", "preset", "simulate", "tables",
+    "load_mlp", "load_onnx", "make_tile", "open_run", "plot", "preset", "save_mlp", "simulate",
+    "tables",
 ]
 
 
@@ -82,7 +86,7 @@ if TYPE_CHECKING:
     from spicecim.cost.cosim import make_plan as cosim_plan
     from spicecim.cost.schedule import Workload
     from spicecim.errors import SpiceCimError
-    from spicecim.models.mlp import Dense, Mlp, load_mlp
+    from spicecim.models.mlp import Dense, Mlp, load_mlp, save_mlp
     from spicecim.models.onnx_import import load_onnx
     from spicecim.models.presets import preset_mlp as preset
     from spicecim.netlist.spec import CrossbarSpec, Tile, default_spec
