@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from spicecim.analog.accuracy import AnalogMatmul, Nonideality, ProgrammedLayer, program
+from spicecim.analog.accuracy import Nonideality, ProgrammedLayer, analog_matmul, program
 from spicecim.cost.mapping import ModelMapping
 from spicecim.errors import check
 from spicecim.models.mlp import Mlp, batch_size
@@ -100,7 +100,7 @@ def compare(mlp: Mlp, layers: Mapping[str, ProgrammedLayer], spec: specs.Crossba
     output (the first output that is logits, see :class:`OutputError`)."""
     ideal_z: dict[str, np.ndarray] = {}
     ideal = mlp.forward(points, _ideal_matmul(ideal_z))
-    hook = AnalogMatmul(layers, spec, weights, settings)
+    hook = analog_matmul(layers, spec, weights, settings)
     analog = mlp.forward(points, hook)
     outputs = tuple(_output_error(mlp, name, analog[name], ideal[name]) for name in mlp.outputs)
     per_layer = tuple((layer.name, _rel_rms(hook.z[layer.name], ideal_z[layer.name]))
