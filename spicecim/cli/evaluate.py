@@ -7,18 +7,21 @@ import math
 import shlex
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 
 from spicecim.analog import accuracy as acc
 from spicecim.cli import limits
 from spicecim.cli.figures import refuse_failed
-from spicecim.cli.options import NON_NEGATIVE, check_output, parse_size
+from spicecim.cli.options import NON_NEGATIVE, Finite, check_output, parse_size
+from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import schedule as sched
 from spicecim.errors import SpecError
 from spicecim.models.presets import NERF_PRESETS, check_preset
 from spicecim.netlist.weights import DEFAULT_VARIATION_MODEL, VARIATION_MODELS
 from spicecim.report import evaluation
+from spicecim.report.data import DEFAULT_CALIBRATION_FRACTION, read_arrays
 from spicecim.report.report import render, to_dict, write_h5
 
 _MAX_SWEEP_VALUES = 200
@@ -125,6 +128,18 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--calibration-points", type=click.IntRange(min=1), default=256, show_default=True,
               help="Points that set each layer's DAC input scale, ADC range and column "
                    "calibration.")
+@click.option("--data", "data_path", type=click.Path(path_type=Path),
+              help="Score the model on your own data: an .npz with one array per model input "
+                   "(or 'inputs'), optionally 'labels' (class ids: top-1 accuracy) or "
+                   "'targets'; every row not held out is scored [default: drawn inputs, "
+                   "--points].")
+@click.option("--calibration", "calibration_path", type=click.Path(path_type=Path),
+              help="Calibrate on this .npz (same arrays as --data) instead of a held-out "
+                   "fraction of --data.")
+@click.option("--calibration-fraction", type=Finite(0, min_open=True, max=1, max_open=True),
+              default=DEFAULT_CALIBRATION_FRACTION, show_default=True,
+              help="The share of --data rows held out (seeded shuffle) to calibrate; never "
+                   "scored.")
 @click.option("--adc-bits", type=click.IntRange(1, 16),
               help="The ADC's resolution: the accuracy quantises to it and each conversion "
                    "costs its energy (Saberi 2011 scaling) [default: the run's ADC].")
@@ -163,13 +178,23 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report to this HDF5 file.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
-def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
+@click.pass_context
+def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_path: Path | None,
              schedule: str | None, tile: str | None, samples_per_ray: int, resolution: str,
              replicas: int, adder_latency: float, adder_energy: float, sweeps: tuple[str, ...],
-             as_json: bool, out: Path | None, overwrite: bool, **options: object) -> None:
+             as_json: bool, out: Path | None, overwrite: bool, data_path: Path | None,
+             calibration_path: Path | None, **options: object) -> None:
     """Map a model onto the tiles of simulated RUN files (a model's co-simulation, or a
-    generic tile); print latency, energy, accuracy and baselines."""
+    generic tile); print latency, energy, accuracy and baselines.
+
+    Accuracy is on your own data with --data (top-1 accuracy against its labels), calibrated
+    on rows that are not scored; without it, on drawn inputs, and the report says so."""
+    inputs: list[tuple[str, Path | None]] = [("RUN", run) for run in runs] + [
+        ("--weights", weights_path), ("--data", data_path),
+        ("--calibration", calibration_path),
+        ("--gpu-baseline", cast("Path | None", options["gpu_baseline"]))]
     if out:
+        check_not_input([out], inputs)
         check_output(out, overwrite)
     accuracy, baseline = limits.ACCURACY_BYTES_PER_VALUE, limits.BASELINE_BYTES_PER_VALUE
     batches = {}
@@ -179,6 +204,13 @@ def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
     if options["baseline"]:
         batches["--baseline-batch"] = (options["baseline_batch"], baseline)
     limits.check_model(model, batches)
+    for option, path in inputs:
+        if path is not None:
+            check_input_file(path, option)
+    rows = _data_rows(ctx, data_path, calibration_path)
+    if rows is not None and (options["accuracy"] or sweeps):
+        limits.check_model(model, {"--data": (rows[0], accuracy),
+                                   "--calibration": (rows[1], accuracy)})
     width, height = parse_size(resolution, "resolution")
     settings = evaluation.Settings(
         schedules=(schedule,) if schedule else sched.SCHEDULES,
@@ -188,7 +220,8 @@ def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
         sweeps=dict(parse_sweep(s) for s in sweeps), **options)  # type: ignore[arg-type]
     command_line = shlex.join(["spicecim", *sys.argv[1:]])
     report = evaluation.run(model, runs, weights=weights_path, settings=settings,
-                            command_line=command_line)
+                            command_line=command_line, data=data_path,
+                            calibration=calibration_path)
     results = ([("", report.accuracy)] if report.accuracy else []) + [
         (f"sweep point {k}: ", r) for k, r in enumerate(report.sweep)]
     refuse_failed({f"{where}{o.name} {k}": getattr(o, k) for where, r in results
@@ -197,3 +230,30 @@ def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
     click.echo(json.dumps(to_dict(report)) if as_json else render(report))
     if out:
         write_h5(report, out, command_line)
+
+
+def _data_rows(ctx: click.Context, data: Path | None, calibration: Path | None
+               ) -> tuple[int, int] | None:
+    """The rows of --data and of --calibration (0 without it), their files read and checked
+    before any work; the options that --data replaces refused beside it."""
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+    if data is None:
+        for name in ("calibration_path", "calibration_fraction"):
+            if given(name):
+                option = "--" + name.removesuffix("_path").replace("_", "-")
+                raise SpecError(f"{option} is invalid without --data: expected --data FILE.npz "
+                                "(the rows it calibrates apart from)")
+        return None
+    for name, instead in (("points", "every row of --data not held out is scored"),
+                          ("calibration_points", "--calibration or --calibration-fraction")):
+        if given(name):
+            raise SpecError(f"--{name.replace('_', '-')} is invalid with --data: expected "
+                            f"none ({instead})")
+    if calibration is not None and given("calibration_fraction"):
+        raise SpecError("--calibration-fraction is invalid with --calibration: expected one "
+                        "of them (a file to calibrate on, or a share of --data held out)")
+    n = len(next(iter(read_arrays(data).values())))
+    return n, (len(next(iter(read_arrays(calibration, "--calibration").values())))
+               if calibration is not None else n)

@@ -26,9 +26,10 @@ class Finite(click.FloatRange):
     """A float option's type: a finite number (click's ``float`` and ``FloatRange`` let NaN and
     infinity through), within the range given, if any."""
 
-    def __init__(self, min: float | None = None, min_open: bool = False) -> None:  # noqa: A002
-        super().__init__(min=min, min_open=min_open)
-        if min is None:
+    def __init__(self, min: float | None = None, min_open: bool = False,  # noqa: A002
+                 max: float | None = None, max_open: bool = False) -> None:  # noqa: A002
+        super().__init__(min=min, min_open=min_open, max=max, max_open=max_open)
+        if min is None and max is None:
             self.name = "float"
 
     def convert(self, value: Any, param: click.Parameter | None,
@@ -39,7 +40,7 @@ class Finite(click.FloatRange):
         return super().convert(number, param, ctx)
 
     def _describe_range(self) -> str:
-        return super()._describe_range() if self.min is not None else "finite"
+        return "finite" if self.min is None and self.max is None else super()._describe_range()
 
 
 FINITE = Finite()

@@ -24,6 +24,7 @@ from spicecim.cli.options import (
     tile_options,
     weight_mapping,
 )
+from spicecim.cli.paths import check_not_input
 from spicecim.cli.tables import column_breakdown, describe, render
 from spicecim.cost import cosim
 from spicecim.errors import ResultFileError, SpecError
@@ -99,6 +100,9 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     if it exists; print its schedules."""
     ctx = click.get_current_context()
     _check_mode(ctx, model is not None)
+    check_not_input([out], [("--weights", model_weights), ("--inputs-file", model_inputs),
+                            ("--tile-weights", kwargs["weights_file"]),
+                            ("--tile-inputs", kwargs["inputs_file"])])
     check_output(out, True)  # an existing run is resumed (or, with --overwrite, replaced)
     if scene:
         check_output(cache_dir or default_cache_dir(), True, "--cache-dir", inside=())
