@@ -96,8 +96,8 @@ from spicecim.netlist.weights import VARIATION_MODELS
               help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
 @click.option("--calibration-points", type=click.IntRange(min=1), default=8192,
               show_default=True,
-              help="Samples of the frame that set each layer's DAC scale, ADC range and "
-                   "column calibration.")
+              help="Samples of 3 other views (never the rendered frame) that set each "
+                   "layer's DAC scale, ADC range and column calibration.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the fit, calibration, variation and noise.")
 @click.option("--overwrite", is_flag=True, help="Replace the PNGs (and CSVs) in --out.")

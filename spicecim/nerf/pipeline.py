@@ -4,7 +4,8 @@ The MLP is fitted to :func:`spicecim.nerf.scene.default_scene` (weights cached, 
 second run does not fit again) and rendered three ways from the same camera and the same
 deterministic sample depths: the analytic scene (the reference), the float MLP, and the MLP
 with every layer's product on the crossbar model of :mod:`spicecim.analog.accuracy`, whose
-DAC input scales are set on the frame's own samples. PSNR (peak 1.0) and SSIM
+DAC input scales, ADC ranges and column gains are set on samples of other views than the one
+rendered (:func:`calibration_samples`). PSNR (peak 1.0) and SSIM
 (:mod:`spicecim.nerf.quality`) compare the renders.
 
 Mitigations (:func:`run_nerf`): a design point (:class:`~spicecim.cost.design.DesignPoint`:
@@ -46,7 +47,7 @@ from spicecim.errors import ResultFileError, SpecError, check
 from spicecim.models.mlp import batch_size
 from spicecim.models.presets import NerfField, default_cache_dir
 from spicecim.nerf.quality import ssim
-from spicecim.nerf.render import Rays, default_view, psnr, render, sample_depths
+from spicecim.nerf.render import DEFAULT_AZIMUTH, Rays, default_view, psnr, render, sample_depths
 from spicecim.nerf.scene import Scene
 from spicecim.units import format_si as si
 
@@ -224,6 +225,34 @@ def inside_samples(rays: Rays, frame: Frame, near: float, far: float,
     return np.concatenate(points), np.concatenate(directions)
 
 
+CALIBRATION_VIEWS = 3
+"""Orbit views, a quarter turn apart from the rendered one and from each other, whose samples
+calibrate the crossbar: the same scene seen from elsewhere, never the frame scored."""
+
+
+def calibration_samples(frame: Frame, bound: float, points: int, seed: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``points`` samples (positions and directions) inside the cube from
+    :data:`CALIBRATION_VIEWS` other orbit views of ``frame``'s size, drawn with ``seed``."""
+    rng = np.random.default_rng([seed, 3])
+    found_p, found_d = [], []
+    for k in range(1, CALIBRATION_VIEWS + 1):
+        (origins, dirs), near, far = default_view(
+            frame.height_px, frame.width_px, bound=bound,
+            azimuth=DEFAULT_AZIMUTH + 2 * math.pi * k / (CALIBRATION_VIEWS + 1))
+        origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
+        # a ray gives many samples: as many rays as points per view is plenty, and keeps a
+        # large frame's other views from costing a frame each
+        rays = np.sort(rng.choice(len(origins), min(len(origins), points), replace=False))
+        p, d = inside_samples((origins[rays], dirs[rays]), frame, near, far, bound)
+        found_p.append(p)
+        found_d.append(d)
+    p, d = np.concatenate(found_p), np.concatenate(found_d)
+    check(len(p) > 0, "frame", frame, "views with samples inside the scene's cube")
+    pick = np.sort(rng.choice(len(p), min(len(p), points), replace=False))
+    return p[pick], d[pick]
+
+
 def _programmed_key(settings: acc.Nonideality) -> acc.Nonideality:
     """The settings that decide how tiles are programmed (not what happens at read time)."""
     return dataclasses.replace(settings, adc_bits=None, dac_bits=None, read_noise=0.0,
@@ -283,9 +312,10 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     of ``table``'s tile with ``settings`` and ``mitigations``; with ``sweep`` (an axis of
     accuracy.SWEEP_AXES and its values) once more per value on top of ``settings``.
 
-    Each layer's DAC input scale is its largest input over up to ``calibration_points`` of the
-    frame's own samples (drawn with ``settings.seed``): a scale set on the workload, so a frame
-    of at most that many samples in the cube never saturates a DAC. ``model`` and ``weights``
+    Each layer's DAC input scale, ADC range and column calibration come from up to
+    ``calibration_points`` samples of other views than the one rendered
+    (:func:`calibration_samples`), so the PSNR is not that of a crossbar fitted to the frame it
+    is scored on. ``model`` and ``weights``
     only describe the MLP in the report; ``progress`` is told of each render as it starts and
     ends (a render through the crossbars takes minutes at the demo's frame).
 
@@ -298,9 +328,8 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     rays, near, far = view(frame, scene.bound)
     points, dirs = inside_samples(rays, frame, near, far, scene.bound)
     check(len(points) > 0, "frame", frame, "a view with samples inside the scene's cube")
-    rng = np.random.default_rng([settings.seed, 3])
-    pick = np.sort(rng.choice(len(points), min(len(points), calibration_points), replace=False))
-    calibration = nerf.encode(points[pick], dirs[pick])
+    calibration = nerf.encode(*calibration_samples(frame, scene.bound, calibration_points,
+                                                   settings.seed))
     share = adc_share or table.adc_share
     mit = mitigations
     if cosim_run is not None:
@@ -466,8 +495,9 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
            f"calibration samples (nominal conductances), median over tiles "
            f"{100 * x.ir_error[0]:.3g} % -> {100 * x.ir_error[1]:.3g} %, worst tile "
            f"{100 * x.ir_error[2]:.3g} %"] if x.ir_error else []),
-        f"DAC input scales: each layer's largest input over {batch_size(model.calibration)} of "
-        "the frame's samples in the cube",
+        f"DAC input scales: each layer's largest input over {batch_size(model.calibration)} "
+        f"samples in the cube from {CALIBRATION_VIEWS} other views (a quarter turn apart), "
+        "none of the frame scored",
         f"calibration: {x.settings.describe_calibration(batch_size(model.calibration))}",
         "",
         f"{'render':<12}{'PSNR vs scene':>16}{'PSNR vs float':>16}{'SSIM vs scene':>15}"
