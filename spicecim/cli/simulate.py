@@ -40,7 +40,7 @@ FAILED_EXIT = 1
 
 
 @click.command()
-@tile_options
+@tile_options(encodings=("amplitude",))  # the measurement reads amplitude-encoded inputs only
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Run file (HDF5), written once the run completes; until then every finished "
                    "column is kept in <out>.journal, and a rerun resumes from it.")
