@@ -19,7 +19,11 @@ from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import schedule as sched
 from spicecim.errors import SpecError
 from spicecim.models.presets import NERF_PRESETS, check_preset
-from spicecim.netlist.weights import DEFAULT_VARIATION_MODEL, VARIATION_MODELS
+from spicecim.netlist.weights import (
+    DEFAULT_VARIATION_MODEL,
+    VARIATION_MODELS,
+    VARIATION_SOURCES,
+)
 from spicecim.report import evaluation
 from spicecim.report.data import DEFAULT_CALIBRATION_FRACTION, read_arrays
 from spicecim.report.report import render, to_dict, write_h5
@@ -104,7 +108,8 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
               help="IR-drop-aware programming (conductances pre-distorted on the fast solver).")
 @click.option("--variation-model", type=click.Choice(VARIATION_MODELS),
               default=DEFAULT_VARIATION_MODEL, show_default=True,
-              help="Programming-error model (wan2022: NeuRRAM via aihwkit; milo2021).")
+              help="Programming-error model: " + "; ".join(
+                  f"{name}: {VARIATION_SOURCES[name]}" for name in VARIATION_MODELS) + ".")
 @click.option("--adc-share", type=click.IntRange(min=1),
               help="Columns per ADC in the ADC-shared schedule [default: the run's].")
 @click.option("--simulate-missing", is_flag=True,

@@ -37,7 +37,7 @@ def parse_columns(text: str) -> list[int]:
 @click.option("--overwrite", is_flag=True, help="Replace PNG files of the same names in --out.")
 def plot(path: Path, columns_text: str | None, tile: str | None, out: Path, dpi: int,
          overwrite: bool) -> None:
-    """Write the figures of a run file (simulated with --waveforms) as PNG files."""
+    """Write the figures of a run file (from spicecim simulate --waveforms) as PNG files."""
     check_output(out, overwrite, inside=())
     check_input_file(path, "PATH")
     # matplotlib loads only for this command, not for every spicecim invocation.

@@ -30,6 +30,7 @@ from spicecim.cost import cosim
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.models.presets import default_cache_dir
 from spicecim.nerf.pipeline import Frame
+from spicecim.netlist.weights import DEFAULT_VARIATION_MODEL, VARIATION_SOURCES
 from spicecim.sim import driver
 from spicecim.sim.driver import RunOptions
 from spicecim.sim.executors import ADDRESS_FORMAT, SCHEDULER_ENV, Cluster
@@ -52,8 +53,9 @@ FAILED_EXIT = 1
 @click.option("--dask-local", type=click.IntRange(min=1), metavar="N",
               help="Run on a Dask LocalCluster of N worker processes started for this run.")
 @click.option("--mc", type=click.IntRange(min=1), metavar="N",
-              help="Also simulate N replicas with programming variation (Milo et al. 2021, "
-                   "drawn from --seed) and store the p5/p50/p95 of each schedule.")
+              help="Also simulate N replicas with programming variation "
+                   f"({VARIATION_SOURCES[DEFAULT_VARIATION_MODEL]}, drawn from --seed) and "
+                   "store the p5/p50/p95 of each schedule.")
 @click.option("--waveforms", is_flag=True, help="Store each column's waveforms (compressed).")
 @click.option("--drive", type=click.Choice(DRIVES), default="coupled", show_default=True,
               help="Rows as each column sees them: full-array DC row voltages behind the row's "
@@ -84,8 +86,8 @@ FAILED_EXIT = 1
 @click.option("--samples-per-ray", type=click.IntRange(min=1), default=32, show_default=True,
               help="The --scene frame's samples per ray.")
 @click.option("--variation", type=NON_NEGATIVE, default=0.0, show_default=True,
-              help="Programming variation of the co-simulated tiles (scale of sigma_G, Milo "
-                   "et al. 2021, drawn from --seed).")
+              help="Programming variation of the co-simulated tiles (scale of sigma_G, "
+                   f"{VARIATION_SOURCES[DEFAULT_VARIATION_MODEL]}, drawn from --seed).")
 @click.option("--overwrite", is_flag=True, help="Start anew instead of resuming <out>.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr [default: when stderr is a terminal].")

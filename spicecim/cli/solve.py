@@ -30,7 +30,7 @@ class BadInput(click.ClickException):
 @tile_options
 @click.option("--conductances", "conductances_file",
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Programmed conductances .npy, (rows, cols) in S, used instead of --weights.")
+              help="Programmed conductances .npy, (rows, cols) in S, used instead of --tile-weights.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="HDF5 file for the column currents and output voltages.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
@@ -39,7 +39,7 @@ def solve_cmd(conductances_file: Path | None, out_file: Path, overwrite: bool, a
               **kwargs: Any) -> None:
     """Column currents and ADC voltages with wire and driver IR drop, without SPICE.
 
-    --inputs may hold one vector (rows,) or a batch (batch, rows), values in [0, 1].
+    --tile-inputs may hold one vector (rows,) or a batch (batch, rows), values in [0, 1].
     """
     try:
         check_not_input([out_file], [("--conductances", conductances_file),
