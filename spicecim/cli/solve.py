@@ -30,7 +30,8 @@ class BadInput(click.ClickException):
 @tile_options
 @click.option("--conductances", "conductances_file",
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Programmed conductances .npy, (rows, cols) in S, used instead of --tile-weights.")
+              help="Programmed conductances .npy, (rows, cols) in S, used instead of "
+                   "--tile-weights.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="HDF5 file for the column currents and output voltages.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
