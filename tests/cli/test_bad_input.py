@@ -258,6 +258,8 @@ TABLES = [
          "dataset /tiles/tile0/columns/latency_s lacks its 'units' attribute"),
     Case("tables", "PATH", "a .npy", ("{d}/shape3.npy",), "is not a spicecim file: not HDF5"),
     Case("tables", "PATH", "a FIFO (never opened)", ("{d}/fifo",), "is a pipe (FIFO)"),
+    Case("tables", "PATH", "a run with flipped bits", ("{d}/flipped.h5",),
+         "flipped.h5 is damaged ("),
     Case("tables", "PATH", "a device", ("/dev/null",), "is a device, not a regular file"),
 ]
 
@@ -383,6 +385,8 @@ EVALUATE = [
     Case("evaluate", "RUN", "a dataset without units", ("{d}/nounits.h5", "--no-accuracy",
                                                          "--no-baseline"),
          "lacks its 'units' attribute"),
+    Case("evaluate", "RUN", "a run with flipped bits", ("{d}/flipped.h5", "--no-baseline"),
+         "flipped.h5 is damaged ("),
     Case("evaluate", "RUN", "a FIFO (never opened)", ("{d}/fifo", "--no-accuracy"),
          "is a pipe (FIFO)"),
     Case("evaluate", "--out", "the run itself, --overwrite",
@@ -464,6 +468,9 @@ NERF = [
     Case("nerf", "RUN", "a dataset without units",
          ("{d}/nounits.h5", "--out", "{d}/renders", "--cache-dir", "{d}/cache"),
          "lacks its 'units' attribute"),
+    Case("nerf", "RUN", "a run with flipped bits",
+         ("{d}/flipped.h5", "--out", "{d}/renders", "--cache-dir", "{d}/cache"),
+         "flipped.h5 is damaged ("),
     Case("nerf", "RUN", "a FIFO (never opened)",
          ("{d}/fifo", "--out", "{d}/renders", "--cache-dir", "{d}/cache"), "is a pipe (FIFO)"),
 ]
@@ -471,6 +478,10 @@ NERF = [
 PLOT = [
     Case("plot", "PATH", "a dataset without units", ("{d}/nounits.h5", "--out", "{d}/plots"),
          "lacks its 'units' attribute"),
+    Case("plot", "PATH", "a run with flipped bits", ("{d}/flipped.h5", "--out", "{d}/plots"),
+         "flipped.h5 is damaged ("),
+    Case("plot", "PATH", "a FIFO (never opened)", ("{d}/fifo", "--out", "{d}/plots"),
+         "is a pipe (FIFO)"),
     Case("plot", "--out", "a file", ("{run}", "--out", "{d}/afile"), "is a file"),
     Case("plot", "--dpi", "0", ("{run}", "--out", "{d}/plots", "--dpi", "0"),
          "0 is not in the range 50<=x<=600"),
@@ -553,6 +564,9 @@ def _inputs(d: Path, run: Path) -> Path:
     copy = d / "finished.h5"
     shutil.copy(run, copy)
     os.link(copy, d / "runlink.h5")
+    damaged = bytearray(run.read_bytes())
+    damaged[2000::97] = bytes(b ^ 0xFF for b in damaged[2000::97])  # HDF5 keeps no checksums
+    (d / "flipped.h5").write_bytes(damaged)
     return copy
 
 
