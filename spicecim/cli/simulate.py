@@ -198,11 +198,13 @@ def _interrupted(out: Path) -> str:
 
 def _command_line(ctx: click.Context) -> str:
     """The command with every option spelled out (defaults included), so it reproduces the run
-    whatever the defaults become."""
+    whatever the defaults become; the other mode's options (a model's without --model, a
+    tile's with it) left out, as the command refuses them given."""
     words = ["spicecim", ctx.info_name or "simulate"]
+    other_mode = _TILE_ONLY if ctx.params.get("model") is not None else _MODEL_ONLY
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
-        if value is None or not isinstance(param, click.Option):
+        if value is None or not isinstance(param, click.Option) or param.name in other_mode:
             continue
         if param.is_flag:
             if value:
