@@ -18,7 +18,8 @@ from spicecim.cli.options import NON_NEGATIVE, Finite, check_output, parse_size
 from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import schedule as sched
 from spicecim.errors import SpecError
-from spicecim.models.presets import NERF_PRESETS, check_preset
+from spicecim.models.mlp import Mlp
+from spicecim.models.presets import MODEL_FILES, NERF_PRESETS, check_preset, choose_model
 from spicecim.netlist.weights import (
     DEFAULT_VARIATION_MODEL,
     VARIATION_MODELS,
@@ -32,20 +33,24 @@ _MAX_SWEEP_VALUES = 200
 
 
 class ModelName(click.ParamType):
-    """A preset name: one of the NeRF presets or ``mlp:IN-H1-...-OUT``."""
+    """A preset name (one of the NeRF presets or ``mlp:IN-H1-...-OUT``), or a file that
+    brings its own graph (:data:`~spicecim.models.presets.MODEL_FILES`)."""
 
     name = "model"
 
     def convert(self, value: object, param: click.Parameter | None,
                 ctx: click.Context | None) -> str:
+        if Path(str(value)).suffix in MODEL_FILES:
+            return str(value)  # the file is checked with the other inputs
         try:
             return check_preset(str(value))
         except SpecError:
-            self.fail(f"{value!r} is not one of {', '.join(map(repr, NERF_PRESETS))} or "
-                      "mlp:IN-H1-...-OUT (e.g. mlp:784-256-10)", param, ctx)
+            self.fail(f"{value!r} is not one of {', '.join(map(repr, NERF_PRESETS))}, "
+                      "mlp:IN-H1-...-OUT (e.g. mlp:784-256-10) or a model file (.npz of "
+                      "spicecim, .onnx)", param, ctx)
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "[" + "|".join(NERF_PRESETS) + "|mlp:IN-H1-...-OUT]"
+        return "[" + "|".join(NERF_PRESETS) + "|mlp:IN-H1-...-OUT|FILE.npz|FILE.onnx]"
 
 
 MODEL = ModelName()
@@ -83,7 +88,9 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.argument("runs", nargs=-1, required=True, metavar="RUN...",
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", type=MODEL, default="nerf-4x256", show_default=True,
-              help="A preset; with --weights FILE.onnx the file's graph instead.")
+              help="A preset, or a file with the model's graph and weights (a spicecim .npz "
+                   "as save_mlp writes it, or an ONNX MLP); with --weights FILE.onnx the "
+                   "file's graph instead.")
 @click.option("--weights", "weights_path", type=click.Path(dir_okay=False, path_type=Path),
               help="The model's weights: spicecim .npz, .npz of state-dict keys, PyTorch "
                    ".pt/.pth, or an ONNX MLP (.onnx: graph and weights) [default: seeded "
@@ -194,7 +201,12 @@ def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_pat
 
     Accuracy is on your own data with --data (top-1 accuracy against its labels), calibrated
     on rows that are not scored; without it, on drawn inputs, and the report says so."""
+    model_file = Path(model) if Path(model).suffix in MODEL_FILES else None
+    if model_file is not None and weights_path is not None:
+        raise SpecError(f"--weights is invalid with --model {str(model_file)!r}: expected one "
+                        "of them (the model file brings its own weights)")
     inputs: list[tuple[str, Path | None]] = [("RUN", run) for run in runs] + [
+        ("--model", model_file),
         ("--weights", weights_path), ("--data", data_path),
         ("--calibration", calibration_path),
         ("--gpu-baseline", cast("Path | None", options["gpu_baseline"]))]
@@ -208,13 +220,18 @@ def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_pat
                    "--calibration-points": (options["calibration_points"], accuracy)}
     if options["baseline"]:
         batches["--baseline-batch"] = (options["baseline_batch"], baseline)
-    limits.check_model(model, batches)
+    if model_file is None:
+        limits.check_model(model, batches)
     for option, path in inputs:
         if path is not None:
             check_input_file(path, option)
+    # a model file's graph, read once its path is checked: its sizes, as a preset's above
+    sized: str | Mlp = model if model_file is None else choose_model(model).mlp
+    if model_file is not None:
+        limits.check_model(sized, batches)
     rows = _data_rows(ctx, data_path, calibration_path)
     if rows is not None and (options["accuracy"] or sweeps):
-        limits.check_model(model, {"--data": (rows[0], accuracy),
+        limits.check_model(sized, {"--data": (rows[0], accuracy),
                                    "--calibration": (rows[1], accuracy)})
     width, height = parse_size(resolution, "resolution")
     settings = evaluation.Settings(

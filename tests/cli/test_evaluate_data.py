@@ -48,10 +48,11 @@ def test_top1_on_the_labels_calibrated_on_a_held_out_split(synthetic: Path,
     x, labels = _blobs(250, 2)
     data = tmp_path / "blobs.npz"
     np.savez(data, x=x, labels=labels)
-    result = _evaluate(str(synthetic), "--model", f"mlp:{FEATURES}-{CLASSES}", "--weights",
-                       str(weights), "--data", str(data), *FAST)
+    # the model file brings its own graph: no preset to name
+    result = _evaluate(str(synthetic), "--model", str(weights), "--data", str(data), *FAST)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
+    assert report["model"] == "npz:classifier.npz"
     accuracy = report["accuracy"]
     assert accuracy["points"] == 200 and accuracy["calibration_points"] == 50
     assert accuracy["ideal_label_accuracy"] > 0.95
@@ -118,3 +119,20 @@ def test_bad_data_is_one_line(synthetic: Path, tmp_path: Path, arrays: dict,
                        str(tmp_path / "bad.npz"), *extra, *FAST)
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("model", "extra", "message"), [
+    ("{d}/missing.npz", [], "--model '{d}/missing.npz' does not exist"),
+    ("{d}/classifier.npz", ["--weights", "{d}/classifier.npz"],
+     "--weights is invalid with --model"),
+    ("{d}/blobs.npz", [], "not a readable spicecim MLP file"),
+])
+def test_a_bad_model_file_is_one_line(synthetic: Path, tmp_path: Path, model: str,
+                                      extra: list[str], message: str) -> None:
+    _fitted(tmp_path)
+    np.savez(tmp_path / "blobs.npz", x=np.zeros((4, FEATURES)))
+    result = _evaluate(str(synthetic), "--model", model.format(d=tmp_path),
+                       *(e.format(d=tmp_path) for e in extra), *FAST)
+    assert result.exit_code == 2, result.output
+    assert message.format(d=tmp_path) in result.output
+    assert len(result.output.strip().splitlines()) == 1
