@@ -13,12 +13,14 @@ pass reads with.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
 
 from spicecim.errors import check
+
+_C = TypeVar("_C")
 
 
 def round_ste(x: jax.Array) -> jax.Array:
@@ -49,8 +51,9 @@ class Adc:
               "an integer from 1 to 16")
 
     def convert(self, current_a: jax.Array, full_a: jax.Array) -> jax.Array:
-        lsb = full_a / (1 << self.bits)
-        return jnp.clip(round_ste(current_a / lsb), 0, (1 << self.bits) - 1) * lsb
+        codes = 2.0 ** self.bits  # bits may be traced (a pytree leaf)
+        lsb = full_a / codes
+        return jnp.clip(round_ste(current_a / lsb), 0, codes - 1) * lsb
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,23 @@ class Acam:
         code = jnp.searchsorted(edges, fraction, side="right")
         read = centres[code] * full_a
         return current_a + jax.lax.stop_gradient(read - current_a)
+
+
+def _unflatten(cls: type[_C], names: tuple[str, ...], values: tuple) -> _C:
+    """A converter of traced values: built without ``__post_init__``'s checks on numbers."""
+    obj = object.__new__(cls)
+    for name, value in zip(names, values, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+# Converters pass into compiled functions as pytrees, their numbers traced: a sweep of the
+# ADC's bits compiles the forward once.
+jax.tree_util.register_pytree_node(
+    Adc, lambda a: ((a.bits,), ("bits",)), lambda names, v: _unflatten(Adc, names, v))
+jax.tree_util.register_pytree_node(
+    Acam, lambda a: ((jnp.asarray(a.edges),), ("edges",)),
+    lambda names, v: _unflatten(Acam, names, v))
 
 
 def converter(adc_bits: int | None, acam_edges: tuple[float, ...] | None) -> Converter | None:

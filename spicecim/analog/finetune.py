@@ -135,6 +135,7 @@ def crossbar_forward(field_or_mlp, layers: Mapping[str, ProgrammedLayer],  # noq
                 for layer in mlp.layers}
     # the column calibration is fitted after programming: not a part of what is trained
     config = fwd.ReadConfig.of(dataclasses.replace(s, calibrate=False))
+    numbers = fwd.ReadNumbers.of(s)
     v_full = spec.driver.v_full_v
     names = [layer.name for layer in mlp.layers]
 
@@ -178,7 +179,8 @@ def crossbar_forward(field_or_mlp, layers: Mapping[str, ProgrammedLayer],  # noq
             groups = [fwd.ReadGroup(g_eff[sh.start:sh.stop], g_sq[sh.start:sh.stop], c.full_a[k],
                                     ones, 0 * ones, jnp.asarray(readout[1]))
                       for k, sh in enumerate(c.shapes)]
-            return fwd.read_layer(x, groups, c.shapes, k_read, config, s.read_noise, c.scale,
+            z = jax.random.normal(k_read, (x.shape[0], fwd.noise_columns(groups, c.phases)))
+            return fwd.read_layer(x, groups, c.shapes, z, config, numbers, c.scale,
                                   w_max, v_full, c.phases, w.shape[1])
 
         return jax_mlp.forward(mlp, params, inputs, matmul)

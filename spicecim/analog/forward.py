@@ -19,9 +19,10 @@ steps of :mod:`spicecim.analog.accuracy`'s docstring):
 6. the columns read back as weights by the readout of the weight code (pairs or reference
    column subtracted, slices weighted, copies averaged), groups and phases added digitally.
 
-The same function serves the accuracy pass and the renders (:func:`analog_matmul`, jitted, in
-float64) and fine-tuning (:mod:`spicecim.analog.finetune`, ``jax.grad`` through it: every
-rounding passes its gradient straight through; the noise and the scales are constants).
+The same function serves the accuracy pass (:func:`analog_matmul`, jitted, float64), the
+renders (the same, float32 as they always read) and fine-tuning
+(:mod:`spicecim.analog.finetune`, ``jax.grad`` through it: every rounding passes its gradient
+straight through; the noise and the scales are constants).
 """
 
 from __future__ import annotations
@@ -51,11 +52,9 @@ def vary(nominal_s: jax.typing.ArrayLike, sigma_s: jax.typing.ArrayLike,
     return nominal + jax.lax.stop_gradient(programmed - nominal)
 
 
-def dac(u: jax.Array, bits: int | None) -> jax.Array:
-    """Values in [0, 1] rounded to ``2^bits`` levels (None: as they are)."""
-    if bits is None:
-        return u
-    levels = (1 << bits) - 1
+def dac(u: jax.Array, bits: jax.Array | int) -> jax.Array:
+    """Values in [0, 1] rounded to ``2^bits`` levels."""
+    levels = 2.0 ** bits - 1  # bits may be traced
     return round_ste(u * levels) / levels
 
 
@@ -104,41 +103,68 @@ def compact(readout: np.ndarray, first: int) -> tuple[int, np.ndarray] | None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReadConfig:
-    """What shapes a read (the compiled function depends on it; the numbers it reads with are
-    arguments): DAC bits (None: none), the converter (None: none), whether read noise is drawn
-    and whether the columns are gain-calibrated."""
+    """What shapes a read (the compiled function depends on it): whether the DAC quantises,
+    which kind of converter (None: none), whether read noise is drawn and whether the columns
+    are gain-calibrated. The numbers (bits, edges, noise) are arguments of the read."""
 
-    dac_bits: int | None
-    converter: Converter | None
+    dac: bool
+    converter: type | None
     noisy: bool
     calibrate: bool
 
     @classmethod
     def of(cls, settings: Nonideality) -> ReadConfig:
-        return cls(settings.dac_bits, converter(settings.adc_bits, settings.acam_edges),
+        conv = converter(settings.adc_bits, settings.acam_edges)
+        return cls(settings.dac_bits is not None, None if conv is None else type(conv),
                    settings.read_noise > 0, settings.calibrate)
 
 
+class ReadNumbers(NamedTuple):
+    """The numbers a read uses (traced: changing them compiles nothing): DAC bits (0 where
+    :class:`ReadConfig` has no DAC), the converter, the relative read noise."""
+
+    dac_bits: jax.Array | int
+    converter: Converter | None
+    read_noise: jax.Array | float
+
+    @classmethod
+    def of(cls, settings: Nonideality) -> ReadNumbers:
+        return cls(settings.dac_bits or 0, converter(settings.adc_bits, settings.acam_edges),
+                   settings.read_noise)
+
+
+def noise_columns(groups: Sequence[ReadGroup], phases: int) -> int:
+    """How many standard normals per sample :func:`read_layer` reads: one per column, group
+    and phase."""
+    return phases * sum(group.transfer.shape[1] for group in groups)
+
+
 def read_layer(x: jax.Array, groups: Sequence[ReadGroup], shapes: Sequence[GroupShape],
-               key: jax.Array, config: ReadConfig, read_noise: jax.Array | float,
+               z: jax.Array | None, config: ReadConfig, settings: ReadNumbers,
                scale: jax.Array | float, w_max: jax.Array | float, v_full: float,
                phases: int, fan_out: int) -> jax.Array:
     """The layer's pre-activation (without bias) of inputs ``x`` read off its row groups
-    (module docstring) with relative read noise ``read_noise`` drawn from ``key``, the input
+    (module docstring) with the DAC, converter and relative read noise of ``settings``
+    (``z``: standard normals, (samples, :func:`noise_columns`); None without noise), the input
     scale ``scale`` and the weight scale ``w_max``; rows driven at ``v_full`` (V)."""
+    read_noise = settings.read_noise
     u = x / scale
     out = jnp.zeros((x.shape[0], fan_out), x.dtype)
+    edges = np.cumsum([0] + [group.transfer.shape[1] for group in groups] * phases)
     for phase, sign in enumerate((1.0, -1.0)[:phases]):
-        v = dac(jnp.clip(sign * u, 0.0, 1.0), config.dac_bits) * v_full
+        v = jnp.clip(sign * u, 0.0, 1.0)
+        if config.dac:
+            v = dac(v, settings.dac_bits)
+        v = v * v_full
         for k, (group, shape) in enumerate(zip(groups, shapes, strict=True)):
             vg = v[:, shape.start:shape.stop]
             current = vg @ group.transfer
-            if config.noisy:
+            if config.noisy and z is not None:
                 sigma = jax.lax.stop_gradient(read_noise * jnp.sqrt((vg * vg) @ group.g_sq))
-                draw = jax.random.fold_in(key, phase * len(groups) + k)
-                current = current + sigma * jax.random.normal(draw, current.shape, x.dtype)
-            if config.converter is not None:
-                current = config.converter.convert(current, group.full_a)
+                n = phase * len(groups) + k
+                current = current + sigma * z[:, edges[n]:edges[n + 1]]
+            if config.converter is not None and settings.converter is not None:
+                current = settings.converter.convert(current, group.full_a)
             if config.calibrate:
                 current = current * group.gain + group.offset
             out = out + sign * _to_weights(current / v_full, group.readout, shape)
@@ -194,6 +220,9 @@ def layer_groups(layer: ProgrammedLayer, weights: WeightMapping, calibrated: boo
 _read_layer = jax.jit(read_layer, static_argnames=("shapes", "config", "v_full", "phases",
                                                    "fan_out"))
 """Compiled once per layer shape and settings, whichever hook calls it."""
+_normal = jax.jit(jax.random.normal, static_argnames=("shape", "dtype"))
+"""The read noise's generator, compiled apart (it compiles slowly) once per size: a sweep of
+the converter or the DAC reuses it."""
 
 
 class AnalogMatmul:
@@ -217,6 +246,12 @@ class AnalogMatmul:
         layer, fan_out = self.layers[name], weight.shape[1]
         call = self._calls.get(name, 0)
         self._calls[name] = call + 1
+        # Batches padded to a power of two: a render's last chunk (or another caller's batch)
+        # reuses a compiled shape instead of compiling its own.
+        n = len(x)
+        rows = 1 << max(n - 1, 0).bit_length()
+        padded: np.ndarray = np.zeros((rows, x.shape[1]), self.dtype)
+        padded[:n] = x
         with jax.enable_x64(True):
             if name not in self._groups:
                 groups, shapes = layer_groups(layer, self.weights,
@@ -227,10 +262,15 @@ class AnalogMatmul:
             index = list(self.layers).index(name)
             key = jax.random.fold_in(jax.random.fold_in(
                 jax.random.key(self.settings.seed), index), call)
+            noise = None
+            if self.config.noisy:  # drawn in a power-of-two size, cut to the read's
+                size = rows * noise_columns(groups, layer.phases)
+                noise = _normal(key, (1 << (size - 1).bit_length(),), self.dtype)[:size]
+                noise = noise.reshape(rows, -1)
             z = np.asarray(_read_layer(
-                jnp.asarray(x, self.dtype), groups, shapes, key, self.config,
-                self.settings.read_noise, layer.input_scale, layer.w_max, v_full=self.v_full,
-                phases=layer.phases, fan_out=fan_out), float)
+                jnp.asarray(padded), groups, shapes, noise, self.config,
+                ReadNumbers.of(self.settings), layer.input_scale, layer.w_max, v_full=self.v_full,
+                phases=layer.phases, fan_out=fan_out), float)[:n]
         self.z[name] = z
         return z
 
