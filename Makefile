@@ -6,15 +6,29 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 RUNS := runs
 
-.PHONY: demo test test-heavy setup system-deps lint clean
+.PHONY: demo demo-full test test-heavy setup system-deps lint clean
 
+# The main job end to end in minutes on 2 cores: the default tile and the model's co-simulation
+# on the batched engine (each run re-simulates a sample of its columns in ngspice and fails
+# loudly on a disagreement), the evaluation, and the mitigation ladder on a small frame.
 demo: setup
 	$(BIN)/spicecim generate --rows 256 --cols 256 --out netlists/xbar256
-	$(BIN)/spicecim simulate --rows 256 --cols 256 --out $(RUNS)/xbar256.h5
-	$(BIN)/spicecim simulate --model nerf-4x256 --scene --inputs 1 --out $(RUNS)/nerf-4x256-cosim.h5
+	$(BIN)/spicecim simulate --rows 256 --cols 256 --engine batched --out $(RUNS)/xbar256.h5
+	$(BIN)/spicecim simulate --model nerf-4x256 --scene --inputs 1 --engine batched --out $(RUNS)/nerf-4x256-cosim.h5
+	$(BIN)/spicecim evaluate $(RUNS)/nerf-4x256-cosim.h5 --model nerf-4x256 --scene
+	$(BIN)/spicecim nerf $(RUNS)/nerf-4x256-cosim.h5 --resolution 32x32 --samples-per-ray 16 --ladder --finetune-steps 100 --out renders --overwrite
+
+# The long versions (about an hour on 2 cores the first time): both engines' tiles, the generic
+# tile's evaluation beside the co-simulation's, and the ladder on a 64x64 frame with the full
+# 800-step fine-tuning.
+demo-full: setup
+	$(BIN)/spicecim generate --rows 256 --cols 256 --out netlists/xbar256
+	$(BIN)/spicecim simulate --rows 256 --cols 256 --out $(RUNS)/xbar256-ngspice.h5
+	$(BIN)/spicecim simulate --rows 256 --cols 256 --engine batched --out $(RUNS)/xbar256.h5
+	$(BIN)/spicecim simulate --model nerf-4x256 --scene --inputs 1 --engine batched --out $(RUNS)/nerf-4x256-cosim.h5
 	$(BIN)/spicecim evaluate $(RUNS)/xbar256.h5 --model nerf-4x256 --scene
 	$(BIN)/spicecim evaluate $(RUNS)/nerf-4x256-cosim.h5 --model nerf-4x256 --scene
-	$(BIN)/spicecim nerf $(RUNS)/nerf-4x256-cosim.h5 --resolution 64x64 --samples-per-ray 32 --ladder --out renders --overwrite
+	$(BIN)/spicecim nerf $(RUNS)/nerf-4x256-cosim.h5 --resolution 64x64 --samples-per-ray 32 --ladder --out renders-full --overwrite
 
 # Two pytest-xdist workers: one per core of the 2-core machine make test is sized for.
 test: setup
@@ -41,4 +55,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) $(RUNS) renders netlists/xbar256 .pytest_cache .hypothesis
+	rm -rf $(VENV) $(RUNS) renders renders-full netlists/xbar256 .pytest_cache .hypothesis
