@@ -14,13 +14,14 @@ from spicecim.measure import ColumnMeasure, measure_column
 from spicecim.netlist.spec import DEFAULT_READOUT, CrossbarSpec, Tile, default_spec
 from spicecim.sim.batched.engine import simulate_columns
 from spicecim.sim.batched.schedule import ngspice_schedule
+from spicecim.sim.check import ENERGY_TOL, FINAL_TOL_LSB, LATENCY_TOL
 from spicecim.sim.column import ColumnRun, simulate_column
 from spicecim.sim.driver import sim_options
+from spicecim.sim.ngspice import NgspiceSession
 from spicecim.sim.sweep import row_drives
 
-LATENCY_TOL = 0.005
-ENERGY_TOL = 0.002
-FINAL_TOL_LSB = 0.1
+TIGHT = ".options reltol=1e-9 vntol=1e-15 abstol=1e-18"
+"""Newton converged far below the equations' differences, so only those show."""
 
 
 def _tile(spec: CrossbarSpec, seed: int = 0) -> Tile:
@@ -75,6 +76,42 @@ def test_schedule_is_ngspices() -> None:
     s = ngspice_schedule(run.stop_s, run.max_step_s, run.max_step_s, edge)
     assert len(s.time_s) == len(run.time_s)
     np.testing.assert_allclose(s.time_s, run.time_s, rtol=1e-9, atol=1e-6 * run.max_step_s)
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("v_source", [0.0, 0.2])
+def test_the_access_transistor_equations_are_the_cards(v_source: float) -> None:
+    """The engine's level-1 current and its slopes against ngspice's MOS1 on the .lib card,
+    in both directions (drain below and above source); node voltages >= 0, as in a read."""
+    a = default_spec(1, 1).cell.access
+    assert a is not None
+    lines = [a.model_text().rstrip(), f"Vwl wl 0 DC {a.v_gate_v!r}", "Vd d 0 DC 0",
+             f"Vs s 0 DC {v_source!r}", f"M1 d wl s 0 {a.name} W={a.w_m!r} L={a.l_m!r}",
+             TIGHT, ".dc Vd 0 0.5 0.01", ".end", ""]
+    vectors = NgspiceSession().run("\n".join(lines))
+    v_d = vectors["d"]
+    current, di_dvd, _ = a.drain_current_slopes(v_d, np.full_like(v_d, v_source))
+    # reverse-biased junctions leak IS + gmin v (< 1e-12 A) in ngspice's MOS1
+    np.testing.assert_allclose(-vectors["vd#branch"], current, rtol=1e-9, atol=2e-12)
+    np.testing.assert_allclose(np.gradient(current, v_d)[1:-1], di_dvd[1:-1], rtol=0.05,
+                               atol=1e-6)
+
+
+@pytest.mark.ngspice
+def test_the_amplifier_equations_are_the_macromodels() -> None:
+    """Open loop at DC the gain node sits at ``-a0 v_in``: the output is :meth:`output_v` of
+    it (through its compression), and the supply delivers :meth:`supply_power_w`."""
+    amp = DEFAULT_READOUT.opamp
+    r_load = 1e4
+    lines = [amp.subckt_text().rstrip(), f"Vdd vdd 0 DC {amp.vdd_v / 2!r}",
+             f"Vss vss 0 DC {-amp.vdd_v / 2!r}", "Vin inn 0 DC 0",
+             f"X1 0 inn out vdd vss {amp.name} {amp.instance_params()}", f"Rl out 0 {r_load!r}",
+             TIGHT, ".dc Vin -1e-3 1e-3 5e-5", ".end", ""]
+    vectors = NgspiceSession().run("\n".join(lines))
+    out = amp.output_v(-amp.a0 * vectors["inn"])
+    np.testing.assert_allclose(vectors["out"], out, rtol=1e-9, atol=1e-12)
+    supplied = (-amp.vdd_v / 2 * vectors["vdd#branch"] + amp.vdd_v / 2 * vectors["vss#branch"])
+    np.testing.assert_allclose(supplied, amp.supply_power_w(out / r_load), rtol=1e-9)
 
 
 def _front_end(name: str, **kw: object) -> CrossbarSpec:

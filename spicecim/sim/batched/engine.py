@@ -7,6 +7,7 @@ measurement cannot tell from ngspice's."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -68,14 +69,19 @@ def _breakpoints(tile: Tile, drive: RowDrive, options: SimOptions) -> np.ndarray
     return np.array(sorted(set(corners)))
 
 
-def _run(jobs: Sequence[_Job], options: SimOptions) -> list[dict[str, np.ndarray] | None]:
+_Waves = dict[str, np.ndarray]
+"""A solved column: ``time``, ``out`` (the sampling capacitor), ``drivers`` and ``frontend``
+(the power each delivers), ``iterations`` (Newton's, summed over the points)."""
+
+
+def _run(jobs: Sequence[_Job], options: SimOptions) -> list[_Waves | None]:
     """One solve per job: the waveforms, or None where Newton failed."""
     import jax
     import jax.numpy as jnp
 
     from spicecim.sim.batched.solver import gear_coefficients, initial_carry
 
-    out: list[dict[str, np.ndarray] | None] = [None] * len(jobs)
+    out: list[_Waves | None] = [None] * len(jobs)
     groups: dict[Structure, list[int]] = {}
     for n, job in enumerate(jobs):
         groups.setdefault(structure_of(job.tile), []).append(n)
@@ -134,59 +140,55 @@ def simulate_columns(columns: Sequence[tuple[Tile, int, RowDrive]], options: Sim
         step = float(scales.max_step_s(options.points_per_scale) * options.max_step_scale)
         stop = float(scales.stop_s(options.full_scale_v, options.settle_tol_v))
         base.append(_Job(tile, j, drive, step, stop, _breakpoints(tile, drive, options)))
-    results: list[tuple[dict[str, np.ndarray] | None, int, bool, _Job]] = []
+    final: dict[int, tuple[_Waves | None, int, _Job]] = {}
     pending = list(range(len(base)))
-    final: dict[int, tuple[dict[str, np.ndarray] | None, int, bool, _Job]] = {}
     for step_scale in (1.0, REFINED_STEP):
-        jobs = {n: _Job(b.tile, b.column, b.drive, b.step_s * step_scale, b.stop_s,
-                        b.breakpoints_s) for n, b in ((n, base[n]) for n in pending)}
-        for n, (waves, extensions, _) in _settle(jobs, options).items():
-            final[n] = (waves, extensions, step_scale != 1.0, jobs[n])
-        pending = [n for n in pending if step_scale == 1.0 and _overshoots(final[n][0], options)]
+        jobs = {n: dataclasses.replace(base[n], step_s=base[n].step_s * step_scale)
+                for n in pending}
+        final.update(_settle(jobs, options))
+        if step_scale != 1.0:
+            break
+        pending = [n for n in pending if _overshoots(final[n][0], options)]
         if not pending:
             break
-    results = [final[n] for n in range(len(base))]
     cpu = (time.process_time() - start) / max(len(base), 1)
-    return [_column_run(waves, extensions, refined, job, options, cpu)
-            for waves, extensions, refined, job in results]
+    return [_column_run(final[n][0], final[n][1], final[n][2].step_s != base[n].step_s,
+                        final[n][2], options, cpu) for n in range(len(base))]
 
 
-def _overshoots(waves: dict[str, np.ndarray] | None, options: SimOptions) -> bool:
+def _overshoots(waves: _Waves | None, options: SimOptions) -> bool:
     return waves is not None and overshoots(waves["time"], waves["out"], options.band_v)
 
 
 def _settle(jobs: dict[int, _Job], options: SimOptions
-            ) -> dict[int, tuple[dict[str, np.ndarray] | None, int, bool]]:
-    """Run, and run again with the stop time doubled, until each readout has settled."""
-    done: dict[int, tuple[dict[str, np.ndarray] | None, int, bool]] = {}
+            ) -> dict[int, tuple[_Waves | None, int, _Job]]:
+    """Run, and run again with the stop time doubled, until each readout has settled: per
+    job its waveforms (None: Newton failed), the extensions made and the job as last run."""
+    done: dict[int, tuple[_Waves | None, int, _Job]] = {}
     todo = dict(jobs)
     for extensions in range(options.max_extensions + 1):
         keys = list(todo)
-        waves = _run([todo[n] for n in keys], options)
         retry = {}
-        for n, w in zip(keys, waves, strict=True):
+        for n, w in zip(keys, _run([todo[n] for n in keys], options), strict=True):
             job = todo[n]
             tail = time_scales(job.tile, job.drive, job.column).tail_s
-            if w is not None and extensions < options.max_extensions and not _settled(
-                    w, tail, options.settle_tol_v):
-                retry[n] = _Job(job.tile, job.column, job.drive, job.step_s, job.stop_s * 2,
-                                job.breakpoints_s)
-                continue
-            settled = w is not None and _settled(w, tail, options.settle_tol_v)
-            done[n] = (w, extensions, settled)
-            jobs[n] = job
+            if (w is not None and extensions < options.max_extensions
+                    and not _settled(w, tail, options.settle_tol_v)):
+                retry[n] = dataclasses.replace(job, stop_s=job.stop_s * 2)
+            else:
+                done[n] = (w, extensions, job)
         if not retry:
             break
         todo = retry
     return done
 
 
-def _settled(w: dict[str, np.ndarray], tail_s: float, tol_v: float) -> bool:
+def _settled(w: _Waves, tail_s: float, tol_v: float) -> bool:
     t, v = w["time"], w["out"]
     return bool(abs(v[-1] - np.interp(t[-1] - tail_s, t, v)) <= tol_v)
 
 
-def _column_run(waves: dict[str, np.ndarray] | None, extensions: int, refined: bool, job: _Job,
+def _column_run(waves: _Waves | None, extensions: int, refined: bool, job: _Job,
                 options: SimOptions, cpu_s: float) -> ColumnRun:
     tile, j, drive = job.tile, job.column, job.drive
     scales = time_scales(tile, drive, j)
