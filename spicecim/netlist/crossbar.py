@@ -30,11 +30,13 @@ from spicecim.netlist.spec import Tile
 from spicecim.store import files
 
 OUTPUT_NODE = "out{j}"
-SOURCE_GROUPS = ("drivers", "frontend", "wordline")
-"""Energy is reported per group of the netlist's sources: the row DACs (``V<i>``), the readout
-amplifiers' supply (``Vdd``, ``Vss``), the 1T1R word-line bias (``Vwl``)."""
+SOURCE_GROUPS = ("drivers", "frontend", "wordline", "rowbuffer")
+"""Energy is reported per group of the netlist's sources: the row DACs (``V<i>``: what they
+deliver into the array), the readout amplifiers' supply (``Vdd``, ``Vss``), the 1T1R word-line
+bias (``Vwl``), and the row buffers' rail (``Vdrail``: what the buffers burn between the rail
+and the row, so ``drivers + rowbuffer`` is the rows' energy at their rail)."""
 SOURCE_PATTERNS = (("drivers", r"v\d+"), ("frontend", r"vdd|vss"), ("wordline", r"vwl"),
-                   (None, r"vedge"))
+                   ("rowbuffer", r"vdrail"), (None, r"vedge"))
 """Which group each source name (lower case) belongs to; None: a source that delivers no
 energy (the edge's breakpoints drive no load)."""
 
@@ -110,6 +112,7 @@ def build_array(tile: Tile, analysis: Analysis) -> str:
             lines.append(f"Rd{i} {drive} {node} {fmt(spec.driver.r_out_ohm)}")
         lines += _ladder(f"Rr{i}_", f"Cr{i}_", node, [f"r{i}_{j}" for j in range(spec.cols)],
                          spec.wire.r_row_ohm, spec.wire.c_row_f)
+    lines += _rail_lines(tile)
     for j in range(spec.cols):
         lines += _column(tile, j, [_row_node(tile, i, j) for i in range(spec.rows)], sized)
     lines.append(".end")
@@ -143,6 +146,7 @@ def build_column(tile: Tile, j: int, analysis: Analysis, drive: RowDrive | None 
             if c_row[i] > 0:
                 lines.append(f"Cr{i}_{j} {node} 0 {fmt(c_row[i])}")
         row_nodes.append(node)
+    lines += _rail_lines(tile)
     lines += _column(tile, j, row_nodes, sized)
     lines.append(".end")
     return "\n".join(lines) + "\n"
@@ -227,6 +231,22 @@ def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
         return (f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)} {fmt(d.rise_s + width)} {fmt(v)}"
                 f" {fmt(2 * d.rise_s + width)} 0)")
     return f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)})"
+
+
+def _rail_lines(tile: Tile) -> list[str]:
+    """The row buffers' rail: one source ``Vdrail`` at the driver's ``rail_v`` and one
+    current-controlled load drawing from it ``sum (1 - v(d_k) / rail) max(-i(V_k), 0)`` over
+    the rows, so the rail delivers what each buffer burns above its row's source node while
+    sourcing (a row at 0 sources nothing: its DAC is gated off); its sinking goes to ground
+    through the buffer, as the array group already counts it. The expression reads the
+    circuit, not the inputs, so an altered netlist (new inputs, same text) stays right. It
+    loads no circuit node."""
+    d = tile.spec.driver
+    terms = [f"max(-i(V{k}),0)*(1-v(d{k})/{fmt(d.rail_v)})" for k in range(tile.spec.rows)]
+    body = ["+ " + "+".join(terms[n:n + 6]) + ("+" if n + 6 < len(terms) else ")")
+            for n in range(0, len(terms), 6)]
+    return ["* --- row buffers' rail (what they burn above each row's level)",
+            f"Vdrail drail 0 DC {fmt(d.rail_v)}", "Bdrail drail 0 I = (", *body]
 
 
 def _edge_source(tile: Tile, analysis: Analysis) -> list[str]:
