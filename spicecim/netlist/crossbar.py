@@ -30,13 +30,14 @@ from spicecim.netlist.spec import Tile
 from spicecim.store import files
 
 OUTPUT_NODE = "out{j}"
-SOURCE_GROUPS = ("drivers", "frontend", "wordline", "rowbuffer")
+SOURCE_GROUPS = ("drivers", "frontend", "wordline", "rowrail")
 """Energy is reported per group of the netlist's sources: the row DACs (``V<i>``: what they
-deliver into the array), the readout amplifiers' supply (``Vdd``, ``Vss``), the 1T1R word-line
-bias (``Vwl``), and the row buffers' rail (``Vdrail``: what the buffers burn between the rail
-and the row, so ``drivers + rowbuffer`` is the rows' energy at their rail)."""
+deliver into the array, at the rows' voltage), the readout amplifiers' supply (``Vdd``,
+``Vss``), the 1T1R word-line bias (``Vwl``), and the rows' rail (``Vdrail``: the same rows'
+current drawn at the rail their buffers hang from; it includes ``drivers``, so a layer's array
+energy counts ``rowrail`` and not ``drivers``)."""
 SOURCE_PATTERNS = (("drivers", r"v\d+"), ("frontend", r"vdd|vss"), ("wordline", r"vwl"),
-                   ("rowbuffer", r"vdrail"), (None, r"vedge"))
+                   ("rowrail", r"vdrail"), (None, r"vedge"))
 """Which group each source name (lower case) belongs to; None: a source that delivers no
 energy (the edge's breakpoints drive no load)."""
 
@@ -234,19 +235,17 @@ def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
 
 
 def _rail_lines(tile: Tile) -> list[str]:
-    """The row buffers' rail: one source ``Vdrail`` at the driver's ``rail_v`` and one
-    current-controlled load drawing from it ``sum (1 - v(d_k) / rail) max(-i(V_k), 0)`` over
-    the rows, so the rail delivers what each buffer burns above its row's source node while
-    sourcing (a row at 0 sources nothing: its DAC is gated off); its sinking goes to ground
-    through the buffer, as the array group already counts it. The expression reads the
-    circuit, not the inputs, so an altered netlist (new inputs, same text) stays right. It
-    loads no circuit node."""
+    """The rows' rail: one source ``Vdrail`` at the driver's ``rail_v`` and, per row, a
+    linear current-controlled source drawing from it the current that row's DAC delivers, so
+    the rail delivers the rows' energy at the rail. Linear elements read the circuit, not the
+    inputs (an altered netlist stays right) and cost ngspice nothing measurable, where one
+    nonlinear element over every row's current doubled a 256-row column's time. A row that
+    sinks current (rare: the columns sit at 0 V) returns it at the rail here, where a buffer
+    would burn it. It loads no circuit node."""
     d = tile.spec.driver
-    terms = [f"max(-i(V{k}),0)*(1-v(d{k})/{fmt(d.rail_v)})" for k in range(tile.spec.rows)]
-    body = ["+ " + "+".join(terms[n:n + 6]) + ("+" if n + 6 < len(terms) else ")")
-            for n in range(0, len(terms), 6)]
-    return ["* --- row buffers' rail (what they burn above each row's level)",
-            f"Vdrail drail 0 DC {fmt(d.rail_v)}", "Bdrail drail 0 I = (", *body]
+    return ["* --- the rows' rail: each row's current drawn from it",
+            f"Vdrail drail 0 DC {fmt(d.rail_v)}",
+            *(f"Fr{k} drail 0 V{k} -1" for k in range(tile.spec.rows))]
 
 
 def _edge_source(tile: Tile, analysis: Analysis) -> list[str]:

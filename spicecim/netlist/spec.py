@@ -58,9 +58,8 @@ class WireParams:
 @dataclass(frozen=True, slots=True)
 class DriverParams:
     """The DAC driving one row: a voltage source behind an output resistance, its buffer
-    drawing the row's current from the rail ``v_rail_v`` (:attr:`rail_v`: what it burns above
-    the row's voltage is the ``rowbuffer`` energy group). A row whose input is 0 has its DAC
-    gated off: no conversion, no rail current."""
+    drawing the row's current from the rail ``v_rail_v`` (:attr:`rail_v`; the ``rowrail``
+    energy group). A row whose input is 0 has its DAC gated off: no conversion counted."""
 
     v_full_v: float
     r_out_ohm: float

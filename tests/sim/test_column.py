@@ -346,7 +346,7 @@ def test_sources_are_grouped_and_zero_volt_sources_skipped() -> None:
     sources = sim._sources(text)
     groups = sorted((s.group, s.plus, s.current) for s in sources)
     assert groups == [("drivers", "d1", "v1#branch"), ("frontend", "vdd", "vdd#branch"),
-                      ("frontend", "vss", "vss#branch"), ("rowbuffer", "drail", "vdrail#branch"),
+                      ("frontend", "vss", "vss#branch"), ("rowrail", "drail", "vdrail#branch"),
                       ("wordline", "wl", "vwl#branch")]
     # V0 (input 0) is skipped; a driver's energy is its DAC's, whatever the Thevenin source
     scaled = sim._sources(text, {0: 0.0, 1: 0.05})
