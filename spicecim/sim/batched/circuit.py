@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spicecim.devices.amplifier import OpAmp
 from spicecim.devices.memristor import MemristorParams
-from spicecim.devices.readout import OpAmp
 from spicecim.devices.transistor import AccessTransistor
 from spicecim.errors import SpecError, check
 from spicecim.netlist.crossbar import RowDrive, _elmore_row_capacitance
@@ -95,7 +95,10 @@ def unsupported(tile: Tile) -> str | None:
                 "dynamic model")
     if tile.spec.driver.encoding != "amplitude":
         return "the batched engine drives amplitude-encoded inputs only"
-    return None
+    ro = tile.spec.readout
+    if ro.front_end != "passive" and ro.opamp.name != "opamp_1p":
+        return f"the batched engine does not model op-amp {ro.opamp.name!r} yet"
+    return "the batched engine does not model the rows' rail (Vdrail) yet"
 
 
 def structure_of(tile: Tile) -> Structure:
@@ -157,7 +160,7 @@ def _front_end(tile: Tile) -> dict[str, float]:
         "r_f_ohm": sized.r_f_ohm or 0.0, "c_int_f": ro.c_int_f,
         "r_sense_ohm": sized.r_sense_ohm or 0.0, "gm_s": gm,
         "r1_ohm": amp.a0 / gm if gm else 0.0,
-        "c1_f": gm / (2 * np.pi * amp.gbw_hz) if gm else 0.0,
+        "c1_f": gm / (2 * np.pi * amp.gbw_hz) if gm and amp.gbw_hz else 0.0,
         "r_on_ohm": ro.sample_hold.r_on_ohm, "hold_s": -1.0 if hold is None else hold,
         "c_s_f": sized.c_s_f,
     }
