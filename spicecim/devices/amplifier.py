@@ -139,6 +139,34 @@ class OpAmp:
             raise SpecError(f"op-amp model {self.name!r} has no '.param gm=...' line")
         return float(match.group(1))
 
+    @property
+    def slew_current_a(self) -> float:
+        """The first stage's current limit ``isl = sr C1`` (the .lib's ``.param``; ``inf``
+        for a model without a slew limit, whose first stage is linear)."""
+        if "sr" not in _lib_params(self.name):
+            return math.inf
+        assert self.slew_v_per_s is not None and self.gbw_hz is not None
+        return self.slew_v_per_s * self.gm_s / (2 * math.pi * self.gbw_hz)
+
+    def first_stage_a(self, v_d: Any, xp: Any = np) -> Any:
+        """The current ``B1`` (``G1``) drives into the gain node for the differential input
+        ``v_d = v(inp) - v(inn)``: ``isl tanh(gm v_d / isl)``, or ``gm v_d`` without a slew
+        limit. ``Rn`` carries no current (nothing draws from ``inx``), so ``v(inx)`` is
+        ``v(inp)``. Its slope is ``gm / cosh^2``, which JAX takes from this expression."""
+        isl = self.slew_current_a
+        if math.isinf(isl):
+            return self.gm_s * v_d
+        return isl * xp.tanh(self.gm_s / isl * v_d)
+
+    @property
+    def output_resistance_ohm(self) -> float:
+        """``Ro`` between the compressed output and the pin, as the .lib writes it
+        (``max(rout, 1e-3)``); 0 for a model without it."""
+        if "rout" not in _lib_params(self.name):
+            return 0.0
+        assert self.r_out_ohm is not None
+        return max(self.r_out_ohm, 1e-3)
+
     def output_v(self, v_p1: Any, xp: Any = np) -> Any:
         """The voltage ``Bo`` drives for the gain node's voltage ``v_p1``: gain 1, compressed
         towards +-1.25 ``v_swing_v`` (the .lib's expression; ``xp`` numpy or ``jax.numpy``).

@@ -27,7 +27,10 @@ from spicecim.netlist.spec import Tile
 
 FRONT_END_UNKNOWNS = {"tia": 2, "integrator": 2, "passive": 1}
 """The front end's own nodes besides the column end: the amplifier's gain node ``p1`` (its
-output ``f`` is a function of it) and the sampling capacitor ``out``; ``passive``: ``out``."""
+output ``f`` is a function of it) and the sampling capacitor ``out``; ``passive``: ``out``.
+An amplifier with an output resistance adds its pin ``f`` (:attr:`Structure.unknowns`)."""
+MODELLED_OPAMPS = ("opamp_1p", "opamp_2s")
+"""The macromodels whose equations :class:`~spicecim.devices.amplifier.OpAmp` holds."""
 
 FRONT_END_PARAMS = ("r_f_ohm", "c_int_f", "r_sense_ohm", "gm_s", "r1_ohm", "c1_f", "r_on_ohm",
                     "hold_s", "c_s_f")
@@ -51,6 +54,14 @@ class Structure:
               f"one of {sorted(FRONT_END_UNKNOWNS)}")
 
     @property
+    def unknowns(self) -> int:
+        """The front end's own unknowns: :data:`FRONT_END_UNKNOWNS`, and the amplifier's pin
+        behind an output resistance (the capacitive feedback of the integrator reaches it, so
+        it stays a node rather than a Thevenin form)."""
+        amp_pin = self.opamp is not None and self.opamp.output_resistance_ohm > 0
+        return FRONT_END_UNKNOWNS[self.front_end] + int(amp_pin)
+
+    @property
     def nodes(self) -> int:
         """The column's chain of nodes: ``c_0 .. c_{m-1}, b`` (``b`` alone without a wire)."""
         return self.rows + 1 if self.wire else 1
@@ -72,6 +83,7 @@ class ColumnBatch:
     c_col_f: np.ndarray = field(repr=False)  # at each column node c_i
     c_end_f: np.ndarray = field(repr=False)  # at b (the lumped wire when there is no wire)
     rise_s: np.ndarray = field(repr=False)
+    rail_v: np.ndarray = field(repr=False)  # the rows' rail (Vdrail), drawing their current
     front_end: dict[str, np.ndarray] = field(repr=False)
 
     @property
@@ -82,7 +94,7 @@ class ColumnBatch:
         """Every array, by name (what the solver takes)."""
         out = {name: getattr(self, name) for name in (
             "v_th_v", "v_dac_v", "g_row_s", "c_row_f", "cell_a", "g_col_s", "c_col_f",
-            "c_end_f", "rise_s")}
+            "c_end_f", "rise_s", "rail_v")}
         out.update({f"fe_{k}": v for k, v in self.front_end.items()})
         return out
 
@@ -96,9 +108,10 @@ def unsupported(tile: Tile) -> str | None:
     if tile.spec.driver.encoding != "amplitude":
         return "the batched engine drives amplitude-encoded inputs only"
     ro = tile.spec.readout
-    if ro.front_end != "passive" and ro.opamp.name != "opamp_1p":
-        return f"the batched engine does not model op-amp {ro.opamp.name!r} yet"
-    return "the batched engine does not model the rows' rail (Vdrail) yet"
+    if ro.front_end != "passive" and ro.opamp.name not in MODELLED_OPAMPS:
+        return (f"the batched engine models the op-amps {MODELLED_OPAMPS}, not "
+                f"{ro.opamp.name!r}")
+    return None
 
 
 def structure_of(tile: Tile) -> Structure:
@@ -107,7 +120,7 @@ def structure_of(tile: Tile) -> Structure:
     reason = unsupported(tile)
     if reason is not None:
         raise SpecError(reason)
-    ro = spec.readout
+    ro = tile.readout.readout  # the amplifier as sized for this tile
     return Structure(rows=spec.rows, wire=spec.wire.r_col_ohm > 0, cell=cell.kind,
                      front_end=ro.front_end, hold=hold_time_s(tile.readout) is not None,
                      memristor=cell.memristor, access=cell.access,
@@ -123,7 +136,8 @@ def build_batch(columns: Sequence[tuple[Tile, int, RowDrive]]) -> ColumnBatch:
     per_row: dict[str, list[np.ndarray]] = {k: [] for k in (
         "v_th_v", "v_dac_v", "g_row_s", "c_row_f", "cell_a")}
     per_col: dict[str, list[float]] = {k: [] for k in (
-        "g_col_s", "c_col_f", "c_end_f", "rise_s", *(f"fe_{p}" for p in FRONT_END_PARAMS))}
+        "g_col_s", "c_col_f", "c_end_f", "rise_s", "rail_v",
+        *(f"fe_{p}" for p in FRONT_END_PARAMS))}
     for tile, j, drive in columns:
         spec = tile.spec
         r_th = np.asarray(drive.r_th_ohm, dtype=float)
@@ -141,6 +155,7 @@ def build_batch(columns: Sequence[tuple[Tile, int, RowDrive]]) -> ColumnBatch:
         per_col["c_col_f"].append(w.c_col_f if structure.wire else 0.0)
         per_col["c_end_f"].append(0.0 if structure.wire else w.c_col_f * spec.rows)
         per_col["rise_s"].append(spec.driver.rise_s)
+        per_col["rail_v"].append(spec.driver.rail_v)
         for name, value in _front_end(tile).items():
             per_col[f"fe_{name}"].append(value)
     front_end = {p: np.array(per_col.pop(f"fe_{p}")) for p in FRONT_END_PARAMS}
