@@ -129,3 +129,23 @@ def test_columns_the_batched_engine_does_not_solve_go_to_ngspice() -> None:
     runs = simulate_task(ColumnTask(tile, (0, 1), drives, sim_options(tile), engine="batched"))
     assert [r.status for r in runs] == ["ok", "ok"]
     assert not any("engine=batched" in r.ngspice_options for r in runs)
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_a_model_co_simulates_on_the_batched_engine(tmp_path: Path) -> None:
+    """Every tile of ``mlp:16-8-8`` under two inputs, each tile's inputs solved together."""
+    inputs = tmp_path / "inputs.npy"
+    np.save(inputs, np.random.default_rng(5).uniform(0, 1, (4, 16)))
+    out = tmp_path / "cosim.h5"
+    result = CliRunner().invoke(cli, [
+        "simulate", "--rows", "16", "--cols", "16", "--workers", "1", "--model", "mlp:16-8-8",
+        "--inputs", "2", "--inputs-file", str(inputs), "--engine", "batched", "--out", str(out)],
+        catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "engine check against ngspice" in result.output
+    with open_run(out) as run:
+        assert run.complete and run.provenance[schema.ATTR_ENGINE] == "batched"
+        for t in run.tiles():
+            assert set(run.columns(t)["status"]) == {"ok"}
+            assert all("engine=batched" in o for o in run.columns(t)["ngspice_options"])
