@@ -149,14 +149,9 @@ class OpAmp:
         return self.slew_v_per_s * self.gm_s / (2 * math.pi * self.gbw_hz)
 
     def first_stage_a(self, v_d: Any, xp: Any = np) -> Any:
-        """The current ``B1`` (``G1``) drives into the gain node for the differential input
-        ``v_d = v(inp) - v(inn)``: ``isl tanh(gm v_d / isl)``, or ``gm v_d`` without a slew
-        limit. ``Rn`` carries no current (nothing draws from ``inx``), so ``v(inx)`` is
-        ``v(inp)``. Its slope is ``gm / cosh^2``, which JAX takes from this expression."""
+        """:func:`first_stage_a` of this amplifier."""
         isl = self.slew_current_a
-        if math.isinf(isl):
-            return self.gm_s * v_d
-        return isl * xp.tanh(self.gm_s / isl * v_d)
+        return first_stage_a(v_d, self.gm_s, None if math.isinf(isl) else isl, xp)
 
     @property
     def output_resistance_ohm(self) -> float:
@@ -168,23 +163,47 @@ class OpAmp:
         return max(self.r_out_ohm, 1e-3)
 
     def output_v(self, v_p1: Any, xp: Any = np) -> Any:
-        """The voltage ``Bo`` drives for the gain node's voltage ``v_p1``: gain 1, compressed
-        towards +-1.25 ``v_swing_v`` (the .lib's expression; ``xp`` numpy or ``jax.numpy``).
-        ``x**8`` is ``abs(x)**8`` without the kink of ``abs`` at 0."""
-        return v_p1 / (1 + (v_p1 / (1.25 * self.v_swing_v)) ** 8) ** 0.125
+        """:func:`output_v` of this amplifier."""
+        return output_v(v_p1, self.v_swing_v)
 
     def supply_power_w(self, i_out_a: Any, xp: Any = np) -> Any:
-        """What the split supply delivers for output current ``i_out_a``: the quiescent current
-        across both rails, the output current from the rail it flows from (``Bq``, ``Bp``,
-        ``Bn`` of the .lib)."""
+        """:func:`supply_power_w` of this amplifier."""
         assert self.i_q_a is not None
-        return self.i_q_a * self.vdd_v + 0.5 * self.vdd_v * xp.abs(i_out_a)
+        return supply_power_w(i_out_a, self.i_q_a, self.vdd_v, xp)
 
     def closed_loop_tau_s(self, noise_gain: float) -> float:
         """The dominant closed-loop pole at a feedback factor 1/noise_gain (the output
         resistance's pole with the load adds to it: :func:`phase_margin_deg`)."""
         assert self.gbw_hz is not None
         return noise_gain / (2 * math.pi * self.gbw_hz * (1 + noise_gain / self.a0))
+
+
+# The macromodels' equations, on values or arrays (``xp`` numpy or ``jax.numpy``): the batched
+# engine evaluates them with each column's sized values.
+
+
+def first_stage_a(v_d: Any, gm_s: Any, i_sl_a: Any | None, xp: Any = np) -> Any:
+    """The current ``B1`` (``G1``) drives into the gain node for the differential input
+    ``v_d = v(inp) - v(inn)``: ``isl tanh(gm v_d / isl)``, or ``gm v_d`` without a slew limit
+    (``i_sl_a`` None). ``Rn`` carries no current (nothing draws from ``inx``), so ``v(inx)`` is
+    ``v(inp)``. The slope ``gm / cosh^2`` is this expression's derivative (JAX takes it)."""
+    if i_sl_a is None:
+        return gm_s * v_d
+    return i_sl_a * xp.tanh(gm_s / i_sl_a * v_d)
+
+
+def output_v(v_p1: Any, v_swing_v: Any) -> Any:
+    """The voltage ``Bo`` drives for the gain node's voltage ``v_p1``: gain 1, compressed
+    towards +-1.25 ``v_swing_v`` (the .lib's expression). ``x**8`` is ``abs(x)**8`` without the
+    kink of ``abs`` at 0."""
+    return v_p1 / (1 + (v_p1 / (1.25 * v_swing_v)) ** 8) ** 0.125
+
+
+def supply_power_w(i_out_a: Any, i_q_a: Any, vdd_v: Any, xp: Any = np) -> Any:
+    """What the split supply delivers for output current ``i_out_a``: the quiescent current
+    across both rails, the output current from the rail it flows from (``Bq``, ``Bp``, ``Bn``
+    of the .lib)."""
+    return i_q_a * vdd_v + 0.5 * vdd_v * xp.abs(i_out_a)
 
 
 _GM_PARAM = re.compile(r"^\.param\s+gm\s*=\s*([-+0-9.eE]+)", re.IGNORECASE | re.MULTILINE)

@@ -13,6 +13,7 @@ import pytest
 from spicecim.devices.amplifier import OpAmp, opamp
 from spicecim.measure import ColumnMeasure, measure_column
 from spicecim.netlist.spec import DEFAULT_READOUT, CrossbarSpec, Tile, default_spec
+from spicecim.sim.batched.circuit import build_batch, structure_of
 from spicecim.sim.batched.engine import simulate_columns
 from spicecim.sim.batched.schedule import ngspice_schedule
 from spicecim.sim.check import ENERGY_TOL, FINAL_TOL_LSB, LATENCY_TOL
@@ -154,3 +155,17 @@ def test_agrees_on_a_tall_column() -> None:
     """A 64-row tile's slowest and fastest columns, and the default 256-row column."""
     _check(_worst(_tile(default_spec(64, 16)), "coupled", [0, 15]))
     _check(_worst(_tile(default_spec(256, 4)), "coupled", [3]))
+
+
+def test_amplifiers_sized_apart_batch_together() -> None:
+    """Two tiles whose two-stage amplifiers are sized for different loads share one structure
+    (one compilation): the sized values travel per column."""
+    a, b = _tile(default_spec(8, 8), seed=0), _tile(default_spec(8, 8), seed=1)
+    assert a.readout.readout.opamp.r_out_ohm != b.readout.readout.opamp.r_out_ohm
+    assert structure_of(a) == structure_of(b)
+    batch = build_batch([(a, 0, row_drives(a, "isolated")[0]),
+                         (b, 0, row_drives(b, "isolated")[0])])
+    assert batch.structure.amp_pin and batch.structure.slew
+    np.testing.assert_allclose(batch.front_end["r_o_ohm"],
+                               [a.readout.readout.opamp.r_out_ohm,
+                                b.readout.readout.opamp.r_out_ohm])

@@ -12,6 +12,7 @@ may differ between them (tiles, inputs, drives, Monte Carlo replicas).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -33,7 +34,9 @@ MODELLED_OPAMPS = ("opamp_1p", "opamp_2s")
 """The macromodels whose equations :class:`~spicecim.devices.amplifier.OpAmp` holds."""
 
 FRONT_END_PARAMS = ("r_f_ohm", "c_int_f", "r_sense_ohm", "gm_s", "r1_ohm", "c1_f", "r_on_ohm",
-                    "hold_s", "c_s_f")
+                    "hold_s", "c_s_f", "i_sl_a", "r_o_ohm", "v_swing_v", "i_q_a", "vdd_v")
+"""Per column, so that tiles whose amplifiers are sized apart still batch (and compile) as one:
+the amplifier's slew current, output resistance, swing, quiescent current and supply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,9 @@ class Structure:
     hold: bool  # the sample-and-hold opens at a time (the integrator's window end)
     memristor: MemristorParams
     access: AccessTransistor | None
-    opamp: OpAmp | None
+    opamp: str | None  # the macromodel (None: passive)
+    slew: bool  # its first stage is current-limited (tanh), else linear
+    amp_pin: bool  # its output resistance makes the pin a node
 
     def __post_init__(self) -> None:
         check(self.front_end in FRONT_END_UNKNOWNS, "front_end", self.front_end,
@@ -58,8 +63,7 @@ class Structure:
         """The front end's own unknowns: :data:`FRONT_END_UNKNOWNS`, and the amplifier's pin
         behind an output resistance (the capacitive feedback of the integrator reaches it, so
         it stays a node rather than a Thevenin form)."""
-        amp_pin = self.opamp is not None and self.opamp.output_resistance_ohm > 0
-        return FRONT_END_UNKNOWNS[self.front_end] + int(amp_pin)
+        return FRONT_END_UNKNOWNS[self.front_end] + int(self.amp_pin)
 
     @property
     def nodes(self) -> int:
@@ -121,10 +125,13 @@ def structure_of(tile: Tile) -> Structure:
     if reason is not None:
         raise SpecError(reason)
     ro = tile.readout.readout  # the amplifier as sized for this tile
+    amp = None if ro.front_end == "passive" else ro.opamp
     return Structure(rows=spec.rows, wire=spec.wire.r_col_ohm > 0, cell=cell.kind,
                      front_end=ro.front_end, hold=hold_time_s(tile.readout) is not None,
                      memristor=cell.memristor, access=cell.access,
-                     opamp=None if ro.front_end == "passive" else ro.opamp)
+                     opamp=None if amp is None else amp.name,
+                     slew=amp is not None and math.isfinite(amp.slew_current_a),
+                     amp_pin=amp is not None and amp.output_resistance_ohm > 0)
 
 
 def build_batch(columns: Sequence[tuple[Tile, int, RowDrive]]) -> ColumnBatch:
@@ -178,4 +185,14 @@ def _front_end(tile: Tile) -> dict[str, float]:
         "c1_f": gm / (2 * np.pi * amp.gbw_hz) if gm and amp.gbw_hz else 0.0,
         "r_on_ohm": ro.sample_hold.r_on_ohm, "hold_s": -1.0 if hold is None else hold,
         "c_s_f": sized.c_s_f,
+        **_amplifier(amp if gm else None),
     }
+
+
+def _amplifier(amp: OpAmp | None) -> dict[str, float]:
+    """The amplifier's sized values (0 without one, or for what its model lacks)."""
+    if amp is None:
+        return dict.fromkeys(("i_sl_a", "r_o_ohm", "v_swing_v", "i_q_a", "vdd_v"), 0.0)
+    isl = amp.slew_current_a
+    return {"i_sl_a": isl if math.isfinite(isl) else 0.0, "r_o_ohm": amp.output_resistance_ohm,
+            "v_swing_v": amp.v_swing_v, "i_q_a": amp.i_q_a or 0.0, "vdd_v": amp.vdd_v}

@@ -121,8 +121,8 @@ def _run(jobs: Sequence[_Job], options: SimOptions) -> list[_Waves | None]:
             n_real = len(s.time_s) - 1
             t = s.time_s
             # t = 0 is the operating point: every source at 0, the amplifier quiescent
-            amp = structure.opamp
-            first_fe = 0.0 if amp is None else float(amp.supply_power_w(0.0))
+            ro = jobs[n].tile.readout.readout
+            first_fe = 0.0 if structure.opamp is None else float(ro.opamp.supply_power_w(0.0))
             out[n] = {"time": t, "iterations": np.array([its[:, c].sum()]),
                       "out": np.concatenate([[0.0], v_out[:n_real, c]]),
                       "drivers": np.concatenate([[0.0], p_drv[:n_real, c]]),

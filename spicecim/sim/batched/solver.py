@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spicecim.devices import amplifier
 from spicecim.netlist.readout import switch_conductance_s
 from spicecim.sim.batched.circuit import Structure
 
@@ -51,14 +52,12 @@ def _front_end(st: Structure, p: Arrays, t: Any, vb: Any, y: Any) -> tuple[Any, 
         i = jnp.stack([vb / p["fe_r_sense_ohm"] + (vb - out) * g_h, (out - vb) * g_h, zero])
         q = jnp.stack([zero, p["fe_c_s_f"] * out, zero])
         return i, q
-    amp = st.opamp
-    assert amp is not None
     p1, out = y[0], y[1]
-    o = amp.output_v(p1, jnp)
-    r_o = amp.output_resistance_ohm
-    f = y[2] if r_o > 0 else o
+    o = amplifier.output_v(p1, p["fe_v_swing_v"])
+    f = y[2] if st.amp_pin else o
     # the non-inverting input is ground (through Rn, which carries no current)
-    i_p1 = -amp.first_stage_a(-vb, jnp) + p1 / p["fe_r1_ohm"]
+    i_sl = p["fe_i_sl_a"] if st.slew else None
+    i_p1 = -amplifier.first_stage_a(-vb, p["fe_gm_s"], i_sl, jnp) + p1 / p["fe_r1_ohm"]
     q_p1 = p["fe_c1_f"] * p1
     i_out, q_out = (out - f) * g_h, p["fe_c_s_f"] * out
     if st.front_end == "tia":
@@ -66,24 +65,31 @@ def _front_end(st: Structure, p: Arrays, t: Any, vb: Any, y: Any) -> tuple[Any, 
     else:  # integrator: the reset switch is open for every t > 0
         i_b, q_b = zero, p["fe_c_int_f"] * (vb - f)
     i_f, q_f = -i_b - i_out, -q_b  # into the feedback and the switch from the pin
-    if r_o == 0:
+    if not st.amp_pin:
         return jnp.stack([i_b, i_p1, i_out, i_f]), jnp.stack([q_b, q_p1, q_out, q_f])
-    i_o = (o - f) / r_o
+    i_o = (o - f) / p["fe_r_o_ohm"]
     return (jnp.stack([i_b, i_p1, i_out, i_f - i_o, i_o]),
             jnp.stack([q_b, q_p1, q_out, q_f, zero]))
 
 
 def _small_solve(a: Any, b: Any) -> Any:
-    """``a^-1 b`` for a batch of small dense blocks: closed form up to 2x2 (a batched LAPACK
-    call per 2x2 block costs more than the column's tridiagonal solve), LU beyond."""
-    if a.shape[-1] == 1:
+    """``a^-1 b`` for a batch of small dense blocks: closed form up to 3x3 (a batched LAPACK
+    call per block costs more than the column's tridiagonal solve), LU beyond."""
+    n = a.shape[-1]
+    if n == 1:
         return b / a
-    if a.shape[-1] == 2:
-        det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
-        inv = jnp.stack([jnp.stack([a[:, 1, 1], -a[:, 0, 1]], axis=1),
-                         jnp.stack([-a[:, 1, 0], a[:, 0, 0]], axis=1)], axis=1) / det[:, None, None]
-        return jnp.einsum("bij,bjk->bik", inv, b)
-    return jnp.linalg.solve(a, b)
+    if n > 3:
+        return jnp.linalg.solve(a, b)
+    if n == 2:
+        adj = jnp.stack([jnp.stack([a[:, 1, 1], -a[:, 0, 1]], axis=1),
+                         jnp.stack([-a[:, 1, 0], a[:, 0, 0]], axis=1)], axis=1)
+    else:  # the adjugate: cofactor (j, i) at (i, j)
+        adj = jnp.stack([jnp.stack([
+            a[:, (j + 1) % 3, (i + 1) % 3] * a[:, (j + 2) % 3, (i + 2) % 3]
+            - a[:, (j + 1) % 3, (i + 2) % 3] * a[:, (j + 2) % 3, (i + 1) % 3]
+            for j in range(3)], axis=1) for i in range(3)], axis=1)
+    det = jnp.einsum("bj,bj->b", a[:, 0, :], adj[:, :, 0])
+    return jnp.einsum("bij,bjk->bik", adj, b) / det[:, None, None]
 
 
 def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
@@ -246,7 +252,7 @@ def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
         if st.opamp is not None:
             i_fe, _ = fe_batch(p, t, s["x"][:, -1], s["y"])
             i_out = i_fe[:, -1] + a0 * q[2][:, -1] + hist[2][:, -1]
-            p_fe = st.opamp.supply_power_w(i_out, jnp)
+            p_fe = amplifier.supply_power_w(i_out, p["fe_i_q_a"], p["fe_vdd_v"], jnp)
         else:
             p_fe = jnp.zeros_like(p_drv)
         out = s["y"][:, 0 if st.opamp is None else 1]  # the sampling capacitor (after p1)
