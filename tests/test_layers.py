@@ -76,3 +76,7 @@ def test_no_module_over_500_lines_and_no_part_over_15_percent() -> None:
         by_part[layers.part(module)] = by_part.get(layers.part(module), 0) + n
     total = sum(by_part.values())
     assert {p: n for p, n in by_part.items() if n > MAX_PART_SHARE * total} == {}
+
+
+def test_the_public_api_imports_nothing_when_it_runs() -> None:
+    assert layers.api_loads_lazily() == []

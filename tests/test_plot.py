@@ -204,7 +204,7 @@ def test_plot_refuses_in_one_line(run_file: Path, tmp_path: Path) -> None:
     _one_line_error(_invoke("plot", str(run_file), "--tile", "tile9", "--out", str(out)),
                     "tile='tile9'", "tile0")
     _one_line_error(_invoke("plot", str(tmp_path / "nothing.h5"), "--out", str(out)),
-                    "nothing.h5 does not exist")
+                    "nothing.h5' does not exist")
     assert not out.exists()  # nothing is written before every check has passed
 
 

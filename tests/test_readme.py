@@ -43,4 +43,8 @@ def test_the_python_api_example_runs_as_a_script_without_a_main_guard(tmp_path: 
         row = next(line for line in out.splitlines() if line.startswith(f"{layer} "))
         assert row.count(" ns") == 3 and row.endswith("generic tile")
     assert "accuracy vs the ideal float64 pass, 256 points" in out
+    # the user's own model as an AnalogModel: called, scored and costed
+    line = next(line for line in out.splitlines() if line.startswith("relative error "))
+    assert "top-1 " in line and line.endswith("pJ per sample") and "nan" not in line, line
+    assert (tmp_path / "my_mlp.npz").is_file()
     assert (tmp_path / "runs" / "api16.h5").is_file()

@@ -48,11 +48,13 @@ sums of row tiles add up). Then, in the order the hardware meets them:
    pattern, the noise and the device-by-device variation remains.
 
 The pairs (or reference column) are then subtracted, partial sums and phases added, the input
-scale undone and the bias added, all digitally and exactly. Random numbers come from
-``numpy.random.Generator``s seeded by ``seed``: the variation draws do not depend on the
-variation scale or the ADC, and the read-noise draws not on the ADC, so a sweep compares the
-same devices and the same noise. :mod:`spicecim.analog.scoring` scores this pass against the
-ideal one.
+scale undone and the bias added, all digitally and exactly. Steps 1 to 2 (programming) are
+here; steps 3 to 7 (the read) are :func:`spicecim.analog.forward.read_layer`, the one forward
+that the accuracy pass, the renders and fine-tuning share. The variation draws come from a
+``numpy.random.Generator`` seeded by ``seed`` and do not depend on the variation scale or the
+ADC; the read-noise draws come from JAX keys folded from ``seed`` and do not depend on the ADC,
+so a sweep compares the same devices and the same noise. :mod:`spicecim.analog.scoring` scores
+this pass against the ideal one.
 """
 
 from __future__ import annotations
@@ -63,13 +65,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import numpy as np
 
-from spicecim.analog import programming
+from spicecim.analog import forward, programming
 from spicecim.cost.mapping import LayerMapping, ModelMapping
 from spicecim.cost.slicing import WeightCode
 from spicecim.errors import check
-from spicecim.models.mlp import Matmul, Mlp
+from spicecim.models.mlp import Mlp
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import (
     DEFAULT_VARIATION_MODEL,
@@ -84,6 +87,7 @@ from spicecim.netlist.weights import (
 # (about 1%) one should additional set the forward.w_noise parameter to about 0.01",
 # ReRamWan2022NoiseModel; docs/sources.md section 6).
 DEFAULT_READ_NOISE = 0.01
+SWEEP_AXES = ("adc_bits", "dac_bits", "weight_bits", "variation", "read_noise", "ir_drop")
 ADC_RANGES = ("worst", "calibrated")
 _RESIDUAL_POINTS = 1024  # calibration points on which IR-drop-aware programming is reported
 _STANDARD = "standard practice in analog in-memory computing"
@@ -205,6 +209,15 @@ class ProgrammedLayer:
     code: WeightCode | None = None  # None: one device per weight (the WeightMapping's own)
 
 
+def target_conductances(weights: WeightMapping, w: np.ndarray, w_max: float, bits: int | None,
+                        slices: int = 1, copies: int = 1) -> np.ndarray:
+    """The conductances ``w`` (scaled by ``w_max``) is programmed to: ``weights``' mapping at
+    ``bits`` levels per device (None: continuous), each weight on ``slices`` bit slices and each
+    input on ``copies`` rows (:class:`~spicecim.cost.slicing.WeightCode`)."""
+    return np.repeat(WeightCode(weights, bits, slices, copies).to_conductances(w, w_max),
+                     copies, axis=0)
+
+
 def _calibration_drive(x: np.ndarray, scale: float, phases: int, v_full: float) -> np.ndarray:
     """The row voltages of the calibration batch, both phases stacked."""
     u = np.asarray(x, float) / scale
@@ -250,7 +263,9 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
                 nominal = fit.g_s
             z = rng.standard_normal(target.shape)  # drawn whatever the scale: common numbers
             sigma = programming_sigma_s(nominal, weights.g_max_s, settings.variation_model)
-            g = np.clip(nominal + settings.variation * sigma * z, mem.g_off_s, mem.g_on_s)
+            with jax.enable_x64(True):
+                g = np.asarray(forward.vary(nominal, sigma, z, settings.variation, mem.g_off_s,
+                                            mem.g_on_s))
             for k, rows in enumerate(groups):
                 n = min(rows.stop, n_rows) - rows.start
                 i0, ni = rows.start // copies, n // copies  # the group's inputs
@@ -305,128 +320,10 @@ def program(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec, weights: 
             for layer in mlp.layers}
 
 
-class AnalogMatmul:
-    """The ``matmul`` hook of :meth:`Mlp.forward` that runs each layer on its tiles; ``z``
-    keeps each layer's analog pre-activation of the last call."""
-
-    def __init__(self, layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,
-                 weights: WeightMapping, settings: Nonideality) -> None:
-        self.layers, self.weights, self.settings = layers, weights, settings
-        self.v_full = spec.driver.v_full_v
-        self.rng = np.random.default_rng([settings.seed, 1])
-        self.z: dict[str, np.ndarray] = {}
-        self.groups: dict[str, tuple[_Group, ...]] = {}
-
-    def __call__(self, name: str, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        layer = self.layers[name]
-        u = np.asarray(x, float) / layer.input_scale
-        if name not in self.groups:
-            self.groups[name] = _fused(layer, self.settings.adc_range == "calibrated")
-        out = self._read(layer, self.groups[name], np.clip(u, 0.0, 1.0), weight.shape[1])
-        if layer.phases == 2:
-            out -= self._read(layer, self.groups[name], np.clip(-u, 0.0, 1.0), weight.shape[1])
-        z = layer.input_scale * out
-        self.z[name] = z
-        return z
-
-    def _read(self, layer: ProgrammedLayer, groups: tuple[_Group, ...], u: np.ndarray,
-              fan_out: int) -> np.ndarray:
-        s = self.settings
-        out = np.zeros((len(u), fan_out))
-        code = layer.code or WeightCode(self.weights, self.weights.bits)
-        for group in groups:
-            x = u[:, group.rows]
-            if s.dac_bits is not None:
-                x = specs.quantise_unit(x, s.dac_bits)
-            # The read in float32, in place: rounding 1e-7 of a current, far below any LSB and
-            # the read noise, at half the memory traffic (this loop is the render's time).
-            v = (x * self.v_full).astype(np.float32)
-            current = v @ group.transfer
-            if s.read_noise > 0:
-                sigma = np.square(v, out=v) @ group.g_sq
-                np.sqrt(sigma, out=sigma)
-                sigma *= np.float32(s.read_noise)
-                noise = self.rng.standard_normal(current.shape, dtype=np.float32)
-                noise *= sigma
-                current += noise
-                del sigma, noise
-            if s.adc_bits is not None:
-                if s.acam_edges is not None:
-                    edges = np.asarray(s.acam_edges)
-                    centres = 0.5 * (np.concatenate([[0.0], edges]) + np.concatenate([edges,
-                                                                                     [1.0]]))
-                    fraction = current / group.full_a
-                    current = (centres[np.searchsorted(edges, fraction, side="right")]
-                               * group.full_a).astype(np.float32)
-                else:
-                    top = (1 << s.adc_bits) - 1
-                    lsb = group.lsb(s.adc_bits)
-                    current /= lsb
-                    np.round(current, out=current)
-                    np.clip(current, 0, top, out=current)
-                    current *= lsb
-            if s.calibrate:
-                current *= group.gain
-                current += group.offset
-            current /= self.v_full
-            if group.contiguous and code.weights.scheme == "differential":
-                first, last = group.segments[0][0], group.segments[-1][0]
-                out[:, first.start:last.stop] += code.to_weights(current, layer.w_max)
-                continue
-            for outputs, cols in group.segments:
-                out[:, outputs] += code.to_weights(current[:, cols], layer.w_max)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class _Group:
-    """The tiles of a layer that read the same inputs, side by side: their used columns
-    concatenated so one product, one noise draw and one rounding serve them all."""
-
-    rows: slice
-    transfer: np.ndarray
-    g_sq: np.ndarray
-    full_a: np.ndarray  # per column: the ADC full scale of its tile
-    gain: np.ndarray
-    offset: np.ndarray
-    segments: tuple[tuple[slice, slice], ...]  # (layer outputs, columns here) of each tile
-
-    @property
-    def contiguous(self) -> bool:
-        """The tiles hold consecutive outputs in column order."""
-        return all(a[0].stop == b[0].start for a, b in zip(self.segments, self.segments[1:],
-                                                           strict=False))
-
-    def lsb(self, bits: int) -> np.ndarray:
-        return (self.full_a / (1 << bits)).astype(np.float32)
-
-
-def _fused(layer: ProgrammedLayer, calibrated: bool) -> tuple[_Group, ...]:
-    """``layer``'s tiles as :class:`_Group` s, each ADC at the calibrated full scale of its tile
-    (``calibrated``; where there is one) or the readout's sizing."""
-    groups: dict[tuple[int, int], list[ProgrammedTile]] = {}
-    for tile in layer.tiles:
-        groups.setdefault((tile.rows.start, tile.rows.stop), []).append(tile)
-    fused = []
-    for tiles in groups.values():
-        n = [t.used_cols for t in tiles]
-        edges = np.concatenate([[0], np.cumsum(n)])
-        full = [t.adc_full_a if calibrated and t.adc_full_a > 0 else t.sized_full_a
-                for t in tiles]
-        fused.append(_Group(
-            tiles[0].rows,
-            np.concatenate([t.transfer[:, :t.used_cols] for t in tiles], axis=1, dtype=np.float32),
-            np.concatenate([t.g_sq[:, :t.used_cols] for t in tiles], axis=1, dtype=np.float32),
-            np.repeat(full, n),
-            np.concatenate([t.gain[:t.used_cols] for t in tiles], dtype=np.float32),
-            np.concatenate([t.offset[:t.used_cols] for t in tiles], dtype=np.float32),
-            tuple((t.outputs, slice(a, b)) for t, a, b in zip(tiles, edges, edges[1:],
-                                                              strict=False))))
-    return tuple(fused)
-
-
 def analog_matmul(layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,
-                  weights: WeightMapping, settings: Nonideality) -> Matmul:
-    """The ``matmul`` hook of :meth:`Mlp.forward` (and :meth:`NerfField.field`) that runs
-    each layer on its programmed tiles; its read noise starts afresh from ``settings.seed``."""
-    return AnalogMatmul(layers, spec, weights, settings)
+                  weights: WeightMapping, settings: Nonideality, dtype: type = np.float64
+                  ) -> forward.AnalogMatmul:
+    """The ``matmul`` hook of :meth:`Mlp.forward` (and :meth:`NerfField.field`) that reads
+    each layer off its programmed tiles (:func:`spicecim.analog.forward.read_layer`); its read
+    noise starts afresh from ``settings.seed``."""
+    return forward.AnalogMatmul(layers, spec.driver.v_full_v, weights, settings, dtype)

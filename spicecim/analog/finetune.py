@@ -1,19 +1,20 @@
 """Noise-aware fine-tuning: the MLP trained through a differentiable model of its crossbars.
 
 :func:`crossbar_forward` is a ``forward(params, inputs, key)`` for :func:`spicecim.models.fit.fit`
-that runs every layer the way :mod:`spicecim.analog.accuracy` reads it, in JAX:
+that reads every layer through the accuracy pass's own forward
+(:func:`spicecim.analog.forward.read_layer`: DAC, read noise, converter at its tile's full
+scale, the weight code's readout), with conductances that follow the weights being trained:
 
-- inputs scaled by the layer's calibrated input scale into the DAC's [0, 1], in one or two
-  phases, and rounded to ``2^dac_bits`` levels;
 - weights mapped to device conductances by the tile's :class:`~spicecim.cost.slicing.WeightCode`
   (``w_max`` the layer's largest weight, as the programmer sets it), rounded to the device's
-  levels;
-- programming variation ``sigma_G(G) z`` and read noise drawn afresh every step (``key``);
+  levels, the most significant slice carrying the gradient;
+- programming variation drawn afresh every step (``key``) on every copy by
+  :func:`spicecim.analog.forward.vary`, its sigma
+  :func:`~spicecim.netlist.weights.programming_sigma_s` at each device's level;
 - IR drop as a linearised correction: each cell's current scaled by the ratio of its transfer
   admittance to its conductance in the tiles programmed from the starting weights
   (:class:`~spicecim.analog.accuracy.ProgrammedTile`), held fixed while the weights move;
-  with IR-drop-aware programming the pre-distortion cancels it and the factor is 1;
-- each row group's column currents rounded by the ADC at its tile's calibrated full scale.
+  with IR-drop-aware programming the pre-distortion cancels it and the factor is 1.
 
 Every rounding passes its gradient straight through (the straight-through estimator); the
 noise and the scales are constants to the gradient. The per-column gain calibration of the
@@ -24,6 +25,7 @@ outputs on the fit's training points, so the crossbar is pulled towards the floa
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Mapping
@@ -34,23 +36,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spicecim.analog import forward as fwd
 from spicecim.analog.accuracy import Nonideality, ProgrammedLayer
 from spicecim.cost.mapping import ModelMapping
+from spicecim.cost.slicing import WeightCode
 from spicecim.errors import SpecError, check
 from spicecim.models import fit as fitting
 from spicecim.models import jax_mlp
 from spicecim.models.presets import NerfField
 from spicecim.models.scene import Scene
 from spicecim.netlist import spec as specs
-from spicecim.netlist.weights import (
-    MILO_OFFSET_US,
-    MILO_SLOPE,
-    WAN2022_COEFFS_US,
-    WAN2022_G_MAX_S,
-    WeightMapping,
-)
+from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 
-_FINETUNE_VERSION = 1
+_FINETUNE_VERSION = 2  # 2: through the accuracy pass's forward (issue 23)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,37 +80,25 @@ class _Layer:
 
     scale: float
     phases: int
-    groups: tuple[tuple[int, int], ...]  # row ranges of the layer's inputs
+    shapes: tuple[fwd.GroupShape, ...]  # the row groups, each reading every column
     ir_ratio: np.ndarray  # (fan_in, columns): transfer / conductance, 1 where unmodelled
-    full_a: np.ndarray  # (groups, columns): ADC full scale of each group's columns
+    full_a: np.ndarray  # (groups, columns): converter full scale of each group's columns
 
 
 def _layer_constants(layer: ProgrammedLayer, fan_in: int, columns: int, per_output: int,
-                     copies: int, linearise: bool) -> _Layer:
+                     copies: int, linearise: bool, calibrated: bool) -> _Layer:
     groups = sorted({(t.rows.start, t.rows.stop) for t in layer.tiles})
     index = {g: k for k, g in enumerate(groups)}
     ratio = np.ones((fan_in, columns))
     full = np.ones((len(groups), columns))
     for t in layer.tiles:
         cols = slice(t.outputs.start * per_output, t.outputs.stop * per_output)
-        full[index[(t.rows.start, t.rows.stop)], cols] = t.adc_full_a if t.adc_full_a > 0 \
-            else t.sized_full_a
+        full[index[(t.rows.start, t.rows.stop)], cols] = fwd.full_scale_a(t, calibrated)
         if linearise:  # the copies' sum of g as sqrt(copies * sum of g^2): equal copies
             g = np.sqrt(copies * t.g_sq[:, :t.used_cols])
             ratio[t.rows, cols] = t.transfer[:, :t.used_cols] / g
-    return _Layer(layer.input_scale, layer.phases, tuple(groups), ratio, full)
-
-
-def _sigma(model: str, g: jax.Array, g_max_s: float) -> jax.Array:
-    if model == "wan2022":
-        x = g / g_max_s
-        poly = sum(c * x**i for i, c in enumerate(WAN2022_COEFFS_US))
-        return jnp.maximum(poly, 0.0) * 1e-6 * (g_max_s / WAN2022_G_MAX_S)
-    return jnp.maximum(MILO_SLOPE * g * 1e6 + MILO_OFFSET_US, 0.0) * 1e-6
-
-
-def _round_ste(x: jax.Array) -> jax.Array:
-    return x + jax.lax.stop_gradient(jnp.round(x) - x)
+    shapes = tuple(fwd.GroupShape(a, b, 0, per_output) for a, b in groups)
+    return _Layer(layer.input_scale, layer.phases, shapes, ratio, full)
 
 
 def crossbar_forward(field_or_mlp, layers: Mapping[str, ProgrammedLayer],  # noqa: ANN001
@@ -131,19 +117,30 @@ def crossbar_forward(field_or_mlp, layers: Mapping[str, ProgrammedLayer],  # noq
     per_output = 2 * tile.slices if weights.scheme == "differential" else 0
     copies = tile.copies
     check(per_output > 0, "weights_scheme", weights.scheme, "'differential' for fine-tuning")
+    code = WeightCode(weights, bits, tile.slices, copies)
     levels = 1 << bits
     q_max = float((1 << (bits * tile.slices)) - 1)
     step_s = (weights.g_max_s - weights.g_min_s) / (levels - 1)
+    level_s = weights.g_min_s + step_s * np.arange(levels)
+    sigma_s = jnp.asarray(programming_sigma_s(level_s, weights.g_max_s, s.variation_model))
+    mem = spec.cell.memristor
     significance = jnp.asarray(levels ** np.arange(tile.slices - 1, -1, -1, dtype=float))
     linearise = s.ir_drop and not s.ir_aware
+    calibrated = s.adc_range == "calibrated"
     consts = {layer.name: _layer_constants(layers[layer.name], layer.fan_in,
                                            layer.fan_out * per_output, per_output, copies,
-                                           linearise)
+                                           linearise, calibrated)
               for layer in mlp.layers}
+    readouts = {layer.name: fwd.compact(fwd.readout_matrix(code, layer.fan_out * per_output), 0)
+                for layer in mlp.layers}
+    # the column calibration is fitted after programming: not a part of what is trained
+    config = fwd.ReadConfig.of(dataclasses.replace(s, calibrate=False))
+    numbers = fwd.ReadNumbers.of(s)
     v_full = spec.driver.v_full_v
     names = [layer.name for layer in mlp.layers]
 
-    def conductances(w: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def conductances(w: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """The rows' conductances (copies summed), their squares summed, and ``w_max``."""
         w_max = jax.lax.stop_gradient(jnp.max(jnp.abs(w)))
         u = jnp.clip(w / w_max, -1.0, 1.0)
         q = jnp.round(jax.lax.stop_gradient(jnp.abs(u)) * q_max)
@@ -158,56 +155,33 @@ def crossbar_forward(field_or_mlp, layers: Mapping[str, ProgrammedLayer],  # noq
             ..., None]
         neg = neg + path * (lin * jax.nn.relu(-u)
                             - jax.lax.stop_gradient(lin * jax.nn.relu(-u)))[..., None]
-        g = jnp.stack([pos, neg], axis=-1).reshape(w.shape[0], -1)
-        # The copies' sum: copies * G plus independent errors, sqrt(copies) sigma in all.
-        g = copies * g
+        g = jnp.repeat(jnp.stack([pos, neg], axis=-1).reshape(w.shape[0], -1), copies, axis=0)
         if s.variation > 0:
-            sigma = jax.lax.stop_gradient(_sigma(s.variation_model, g / copies,
-                                                 weights.g_max_s))
-            g = g + s.variation * np.sqrt(copies) * sigma * jax.random.normal(key, g.shape)
-        return g, w_max
-
-    def combine(current: jax.Array, w_max: jax.Array) -> jax.Array:
-        shape = (*current.shape[:-1], current.shape[-1] // per_output, tile.slices, 2)
-        pairs = current.reshape(shape)
-        diff = pairs[..., 0] - pairs[..., 1]
-        return diff @ significance * (w_max / (copies * step_s * q_max)) / v_full
-
-    def read(c: _Layer, v: jax.Array, g: jax.Array, key: jax.Array) -> jax.Array:
-        g_eff = g * c.ir_ratio
-        total = jnp.asarray(0.0)  # weakly typed, as the Python 0.0: current's dtype wins
-        for k, (a, b) in enumerate(c.groups):
-            vg = v[:, a:b]
-            current = vg @ g_eff[a:b]
-            if s.read_noise > 0:
-                g_sq = g[a:b] ** 2 / copies  # the copies' sum of squares (equal copies)
-                sigma = jax.lax.stop_gradient(s.read_noise * jnp.sqrt((vg * vg) @ g_sq))
-                current = current + sigma * jax.random.normal(jax.random.fold_in(key, k),
-                                                              current.shape)
-            if s.adc_bits is not None:
-                lsb = c.full_a[k] / (1 << s.adc_bits)
-                code = jnp.clip(_round_ste(current / lsb), 0, (1 << s.adc_bits) - 1)
-                current = code * lsb
-            total = total + current
-        return total
+            level = jnp.stack([jnp.where(u[..., None] > 0, digits, 0),
+                               jnp.where(u[..., None] < 0, digits, 0)], axis=-1)
+            sigma = jnp.repeat(sigma_s[level.astype(jnp.int32).reshape(w.shape[0], -1)],
+                               copies, axis=0)
+            g = fwd.vary(g, sigma, jax.random.normal(key, g.shape), s.variation, mem.g_off_s,
+                         mem.g_on_s)
+        per_input = (w.shape[0], copies, g.shape[1])
+        return g.reshape(per_input).sum(1), (g * g).reshape(per_input).sum(1), w_max
 
     def forward(params: jax_mlp.Params, inputs, key: jax.Array) -> dict[str, jax.Array]:  # noqa: ANN001
         keys = dict(zip(names, jax.random.split(key, len(names)), strict=True))
 
         def matmul(name: str, x: jax.Array, w: jax.Array) -> jax.Array:
-            c = consts[name]
+            c, readout = consts[name], readouts[name]
+            assert readout is not None  # the differential scheme's readout is per column
             k_prog, k_read = jax.random.split(keys[name])
-            g, w_max = conductances(w, k_prog)
-            u = x / c.scale
-            out = jnp.asarray(0.0)
-            for phase, sign in enumerate((1.0, -1.0)[:c.phases]):
-                up = jnp.clip(sign * u, 0.0, 1.0)
-                if s.dac_bits is not None:
-                    dac = (1 << s.dac_bits) - 1
-                    up = _round_ste(up * dac) / dac
-                current = read(c, up * v_full, g, jax.random.fold_in(k_read, phase))
-                out = out + sign * combine(current, w_max)
-            return c.scale * out
+            g, g_sq, w_max = conductances(w, k_prog)
+            g_eff = g * c.ir_ratio
+            ones = jnp.ones(g.shape[1])
+            groups = [fwd.ReadGroup(g_eff[sh.start:sh.stop], g_sq[sh.start:sh.stop], c.full_a[k],
+                                    ones, 0 * ones, jnp.asarray(readout[1]))
+                      for k, sh in enumerate(c.shapes)]
+            z = jax.random.normal(k_read, (x.shape[0], fwd.noise_columns(groups, c.phases)))
+            return fwd.read_layer(x, groups, c.shapes, z, config, numbers, c.scale,
+                                  w_max, v_full, c.phases, w.shape[1])
 
         return jax_mlp.forward(mlp, params, inputs, matmul)
 

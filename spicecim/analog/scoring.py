@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from spicecim.analog.accuracy import AnalogMatmul, Nonideality, ProgrammedLayer, program
+from spicecim.analog.accuracy import Nonideality, ProgrammedLayer, analog_matmul, program
 from spicecim.cost.mapping import ModelMapping
 from spicecim.errors import check
 from spicecim.models.mlp import Mlp, batch_size
@@ -44,7 +44,9 @@ class OutputError:
 @dataclass(frozen=True, slots=True)
 class AccuracyResult:
     """The analog pass against the ideal one on ``points`` samples; with labels, the fraction
-    classified right by each (``label_accuracy``: analog; ``ideal_label_accuracy``: float)."""
+    classified right by each (``label_accuracy``: analog; ``ideal_label_accuracy``: float);
+    with targets, the RMS error of the first output against them (``target_rmse``: analog;
+    ``ideal_target_rmse``: float)."""
 
     settings: Nonideality
     points: int
@@ -53,6 +55,8 @@ class AccuracyResult:
     calibration_points: int = 0
     label_accuracy: float = math.nan
     ideal_label_accuracy: float = math.nan
+    target_rmse: float = math.nan
+    ideal_target_rmse: float = math.nan
 
     def output(self, name: str) -> OutputError:
         return next(o for o in self.outputs if o.name == name)
@@ -94,13 +98,15 @@ def _output_error(mlp: Mlp, name: str, got: np.ndarray, ref: np.ndarray) -> Outp
 
 def compare(mlp: Mlp, layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,
             weights: WeightMapping, settings: Nonideality, points: Mapping[str, np.ndarray],
-            calibration_points: int = 0, labels: np.ndarray | None = None) -> AccuracyResult:
+            calibration_points: int = 0, labels: np.ndarray | None = None,
+            targets: np.ndarray | None = None) -> AccuracyResult:
     """Run the analog and the ideal (float64) forward pass on ``points`` and compare; with
     ``labels`` (one class per point), also the classification accuracy of the model's logits
-    output (the first output that is logits, see :class:`OutputError`)."""
+    output (the first output that is logits, see :class:`OutputError`); with ``targets``
+    (``(points, width)``), the RMS error of the first output against them."""
     ideal_z: dict[str, np.ndarray] = {}
     ideal = mlp.forward(points, _ideal_matmul(ideal_z))
-    hook = AnalogMatmul(layers, spec, weights, settings)
+    hook = analog_matmul(layers, spec, weights, settings)
     analog = mlp.forward(points, hook)
     outputs = tuple(_output_error(mlp, name, analog[name], ideal[name]) for name in mlp.outputs)
     per_layer = tuple((layer.name, _rel_rms(hook.z[layer.name], ideal_z[layer.name]))
@@ -114,23 +120,32 @@ def compare(mlp: Mlp, layers: Mapping[str, ProgrammedLayer], spec: specs.Crossba
               f"({batch_size(points)},): one class per point")
         scores = tuple(float(np.mean(out[logits[0]].argmax(axis=1) == labels))
                        for out in (analog, ideal))
+    errors: tuple[float, ...] = (math.nan, math.nan)  # against the targets: analog, ideal
+    if targets is not None:
+        first = mlp.outputs[0]
+        check(np.shape(targets) == analog[first].shape, "targets.shape", np.shape(targets),
+              f"{analog[first].shape}: output {first!r} per point")
+        errors = tuple(math.sqrt(float(np.mean((out[first] - targets) ** 2)))
+                       for out in (analog, ideal))
     return AccuracyResult(settings, batch_size(points), outputs, per_layer, calibration_points,
-                          *scores)
+                          *scores, *errors)
 
 
 def evaluate_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
                       weights: WeightMapping, settings: Nonideality,
                       points: Mapping[str, np.ndarray], calibration: Mapping[str, np.ndarray],
-                      labels: np.ndarray | None = None) -> AccuracyResult:
+                      labels: np.ndarray | None = None, targets: np.ndarray | None = None
+                      ) -> AccuracyResult:
     layers = program(mlp, mapping, spec, weights, settings, calibration)
-    return compare(mlp, layers, spec, weights, settings, points, batch_size(calibration), labels)
+    return compare(mlp, layers, spec, weights, settings, points, batch_size(calibration), labels,
+                   targets)
 
 
 def sweep_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
                    weights: WeightMapping, base: Nonideality,
                    axes: Mapping[str, Sequence[float | int]], points: Mapping[str, np.ndarray],
-                   calibration: Mapping[str, np.ndarray], labels: np.ndarray | None = None
-                   ) -> list[AccuracyResult]:
+                   calibration: Mapping[str, np.ndarray], labels: np.ndarray | None = None,
+                   targets: np.ndarray | None = None) -> list[AccuracyResult]:
     """Every combination of the ``axes`` values (names in SWEEP_AXES) on top of ``base``;
     tiles are programmed once per distinct (weight bits, variation, IR drop)."""
     programmed: dict[tuple, dict[str, ProgrammedLayer]] = {}
@@ -140,7 +155,7 @@ def sweep_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
         if key not in programmed:
             programmed[key] = program(mlp, mapping, spec, weights, settings, calibration)
         results.append(compare(mlp, programmed[key], spec, weights, settings, points,
-                               batch_size(calibration), labels))
+                               batch_size(calibration), labels, targets))
     return results
 
 

@@ -54,6 +54,12 @@ class OneLineErrors(click.Group):
         except EOFError as exc:  # click would take it for Ctrl-D: "Aborted.", exit 130
             raise InputFileError(f"an input file ended early ({exc or 'end of file'}): "
                                  "expected a complete file") from exc
+        except KeyboardInterrupt as exc:
+            # Ctrl-C or SIGTERM before a command's own handler (simulate's, which says what it
+            # kept): one line, not click's empty line and "Aborted."
+            click.echo("interrupted before any result was kept; rerun the same command",
+                       err=True)
+            sys.exit(interrupted_exit(exc))
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         # Warnings wait for the command's end: shown after its output, dropped before an

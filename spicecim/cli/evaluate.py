@@ -7,6 +7,7 @@ import math
 import shlex
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -14,32 +15,43 @@ from spicecim.analog import accuracy as acc
 from spicecim.analog import scoring
 from spicecim.cli import limits
 from spicecim.cli.figures import refuse_failed
-from spicecim.cli.options import NON_NEGATIVE, check_output, parse_size
+from spicecim.cli.options import NON_NEGATIVE, Finite, check_output, parse_size
+from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import schedule as sched
 from spicecim.errors import SpecError
-from spicecim.models.presets import NERF_PRESETS, check_preset
-from spicecim.netlist.weights import DEFAULT_VARIATION_MODEL, VARIATION_MODELS
+from spicecim.models.mlp import Mlp
+from spicecim.models.presets import MODEL_FILES, NERF_PRESETS, check_preset, choose_model
+from spicecim.netlist.weights import (
+    DEFAULT_VARIATION_MODEL,
+    VARIATION_MODELS,
+    VARIATION_SOURCES,
+)
 from spicecim.report import evaluation
+from spicecim.report.data import DEFAULT_CALIBRATION_FRACTION, read_arrays
 from spicecim.report.report import render, to_dict, write_h5
 
 _MAX_SWEEP_VALUES = 200
 
 
 class ModelName(click.ParamType):
-    """A preset name: one of the NeRF presets or ``mlp:IN-H1-...-OUT``."""
+    """A preset name (one of the NeRF presets or ``mlp:IN-H1-...-OUT``), or a file that
+    brings its own graph (:data:`~spicecim.models.presets.MODEL_FILES`)."""
 
     name = "model"
 
     def convert(self, value: object, param: click.Parameter | None,
                 ctx: click.Context | None) -> str:
+        if Path(str(value)).suffix in MODEL_FILES:
+            return str(value)  # the file is checked with the other inputs
         try:
             return check_preset(str(value))
         except SpecError:
-            self.fail(f"{value!r} is not one of {', '.join(map(repr, NERF_PRESETS))} or "
-                      "mlp:IN-H1-...-OUT (e.g. mlp:784-256-10)", param, ctx)
+            self.fail(f"{value!r} is not one of {', '.join(map(repr, NERF_PRESETS))}, "
+                      "mlp:IN-H1-...-OUT (e.g. mlp:784-256-10) or a model file (.npz of "
+                      "spicecim, .onnx)", param, ctx)
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "[" + "|".join(NERF_PRESETS) + "|mlp:IN-H1-...-OUT]"
+        return "[" + "|".join(NERF_PRESETS) + "|mlp:IN-H1-...-OUT|FILE.npz|FILE.onnx]"
 
 
 MODEL = ModelName()
@@ -77,7 +89,9 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.argument("runs", nargs=-1, required=True, metavar="RUN...",
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", type=MODEL, default="nerf-4x256", show_default=True,
-              help="A preset; with --weights FILE.onnx the file's graph instead.")
+              help="A preset, or a file with the model's graph and weights (a spicecim .npz "
+                   "as save_mlp writes it, or an ONNX MLP); with --weights FILE.onnx the "
+                   "file's graph instead.")
 @click.option("--weights", "weights_path", type=click.Path(dir_okay=False, path_type=Path),
               help="The model's weights: spicecim .npz, .npz of state-dict keys, PyTorch "
                    ".pt/.pth, or an ONNX MLP (.onnx: graph and weights) [default: seeded "
@@ -102,7 +116,8 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
               help="IR-drop-aware programming (conductances pre-distorted on the fast solver).")
 @click.option("--variation-model", type=click.Choice(VARIATION_MODELS),
               default=DEFAULT_VARIATION_MODEL, show_default=True,
-              help="Programming-error model (wan2022: NeuRRAM via aihwkit; milo2021).")
+              help="Programming-error model: " + "; ".join(
+                  f"{name}: {VARIATION_SOURCES[name]}" for name in VARIATION_MODELS) + ".")
 @click.option("--adc-share", type=click.IntRange(min=1),
               help="Columns per ADC in the ADC-shared schedule [default: the run's].")
 @click.option("--simulate-missing", is_flag=True,
@@ -126,6 +141,18 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--calibration-points", type=click.IntRange(min=1), default=256, show_default=True,
               help="Points that set each layer's DAC input scale, ADC range and column "
                    "calibration.")
+@click.option("--data", "data_path", type=click.Path(path_type=Path),
+              help="Score the model on your own data: an .npz with one array per model input "
+                   "(or 'inputs'), optionally 'labels' (class ids: top-1 accuracy) or "
+                   "'targets'; every row not held out is scored [default: drawn inputs, "
+                   "--points].")
+@click.option("--calibration", "calibration_path", type=click.Path(path_type=Path),
+              help="Calibrate on this .npz (same arrays as --data) instead of a held-out "
+                   "fraction of --data.")
+@click.option("--calibration-fraction", type=Finite(0, min_open=True, max=1, max_open=True),
+              default=DEFAULT_CALIBRATION_FRACTION, show_default=True,
+              help="The share of --data rows held out (seeded shuffle) to calibrate; never "
+                   "scored.")
 @click.option("--adc-bits", type=click.IntRange(1, 16),
               help="The ADC's resolution: the accuracy quantises to it and each conversion "
                    "costs its energy (Saberi 2011 scaling) [default: the run's ADC].")
@@ -164,13 +191,28 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report to this HDF5 file.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
-def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
+@click.pass_context
+def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_path: Path | None,
              schedule: str | None, tile: str | None, samples_per_ray: int, resolution: str,
              replicas: int, adder_latency: float, adder_energy: float, sweeps: tuple[str, ...],
-             as_json: bool, out: Path | None, overwrite: bool, **options: object) -> None:
+             as_json: bool, out: Path | None, overwrite: bool, data_path: Path | None,
+             calibration_path: Path | None, **options: object) -> None:
     """Map a model onto the tiles of simulated RUN files (a model's co-simulation, or a
-    generic tile); print latency, energy, accuracy and baselines."""
+    generic tile); print latency, energy, accuracy and baselines.
+
+    Accuracy is on your own data with --data (top-1 accuracy against its labels), calibrated
+    on rows that are not scored; without it, on drawn inputs, and the report says so."""
+    model_file = Path(model) if Path(model).suffix in MODEL_FILES else None
+    if model_file is not None and weights_path is not None:
+        raise SpecError(f"--weights is invalid with --model {str(model_file)!r}: expected one "
+                        "of them (the model file brings its own weights)")
+    inputs: list[tuple[str, Path | None]] = [("RUN", run) for run in runs] + [
+        ("--model", model_file),
+        ("--weights", weights_path), ("--data", data_path),
+        ("--calibration", calibration_path),
+        ("--gpu-baseline", cast("Path | None", options["gpu_baseline"]))]
     if out:
+        check_not_input([out], inputs)
         check_output(out, overwrite)
     accuracy, baseline = limits.ACCURACY_BYTES_PER_VALUE, limits.BASELINE_BYTES_PER_VALUE
     batches = {}
@@ -179,7 +221,19 @@ def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
                    "--calibration-points": (options["calibration_points"], accuracy)}
     if options["baseline"]:
         batches["--baseline-batch"] = (options["baseline_batch"], baseline)
-    limits.check_model(model, batches)
+    if model_file is None:
+        limits.check_model(model, batches)
+    for option, path in inputs:
+        if path is not None:
+            check_input_file(path, option)
+    # a model file's graph, read once its path is checked: its sizes, as a preset's above
+    sized: str | Mlp = model if model_file is None else choose_model(model).mlp
+    if model_file is not None:
+        limits.check_model(sized, batches)
+    rows = _data_rows(ctx, data_path, calibration_path)
+    if rows is not None and (options["accuracy"] or sweeps):
+        limits.check_model(sized, {"--data": (rows[0], accuracy),
+                                   "--calibration": (rows[1], accuracy)})
     width, height = parse_size(resolution, "resolution")
     settings = evaluation.Settings(
         schedules=(schedule,) if schedule else sched.SCHEDULES,
@@ -189,7 +243,8 @@ def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
         sweeps=dict(parse_sweep(s) for s in sweeps), **options)  # type: ignore[arg-type]
     command_line = shlex.join(["spicecim", *sys.argv[1:]])
     report = evaluation.run(model, runs, weights=weights_path, settings=settings,
-                            command_line=command_line)
+                            command_line=command_line, data=data_path,
+                            calibration=calibration_path)
     results = ([("", report.accuracy)] if report.accuracy else []) + [
         (f"sweep point {k}: ", r) for k, r in enumerate(report.sweep)]
     refuse_failed({f"{where}{o.name} {k}": getattr(o, k) for where, r in results
@@ -198,3 +253,30 @@ def evaluate(runs: tuple[Path, ...], model: str, weights_path: Path | None,
     click.echo(json.dumps(to_dict(report)) if as_json else render(report))
     if out:
         write_h5(report, out, command_line)
+
+
+def _data_rows(ctx: click.Context, data: Path | None, calibration: Path | None
+               ) -> tuple[int, int] | None:
+    """The rows of --data and of --calibration (0 without it), their files read and checked
+    before any work; the options that --data replaces refused beside it."""
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+    if data is None:
+        for name in ("calibration_path", "calibration_fraction"):
+            if given(name):
+                option = "--" + name.removesuffix("_path").replace("_", "-")
+                raise SpecError(f"{option} is invalid without --data: expected --data FILE.npz "
+                                "(the rows it calibrates apart from)")
+        return None
+    for name, instead in (("points", "every row of --data not held out is scored"),
+                          ("calibration_points", "--calibration or --calibration-fraction")):
+        if given(name):
+            raise SpecError(f"--{name.replace('_', '-')} is invalid with --data: expected "
+                            f"none ({instead})")
+    if calibration is not None and given("calibration_fraction"):
+        raise SpecError("--calibration-fraction is invalid with --calibration: expected one "
+                        "of them (a file to calibrate on, or a share of --data held out)")
+    n = len(next(iter(read_arrays(data).values())))
+    return n, (len(next(iter(read_arrays(calibration, "--calibration").values())))
+               if calibration is not None else n)

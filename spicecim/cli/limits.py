@@ -14,9 +14,12 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spicecim.errors import SpecError
+
+if TYPE_CHECKING:
+    from spicecim.models.mlp import Mlp
 
 TILE_BYTES_PER_CELL = 1024
 """Building a tile and its full-array netlist: 0.91 kB per cell measured (512x512 and 2048x64,
@@ -98,15 +101,22 @@ def check_replicas(replicas: int, rows: int, cols: int) -> None:
     check_memory(need, f"--mc {replicas} of a {rows}x{cols} tile", "fewer --mc replicas")
 
 
-def check_model(model: str, batches: Mapping[str, tuple[Any, int]]) -> None:
-    """Preset ``model``'s weights (float64, a few copies: programmed, noisy, reference) and
-    each batch ``{option: (points, bytes per point and unit of layer width)}`` must fit in
-    memory; the width is every input's and every layer's output width added up."""
+def check_model(model: str | Mlp, batches: Mapping[str, tuple[Any, int]]) -> None:
+    """``model``'s weights (a preset's, or a loaded model's; float64, a few copies:
+    programmed, noisy, reference) and each batch ``{option: (points, bytes per point and unit
+    of layer width)}`` must fit in memory; the width is every input's and every layer's
+    output width added up."""
     from spicecim.models.presets import preset_graph
 
-    inputs, layers = preset_graph(model)
-    widths = dict(inputs) | {name: width for name, _, width, _ in layers}
-    weights = sum(sum(widths[s] for s in sources) * width for _, sources, width, _ in layers)
+    if isinstance(model, str):
+        inputs, layers = preset_graph(model)
+        graph = [(sources, width) for _, sources, width, _ in layers]
+        widths = dict(inputs) | {name: width for name, _, width, _ in layers}
+    else:
+        graph = [(d.sources, d.fan_out) for d in model.layers]
+        widths = model.widths()
+        model = "given"
+    weights = sum(sum(widths[s] for s in sources) * width for sources, width in graph)
     check_memory(weights * WEIGHT_BYTES, f"model {model!r} ({weights} weights)",
                  "a smaller model")
     total = sum(widths.values())

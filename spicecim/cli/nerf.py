@@ -13,6 +13,7 @@ from spicecim.cli import limits
 from spicecim.cli.evaluate import parse_size, parse_sweep
 from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, POSITIVE, check_output
+from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import design as designs
 from spicecim.models.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
 from spicecim.models.scene import default_scene
@@ -96,8 +97,8 @@ from spicecim.netlist.weights import VARIATION_MODELS
               help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
 @click.option("--calibration-points", type=click.IntRange(min=1), default=8192,
               show_default=True,
-              help="Samples of the frame that set each layer's DAC scale, ADC range and "
-                   "column calibration.")
+              help="Samples of 3 other views (never the rendered frame) that set each "
+                   "layer's DAC scale, ADC range and column calibration.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the fit, calibration, variation and noise.")
 @click.option("--overwrite", is_flag=True, help="Replace the PNGs (and CSVs) in --out.")
@@ -125,11 +126,13 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
     sweep = parse_sweep(accuracy_texts[0]) if accuracy_texts else None
     design_axes = designs.parse_design_sweep(design_texts)
     cache = cache_dir or default_cache_dir()
-    check_output(out, overwrite, inside=outputs.output_names(sweep is not None, ladder,
-                                                          bool(design_axes)))
+    names = outputs.output_names(sweep is not None, ladder, bool(design_axes))
+    check_not_input([out / name for name in names], [("RUN", run)])
+    check_output(out, overwrite, inside=names)
     check_output(cache, True, "--cache-dir", inside=())
     if ladder or design_axes:
         check_output(simulate_dir or run.parent, True, "--simulate-dir", inside=())
+    check_input_file(run, "RUN")
     table = frames.load_table(run)
     cosim_run = None if table.generic else run  # load_table: a co-simulation's configuration
     if cosim_run is not None:

@@ -14,7 +14,7 @@ import click
 import numpy as np
 
 from spicecim import devices
-from spicecim.cli import limits
+from spicecim.cli import limits, ranges
 from spicecim.errors import SpecError
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, make_tile
@@ -26,9 +26,10 @@ class Finite(click.FloatRange):
     """A float option's type: a finite number (click's ``float`` and ``FloatRange`` let NaN and
     infinity through), within the range given, if any."""
 
-    def __init__(self, min: float | None = None, min_open: bool = False) -> None:  # noqa: A002
-        super().__init__(min=min, min_open=min_open)
-        if min is None:
+    def __init__(self, min: float | None = None, min_open: bool = False,  # noqa: A002
+                 max: float | None = None, max_open: bool = False) -> None:  # noqa: A002
+        super().__init__(min=min, min_open=min_open, max=max, max_open=max_open)
+        if min is None and max is None:
             self.name = "float"
 
     def convert(self, value: Any, param: click.Parameter | None,
@@ -39,19 +40,23 @@ class Finite(click.FloatRange):
         return super().convert(number, param, ctx)
 
     def _describe_range(self) -> str:
-        return super()._describe_range() if self.min is not None else "finite"
+        return "finite" if self.min is None and self.max is None else super()._describe_range()
 
 
 FINITE = Finite()
 NON_NEGATIVE = Finite(min=0.0)
 POSITIVE = Finite(min=0.0, min_open=True)
 _D = specs.DEFAULT_WIRE, specs.DEFAULT_DRIVER, specs.DEFAULT_READOUT
-_NON_NEGATIVE = NON_NEGATIVE
 _POSITIVE = POSITIVE
 _BITS = click.IntRange(1, 16)
 
 
-def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
+def _within(bounds: ranges.Range) -> Finite:
+    """A float option's type: the finite numbers of a physical range (:mod:`ranges`)."""
+    return Finite(min=bounds[0], max=bounds[1])
+
+
+def _opts(encodings: tuple[str, ...]) -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
     wire, driver, readout = _D
     return [
         click.option("--rows", type=click.IntRange(min=1), default=256, show_default=True,
@@ -68,37 +73,47 @@ def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
                           "dynamic: the full model, whose state moves (switching drives)."),
         click.option("--access/--no-access", default=specs.DEFAULT_ACCESS, show_default=True,
                      help="1T1R cells."),
-        click.option("--r-wire", type=_NON_NEGATIVE, default=wire.r_row_ohm, show_default=True,
+        click.option("--r-wire", type=_within(ranges.R_WIRE),
+                     default=wire.r_row_ohm, show_default=True,
                      help="Row and column wire resistance per cell (ohm)."),
-        click.option("--c-wire", type=_NON_NEGATIVE, default=wire.c_row_f, show_default=True,
+        click.option("--c-wire", type=_within(ranges.C_WIRE),
+                     default=wire.c_row_f, show_default=True,
                      help="Row and column wire capacitance per cell (F)."),
-        click.option("--r-driver", type=_NON_NEGATIVE, default=driver.r_out_ohm, show_default=True,
+        click.option("--r-driver", type=_within(ranges.R_DRIVER),
+                     default=driver.r_out_ohm, show_default=True,
                      help="DAC output resistance (ohm)."),
-        click.option("--v-read", type=_POSITIVE, default=driver.v_full_v, show_default=True,
+        click.option("--v-read", type=_within(ranges.V_READ),
+                     default=driver.v_full_v, show_default=True,
                      help="Full-scale input voltage (V)."),
-        click.option("--rise", type=_POSITIVE, default=driver.rise_s, show_default=True,
+        click.option("--rise", type=_within(ranges.RISE),
+                     default=driver.rise_s, show_default=True,
                      help="Input rise time (s)."),
         click.option("--dac-bits", type=_BITS, default=driver.dac_bits, show_default=True),
-        click.option("--encoding", type=click.Choice(specs.ENCODINGS), default=driver.encoding,
-                     show_default=True),
+        click.option("--encoding", type=click.Choice(encodings), default=driver.encoding,
+                     show_default=True,
+                     help="How an input sets its row's drive: the DAC's amplitude, or (netlists "
+                          "and the solver only) the length of a full-scale pulse."
+                     if len(encodings) > 1 else "Amplitude: the only encoding simulate "
+                     "measures (pulse-width netlists: spicecim generate)."),
         click.option("--front-end", type=click.Choice(devices.FRONT_ENDS),
                      default=readout.front_end, show_default=True,
                      help="Column readout: TIA (virtual ground), charge integrator, or a passive "
                           "sense resistor; each ends in a sample-and-hold."),
-        click.option("--r-f", type=_POSITIVE,
+        click.option("--r-f", type=_within(ranges.R_F),
                      help="TIA feedback resistance (ohm) [default: sized so the tile's worst-case "
                           "column current reaches the amplifier's swing]."),
-        click.option("--c-int", type=_POSITIVE, default=readout.c_int_f, show_default=True,
+        click.option("--c-int", type=_within(ranges.C_INT),
+                     default=readout.c_int_f, show_default=True,
                      help="Integrator capacitance (F)."),
-        click.option("--t-int", type=_POSITIVE,
+        click.option("--t-int", type=_within(ranges.T_INT),
                      help="Integration window (s) [default: sized like --r-f]."),
-        click.option("--r-sense", type=_POSITIVE,
+        click.option("--r-sense", type=_within(ranges.R_SENSE),
                      help="Passive sense resistance (ohm) [default: sized for a full scale of "
                           "10 % of --v-read]."),
-        click.option("--c-sample", type=_POSITIVE,
+        click.option("--c-sample", type=_within(ranges.C_SAMPLE),
                      help="Sampling capacitance (F) [default: 4x the kT/C bound at the ADC's bits "
                           "and full scale]."),
-        click.option("--gbw", type=_POSITIVE,
+        click.option("--gbw", type=_within(ranges.GBW),
                      help="Readout amplifier gain-bandwidth product (Hz) [default: the highest "
                           "its output stage allows at 60 degrees of phase margin in its load]."),
         click.option("--adc-bits", type=_BITS, default=readout.adc.bits, show_default=True),
@@ -125,11 +140,17 @@ def _opts() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
     ]
 
 
-def tile_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a command with every tile option (they arrive as keyword arguments)."""
-    for option in reversed(_opts()):
-        func = option(func)
-    return func
+def tile_options(func: Callable[..., Any] | None = None, *,
+                 encodings: tuple[str, ...] = specs.ENCODINGS) -> Any:
+    """Decorate a command with every tile option (they arrive as keyword arguments);
+    ``encodings``: the input encodings the command offers (``@tile_options(encodings=...)``),
+    only those it can carry out."""
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(_opts(encodings)):
+            func = option(func)
+        return func
+
+    return decorate if func is None else decorate(func)
 
 
 TILE_OPTION_NAMES = (

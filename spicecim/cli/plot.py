@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from spicecim.cli.options import check_output
+from spicecim.cli.paths import check_input_file
 from spicecim.errors import SpecError
 from spicecim.store import files
 from spicecim.store.hdf5 import open_run
@@ -36,8 +37,9 @@ def parse_columns(text: str) -> list[int]:
 @click.option("--overwrite", is_flag=True, help="Replace PNG files of the same names in --out.")
 def plot(path: Path, columns_text: str | None, tile: str | None, out: Path, dpi: int,
          overwrite: bool) -> None:
-    """Write the figures of a run file (simulated with --waveforms) as PNG files."""
+    """Write the figures of a run file (from spicecim simulate --waveforms) as PNG files."""
     check_output(out, overwrite, inside=())
+    check_input_file(path, "PATH")
     # matplotlib loads only for this command, not for every spicecim invocation.
     from spicecim.plot import default_columns, run_figures
 

@@ -24,12 +24,14 @@ from spicecim.cli.options import (
     tile_options,
     weight_mapping,
 )
+from spicecim.cli.paths import check_not_input
 from spicecim.cli.tables import column_breakdown, describe, render
 from spicecim.cost import cosim
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.models.presets import default_cache_dir
 from spicecim.nerf.frame import Frame
 from spicecim.nerf.plan import make_plan
+from spicecim.netlist.weights import DEFAULT_VARIATION_MODEL, VARIATION_SOURCES
 from spicecim.sim import driver
 from spicecim.sim.check import DEFAULT_CHECK_COLUMNS, EngineDisagreementError
 from spicecim.sim.driver import RunOptions
@@ -41,7 +43,7 @@ FAILED_EXIT = 1
 
 
 @click.command()
-@tile_options
+@tile_options(encodings=("amplitude",))  # the measurement reads amplitude-encoded inputs only
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Run file (HDF5), written once the run completes; until then every finished "
                    "column is kept in <out>.journal, and a rerun resumes from it.")
@@ -53,8 +55,9 @@ FAILED_EXIT = 1
 @click.option("--dask-local", type=click.IntRange(min=1), metavar="N",
               help="Run on a Dask LocalCluster of N worker processes started for this run.")
 @click.option("--mc", type=click.IntRange(min=1), metavar="N",
-              help="Also simulate N replicas with programming variation (Milo et al. 2021, "
-                   "drawn from --seed) and store the p5/p50/p95 of each schedule.")
+              help="Also simulate N replicas with programming variation "
+                   f"({VARIATION_SOURCES[DEFAULT_VARIATION_MODEL]}, drawn from --seed) and "
+                   "store the p5/p50/p95 of each schedule.")
 @click.option("--waveforms", is_flag=True, help="Store each column's waveforms (compressed).")
 @click.option("--drive", type=click.Choice(DRIVES), default="coupled", show_default=True,
               help="Rows as each column sees them: full-array DC row voltages behind the row's "
@@ -93,8 +96,8 @@ FAILED_EXIT = 1
 @click.option("--samples-per-ray", type=click.IntRange(min=1), default=32, show_default=True,
               help="The --scene frame's samples per ray.")
 @click.option("--variation", type=NON_NEGATIVE, default=0.0, show_default=True,
-              help="Programming variation of the co-simulated tiles (scale of sigma_G, Milo "
-                   "et al. 2021, drawn from --seed).")
+              help="Programming variation of the co-simulated tiles (scale of sigma_G, "
+                   f"{VARIATION_SOURCES[DEFAULT_VARIATION_MODEL]}, drawn from --seed).")
 @click.option("--overwrite", is_flag=True, help="Start anew instead of resuming <out>.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr [default: when stderr is a terminal].")
@@ -110,6 +113,9 @@ def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: 
     if it exists; print its schedules."""
     ctx = click.get_current_context()
     _check_mode(ctx, model is not None)
+    check_not_input([out], [("--weights", model_weights), ("--inputs-file", model_inputs),
+                            ("--tile-weights", kwargs["weights_file"]),
+                            ("--tile-inputs", kwargs["inputs_file"])])
     check_output(out, True)  # an existing run is resumed (or, with --overwrite, replaced)
     if scene:
         check_output(cache_dir or default_cache_dir(), True, "--cache-dir", inside=())
@@ -211,11 +217,13 @@ def _interrupted(out: Path) -> str:
 
 def _command_line(ctx: click.Context) -> str:
     """The command with every option spelled out (defaults included), so it reproduces the run
-    whatever the defaults become."""
+    whatever the defaults become; the other mode's options (a model's without --model, a
+    tile's with it) left out, as the command refuses them given."""
     words = ["spicecim", ctx.info_name or "simulate"]
+    other_mode = _TILE_ONLY if ctx.params.get("model") is not None else _MODEL_ONLY
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
-        if value is None or not isinstance(param, click.Option):
+        if value is None or not isinstance(param, click.Option) or param.name in other_mode:
             continue
         if param.is_flag:
             if value:

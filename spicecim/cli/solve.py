@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 
 from spicecim.cli.options import build_tile, check_output, pop_tile_options, tile_options
+from spicecim.cli.paths import check_not_input
 from spicecim.errors import SpiceCimError
 from spicecim.netlist.spec import sized_readout
 from spicecim.solve import solve_batch
@@ -29,7 +30,8 @@ class BadInput(click.ClickException):
 @tile_options
 @click.option("--conductances", "conductances_file",
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Programmed conductances .npy, (rows, cols) in S, used instead of --weights.")
+              help="Programmed conductances .npy, (rows, cols) in S, used instead of "
+                   "--tile-weights.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="HDF5 file for the column currents and output voltages.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
@@ -38,9 +40,12 @@ def solve_cmd(conductances_file: Path | None, out_file: Path, overwrite: bool, a
               **kwargs: Any) -> None:
     """Column currents and ADC voltages with wire and driver IR drop, without SPICE.
 
-    --inputs may hold one vector (rows,) or a batch (batch, rows), values in [0, 1].
+    --tile-inputs may hold one vector (rows,) or a batch (batch, rows), values in [0, 1].
     """
     try:
+        check_not_input([out_file], [("--conductances", conductances_file),
+                                     ("--tile-weights", kwargs["weights_file"]),
+                                     ("--tile-inputs", kwargs["inputs_file"])])
         check_output(out_file, overwrite)
         summary = _run(pop_tile_options(kwargs), conductances_file, out_file)
     except SpiceCimError as exc:

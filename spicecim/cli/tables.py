@@ -10,6 +10,7 @@ import click
 import h5py
 import numpy as np
 
+from spicecim.cli.paths import check_input_file
 from spicecim.cost import cosim
 from spicecim.cost.schedule import stored_float
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown
@@ -287,6 +288,8 @@ _REPORT_TOTALS = "/totals"  # spicecim.report.report's table of each schedule's 
 def tables(path: Path, as_json: bool) -> None:
     """Say what a file is and print its tables: a run's (or partial run's) per-layer schedules
     and failed columns, an ACAM search file's cases, an evaluation report's totals."""
+    if path.exists():  # a partial run is its journal alone: identify finds it
+        check_input_file(path, "PATH")  # before identify opens it: a FIFO would block it
     kind = kinds.identify(path)
     if kind not in (kinds.RUN, kinds.PARTIAL):
         click.echo(_other_file(path, kind, as_json))

@@ -281,11 +281,23 @@ class ModelChoice:
     weights: str
 
 
+MODEL_FILES = (".npz", ".onnx")
+"""The files that bring a model's own graph with its weights: a spicecim ``.npz``
+(:func:`~spicecim.models.mlp.save_mlp`) and an ONNX MLP."""
+
+
 def choose_model(model: str, weights_path: Path | None = None, *, seed: int = 0
                  ) -> ModelChoice:
-    """``model`` (a preset name, or ``mlp:IN-H1-...-OUT``) with weights from ``weights_path``
-    (an ``.onnx`` brings its own graph; ``.npz``, ``.pt``/``.pth`` the preset's weights) or, by
-    default, a seeded initialisation."""
+    """``model`` (a preset name, ``mlp:IN-H1-...-OUT``, or a file of :data:`MODEL_FILES` that
+    brings its own graph) with weights from ``weights_path`` (an ``.onnx`` brings its own
+    graph; ``.npz``, ``.pt``/``.pth`` the preset's weights) or, by default, a seeded
+    initialisation."""
+    if weights_path is None and Path(model).suffix in MODEL_FILES:  # graph and weights in one
+        if Path(model).suffix == ".onnx":
+            return choose_model("", Path(model))
+        path = Path(model)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return ModelChoice(load_mlp_extra(path)[0], f"npz:{path.name}", f"{path} ({digest})")
     if weights_path is not None and Path(weights_path).suffix == ".onnx":
         from spicecim.models.onnx_import import load_onnx
 

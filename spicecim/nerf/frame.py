@@ -14,6 +14,7 @@ trades accuracy against energy; its conversion time stays the tables'.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 from spicecim.cost import schedule as sched
 from spicecim.cost.mapping import ModelMapping
 from spicecim.errors import ResultFileError, SpecError, check
-from spicecim.nerf.render import Rays, default_view, sample_depths
+from spicecim.nerf.render import DEFAULT_AZIMUTH, Rays, default_view, sample_depths
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,34 @@ def inside_samples(rays: Rays, frame: Frame, near: float, far: float,
         points.append(p[inside])
         directions.append(np.broadcast_to(d[:, None, :], p.shape)[inside])
     return np.concatenate(points), np.concatenate(directions)
+
+
+CALIBRATION_VIEWS = 3
+"""Orbit views, a quarter turn apart from the rendered one and from each other, whose samples
+calibrate the crossbar: the same scene seen from elsewhere, never the frame scored."""
+
+
+def calibration_samples(frame: Frame, bound: float, points: int, seed: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``points`` samples (positions and directions) inside the cube from
+    :data:`CALIBRATION_VIEWS` other orbit views of ``frame``'s size, drawn with ``seed``."""
+    rng = np.random.default_rng([seed, 3])
+    found_p, found_d = [], []
+    for k in range(1, CALIBRATION_VIEWS + 1):
+        (origins, dirs), near, far = default_view(
+            frame.height_px, frame.width_px, bound=bound,
+            azimuth=DEFAULT_AZIMUTH + 2 * math.pi * k / (CALIBRATION_VIEWS + 1))
+        origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
+        # a ray gives many samples: as many rays as points per view is plenty, and keeps a
+        # large frame's other views from costing a frame each
+        rays = np.sort(rng.choice(len(origins), min(len(origins), points), replace=False))
+        p, d = inside_samples((origins[rays], dirs[rays]), frame, near, far, bound)
+        found_p.append(p)
+        found_d.append(d)
+    p, d = np.concatenate(found_p), np.concatenate(found_d)
+    check(len(p) > 0, "frame", frame, "views with samples inside the scene's cube")
+    pick = np.sort(rng.choice(len(p), min(len(p), points), replace=False))
+    return p[pick], d[pick]
 
 
 def is_cosimulation(path: Path | str) -> bool:

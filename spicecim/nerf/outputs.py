@@ -13,6 +13,7 @@ import numpy as np
 from spicecim.analog import accuracy as acc
 from spicecim.cost import schedule as sched
 from spicecim.models.mlp import batch_size
+from spicecim.nerf.frame import CALIBRATION_VIEWS
 from spicecim.nerf.pipeline import CrossbarRender, NerfResult, format_db
 from spicecim.nerf.quality import ssim
 from spicecim.units import format_si as si
@@ -43,8 +44,9 @@ def format_report(result: NerfResult, written: Sequence[Path] = ()) -> str:
            f"calibration samples (nominal conductances), median over tiles "
            f"{100 * x.ir_error[0]:.3g} % -> {100 * x.ir_error[1]:.3g} %, worst tile "
            f"{100 * x.ir_error[2]:.3g} %"] if x.ir_error else []),
-        f"DAC input scales: each layer's largest input over {batch_size(model.calibration)} of "
-        "the frame's samples in the cube",
+        f"DAC input scales: each layer's largest input over {batch_size(model.calibration)} "
+        f"samples in the cube from {CALIBRATION_VIEWS} other views (a quarter turn apart), "
+        "none of the frame scored",
         f"calibration: {x.settings.describe_calibration(batch_size(model.calibration))}",
         "",
         f"{'render':<12}{'PSNR vs scene':>16}{'PSNR vs float':>16}{'SSIM vs scene':>15}"

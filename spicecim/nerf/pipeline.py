@@ -4,7 +4,8 @@ The MLP is fitted to :func:`spicecim.models.scene.default_scene` (weights cached
 second run does not fit again) and rendered three ways from the same camera and the same
 deterministic sample depths: the analytic scene (the reference), the float MLP, and the MLP
 with every layer's product on the crossbar model of :mod:`spicecim.analog.accuracy`, whose
-DAC input scales are set on the frame's own samples. PSNR (peak 1.0) and SSIM
+DAC input scales, ADC ranges and column gains are set on samples of other views than the one
+rendered (:func:`spicecim.nerf.frame.calibration_samples`). PSNR (peak 1.0) and SSIM
 (:mod:`spicecim.nerf.quality`) compare the renders.
 
 Mitigations (:func:`run_nerf`): a design point (:class:`~spicecim.cost.design.DesignPoint`:
@@ -40,7 +41,14 @@ from spicecim.cost.mapping import ModelMapping, map_model
 from spicecim.errors import SpecError, check
 from spicecim.models.presets import NerfField, default_cache_dir
 from spicecim.models.scene import Scene
-from spicecim.nerf.frame import Frame, check_cosim_share, frame_cost, inside_samples, view
+from spicecim.nerf.frame import (
+    Frame,
+    calibration_samples,
+    check_cosim_share,
+    frame_cost,
+    inside_samples,
+    view,
+)
 from spicecim.nerf.quality import ssim
 from spicecim.nerf.render import Rays, psnr, render
 
@@ -156,7 +164,9 @@ def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, ra
     if key not in programmed:
         programmed[key] = acc.program(model.nerf.mlp, model.mapping, spec, weights, settings,
                                       model.calibration)
-    hook = acc.analog_matmul(programmed[key], spec, weights, settings)
+    # float32, as the renders always read: a current rounded by 1e-7 of itself, far below any
+    # LSB and the read noise, at half the memory traffic of float64
+    hook = acc.analog_matmul(programmed[key], spec, weights, settings, np.float32)
     return render(functools.partial(model.nerf.field, matmul=hook), rays, frame.samples_per_ray,
                   near, far)
 
@@ -200,9 +210,10 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     of ``table``'s tile with ``settings`` and ``mitigations``; with ``sweep`` (an axis of
     scoring.SWEEP_AXES and its values) once more per value on top of ``settings``.
 
-    Each layer's DAC input scale is its largest input over up to ``calibration_points`` of the
-    frame's own samples (drawn with ``settings.seed``): a scale set on the workload, so a frame
-    of at most that many samples in the cube never saturates a DAC. ``model`` and ``weights``
+    Each layer's DAC input scale, ADC range and column calibration come from up to
+    ``calibration_points`` samples of other views than the one rendered
+    (:func:`~spicecim.nerf.frame.calibration_samples`), so the PSNR is not that of a crossbar
+    fitted to the frame it is scored on. ``model`` and ``weights``
     only describe the MLP in the report; ``progress`` is told of each render as it starts and
     ends (a render through the crossbars takes minutes at the demo's frame).
 
@@ -215,9 +226,8 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     rays, near, far = view(frame, scene.bound)
     points, dirs = inside_samples(rays, frame, near, far, scene.bound)
     check(len(points) > 0, "frame", frame, "a view with samples inside the scene's cube")
-    rng = np.random.default_rng([settings.seed, 3])
-    pick = np.sort(rng.choice(len(points), min(len(points), calibration_points), replace=False))
-    calibration = nerf.encode(points[pick], dirs[pick])
+    calibration = nerf.encode(*calibration_samples(frame, scene.bound, calibration_points,
+                                                   settings.seed))
     share = adc_share or table.adc_share
     mit = mitigations
     if cosim_run is not None:

@@ -71,12 +71,16 @@ def orbit_pose(radius: float, azimuth: float, elevation: float) -> np.ndarray:
     return look_at(eye)
 
 
+DEFAULT_AZIMUTH = -0.9
+"""The rendered view's orbit azimuth (rad); calibration views are turned from it."""
+
+
 def default_view(
     height: int,
     width: int,
     *,
     radius: float = 3.0,
-    azimuth: float = -0.9,
+    azimuth: float = DEFAULT_AZIMUTH,
     elevation: float = 0.45,
     fov: float = 0.75,
     bound: float = 1.0,

@@ -37,6 +37,7 @@ from spicecim.measure import SCHEDULES
 from spicecim.models.mlp import Mlp
 from spicecim.netlist.spec import CrossbarSpec
 from spicecim.netlist.weights import DEFAULT_VARIATION_MODEL, VARIATION_MODELS, WeightMapping
+from spicecim.report.data import DEFAULT_CALIBRATION_FRACTION, Data, as_data, read_arrays, split
 from spicecim.report.report import Report
 from spicecim.store.hdf5 import open_run
 
@@ -64,6 +65,7 @@ class Settings:
     accuracy: bool = True
     points: int = 1000
     calibration_points: int = 256
+    calibration_fraction: float = DEFAULT_CALIBRATION_FRACTION
     converter: str = "adc"
     adc_bits: int | None = None
     dac_bits: int | None = None
@@ -98,6 +100,9 @@ class Settings:
         for name in ("points", "calibration_points"):
             value = getattr(self, name)
             check(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
+        check(isinstance(self.calibration_fraction, float | int)
+              and 0 < self.calibration_fraction < 1, "calibration_fraction",
+              self.calibration_fraction, "a number between 0 and 1 (exclusive)")
         check(isinstance(self.baseline_batch, int) and self.baseline_batch >= 2,
               "baseline_batch", self.baseline_batch, "an integer >= 2")
         check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
@@ -134,12 +139,19 @@ class _Figures:
 
 def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
         weights: Path | str | None = None, settings: Settings | None = None,
-        command_line: str = "", **overrides: Any) -> Report:
+        command_line: str = "", data: Path | str | None = None,
+        calibration: Path | str | None = None, **overrides: Any) -> Report:
     """Evaluate ``model`` (an :class:`Mlp`, or a preset name with ``weights`` from a file, the
     fit to the built-in scene with ``scene``, or a seeded initialisation; an ``.onnx`` file
     brings its own graph) on the tiles of ``tables``
     (one or more run files of ``spicecim simulate``; the first sets the tile). ``settings``,
-    then ``overrides`` (its field names, each of the field's type), say what else to do."""
+    then ``overrides`` (its field names, each of the field's type), say what else to do.
+
+    The accuracy pass scores ``data`` (an ``.npz``, :mod:`spicecim.report.data`: every row not
+    held out; ``points`` is then not used) and calibrates on ``calibration`` (another ``.npz``)
+    or, without one, on the ``calibration_fraction`` of ``data`` held out; without ``data``,
+    on ``points`` and ``calibration_points`` drawn by :func:`~spicecim.models.presets.
+    sample_inputs`. The report says which."""
     from spicecim.models import baseline as base
     from spicecim.models.presets import ModelChoice, as_field, choose_model, sample_inputs
 
@@ -157,6 +169,9 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
     else:
         choice = choose_model(model, None if weights is None else Path(weights), seed=s.seed)
     mlp = choice.mlp
+    scored, calibrating = (_user_data(mlp, Path(data), None if calibration is None
+                                      else Path(calibration), s)
+                           if data is not None else (None, None))
     gpu = base.load_gpu_baseline(s.gpu_baseline, choice.name) if s.gpu_baseline else []
     figures = _figures(mlp, paths, s, command_line)
     spec, weights_map = figures.spec, figures.weights
@@ -191,20 +206,26 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
             acam_edges=acam_edges, ir_aware=s.ir_aware, variation_model=s.variation_model,
             **{k: v for k, v in (("adc_bits", s.adc_bits), ("dac_bits", s.dac_bits),
                                  ("weight_bits", s.weight_bits)) if v is not None})
-        sample = sample_inputs(mlp, s.points, np.random.default_rng([s.seed, 2]))
-        calibration = sample_inputs(mlp, s.calibration_points,
-                                    np.random.default_rng([s.seed, 3]))
+        if scored is not None and calibrating is not None:
+            sample, cal_inputs = scored.inputs, calibrating.inputs
+            truth = {"labels": scored.labels, "targets": scored.targets}
+        else:
+            sample = sample_inputs(mlp, s.points, np.random.default_rng([s.seed, 2]))
+            cal_inputs = sample_inputs(mlp, s.calibration_points,
+                                       np.random.default_rng([s.seed, 3]))
+            truth = {}
+        points = len(next(iter(sample.values())))
         if s.accuracy:
-            progress.stage(f"accuracy pass: {s.points} points through {len(mapping.layers)} "
+            progress.stage(f"accuracy pass: {points} points through {len(mapping.layers)} "
                            "layers on the crossbar model")
             result = scoring.evaluate_accuracy(mlp, mapping, spec, weights_map, nonideal, sample,
-                                           calibration)
+                                               cal_inputs, **truth)
         if s.sweeps:
             progress.stage(f"accuracy sweep: {math.prod(len(v) for v in s.sweeps.values())} "
-                           f"settings x {s.points} points")
+                           f"settings x {points} points")
             sweep = scoring.sweep_accuracy(mlp, mapping, spec, weights_map, nonideal,
                                        {k: list(v) for k, v in s.sweeps.items()}, sample,
-                                       calibration)
+                                       cal_inputs, **truth)
     if s.baseline:
         progress.stage(f"digital baseline: timing batch 1 and {s.baseline_batch} on this CPU")
     baselines = (base.cpu_baselines(mlp, [1, s.baseline_batch], s.seed) if s.baseline
@@ -213,7 +234,34 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
                   missing=figures.missing, schedules=tuple(s.schedules), accuracy=result,
                   sweep=tuple(sweep), sweep_axes=tuple(s.sweeps), baselines=tuple(baselines),
                   notes=tuple(_notes(choice.weights, figures, cost, s, bool(baselines))),
-                  frames=as_field(mlp) is not None)
+                  frames=as_field(mlp) is not None,
+                  scored_on=scored.source if scored else _drawn(mlp, s.points, s.seed, 2),
+                  calibrated_on=(calibrating.source if calibrating
+                                 else _drawn(mlp, s.calibration_points, s.seed, 3)))
+
+
+def _user_data(mlp: Mlp, data: Path, calibration: Path | None, s: Settings
+               ) -> tuple[Data, Data]:
+    """(scored, calibration) rows: ``data`` whole and ``calibration``, or ``data`` split."""
+    rows = as_data(read_arrays(data), mlp, data)
+    if calibration is None:
+        return split(rows, s.calibration_fraction, s.seed)
+    if calibration.resolve() == data.resolve():
+        raise SpecError(f"--calibration {str(calibration)!r} is the --data file: expected "
+                        "other rows than the ones scored (or no --calibration: a held-out "
+                        "fraction of --data)")
+    return rows, as_data(read_arrays(calibration, "--calibration"), mlp, calibration,
+                         "--calibration")
+
+
+def _drawn(mlp: Mlp, points: int, seed: int, stream: int) -> str:
+    """What :func:`~spicecim.models.presets.sample_inputs` draws, said for the report."""
+    from spicecim.models.presets import as_field
+
+    what = ("positional encodings of points uniform in the scene's cube and of uniform view "
+            "directions" if as_field(mlp) is not None else
+            "uniform random inputs in [-1, 1] ([0, 1] for non-negative inputs)")
+    return f"{points} {what}, seed ({seed}, {stream}); no --data: not the model's own data"
 
 
 def _replace(settings: Settings, overrides: Mapping[str, Any]) -> Settings:

@@ -11,7 +11,8 @@ HDF5 layout (``--out report.h5``; every dataset has a ``units`` attribute)::
     /accuracy/        output, rel_rms, mean_abs, max_abs, rmse, psnr_db, agreement: one row
                       per model output (psnr_db and agreement NaN where not defined)
     /sweep/           the swept settings and, per output <o>, <o>_rel_rms, <o>_rmse, and
-                      <o>_psnr_db / <o>_agreement where defined (label_accuracy with labels):
+                      <o>_psnr_db / <o>_agreement where defined (label_accuracy with labels,
+                      target_rmse with targets):
                       one row per setting
     /baselines/       label, flag, per_sample_s, throughput_per_s, speedup_<sched>
 """
@@ -59,6 +60,11 @@ class Report:
     notes: tuple[str, ...] = ()
     frames: bool = True
     """Whether samples make rays and frames (a NeRF field): the per-ray and per-frame rows."""
+    scored_on: str = ""
+    """The inputs the accuracy pass scored: a user's file and its rows, or what was drawn."""
+    calibrated_on: str = ""
+    """The inputs that set the DAC scales, ADC ranges and column gains (never the scored
+    rows of a user's file)."""
 
     def __str__(self) -> str:
         return render(self)
@@ -122,6 +128,8 @@ def render(report: Report) -> str:
         lines += ["", f"accuracy vs the ideal float64 pass, {a.points} points: "
                       f"{a.settings.describe()}",
                   f"calibration: {a.settings.describe_calibration(a.calibration_points)}",
+                  f"scored on: {report.scored_on}",
+                  f"calibrated on: {report.calibrated_on}",
                   f"  {'output':<12}{'rel. RMS':>10}{'mean |err|':>12}{'max |err|':>11}"
                   f"{'RMSE':>11}{'PSNR':>10}{'top-1':>9}"]
         lines += [f"  {o.name:<12}{o.rel_rms:>10.3%}{o.mean_abs:>12.4g}{o.max_abs:>11.4g}"
@@ -130,6 +138,9 @@ def render(report: Report) -> str:
         if not math.isnan(a.label_accuracy):
             lines.append(f"  classification accuracy on the labels: crossbar "
                          f"{a.label_accuracy:.2%}, float {a.ideal_label_accuracy:.2%}")
+        if not math.isnan(a.target_rmse):
+            lines.append(f"  RMSE against the targets ({a.outputs[0].name}): crossbar "
+                         f"{a.target_rmse:.4g}, float {a.ideal_target_rmse:.4g}")
         lines.append("  PSNR: sigmoid outputs (peak 1); top-1: logits outputs, agreement with "
                      "the float pass; 'error' above: each layer's pre-activation, errors "
                      "accumulated from the input")
@@ -178,6 +189,8 @@ def _sweep_columns(first: AccuracyResult) -> list[tuple[str, str, Callable, str]
                             lambda r, i=i: r.outputs[i].agreement, "{:.2%}"))
     if not math.isnan(first.label_accuracy):
         columns.append(("accuracy", "label_accuracy", lambda r: r.label_accuracy, "{:.2%}"))
+    if not math.isnan(first.target_rmse):
+        columns.append(("target RMSE", "target_rmse", lambda r: r.target_rmse, "{:.4g}"))
     return columns
 
 
@@ -219,6 +232,7 @@ def to_dict(report: Report) -> dict:
                        for c in cost.layers] for s in report.schedules},
         "totals": report.totals(),
         "accuracy": report.accuracy,
+        "scored_on": report.scored_on, "calibrated_on": report.calibrated_on,
         "sweep": {"axes": report.sweep_axes, "results": report.sweep},
         "baselines": [{"label": b.label, "flag": b.flag, "kind": b.kind,
                        "per_sample_s": b.per_sample_s, "throughput_per_s": b.throughput_per_s,

@@ -4,7 +4,8 @@ weights, ACAM tables).
 
 The content is written to a temporary name in the target's own folder (a rename is atomic only
 within one file system), made durable (``fsync``), then renamed over the target; the folder's
-entry is made durable too. On any exception, Ctrl-C and SIGTERM included, the temporary file is
+entry is made durable too. The file gets the mode the user's umask gives any new file. On any
+exception, Ctrl-C and SIGTERM included, the temporary file is
 removed and the target is left as it was.
 """
 
@@ -30,6 +31,21 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def umask() -> int:
+    """This process's file-creation mask: from ``/proc`` (Linux) where it can be read without
+    changing it, else set and restored at once."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path | str, write: Callable[[Path], None], *,
                  temp: Path | None = None, sync_dir: bool = True) -> Path:
     """Make ``path`` by calling ``write(tmp)`` on a temporary path beside it, then renaming it
@@ -41,6 +57,9 @@ def atomic_write(path: Path | str, write: Callable[[Path], None], *,
     folder.mkdir(parents=True, exist_ok=True)
     if temp is None:
         fd, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        # mkstemp makes the file 0600 (a temporary file no one else should read); the output
+        # it becomes gets the mode any file the user writes gets: 0666 less the umask
+        os.fchmod(fd, 0o666 & ~umask())
         os.close(fd)
         tmp = Path(name)
     else:

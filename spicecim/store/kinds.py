@@ -14,7 +14,7 @@ import h5py
 
 from spicecim.errors import ResultFileError
 from spicecim.store import schema
-from spicecim.store.runs import beside
+from spicecim.store.runs import beside, raised_in_h5py
 
 RUN = "run"
 PARTIAL = "partial run"
@@ -38,10 +38,20 @@ def identify(path: Path | str) -> str:
             return PARTIAL
         raise ResultFileError(f"{path} does not exist: expected a file written by spicecim")
     try:
-        with h5py.File(path, "r") as f:
-            return _kind(path, f)
+        f = h5py.File(path, "r")
     except OSError as exc:
         raise NotOursError(f"{path} is not a spicecim file: not HDF5 ({exc})") from exc
+    with f:
+        try:
+            return _kind(path, f)
+        except Exception as exc:
+            # an HDF5 file whose own structures are damaged (bits flipped): h5py raises
+            # wherever the first bad block is read, here its root attributes or groups
+            if not raised_in_h5py(exc.__traceback__):
+                raise
+            reason = str(exc).strip("'\"") or type(exc).__name__
+            raise ResultFileError(f"{path} is damaged ({reason}): expected a complete run "
+                                  "file; rerun the command that wrote it") from exc
 
 
 def _kind(path: Path, f: h5py.File) -> str:

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Self
 
 import h5py
@@ -100,8 +101,16 @@ class Run(ABC):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
         self.close()
+        if isinstance(error, Exception) and raised_in_h5py(trace):
+            # HDF5 reads its structures lazily: a damaged file (bits flipped, a block cut)
+            # surfaces as h5py's OSError, KeyError or ValueError wherever a reader first
+            # touches the bad block, in words that name neither the file nor a remedy
+            reason = str(error).strip("'\"") or type(error).__name__
+            raise ResultFileError(f"{self.path} is damaged ({reason}): expected a complete "
+                                  "run file; rerun the command that wrote it") from error
 
     def close(self) -> None:  # noqa: B027 - only a run with an open file has one to close
         """Let go of what the run holds open."""
@@ -403,6 +412,15 @@ def _check_version(path: Path, version: object, config: Mapping) -> None:
     if version != schema.SCHEMA_VERSION:
         raise ResultFileError(f"{path} has schema version {version}, expected "
                               f"{schema.SCHEMA_VERSION}")
+
+
+def raised_in_h5py(trace: TracebackType | None) -> bool:
+    """Whether the innermost frame of ``trace`` is h5py's own code (reading the file)."""
+    last = None
+    while trace is not None:
+        last, trace = trace, trace.tb_next
+    # h5py's Python modules and its compiled ones (named "h5py/h5o.pyx" in tracebacks)
+    return last is not None and "h5py" in Path(last.tb_frame.f_code.co_filename).parts[:-1]
 
 
 def open_run(path: Path | str) -> Run:

@@ -59,3 +59,33 @@ def test_finetuning_lowers_the_crossbar_error_on_held_out_points() -> None:
 
 def _analog(model, programmed, spec, weights, settings, points):  # noqa: ANN001, ANN202
     return model.forward(points, analog_matmul(programmed, spec, weights, settings))["fc2"]
+
+
+def test_finetuning_reads_through_the_accuracy_pass_forward() -> None:
+    # Without the draws and the calibration fitted after programming, the fine-tuning forward
+    # (float32, the fitter's) is the accuracy pass's (float64) on the same tiles, and
+    # jax.grad passes through its roundings.
+    import jax
+
+    from spicecim.models import jax_mlp
+
+    mlp = _mlp()
+    spec = specs.default_spec(16, 16)
+    weights = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 3)
+    mapping = map_model(mlp, TileGeometry(16, 16))
+    settings = Nonideality.of(spec, weights, variation=0.0, read_noise=0.0, ir_drop=False,
+                              calibrate=False)
+    x = {"x": np.random.default_rng(5).uniform(0, 1, (128, 6)).astype(np.float32)}
+    layers = program(mlp, mapping, spec, weights, settings, x)
+    forward = crossbar_forward(mlp, layers, mapping, spec, weights, settings)
+    params = jax_mlp.params_of(mlp)
+    tuned = np.asarray(forward(params, x, jax.random.key(0))["fc2"])
+    analog = _analog(mlp, layers, spec, weights, settings, x)
+    # float32 against float64: a current on an ADC edge may take the next code
+    assert np.mean(np.abs(tuned - analog) > 1e-4) < 0.02
+
+    def loss(p):  # noqa: ANN001, ANN202
+        return jnp.sum(forward(p, x, jax.random.key(0))["fc2"])
+
+    grads = jax.grad(loss)(params)
+    assert all(float(jnp.abs(g[0]).sum()) > 0 for g in grads.values())

@@ -57,21 +57,21 @@ TILE_CASES = (
     ("--cols", "5 (odd, differential)", ["--cols", "5"], "cols=5 is invalid"),
     ("--cell", "foo", ["--cell", "foo"], "'foo' is not one of"),
     ("--memristor", "no_such_model", ["--memristor", "no_such_model"], "no_such_model"),
-    ("--r-wire", "-1", ["--r-wire", "-1"], "-1.0 is not in the range x>=0"),
+    ("--r-wire", "-1", ["--r-wire", "-1"], "-1.0 is not in the range 0.0<=x<=1000.0"),
     ("--r-wire", "1k", ["--r-wire", "1k"], "'1k' is not a valid float"),
-    ("--c-wire", "-1e-15", ["--c-wire", "-1e-15"], "is not in the range x>=0"),
-    ("--r-driver", "-5", ["--r-driver", "-5"], "-5.0 is not in the range x>=0"),
-    ("--v-read", "0", ["--v-read", "0"], "0.0 is not in the range x>0"),
+    ("--c-wire", "-1e-15", ["--c-wire", "-1e-15"], "is not in the range 0.0<=x<=1e-12"),
+    ("--r-driver", "-5", ["--r-driver", "-5"], "-5.0 is not in the range 0.0<=x<=1000000.0"),
+    ("--v-read", "0", ["--v-read", "0"], "0.0 is not in the range 0.001<=x<=10.0"),
     ("--v-read", "5 (above the device's read range)", ["--v-read", "5"], "v_read_v=5.0"),
-    ("--rise", "0", ["--rise", "0"], "0.0 is not in the range x>0"),
+    ("--rise", "0", ["--rise", "0"], "0.0 is not in the range 1e-12<=x<=1e-06"),
     ("--dac-bits", "0", ["--dac-bits", "0"], "0 is not in the range 1<=x<=16"),
     ("--dac-bits", "17", ["--dac-bits", "17"], "17 is not in the range 1<=x<=16"),
-    ("--encoding", "binary", ["--encoding", "binary"], "'binary' is not one of"),
+    ("--encoding", "binary", ["--encoding", "binary"], "'binary' is not"),
     ("--front-end", "magic", ["--front-end", "magic"], "'magic' is not one of"),
-    ("--r-sense", "0", ["--r-sense", "0"], "0.0 is not in the range x>0"),
-    ("--c-sample", "-1", ["--c-sample", "-1"], "-1.0 is not in the range x>0"),
-    ("--r-f", "0", ["--r-f", "0"], "0.0 is not in the range x>0"),
-    ("--gbw", "0", ["--gbw", "0"], "0.0 is not in the range x>0"),
+    ("--r-sense", "0", ["--r-sense", "0"], "0.0 is not in the range 0.001<=x<=1000000000.0"),
+    ("--c-sample", "-1", ["--c-sample", "-1"], "-1.0 is not in the range 1e-18<=x<=1e-09"),
+    ("--r-f", "0", ["--r-f", "0"], "0.0 is not in the range 1.0<=x<=1000000000.0"),
+    ("--gbw", "0", ["--gbw", "0"], "0.0 is not in the range 1000.0<=x<=10000000000000.0"),
     ("--adc-bits", "0", ["--adc-bits", "0"], "0 is not in the range 1<=x<=16"),
     ("--tile-weights", "missing file", ["--tile-weights", "{d}/missing.npy"], "does not exist"),
     ("--tile-weights", "wrong shape (3, 3)", ["--tile-weights", "{d}/shape33.npy"],
@@ -111,6 +111,18 @@ TILE_CASES = (
      "not a readable .npy or .npz file"),
     ("--tile-inputs", "empty .npy", ["--tile-inputs", "{d}/empty.npy"], "is empty"),
     ("--tile-inputs", "complex", ["--tile-inputs", "{d}/complex4.npy"], "complex numbers"),
+    # physically absurd: refused with the range (spicecim.cli.ranges), never simulated
+    ("--c-sample", "1e-300", ["--c-sample", "1e-300"], "1e-300 is not in the range 1e-18<="),
+    ("--v-read", "1e-12", ["--v-read", "1e-12"], "1e-12 is not in the range 0.001<="),
+    ("--r-driver", "1e300", ["--r-driver", "1e300"], "is not in the range 0.0<=x<=1000000.0"),
+    ("--r-f", "1e300", ["--r-f", "1e300"], "is not in the range 1.0<=x<=1000000000.0"),
+    ("--r-wire", "1e300", ["--r-wire", "1e300"], "is not in the range 0.0<=x<=1000.0"),
+    ("--rise", "1e-3 (hours per column)", ["--rise", "1e-3"], "is not in the range 1e-12<="),
+    ("--gbw", "1e-300", ["--gbw", "1e-300"], "is not in the range 1000.0<=x<=10000000000000.0"),
+    ("--c-int", "1e300", ["--front-end", "integrator", "--c-int", "1e300"],
+     "is not in the range 1e-16<=x<=1e-09"),
+    ("--t-int", "1e-30", ["--front-end", "integrator", "--t-int", "1e-30"],
+     "is not in the range 1e-12<=x<=0.001"),
 )
 
 
@@ -156,7 +168,7 @@ SIMULATE = [
                                                             "--drive", "isolated"),
          "holds a run with other parameters"),
     Case("simulate", "--encoding", "pulse_width", (*TILE, "--encoding", "pulse_width", *SIM_OUT),
-         "encoding='pulse_width' is invalid for simulate"),
+         "'pulse_width' is not 'amplitude'"),
     Case("simulate", "--workers", "0", (*TILE, "--workers", "0", *SIM_OUT),
          "0 is not in the range x>=1"),
     Case("simulate", "--workers", "two", (*TILE, "--workers", "two", *SIM_OUT),
@@ -245,6 +257,10 @@ TABLES = [
     Case("tables", "PATH", "a dataset without units", ("{d}/nounits.h5",),
          "dataset /tiles/tile0/columns/latency_s lacks its 'units' attribute"),
     Case("tables", "PATH", "a .npy", ("{d}/shape3.npy",), "is not a spicecim file: not HDF5"),
+    Case("tables", "PATH", "a FIFO (never opened)", ("{d}/fifo",), "is a pipe (FIFO)"),
+    Case("tables", "PATH", "a run with flipped bits", ("{d}/flipped.h5",),
+         "flipped.h5 is damaged ("),
+    Case("tables", "PATH", "a device", ("/dev/null",), "is a device, not a regular file"),
 ]
 
 SOLVE_OUT = ["--out", "{d}/solve.h5"]
@@ -276,6 +292,7 @@ SOLVE = [
 ]
 
 EVAL_BASE = ("{run}", "--no-accuracy", "--no-baseline")
+EVAL_DATA = ("{run}", "--model", "mlp:8-3", "--no-baseline", "--data")
 EVALUATE = [
     Case("evaluate", "RUN", "missing", (), "Missing argument 'RUN...'"),
     Case("evaluate", "RUN", "missing file", ("{d}/missing.h5",), "does not exist"),
@@ -368,6 +385,67 @@ EVALUATE = [
     Case("evaluate", "RUN", "a dataset without units", ("{d}/nounits.h5", "--no-accuracy",
                                                          "--no-baseline"),
          "lacks its 'units' attribute"),
+    Case("evaluate", "RUN", "a run with flipped bits", ("{d}/flipped.h5", "--no-baseline"),
+         "flipped.h5 is damaged ("),
+    Case("evaluate", "RUN", "a FIFO (never opened)", ("{d}/fifo", "--no-accuracy"),
+         "is a pipe (FIFO)"),
+    Case("evaluate", "--out", "the run itself, --overwrite",
+         (*EVAL_BASE, "--out", "{run}", "--overwrite"), "is the input RUN"),
+    Case("evaluate", "--out", "a hard link to the run, --overwrite",
+         (*EVAL_BASE, "--out", "{d}/runlink.h5", "--overwrite"), "is the input RUN"),
+    Case("evaluate", "--out", "the --data file, --overwrite",
+         (*EVAL_DATA, "{d}/blobs.npz", "--out", "{d}/blobs.npz", "--overwrite"),
+         "is the input --data"),
+    Case("evaluate", "--weights", "a FIFO", (*EVAL_BASE, "--weights", "{d}/fifo"),
+         "is a pipe (FIFO)"),
+    Case("evaluate", "--gpu-baseline", "a folder", (*EVAL_BASE, "--gpu-baseline", "{d}"),
+         "is a directory"),
+    Case("evaluate", "--data", "missing file", (*EVAL_DATA, "{d}/missing.npz"),
+         "does not exist"),
+    Case("evaluate", "--data", "a folder", (*EVAL_DATA, "{d}/oldrenders"), "is a directory"),
+    Case("evaluate", "--data", "a FIFO", (*EVAL_DATA, "{d}/fifo"), "is a pipe (FIFO)"),
+    Case("evaluate", "--data", "corrupt .npz", (*EVAL_DATA, "{d}/corrupt.npz"),
+         "not a readable .npy or .npz"),
+    Case("evaluate", "--data", "a .npy", (*EVAL_DATA, "{d}/shape3.npy"), "is a .npy array"),
+    Case("evaluate", "--data", "other arrays", (*EVAL_DATA, "{d}/other.npz"),
+         "holds other: expected arrays ['x'] (or 'inputs')"),
+    Case("evaluate", "--data", "inputs of the wrong width", (*EVAL_DATA, "{d}/wide.npz"),
+         "has shape (6, 9): expected (N, 8)"),
+    Case("evaluate", "--data", "labels beyond the classes", (*EVAL_DATA, "{d}/labels9.npz"),
+         "expected one integer class id per row, from 0 to 2"),
+    Case("evaluate", "--data", "fractional labels", (*EVAL_DATA, "{d}/labelsfrac.npz"),
+         "expected one integer class id per row"),
+    Case("evaluate", "--data", "labels and targets", (*EVAL_DATA, "{d}/both.npz"),
+         "holds both 'labels' and 'targets'"),
+    Case("evaluate", "--data", "rows that disagree", (*EVAL_DATA, "{d}/ragged.npz"),
+         "expected one row count"),
+    Case("evaluate", "--data", "NaN inputs", (*EVAL_DATA, "{d}/nandata.npz"), "non-finite"),
+    Case("evaluate", "--data", "one row", (*EVAL_DATA, "{d}/onerow.npz"),
+         "has 1 row: expected at least 2"),
+    Case("evaluate", "--data", "with --points", (*EVAL_DATA, "{d}/blobs.npz", "--points", "9"),
+         "--points is invalid with --data"),
+    Case("evaluate", "--data", "with --calibration-points",
+         (*EVAL_DATA, "{d}/blobs.npz", "--calibration-points", "9"),
+         "--calibration-points is invalid with --data"),
+    Case("evaluate", "--calibration", "without --data",
+         (*EVAL_BASE, "--calibration", "{d}/blobs.npz"), "--calibration is invalid without"),
+    Case("evaluate", "--calibration", "the --data file",
+         (*EVAL_DATA, "{d}/blobs.npz", "--calibration", "{d}/blobs.npz"),
+         "is the --data file"),
+    Case("evaluate", "--calibration", "other arrays",
+         (*EVAL_DATA, "{d}/blobs.npz", "--calibration", "{d}/other.npz"),
+         "--calibration"),
+    Case("evaluate", "--calibration-fraction", "0",
+         (*EVAL_DATA, "{d}/blobs.npz", "--calibration-fraction", "0"), "0<x<1"),
+    Case("evaluate", "--calibration-fraction", "1",
+         (*EVAL_DATA, "{d}/blobs.npz", "--calibration-fraction", "1"), "0<x<1"),
+    Case("evaluate", "--calibration-fraction", "nan",
+         (*EVAL_DATA, "{d}/blobs.npz", "--calibration-fraction", "nan"), "not a finite number"),
+    Case("evaluate", "--calibration-fraction", "with --calibration",
+         (*EVAL_DATA, "{d}/blobs.npz", "--calibration", "{d}/blobs2.npz",
+          "--calibration-fraction", "0.5"), "--calibration-fraction is invalid with"),
+    Case("evaluate", "--calibration-fraction", "without --data",
+         (*EVAL_BASE, "--calibration-fraction", "0.5"), "is invalid without --data"),
 ]
 
 NERF_BASE = ("{run}", "--out", "{d}/renders", "--cache-dir", "{d}/cache")
@@ -390,11 +468,20 @@ NERF = [
     Case("nerf", "RUN", "a dataset without units",
          ("{d}/nounits.h5", "--out", "{d}/renders", "--cache-dir", "{d}/cache"),
          "lacks its 'units' attribute"),
+    Case("nerf", "RUN", "a run with flipped bits",
+         ("{d}/flipped.h5", "--out", "{d}/renders", "--cache-dir", "{d}/cache"),
+         "flipped.h5 is damaged ("),
+    Case("nerf", "RUN", "a FIFO (never opened)",
+         ("{d}/fifo", "--out", "{d}/renders", "--cache-dir", "{d}/cache"), "is a pipe (FIFO)"),
 ]
 
 PLOT = [
     Case("plot", "PATH", "a dataset without units", ("{d}/nounits.h5", "--out", "{d}/plots"),
          "lacks its 'units' attribute"),
+    Case("plot", "PATH", "a run with flipped bits", ("{d}/flipped.h5", "--out", "{d}/plots"),
+         "flipped.h5 is damaged ("),
+    Case("plot", "PATH", "a FIFO (never opened)", ("{d}/fifo", "--out", "{d}/plots"),
+         "is a pipe (FIFO)"),
     Case("plot", "--out", "a file", ("{run}", "--out", "{d}/afile"), "is a file"),
     Case("plot", "--dpi", "0", ("{run}", "--out", "{d}/plots", "--dpi", "0"),
          "0 is not in the range 50<=x<=600"),
@@ -463,8 +550,23 @@ def _inputs(d: Path, run: Path) -> Path:
         (d / folder).mkdir()
         for name in names:
             (d / folder / name).write_text("another tile's or run's file")
+    x = np.zeros((6, 8))
+    for name, arrays in {"blobs": {"x": x, "labels": np.arange(6) % 3},
+                         "blobs2": {"inputs": x}, "wide": {"x": np.zeros((6, 9))},
+                         "labels9": {"x": x, "labels": np.full(6, 9)},
+                         "labelsfrac": {"x": x, "labels": np.full(6, 0.5)},
+                         "both": {"x": x, "labels": np.zeros(6), "targets": np.zeros((6, 3))},
+                         "ragged": {"x": x, "labels": np.zeros(5)},
+                         "nandata": {"x": np.full((6, 8), np.nan)},
+                         "onerow": {"x": np.zeros((1, 8))}}.items():
+        np.savez(d / f"{name}.npz", **arrays)
+    os.mkfifo(d / "fifo")  # read, it would block for ever: refused from its stat
     copy = d / "finished.h5"
     shutil.copy(run, copy)
+    os.link(copy, d / "runlink.h5")
+    damaged = bytearray(run.read_bytes())
+    damaged[2000::97] = bytes(b ^ 0xFF for b in damaged[2000::97])  # HDF5 keeps no checksums
+    (d / "flipped.h5").write_bytes(damaged)
     return copy
 
 

@@ -90,7 +90,8 @@ def test_every_float_option_is_a_finite_number() -> None:
 def test_a_float_option_takes_exactly_the_finite_numbers_of_its_range(
         command: str, option: str, kind: Finite, value: float, tmp_path: Path) -> None:
     low_ok = kind.min is None or (value > kind.min if kind.min_open else value >= kind.min)
-    if math.isfinite(value) and low_ok:
+    high_ok = kind.max is None or (value < kind.max if kind.max_open else value <= kind.max)
+    if math.isfinite(value) and low_ok and high_ok:
         assert kind.convert(repr(value), None, None) == value
         return
     d = fresh(tmp_path)

@@ -186,7 +186,7 @@ BAD_INPUT = {
     # name: (extra args built from tmp_path, fragments the message must contain)
     "zero rows": (lambda d: ["--rows", "0"], ["'--rows'", "0 is not in the range x>=1"]),
     "negative wire resistance": (lambda d: ["--r-wire", "-1"],
-                                 ["'--r-wire'", "-1.0 is not in the range x>=0"]),
+                                 ["'--r-wire'", "-1.0 is not in the range 0.0<=x<=1000.0"]),
     "g_min above g_max": (lambda d: ["--g-min", "2e-4", "--g-max", "1e-4"],
                           ["g_max_s=0.0001", "expected > g_min_s = 0.0002"]),
     "weights of the wrong shape": (

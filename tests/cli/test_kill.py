@@ -255,3 +255,94 @@ def test_a_second_run_on_the_same_output_is_refused_naming_the_first(tmp_path: P
     with open_run(tmp_path / "run.h5") as run:
         assert run.complete and run.pending("tile0") == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+
+
+# A run small enough to be quick, whose workers start after a second or so of tile building.
+STARTING = ["--rows", "16", "--cols", "16", "--workers", "2"]
+
+
+def _handles_sigterm(pid: int) -> bool:
+    """Whether ``pid`` has installed its SIGTERM handler (spicecim's ``main`` has begun)."""
+    with open(f"/proc/{pid}/status") as f:
+        caught = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+    return bool(int(caught, 16) >> (signal.SIGTERM - 1) & 1)
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(("after", "delay_s"), [("main", 0.0), ("main", 0.5),
+                                                ("forkserver", 0.0), ("forkserver", 0.05)])
+def test_a_signal_during_start_up_is_one_line_and_leaves_no_process(
+        tmp_path: Path, sig: signal.Signals, after: str, delay_s: float) -> None:
+    """Signalled ``delay_s`` after spicecim's ``main`` began (options, tile, imports: before
+    the run's own handler) or after the first process beside the main one appeared (the
+    forkserver importing, or its first worker starting)."""
+    tag = uuid.uuid4().hex
+    proc = _start(tmp_path, STARTING, tag, start_new_session=True)
+    deadline = time.monotonic() + 60
+
+    def started() -> bool:
+        if after == "main":
+            return _handles_sigterm(proc.pid)
+        return bool([p for p in _processes(tag) if p.pid != proc.pid])
+
+    while not started():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.005)
+    time.sleep(delay_s)
+    if sig == signal.SIGINT:  # as a terminal sends it: to the whole process group
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    out, err = proc.communicate(timeout=GRACE_S + 30)  # no hang
+    text = err.decode()
+    assert proc.returncode == 128 + sig, text
+    assert "Traceback" not in text and out == b""
+    lines = text.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted"), text
+    assert _gone(tag) == []
+    rerun = _start(tmp_path, STARTING, uuid.uuid4().hex)
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err.decode()
+
+
+# SIGTERM delivered by the process to itself just before, or just after, the rename that puts
+# the finished run in place: the two edges of the final write.
+_AT_RENAME = """
+import os, signal
+real = os.replace
+def replace(src, dst):
+    if os.path.basename(dst) == "run.h5" and {before}:
+        os.kill(os.getpid(), signal.SIGTERM)
+    done = real(src, dst)
+    if os.path.basename(dst) == "run.h5" and not {before}:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return done
+os.replace = replace
+from spicecim.cli import main
+main()
+"""
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_sigterm_at_the_final_rename_keeps_the_run_and_resumes_to_it(
+        tmp_path: Path, uninterrupted, before: bool) -> None:  # noqa: ANN001
+    reference, _ = uninterrupted(STARTING)
+    tag = uuid.uuid4().hex
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "SPICECIM_TEST_RUN": tag}
+    proc = subprocess.run([sys.executable, "-c", _AT_RENAME.format(before=before), "simulate",
+                           "--out", "run.h5", *STARTING], cwd=tmp_path, env=env,
+                          capture_output=True, timeout=300, check=False)
+    text = proc.stderr.decode()
+    assert proc.returncode == 143, text
+    assert "Traceback" not in text and len(text.strip().splitlines()) == 1, text
+    assert text.startswith("interrupted: 16 of 16 columns kept in "), text
+    assert _gone(tag) == []
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+    rerun = _start(tmp_path, STARTING, uuid.uuid4().hex)
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err.decode()
+    _assert_identical(tmp_path / "run.h5", reference)

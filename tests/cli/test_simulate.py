@@ -86,7 +86,7 @@ def test_a_changed_parameter_is_refused_in_one_line_unless_overwrite(tmp_path: P
 def test_user_mistakes_exit_two_with_one_line(tmp_path: Path) -> None:
     pulse = _invoke("simulate", "--rows", "4", "--cols", "4", "--encoding", "pulse_width",
                     "--out", str(tmp_path / "x.h5"))
-    assert pulse.exit_code == 2 and "encoding='pulse_width' is invalid" in pulse.stderr
+    assert pulse.exit_code == 2 and "'pulse_width' is not 'amplitude'" in pulse.stderr
     missing = _invoke("tables", str(tmp_path / "nothing.h5"))
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
     assert _invoke("simulate", "--rows", "4", "--out", "x.h5", "--drive", "magic").exit_code == 2
