@@ -38,3 +38,11 @@ def test_the_committed_tables_are_what_the_code_produces() -> None:
     table = markdown(results())
     assert _table(ROOT / "docs" / "validation.md") == table
     assert _table(ROOT / "README.md") == table
+
+
+def test_a_description_file_loads_like_a_shipped_macro(tmp_path: Path) -> None:
+    text = (ROOT / "spicecim" / "macros" / "hung2023.toml").read_text(encoding="utf-8")
+    path = tmp_path / "mine.toml"
+    path.write_text(text.replace('name = "hung2023"', 'name = "mine"'), encoding="utf-8")
+    assert load(path).name == "mine"
+    assert load(path).measured_tops_per_w == load("hung2023").measured_tops_per_w
