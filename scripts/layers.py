@@ -44,7 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cost",),
     ("analog",),
     ("report",),
-    ("nerf",),
+    ("nerf", "macros"),
     ("cli",),
 )
 
@@ -70,6 +70,7 @@ WHAT = {
     "analog": "the crossbar forward pass and its scoring, IR-aware programming, fine-tuning",
     "report": "the evaluation report and `evaluation.run` (public as `spicecim.evaluate`)",
     "nerf": "the NeRF application: frames, renders, quality, pipeline, plans, outputs",
+    "macros": "published macros described (TOML, cited), rebuilt as tiles and reproduced",
     "cli": "parse, call one library function, print",
 }
 

@@ -115,7 +115,8 @@ def write_synthetic(path: Path, spec: specs.CrossbarSpec, latency_s: Sequence[fl
                     weights: WeightMapping = WEIGHTS, status: Sequence[str] | None = None,
                     power_w: float = 0.0) -> Path:
     """A run file whose tile has exactly these per-column latencies (and activation windows)
-    and array energies (all of it in the drivers group; settled power ``power_w`` per column),
+    and array energies (all of it in the rows' rail group, which a layer counts as its array
+    energy; settled power ``power_w`` per column),
     in the layout ``spicecim simulate`` writes."""
     config = schema.run_config(spec=spec.to_dict(), mapping=dataclasses.asdict(weights),
                                simulation={"adc_share": adc_share}, parameters={"seed": 0},
@@ -134,8 +135,8 @@ def write_synthetic(path: Path, spec: specs.CrossbarSpec, latency_s: Sequence[fl
                                   "energy_adc_j": adc.e_conv_j, "energy_sh_j": 0.0}
         row.update({schema.energy_field(g): 0.0 for g in SOURCE_GROUPS})
         row.update({schema.power_field(g): 0.0 for g in SOURCE_GROUPS})
-        row[schema.energy_field("drivers")] = energy_j[j]
-        row[schema.power_field("drivers")] = power_w
+        row[schema.energy_field("rowrail")] = energy_j[j]
+        row[schema.power_field("rowrail")] = power_w
         rows[j] = row
     writer.write_columns(TILE, rows)
     return writer.finish()

@@ -46,7 +46,7 @@ def _column(j: int) -> ColumnRun:
     tau = (20 + 5 * j) * 1e-12
     v_out = (50e-6 + 5e-6 * j) * (1 - np.exp(-t / tau))
     power = {"drivers": 4e-6 * v_in / 0.1, "frontend": np.full_like(t, 1e-6),
-             "wordline": np.zeros_like(t)}
+             "wordline": np.zeros_like(t), "rowrail": 20e-6 * v_in / 0.1}
     failed = j == FAILED
     return ColumnRun(j, "failed" if failed else "ok", 0, 0, "method=gear",
                      "ngspice failed: timestep too small" if failed else "", "0" * 16,

@@ -123,6 +123,7 @@ COMMANDS = {
     "acam": "spicecim.cli.acam:acam",
     "evaluate": "spicecim.cli.evaluate:evaluate",
     "generate": "spicecim.cli.generate:generate",
+    "macro": "spicecim.cli.macro:macro",
     "nerf": "spicecim.cli.nerf:nerf_cmd",
     "plot": "spicecim.cli.plot:plot",
     "simulate": "spicecim.cli.simulate:simulate",

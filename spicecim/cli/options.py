@@ -114,8 +114,8 @@ def _opts(encodings: tuple[str, ...]) -> list[Callable[[Callable[..., Any]], Cal
                      help="Sampling capacitance (F) [default: 4x the kT/C bound at the ADC's bits "
                           "and full scale]."),
         click.option("--gbw", type=_within(ranges.GBW),
-                     default=readout.opamp.gbw_hz, show_default=True,
-                     help="Readout amplifier gain-bandwidth product (Hz)."),
+                     help="Readout amplifier gain-bandwidth product (Hz) [default: the highest "
+                          "its output stage allows at 60 degrees of phase margin in its load]."),
         click.option("--adc-bits", type=_BITS, default=readout.adc.bits, show_default=True),
         click.option("--tile-weights", "weights_file",
                      type=click.Path(dir_okay=False, path_type=Path),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
@@ -64,6 +65,21 @@ def _partial_line(run: Run) -> str:
     return f"{run.path}: partial run, {done} of {total} columns done ({state})"
 
 
+def _efficiency_titles(attrs: dict) -> str:
+    return f"{'TOPS/W':>9}{'ADC/array':>11}" if "ops" in attrs else ""
+
+
+def _efficiency(attrs: dict, row: dict) -> str:
+    """A schedule's operations per joule (TOPS/W) and its ADCs' area over the array's."""
+    if "ops" not in attrs:
+        return ""
+    tops_w = stored_float(attrs, "ops", "tile") / float(row["energy_j"]) / 1e12
+    adcs = -(-int(row["conversions"]) // int(row["rounds"]))
+    adc_area = stored_float(attrs, "adc_area_m2", "tile")
+    ratio = adcs * adc_area / stored_float(attrs, "array_area_m2", "tile")
+    return f"{tops_w:>9.3g}" + (f"{ratio:>10.3g}x" if adc_area > 0 else f"{'?':>11}")
+
+
 def describe(run: Run) -> dict:
     """Everything ``tables`` prints, as plain data."""
     layers = {name: run.layer(name).rows() for name in run.layers()}
@@ -101,12 +117,31 @@ def _readout_line(run: Run, tile: str) -> str:
     if "front_end" not in a:
         return ""
 
-    def num(key: str, unit: str) -> str:
-        return si(stored_float(a, key, where=f"{run.path}: tile {tile!r}"), unit)
+    def value(key: str) -> float:
+        return stored_float(a, key, where=f"{run.path}: tile {tile!r}")
 
-    return (f"{tile}: {a['front_end']} front end, ADC {a['adc_bits']} bit over "
-            f"{num('adc_full_scale_v', 'V')} (LSB {num('adc_lsb_v', 'V')}), sampling "
-            f"capacitor {num('c_s_f', 'F')}, kT/C noise {num('noise_v', 'V')} rms")
+    def num(key: str, unit: str) -> str:
+        return si(value(key), unit)
+
+    lines = [f"{tile}: {a['front_end']} front end; inputs (sized from the tile, not measured): "
+             f"ADC {a['adc_bits']} bit over {num('adc_full_scale_v', 'V')} (LSB "
+             f"{num('adc_lsb_v', 'V')}), sampling capacitor {num('c_s_f', 'F')} (kT/C "
+             f"{num('noise_ktc_v', 'V')} rms)" if "noise_ktc_v" in a else
+             f"{tile}: {a['front_end']} front end, ADC {a['adc_bits']} bit over "
+             f"{num('adc_full_scale_v', 'V')} (LSB {num('adc_lsb_v', 'V')}), sampling "
+             f"capacitor {num('c_s_f', 'F')}, kT/C noise {num('noise_v', 'V')} rms"]
+    if "enob" in a:
+        lines.append(f"{tile}: sampled noise of the front end {num('noise_v', 'V')} rms "
+                     f"(amplifier, feedback, cells, switch): SNR {value('snr_db'):.1f} dB, "
+                     f"{value('enob'):.2f} effective bits")
+    if "amp_i_q_a" in a and math.isfinite(value("amp_i_q_a")):
+        lines.append(f"{tile}: amplifier sized for its load: bias {num('amp_i_q_a', 'A')} per "
+                     f"column (output stage {num('amp_i_out_a', 'A')}), GBW "
+                     f"{num('amp_gbw_hz', 'Hz')}, phase margin "
+                     f"{value('amp_phase_margin_deg'):.1f} deg, output resistance "
+                     f"{num('amp_r_out_ohm', 'ohm')}, slew {num('amp_slew_v_per_s', 'V/s')}, "
+                     f"gain error {value('amp_gain_error_lsb'):.2f} LSB")
+    return "\n".join(lines)
 
 
 _MODEL_FIGURES = (("mean", "latency_mean_s", "s"), ("max", "latency_max_s", "s"),
@@ -165,13 +200,19 @@ def render(run: Run) -> str:
         shown = (", ".join(layer_tiles) if len(layer_tiles) <= 4
                  else f"{layer_tiles[0]} .. {layer_tiles[-1]}, {len(layer_tiles)} tiles")
         lines.append(f"{name} ({shown}):")
+        attrs = run.tile_attrs(layer_tiles[0]) if len(layer_tiles) == 1 else {}
+        extra = _efficiency_titles(attrs)
         lines.append(f"  {'schedule':<15}{'rows':<8}{'k':>5}{'rounds':>8}"
-                     + "".join(f"{n:>{width[n]}}" for n in _LAYER_FIGURES))
+                     + "".join(f"{n:>{width[n]}}" for n in _LAYER_FIGURES) + extra)
         for row in rows:
             lines.append(f"  {row['schedule']:<15}{row['policy']:<8}{row['adc_share']:>5}"
                          f"{row['rounds']:>8}"
                          + "".join(f"{si(_figure(row, key), unit, digits[n]):>{width[n]}}"
-                                   for n, (key, unit) in _LAYER_FIGURES.items()))
+                                   for n, (key, unit) in _LAYER_FIGURES.items())
+                         + _efficiency(attrs, row))
+        if extra:
+            lines.append(f"  TOPS/W at the tile's precision ({attrs['precision']}); ADC/array: "
+                         "the ADCs' area over the array's (> 1: they do not fit under it)")
     if not run.layers():
         lines.append(f"{run.path}: no layer schedules stored (they are made once every column "
                      "of a tile has been simulated)")

@@ -3,10 +3,11 @@ sample-and-hold, and a behavioural ADC.
 
 Front ends (:data:`FRONT_ENDS`):
 
-- ``tia``: an op-amp (:class:`OpAmp`, ``device_models/readout/opamp_1p.lib``) holds the column at
-  virtual ground; its feedback resistor ``r_f_ohm`` turns the column current into
-  ``v = -I r_f``. Settles with the closed-loop time constant
-  ``n / (2 pi gbw (1 + n / a0))``, ``n = 1 + r_f G_column`` (the noise gain).
+- ``tia``: an op-amp (:class:`~spicecim.devices.amplifier.OpAmp`, by default the two-stage
+  ``device_models/readout/opamp_2s.lib`` sized for this load) holds the column at virtual
+  ground; its feedback resistor ``r_f_ohm`` turns the column current into ``v = -I r_f``.
+  Settles with the closed-loop time constant ``n / (2 pi gbw (1 + n / a0))``,
+  ``n = 1 + r_f G_column`` (the noise gain), and the output resistance's pole with the load.
 - ``integrator``: the op-amp integrates the column current on ``c_int_f`` from t = 0 (its reset
   switch opens as the inputs start to rise) for ``t_int_s``; the sample-and-hold then holds.
   ``v = -Q / c_int``.
@@ -23,103 +24,36 @@ output swing (``tia``: ``r_f = vswing / i_fs``; ``integrator``: ``t_int = c_int 
 plus half the input edge, the charge lost while the inputs rise) or to ``full_scale_fraction`` of
 the read voltage (``passive``). The sampling capacitor is ``kt_margin`` times the kT/C bound
 ``12 k T 4^bits / V_fs^2`` (kT/C noise equal to the quantisation noise LSB^2/12; the margin of 4
-puts it 6 dB below; docs/sources.md).
+puts it 6 dB below; docs/sources.md). Then the amplifier is sized for what it drives
+(:func:`spicecim.devices.amplifier.design`: the output stage for the full-scale current, the
+Miller capacitor for the noise, the bandwidth for the phase margin), and the sampled noise is
+the whole front end's (:func:`spicecim.devices.amplifier.sampled_noise_v2`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
-
-from spicecim.devices.library import ASSIGN, PARAMS_LINE, read_lib, source_of
+from spicecim.devices.amplifier import (
+    BOLTZMANN_J_PER_K,
+    ROOM_TEMPERATURE_K,
+    AmpLoad,
+    OpAmp,
+    design,
+    gain_error_lsb,
+    phase_margin_deg,
+    sampled_noise_v2,
+)
 from spicecim.devices.transistor import AccessTransistor
-from spicecim.errors import SpecError, check
+from spicecim.errors import check
 
 FRONT_ENDS = ("tia", "integrator", "passive")
-BOLTZMANN_J_PER_K = 1.380649e-23
-ROOM_TEMPERATURE_K = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class OpAmp:
-    """A single-pole voltage-feedback op-amp (``device_models/readout/<name>.lib``).
-
-    ``a0`` the DC gain, ``gbw_hz`` the gain-bandwidth product, ``v_swing_v`` the linear output
-    range on one side of the virtual ground, ``i_q_a`` the quiescent supply current, ``vdd_v``
-    the supply (split about the virtual ground)."""
-
-    name: str
-    a0: float
-    gbw_hz: float
-    v_swing_v: float
-    i_q_a: float
-    vdd_v: float
-    source: str = ""
-
-    def __post_init__(self) -> None:
-        check(math.isfinite(self.a0) and self.a0 > 1, "a0", self.a0, "a finite gain > 1 V/V")
-        check(math.isfinite(self.gbw_hz) and self.gbw_hz > 0, "gbw_hz", self.gbw_hz,
-              "a finite frequency > 0 Hz")
-        check(math.isfinite(self.vdd_v) and self.vdd_v > 0, "vdd_v", self.vdd_v,
-              "a finite supply > 0 V")
-        check(math.isfinite(self.v_swing_v) and 0 < self.v_swing_v < self.vdd_v / 2,
-              "v_swing_v", self.v_swing_v, f"in (0, vdd/2 = {self.vdd_v / 2}) V")
-        check(math.isfinite(self.i_q_a) and self.i_q_a >= 0, "i_q_a", self.i_q_a,
-              "a finite current >= 0 A")
-
-    def instance_params(self) -> str:
-        return (f"a0={self.a0!r} gbw={self.gbw_hz!r} vswing={self.v_swing_v!r} "
-                f"iq={self.i_q_a!r} vdd={self.vdd_v!r}")
-
-    def subckt_text(self) -> str:
-        return read_lib("readout", self.name)
-
-    @property
-    def gm_s(self) -> float:
-        """The input stage's transconductance ``gm`` (the .lib's ``.param``): with the
-        output resistance ``a0 / gm`` and the capacitance ``gm / (2 pi gbw)`` of its node."""
-        match = _GM_PARAM.search(self.subckt_text())
-        if match is None:
-            raise SpecError(f"op-amp model {self.name!r} has no '.param gm=...' line")
-        return float(match.group(1))
-
-    def output_v(self, v_p1: Any, xp: Any = np) -> Any:
-        """The output ``Bo`` drives for the gain node's voltage ``v_p1``: gain 1, compressed
-        towards +-1.25 ``v_swing_v`` (the .lib's expression; ``xp`` numpy or ``jax.numpy``).
-        ``x**8`` is ``abs(x)**8`` without the kink of ``abs`` at 0."""
-        return v_p1 / (1 + (v_p1 / (1.25 * self.v_swing_v)) ** 8) ** 0.125
-
-    def supply_power_w(self, i_out_a: Any, xp: Any = np) -> Any:
-        """What the split supply delivers for output current ``i_out_a``: the quiescent current
-        across both rails, the output current from the rail it flows from (``Bq``, ``Bp``,
-        ``Bn`` of the .lib)."""
-        return self.i_q_a * self.vdd_v + 0.5 * self.vdd_v * xp.abs(i_out_a)
-
-    def closed_loop_tau_s(self, noise_gain: float) -> float:
-        """The single pole of the amplifier closed around a feedback factor 1/noise_gain."""
-        return noise_gain / (2 * math.pi * self.gbw_hz * (1 + noise_gain / self.a0))
-
-
-_GM_PARAM = re.compile(r"^\.param\s+gm\s*=\s*([-+0-9.eE]+)", re.IGNORECASE | re.MULTILINE)
-_OPAMP_FIELDS = {"a0": "a0", "gbw": "gbw_hz", "vswing": "v_swing_v", "iq": "i_q_a",
-                 "vdd": "vdd_v"}
-
-
-def opamp(name: str = "opamp_1p", **overrides: Any) -> OpAmp:
-    """Load an op-amp macromodel from ``device_models/readout/<name>.lib``."""
-    text = read_lib("readout", name)
-    match = PARAMS_LINE.search(text)
-    if match is None:
-        raise SpecError(f"op-amp model {name!r} has no '.subckt ... params:' line")
-    values = {k.lower(): float(v) for k, v in ASSIGN.findall(match.group(2))}
-    kwargs: dict[str, Any] = {field: values[key] for key, field in _OPAMP_FIELDS.items()}
-    return dataclasses.replace(OpAmp(name=name, source=source_of(text), **kwargs), **overrides)
+AMP_FIGURES = ("amp_i_q_a", "amp_i_out_a", "amp_gbw_hz", "amp_a0", "amp_gain_error_lsb",
+               "amp_r_out_ohm", "amp_slew_v_per_s", "amp_phase_margin_deg")
+"""The sized amplifier's figures (:meth:`SizedReadout.amp_figures`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +96,14 @@ def switch_from(transistor: AccessTransistor, c_s_f: float | None = None,
 
 @dataclass(frozen=True, slots=True)
 class AdcModel:
-    """Behavioural ADC: resolution, conversion time and energy per conversion."""
+    """Behavioural ADC: resolution, conversion time, energy per conversion and area (0:
+    unknown; with it, a schedule's ADCs are compared with the array they serve)."""
 
     bits: int
     t_conv_s: float
     e_conv_j: float
     source: str = ""
+    area_m2: float = 0.0
 
     def __post_init__(self) -> None:
         check(isinstance(self.bits, int) and 1 <= self.bits <= 16, "adc_bits", self.bits,
@@ -176,6 +112,8 @@ class AdcModel:
               "a finite time >= 0 s")
         check(math.isfinite(self.e_conv_j) and self.e_conv_j >= 0, "e_conv_j", self.e_conv_j,
               "a finite energy >= 0 J")
+        check(math.isfinite(self.area_m2) and self.area_m2 >= 0, "adc area_m2", self.area_m2,
+              "a finite area >= 0 m^2")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +153,8 @@ class Readout:
         return dataclasses.replace(
             self, r_f_ohm=sized.r_f_ohm or self.r_f_ohm, t_int_s=sized.t_int_s or self.t_int_s,
             r_sense_ohm=sized.r_sense_ohm or self.r_sense_ohm, full_scale_v=sized.full_scale_v,
-            sample_hold=dataclasses.replace(self.sample_hold, c_s_f=sized.c_s_f))
+            sample_hold=dataclasses.replace(self.sample_hold, c_s_f=sized.c_s_f),
+            opamp=sized.readout.opamp)
 
     @property
     def virtual_ground(self) -> bool:
@@ -239,8 +178,9 @@ class SizedReadout:
 
     ``gain_ohm``: volts at the ADC input per ampere of column current at DC (sign dropped; for
     the integrator, the window over the capacitor). ``full_scale_v``: the ADC's input range,
-    ``i_fs_a`` (the tile's worst-case column current) times the gain. ``noise_v``: the kT/C
-    noise the sampling capacitor holds (rms)."""
+    ``i_fs_a`` (the tile's worst-case column current) times the gain. ``readout.opamp`` is the
+    amplifier sized for ``load`` (None: ``passive``, no amplifier); ``noise_v2`` the sampled
+    noise by source (:func:`~spicecim.devices.amplifier.sampled_noise_v2`)."""
 
     readout: Readout
     i_fs_a: float
@@ -250,6 +190,8 @@ class SizedReadout:
     c_s_f: float
     gain_ohm: float
     full_scale_v: float
+    load: AmpLoad | None = None
+    noise_v2: dict[str, float] = dataclasses.field(default_factory=dict)
     temperature_k: float = ROOM_TEMPERATURE_K
 
     @property
@@ -265,13 +207,38 @@ class SizedReadout:
         return 0.5 * self.lsb_v
 
     @property
-    def noise_v(self) -> float:
+    def ktc_noise_v(self) -> float:
+        """The sampling capacitor's own kT/C noise (rms)."""
         return math.sqrt(BOLTZMANN_J_PER_K * self.temperature_k / self.c_s_f)
 
     @property
+    def noise_v(self) -> float:
+        """The whole front end's sampled noise (rms): every source of :attr:`noise_v2`."""
+        return math.sqrt(sum(self.noise_v2.values())) if self.noise_v2 else self.ktc_noise_v
+
+    @property
     def noise_ok(self) -> bool:
-        """kT/C noise at most half an LSB."""
+        """Sampled noise at most half an LSB."""
         return self.noise_v <= self.half_lsb_v
+
+    @property
+    def snr_db(self) -> float:
+        """A full-scale sine (rms ``V_fs / (2 sqrt 2)``) against the sampled noise."""
+        return 20 * math.log10(self.full_scale_v / (2 * math.sqrt(2)) / self.noise_v)
+
+    @property
+    def enob(self) -> float:
+        """Effective bits: the full-scale sine against quantisation plus sampled noise,
+        ``(SNDR - 1.76 dB) / 6.02 dB``."""
+        sndr = (self.full_scale_v**2 / 8) / (self.lsb_v**2 / 12 + self.noise_v**2)
+        return (10 * math.log10(sndr) - 1.76) / 6.02
+
+    @property
+    def phase_margin_deg(self) -> float:
+        """The amplifier's phase margin in its circuit (NaN without an amplifier)."""
+        if self.load is None:
+            return math.nan
+        return phase_margin_deg(self.readout.opamp, self.load)
 
     @property
     def sample_hold_tau_s(self) -> float:
@@ -281,8 +248,9 @@ class SizedReadout:
         """One line when kT/C noise exceeds half an LSB, else ''."""
         if self.noise_ok:
             return ""
-        return (f"kT/C noise {self.noise_v * 1e6:.3g} uV rms on the {self.c_s_f * 1e15:.4g} fF "
-                f"sampling capacitor exceeds half an LSB ({self.half_lsb_v * 1e6:.3g} uV of a "
+        return (f"sampled noise {self.noise_v * 1e6:.3g} uV rms (front end and the "
+                f"{self.c_s_f * 1e15:.4g} fF sampling capacitor) exceeds half an LSB "
+                f"({self.half_lsb_v * 1e6:.3g} uV of a "
                 f"{self.full_scale_v * 1e3:.4g} mV, {self.bits}-bit full scale): the lowest "
                 f"{math.log2(2 * self.noise_v / self.lsb_v):.1f} bits are noise")
 
@@ -291,7 +259,22 @@ class SizedReadout:
                 "r_f_ohm": self.r_f_ohm, "t_int_s": self.t_int_s,
                 "r_sense_ohm": self.r_sense_ohm, "c_s_f": self.c_s_f, "gain_ohm": self.gain_ohm,
                 "full_scale_v": self.full_scale_v, "lsb_v": self.lsb_v,
-                "noise_v": self.noise_v, "noise_ok": self.noise_ok}
+                "noise_v": self.noise_v, "noise_ok": self.noise_ok, **self.amp_figures()}
+
+    def amp_figures(self) -> dict[str, float]:
+        """The sized amplifier's figures a table prints (NaN without an amplifier), and the
+        sampled noise's signal-to-noise ratio and effective bits."""
+        if self.load is None:
+            return {**dict.fromkeys(AMP_FIGURES, math.nan), "snr_db": self.snr_db,
+                    "enob": self.enob}
+        amp = self.readout.opamp
+        return {"amp_i_q_a": float(amp.i_q_a or 0.0), "amp_i_out_a": float(amp.i_out_a or 0.0),
+                "amp_gbw_hz": float(amp.gbw_hz or 0.0), "amp_a0": amp.a0,
+                "amp_gain_error_lsb": gain_error_lsb(amp, self.load),
+                "amp_r_out_ohm": float(amp.r_out_ohm or 0.0),
+                "amp_slew_v_per_s": float(amp.slew_v_per_s or 0.0),
+                "amp_phase_margin_deg": self.phase_margin_deg,
+                "snr_db": self.snr_db, "enob": self.enob}
 
 
 def kt_capacitance_f(full_scale_v: float, bits: int, margin: float,
@@ -301,9 +284,11 @@ def kt_capacitance_f(full_scale_v: float, bits: int, margin: float,
     return margin * 12 * BOLTZMANN_J_PER_K * temperature_k * 4.0**bits / full_scale_v**2
 
 
-def size(readout: Readout, i_fs_a: float, v_read_v: float, rise_s: float) -> SizedReadout:
+def size(readout: Readout, i_fs_a: float, v_read_v: float, rise_s: float,
+         c_column_f: float = 0.0) -> SizedReadout:
     """Resolve the automatic values of ``readout`` for a tile whose worst-case column current
-    is ``i_fs_a`` at read voltage ``v_read_v`` with inputs rising over ``rise_s``."""
+    is ``i_fs_a`` at read voltage ``v_read_v`` with inputs rising over ``rise_s``, its column
+    wire's capacitance ``c_column_f``."""
     check(math.isfinite(i_fs_a) and i_fs_a > 0, "worst-case column current", i_fs_a,
           "a finite current > 0 A")
     swing = readout.opamp.v_swing_v
@@ -321,4 +306,16 @@ def size(readout: Readout, i_fs_a: float, v_read_v: float, rise_s: float) -> Siz
     full_scale = readout.full_scale_v or i_fs_a * gain
     sh = readout.sample_hold
     c_s = sh.c_s_f or kt_capacitance_f(full_scale, readout.adc.bits, sh.kt_margin)
-    return SizedReadout(readout, i_fs_a, r_f, t_int, r_sense, c_s, gain, full_scale)
+    if readout.front_end == "passive":
+        noise = {"sampling": BOLTZMANN_J_PER_K * ROOM_TEMPERATURE_K / c_s}
+        return SizedReadout(readout, i_fs_a, r_f, t_int, r_sense, c_s, gain, full_scale,
+                            noise_v2=noise)
+    load = AmpLoad(i_fs_a=i_fs_a, r_f_ohm=r_f if r_f is not None else math.inf,
+                   c_f_f=0.0 if r_f is not None else readout.c_int_f,
+                   g_in_s=i_fs_a / v_read_v, c_in_f=c_column_f, r_switch_ohm=sh.r_on_ohm,
+                   c_s_f=c_s, half_lsb_v=0.5 * full_scale / (1 << readout.adc.bits),
+                   bits=readout.adc.bits)
+    amp = design(readout.opamp, load)
+    noise = sampled_noise_v2(amp, load, t_int)
+    return SizedReadout(dataclasses.replace(readout, opamp=amp), i_fs_a, r_f, t_int, r_sense,
+                        c_s, gain, full_scale, load, noise)

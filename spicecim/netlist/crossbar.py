@@ -30,11 +30,14 @@ from spicecim.netlist.spec import Tile
 from spicecim.store import files
 
 OUTPUT_NODE = "out{j}"
-SOURCE_GROUPS = ("drivers", "frontend", "wordline")
-"""Energy is reported per group of the netlist's sources: the row DACs (``V<i>``), the readout
-amplifiers' supply (``Vdd``, ``Vss``), the 1T1R word-line bias (``Vwl``)."""
+SOURCE_GROUPS = ("drivers", "frontend", "wordline", "rowrail")
+"""Energy is reported per group of the netlist's sources: the row DACs (``V<i>``: what they
+deliver into the array, at the rows' voltage), the readout amplifiers' supply (``Vdd``,
+``Vss``), the 1T1R word-line bias (``Vwl``), and the rows' rail (``Vdrail``: the same rows'
+current drawn at the rail their buffers hang from; it includes ``drivers``, so a layer's array
+energy counts ``rowrail`` and not ``drivers``)."""
 SOURCE_PATTERNS = (("drivers", r"v\d+"), ("frontend", r"vdd|vss"), ("wordline", r"vwl"),
-                   (None, r"vedge"))
+                   ("rowrail", r"vdrail"), (None, r"vedge"))
 """Which group each source name (lower case) belongs to; None: a source that delivers no
 energy (the edge's breakpoints drive no load)."""
 
@@ -110,6 +113,7 @@ def build_array(tile: Tile, analysis: Analysis) -> str:
             lines.append(f"Rd{i} {drive} {node} {fmt(spec.driver.r_out_ohm)}")
         lines += _ladder(f"Rr{i}_", f"Cr{i}_", node, [f"r{i}_{j}" for j in range(spec.cols)],
                          spec.wire.r_row_ohm, spec.wire.c_row_f)
+    lines += _rail_lines(tile)
     for j in range(spec.cols):
         lines += _column(tile, j, [_row_node(tile, i, j) for i in range(spec.rows)], sized)
     lines.append(".end")
@@ -143,6 +147,7 @@ def build_column(tile: Tile, j: int, analysis: Analysis, drive: RowDrive | None 
             if c_row[i] > 0:
                 lines.append(f"Cr{i}_{j} {node} 0 {fmt(c_row[i])}")
         row_nodes.append(node)
+    lines += _rail_lines(tile)
     lines += _column(tile, j, row_nodes, sized)
     lines.append(".end")
     return "\n".join(lines) + "\n"
@@ -227,6 +232,20 @@ def _source(tile: Tile, i: int, v: float, node: str, analysis: Analysis) -> str:
         return (f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)} {fmt(d.rise_s + width)} {fmt(v)}"
                 f" {fmt(2 * d.rise_s + width)} 0)")
     return f"V{i} {node} 0 PWL(0 0 {fmt(d.rise_s)} {fmt(v)})"
+
+
+def _rail_lines(tile: Tile) -> list[str]:
+    """The rows' rail: one source ``Vdrail`` at the driver's ``rail_v`` and, per row, a
+    linear current-controlled source drawing from it the current that row's DAC delivers, so
+    the rail delivers the rows' energy at the rail. Linear elements read the circuit, not the
+    inputs (an altered netlist stays right) and cost ngspice nothing measurable, where one
+    nonlinear element over every row's current doubled a 256-row column's time. A row that
+    sinks current (rare: the columns sit at 0 V) returns it at the rail here, where a buffer
+    would burn it. It loads no circuit node."""
+    d = tile.spec.driver
+    return ["* --- the rows' rail: each row's current drawn from it",
+            f"Vdrail drail 0 DC {fmt(d.rail_v)}",
+            *(f"Fr{k} drail 0 V{k} -1" for k in range(tile.spec.rows))]
 
 
 def _edge_source(tile: Tile, analysis: Analysis) -> list[str]:

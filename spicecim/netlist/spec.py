@@ -57,7 +57,9 @@ class WireParams:
 
 @dataclass(frozen=True, slots=True)
 class DriverParams:
-    """The DAC driving one row: a voltage source behind an output resistance."""
+    """The DAC driving one row: a voltage source behind an output resistance, its buffer
+    drawing the row's current from the rail ``v_rail_v`` (:attr:`rail_v`; the ``rowrail``
+    energy group). A row whose input is 0 has its DAC gated off: no conversion counted."""
 
     v_full_v: float
     r_out_ohm: float
@@ -65,8 +67,11 @@ class DriverParams:
     dac_bits: int
     encoding: str = "amplitude"
     e_conv_j: float = 0.0
+    v_rail_v: float = 0.5
 
     def __post_init__(self) -> None:
+        check(math.isfinite(self.v_rail_v) and self.v_rail_v > 0, "v_rail_v", self.v_rail_v,
+              "a finite rail > 0 V")
         check(math.isfinite(self.e_conv_j) and self.e_conv_j >= 0, "dac e_conv_j", self.e_conv_j,
               "a finite energy >= 0 J")
         check(self.v_full_v > 0, "v_full_v", self.v_full_v, "a full-scale voltage > 0 V")
@@ -74,6 +79,12 @@ class DriverParams:
         check(self.rise_s > 0, "rise_s", self.rise_s, "a rise time > 0 s")
         check(1 <= self.dac_bits <= 16, "dac_bits", self.dac_bits, "an integer from 1 to 16")
         check(self.encoding in ENCODINGS, "encoding", self.encoding, f"one of {ENCODINGS}")
+
+    @property
+    def rail_v(self) -> float:
+        """The rail the buffers draw from: ``v_rail_v``, raised to the full scale where that is
+        higher (a buffer cannot drive above its rail)."""
+        return max(self.v_rail_v, self.v_full_v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +238,8 @@ def sized_readout(spec: CrossbarSpec, g_s: np.ndarray) -> SizedReadout:
     (:func:`~spicecim.devices.readout.size`)."""
     d = spec.driver
     i_fs = float(np.max(np.asarray(g_s, dtype=float).sum(axis=0))) * d.v_full_v
-    return size_readout(spec.readout, i_fs, d.v_full_v, d.rise_s)
+    return size_readout(spec.readout, i_fs, d.v_full_v, d.rise_s,
+                        c_column_f=spec.rows * spec.wire.c_col_f)
 
 
 def quantise_unit(x: np.ndarray, bits: int) -> np.ndarray:
@@ -280,18 +292,30 @@ DEFAULT_WIRE = WireParams(
 # device figures: 1 ohm for a strong row buffer (so the driver, not the array, never sets the
 # result), and a 100 ps edge, well inside one period of the 1.28 GS/s ADC below. The DAC's own
 # energy, 0.5 pJ per 8-bit conversion, is MNSIM-2.0's 8-bit DAC (0.4992 mW at 1 GS/s, "Data
-# reference: ISAAC"; MNSIM/Hardware_Model/DAC.py).
+# reference: ISAAC"; MNSIM/Hardware_Model/DAC.py). The row buffers draw from +0.5 V, the
+# positive half of the readout amplifiers' 1.0 V split supply: the rows sit 0..0.1 V above the
+# virtual ground at mid-supply, so their buffers source from the rail above it (a design
+# choice consistent with device_models/readout/opamp_2s.lib's supply).
 DEFAULT_DRIVER = DriverParams(v_full_v=0.1, r_out_ohm=1.0, rise_s=100e-12, dac_bits=8,
                               e_conv_j=0.4992e-3 / 1e9)
-# ADC: 8 bit, 1.28 GS/s; ISAAC's 8 ADCs draw 16 mW, i.e. 1.56 pJ per conversion (Shafiee et al.,
-# ISCA 2016, Table; the SAR ADC of Kull et al., ISSCC 2013).
-DEFAULT_ADC = devices.AdcModel(bits=8, t_conv_s=1 / 1.28e9, e_conv_j=16e-3 / 8 / 1.28e9)
+# ADC: the silicon it comes from, not a scaled figure: the 8-bit SAR of Kull et al., ISSCC 2013
+# (32 nm SOI), 3.1 mW at 1.2 GS/s, 2.58 pJ per conversion (ISAAC's 1.56 pJ, 16 mW for 8 ADCs at
+# 1.28 GS/s, is a derived figure 1.65x below it); its area 1200 um^2, ISAAC's 9600 um^2 for 8 of
+# them (Shafiee et al., ISCA 2016; docs/sources.md section 4): one per column of a 256x256 tile
+# takes about 60 times the array's area.
+DEFAULT_ADC = devices.AdcModel(bits=8, t_conv_s=1 / 1.2e9, e_conv_j=3.1e-3 / 1.2e9,
+                               area_m2=9600e-12 / 8)
+CELL_AREA_M2 = (4 * 40e-9) * (12 * 40e-9)
+"""A 1T1R cell, 4F x 12F at F = 40 nm (NeuroSim's 1T1R cell, as the wires above)."""
 # Readout: a TIA, as the current-mode readouts of most silicon-verified nvCIM macros (Hung et al.,
 # ISSCC 2022, introduction; the 22 nm macro of Hung et al., Nat. Electron. 2021, reads through a
-# current-to-voltage stage): the op-amp design point of device_models/readout/opamp_1p.lib, its
-# feedback resistor sized so the tile's worst-case column current reaches the amplifier's output
-# swing. Sample-and-hold: the access transistor's NMOS (PTM 45 nm) as the switch, the capacitor
-# sized at 4x the kT/C bound for the ADC's bits at that full scale (docs/sources.md).
+# current-to-voltage stage): the two-stage op-amp of device_models/readout/opamp_2s.lib, sized
+# for the tile it reads (its output stage for the full-scale column current, its Miller capacitor
+# for the noise budget, its bandwidth for 60 degrees of phase margin in that load:
+# spicecim.devices.amplifier), its feedback resistor sized so the tile's worst-case column
+# current reaches the amplifier's output swing. Sample-and-hold: the access transistor's NMOS
+# (PTM 45 nm) as the switch, the capacitor sized at 4x the kT/C bound for the ADC's bits at that
+# full scale (docs/sources.md).
 DEFAULT_READOUT = devices.Readout(
     front_end="tia",
     opamp=devices.opamp(),

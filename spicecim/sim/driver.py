@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from spicecim.errors import SpecError, check
 from spicecim.measure import (
     DEFAULT_THRESHOLD_FRACTION,
@@ -33,7 +35,7 @@ from spicecim.measure import (
     measure_column,
     schedule_layer,
 )
-from spicecim.netlist.spec import Tile
+from spicecim.netlist.spec import CELL_AREA_M2, Tile
 from spicecim.sim.check import DEFAULT_CHECK_COLUMNS, EngineDisagreementError, SpotCheck
 from spicecim.sim.column import ColumnRun, SimOptions
 from spicecim.sim.executors import Cluster, open_pool
@@ -187,17 +189,32 @@ def tile_attrs(tile: Tile, drive: str, threshold_fraction: float) -> dict[str, o
             "adc_bits": adc.bits, "adc_t_conv_s": adc.t_conv_s, "adc_e_conv_j": adc.e_conv_j,
             "noise_v": sized.noise_v, "noise_ok": sized.noise_ok,
             "noise_warning": sized.noise_warning(), "dac_e_conv_j": spec.driver.e_conv_j,
-            "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j}
+            "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j,
+            "noise_ktc_v": sized.ktc_noise_v, **sized.amp_figures(),
+            "adc_area_m2": adc.area_m2, "array_area_m2": spec.rows * spec.cols * CELL_AREA_M2,
+            "ops": 2 * spec.rows * (spec.cols if tile.mapping is None
+                                    else tile.mapping.outputs_for(spec.cols)),
+            "precision": f"{spec.driver.dac_bits}b in x {_weight_bits(tile)} weight, "
+                         f"{adc.bits}b out"}
+
+
+def _weight_bits(tile: Tile) -> str:
+    """The weights' precision: signed levels of the mapping (its bits per device)."""
+    if tile.mapping is None:
+        return "analog"
+    bits = tile.mapping.bits
+    return f"{bits}b/device ({tile.mapping.scheme})"
 
 
 def schedules_of(table: Table, tile: Tile, adc_share: int, *, columns: int | None = None,
                  rows: int | None = None) -> list[LayerSchedule]:
     """Every schedule of one tile's first ``columns`` columns (default: all), its DACs driving
-    ``rows`` rows (default: all)."""
+    ``rows`` rows (default: those whose input is not 0: a zero input's DAC is gated off)."""
     spec = tile.spec
     figures = column_figures(table)
+    driven = int(np.count_nonzero(tile.x_in)) if rows is None else rows
     return schedule_layer(figures if columns is None else figures.head(columns),
-                          spec.readout.adc, adc_share, rows=spec.rows if rows is None else rows,
+                          spec.readout.adc, adc_share, rows=driven,
                           dac_e_conv_j=spec.driver.e_conv_j,
                           sh_e_clock_j=spec.readout.sample_hold.clock_energy_j)
 

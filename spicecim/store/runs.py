@@ -66,14 +66,15 @@ def _read(ds: h5py.Dataset) -> np.ndarray:
 
 def column_figures(table: Table) -> ColumnFigures:
     """A column table as a schedule sees it: NaN where a column did not end ok; the array's
-    energy is what the row DACs and the word line deliver."""
+    energy is what the rows draw at their rail (which includes what the DACs deliver into the
+    cells, stored apart as ``drivers``) and what the word line delivers."""
     ok = table["status"] == "ok"
 
     def column(name: str) -> np.ndarray:
         return np.where(ok, np.asarray(table[name], float), np.nan)
 
     def both(kind: Callable[[str], str]) -> np.ndarray:
-        return column(kind("drivers")) + column(kind("wordline"))
+        return column(kind("rowrail")) + column(kind("wordline"))
 
     return ColumnFigures(latency_s=column("latency_s"), window_s=column("window_s"),
                          energy_array_j=both(schema.energy_field),

@@ -163,6 +163,21 @@ TILE_ATTRS = (
     ("noise_warning", "text"),
     ("dac_e_conv_j", "J"),
     ("sh_e_clock_j", "J"),
+    ("noise_ktc_v", "V"),  # the sampling capacitor's own kT/C (noise_v: the whole front end's)
+    ("amp_i_q_a", "A"),  # the sized amplifier (spicecim.devices.readout.AMP_FIGURES)
+    ("amp_i_out_a", "A"),
+    ("amp_gbw_hz", "Hz"),
+    ("amp_a0", "1"),
+    ("amp_gain_error_lsb", "1"),
+    ("amp_r_out_ohm", "ohm"),
+    ("amp_slew_v_per_s", "V/s"),
+    ("amp_phase_margin_deg", "deg"),
+    ("snr_db", "dB"),
+    ("enob", "1"),
+    ("adc_area_m2", "m^2"),  # one ADC's (0: unknown)
+    ("array_area_m2", "m^2"),  # the tile's cells
+    ("ops", "1"),  # operations per activation: 2 per multiply-accumulate of a signed output
+    ("precision", "text"),
 )
 TILE_ATTR_NAMES = tuple(name for name, _ in TILE_ATTRS)
 

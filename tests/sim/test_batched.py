@@ -10,8 +10,10 @@ import dataclasses
 import numpy as np
 import pytest
 
+from spicecim.devices.amplifier import OpAmp, opamp
 from spicecim.measure import ColumnMeasure, measure_column
 from spicecim.netlist.spec import DEFAULT_READOUT, CrossbarSpec, Tile, default_spec
+from spicecim.sim.batched.circuit import build_batch, structure_of
 from spicecim.sim.batched.engine import simulate_columns
 from spicecim.sim.batched.schedule import ngspice_schedule
 from spicecim.sim.check import ENERGY_TOL, FINAL_TOL_LSB, LATENCY_TOL
@@ -98,17 +100,21 @@ def test_the_access_transistor_equations_are_the_cards(v_source: float) -> None:
 
 
 @pytest.mark.ngspice
-def test_the_amplifier_equations_are_the_macromodels() -> None:
-    """Open loop at DC the gain node sits at ``-a0 v_in``: the output is :meth:`output_v` of
-    it (through its compression), and the supply delivers :meth:`supply_power_w`."""
-    amp = DEFAULT_READOUT.opamp
+@pytest.mark.parametrize(("name", "v_in_v"), [("opamp_1p", 1e-3), ("opamp_2s", 1e-3),
+                                               ("opamp_2s", 0.3)])
+def test_the_amplifier_equations_are_the_macromodels(name: str, v_in_v: float) -> None:
+    """Open loop at DC the gain node sits at ``r1`` times the first stage's current (its tanh
+    limit reached at 0.3 V): the pin is :meth:`output_v` of it behind ``Ro`` into the load,
+    and the supply delivers :meth:`supply_power_w`."""
+    amp = _tile(_amplifier(opamp(name))).readout.readout.opamp
     r_load = 1e4
     lines = [amp.subckt_text().rstrip(), f"Vdd vdd 0 DC {amp.vdd_v / 2!r}",
              f"Vss vss 0 DC {-amp.vdd_v / 2!r}", "Vin inn 0 DC 0",
              f"X1 0 inn out vdd vss {amp.name} {amp.instance_params()}", f"Rl out 0 {r_load!r}",
-             TIGHT, ".dc Vin -1e-3 1e-3 5e-5", ".end", ""]
+             TIGHT, f".dc Vin {-v_in_v!r} {v_in_v!r} {v_in_v / 20!r}", ".end", ""]
     vectors = NgspiceSession().run("\n".join(lines))
-    out = amp.output_v(-amp.a0 * vectors["inn"])
+    p1 = amp.first_stage_a(-vectors["inn"]) * amp.a0 / amp.gm_s
+    out = amp.output_v(p1) * r_load / (r_load + amp.output_resistance_ohm)
     np.testing.assert_allclose(vectors["out"], out, rtol=1e-9, atol=1e-12)
     supplied = (-amp.vdd_v / 2 * vectors["vdd#branch"] + amp.vdd_v / 2 * vectors["vss#branch"])
     np.testing.assert_allclose(supplied, amp.supply_power_w(out / r_load), rtol=1e-9)
@@ -120,6 +126,12 @@ def _front_end(name: str, **kw: object) -> CrossbarSpec:
                                                                  front_end=name))
 
 
+def _amplifier(amp: OpAmp, front_end: str = "tia") -> CrossbarSpec:
+    """The default 8x8 tile read through ``amp`` (sized for it where its model is sized)."""
+    return dataclasses.replace(default_spec(8, 8), readout=dataclasses.replace(
+        DEFAULT_READOUT, front_end=front_end, opamp=amp))
+
+
 @pytest.mark.ngspice
 @pytest.mark.parametrize(("spec", "drive"), [
     (default_spec(8, 8), "coupled"),
@@ -128,7 +140,11 @@ def _front_end(name: str, **kw: object) -> CrossbarSpec:
     (default_spec(8, 8, cell="linear", access=False), "isolated"),
     (_front_end("integrator"), "coupled"),
     (_front_end("passive", cell="linear"), "isolated"),
-], ids=["default-coupled", "default-solver", "0T1R", "linear", "integrator", "passive"])
+    (_amplifier(opamp("opamp_1p")), "coupled"),
+    (_amplifier(opamp("opamp_2s", slew_v_per_s=4e6)), "coupled"),
+    (_amplifier(opamp("opamp_2s", slew_v_per_s=4e6), "integrator"), "coupled"),
+], ids=["default-coupled", "default-solver", "0T1R", "linear", "integrator", "passive",
+        "opamp_1p", "slewing", "slewing-integrator"])
 def test_agrees_with_ngspice(spec: CrossbarSpec, drive: str) -> None:
     _check(_worst(_tile(spec), drive, list(range(spec.cols))))
 
@@ -139,3 +155,17 @@ def test_agrees_on_a_tall_column() -> None:
     """A 64-row tile's slowest and fastest columns, and the default 256-row column."""
     _check(_worst(_tile(default_spec(64, 16)), "coupled", [0, 15]))
     _check(_worst(_tile(default_spec(256, 4)), "coupled", [3]))
+
+
+def test_amplifiers_sized_apart_batch_together() -> None:
+    """Two tiles whose two-stage amplifiers are sized for different loads share one structure
+    (one compilation): the sized values travel per column."""
+    a, b = _tile(default_spec(8, 8), seed=0), _tile(default_spec(8, 8), seed=1)
+    assert a.readout.readout.opamp.r_out_ohm != b.readout.readout.opamp.r_out_ohm
+    assert structure_of(a) == structure_of(b)
+    batch = build_batch([(a, 0, row_drives(a, "isolated")[0]),
+                         (b, 0, row_drives(b, "isolated")[0])])
+    assert batch.structure.amp_pin and batch.structure.slew
+    np.testing.assert_allclose(batch.front_end["r_o_ohm"],
+                               [a.readout.readout.opamp.r_out_ohm,
+                                b.readout.readout.opamp.r_out_ohm])

@@ -12,13 +12,14 @@ may differ between them (tiles, inputs, drives, Monte Carlo replicas).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from spicecim.devices.amplifier import OpAmp
 from spicecim.devices.memristor import MemristorParams
-from spicecim.devices.readout import OpAmp
 from spicecim.devices.transistor import AccessTransistor
 from spicecim.errors import SpecError, check
 from spicecim.netlist.crossbar import RowDrive, _elmore_row_capacitance
@@ -27,10 +28,15 @@ from spicecim.netlist.spec import Tile
 
 FRONT_END_UNKNOWNS = {"tia": 2, "integrator": 2, "passive": 1}
 """The front end's own nodes besides the column end: the amplifier's gain node ``p1`` (its
-output ``f`` is a function of it) and the sampling capacitor ``out``; ``passive``: ``out``."""
+output ``f`` is a function of it) and the sampling capacitor ``out``; ``passive``: ``out``.
+An amplifier with an output resistance adds its pin ``f`` (:attr:`Structure.unknowns`)."""
+MODELLED_OPAMPS = ("opamp_1p", "opamp_2s")
+"""The macromodels whose equations :class:`~spicecim.devices.amplifier.OpAmp` holds."""
 
 FRONT_END_PARAMS = ("r_f_ohm", "c_int_f", "r_sense_ohm", "gm_s", "r1_ohm", "c1_f", "r_on_ohm",
-                    "hold_s", "c_s_f")
+                    "hold_s", "c_s_f", "i_sl_a", "r_o_ohm", "v_swing_v", "i_q_a", "vdd_v")
+"""Per column, so that tiles whose amplifiers are sized apart still batch (and compile) as one:
+the amplifier's slew current, output resistance, swing, quiescent current and supply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +50,20 @@ class Structure:
     hold: bool  # the sample-and-hold opens at a time (the integrator's window end)
     memristor: MemristorParams
     access: AccessTransistor | None
-    opamp: OpAmp | None
+    opamp: str | None  # the macromodel (None: passive)
+    slew: bool  # its first stage is current-limited (tanh), else linear
+    amp_pin: bool  # its output resistance makes the pin a node
 
     def __post_init__(self) -> None:
         check(self.front_end in FRONT_END_UNKNOWNS, "front_end", self.front_end,
               f"one of {sorted(FRONT_END_UNKNOWNS)}")
+
+    @property
+    def unknowns(self) -> int:
+        """The front end's own unknowns: :data:`FRONT_END_UNKNOWNS`, and the amplifier's pin
+        behind an output resistance (the capacitive feedback of the integrator reaches it, so
+        it stays a node rather than a Thevenin form)."""
+        return FRONT_END_UNKNOWNS[self.front_end] + int(self.amp_pin)
 
     @property
     def nodes(self) -> int:
@@ -72,6 +87,7 @@ class ColumnBatch:
     c_col_f: np.ndarray = field(repr=False)  # at each column node c_i
     c_end_f: np.ndarray = field(repr=False)  # at b (the lumped wire when there is no wire)
     rise_s: np.ndarray = field(repr=False)
+    rail_v: np.ndarray = field(repr=False)  # the rows' rail (Vdrail), drawing their current
     front_end: dict[str, np.ndarray] = field(repr=False)
 
     @property
@@ -82,7 +98,7 @@ class ColumnBatch:
         """Every array, by name (what the solver takes)."""
         out = {name: getattr(self, name) for name in (
             "v_th_v", "v_dac_v", "g_row_s", "c_row_f", "cell_a", "g_col_s", "c_col_f",
-            "c_end_f", "rise_s")}
+            "c_end_f", "rise_s", "rail_v")}
         out.update({f"fe_{k}": v for k, v in self.front_end.items()})
         return out
 
@@ -95,6 +111,10 @@ def unsupported(tile: Tile) -> str | None:
                 "dynamic model")
     if tile.spec.driver.encoding != "amplitude":
         return "the batched engine drives amplitude-encoded inputs only"
+    ro = tile.spec.readout
+    if ro.front_end != "passive" and ro.opamp.name not in MODELLED_OPAMPS:
+        return (f"the batched engine models the op-amps {MODELLED_OPAMPS}, not "
+                f"{ro.opamp.name!r}")
     return None
 
 
@@ -104,11 +124,14 @@ def structure_of(tile: Tile) -> Structure:
     reason = unsupported(tile)
     if reason is not None:
         raise SpecError(reason)
-    ro = spec.readout
+    ro = tile.readout.readout  # the amplifier as sized for this tile
+    amp = None if ro.front_end == "passive" else ro.opamp
     return Structure(rows=spec.rows, wire=spec.wire.r_col_ohm > 0, cell=cell.kind,
                      front_end=ro.front_end, hold=hold_time_s(tile.readout) is not None,
                      memristor=cell.memristor, access=cell.access,
-                     opamp=None if ro.front_end == "passive" else ro.opamp)
+                     opamp=None if amp is None else amp.name,
+                     slew=amp is not None and math.isfinite(amp.slew_current_a),
+                     amp_pin=amp is not None and amp.output_resistance_ohm > 0)
 
 
 def build_batch(columns: Sequence[tuple[Tile, int, RowDrive]]) -> ColumnBatch:
@@ -120,7 +143,8 @@ def build_batch(columns: Sequence[tuple[Tile, int, RowDrive]]) -> ColumnBatch:
     per_row: dict[str, list[np.ndarray]] = {k: [] for k in (
         "v_th_v", "v_dac_v", "g_row_s", "c_row_f", "cell_a")}
     per_col: dict[str, list[float]] = {k: [] for k in (
-        "g_col_s", "c_col_f", "c_end_f", "rise_s", *(f"fe_{p}" for p in FRONT_END_PARAMS))}
+        "g_col_s", "c_col_f", "c_end_f", "rise_s", "rail_v",
+        *(f"fe_{p}" for p in FRONT_END_PARAMS))}
     for tile, j, drive in columns:
         spec = tile.spec
         r_th = np.asarray(drive.r_th_ohm, dtype=float)
@@ -138,6 +162,7 @@ def build_batch(columns: Sequence[tuple[Tile, int, RowDrive]]) -> ColumnBatch:
         per_col["c_col_f"].append(w.c_col_f if structure.wire else 0.0)
         per_col["c_end_f"].append(0.0 if structure.wire else w.c_col_f * spec.rows)
         per_col["rise_s"].append(spec.driver.rise_s)
+        per_col["rail_v"].append(spec.driver.rail_v)
         for name, value in _front_end(tile).items():
             per_col[f"fe_{name}"].append(value)
     front_end = {p: np.array(per_col.pop(f"fe_{p}")) for p in FRONT_END_PARAMS}
@@ -157,7 +182,17 @@ def _front_end(tile: Tile) -> dict[str, float]:
         "r_f_ohm": sized.r_f_ohm or 0.0, "c_int_f": ro.c_int_f,
         "r_sense_ohm": sized.r_sense_ohm or 0.0, "gm_s": gm,
         "r1_ohm": amp.a0 / gm if gm else 0.0,
-        "c1_f": gm / (2 * np.pi * amp.gbw_hz) if gm else 0.0,
+        "c1_f": gm / (2 * np.pi * amp.gbw_hz) if gm and amp.gbw_hz else 0.0,
         "r_on_ohm": ro.sample_hold.r_on_ohm, "hold_s": -1.0 if hold is None else hold,
         "c_s_f": sized.c_s_f,
+        **_amplifier(amp if gm else None),
     }
+
+
+def _amplifier(amp: OpAmp | None) -> dict[str, float]:
+    """The amplifier's sized values (0 without one, or for what its model lacks)."""
+    if amp is None:
+        return dict.fromkeys(("i_sl_a", "r_o_ohm", "v_swing_v", "i_q_a", "vdd_v"), 0.0)
+    isl = amp.slew_current_a
+    return {"i_sl_a": isl if math.isfinite(isl) else 0.0, "r_o_ohm": amp.output_resistance_ohm,
+            "v_swing_v": amp.v_swing_v, "i_q_a": amp.i_q_a or 0.0, "vdd_v": amp.vdd_v}

@@ -70,8 +70,8 @@ def _breakpoints(tile: Tile, drive: RowDrive, options: SimOptions) -> np.ndarray
 
 
 _Waves = dict[str, np.ndarray]
-"""A solved column: ``time``, ``out`` (the sampling capacitor), ``drivers`` and ``frontend``
-(the power each delivers), ``iterations`` (Newton's, summed over the points)."""
+"""A solved column: ``time``, ``out`` (the sampling capacitor), ``drivers``, ``frontend`` and
+``rowrail`` (the power each delivers), ``iterations`` (Newton's, summed over the points)."""
 
 
 def _run(jobs: Sequence[_Job], options: SimOptions) -> list[_Waves | None]:
@@ -111,8 +111,8 @@ def _run(jobs: Sequence[_Job], options: SimOptions) -> list[_Waves | None]:
                 block = {k: jnp.asarray(v[start:start + POINT_BLOCK]) for k, v in steps.items()}
                 carry, outs = fn(arrays, block, carry)
                 blocks.append(outs)
-            v_out, p_drv, p_fe, its = (np.concatenate([np.asarray(b[n]) for b in blocks])
-                                       for n in range(4))
+            v_out, p_drv, p_fe, p_rail, its = (
+                np.concatenate([np.asarray(b[n]) for b in blocks]) for n in range(5))
             ok = np.asarray(carry[-1])
         for c, n in enumerate(members):
             if not ok[c]:
@@ -121,12 +121,13 @@ def _run(jobs: Sequence[_Job], options: SimOptions) -> list[_Waves | None]:
             n_real = len(s.time_s) - 1
             t = s.time_s
             # t = 0 is the operating point: every source at 0, the amplifier quiescent
-            amp = structure.opamp
-            first_fe = 0.0 if amp is None else amp.i_q_a * amp.vdd_v
+            ro = jobs[n].tile.readout.readout
+            first_fe = 0.0 if structure.opamp is None else float(ro.opamp.supply_power_w(0.0))
             out[n] = {"time": t, "iterations": np.array([its[:, c].sum()]),
                       "out": np.concatenate([[0.0], v_out[:n_real, c]]),
                       "drivers": np.concatenate([[0.0], p_drv[:n_real, c]]),
-                      "frontend": np.concatenate([[first_fe], p_fe[:n_real, c]])}
+                      "frontend": np.concatenate([[first_fe], p_fe[:n_real, c]]),
+                      "rowrail": np.concatenate([[0.0], p_rail[:n_real, c]])}
     return out
 
 
@@ -209,8 +210,8 @@ def _column_run(waves: _Waves | None, extensions: int, refined: bool, job: _Job,
     peak = int(np.argmax(np.abs(drive.v_th_v)))
     v_in = float(drive.v_th_v[peak]) * np.clip(t / tile.spec.driver.rise_s, 0.0, 1.0)
     settled = _settled(waves, scales.tail_s, options.settle_tol_v)
-    power = {"drivers": waves["drivers"], "frontend": waves["frontend"],
-             "wordline": np.zeros_like(t)}
+    # the word line's gates draw no current
+    power = {g: waves[g] if g in waves else np.zeros_like(t) for g in SOURCE_GROUPS}
     message = "" if settled else (
         f"readout still moving at {t[-1]:.4g} s after {extensions} extensions")
     return ColumnRun(j, "ok" if settled else "unsettled", 0, extensions, described, message, sha,

@@ -23,8 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spicecim.devices import amplifier
 from spicecim.netlist.readout import switch_conductance_s
-from spicecim.sim.batched.circuit import FRONT_END_UNKNOWNS, Structure
+from spicecim.sim.batched.circuit import Structure
 
 MAX_ITERATIONS = 50
 """Newton iterations per point before the column is given up as failed (ngspice cuts the step
@@ -40,9 +41,10 @@ class Tolerances:
 
 
 def _front_end(st: Structure, p: Arrays, t: Any, vb: Any, y: Any) -> tuple[Any, Any]:
-    """Currents leaving, and charges on, ``[b, *y, f]`` for one column (scalars): ``f`` is
-    the amplifier's output, not an unknown (an ideal source), whose row gives the current the
-    amplifier delivers."""
+    """Currents leaving, and charges on, ``[b, *y, o]`` for one column (scalars): ``o`` is
+    the amplifier's compressed output, not an unknown (an ideal source), whose row gives the
+    current the amplifier delivers. ``y`` is ``[p1, out]``, and the amplifier's pin ``f``
+    behind its output resistance when it has one (else ``f`` is ``o``)."""
     g_h = switch_conductance_s(t, p["fe_r_on_ohm"], p["fe_hold_s"] if st.hold else None, jnp)
     zero = 0.0 * vb
     if st.front_end == "passive":
@@ -50,45 +52,55 @@ def _front_end(st: Structure, p: Arrays, t: Any, vb: Any, y: Any) -> tuple[Any, 
         i = jnp.stack([vb / p["fe_r_sense_ohm"] + (vb - out) * g_h, (out - vb) * g_h, zero])
         q = jnp.stack([zero, p["fe_c_s_f"] * out, zero])
         return i, q
-    assert st.opamp is not None
     p1, out = y[0], y[1]
-    f = st.opamp.output_v(p1, jnp)
-    i_p1 = p["fe_gm_s"] * vb + p1 / p["fe_r1_ohm"]
+    o = amplifier.output_v(p1, p["fe_v_swing_v"])
+    f = y[2] if st.amp_pin else o
+    # the non-inverting input is ground (through Rn, which carries no current)
+    i_sl = p["fe_i_sl_a"] if st.slew else None
+    i_p1 = -amplifier.first_stage_a(-vb, p["fe_gm_s"], i_sl, jnp) + p1 / p["fe_r1_ohm"]
     q_p1 = p["fe_c1_f"] * p1
     i_out, q_out = (out - f) * g_h, p["fe_c_s_f"] * out
     if st.front_end == "tia":
-        i_b = (vb - f) / p["fe_r_f_ohm"]
-        i = jnp.stack([i_b, i_p1, i_out, -i_b - i_out])
-        q = jnp.stack([zero, q_p1, q_out, zero])
+        i_b, q_b = (vb - f) / p["fe_r_f_ohm"], zero
     else:  # integrator: the reset switch is open for every t > 0
-        q_b = p["fe_c_int_f"] * (vb - f)
-        i = jnp.stack([zero, i_p1, i_out, -i_out])
-        q = jnp.stack([q_b, q_p1, q_out, -q_b])
-    return i, q
+        i_b, q_b = zero, p["fe_c_int_f"] * (vb - f)
+    i_f, q_f = -i_b - i_out, -q_b  # into the feedback and the switch from the pin
+    if not st.amp_pin:
+        return jnp.stack([i_b, i_p1, i_out, i_f]), jnp.stack([q_b, q_p1, q_out, q_f])
+    i_o = (o - f) / p["fe_r_o_ohm"]
+    return (jnp.stack([i_b, i_p1, i_out, i_f - i_o, i_o]),
+            jnp.stack([q_b, q_p1, q_out, q_f, zero]))
 
 
 def _small_solve(a: Any, b: Any) -> Any:
-    """``a^-1 b`` for a batch of small dense blocks: closed form up to 2x2 (a batched LAPACK
-    call per 2x2 block costs more than the column's tridiagonal solve), LU beyond."""
-    if a.shape[-1] == 1:
+    """``a^-1 b`` for a batch of small dense blocks: closed form up to 3x3 (a batched LAPACK
+    call per block costs more than the column's tridiagonal solve), LU beyond."""
+    n = a.shape[-1]
+    if n == 1:
         return b / a
-    if a.shape[-1] == 2:
-        det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
-        inv = jnp.stack([jnp.stack([a[:, 1, 1], -a[:, 0, 1]], axis=1),
-                         jnp.stack([-a[:, 1, 0], a[:, 0, 0]], axis=1)], axis=1) / det[:, None, None]
-        return jnp.einsum("bij,bjk->bik", inv, b)
-    return jnp.linalg.solve(a, b)
+    if n > 3:
+        return jnp.linalg.solve(a, b)
+    if n == 2:
+        adj = jnp.stack([jnp.stack([a[:, 1, 1], -a[:, 0, 1]], axis=1),
+                         jnp.stack([-a[:, 1, 0], a[:, 0, 0]], axis=1)], axis=1)
+    else:  # the adjugate: cofactor (j, i) at (i, j)
+        adj = jnp.stack([jnp.stack([
+            a[:, (j + 1) % 3, (i + 1) % 3] * a[:, (j + 2) % 3, (i + 2) % 3]
+            - a[:, (j + 1) % 3, (i + 2) % 3] * a[:, (j + 2) % 3, (i + 1) % 3]
+            for j in range(3)], axis=1) for i in range(3)], axis=1)
+    det = jnp.einsum("bj,bj->b", a[:, 0, :], adj[:, :, 0])
+    return jnp.einsum("bij,bjk->bik", adj, b) / det[:, None, None]
 
 
 def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
     """The jitted transient for columns of ``st``, a block of points at a time: ``(arrays,
-    steps, carry) -> (carry, (v_out, p_drivers, p_frontend, iterations))``, each output
+    steps, carry) -> (carry, (v_out, p_drivers, p_frontend, p_rowrail, iterations))``, each output
     ``(points, B)``, ``carry`` from :func:`initial_carry` or the last block (its last entry:
     whether every point so far converged). ``steps`` holds per point ``t``, the Gear
     coefficients ``a0 a1 a2`` of ``q_n, q_{n-1}, q_{n-2}``, the predictor's ``h_n / h_{n-1}``
     and ``live`` (0 for padding past a column's last point). A fixed block length means one
     compilation per structure and batch size, whatever the run's length."""
-    m, k = st.rows, FRONT_END_UNKNOWNS[st.front_end]
+    m, k = st.rows, st.unknowns
     access = st.access
     n_nodes = st.nodes
     fe_batch = jax.vmap(partial(_front_end, st))
@@ -233,15 +245,18 @@ def make_transient(st: Structure, tol: Tolerances) -> Callable[..., Any]:
         inner = s["a"] if st.access is not None else xc
         r = jnp.where(driven, s["r"], v_src)
         i_row = jnp.where(driven, p["g_row_s"] * (v_src - r), cell(p, r, inner))
-        # each row's DAC delivers at its own voltage the current this column draws
+        # each row's DAC delivers at its own voltage the current this column draws; the
+        # row's buffer draws the same current from the rail (Fr<i> on Vdrail)
         p_drv = jnp.sum(p["v_dac_v"] * ramp * i_row, axis=1)
+        p_rail = p["rail_v"] * jnp.sum(i_row, axis=1)
         if st.opamp is not None:
             i_fe, _ = fe_batch(p, t, s["x"][:, -1], s["y"])
             i_out = i_fe[:, -1] + a0 * q[2][:, -1] + hist[2][:, -1]
-            p_fe = st.opamp.supply_power_w(i_out, jnp)
+            p_fe = amplifier.supply_power_w(i_out, p["fe_i_q_a"], p["fe_vdd_v"], jnp)
         else:
             p_fe = jnp.zeros_like(p_drv)
-        return s["y"][:, -1], p_drv, p_fe
+        out = s["y"][:, 0 if st.opamp is None else 1]  # the sampling capacitor (after p1)
+        return out, p_drv, p_fe, p_rail
 
     def advance(p: Arrays, points: Arrays, carry: tuple) -> tuple:
         return jax.lax.scan(partial(step, p=p), carry, points)
@@ -253,7 +268,7 @@ def initial_carry(st: Structure, size: int) -> tuple:
     """The state before the first point: every node at 0 V, every charge 0 (the operating
     point of sources that all start at 0 V; the integrator's reset holds its capacitor
     empty)."""
-    k = FRONT_END_UNKNOWNS[st.front_end]
+    k = st.unknowns
     s0 = {"x": jnp.zeros((size, st.nodes)), "r": jnp.zeros((size, st.rows)),
           "a": jnp.zeros((size, st.rows)), "y": jnp.zeros((size, k))}
     q0 = (jnp.zeros((size, st.nodes)), jnp.zeros((size, st.rows)), jnp.zeros((size, k + 2)))
