@@ -124,21 +124,32 @@ def window_energy(t: np.ndarray, p: np.ndarray, t_end: float) -> float:
     """The integral of ``p`` from ``t[0]`` to ``t_end``: Simpson's rule on the given (uneven)
     points up to the last point before ``t_end``, then the quadratic through the three points
     around it over the rest (past the last point: the last power)."""
+    return float(window_energies(t, np.asarray(p, float)[None], t_end)[0])
+
+
+def window_energies(t: np.ndarray, p: np.ndarray, t_end: float) -> np.ndarray:
+    """:func:`window_energy` of each row of ``p`` (waveforms on the one time grid ``t``), in one
+    pass: a column's source groups share their time points."""
     t, p = np.asarray(t, float), np.asarray(p, float)
-    if t_end <= t[0] or len(t) < 2:
-        return 0.0
+    if t_end <= t[0] or len(t) < 2 or len(p) == 0:
+        return np.zeros(len(p))
     if len(t) == 2:  # too few points for a quadratic: the line through them
         span = min(t_end, t[1]) - t[0]
-        slope = (p[1] - p[0]) / (t[1] - t[0])
-        return float(p[0] * span + 0.5 * slope * span**2 + p[1] * max(t_end - t[1], 0.0))
-    running = cumulative_simpson(p, x=t, initial=0.0)
+        slope = (p[:, 1] - p[:, 0]) / (t[1] - t[0])
+        return p[:, 0] * span + 0.5 * slope * span**2 + p[:, 1] * max(t_end - t[1], 0.0)
+    running = cumulative_simpson(p, x=t, axis=-1, initial=0.0)
     if t_end >= t[-1]:
-        return float(running[-1] + p[-1] * (t_end - t[-1]))
+        return running[:, -1] + p[:, -1] * (t_end - t[-1])
     k = int(np.searchsorted(t, t_end, side="right")) - 1  # t[k] <= t_end < t[k + 1]
     lo = min(max(k - 1, 0), len(t) - 3)
-    # The quadratic in (x - t[k]) through the three points around t_end, from t[k] to t_end.
-    coeffs = np.polyfit(t[lo:lo + 3] - t[k], p[lo:lo + 3], 2)
-    return float(running[k] + np.polyval(np.polyint(coeffs), t_end - t[k]))
+    # The quadratic through the three points around t_end, integrated from t[k] to t_end in
+    # Lagrange form (x from t[k]): each point's weight is its basis polynomial's integral.
+    x, h = t[lo:lo + 3] - t[k], t_end - t[k]
+    weights = np.empty(3)
+    for j in range(3):
+        a, b = np.delete(x, j)
+        weights[j] = (h**3 / 3 - (a + b) * h**2 / 2 + a * b * h) / ((x[j] - a) * (x[j] - b))
+    return running[:, k] + p[:, lo:lo + 3] @ weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +189,9 @@ def measure_column(t: np.ndarray, v_out: np.ndarray, v_in: np.ndarray,
     in_final = float(v_in[-1])
     input_done = float(t[0]) if in_final == 0 else crossing_time(t, v_in, in_final)
     window = max(settle, input_done, rise_s) if math.isfinite(settle) else float(t[-1])
-    energy = {name: window_energy(t, p, window) for name, p in power_w.items()}
+    names = list(power_w)
+    powers = np.array([power_w[n] for n in names], float).reshape(len(names), len(t))
+    energy = dict(zip(names, window_energies(t, powers, window).tolist(), strict=True))
     energy["sh"] = sized.readout.sample_hold.clock_energy_j
     energy["adc"] = sized.readout.adc.e_conv_j
     latency = max(settle - edge, 0.0) if math.isfinite(settle) else math.nan

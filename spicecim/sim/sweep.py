@@ -167,12 +167,10 @@ def solve_drives(tile: Tile, mode: str) -> list[RowDrive]:
     sol = solve.solve(tile, nodes=True)
     assert sol.v_row_v is not None  # asked for with nodes=True
     spec, k = tile.spec, np.arange(tile.spec.cols)
-    drives = []
-    for j in range(spec.cols):
-        r = float(np.sum(spec.driver.r_out_ohm + (np.minimum(j, k) + 1) * spec.wire.r_row_ohm))
-        v_th = sol.v_row_v[:, j] + sol.cell_current_a[:, j] * r
-        drives.append(RowDrive(v_th_v=v_th, r_th_ohm=np.full(spec.rows, r)))
-    return drives
+    r = np.sum(spec.driver.r_out_ohm + (np.minimum.outer(k, k) + 1) * spec.wire.r_row_ohm, axis=1)
+    v_th = (sol.v_row_v + sol.cell_current_a * r).T.copy()  # a column's rows contiguous
+    return [RowDrive(v_th_v=v_th[j], r_th_ohm=np.full(spec.rows, r[j]))
+            for j in range(spec.cols)]
 
 
 @dataclass(frozen=True, slots=True)
