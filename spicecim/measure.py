@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 import numpy as np
-from scipy.integrate import cumulative_simpson
 
 from spicecim.devices.readout import AdcModel, SizedReadout
 from spicecim.errors import check
@@ -137,7 +136,7 @@ def window_energies(t: np.ndarray, p: np.ndarray, t_end: float) -> np.ndarray:
         span = min(t_end, t[1]) - t[0]
         slope = (p[:, 1] - p[:, 0]) / (t[1] - t[0])
         return p[:, 0] * span + 0.5 * slope * span**2 + p[:, 1] * max(t_end - t[1], 0.0)
-    running = cumulative_simpson(p, x=t, axis=-1, initial=0.0)
+    running = _cumulative_simpson(t, p)
     if t_end >= t[-1]:
         return running[:, -1] + p[:, -1] * (t_end - t[-1])
     k = int(np.searchsorted(t, t_end, side="right")) - 1  # t[k] <= t_end < t[k + 1]
@@ -150,6 +149,37 @@ def window_energies(t: np.ndarray, p: np.ndarray, t_end: float) -> np.ndarray:
         a, b = np.delete(x, j)
         weights[j] = (h**3 / 3 - (a + b) * h**2 / 2 + a * b * h) / ((x[j] - a) * (x[j] - b))
     return running[:, k] + p[:, lo:lo + 3] @ weights
+
+
+def _cumulative_simpson(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """scipy's ``cumulative_simpson(p, x=t, axis=-1, initial=0)`` for 3 or more points, the same
+    operations in the same order without its argument handling (which cost 20x the arithmetic
+    on a column's few hundred points)."""
+    dx = np.diff(t)
+    forward = _simpson_intervals(p, dx)
+    backward = _simpson_intervals(p[:, ::-1], dx[::-1])[:, ::-1]
+    sub = np.empty((len(p), len(t) - 1))
+    sub[:, :-1:2] = forward[:, ::2]
+    sub[:, 1::2] = backward[:, ::2]
+    sub[:, -1] = backward[:, -1]  # the last interval has no point after it
+    out = np.zeros((len(p), len(t)))
+    np.cumsum(sub, axis=-1, out=out[:, 1:])
+    return out
+
+
+def _simpson_intervals(p: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    """Each interval's integral of the quadratic through its two points and the next (Cartwright,
+    "Simpson's rule cumulative integration with MS Excel and irregularly-spaced data", eqn 8)."""
+    x21, x32 = dx[:-1], dx[1:]
+    f1, f2, f3 = p[:, :-2], p[:, 1:-1], p[:, 2:]
+    x31 = x21 + x32
+    x21_x31 = x21 / x31
+    x21_x32 = x21 / x32
+    x21x21_x31x32 = x21_x31 * x21_x32
+    coeff1 = 3 - x21_x31
+    coeff2 = 3 + x21x21_x31x32 + x21_x31
+    coeff3 = -x21x21_x31x32
+    return x21 / 6 * (coeff1 * f1 + coeff2 * f2 + coeff3 * f3)
 
 
 @dataclass(frozen=True, slots=True)
