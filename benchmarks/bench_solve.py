@@ -9,7 +9,7 @@ badcrossbar on the same circuit, whose currents must agree); 256x256 with 1,000 
 memory. Times are the best of a few runs (``--repeat``). badcrossbar's circuit has ideal
 drivers, a virtual-ground readout and the same resistance on row and column segments, so that
 comparison uses a spec set the same way. Both run with one BLAS thread (spicecim always does;
-see spicecim/solve.py) so a busy machine slows neither more than the other.
+see spicecim/solve/__init__.py) so a busy machine slows neither more than the other.
 """
 
 from __future__ import annotations

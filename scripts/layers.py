@@ -56,7 +56,7 @@ WHAT = {
     "store.files": "the one atomic file writer (stdlib only)",
     "devices": "compact models and readout front ends",
     "netlist": "specifications, weights -> conductances, SPICE text",
-    "solve": "the sparse nodal DC solver",
+    "solve": "the DC solvers: wire-layer lines and the sparse nodal network",
     "measure": "latency, energy and schedules from waveforms (pure numpy)",
     "store": "the HDF5 run file, its journal and lock (imports no simulator)",
     "sim.ngspice": "the ngspice shared library (the only PySpice import)",

@@ -216,3 +216,18 @@ def test_the_largest_time_constant_sets_each_column() -> None:
     assert b["set_by"] == ["frontend", "row"]
     assert b["latency_median_s"] == pytest.approx(6e-9)
     assert b["set_by_share"] == {"row": 0.5, "column": 0.0, "frontend": 0.5, "sample_hold": 0.0}
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 8, 231])
+def test_cumulative_simpson_is_scipys_to_the_bit(n: int) -> None:
+    """measure's own cumulative Simpson repeats scipy's arithmetic (a column's energies must not
+    move when the faster code replaced scipy's call)."""
+    from scipy.integrate import cumulative_simpson
+
+    from spicecim.measure import _cumulative_simpson
+
+    rng = np.random.default_rng(n)
+    t = np.cumsum(rng.uniform(1e-12, 1e-10, n))
+    p = rng.normal(size=(3, n))
+    np.testing.assert_array_equal(_cumulative_simpson(t, p),
+                                  cumulative_simpson(p, x=t, axis=-1, initial=0.0))

@@ -27,6 +27,7 @@ from spicecim.solve import (
     row_drives,
     solve,
     solve_batch,
+    solve_nodal,
     termination_ohm,
     transfer_matrix,
 )
@@ -197,6 +198,30 @@ def test_kirchhoff_holds_at_every_node(tile: Tile) -> None:
         cell, v = tile.spec.cell, sol.v_row_v - sol.v_col_v
         law = (tile.g_s * v if cell.kind == "linear" else cell.memristor.current(v, tile.g_s))
         assert np.max(np.abs(sol.cell_current_a - law)) <= 1e-10 * scale
+
+
+@SETTINGS
+@given(tiles())
+def test_line_solver_agrees_with_the_nodal_network(tile: Tile) -> None:
+    """The two-layer line solver (every tile with resistive wires) and Newton-Krylov on the
+    whole nodal network find the same operating point."""
+    _same_operating_point(solve(tile, nodes=True), solve_nodal(tile, nodes=True))
+
+
+@pytest.mark.parametrize(("n", "cell", "access"), [(64, "memristor", True), (48, "linear", False)])
+def test_line_solver_agrees_on_default_tiles(n: int, cell: str, access: bool) -> None:
+    spec = default_spec(n, n, cell=cell, access=access)
+    rng = np.random.default_rng(n)
+    tile = Tile(spec, rng.uniform(1e-6, 40e-6, (n, n)), rng.uniform(0, 1, n))
+    _same_operating_point(solve(tile, nodes=True), solve_nodal(tile, nodes=True))
+
+
+def _same_operating_point(a: Solution, b: Solution) -> None:
+    scale = max(float(np.max(np.abs(b.cell_current_a))), 1e-30)
+    assert np.max(np.abs(a.cell_current_a - b.cell_current_a)) <= 1e-9 * scale
+    tol_v = 1e-10 * a.spec.driver.v_full_v
+    assert np.max(np.abs(a.v_row_v - b.v_row_v)) <= tol_v
+    assert np.max(np.abs(a.v_col_v - b.v_col_v)) <= tol_v
 
 
 @SETTINGS

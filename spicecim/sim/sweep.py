@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -167,12 +168,10 @@ def solve_drives(tile: Tile, mode: str) -> list[RowDrive]:
     sol = solve.solve(tile, nodes=True)
     assert sol.v_row_v is not None  # asked for with nodes=True
     spec, k = tile.spec, np.arange(tile.spec.cols)
-    drives = []
-    for j in range(spec.cols):
-        r = float(np.sum(spec.driver.r_out_ohm + (np.minimum(j, k) + 1) * spec.wire.r_row_ohm))
-        v_th = sol.v_row_v[:, j] + sol.cell_current_a[:, j] * r
-        drives.append(RowDrive(v_th_v=v_th, r_th_ohm=np.full(spec.rows, r)))
-    return drives
+    r = np.sum(spec.driver.r_out_ohm + (np.minimum.outer(k, k) + 1) * spec.wire.r_row_ohm, axis=1)
+    v_th = (sol.v_row_v + sol.cell_current_a * r).T.copy()  # a column's rows contiguous
+    return [RowDrive(v_th_v=v_th[j], r_th_ohm=np.full(spec.rows, r[j]))
+            for j in range(spec.cols)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +179,10 @@ class SweepPart:
     """Columns of one tile for :func:`sweep_tiles`, under ``key`` (e.g. the tile's name in a
     run): the tile, one :class:`RowDrive` per column, the options and the columns to run.
     Given ``drive`` (a mode of :func:`row_drives`) instead of ``drives``, the drives are solved
-    when the part's first task is made (a group's members together, before the group's first
-    task): a job of many tiles starts simulating after the first tile's or group's solves, and
-    the next ones' solves overlap the simulation of the first.
+    on a thread a few parts before the part's first task is made (a group's members before the
+    group's first task): a job of many tiles starts simulating after the first tile's or
+    group's solves, and the next ones' solves overlap the simulation and the collection of
+    results.
     Parts of one ``group`` share their conductances and options (one tile under several
     inputs): each of their columns is loaded once and run for every input that needs it
     (:func:`~spicecim.sim.column.simulate_column_inputs`)."""
@@ -286,29 +286,47 @@ def sweep_tiles(parts: Sequence[SweepPart], *, executor: cf.Executor | None = No
 
 def _tasks(parts: Sequence[SweepPart], size: int | None, workers: int, broken: frozenset[int]
            ) -> Iterator[tuple[str | None, Callable[..., Any], object]]:
-    """``(key, worker function, task)`` for every batch, made as they are asked for (a part's
-    drives are solved on the way, :meth:`SweepPart.solved`): a part's own key, or None for a
-    group's task (its runs carry their keys)."""
+    """``(key, worker function, task)`` for every batch, made as they are asked for: a part's
+    own key, or None for a group's task (its runs carry their keys). The parts' drives
+    (:meth:`SweepPart.solved`) are solved :data:`SOLVED_AHEAD` parts ahead on a thread, so the
+    caller goes on collecting results while the next parts' DC solves run."""
     groups: dict[str, list[SweepPart]] = {}
     for p in parts:
-        if p.group is None:
-            drives = p.solved()
-            for b in _batches(p.columns, size, workers):
-                yield (p.key, simulate_task, ColumnTask(
-                    p.tile, b, tuple(drives[j] for j in b), p.options, broken & set(b),
-                    p.engine))
-        else:
+        if p.group is not None:
             groups.setdefault(p.group, []).append(p)
+    singles = [p for p in parts if p.group is None]
+    drives = _solved_ahead([*singles, *(m for members in groups.values() for m in members)])
+    for p in singles:
+        solved = next(drives)
+        for b in _batches(p.columns, size, workers):
+            yield (p.key, simulate_task, ColumnTask(
+                p.tile, b, tuple(solved[j] for j in b), p.options, broken & set(b), p.engine))
     for members in groups.values():
         columns = sorted(set().union(*(set(p.columns) for p in members)))
         pending = [set(p.columns) for p in members]
-        solved = [p.solved() for p in members]
+        by_part = [next(drives) for _ in members]
         for batch in _batches(columns, size, workers):
             by_member = tuple(tuple(d[j] if j in todo else None for j in batch)
-                              for d, todo in zip(solved, pending, strict=True))
+                              for d, todo in zip(by_part, pending, strict=True))
             yield (None, simulate_group_task, GroupTask(
                 tuple(p.key for p in members), tuple(p.tile for p in members), batch, by_member,
                 members[0].options, broken & set(batch), members[0].engine))
+
+
+SOLVED_AHEAD = 2
+"""Parts whose drives are solved ahead of the task that needs them: the next one is ready
+when it is asked for; more would only hold more drives in memory."""
+
+
+def _solved_ahead(parts: Sequence[SweepPart]) -> Iterator[tuple[RowDrive, ...]]:
+    """Each part's drives in order, solved on one thread :data:`SOLVED_AHEAD` parts ahead."""
+    with cf.ThreadPoolExecutor(1, thread_name_prefix="spicecim-drives") as solver:
+        queue = deque(solver.submit(p.solved) for p in parts[:SOLVED_AHEAD])
+        for p in parts[SOLVED_AHEAD:]:
+            queue.append(solver.submit(p.solved))
+            yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
 
 
 def _batches(columns: Sequence[int], size: int | None, workers: int) -> list[tuple[int, ...]]:

@@ -67,15 +67,22 @@ def _run(parts: list[sweep.SweepPart], monkeypatch: pytest.MonkeyPatch
     return events, pool
 
 
-def test_each_tile_is_solved_when_its_first_task_is_made(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    events, pool = _run(_parts([None, None, None]), monkeypatch)
+def _first_submit(events: list[tuple[str, str]], name: str) -> int:
+    return next(i for i, (kind, names) in enumerate(events)
+                if kind == "submit" and name in names.split(","))
+
+
+def test_each_tile_is_solved_ahead_of_its_first_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    events, pool = _run(_parts([None, None, None, None, None]), monkeypatch)
     solves = [i for i, (kind, _) in enumerate(events) if kind == "solve"]
-    assert [events[i][1] for i in solves] == ["t0", "t1", "t2"]
-    # every tile's tasks go out before the next tile is solved, the first after one solve
-    assert events[1] == ("submit", "t0")
-    for i, name in zip(solves[1:], ["t0", "t1"], strict=True):
-        assert events[i - 1] == ("submit", name)
+    names = [f"t{k}" for k in range(5)]
+    assert [events[i][1] for i in solves] == names  # in order, each once
+    for k, name in enumerate(names):
+        first = _first_submit(events, name)
+        # solved before its first task goes out, and no more than SOLVED_AHEAD tiles ahead
+        assert events.index(("solve", name)) < first
+        started = {n for kind, n in events[:first] if kind == "solve"}
+        assert started <= set(names[:k + 1 + sweep.SOLVED_AHEAD])
     # the tasks carry the drives the mode gives
     first = pool.tasks[0]
     want = sweep.row_drives(first.tile, "isolated")[first.columns[0]]
@@ -85,9 +92,10 @@ def test_each_tile_is_solved_when_its_first_task_is_made(
 def test_a_group_is_solved_together_before_its_first_task(
         monkeypatch: pytest.MonkeyPatch) -> None:
     events, _ = _run(_parts(["a", "a", "b"]), monkeypatch)
-    assert events[:3] == [("solve", "t0"), ("solve", "t1"), ("submit", "t0,t1")]
-    at = events.index(("solve", "t2"))
-    assert events[at - 1] == ("submit", "t0,t1") and events[at + 1] == ("submit", "t2")
+    group = _first_submit(events, "t0")
+    assert group == _first_submit(events, "t1")
+    assert {("solve", "t0"), ("solve", "t1")} <= set(events[:group])
+    assert events.index(("solve", "t2")) < _first_submit(events, "t2")
 
 
 def test_a_part_takes_drives_or_a_drive_mode() -> None:

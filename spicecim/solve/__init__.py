@@ -8,9 +8,13 @@ integrator's virtual ground); capacitors are open at DC; a zero resistance is a 
 nodes are one). Cell currents are positive from row to column, column currents positive into
 the readout, and the ADC voltage is ``column_current_a`` times the sized readout's gain.
 
-Two engines, each the fastest we measured for its job (``benchmarks/bench_solve.py``):
+Three engines, each the fastest we measured for its job (``benchmarks/bench_solve.py``,
+``benchmarks/bench_dcsolve.py``):
 
-- :func:`solve`: one input vector, any cell (linear, memristor sinh I-V, 1T1R). Newton on the
+- :func:`solve`: one input vector, any cell, resistive wires: Newton on the two wire layers
+  (:mod:`spicecim.solve.lines`; 0.1 s of CPU at 256x256 with 1T1R cells, 28x the next).
+- :func:`solve_nodal`: one input vector, any cell (linear, memristor sinh I-V, 1T1R), any wires
+  (zero-resistance segments too; :func:`solve` falls back to it). Newton on the
   sparse nodal Jacobian, started from the linear (chord-conductance) solution. Each linear step
   is a Krylov solve (CG; GMRES for 1T1R, whose transistor makes the Jacobian unsymmetric)
   preconditioned by symmetric block Gauss-Seidel over the row wires, the column wires and the
@@ -46,6 +50,7 @@ from spicecim.devices import AccessTransistor, MemristorParams
 from spicecim.errors import SpecError, check
 from spicecim.netlist.crossbar import RowDrive
 from spicecim.netlist.spec import CrossbarSpec, DriverParams, Tile, quantise_unit, sized_readout
+from spicecim.solve.lines import NotConverged, solve_lines
 
 RTOL = 1e-10
 """Newton stops when a step changes no cell current by more than this times the largest one."""
@@ -381,7 +386,29 @@ def _one_blas_thread():  # noqa: ANN202 - a context manager
 
 def solve(tile: Tile, *, nodes: bool = False) -> Solution:
     """The DC operating point of ``tile`` driven by ``tile.v_in``; ``nodes`` keeps the row- and
-    column-node voltage maps (IR drop) in the result."""
+    column-node voltage maps (IR drop) in the result.
+
+    Tiles whose row and column segments have resistance (every real tile) are solved on their
+    two wire layers (:mod:`spicecim.solve.lines`, about 20x faster at 256x256); the others, and
+    any whose line solve stalls, by :func:`solve_nodal`.
+    """
+    spec = tile.spec
+    if spec.wire.r_row_ohm > 0 and spec.wire.r_col_ohm > 0:
+        with contextlib.suppress(NotConverged), _one_blas_thread():
+            lines = solve_lines(spec, tile.g_s, tile.v_in, termination_ohm(spec, tile.g_s),
+                                rtol=RTOL, floor=_FLOOR, max_newton=_MAX_NEWTON)
+            column = lines.cell_current_a.sum(axis=0)
+            return Solution(
+                spec=spec, column_current_a=column, output_v=column * tile.readout.gain_ohm,
+                cell_current_a=lines.cell_current_a, iterations=lines.solves,
+                residual_a=lines.residual_a, v_row_v=lines.u_v if nodes else None,
+                v_col_v=lines.w_v if nodes else None)
+    return solve_nodal(tile, nodes=nodes)
+
+
+def solve_nodal(tile: Tile, *, nodes: bool = False) -> Solution:
+    """:func:`solve` on the full sparse nodal network: any wires (zero-resistance segments
+    merged into one net), Newton-Krylov over every node including 1T1R middle nodes."""
     spec = tile.spec
     net = _network(spec, tile.v_in, termination_ohm(spec, tile.g_s))
     with _one_blas_thread():  # see transfer_matrix
