@@ -11,7 +11,7 @@ import concurrent.futures as cf
 import math
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -296,21 +296,26 @@ def _tasks(parts: Sequence[SweepPart], size: int | None, workers: int, broken: f
             groups.setdefault(p.group, []).append(p)
     singles = [p for p in parts if p.group is None]
     drives = _solved_ahead([*singles, *(m for members in groups.values() for m in members)])
-    for p in singles:
-        solved = next(drives)
-        for b in _batches(p.columns, size, workers):
-            yield (p.key, simulate_task, ColumnTask(
-                p.tile, b, tuple(solved[j] for j in b), p.options, broken & set(b), p.engine))
-    for members in groups.values():
-        columns = sorted(set().union(*(set(p.columns) for p in members)))
-        pending = [set(p.columns) for p in members]
-        by_part = [next(drives) for _ in members]
-        for batch in _batches(columns, size, workers):
-            by_member = tuple(tuple(d[j] if j in todo else None for j in batch)
-                              for d, todo in zip(by_part, pending, strict=True))
-            yield (None, simulate_group_task, GroupTask(
-                tuple(p.key for p in members), tuple(p.tile for p in members), batch, by_member,
-                members[0].options, broken & set(batch), members[0].engine))
+    # Closed here, not by the garbage collector: a signal's exception raised while the
+    # solver's thread is joined must reach the run, not be lost in a finaliser.
+    try:
+        for p in singles:
+            solved = next(drives)
+            for b in _batches(p.columns, size, workers):
+                yield (p.key, simulate_task, ColumnTask(
+                    p.tile, b, tuple(solved[j] for j in b), p.options, broken & set(b), p.engine))
+        for members in groups.values():
+            columns = sorted(set().union(*(set(p.columns) for p in members)))
+            pending = [set(p.columns) for p in members]
+            by_part = [next(drives) for _ in members]
+            for batch in _batches(columns, size, workers):
+                by_member = tuple(tuple(d[j] if j in todo else None for j in batch)
+                                  for d, todo in zip(by_part, pending, strict=True))
+                yield (None, simulate_group_task, GroupTask(
+                    tuple(p.key for p in members), tuple(p.tile for p in members), batch, by_member,
+                    members[0].options, broken & set(batch), members[0].engine))
+    finally:
+        drives.close()
 
 
 SOLVED_AHEAD = 2
@@ -318,7 +323,7 @@ SOLVED_AHEAD = 2
 when it is asked for; more would only hold more drives in memory."""
 
 
-def _solved_ahead(parts: Sequence[SweepPart]) -> Iterator[tuple[RowDrive, ...]]:
+def _solved_ahead(parts: Sequence[SweepPart]) -> Generator[tuple[RowDrive, ...]]:
     """Each part's drives in order, solved on one thread :data:`SOLVED_AHEAD` parts ahead."""
     with cf.ThreadPoolExecutor(1, thread_name_prefix="spicecim-drives") as solver:
         queue = deque(solver.submit(p.solved) for p in parts[:SOLVED_AHEAD])

@@ -33,7 +33,7 @@ ARGS = {"generate": ["--out", "{d}/net"], "simulate": ["--out", "{d}/run.h5"],
         "solve": ["--out", "{d}/solve.h5"], "evaluate": ["{d}/run.h5"],
         "nerf": ["{d}/run.h5", "--out", "{d}/renders"], "plot": ["{d}/run.h5"],
         "tables": ["{d}/run.h5"], "acam simulate": ["--out", "{d}/acam.h5"],
-        "acam transfer": [], "acam function": []}
+        "acam transfer": [], "acam function": [], "macro": ["hung2023"]}
 
 
 def _commands() -> Iterator[tuple[str, click.Command]]:

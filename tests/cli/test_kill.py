@@ -34,10 +34,11 @@ from spicecim.store.hdf5 import open_run
 SIMULATE = [sys.executable, "-c", "from spicecim.cli import main; main()", "simulate",
             "--out", "run.h5"]
 WAVEFORMS = ["--rows", "32", "--cols", "32", "--workers", "2", "--waveforms", "--progress"]
-# The signal test's run: long enough (96 columns, seconds) that a resumed run is still going
-# when the second signal arrives (32 columns finish in about a second on an idle machine).
-SIGNALLED = ["--rows", "32", "--cols", "96", "--workers", "2", "--waveforms", "--progress"]
-SIGNALLED_COLUMNS = 96
+# The signal test's run: long enough (192 columns, seconds) that a resumed run is still going
+# when the second signal arrives (96 columns once finished between the first progress line and
+# the signal under make test's load, the two-stage amplifier's columns being quicker to settle).
+SIGNALLED = ["--rows", "32", "--cols", "192", "--workers", "2", "--waveforms", "--progress"]
+SIGNALLED_COLUMNS = 192
 MONTE_CARLO = ["--rows", "16", "--cols", "16", "--workers", "2", "--mc", "2", "--progress"]
 # A model co-simulation: fc0 (two input phases) and fc1 of mlp:16-8-8, two inputs each.
 COSIM = ["--rows", "16", "--cols", "16", "--workers", "2", "--model", "mlp:16-8-8",
