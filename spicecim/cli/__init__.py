@@ -28,6 +28,10 @@ INTERRUPTED_EXIT = 128 + signal.SIGINT
 TERMINATED_EXIT = 128 + signal.SIGTERM
 
 
+INTERRUPTED_EARLY = "interrupted before any result was kept; rerun the same command"
+"""What a signal says that lands before a command's own handler (simulate's says what it kept)."""
+
+
 def interrupted_exit(exc: BaseException) -> int:
     """The exit code of a command stopped by ``exc`` (Ctrl-C or SIGTERM)."""
     return TERMINATED_EXIT if isinstance(exc, Terminated) else INTERRUPTED_EXIT
@@ -57,8 +61,7 @@ class OneLineErrors(click.Group):
         except KeyboardInterrupt as exc:
             # Ctrl-C or SIGTERM before a command's own handler (simulate's, which says what it
             # kept): one line, not click's empty line and "Aborted."
-            click.echo("interrupted before any result was kept; rerun the same command",
-                       err=True)
+            click.echo(INTERRUPTED_EARLY, err=True)
             sys.exit(interrupted_exit(exc))
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -82,7 +85,10 @@ class OneLineErrors(click.Group):
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort as exc:
-            click.echo("Aborted.", err=True)
+            # click turns a Ctrl-C or SIGTERM that lands while it parses the command line (before
+            # invoke) into Abort: the same one line as one that lands in the command
+            interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+            click.echo(INTERRUPTED_EARLY if interrupted else "Aborted.", err=True)
             sys.exit(interrupted_exit(exc.__cause__ or exc))
         except click.ClickException as exc:
             click.echo(f"Error: {exc.format_message()}", err=True)

@@ -47,9 +47,12 @@ from spicecim.devices.library import ASSIGN, PARAMS_LINE, header_value, read_lib
 from spicecim.errors import SpecError, check
 
 BOLTZMANN_J_PER_K = 1.380649e-23
+"""Exact by the definition of the kelvin (SI, 2019)."""
 ROOM_TEMPERATURE_K = 300.0
+"""The temperature every noise figure is quoted at (design choice: room temperature)."""
 GAMMA = 2.0 / 3.0
-"""The channel thermal-noise factor of a long-channel MOSFET in saturation (textbook)."""
+"""The channel thermal-noise factor of a long-channel MOSFET in saturation (Razavi, Design of
+Analog CMOS Integrated Circuits, 2nd ed., ch. 7: 4 k T gamma gm, gamma = 2/3)."""
 ZERO_RATIO = 10.0
 """The Miller zero at least this many times the crossover (Palmisano et al. 2001; Allen &
 Holberg's rule gm2 >= 10 gm1 at unity feedback)."""

@@ -4,9 +4,7 @@ Monte Carlo and an interrupted run that resumes to the uninterrupted file."""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -72,26 +70,9 @@ def test_the_checked_columns_are_the_slowest_the_fastest_and_seeded_others() -> 
     assert check.pick_columns(table, 0, "00ff00ff") == []
 
 
-class _FailsAfter(cf.Executor):
-    """Runs every task on ``inner`` but reports each after the first ``n`` as failed."""
-
-    def __init__(self, inner: cf.Executor, n: int) -> None:
-        self._inner, self._n, self._lock = inner, n, threading.Lock()
-
-    def submit(self, fn, /, *args, **kwargs) -> cf.Future:  # noqa: ANN001, ANN003
-        real = self._inner.submit(fn, *args, **kwargs)
-        with self._lock:
-            self._n -= 1
-            if self._n >= 0:
-                return real
-        failed: cf.Future = cf.Future()
-        real.add_done_callback(
-            lambda _: failed.set_exception(SimulationError("a simulation worker died")))
-        return failed
-
-
 @pytest.mark.ngspice
-def test_an_interrupted_batched_run_resumes_to_the_uninterrupted_file(tmp_path: Path) -> None:
+def test_an_interrupted_batched_run_resumes_to_the_uninterrupted_file(
+        tmp_path: Path, fails_after) -> None:  # noqa: ANN001
     rng = np.random.default_rng(3)
     spec = default_spec(8, 8)
     tile = Tile(spec, rng.uniform(1e-6, 40e-6, (8, 8)), rng.uniform(0, 1, 8))
@@ -103,7 +84,7 @@ def test_an_interrupted_batched_run_resumes_to_the_uninterrupted_file(tmp_path: 
         simulate(tile, runs["reference"], options=options, **common)
         with pytest.raises(SimulationError, match="a simulation worker died"):
             simulate(tile, runs["interrupted"], options=options,
-                     **{**common, "executor": _FailsAfter(pool.executor, 2)})
+                     **{**common, "executor": fails_after(pool.executor, 2)})
         with open_run(runs["interrupted"]) as run:
             pending = len(run.pending("tile0"))
         assert 0 < pending < 8

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -110,28 +109,9 @@ def test_mc_stores_replicas_and_the_percentiles_of_each_schedule(tmp_path: Path)
     assert "parameters.monte_carlo.replicas: 3 -> 4" in refused.stderr
 
 
-class _FailsAfter(cf.Executor):
-    """Runs every task on ``inner`` but reports each after the first ``n`` as failed once it
-    has run, as a pool whose workers start dying mid-run does."""
-
-    def __init__(self, inner: cf.Executor, n: int) -> None:
-        self._inner, self._n, self._lock = inner, n, threading.Lock()
-
-    def submit(self, fn, /, *args, **kwargs) -> cf.Future:  # noqa: ANN001, ANN003
-        real = self._inner.submit(fn, *args, **kwargs)
-        with self._lock:
-            self._n -= 1
-            if self._n >= 0:
-                return real
-        failed: cf.Future = cf.Future()
-        real.add_done_callback(
-            lambda _: failed.set_exception(SimulationError("a simulation worker died")))
-        return failed
-
-
 @pytest.mark.ngspice
 def test_an_interrupted_mc_is_never_complete_and_resumes_to_the_same_tables(
-        tmp_path: Path) -> None:
+        tmp_path: Path, fails_after) -> None:  # noqa: ANN001
     tile = _tile(8, 8)
     options = RunOptions(monte_carlo=2)
     runs = {name: tmp_path / f"{name}.h5" for name in ("reference", "interrupted")}
@@ -139,7 +119,7 @@ def test_an_interrupted_mc_is_never_complete_and_resumes_to_the_same_tables(
         common = {"executor": pool.executor, "workers": pool.workers, "columns_per_task": 2,
                   "progress": False}
         simulate(tile, runs["reference"], options=options, **common)
-        broken = {**common, "executor": _FailsAfter(pool.executor, 5)}
+        broken = {**common, "executor": fails_after(pool.executor, 5)}
         with pytest.raises(SimulationError, match="a simulation worker died"):
             simulate(tile, runs["interrupted"], options=options, **broken)
         assert not runs["interrupted"].exists()  # never complete without every replica
