@@ -1,8 +1,11 @@
-"""Display scaling of SI values: stored values stay in base units, text and axes get a prefix."""
+"""Display scaling of SI values: stored values stay in base units, text and axes get a prefix;
+and what a specification field says of itself (:class:`Param`: unit, help, source, range)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 _PREFIXES = ((1e-18, "a"), (1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"),
              (1.0, ""), (1e3, "k"), (1e6, "M"), (1e9, "G"))
@@ -30,3 +33,43 @@ def format_si(value: float, unit: str, *, micro: str = "u", smallest: float = 1e
         return "missing" if math.isnan(value) else "inf"
     scale, label = display_unit(value, unit, micro=micro, smallest=smallest)
     return f"{value / scale:.{digits}g} {label}"
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """What a specification field says of itself, in its metadata (:func:`param`): the
+    command-line option that sets it, what it is, its unit, where its default comes from, the
+    values a user may give it and, for a field left ``None`` by default, how it is then sized.
+    The command line's tile options, their help and their range checks are generated from
+    these (spicecim.cli.options); a field that several share (a row and a column wire) names
+    the same option.
+
+    ``accepted``: the lowest and the highest value, both included (``None``: unbounded);
+    wide on purpose, each bound decades beyond any circuit of the kind modelled, so it refuses
+    only what is absurd (the comment beside each says why). ``dest``: the keyword the command
+    receives where it is not the option's own name."""
+
+    option: str
+    help: str
+    unit: str = ""
+    source: str = ""
+    accepted: tuple[float | None, float | None] | None = None
+    choices: tuple[str, ...] = ()
+    sized: str = ""
+    dest: str = ""
+
+    def text(self) -> str:
+        """The option's help: what it is, its unit, how it is sized by default, its source."""
+        unit = f" ({self.unit})" if self.unit else ""
+        sized = f" [default: {self.sized}]" if self.sized else ""
+        source = f" Source: {self.source}." if self.source else ""
+        return f"{self.help}{unit}{sized}.{source}"
+
+
+PARAM = "param"
+"""The metadata key of a field's :class:`Param`."""
+
+
+def param(option: str, help: str, **kwargs: Any) -> dict[str, Param]:  # noqa: A002
+    """A field's metadata: ``field(metadata=param("--r-wire", "Wire resistance", unit="ohm"))``."""
+    return {PARAM: Param(option, help, **kwargs)}

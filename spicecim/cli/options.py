@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ import click
 import numpy as np
 
 from spicecim import devices
-from spicecim.cli import limits, ranges
+from spicecim.cli import limits
 from spicecim.errors import SpecError
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, make_tile
 from spicecim.store import npy
 from spicecim.store.lock import check_not_in_use
+from spicecim.units import PARAM, Param
 
 
 class Finite(click.FloatRange):
@@ -46,98 +48,93 @@ class Finite(click.FloatRange):
 FINITE = Finite()
 NON_NEGATIVE = Finite(min=0.0)
 POSITIVE = Finite(min=0.0, min_open=True)
-_D = specs.DEFAULT_WIRE, specs.DEFAULT_DRIVER, specs.DEFAULT_READOUT
-_POSITIVE = POSITIVE
 _BITS = click.IntRange(1, 16)
+_ONE_ENCODING = ("Amplitude: the only encoding simulate measures (pulse-width netlists: "
+                 "spicecim generate).")
+
+FieldPath = tuple[str, ...]
+"""Where a field sits in a :class:`~spicecim.netlist.spec.CrossbarSpec` (``("driver",
+"rise_s")``)."""
 
 
-def _within(bounds: ranges.Range) -> Finite:
-    """A float option's type: the finite numbers of a physical range (:mod:`ranges`)."""
-    return Finite(min=bounds[0], max=bounds[1])
+@functools.cache
+def _spec_fields() -> tuple[tuple[FieldPath, Param, Any], ...]:
+    """Every field of the default tile's specification that names an option in its metadata
+    (:class:`~spicecim.units.Param`), with its default value, in the specification's order."""
+    return tuple(_walk(specs.default_spec(), ()))
 
 
-def _opts(encodings: tuple[str, ...]) -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
-    wire, driver, readout = _D
+def _walk(obj: Any, path: FieldPath) -> Iterator[tuple[FieldPath, Param, Any]]:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if PARAM in f.metadata:
+            yield (*path, f.name), f.metadata[PARAM], value
+        elif dataclasses.is_dataclass(value):
+            yield from _walk(value, (*path, f.name))
+
+
+Option = tuple[list[str], dict[str, Any]]
+"""A click option's names and keyword arguments (``click.option(*names, **kwargs)``)."""
+
+
+def _spec_option(p: Param, value: Any, encodings: tuple[str, ...]) -> Option:
+    """The click option of a specification field: its type and checks from the field's
+    accepted range or choices, its default the default tile's."""
+    names = [p.option, p.dest] if p.dest else [p.option]
+    kwargs: dict[str, Any] = {"help": p.text(), "show_default": True}
+    if "/" in p.option:  # a yes/no flag: whether the part is there
+        kwargs["default"] = value is not None
+    elif p.choices:
+        choices = encodings if p.choices == specs.ENCODINGS else p.choices
+        kwargs.update(type=click.Choice(choices), default=value)
+        if len(choices) == 1:
+            kwargs["help"] = _ONE_ENCODING
+    elif isinstance(value, int):
+        lo, hi = (None if b is None else int(b) for b in p.accepted or (None, None))
+        kwargs.update(type=click.IntRange(lo, hi), default=value)
+    elif p.accepted is not None:
+        kwargs.update(type=Finite(min=p.accepted[0], max=p.accepted[1]), default=value,
+                      show_default=value is not None)
+    else:  # a part chosen by its name
+        kwargs["default"] = getattr(value, "name", value)
+    return names, kwargs
+
+
+def _other_options() -> list[Option]:
+    """The tile options that are not the specification's: its weights, inputs and seed."""
+    file = click.Path(dir_okay=False, path_type=Path)
     return [
-        click.option("--rows", type=click.IntRange(min=1), default=256, show_default=True,
-                     help="Rows (inputs) of the tile."),
-        click.option("--cols", type=click.IntRange(min=2), default=256, show_default=True,
-                     help="Physical columns of the tile."),
-        click.option("--cell", type=click.Choice(specs.CELL_KINDS), default="memristor",
-                     show_default=True),
-        click.option("--memristor", "memristor_name", default=specs.DEFAULT_MEMRISTOR,
-                     show_default=True, help="Memristor model in device_models/memristor/."),
-        click.option("--memristor-state", type=click.Choice(specs.CELL_STATES), default="frozen",
-                     show_default=True,
-                     help="frozen: each cell's read I-V at its programmed state (reads); "
-                          "dynamic: the full model, whose state moves (switching drives)."),
-        click.option("--access/--no-access", default=specs.DEFAULT_ACCESS, show_default=True,
-                     help="1T1R cells."),
-        click.option("--r-wire", type=_within(ranges.R_WIRE),
-                     default=wire.r_row_ohm, show_default=True,
-                     help="Row and column wire resistance per cell (ohm)."),
-        click.option("--c-wire", type=_within(ranges.C_WIRE),
-                     default=wire.c_row_f, show_default=True,
-                     help="Row and column wire capacitance per cell (F)."),
-        click.option("--r-driver", type=_within(ranges.R_DRIVER),
-                     default=driver.r_out_ohm, show_default=True,
-                     help="DAC output resistance (ohm)."),
-        click.option("--v-read", type=_within(ranges.V_READ),
-                     default=driver.v_full_v, show_default=True,
-                     help="Full-scale input voltage (V)."),
-        click.option("--rise", type=_within(ranges.RISE),
-                     default=driver.rise_s, show_default=True,
-                     help="Input rise time (s)."),
-        click.option("--dac-bits", type=_BITS, default=driver.dac_bits, show_default=True),
-        click.option("--encoding", type=click.Choice(encodings), default=driver.encoding,
-                     show_default=True,
-                     help="How an input sets its row's drive: the DAC's amplitude, or (netlists "
-                          "and the solver only) the length of a full-scale pulse."
-                     if len(encodings) > 1 else "Amplitude: the only encoding simulate "
-                     "measures (pulse-width netlists: spicecim generate)."),
-        click.option("--front-end", type=click.Choice(devices.FRONT_ENDS),
-                     default=readout.front_end, show_default=True,
-                     help="Column readout: TIA (virtual ground), charge integrator, or a passive "
-                          "sense resistor; each ends in a sample-and-hold."),
-        click.option("--r-f", type=_within(ranges.R_F),
-                     help="TIA feedback resistance (ohm) [default: sized so the tile's worst-case "
-                          "column current reaches the amplifier's swing]."),
-        click.option("--c-int", type=_within(ranges.C_INT),
-                     default=readout.c_int_f, show_default=True,
-                     help="Integrator capacitance (F)."),
-        click.option("--t-int", type=_within(ranges.T_INT),
-                     help="Integration window (s) [default: sized like --r-f]."),
-        click.option("--r-sense", type=_within(ranges.R_SENSE),
-                     help="Passive sense resistance (ohm) [default: sized for a full scale of "
-                          "10 % of --v-read]."),
-        click.option("--c-sample", type=_within(ranges.C_SAMPLE),
-                     help="Sampling capacitance (F) [default: 4x the kT/C bound at the ADC's bits "
-                          "and full scale]."),
-        click.option("--gbw", type=_within(ranges.GBW),
-                     help="Readout amplifier gain-bandwidth product (Hz) [default: the highest "
-                          "its output stage allows at 60 degrees of phase margin in its load]."),
-        click.option("--adc-bits", type=_BITS, default=readout.adc.bits, show_default=True),
-        click.option("--tile-weights", "weights_file",
-                     type=click.Path(dir_okay=False, path_type=Path),
-                     help="The tile's signed weights .npy, (rows, cols/2) differential or "
-                          "(rows, cols-1) reference [default: uniform in [-1, 1] from --seed]."),
-        click.option("--weight-scheme", type=click.Choice(specs.WEIGHT_SCHEMES),
-                     default="differential", show_default=True),
-        click.option("--weight-bits", type=_BITS, default=specs.DEFAULT_WEIGHT_BITS,
-                     show_default=True, help="Conductance levels per device = 2^bits."),
-        click.option("--g-min", type=_POSITIVE,
-                     help=f"Lowest programmed conductance (S) [default: {specs.DEFAULT_G_MIN_S} "
-                          "within the device's range]."),
-        click.option("--g-max", type=_POSITIVE,
-                     help=f"Highest programmed conductance (S) [default: {specs.DEFAULT_G_MAX_S} "
-                          "within the device's range]."),
-        click.option("--tile-inputs", "inputs_file",
-                     type=click.Path(dir_okay=False, path_type=Path),
-                     help="The tile's input vector .npy, (rows,) with values in [0, 1] "
-                          "[default: uniform from --seed]."),
-        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="Seed of random weights/inputs."),
+        (["--tile-weights", "weights_file"], {
+            "type": file,
+            "help": "The tile's signed weights .npy, (rows, cols/2) differential or "
+                    "(rows, cols-1) reference [default: uniform in [-1, 1] from --seed]."}),
+        (["--weight-scheme"], {"type": click.Choice(specs.WEIGHT_SCHEMES),
+                               "default": "differential", "show_default": True}),
+        (["--weight-bits"], {"type": _BITS, "default": specs.DEFAULT_WEIGHT_BITS,
+                             "show_default": True,
+                             "help": "Conductance levels per device = 2^bits."}),
+        (["--g-min"], {"type": POSITIVE,
+                       "help": f"Lowest programmed conductance (S) [default: "
+                               f"{specs.DEFAULT_G_MIN_S} within the device's range]."}),
+        (["--g-max"], {"type": POSITIVE,
+                       "help": f"Highest programmed conductance (S) [default: "
+                               f"{specs.DEFAULT_G_MAX_S} within the device's range]."}),
+        (["--tile-inputs", "inputs_file"], {
+            "type": file,
+            "help": "The tile's input vector .npy, (rows,) with values in [0, 1] "
+                    "[default: uniform from --seed]."}),
+        (["--seed"], {"type": click.IntRange(min=0), "default": 0, "show_default": True,
+                      "help": "Seed of random weights/inputs."}),
     ]
+
+
+def _options(encodings: tuple[str, ...]) -> list[Option]:
+    """Every tile option: one per option a specification field names (fields sharing an
+    option share it), then the weights', inputs' and seed's."""
+    seen: dict[str, Option] = {}
+    for _, p, value in _spec_fields():
+        seen.setdefault(p.option, _spec_option(p, value, encodings))
+    return [*seen.values(), *_other_options()]
 
 
 def tile_options(func: Callable[..., Any] | None = None, *,
@@ -146,23 +143,23 @@ def tile_options(func: Callable[..., Any] | None = None, *,
     ``encodings``: the input encodings the command offers (``@tile_options(encodings=...)``),
     only those it can carry out."""
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(_opts(encodings)):
-            func = option(func)
+        for names, kwargs in reversed(_options(encodings)):
+            func = click.option(*names, **kwargs)(func)
         return func
 
     return decorate if func is None else decorate(func)
 
 
-TILE_OPTION_NAMES = (
-    "rows", "cols", "cell", "memristor_name", "memristor_state", "access", "r_wire", "c_wire",
-    "r_driver", "v_read", "rise", "dac_bits", "encoding", "front_end", "r_f", "c_int", "t_int",
-    "r_sense", "c_sample", "gbw", "adc_bits", "weights_file", "weight_scheme", "weight_bits",
-    "g_min", "g_max", "inputs_file", "seed",
-)
-
-
 def pop_tile_options(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {name: kwargs.pop(name) for name in TILE_OPTION_NAMES}
+    """The tile options' values, taken out of a command's keyword arguments."""
+    return {name: kwargs.pop(name) for name in _option_names()}
+
+
+@functools.cache
+def _option_names() -> tuple[str, ...]:
+    """The keywords the tile options arrive as, as click names them."""
+    return tuple(str(click.Option(names, **kwargs).name)
+                 for names, kwargs in _options(specs.ENCODINGS))
 
 
 def build_tile(opts: dict[str, Any]) -> specs.Tile:
@@ -183,29 +180,32 @@ def build_spec(opts: dict[str, Any]) -> specs.CrossbarSpec:
     limits.check_tile(o["rows"], o["cols"])
     base = specs.default_spec(o["rows"], o["cols"], cell=o["cell"], memristor=o["memristor_name"],
                               access=o["access"], state=o["memristor_state"])
+    changes: dict[str, Any] = {}
     mem = base.cell.memristor
-    if abs(o["v_read"] - mem.v_read_v) > 1e-15:
-        mem = dataclasses.replace(mem, v_read_v=o["v_read"])
-    return specs.CrossbarSpec(
-        rows=o["rows"],
-        cols=o["cols"],
-        cell=dataclasses.replace(base.cell, memristor=mem),
-        wire=specs.WireParams(o["r_wire"], o["c_wire"], o["r_wire"], o["c_wire"]),
-        driver=dataclasses.replace(base.driver, v_full_v=o["v_read"], r_out_ohm=o["r_driver"],
-                                   rise_s=o["rise"], dac_bits=o["dac_bits"],
-                                   encoding=o["encoding"]),
-        readout=readout_of(o, base.readout),
-    )
+    if abs(o["v_read"] - mem.v_read_v) > 1e-15:  # the device is read at the full scale
+        _put(changes, ("cell", "memristor", "v_read_v"), o["v_read"])
+    for path, p, _ in _spec_fields():
+        if path[0] != "cell":  # the cell's options chose it from its library above
+            _put(changes, path, o[p.dest or _name(p.option)])
+    return _replaced(base, changes)
 
 
-def readout_of(opts: dict[str, Any], base: devices.Readout) -> devices.Readout:
-    """The readout the options describe, on top of the default ``base``."""
-    o = opts
-    return dataclasses.replace(
-        base, front_end=o["front_end"], r_f_ohm=o["r_f"], c_int_f=o["c_int"], t_int_s=o["t_int"],
-        r_sense_ohm=o["r_sense"], opamp=dataclasses.replace(base.opamp, gbw_hz=o["gbw"]),
-        sample_hold=dataclasses.replace(base.sample_hold, c_s_f=o["c_sample"]),
-        adc=dataclasses.replace(base.adc, bits=o["adc_bits"]))
+def _name(option: str) -> str:
+    return option.removeprefix("--").replace("-", "_")
+
+
+def _put(changes: dict[str, Any], path: FieldPath, value: Any) -> None:
+    for part in path[:-1]:
+        changes = changes.setdefault(part, {})
+    changes[path[-1]] = value
+
+
+def _replaced(obj: Any, changes: dict[str, Any]) -> Any:
+    """``obj`` with ``changes`` (nested by field) made, each object replaced once, so each is
+    checked once with all its new values."""
+    return dataclasses.replace(obj, **{
+        name: _replaced(getattr(obj, name), value) if isinstance(value, dict) else value
+        for name, value in changes.items()})
 
 
 def weight_mapping(opts: dict[str, Any], mem: devices.MemristorParams) -> WeightMapping:

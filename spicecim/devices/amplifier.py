@@ -45,6 +45,7 @@ from scipy.optimize import brentq
 
 from spicecim.devices.library import ASSIGN, PARAMS_LINE, header_value, read_lib, source_of
 from spicecim.errors import SpecError, check
+from spicecim.units import param
 
 BOLTZMANN_J_PER_K = 1.380649e-23
 """Exact by the definition of the kelvin (SI, 2019)."""
@@ -73,7 +74,10 @@ class OpAmp:
 
     name: str
     a0: float
-    gbw_hz: float | None
+    # 10 THz is beyond any transistor's f_T
+    gbw_hz: float | None = dataclasses.field(metadata=param(
+        "--gbw", "Readout amplifier gain-bandwidth product", unit="Hz", accepted=(1e3, 1e13),
+        sized="the highest its output stage allows at 60 degrees of phase margin in its load"))
     v_swing_v: float
     i_q_a: float | None
     vdd_v: float

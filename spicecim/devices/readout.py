@@ -49,6 +49,7 @@ from spicecim.devices.amplifier import (
 )
 from spicecim.devices.transistor import AccessTransistor
 from spicecim.errors import check
+from spicecim.units import param
 
 FRONT_ENDS = ("tia", "integrator", "passive")
 AMP_FIGURES = ("amp_i_q_a", "amp_i_out_a", "amp_gbw_hz", "amp_a0", "amp_gain_error_lsb",
@@ -65,7 +66,10 @@ class SampleHold:
     r_on_ohm: float
     c_gate_f: float
     v_clock_v: float
-    c_s_f: float | None = None
+    # 1 aF is below any capacitor one can draw (its kT/C noise is 64 mV rms), 1 nF off-chip
+    c_s_f: float | None = dataclasses.field(default=None, metadata=param(
+        "--c-sample", "Sampling capacitance", unit="F", accepted=(1e-18, 1e-9),
+        sized="4x the kT/C bound at the ADC's bits and full scale"))
     kt_margin: float = 4.0
 
     def __post_init__(self) -> None:
@@ -99,7 +103,8 @@ class AdcModel:
     """Behavioural ADC: resolution, conversion time, energy per conversion and area (0:
     unknown; with it, a schedule's ADCs are compared with the array they serve)."""
 
-    bits: int
+    bits: int = dataclasses.field(metadata=param("--adc-bits", "ADC resolution", unit="bits",
+                                                 accepted=(1, 16)))
     t_conv_s: float
     e_conv_j: float
     source: str = ""
@@ -125,14 +130,26 @@ class Readout:
     from the tile by :func:`size`; ``full_scale_v`` None: the ADC's range is the front end's
     output at the tile's worst-case current."""
 
-    front_end: str
+    front_end: str = dataclasses.field(metadata=param(
+        "--front-end", "Column readout: TIA (virtual ground), charge integrator, or a passive "
+        "sense resistor; each ends in a sample-and-hold", choices=FRONT_ENDS))
     opamp: OpAmp
     sample_hold: SampleHold
     adc: AdcModel
-    r_f_ohm: float | None = None
-    c_int_f: float = 1e-12
-    t_int_s: float | None = None
-    r_sense_ohm: float | None = None
+    # the accepted ranges: beyond 1 GOhm a feedback resistor's kT/C and leakage swamp any
+    # column current; 0.1 fF is below a MOM capacitor's parasitics, 1 nF an off-chip part;
+    # 1 ms is a million conversions' worth of an ADC
+    r_f_ohm: float | None = dataclasses.field(default=None, metadata=param(
+        "--r-f", "TIA feedback resistance", unit="ohm", accepted=(1.0, 1e9),
+        sized="sized so the tile's worst-case column current reaches the amplifier's swing"))
+    c_int_f: float = dataclasses.field(default=1e-12, metadata=param(
+        "--c-int", "Integrator capacitance", unit="F", accepted=(1e-16, 1e-9)))
+    t_int_s: float | None = dataclasses.field(default=None, metadata=param(
+        "--t-int", "Integration window", unit="s", accepted=(1e-12, 1e-3),
+        sized="sized like --r-f"))
+    r_sense_ohm: float | None = dataclasses.field(default=None, metadata=param(
+        "--r-sense", "Passive sense resistance", unit="ohm", accepted=(1e-3, 1e9),
+        sized="sized for a full scale of 10 % of --v-read"))
     full_scale_fraction: float = 0.1
     full_scale_v: float | None = None
 

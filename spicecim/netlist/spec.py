@@ -20,6 +20,7 @@ from spicecim import devices
 from spicecim.devices.readout import SizedReadout
 from spicecim.devices.readout import size as size_readout
 from spicecim.errors import SpecError, check
+from spicecim.units import param
 
 if TYPE_CHECKING:
     from spicecim.netlist.weights import WeightMapping
@@ -39,14 +40,23 @@ ENCODINGS = ("amplitude", "pulse_width")
 WEIGHT_SCHEMES = ("differential", "reference")
 
 
+_R_WIRE = param("--r-wire", "Row and column wire resistance per cell", unit="ohm",
+                accepted=(0.0, 1e3), source="NeuroSim V1.4, Cu at 22 nm")
+_C_WIRE = param("--c-wire", "Row and column wire capacitance per cell", unit="F",
+                accepted=(0.0, 1e-12), source="NeuroSim V1.4, 0.2 fF/um")
+
+
 @dataclass(frozen=True, slots=True)
 class WireParams:
     """Row and column wire per cell segment."""
 
-    r_row_ohm: float
-    c_row_f: float
-    r_col_ohm: float
-    c_col_f: float
+    # one option sets both wires (the command line has one --r-wire, see DEFAULT_WIRE); 1 kOhm
+    # is a cell's segment of a wire hundreds of times more resistive than any interconnect
+    # metal, 1 pF a millimetre of wire beside each cell
+    r_row_ohm: float = field(metadata=_R_WIRE)
+    c_row_f: float = field(metadata=_C_WIRE)
+    r_col_ohm: float = field(metadata=_R_WIRE)
+    c_col_f: float = field(metadata=_C_WIRE)
 
     def __post_init__(self) -> None:
         for name in ("r_row_ohm", "r_col_ohm"):
@@ -61,11 +71,24 @@ class DriverParams:
     drawing the row's current from the rail ``v_rail_v`` (:attr:`rail_v`; the ``rowrail``
     energy group). A row whose input is 0 has its DAC gated off: no conversion counted."""
 
-    v_full_v: float
-    r_out_ohm: float
-    rise_s: float
-    dac_bits: int
-    encoding: str = "amplitude"
+    # below 1 mV a device's read current is under the noise of any readout (and latencies
+    # round to 0 fs); the device's own read range caps it further
+    v_full_v: float = field(metadata=param(
+        "--v-read", "Full-scale input voltage", unit="V", accepted=(1e-3, 10.0),
+        source="NeuRRAM's read bias (Wan et al., Nature 2022)"))
+    # above 1 MOhm a DAC could not drive one row of devices of a few uS (the column solver's
+    # Newton steps no longer converge far beyond)
+    r_out_ohm: float = field(metadata=param(
+        "--r-driver", "DAC output resistance", unit="ohm", accepted=(0.0, 1e6)))
+    # an edge under 1 ps is beyond any CMOS driver, one over 1 us makes every column's
+    # transient a million default steps long (hours per tile)
+    rise_s: float = field(metadata=param("--rise", "Input rise time", unit="s",
+                                         accepted=(1e-12, 1e-6)))
+    dac_bits: int = field(metadata=param("--dac-bits", "DAC resolution", unit="bits",
+                                         accepted=(1, 16)))
+    encoding: str = field(default="amplitude", metadata=param(
+        "--encoding", "How an input sets its row's drive: the DAC's amplitude, or (netlists "
+        "and the solver only) the length of a full-scale pulse", choices=ENCODINGS))
     e_conv_j: float = 0.0
     v_rail_v: float = 0.5
 
@@ -103,10 +126,16 @@ class CellParams:
     uses the same read I-V (:meth:`~spicecim.devices.MemristorParams.current`).
     """
 
-    kind: str
-    memristor: devices.MemristorParams
-    access: devices.AccessTransistor | None = None
-    state: str = "frozen"
+    kind: str = field(metadata=param(
+        "--cell", "Cell: a linear resistor (the reference case) or the memristor model",
+        choices=CELL_KINDS))
+    memristor: devices.MemristorParams = field(metadata=param(
+        "--memristor", "Memristor model in device_models/memristor/", dest="memristor_name"))
+    access: devices.AccessTransistor | None = field(default=None, metadata=param(
+        "--access/--no-access", "1T1R cells", source="NeuRRAM's cores are 1T1R"))
+    state: str = field(default="frozen", metadata=param(
+        "--memristor-state", "frozen: each cell's read I-V at its programmed state (reads); "
+        "dynamic: the full model, whose state moves (switching drives)", choices=CELL_STATES))
 
     def __post_init__(self) -> None:
         check(self.kind in CELL_KINDS, "cell", self.kind, f"one of {CELL_KINDS}")
@@ -117,8 +146,10 @@ class CellParams:
 class CrossbarSpec:
     """Everything about a tile's circuit except its data (conductances and inputs)."""
 
-    rows: int
-    cols: int
+    rows: int = field(metadata=param("--rows", "Rows (inputs) of the tile", accepted=(1, None),
+                                     source="NeuRRAM's 256x256 cores"))
+    cols: int = field(metadata=param("--cols", "Physical columns of the tile",
+                                     accepted=(2, None), source="NeuRRAM's 256x256 cores"))
     cell: CellParams
     wire: WireParams
     driver: DriverParams

@@ -111,7 +111,7 @@ TILE_CASES = (
      "not a readable .npy or .npz file"),
     ("--tile-inputs", "empty .npy", ["--tile-inputs", "{d}/empty.npy"], "is empty"),
     ("--tile-inputs", "complex", ["--tile-inputs", "{d}/complex4.npy"], "complex numbers"),
-    # physically absurd: refused with the range (spicecim.cli.ranges), never simulated
+    # physically absurd: refused with the field's accepted range (spicecim.units.Param)
     ("--c-sample", "1e-300", ["--c-sample", "1e-300"], "1e-300 is not in the range 1e-18<="),
     ("--v-read", "1e-12", ["--v-read", "1e-12"], "1e-12 is not in the range 0.001<="),
     ("--r-driver", "1e300", ["--r-driver", "1e300"], "is not in the range 0.0<=x<=1000000.0"),
