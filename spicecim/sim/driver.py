@@ -158,44 +158,46 @@ class RunSummary:
         return open_run(self.path)
 
 
+def column_record(run: ColumnRun, m: ColumnMeasure | None) -> schema.ColumnRecord:
+    """A column table's record from a run and its figures (none: it failed)."""
+    scales = run.scales
+    taus = {} if scales is None else {
+        "tau_row_s": scales.row_s, "tau_column_s": scales.column_s,
+        "tau_frontend_s": scales.frontend_s, "tau_sample_hold_s": scales.sample_hold_s}
+    figures = {} if m is None else {
+        "latency_s": m.latency_s, "settle_s": m.settle_s, "threshold_s": m.threshold_s,
+        "v_final_v": m.v_final_v, "window_s": m.window_s, "snr_db": m.snr_db,
+        "energy_j": dict(m.energy_j), "power_w": dict(m.power_end_w)}
+    return schema.ColumnRecord(
+        column=run.column, status=run.status, retries=run.retries, extensions=run.extensions,
+        refined=int(run.refined), stop_s=run.stop_s, max_step_s=run.max_step_s, cpu_s=run.cpu_s,
+        netlist_sha=run.netlist_sha, ngspice_options=run.ngspice_options, message=run.message,
+        **taus, **figures)  # type: ignore[arg-type]
+
+
 def column_row(run: ColumnRun, m: ColumnMeasure | None) -> dict[str, object]:
     """A column table row (schema.COLUMN_FIELDS) from a run and its figures."""
-    row: dict[str, object] = {
-        "status": run.status, "retries": run.retries, "extensions": run.extensions,
-        "refined": int(run.refined), "stop_s": run.stop_s, "max_step_s": run.max_step_s,
-        "cpu_s": run.cpu_s, "netlist_sha": run.netlist_sha,
-        "ngspice_options": run.ngspice_options, "message": run.message,
-    }
-    if run.scales is not None:
-        row.update(tau_row_s=run.scales.row_s, tau_column_s=run.scales.column_s,
-                   tau_frontend_s=run.scales.frontend_s,
-                   tau_sample_hold_s=run.scales.sample_hold_s)
-    if m is not None:
-        row.update(latency_s=m.latency_s, settle_s=m.settle_s, threshold_s=m.threshold_s,
-                   v_final_v=m.v_final_v, window_s=m.window_s, snr_db=m.snr_db)
-        row.update({schema.energy_field(k): v for k, v in m.energy_j.items()})
-        row.update({schema.power_field(k): v for k, v in m.power_end_w.items()})
-    return row
+    return column_record(run, m).row()
 
 
-def tile_attrs(tile: Tile, drive: str, threshold_fraction: float) -> dict[str, object]:
-    """What a tile's table was made with (:data:`spicecim.store.schema.TILE_ATTRS`)."""
+def tile_attrs(tile: Tile, drive: str, threshold_fraction: float) -> schema.TileAttrs:
+    """What a tile's table was made with (:class:`spicecim.store.schema.TileAttrs`)."""
     sized, spec = tile.readout, tile.spec
     adc = spec.readout.adc
-    return {"spec_digest": spec.digest(), "data_digest": tile.digest(), "drive": drive,
-            "threshold_fraction": threshold_fraction, "front_end": spec.readout.front_end,
-            "i_fs_a": sized.i_fs_a, "gain_ohm": sized.gain_ohm, "c_s_f": sized.c_s_f,
-            "adc_full_scale_v": sized.full_scale_v, "adc_lsb_v": sized.lsb_v,
-            "adc_bits": adc.bits, "adc_t_conv_s": adc.t_conv_s, "adc_e_conv_j": adc.e_conv_j,
-            "noise_v": sized.noise_v, "noise_ok": sized.noise_ok,
-            "noise_warning": sized.noise_warning(), "dac_e_conv_j": spec.driver.e_conv_j,
-            "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j,
-            "noise_ktc_v": sized.ktc_noise_v, **sized.amp_figures(),
-            "adc_area_m2": adc.area_m2, "array_area_m2": spec.rows * spec.cols * CELL_AREA_M2,
-            "ops": 2 * spec.rows * (spec.cols if tile.mapping is None
-                                    else tile.mapping.outputs_for(spec.cols)),
-            "precision": f"{spec.driver.dac_bits}b in x {_weight_bits(tile)} weight, "
-                         f"{adc.bits}b out"}
+    return schema.TileAttrs(
+        spec_digest=spec.digest(), data_digest=tile.digest(), drive=drive,
+        threshold_fraction=threshold_fraction, front_end=spec.readout.front_end,
+        i_fs_a=sized.i_fs_a, gain_ohm=sized.gain_ohm, c_s_f=sized.c_s_f,
+        adc_full_scale_v=sized.full_scale_v, adc_lsb_v=sized.lsb_v, adc_bits=adc.bits,
+        adc_t_conv_s=adc.t_conv_s, adc_e_conv_j=adc.e_conv_j, noise_v=sized.noise_v,
+        noise_ok=sized.noise_ok, noise_warning=sized.noise_warning(),
+        dac_e_conv_j=spec.driver.e_conv_j,
+        sh_e_clock_j=spec.readout.sample_hold.clock_energy_j, noise_ktc_v=sized.ktc_noise_v,
+        **sized.amp_figures(), adc_area_m2=adc.area_m2,
+        array_area_m2=spec.rows * spec.cols * CELL_AREA_M2,
+        ops=2 * spec.rows * (spec.cols if tile.mapping is None
+                             else tile.mapping.outputs_for(spec.cols)),
+        precision=f"{spec.driver.dac_bits}b in x {_weight_bits(tile)} weight, {adc.bits}b out")
 
 
 def _weight_bits(tile: Tile) -> str:
@@ -288,8 +290,8 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
         writer = RunWriter(Path(out), config, provenance, overwrite=overwrite)
         try:
             for t in tiles:
-                writer.add_tile(t.name, t.tile.spec.cols,
-                                tile_attrs(t.tile, options.drive, options.threshold_fraction))
+                attrs = tile_attrs(t.tile, options.drive, options.threshold_fraction)
+                writer.add_tile(t.name, t.tile.spec.cols, attrs.to_dict())
             pending = {t.name: writer.pending(t.name) for t in tiles}
             total = sum(t.tile.spec.cols for t in tiles)
             todo = sum(len(p) for p in pending.values())
@@ -394,7 +396,7 @@ def _store(writer: RunWriter, tile: Tile, name: str, runs: Sequence[ColumnRun],
                                options.threshold_fraction, tile.spec.driver.rise_s)
             if options.waveforms:
                 waves[run.column] = _waves(run)
-        rows[run.column] = column_row(run, m)
+        rows[run.column] = column_record(run, m).row()
     writer.write_columns(name, rows, waves)
 
 

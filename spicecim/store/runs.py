@@ -176,6 +176,14 @@ class Run(ABC):
     @abstractmethod
     def tile_attrs(self, tile: str) -> dict[str, object]: ...
 
+    def tile_record(self, tile: str) -> schema.TileAttrs:
+        """A tile's attributes as their typed record (a run written by this spicecim holds
+        every one; :meth:`tile_attrs` reads older runs too)."""
+        try:
+            return schema.TileAttrs.from_dict(self.tile_attrs(tile))
+        except ResultFileError as exc:
+            raise ResultFileError(f"{self.path}: tile {tile!r}: {exc}") from None
+
     @abstractmethod
     def columns(self, tile: str) -> Table: ...
 

@@ -19,8 +19,11 @@ for strings, ``json`` for the configuration.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
+from spicecim.errors import ResultFileError, check
 from spicecim.netlist.crossbar import SOURCE_GROUPS
 
 SCHEMA_VERSION = 2
@@ -93,31 +96,85 @@ def power_field(group: str) -> str:
     return f"power_{group}_w"
 
 
-COLUMN_FIELDS = (
-    Field("column", "i8", "1", -1),
-    Field("status", "str", "text", PENDING),
-    Field("retries", "i8", "1", 0),
-    Field("extensions", "i8", "1", 0),
-    Field("refined", "i8", "1", 0),
-    Field("latency_s", "f8", "s", float("nan")),
-    Field("settle_s", "f8", "s", float("nan")),
-    Field("threshold_s", "f8", "s", float("nan")),
-    Field("v_final_v", "f8", "V", float("nan")),
-    Field("snr_db", "f8", "dB", float("nan")),
-    Field("window_s", "f8", "s", float("nan")),
-    *(Field(energy_field(part), "f8", "J", float("nan")) for part in ENERGY_PARTS),
-    *(Field(power_field(g), "f8", "W", float("nan")) for g in SOURCE_GROUPS),
-    Field("tau_row_s", "f8", "s", float("nan")),
-    Field("tau_column_s", "f8", "s", float("nan")),
-    Field("tau_frontend_s", "f8", "s", float("nan")),
-    Field("tau_sample_hold_s", "f8", "s", float("nan")),
-    Field("stop_s", "f8", "s", float("nan")),
-    Field("max_step_s", "f8", "s", float("nan")),
-    Field("cpu_s", "f8", "s", float("nan")),
-    Field("netlist_sha", "str", "text", ""),
-    Field("ngspice_options", "str", "text", ""),
-    Field("message", "str", "text", ""),
-)
+_NAN = float("nan")
+
+
+def _value(kind: str, units: str, fill: object) -> Any:
+    """A record field stored as a table column of numpy ``kind`` in ``units``; its default,
+    ``fill``, the value the column holds before it is written."""
+    return field(default=fill, metadata={"kind": kind, "units": units})
+
+
+def _parts(name: Callable[[str], str], parts: tuple[str, ...], units: str) -> Any:
+    """A record field holding one figure per part (part -> value), stored as one column per
+    part named ``name(part)``."""
+    return field(default_factory=dict, metadata={"kind": "f8", "units": units, "name": name,
+                                                 "parts": parts})
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRecord:
+    """One row of a tile's column table: how the column ran and what it measured. The table's
+    datasets are this record's fields (:data:`COLUMN_FIELDS`); ``energy_j`` and ``power_w``
+    one dataset per part (:func:`energy_field`, :func:`power_field`); a field left at its
+    default is not measured (NaN)."""
+
+    column: int = _value("i8", "1", -1)
+    status: str = _value("str", "text", PENDING)
+    retries: int = _value("i8", "1", 0)
+    extensions: int = _value("i8", "1", 0)
+    refined: int = _value("i8", "1", 0)
+    latency_s: float = _value("f8", "s", _NAN)
+    settle_s: float = _value("f8", "s", _NAN)
+    threshold_s: float = _value("f8", "s", _NAN)
+    v_final_v: float = _value("f8", "V", _NAN)
+    snr_db: float = _value("f8", "dB", _NAN)
+    window_s: float = _value("f8", "s", _NAN)
+    energy_j: Mapping[str, float] = _parts(energy_field, ENERGY_PARTS, "J")
+    power_w: Mapping[str, float] = _parts(power_field, SOURCE_GROUPS, "W")
+    tau_row_s: float = _value("f8", "s", _NAN)
+    tau_column_s: float = _value("f8", "s", _NAN)
+    tau_frontend_s: float = _value("f8", "s", _NAN)
+    tau_sample_hold_s: float = _value("f8", "s", _NAN)
+    stop_s: float = _value("f8", "s", _NAN)
+    max_step_s: float = _value("f8", "s", _NAN)
+    cpu_s: float = _value("f8", "s", _NAN)
+    netlist_sha: str = _value("str", "text", "")
+    ngspice_options: str = _value("str", "text", "")
+    message: str = _value("str", "text", "")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if "parts" in f.metadata:
+                parts = sorted(getattr(self, f.name))
+                check(set(parts) <= set(f.metadata["parts"]), f.name, parts,
+                      f"some of {f.metadata['parts']}")
+
+    def row(self) -> dict[str, object]:
+        """The record as the table's row: dataset name -> value (:data:`COLUMN_FIELDS`)."""
+        row: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if "parts" in f.metadata:
+                row.update({f.metadata["name"](p): value.get(p, _NAN) for p in f.metadata["parts"]})
+            else:
+                row[f.name] = value
+        return row
+
+
+def _columns(record: type) -> tuple[Field, ...]:
+    out: list[Field] = []
+    for f in fields(record):
+        kind, units = f.metadata["kind"], f.metadata["units"]
+        if "parts" in f.metadata:
+            out += [Field(f.metadata["name"](p), kind, units, _NAN) for p in f.metadata["parts"]]
+        else:
+            out.append(Field(f.name, kind, units, f.default))
+    return tuple(out)
+
+
+COLUMN_FIELDS = _columns(ColumnRecord)
+"""The column table's datasets, in order: :class:`ColumnRecord`'s fields."""
 
 LAYER_ENERGY_PARTS = ("dac", "array", "frontend", "sh", "adc")
 """A layer's energy by part (:class:`spicecim.measure.LayerSchedule`)."""
@@ -142,43 +199,66 @@ WAVEFORM_FIELDS = (
     *(Field(f"p_{g}_w", "f8", "W", None) for g in SOURCE_GROUPS),
 )
 
-# Tile attributes: (name, unit) - the measurement definitions and readout sizing a table was
-# made with.
-TILE_ATTRS = (
-    ("spec_digest", "text"),
-    ("data_digest", "text"),
-    ("drive", "text"),
-    ("threshold_fraction", "1"),
-    ("front_end", "text"),
-    ("i_fs_a", "A"),
-    ("gain_ohm", "ohm"),
-    ("c_s_f", "F"),
-    ("adc_full_scale_v", "V"),
-    ("adc_lsb_v", "V"),
-    ("adc_bits", "1"),
-    ("adc_t_conv_s", "s"),
-    ("adc_e_conv_j", "J"),
-    ("noise_v", "V"),
-    ("noise_ok", "1"),
-    ("noise_warning", "text"),
-    ("dac_e_conv_j", "J"),
-    ("sh_e_clock_j", "J"),
-    ("noise_ktc_v", "V"),  # the sampling capacitor's own kT/C (noise_v: the whole front end's)
-    ("amp_i_q_a", "A"),  # the sized amplifier (spicecim.devices.readout.AMP_FIGURES)
-    ("amp_i_out_a", "A"),
-    ("amp_gbw_hz", "Hz"),
-    ("amp_a0", "1"),
-    ("amp_gain_error_lsb", "1"),
-    ("amp_r_out_ohm", "ohm"),
-    ("amp_slew_v_per_s", "V/s"),
-    ("amp_phase_margin_deg", "deg"),
-    ("snr_db", "dB"),
-    ("enob", "1"),
-    ("adc_area_m2", "m^2"),  # one ADC's (0: unknown)
-    ("array_area_m2", "m^2"),  # the tile's cells
-    ("ops", "1"),  # operations per activation: 2 per multiply-accumulate of a signed output
-    ("precision", "text"),
-)
+def _attr(units: str) -> Any:
+    return field(metadata={"units": units})
+
+
+@dataclass(frozen=True, slots=True)
+class TileAttrs:
+    """A tile's attributes: the measurement definitions and readout sizing its table was made
+    with (:data:`TILE_ATTRS`, their units in each field's metadata)."""
+
+    spec_digest: str = _attr("text")
+    data_digest: str = _attr("text")
+    drive: str = _attr("text")
+    threshold_fraction: float = _attr("1")
+    front_end: str = _attr("text")
+    i_fs_a: float = _attr("A")
+    gain_ohm: float = _attr("ohm")
+    c_s_f: float = _attr("F")
+    adc_full_scale_v: float = _attr("V")
+    adc_lsb_v: float = _attr("V")
+    adc_bits: int = _attr("1")
+    adc_t_conv_s: float = _attr("s")
+    adc_e_conv_j: float = _attr("J")
+    noise_v: float = _attr("V")
+    noise_ok: bool = _attr("1")
+    noise_warning: str = _attr("text")
+    dac_e_conv_j: float = _attr("J")
+    sh_e_clock_j: float = _attr("J")
+    noise_ktc_v: float = _attr("V")  # the sampling capacitor's own kT/C (noise_v: the front end's)
+    # the sized amplifier (spicecim.devices.readout.AMP_FIGURES)
+    amp_i_q_a: float = _attr("A")
+    amp_i_out_a: float = _attr("A")
+    amp_gbw_hz: float = _attr("Hz")
+    amp_a0: float = _attr("1")
+    amp_gain_error_lsb: float = _attr("1")
+    amp_r_out_ohm: float = _attr("ohm")
+    amp_slew_v_per_s: float = _attr("V/s")
+    amp_phase_margin_deg: float = _attr("deg")
+    snr_db: float = _attr("dB")
+    enob: float = _attr("1")
+    adc_area_m2: float = _attr("m^2")  # one ADC's (0: unknown)
+    array_area_m2: float = _attr("m^2")  # the tile's cells
+    ops: int = _attr("1")  # operations per activation: 2 per multiply-accumulate of a signed output
+    precision: str = _attr("text")
+
+    def to_dict(self) -> dict[str, object]:
+        """The attributes as stored: name -> value, in :data:`TILE_ATTRS` order."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, attrs: Mapping[str, object]) -> TileAttrs:
+        """The record of a tile's stored attributes (every one of them)."""
+        missing = [name for name in TILE_ATTR_NAMES if name not in attrs]
+        if missing:
+            raise ResultFileError(f"tile attributes {missing} are missing: expected a run "
+                                  "written by this spicecim")
+        return cls(**{name: attrs[name] for name in TILE_ATTR_NAMES})  # type: ignore[arg-type]
+
+
+TILE_ATTRS = tuple((f.name, str(f.metadata["units"])) for f in fields(TileAttrs))
+"""Every tile attribute and its unit: :class:`TileAttrs`'s fields."""
 TILE_ATTR_NAMES = tuple(name for name, _ in TILE_ATTRS)
 
 
