@@ -1,10 +1,12 @@
-"""The command group itself: every command listed, and ``--version`` without the heavy
-libraries (commands import them only when they run)."""
+"""The command group itself: every command listed, ``--version`` without the heavy
+libraries (commands import them only when they run), and no CLI function over 40 lines."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -35,3 +37,25 @@ def test_help_lists_every_command() -> None:
 def test_an_unknown_command_is_one_line() -> None:
     result = CliRunner().invoke(cli, ["simulat"])
     assert result.exit_code == 2 and "No such command 'simulat'" in result.output
+
+
+CLI_FOLDER = Path(__file__).resolve().parents[2] / "spicecim" / "cli"
+MOST_LINES = 40
+"""The CLI only parses and prints: no function of it longer than this (its ``def`` line to its
+last, decorators not counted)."""
+# Temporary: the commands other engineers are shrinking to one library call right now. The
+# lead removes this allowlist once they land; nothing may be added to it.
+BEING_SHRUNK = {("simulate.py", "simulate"), ("evaluate.py", "evaluate"),
+                ("nerf.py", "nerf_cmd"), ("tables.py", "render"), ("acam.py", "transfer")}
+
+
+def test_no_cli_function_is_over_40_lines() -> None:
+    long = []
+    for path in sorted(CLI_FOLDER.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MOST_LINES and (path.name, node.name) not in BEING_SHRUNK:
+                    long.append(f"{path.name}::{node.name} ({lines} lines)")
+    assert long == []
+    assert len(list(CLI_FOLDER.glob("*.py"))) > 5  # the folder the test means
