@@ -11,33 +11,13 @@ from spicecim.analog.accuracy import Nonideality
 from spicecim.analog.scoring import evaluate_accuracy, sweep_accuracy
 from spicecim.cost.mapping import TileGeometry, map_model
 from spicecim.errors import SpecError
-from spicecim.models.mlp import Dense, Mlp
+from spicecim.models.mlp import Mlp
 from spicecim.models.presets import init_mlp, sample_inputs
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 
-# Small enough to program in milliseconds, shaped like NeRF: a signed encoded input, a skip,
-# a feature without activation joined with the direction, sigma and rgb heads.
-_LAYERS = (("fc0", ("pos",), 12, "relu"), ("fc1", ("fc0", "pos"), 12, "relu"),
-           ("sigma", ("fc1",), 1, "softplus"), ("feature", ("fc1",), 6, "none"),
-           ("rgb_hidden", ("feature", "dir"), 8, "relu"), ("rgb", ("rgb_hidden",), 3, "sigmoid"))
 
-
-def _tiny(seed: int = 0) -> Mlp:
-    rng = np.random.default_rng(seed)
-    widths = {"pos": 9, "dir": 9}
-    layers = []
-    for name, sources, width, activation in _LAYERS:
-        fan_in = sum(widths[s] for s in sources)
-        w = (rng.uniform(-1, 1, (fan_in, width)) * np.sqrt(3 / fan_in)).astype(np.float32)
-        b = rng.uniform(-0.1, 0.1, width).astype(np.float32)
-        layers.append(Dense(name, sources, w, b, activation))
-        widths[name] = width
-    return Mlp({"pos": 9, "dir": 9}, tuple(layers))
-
-
-def _setup(scheme: str = "differential", rows: int = 8, cols: int = 8):  # noqa: ANN202
-    mlp = _tiny()
+def _setup(mlp: Mlp, scheme: str = "differential", rows: int = 8, cols: int = 8):  # noqa: ANN202
     spec = specs.default_spec(rows, cols)
     weights = WeightMapping(scheme, specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)
     mapping = map_model(mlp, TileGeometry(rows, cols, scheme))
@@ -47,8 +27,8 @@ def _setup(scheme: str = "differential", rows: int = 8, cols: int = 8):  # noqa:
 
 
 @pytest.mark.parametrize("scheme", ["differential", "reference"])
-def test_ideal_settings_reproduce_the_float_pass(scheme: str) -> None:
-    mlp, spec, weights, mapping, points, _ = _setup(scheme)
+def test_ideal_settings_reproduce_the_float_pass(tiny_mlp: Mlp, scheme: str) -> None:
+    mlp, spec, weights, mapping, points, _ = _setup(tiny_mlp, scheme)
     # calibrated on the evaluation points themselves, so no input saturates
     result = evaluate_accuracy(mlp, mapping, spec, weights, Nonideality.ideal(), points, points)
     for out in result.outputs:
@@ -76,8 +56,8 @@ def _strictly(values: list[float], rising: bool) -> bool:
     return all(b > a for a, b in pairs) if rising else all(b < a for a, b in pairs)
 
 
-def test_error_falls_as_adc_bits_rise() -> None:
-    mlp, spec, weights, mapping, points, calibration = _setup()
+def test_error_falls_as_adc_bits_rise(tiny_mlp: Mlp) -> None:
+    mlp, spec, weights, mapping, points, calibration = _setup(tiny_mlp)
     base = dataclasses.replace(Nonideality.ideal(), adc_bits=8)
     results = sweep_accuracy(mlp, mapping, spec, weights, base, {"adc_bits": [2, 4, 6, 8, 10, 12]},
                              points, calibration)
@@ -86,8 +66,8 @@ def test_error_falls_as_adc_bits_rise() -> None:
     assert [r.settings.adc_bits for r in results] == [2, 4, 6, 8, 10, 12]
 
 
-def test_error_rises_with_variation_and_read_noise() -> None:
-    mlp, spec, weights, mapping, points, calibration = _setup()
+def test_error_rises_with_variation_and_read_noise(tiny_mlp: Mlp) -> None:
+    mlp, spec, weights, mapping, points, calibration = _setup(tiny_mlp)
     base = Nonideality.of(spec, weights, read_noise=0.0, adc_bits=None, dac_bits=None)
     results = sweep_accuracy(mlp, mapping, spec, weights, base,
                              {"variation": [0.0, 0.5, 1.0, 2.0, 4.0]}, points, calibration)
@@ -98,8 +78,8 @@ def test_error_rises_with_variation_and_read_noise() -> None:
     assert _strictly([r.output("rgb").rmse for r in noisy], rising=True)
 
 
-def test_each_nonideality_costs_accuracy_and_seeds_repeat() -> None:
-    mlp, spec, weights, mapping, points, calibration = _setup()
+def test_each_nonideality_costs_accuracy_and_seeds_repeat(tiny_mlp: Mlp) -> None:
+    mlp, spec, weights, mapping, points, calibration = _setup(tiny_mlp)
     ideal = evaluate_accuracy(mlp, mapping, spec, weights, Nonideality.ideal(), points,
                               calibration)
     for change in ({"weight_bits": 3}, {"dac_bits": 3}, {"adc_bits": 6}, {"ir_drop": True},
@@ -122,12 +102,12 @@ def test_programming_sigma_of_milo_2021() -> None:
                                [4.326971e-6, 2.733246e-6, 0.0], rtol=1e-6)
 
 
-def test_bad_settings_name_the_field() -> None:
+def test_bad_settings_name_the_field(tiny_mlp: Mlp) -> None:
     with pytest.raises(SpecError, match="adc_bits"):
         Nonideality(4, 8, 0)
     with pytest.raises(SpecError, match="variation"):
         Nonideality(4, 8, 8, variation=-1.0)
-    mlp, spec, weights, mapping, points, calibration = _setup()
+    mlp, spec, weights, mapping, points, calibration = _setup(tiny_mlp)
     with pytest.raises(SpecError, match="sweep"):
         sweep_accuracy(mlp, mapping, spec, weights, Nonideality.ideal(), {"colour": [1]},
                        points, calibration)
@@ -136,9 +116,9 @@ def test_bad_settings_name_the_field() -> None:
                        points, calibration)
 
 
-def test_gain_calibration_undoes_most_of_the_ir_drop() -> None:
+def test_gain_calibration_undoes_most_of_the_ir_drop(tiny_mlp: Mlp) -> None:
     # one 16x16 tile per layer part, wires on: columns read low until calibrated
-    mlp, spec, weights, mapping, points, calibration = _setup(rows=16, cols=16)
+    mlp, spec, weights, mapping, points, calibration = _setup(tiny_mlp, rows=16, cols=16)
     base = dataclasses.replace(Nonideality.ideal(), ir_drop=True)
     off, on = (evaluate_accuracy(mlp, mapping, spec, weights,
                                  dataclasses.replace(base, calibrate=c), points, calibration)
@@ -147,8 +127,8 @@ def test_gain_calibration_undoes_most_of_the_ir_drop() -> None:
     assert max(e for _, e in on.layers) < max(e for _, e in off.layers)
 
 
-def test_calibrated_adc_range_beats_the_worst_case_at_8_bits() -> None:
-    mlp, spec, weights, mapping, points, calibration = _setup(rows=16, cols=16)
+def test_calibrated_adc_range_beats_the_worst_case_at_8_bits(tiny_mlp: Mlp) -> None:
+    mlp, spec, weights, mapping, points, calibration = _setup(tiny_mlp, rows=16, cols=16)
     base = dataclasses.replace(Nonideality.ideal(), adc_bits=8)
     worst, calibrated = (evaluate_accuracy(mlp, mapping, spec, weights,
                                            dataclasses.replace(base, adc_range=r), points,

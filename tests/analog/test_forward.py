@@ -19,27 +19,14 @@ from spicecim import devices
 from spicecim.analog import accuracy as acc
 from spicecim.analog import forward
 from spicecim.cost.mapping import TileGeometry, map_model
-from spicecim.models.mlp import Dense, Mlp
+from spicecim.models.mlp import Mlp
 from spicecim.models.presets import sample_inputs
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping
 
-_LAYERS = (("fc0", ("pos",), 12, "relu"), ("fc1", ("fc0", "pos"), 12, "relu"),
-           ("sigma", ("fc1",), 1, "softplus"), ("feature", ("fc1",), 6, "none"),
-           ("rgb_hidden", ("feature", "dir"), 8, "relu"), ("rgb", ("rgb_hidden",), 3, "sigmoid"))
 
-
-def _setup(scheme: str, rows: int, rows_per_read: int | None = None, slices: int = 1,
+def _setup(mlp: Mlp, scheme: str, rows: int, rows_per_read: int | None = None, slices: int = 1,
            copies: int = 1):  # noqa: ANN202
-    rng = np.random.default_rng(0)
-    widths, layers = {"pos": 9, "dir": 9}, []
-    for name, sources, width, activation in _LAYERS:
-        fan_in = sum(widths[s] for s in sources)
-        w = (rng.uniform(-1, 1, (fan_in, width)) * np.sqrt(3 / fan_in)).astype(np.float32)
-        b = rng.uniform(-0.1, 0.1, width).astype(np.float32)
-        layers.append(Dense(name, sources, w, b, activation))
-        widths[name] = width
-    mlp = Mlp({"pos": 9, "dir": 9}, tuple(layers))
     spec = specs.default_spec(rows, rows)
     # The circuit the NumPy pass's errors below were recorded on: the one-pole amplifier that was
     # the default then (the two-stage one's a0 and output resistance move the virtual ground,
@@ -89,8 +76,9 @@ NUMPY_NOISY_RMSE = (0.00800546, 0.00774912, 0.00795989, 0.00769368, 0.00759829, 
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("change", range(len(CHANGES)))
-def test_without_read_noise_the_forward_repeats_the_numpy_pass(case: str, change: int) -> None:
-    setup = _setup(*CASES[case])
+def test_without_read_noise_the_forward_repeats_the_numpy_pass(tiny_mlp: Mlp, case: str,
+                                                              change: int) -> None:
+    setup = _setup(tiny_mlp, *CASES[case])
     settings = acc.Nonideality.of(setup[1], setup[2], read_noise=0.0, seed=4, **CHANGES[change])
     got = _error(setup, settings)
     # The NumPy pass read in float32 (1e-7 of a current) and XLA divides by an LSB as a
@@ -100,8 +88,8 @@ def test_without_read_noise_the_forward_repeats_the_numpy_pass(case: str, change
         assert got[name] == pytest.approx(want, rel=0.02), (name, got[name], want)
 
 
-def test_with_read_noise_the_error_spreads_as_the_numpy_pass_did() -> None:
-    setup = _setup("differential", 8)
+def test_with_read_noise_the_error_spreads_as_the_numpy_pass_did(tiny_mlp: Mlp) -> None:
+    setup = _setup(tiny_mlp, "differential", 8)
     new = np.array([_error(setup, acc.Nonideality.of(setup[1], setup[2], variation=0.0,
                                                       read_noise=0.05, seed=seed))["rgb"]
                     for seed in range(8)])
