@@ -1,16 +1,19 @@
 """The command group itself: every command listed, ``--version`` without the heavy
-libraries (commands import them only when they run), and no CLI function over 40 lines."""
+libraries (commands import them only when they run), a signal while the command line loads,
+and no CLI function over 40 lines."""
 
 from __future__ import annotations
 
 import ast
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from spicecim.cli import COMMANDS, cli
+from spicecim.cli import COMMANDS, INTERRUPTED_EARLY, cli
 
 HEAVY = ("scipy", "h5py", "matplotlib", "jax", "numpy", "dask", "PySpice")
 
@@ -59,3 +62,30 @@ def test_no_cli_function_is_over_40_lines() -> None:
                     long.append(f"{path.name}::{node.name} ({lines} lines)")
     assert long == []
     assert len(list(CLI_FOLDER.glob("*.py"))) > 5  # the folder the test means
+
+
+# The program as a shell starts it (SIGINT not ignored), signalled by itself the moment it
+# begins to load the command line's libraries (click): inside spicecim's main, before any
+# command and its own handler.
+_SIGNALLED_WHILE_LOADING = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+class Signal:
+    def find_spec(self, name, path=None, target=None):
+        if name == "click":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.{sig})
+        return None
+sys.meta_path.insert(0, Signal())
+from spicecim.cli import main
+sys.argv = ["spicecim", "--version"]
+main()
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_cli_loads_is_one_line_and_its_exit_code(sig: signal.Signals) -> None:
+    done = subprocess.run([sys.executable, "-c", _SIGNALLED_WHILE_LOADING.format(sig=sig.name)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 128 + sig, done.stderr
+    assert done.stdout == "" and done.stderr == INTERRUPTED_EARLY + "\n"
