@@ -6,6 +6,9 @@ a pipe or a test sees none of it."""
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _shown: bool | None = None
@@ -33,3 +36,31 @@ def bar(total: int, unit: str, desc: str) -> Any:  # noqa: ANN401 - tqdm's type
 
     return tqdm(total=total, unit=unit, desc=desc, disable=not shown(), file=sys.stderr,
                 leave=False)
+
+
+TICK_S = 1.0
+"""How often a long step's bar is redrawn while no unit of it has finished."""
+
+
+@contextmanager
+def ticking(bar: Any, every_s: float = TICK_S) -> Iterator[Any]:  # noqa: ANN401 - tqdm's type
+    """``bar`` (a tqdm bar), redrawn every ``every_s`` on a thread until the block ends: a bar
+    otherwise redraws only when a unit of work finishes, so one whose first units are long (a
+    co-simulation's tasks of many columns) sat at 0 % with no sign of life for a minute. The
+    elapsed time now moves every second from the start."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every_s):
+            bar.refresh()
+
+    thread = threading.Thread(target=tick, name="progress", daemon=True)
+    with bar:
+        if not bar.disable:
+            thread.start()
+        try:
+            yield bar
+        finally:
+            stop.set()
+            if thread.is_alive():
+                thread.join()

@@ -19,7 +19,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from spicecim.measure import (
     schedule_layer,
 )
 from spicecim.netlist.spec import CELL_AREA_M2, Tile
+from spicecim.progress import ticking
 from spicecim.sim.check import DEFAULT_CHECK_COLUMNS, EngineDisagreementError, SpotCheck
 from spicecim.sim.column import ColumnRun, SimOptions
 from spicecim.sim.executors import Cluster, open_pool
@@ -419,8 +420,13 @@ def _waves(run: ColumnRun) -> dict[str, Any]:
     return waves
 
 
-def _bar(total: int, progress: bool | None):  # noqa: ANN202 - tqdm's type
+def _bar(total: int, progress: bool | None) -> AbstractContextManager[Any]:
+    """The columns' bar: redrawn every second from the start (:func:`spicecim.progress.ticking`),
+    its estimate from the average rate since the start (``smoothing=0``), which settles as
+    columns finish in tasks, where tqdm's default, a moving average over the last few updates,
+    swung from hours to minutes between them."""
     from tqdm import tqdm
 
     enabled = sys.stderr.isatty() if progress is None else progress
-    return tqdm(total=total, unit="col", desc="columns", disable=not enabled, file=sys.stderr)
+    return ticking(tqdm(total=total, unit="col", desc="columns", disable=not enabled,
+                        file=sys.stderr, smoothing=0))
