@@ -73,11 +73,11 @@ def _walk(obj: Any, path: FieldPath) -> Iterator[tuple[FieldPath, Param, Any]]:
             yield from _walk(value, (*path, f.name))
 
 
-Option = tuple[list[str], dict[str, Any]]
+OptionArgs = tuple[list[str], dict[str, Any]]
 """A click option's names and keyword arguments (``click.option(*names, **kwargs)``)."""
 
 
-def _spec_option(p: Param, value: Any, encodings: tuple[str, ...]) -> Option:
+def _spec_option(p: Param, value: Any, encodings: tuple[str, ...]) -> OptionArgs:
     """The click option of a specification field: its type and checks from the field's
     accepted range or choices, its default the default tile's."""
     names = [p.option, p.dest] if p.dest else [p.option]
@@ -85,6 +85,7 @@ def _spec_option(p: Param, value: Any, encodings: tuple[str, ...]) -> Option:
     if "/" in p.option:  # a yes/no flag: whether the part is there
         kwargs["default"] = value is not None
     elif p.choices:
+        # a command offers only the input encodings it can carry out (tile_options)
         choices = encodings if p.choices == specs.ENCODINGS else p.choices
         kwargs.update(type=click.Choice(choices), default=value)
         if len(choices) == 1:
@@ -100,7 +101,7 @@ def _spec_option(p: Param, value: Any, encodings: tuple[str, ...]) -> Option:
     return names, kwargs
 
 
-def _other_options() -> list[Option]:
+def _other_options() -> list[OptionArgs]:
     """The tile options that are not the specification's: its weights, inputs and seed."""
     file = click.Path(dir_okay=False, path_type=Path)
     return [
@@ -128,10 +129,10 @@ def _other_options() -> list[Option]:
     ]
 
 
-def _options(encodings: tuple[str, ...]) -> list[Option]:
+def _options(encodings: tuple[str, ...]) -> list[OptionArgs]:
     """Every tile option: one per option a specification field names (fields sharing an
     option share it), then the weights', inputs' and seed's."""
-    seen: dict[str, Option] = {}
+    seen: dict[str, OptionArgs] = {}
     for _, p, value in _spec_fields():
         seen.setdefault(p.option, _spec_option(p, value, encodings))
     return [*seen.values(), *_other_options()]
