@@ -33,13 +33,14 @@ def _figures(tile: Tile, run: column.ArrayRun) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.ngspice
 @pytest.mark.slow
-@pytest.mark.parametrize("n", [32, pytest.param(64, marks=pytest.mark.heavy),
-                               pytest.param(128, marks=pytest.mark.heavy)])
+@pytest.mark.parametrize("n", [32, pytest.param(64, marks=pytest.mark.heavy)])
 def test_full_array_agrees_with_ngspices_full_array(n: int) -> None:
     """Every column's latency within 0.5 %, final value within 1/10 LSB, and each source
     group's energy over the run within 0.2 %, on ngspice's own time points (measured, on the
     loaded 2-core machine: 0.002 % latency, 2e-7 LSB and 2e-6 in energy at 32x32 in 25 s of
-    wall, ngspice 17 s of it; 0.002 %, 8e-7 LSB at 64x64, ngspice 587 s, batched 1.8 s)."""
+    wall, ngspice 17 s of it; 0.002 %, 8e-7 LSB at 64x64, ngspice 587 s, batched 1.8 s).
+    No 128x128 case: ngspice's full array cost 35x per point from 32x32 to 64x64, which
+    projects to about 40 h at 128x128 (7x the points of 64x64 on its finer step)."""
     tile = _tile(n)
     options = sim_options(tile)
     stop, step = array.array_transient_s(tile, options)
