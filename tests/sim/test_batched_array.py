@@ -111,3 +111,26 @@ def test_every_element_kind_agrees_with_ngspice(spec: CrossbarSpec) -> None:
     ngspice): the last two, whose elements the default tile's case and the column engine's
     tests cover, run in make test-heavy."""
     _agreement(_tile_of(spec))
+
+
+@pytest.mark.ngspice
+def test_column_runs_share_the_arrays_sources_between_them() -> None:
+    """Each column of the full array as a column run: its latency is the array's, and the
+    rows' sources split among the columns (each cell's current and its stretch of row wire's)
+    sum to what ngspice's sources deliver, group by group, within 0.2 %."""
+    tile = _tile_of(_front_end("integrator"))
+    options = sim_options(tile)
+    stop, step = array.array_transient_s(tile, options)
+    ref = column.simulate_array(tile, options, stop_s=stop, max_step_s=step)
+    runs = array.array_column_runs(tile, options)
+    assert [r.column for r in runs] == list(range(tile.spec.cols))
+    lat_ref, _ = _figures(tile, ref)
+    lat = np.array([measure_column(r.time_s, r.v_out_v, r.v_in_v, r.power_w, tile.readout
+                                   ).latency_s for r in runs])
+    np.testing.assert_allclose(lat, lat_ref, rtol=LATENCY_TOL)
+    for group, p_ref in ref.power_w.items():
+        total = sum(float(np.trapezoid(r.power_w[group], r.time_s)) for r in runs)
+        expected = float(np.trapezoid(p_ref, ref.time_s))
+        print(f"\n{group}: columns {total:.6g} J, ngspice's array {expected:.6g} J", end="")
+        assert total == pytest.approx(expected, rel=ENERGY_TOL, abs=1e-30)
+    assert np.all(np.array([np.trapezoid(r.power_w["drivers"], r.time_s) for r in runs]) > 0)

@@ -19,7 +19,9 @@ diagonally dominant M-matrices). Newton then tests convergence as ngspice does.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -33,9 +35,9 @@ from spicecim.measure import measure_column
 from spicecim.netlist.crossbar import SOURCE_GROUPS, isolated_drive
 from spicecim.netlist.spec import Tile
 from spicecim.sim.batched.circuit import Structure, build_batch, structure_of, unsupported
-from spicecim.sim.batched.engine import CACHE_ENV
+from spicecim.sim.batched.engine import CACHE_ENV, ENGINE
 from spicecim.sim.batched.schedule import ngspice_schedule
-from spicecim.sim.column import ArrayRun, SimOptions, time_scales
+from spicecim.sim.column import ArrayRun, ColumnRun, SimOptions, time_scales
 
 LINEAR_TOL = 1e-3
 """The block Gauss-Seidel sweeps stop when no node's update moved by more than this fraction of
@@ -206,14 +208,19 @@ def _make(shape: ArrayShape) -> Callable[..., Any]:
         return s, done, it, sweeps
 
     def observe(p: Arrays, s: dict, q: tuple, a0: Any, hist: tuple, t: Any) -> tuple:
+        """Per column: the sampling capacitor and the power each source group delivers. Row
+        ``i``'s source current is split among the columns as it leaves the row line: the
+        cell's current at column ``j`` and the wire capacitance's there (their sum over the
+        columns is the source's current, by Kirchhoff along the line)."""
         v_src = source(p, t)
-        i_rows = p["g_first_s"] * (v_src - s["r"][:, 0])
-        p_drv = jnp.sum(v_src * i_rows)
-        p_rail = p["rail_v"] * jnp.sum(i_rows)
+        inner = s["a"] if access is not None else s["x"][:, :m].T
+        share = cell_slope(p, s["r"], inner)[0] + a0 * q[1] + hist[1]  # (rows, cols)
+        p_drv = jnp.sum(v_src[:, None] * share, axis=0)
+        p_rail = p["rail_v"] * jnp.sum(share, axis=0)
         if st.opamp is not None:
             i_fe, _ = fe_batch(p, jnp.full(n, t), s["x"][:, -1], s["y"])
             i_out = i_fe[:, -1] + a0 * q[2][:, -1] + hist[2][:, -1]
-            p_fe = jnp.sum(amplifier.supply_power_w(i_out, p["fe_i_q_a"], p["fe_vdd_v"], jnp))
+            p_fe = amplifier.supply_power_w(i_out, p["fe_i_q_a"], p["fe_vdd_v"], jnp)
         else:
             p_fe = 0.0 * p_drv
         out = s["y"][:, 0 if st.opamp is None else 1]
@@ -315,22 +322,32 @@ def _solve(tile: Tile, options: SimOptions, stop_s: float, max_step_s: float
         ok = bool(carry[-1])
     ro = tile.readout.readout
     # t = 0 is the operating point: every source at 0, each amplifier quiescent
-    first_fe = 0.0 if st.opamp is None else n * float(ro.opamp.supply_power_w(0.0))
-    waves = {"out": np.concatenate([np.zeros((1, n)), v_out]).T,
-             "drivers": np.concatenate([[0.0], p_drv]),
-             "frontend": np.concatenate([[first_fe], p_fe]),
-             "rowrail": np.concatenate([[0.0], p_rail])}
+    first_fe = 0.0 if st.opamp is None else float(ro.opamp.supply_power_w(0.0))
+    firsts = {"out": 0.0, "drivers": 0.0, "frontend": first_fe, "rowrail": 0.0}
+    waves = {name: np.concatenate([np.full((1, n), firsts[name]), w]).T
+             for name, w in zip(firsts, (v_out, p_drv, p_fe, p_rail), strict=True)}
     return sched.time_s, waves, ok, {"iterations": int(its.sum()), "sweeps": int(sweeps.sum())}
 
 
-def simulate_array(tile: Tile, options: SimOptions, *, stop_s: float, max_step_s: float
-                   ) -> ArrayRun:
-    """:func:`spicecim.sim.column.simulate_array` in the batched engine: the same circuit on
-    the same time points, run again with the stop time doubled (from the start, as ngspice
-    is) until every readout has settled."""
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A full-array run as settled: per column ``out`` and each group's power, (cols, points)."""
+
+    time_s: np.ndarray
+    waves: dict[str, np.ndarray]
+    extensions: int
+    settled: bool
+    max_step_s: float
+    cpu_s: float
+
+
+def _settle(tile: Tile, options: SimOptions, stop_s: float, max_step_s: float) -> _Run:
+    """Run, and run again with the stop time doubled (from the start, as ngspice is), until
+    every readout has settled."""
     reason = unsupported_array(tile)
     if reason is not None:
         raise SpecError(reason)
+    start = time.process_time()
     tail = time_scales(tile, isolated_drive(tile, tile.spec.cols - 1)).tail_s
     stop = stop_s
     for extensions in range(options.max_extensions + 1):
@@ -344,14 +361,31 @@ def simulate_array(tile: Tile, options: SimOptions, *, stop_s: float, max_step_s
         if drift <= options.settle_tol_v or extensions == options.max_extensions:
             break
         stop *= 2.0
-    settled = drift <= options.settle_tol_v
-    message = "" if settled else (
-        f"readout still moving at {t[-1]:.4g} s after {extensions} extensions")
-    peak = int(np.argmax(np.abs(tile.v_in)))
-    v_in = float(tile.v_in[peak]) * np.clip(t / tile.spec.driver.rise_s, 0.0, 1.0)
-    power = {g: waves[g] if g in waves else np.zeros_like(t) for g in SOURCE_GROUPS}
-    return ArrayRun("ok" if settled else "unsettled", message, t, v_in, out, power)
+    return _Run(t, waves, extensions, bool(drift <= options.settle_tol_v), max_step_s,
+                time.process_time() - start)
 
+
+def _message(run: _Run) -> str:
+    return "" if run.settled else (
+        f"readout still moving at {run.time_s[-1]:.4g} s after {run.extensions} extensions")
+
+
+def _v_in(tile: Tile, t: np.ndarray) -> np.ndarray:
+    """The largest row's source node (the input edge), as ngspice's runs report it."""
+    peak = int(np.argmax(np.abs(tile.v_in)))
+    return float(tile.v_in[peak]) * np.clip(t / tile.spec.driver.rise_s, 0.0, 1.0)
+
+
+def simulate_array(tile: Tile, options: SimOptions, *, stop_s: float, max_step_s: float
+                   ) -> ArrayRun:
+    """:func:`spicecim.sim.column.simulate_array` in the batched engine: the same circuit on
+    the same time points, extended as ngspice's run is until every readout has settled."""
+    run = _settle(tile, options, stop_s, max_step_s)
+    t = run.time_s
+    power = {g: run.waves[g].sum(axis=0) if g in run.waves else np.zeros_like(t)
+             for g in SOURCE_GROUPS}
+    return ArrayRun("ok" if run.settled else "unsettled", _message(run), t, _v_in(tile, t),
+                    run.waves["out"], power)
 
 
 def array_transient_s(tile: Tile, options: SimOptions) -> tuple[float, float]:
@@ -366,14 +400,40 @@ def array_transient_s(tile: Tile, options: SimOptions) -> tuple[float, float]:
     return float(max(stops)), float(min(steps))
 
 
+def array_column_runs(tile: Tile, options: SimOptions, *, stop_s: float | None = None,
+                      max_step_s: float | None = None) -> list[ColumnRun]:
+    """Every column of one full-array transient as the column engines return it: its readout,
+    the input edge, its amplifier's supply and its share of the rows' sources (what its cells
+    and its stretch of each row wire draw), so measurement reads it as a column run. The stop
+    time and step default to :func:`array_transient_s`."""
+    default_stop, default_step = array_transient_s(tile, options)
+    run = _settle(tile, options, default_stop if stop_s is None else stop_s,
+                  default_step if max_step_s is None else max_step_s)
+    t, n = run.time_s, tile.spec.cols
+    v_in = _v_in(tile, t)
+    described = (f"engine={ENGINE} full array method=gear reltol={options.reltol} vntol="
+                 f"{options.settle_tol_v if options.vntol_v is None else options.vntol_v}"
+                 f" | tran {run.max_step_s!r} {float(t[-1])!r} 0 {run.max_step_s!r}")
+    out = []
+    for j in range(n):
+        key = hashlib.sha256(f"{tile.digest()} array {j} {ENGINE} {options.to_dict()}".encode())
+        power = {g: run.waves[g][j] if g in run.waves else np.zeros_like(t)
+                 for g in SOURCE_GROUPS}
+        out.append(ColumnRun(
+            j, "ok" if run.settled else "unsettled", 0, run.extensions, described,
+            _message(run), key.hexdigest()[:16], float(t[-1]), run.max_step_s, run.cpu_s / n,
+            t, run.waves["out"][j], v_in, power,
+            time_scales(tile, isolated_drive(tile, j), j), False, parse_s=0.0,
+            run_s=run.cpu_s / n))
+    return out
+
+
 def array_column_latencies(tile: Tile, options: SimOptions, *, stop_s: float | None = None,
                            max_step_s: float | None = None) -> np.ndarray:
-    """Each column's latency (s) read off one full-array transient, measured as a column run
-    is (:func:`~spicecim.measure.measure_column`); the stop time and step default to
-    :func:`array_transient_s`."""
-    stop, step = array_transient_s(tile, options)
-    run = simulate_array(tile, options, stop_s=stop if stop_s is None else stop_s,
-                         max_step_s=step if max_step_s is None else max_step_s)
+    """Each column's latency (s) read off one full-array transient
+    (:func:`array_column_runs`), measured as a column run is."""
     rise = tile.spec.driver.rise_s
-    return np.array([measure_column(run.time_s, v, run.v_in_v, {}, tile.readout, rise_s=rise
-                                    ).latency_s for v in run.v_out_v])
+    return np.array([measure_column(r.time_s, r.v_out_v, r.v_in_v, {}, tile.readout,
+                                    rise_s=rise).latency_s
+                     for r in array_column_runs(tile, options, stop_s=stop_s,
+                                                max_step_s=max_step_s)])
