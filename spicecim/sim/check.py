@@ -1,7 +1,12 @@
 """The batched engine's spot check: a sample of a run's columns simulated again in ngspice,
 the reference, and compared figure by figure. A batched run records the worst disagreement,
 and fails (naming the column) when any is over the tolerance: no figure depends on which
-engine made it by more than that, or the run says so."""
+engine made it by more than that, or the run says so.
+
+A run on the ``array`` drive compares like with like: its checked columns run on the coupled
+decomposition in both engines, checked against each other as above, and the decomposition's
+difference from the stored full array is recorded beside them, as information (the full array
+is the reference; a decomposition is a model of it, off by what it is off)."""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from spicecim.errors import SimulationError, check
 from spicecim.measure import measure_column
 from spicecim.netlist.crossbar import RowDrive
 from spicecim.netlist.spec import Tile
-from spicecim.sim.column import SimOptions, simulate_column
+from spicecim.sim.column import ColumnRun, SimOptions, simulate_column
 from spicecim.sim.ngspice import NgspiceSession
 from spicecim.store import schema
 
@@ -69,18 +74,22 @@ class Disagreement:
 
 @dataclass(frozen=True, slots=True)
 class SpotCheck:
-    """Every checked column's disagreement."""
+    """Every checked column's disagreement; on the array drive, each one's ``decomposition``
+    (the coupled decomposition on the batched engine against the stored full array)."""
 
     columns: tuple[Disagreement, ...]
+    decomposition: tuple[Disagreement, ...] = ()
 
     def worst(self) -> dict[str, object]:
         """The worst of each figure over the checked columns, and where."""
-        out: dict[str, object] = {"columns": len(self.columns)}
-        for figure in ("latency", "energy", "final_lsb"):
-            top = max(self.columns, key=lambda d: getattr(d, figure))
-            out[figure] = getattr(top, figure)
-            out[f"{figure}_at"] = top.name()
-        return out
+        return _worst(self.columns)
+
+    def decomposition_json(self) -> dict[str, object]:
+        """The decomposition's differences from the full array (none: not an array run)."""
+        if not self.decomposition:
+            return {}
+        return {"worst": _worst(self.decomposition),
+                "columns": [asdict(d) for d in self.decomposition]}
 
     def failures(self) -> list[str]:
         return [f"{d.name()}: {', '.join(d.over)}" for d in self.columns if d.over]
@@ -95,7 +104,26 @@ class SpotCheck:
         return (f"engine check against ngspice ({w['columns']} columns): worst latency "
                 f"{100 * float(w['latency']):.3g} % ({w['latency_at']}), energy "  # type: ignore[arg-type]
                 f"{100 * float(w['energy']):.3g} % ({w['energy_at']}), final value "  # type: ignore[arg-type]
+                f"{float(w['final_lsb']):.3g} LSB ({w['final_lsb_at']})"  # type: ignore[arg-type]
+                + self._decomposition_summary())
+
+    def _decomposition_summary(self) -> str:
+        if not self.decomposition:
+            return ""
+        w = _worst(self.decomposition)
+        return ("\ncoupled decomposition against the full array (information, not checked): "
+                f"worst latency {100 * float(w['latency']):.3g} % ({w['latency_at']}), "  # type: ignore[arg-type]
+                f"energy {100 * float(w['energy']):.3g} % ({w['energy_at']}), final value "  # type: ignore[arg-type]
                 f"{float(w['final_lsb']):.3g} LSB ({w['final_lsb_at']})")  # type: ignore[arg-type]
+
+
+def _worst(columns: Sequence[Disagreement]) -> dict[str, object]:
+    out: dict[str, object] = {"columns": len(columns)}
+    for figure in ("latency", "energy", "final_lsb"):
+        top = max(columns, key=lambda d: getattr(d, figure))
+        out[figure] = getattr(top, figure)
+        out[f"{figure}_at"] = top.name()
+    return out
 
 
 def pick_columns(table: Mapping[str, np.ndarray], count: int, seed: str) -> list[int]:
@@ -121,30 +149,75 @@ def compare(tile: Tile, name: str, column: int, row: Mapping[str, object], drive
     if run.status == "failed":
         raise EngineDisagreementError(f"{name} column {column}: ngspice failed where the batched "
                                       f"engine did not: {run.message}")
+    return difference(tile, name, column, row, _figures(tile, run, threshold_fraction))
+
+
+def _figures(tile: Tile, run: ColumnRun, threshold_fraction: float) -> dict[str, float]:
+    """A run's figures under their column table names."""
     m = measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w, tile.readout,
                        threshold_fraction, tile.spec.driver.rise_s)
-    latency = abs(float(row["latency_s"]) - m.latency_s) / max(abs(m.latency_s), 1e-15)  # type: ignore[arg-type]
-    total = sum(abs(e) for e in m.energy_j.values())
+    return {"latency_s": m.latency_s, "v_final_v": m.v_final_v,
+            **{schema.energy_field(k): e for k, e in m.energy_j.items()}}
+
+
+def difference(tile: Tile, name: str, column: int, row: Mapping[str, object],
+               ref: Mapping[str, float]) -> Disagreement:
+    """``row``'s figures (a column table's) against the reference's ``ref``."""
+    latency = abs(float(row["latency_s"]) - ref["latency_s"]) / max(abs(ref["latency_s"]), 1e-15)  # type: ignore[arg-type]
+    parts = {k: ref[schema.energy_field(k)] for k in schema.ENERGY_PARTS}
+    total = sum(abs(e) for e in parts.values())
     energy, part = 0.0, schema.ENERGY_PARTS[0]
-    for k, e in m.energy_j.items():
+    for k, e in parts.items():
         scale = abs(e) if abs(e) > NEGLIGIBLE_PART * total else total
         error = abs(float(row[schema.energy_field(k)]) - e) / max(scale, 1e-30)  # type: ignore[arg-type]
         if error > energy:
             energy, part = error, k
-    final = abs(float(row["v_final_v"]) - m.v_final_v) / tile.readout.lsb_v  # type: ignore[arg-type]
+    final = abs(float(row["v_final_v"]) - ref["v_final_v"]) / tile.readout.lsb_v  # type: ignore[arg-type]
     return Disagreement(name, column, latency, energy, part, final)
+
+
+def compare_decomposed(tile: Tile, name: str, rows: Mapping[int, Mapping[str, object]],
+                       drives: Sequence[RowDrive], options: SimOptions,
+                       threshold_fraction: float, session: NgspiceSession | None = None
+                       ) -> tuple[list[Disagreement], list[Disagreement]]:
+    """Columns stored from the full array (``rows`` by column), each run on the coupled
+    decomposition (``drives``) in both engines: the batched against ngspice (the engines'
+    agreement), and the batched against the stored full array (the decomposition's
+    difference, one engine on both sides)."""
+    from spicecim.sim.batched.engine import simulate_columns  # JAX only where it runs
+
+    columns = list(rows)
+    runs = simulate_columns([(tile, j, drives[j]) for j in columns], options)
+    engine, decomposition = [], []
+    for j, run in zip(columns, runs, strict=True):
+        if run.status == "failed":
+            raise EngineDisagreementError(f"{name} column {j}: the batched engine failed on the "
+                                          f"coupled decomposition: {run.message}")
+        mine = _figures(tile, run, threshold_fraction)
+        engine.append(compare(tile, name, j, mine, drives[j], options, threshold_fraction,
+                              session))
+        decomposition.append(difference(tile, name, j, mine, rows[j]))  # type: ignore[arg-type]
+    return engine, decomposition
 
 
 def spot_check(tiles: Sequence[tuple[str, Tile, Sequence[RowDrive], Mapping[str, np.ndarray]]],
                options_of: Mapping[str, SimOptions], count: int,
-               threshold_fraction: float) -> SpotCheck:
-    """``count`` columns of each ``(name, tile, drives, table)`` (:func:`pick_columns`)."""
+               threshold_fraction: float, *, array: bool = False) -> SpotCheck:
+    """``count`` columns of each ``(name, tile, drives, table)`` (:func:`pick_columns`);
+    ``array``: the tables came from the full array, and ``drives`` are the coupled
+    decomposition's (:func:`compare_decomposed`)."""
     session = NgspiceSession()
-    found = []
+    found, decomposition = [], []
     for name, tile, drives, table in tiles:
         index = {int(j): n for n, j in enumerate(np.asarray(table["column"]))}
-        for j in pick_columns(table, count, tile.digest()):
-            row = {k: np.asarray(v)[index[j]] for k, v in table.items()}
-            found.append(compare(tile, name, j, row, drives[j], options_of[name],
-                                 threshold_fraction, session))
-    return SpotCheck(tuple(found))
+        rows = {j: {k: np.asarray(v)[index[j]] for k, v in table.items()}
+                for j in pick_columns(table, count, tile.digest())}
+        if array and rows:
+            engine, decomposed = compare_decomposed(tile, name, rows, drives, options_of[name],
+                                                    threshold_fraction, session)
+            found += engine
+            decomposition += decomposed
+            continue
+        found += [compare(tile, name, j, row, drives[j], options_of[name], threshold_fraction,
+                          session) for j, row in rows.items()]
+    return SpotCheck(tuple(found), tuple(decomposition))

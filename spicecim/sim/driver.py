@@ -12,6 +12,7 @@ back (the evaluator) needs nothing the caller had to remember.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import functools
 import hashlib
 import json
@@ -47,6 +48,7 @@ from spicecim.sim.sweep import (
     DRIVES,
     ENGINES,
     SweepPart,
+    choose_drive,
     row_drives,
     sweep_tiles,
 )
@@ -66,7 +68,8 @@ Combine = Callable[[Sequence[Sequence[LayerSchedule]]], list[LayerSchedule]]
 class RunOptions:
     """How a run simulates and schedules its tiles.
 
-    ``drive``: the rows as each column sees them (:data:`spicecim.sim.sweep.DRIVES`);
+    ``drive``: the rows as each column sees them (:data:`spicecim.sim.sweep.DRIVES`; None:
+    the engine's default, :func:`spicecim.sim.sweep.choose_drive`, resolved as the run starts);
     ``adc_share``: columns per ADC in the ADC-shared schedule; ``waveforms``: store each
     column's waveforms; ``threshold_fraction``: the threshold-crossing time's level;
     ``monte_carlo``: replicas with programming variation drawn from ``seed``
@@ -75,7 +78,7 @@ class RunOptions:
     (:data:`spicecim.sim.sweep.ENGINES`); ``check_columns``: on the batched engine, the columns
     per tile simulated again in ngspice (:mod:`spicecim.sim.check`)."""
 
-    drive: str = DEFAULT_DRIVE
+    drive: str | None = None
     adc_share: int = 8
     waveforms: bool = False
     threshold_fraction: float = DEFAULT_THRESHOLD_FRACTION
@@ -86,7 +89,8 @@ class RunOptions:
     check_columns: int = DEFAULT_CHECK_COLUMNS
 
     def __post_init__(self) -> None:
-        check(self.drive in DRIVES, "drive", self.drive, f"one of {DRIVES}")
+        check(self.drive is None or self.drive in DRIVES, "drive", self.drive,
+              f"one of {DRIVES}, or None (the engine's default)")
         check(self.engine in ENGINES, "engine", self.engine, f"one of {ENGINES}")
         check(isinstance(self.check_columns, int) and self.check_columns >= 0, "check_columns",
               self.check_columns, "an integer >= 0")
@@ -281,6 +285,8 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
         unknown = sorted(set(layer.tiles) - set(names))
         check(not unknown, f"layer {layer.name} tiles", unknown, "tiles of the job")
     by_name = {t.name: t for t in tiles}
+    drive = choose_drive(options.drive, options.engine, reference)
+    options = dataclasses.replace(options, drive=drive)  # the file records the drive used
     options_of = {t.name: sim_options(t.tile, **dict(options.sim)) for t in tiles}
     config = _config(tiles, reference, options, options_of[tiles[0].name], parameters or {})
     provenance = {schema.ATTR_NGSPICE: NgspiceSession().version(),
@@ -291,7 +297,7 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
         writer = RunWriter(Path(out), config, provenance, overwrite=overwrite)
         try:
             for t in tiles:
-                attrs = tile_attrs(t.tile, options.drive, options.threshold_fraction)
+                attrs = tile_attrs(t.tile, drive, options.threshold_fraction)
                 writer.add_tile(t.name, t.tile.spec.cols, attrs.to_dict())
             pending = {t.name: writer.pending(t.name) for t in tiles}
             total = sum(t.tile.spec.cols for t in tiles)
@@ -300,7 +306,7 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
                 # Each tile's drives are solved as its first task is made (SweepPart.drive):
                 # the workers start after the first tile's (or group's) solves, not every tile's.
                 parts = [SweepPart(t.name, t.tile, (), options_of[t.name],
-                                   tuple(pending[t.name]), t.group, drive=options.drive,
+                                   tuple(pending[t.name]), t.group, drive=drive,
                                    engine=options.engine)
                          for t in tiles if pending[t.name]]
                 task_size = columns_per_task or _task_size(options, pending, n_workers,
@@ -320,7 +326,7 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
                             for n, c, r in zip(layer.tiles, columns, rows, strict=True)]
                 schedules[layer.name] = layer.combine(per_tile)
                 writer.write_layer(layer.name, schedules[layer.name], list(layer.tiles))
-            spot = _spot_check(tiles, tables, options_of, options)
+            spot = _spot_check(tiles, tables, options_of, options, drive)
             path = writer.finish(None if spot is None else functools.partial(_record, spot))
         finally:
             writer.close()
@@ -346,9 +352,11 @@ def _task_size(options: RunOptions, pending: Mapping[str, Sequence[int]], worker
 
 
 def _spot_check(tiles: Sequence[TileJob], tables: Mapping[str, Table],
-                options_of: Mapping[str, SimOptions], options: RunOptions) -> SpotCheck | None:
+                options_of: Mapping[str, SimOptions], options: RunOptions, drive: str
+                ) -> SpotCheck | None:
     """On the batched engine, ``options.check_columns`` columns of each tile again in ngspice
-    (of a group of tiles sharing conductances, its first: its inputs share every element)."""
+    (of a group of tiles sharing conductances, its first: its inputs share every element); on
+    the array drive, on the coupled decomposition in both engines (:mod:`spicecim.sim.check`)."""
     if options.engine != "batched" or not options.check_columns:
         return None
     from spicecim.sim.check import spot_check
@@ -361,12 +369,17 @@ def _spot_check(tiles: Sequence[TileJob], tables: Mapping[str, Table],
         seen.add(t.group or t.name)
         table = {k: tables[t.name][k] for k in ("column", "status", "latency_s", "v_final_v",
                                                 *map(schema.energy_field, schema.ENERGY_PARTS))}
-        chosen.append((t.name, t.tile, row_drives(t.tile, options.drive), table))
-    return spot_check(chosen, options_of, options.check_columns, options.threshold_fraction)
+        chosen.append((t.name, t.tile,
+                       row_drives(t.tile, DEFAULT_DRIVE if drive == "array" else drive), table))
+    return spot_check(chosen, options_of, options.check_columns, options.threshold_fraction,
+                      array=drive == "array")
 
 
 def _record(spot: SpotCheck, f: Any) -> None:
     f.attrs[schema.ATTR_ENGINE_CHECK] = json.dumps(spot.to_json(), sort_keys=True)
+    if spot.decomposition:
+        f.attrs[schema.ATTR_DECOMPOSITION_CHECK] = json.dumps(spot.decomposition_json(),
+                                                              sort_keys=True)
 
 
 def _config(tiles: Sequence[TileJob], reference: Tile, options: RunOptions,

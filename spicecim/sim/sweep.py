@@ -8,6 +8,7 @@ and takes and returns plain picklable data; results come back to the caller's pr
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import math
 import os
 from collections import deque
@@ -18,17 +19,28 @@ from typing import Any
 
 import numpy as np
 
-from spicecim.errors import SimulationError, check
+from spicecim.errors import SimulationError, SpecError, check
 from spicecim.netlist.crossbar import RowDrive, isolated_drive
 from spicecim.netlist.spec import Tile
 from spicecim.sim.column import ColumnRun, SimOptions, simulate_column, simulate_column_inputs
 from spicecim.sim.executors import local_executor, stopping
 from spicecim.sim.ngspice import NgspiceSession
 
-DRIVES = ("coupled", "solver", "isolated")
+COLUMN_DRIVES = ("coupled", "solver", "isolated")
+"""The column decompositions: each column alone, its rows as Thevenin sources
+(:func:`solve_drives`)."""
+DRIVES = ("array", *COLUMN_DRIVES)
+"""Every drive: ``array`` is no decomposition, the whole tile one circuit (batched engine)."""
 DEFAULT_DRIVE = "coupled"
-"""The drive whose columns agree best with the full-array transient (tests/sim/test_column.py:
-32x32 latencies within 1.5 %, 64x64 within 3.8 %; solver 2.9 % and 9.2 %)."""
+"""The decomposition whose columns agree best with the full-array transient
+(tests/sim/test_column.py: 32x32 latencies within 1.5 %, 64x64 within 3.8 %; solver 2.9 % and
+9.2 %); the ngspice engine's default."""
+ENGINE_DRIVES = {"ngspice": DEFAULT_DRIVE, "batched": "array"}
+"""Each engine's default drive. The batched engine solves the whole tile at about the columns'
+cost, and the coupled decomposition is 7.1 % off the full array in median latency at 256x256
+(15.3 % at worst; README, "The full array as one circuit"). ngspice's full array is out of
+reach (about 40 h at 128x128), and its deck reports the sources' power for the whole array, not
+each column's share, so ngspice runs the decomposition."""
 
 ENGINES = ("ngspice", "batched")
 """The simulators a column can run on: ngspice (the reference) or the batched engine
@@ -59,6 +71,60 @@ class ColumnTask:
     options: SimOptions
     unconvergeable: frozenset[int] = frozenset()
     engine: str = "ngspice"
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayTask:
+    """A whole tile as one circuit on the batched engine; ``columns``: the runs to return."""
+
+    tile: Tile
+    columns: tuple[int, ...]
+    options: SimOptions
+    unconvergeable: frozenset[int] = frozenset()
+
+
+def choose_drive(drive: str | None, engine: str, tile: Tile) -> str:
+    """The drive a run uses: ``drive``, or the engine's default (:data:`ENGINE_DRIVES`; the
+    coupled decomposition where the batched full array cannot solve ``tile``). A full array the
+    engine cannot run is refused."""
+    from spicecim.sim.batched.array import unsupported_array
+
+    check(drive is None or drive in DRIVES, "drive", drive, f"one of {DRIVES}")
+    check(engine in ENGINES, "engine", engine, f"one of {ENGINES}")
+    reason = unsupported_array(tile)
+    if drive is None:
+        drive = ENGINE_DRIVES[engine]
+        return DEFAULT_DRIVE if drive == "array" and reason is not None else drive
+    if drive == "array":
+        check(engine == "batched", "drive", drive, f"a column drive {COLUMN_DRIVES} on ngspice "
+              "(its full array reports no column's energy and takes ~40 h at 128x128); the "
+              "array drive runs on --engine batched")
+        if reason is not None:
+            raise SpecError(f"drive='array' is invalid for this tile: {reason}; expected a "
+                            f"column drive {COLUMN_DRIVES}")
+    return drive
+
+
+def simulate_array_task(task: ArrayTask) -> list[ColumnRun]:
+    """The worker function of the array drive: one full-array transient, each asked column's
+    run (:func:`~spicecim.sim.batched.array.array_column_runs`). Where Newton fails on it (or
+    the test hook breaks a column: an element of each column's netlist), the tile's columns
+    run on the coupled decomposition instead, each saying so in its message."""
+    from spicecim.sim.batched.array import array_column_runs
+
+    try:
+        if task.unconvergeable:
+            raise SimulationError("the test hook breaks columns "
+                                  f"{sorted(task.unconvergeable)}")
+        runs = array_column_runs(task.tile, task.options)
+        return [runs[j] for j in task.columns]
+    except SimulationError as exc:
+        drives = row_drives(task.tile, DEFAULT_DRIVE)
+        runs = _batched([(task.tile, j, drives[j]) for j in task.columns], task.options,
+                        task.unconvergeable)
+        why = f"full array failed ({exc}): coupled decomposition"
+        return [dataclasses.replace(r, message=f"{why}; {r.message}" if r.message else why)
+                for r in runs]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +224,7 @@ def solve_drives(tile: Tile, mode: str) -> list[RowDrive]:
       array the row voltage recovers as they all settle; a column alone behind its own series
       resistance misses that, and settles faster than it does in the array.
     """
-    check(mode in DRIVES, "drive", mode, f"one of {DRIVES}")
+    check(mode in COLUMN_DRIVES, "drive", mode, f"one of {COLUMN_DRIVES}")
     if mode == "isolated":
         return [isolated_drive(tile, j) for j in range(tile.spec.cols)]
     from spicecim import solve  # scipy stays out of the workers' imports
@@ -185,7 +251,8 @@ class SweepPart:
     results.
     Parts of one ``group`` share their conductances and options (one tile under several
     inputs): each of their columns is loaded once and run for every input that needs it
-    (:func:`~spicecim.sim.column.simulate_column_inputs`)."""
+    (:func:`~spicecim.sim.column.simulate_column_inputs`). The ``array`` drive makes one task
+    of a part's columns (:class:`ArrayTask`; a group's: one per tile and input)."""
 
     key: str
     tile: Tile
@@ -201,12 +268,16 @@ class SweepPart:
         if self.drive is not None:
             check(self.drive in DRIVES, "drive", self.drive, f"one of {DRIVES}")
             check(not self.drives, "drives", len(self.drives), "none when a drive mode is given")
+            check(self.drive != "array" or self.engine == "batched", "engine", self.engine,
+                  "'batched' for the array drive")
         else:
             check(len(self.drives) == self.tile.spec.cols, "drives", len(self.drives),
                   f"{self.tile.spec.cols} (one per column)")
 
     def solved(self) -> tuple[RowDrive, ...]:
-        """The part's drives, solved now when it was given a drive mode."""
+        """The part's drives, solved now when it was given a drive mode (none for the array)."""
+        if self.drive == "array":
+            return ()
         return self.drives if self.drive is None else tuple(row_drives(self.tile, self.drive))
 
 
@@ -301,10 +372,20 @@ def _tasks(parts: Sequence[SweepPart], size: int | None, workers: int, broken: f
     try:
         for p in singles:
             solved = next(drives)
+            if p.drive == "array":
+                yield p.key, simulate_array_task, ArrayTask(p.tile, p.columns, p.options,
+                                                            broken & set(p.columns))
+                continue
             for b in _batches(p.columns, size, workers):
                 yield (p.key, simulate_task, ColumnTask(
                     p.tile, b, tuple(solved[j] for j in b), p.options, broken & set(b), p.engine))
         for members in groups.values():
+            if members[0].drive == "array":  # no column shared: each tile and input its own
+                for p in members:
+                    next(drives)
+                    yield p.key, simulate_array_task, ArrayTask(p.tile, p.columns, p.options,
+                                                                broken & set(p.columns))
+                continue
             columns = sorted(set().union(*(set(p.columns) for p in members)))
             pending = [set(p.columns) for p in members]
             by_part = [next(drives) for _ in members]

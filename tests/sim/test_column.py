@@ -186,7 +186,7 @@ def _against_the_array(tile: Tile) -> dict[str, tuple[float, float]]:
     options = _options(tile)
     session = NgspiceSession()
     figures, runs = {}, {}
-    for mode in sweep.DRIVES:
+    for mode in sweep.COLUMN_DRIVES:
         drives = sweep.row_drives(tile, mode)
         runs[mode] = [sim.simulate_column(tile, j, drives[j], options, session) for j in range(n)]
         figures[mode] = [_measure(tile, r) for r in runs[mode]]

@@ -76,7 +76,7 @@ def test_an_interrupted_batched_run_resumes_to_the_uninterrupted_file(
     rng = np.random.default_rng(3)
     spec = default_spec(8, 8)
     tile = Tile(spec, rng.uniform(1e-6, 40e-6, (8, 8)), rng.uniform(0, 1, 8))
-    options = RunOptions(engine="batched", check_columns=1)
+    options = RunOptions(drive="coupled", engine="batched", check_columns=1)
     runs = {name: tmp_path / f"{name}.h5" for name in ("reference", "interrupted")}
     with open_pool(Cluster(workers=1)) as pool:
         common = {"executor": pool.executor, "workers": 1, "columns_per_task": 2,
