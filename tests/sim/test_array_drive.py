@@ -25,7 +25,7 @@ from spicecim.sim import check
 from spicecim.sim.batched.array import array_column_runs
 from spicecim.sim.driver import LayerJob, RunOptions, TileJob, run_job, sim_options, simulate
 from spicecim.sim.executors import Cluster, open_pool
-from spicecim.sim.sweep import choose_drive
+from spicecim.sim.sweep import ArrayTask, choose_drive, simulate_array_task
 from spicecim.store import schema
 from spicecim.store.hdf5 import open_run
 
@@ -94,6 +94,17 @@ def test_a_batched_run_defaults_to_the_full_array_and_checks_its_decomposition(
     assert sorted(d["column"] for d in decomposition["columns"]) == checked
     assert decomposition["worst"]["latency"] > 0  # a model of the array, not the array
     assert "coupled decomposition against the full array" in summary.check.summary()
+
+
+@pytest.mark.ngspice
+def test_a_tile_the_full_array_fails_on_runs_on_the_coupled_decomposition_saying_so() -> None:
+    # the test hook's column has no operating point, so neither has the array that holds it:
+    # the tile's columns go to the coupled decomposition, the hook's on to ngspice, which fails it
+    tile = _tile(5, 4)
+    runs = simulate_array_task(ArrayTask(tile, (0, 2), sim_options(tile), frozenset({2})))
+    assert [(r.column, r.status) for r in runs] == [(0, "ok"), (2, "failed")]
+    assert all(r.message.startswith("full array failed (the test hook") for r in runs)
+    assert not any("full array" in r.ngspice_options for r in runs)
 
 
 @pytest.mark.ngspice
