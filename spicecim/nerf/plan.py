@@ -11,11 +11,13 @@ import numpy as np
 
 from spicecim.cost import cosim
 from spicecim.cost.cosim import Plan
+from spicecim.cost.design import BASELINE, DesignPoint
 from spicecim.errors import SpecError, check
 from spicecim.models.presets import NerfField, as_field, choose_model
 from spicecim.nerf.frame import Frame, inside_samples, view
 from spicecim.netlist.spec import CrossbarSpec
 from spicecim.netlist.weights import WeightMapping
+from spicecim.store.runs import Run
 
 CALIBRATION_SAMPLES = 8192
 """Frame samples that set each layer's DAC scale: as ``spicecim nerf`` sets them."""
@@ -23,10 +25,13 @@ CALIBRATION_SAMPLES = 8192
 
 def scene_plan(nerf: NerfField, spec: CrossbarSpec, mapping: WeightMapping, frame: Frame,
                samples: int, *, model: str, weights: str, seed: int = 0,
-               variation: float = 0.0) -> Plan:
+               variation: float = 0.0, design: DesignPoint = BASELINE) -> Plan:
     """A NeRF field's plan on a frame of the built-in view: ``samples`` of the frame's own
     points in the scene's cube (the renderer's), and up to :data:`CALIBRATION_SAMPLES` of them
-    for the DAC scales."""
+    for the DAC scales; the tiles programmed and read as ``design`` says (its slices, copies
+    and rows per read; its tile and conductances are ``spec``'s and ``mapping``'s). The
+    frame is recorded (``origin``), so another design point draws the very same inputs
+    (:func:`design_plan`)."""
     rays, near, far = view(frame, nerf.bound)
     points, dirs = inside_samples(rays, frame, near, far, nerf.bound)
     check(len(points) > 0, "frame", frame, "a view with samples inside the scene's cube")
@@ -40,7 +45,24 @@ def scene_plan(nerf: NerfField, spec: CrossbarSpec, mapping: WeightMapping, fram
                 description=(f"{samples} of the {len(points)} samples in the cube of the "
                              f"{frame.width_px}x{frame.height_px} px x {frame.samples_per_ray} "
                              f"frame (seed {seed}); DAC scales from {len(cal)}"),
-                variation=variation, seed=seed)
+                variation=variation, seed=seed, slices=design.slices, copies=design.copies,
+                rows_per_read=design.rows_per_read,
+                origin={"scene_frame": [frame.width_px, frame.height_px, frame.samples_per_ray]})
+
+
+def design_plan(run: Run, nerf: NerfField, design: DesignPoint) -> Plan:
+    """The plan of ``design`` on top of the co-simulation in ``run`` (of ``nerf`` on the
+    scene's frame): the same inputs, DAC scales, variation and seed, ``design``'s tiles."""
+    model, weights = run.model, run.mapping
+    frame = (model or {}).get("origin", {}).get("scene_frame")
+    if model is None or frame is None or weights is None:
+        raise SpecError(f"{run.path} holds no co-simulation of the scene's frame: expected one "
+                        "made by this version of 'spicecim simulate --model NAME --scene' to "
+                        "co-simulate another design point")
+    return scene_plan(nerf, design.spec(run.spec), design.weights(weights), Frame(*frame),
+                      int(model["samples"]), model=str(model["name"]),
+                      weights=str(model["weights"]), seed=int(model["seed"]),
+                      variation=float(model["variation"]), design=design)
 
 
 def make_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: int, *,
