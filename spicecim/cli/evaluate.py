@@ -29,6 +29,7 @@ from spicecim.netlist.weights import (
 from spicecim.report import evaluation
 from spicecim.report.data import DEFAULT_CALIBRATION_FRACTION, read_arrays
 from spicecim.report.report import render, to_dict, write_h5
+from spicecim.sim.sweep import DEFAULT_ENGINE, ENGINES
 
 _MAX_SWEEP_VALUES = 200
 
@@ -126,6 +127,9 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
               help="Where on-demand runs are kept and found [default: the first run's folder].")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Worker processes for --simulate-missing.")
+@click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True,
+              help="The simulator of --simulate-missing (the run records it; each engine's run "
+                   "is kept apart).")
 @click.option("--samples-per-ray", type=click.IntRange(min=1), default=192, show_default=True,
               help="Samples per ray (64 coarse + 128 fine).")
 @click.option("--resolution", default="800x800", show_default=True, help="Frame WIDTHxHEIGHT.")

@@ -20,6 +20,7 @@ from spicecim.models.scene import default_scene
 from spicecim.nerf import frame as frames
 from spicecim.nerf import outputs, pipeline
 from spicecim.netlist.weights import VARIATION_MODELS
+from spicecim.sim.sweep import DEFAULT_ENGINE, ENGINES
 
 
 @click.command("nerf")
@@ -62,7 +63,7 @@ from spicecim.netlist.weights import VARIATION_MODELS
                    "writes sweep.csv, sweep.png) or design axes, repeatable for a grid "
                    f"({', '.join(designs.DESIGN_AXES)}; tile=64,128,256 g_max=20e-6,40e-6; "
                    "writes design_sweep.csv and design_sweep.png, Pareto points marked; each "
-                   "point costed with tables of its configuration, simulated under "
+                   "point costed from its own tiles, co-simulated (or tables simulated) under "
                    "--simulate-dir when missing).")
 @click.option("--tile", "tile_text", help="Design point: tile ROWSxCOLS [default: the tables'].")
 @click.option("--rows-per-read", type=click.IntRange(min=1),
@@ -90,9 +91,14 @@ from spicecim.netlist.weights import VARIATION_MODELS
                    "[--mitigated unless given]; + IR-drop-aware programming; + fine-tuning) "
                    "and report PSNR/SSIM, latency and energy per frame of each.")
 @click.option("--simulate-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where tables of other design points are found or simulated [default: "
-                   "the tables' folder].")
+              help="Where other design points are found or simulated: co-simulations of "
+                   "their own tiles (RUN a co-simulation), else generic tiles' tables [default: "
+                   "RUN's folder].")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes for those simulations.")
+@click.option("--engine", type=click.Choice(ENGINES),
+              help="The simulator of those simulations (each run records it) [default: the "
+                   "co-simulation's engine; for a generic tile's tables, "
+                   f"{DEFAULT_ENGINE}].")
 @click.option("--adc-share", type=click.IntRange(min=1),
               help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
 @click.option("--calibration-points", type=click.IntRange(min=1), default=8192,
@@ -110,7 +116,8 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
              rows_per_read: int | None, g_min: float | None, g_max: float | None, slices: int,
              copies: int, mitigated: bool, ir_aware: bool, finetune: bool,
              finetune_steps: int | None, ladder: bool, simulate_dir: Path | None,
-             workers: int | None, adc_share: int | None, calibration_points: int,
+             workers: int | None, engine: str | None, adc_share: int | None,
+             calibration_points: int,
              seed: int, overwrite: bool) -> None:
     """Render the built-in scene with the float MLP and through the crossbar model; print
     PSNR and SSIM beside the frame's latency and energy per schedule, and write the PNGs."""
@@ -168,7 +175,7 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
             finetune_steps, seed=seed)
     mitigations = pipeline.Mitigations(
         design, tuning, ladder, tuple((k, tuple(v)) for k, v in design_axes.items()),
-        simulate_dir or run.parent, cache, workers)
+        simulate_dir or run.parent, cache, workers, engine)
     result = pipeline.run_nerf(
         scene, field, table, frame, settings, sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",

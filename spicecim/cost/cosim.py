@@ -43,6 +43,7 @@ from spicecim.cost.schedule import (
     DigitalAdder,
     LayerCost,
     digital_stage,
+    refuse_partial,
     stored_float,
     stored_int,
 )
@@ -50,13 +51,12 @@ from spicecim.cost.slicing import target_conductances
 from spicecim.devices import AdcModel
 from spicecim.errors import ResultFileError, SpecError, check
 from spicecim.measure import SCHEDULES, LayerSchedule
-from spicecim.models import presets
 from spicecim.models.mlp import Mlp, batch_size
 from spicecim.netlist.spec import CrossbarSpec, Tile
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.sim.driver import LayerJob, RunOptions, RunSummary, TileJob, check_encoding, run_job
 from spicecim.sim.executors import Cluster
-from spicecim.store import npy, schema
+from spicecim.store import schema
 from spicecim.store.runs import Run
 
 STATISTICS = ("mean", "max", "p95")
@@ -71,10 +71,6 @@ def model_digest(mlp: Mlp) -> str:
         h.update(np.ascontiguousarray(d.weight, np.float32).tobytes())
         h.update(np.ascontiguousarray(d.bias, np.float32).tobytes())
     return h.hexdigest()[:16]
-
-
-def file_digest(path: Path | str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +93,17 @@ class Plan:
     copies: int = 1
     rows_per_read: int | None = None
     origin: Mapping[str, object] = field(default_factory=dict)
+    layers: tuple[str, ...] = ()
+    max_tiles: int | None = None
 
     def __post_init__(self) -> None:
         self.geometry  # noqa: B018 - validates slices, copies and rows_per_read on the tile
+        names = [d.name for d in self.mlp.layers]
+        unknown = [n for n in self.layers if n not in names]
+        check(not unknown, "layers", ",".join(unknown),
+              f"names of the model's layers ({','.join(names)})")
+        check(self.max_tiles is None or (isinstance(self.max_tiles, int) and self.max_tiles >= 1),
+              "max_tiles", self.max_tiles, "None or an integer >= 1")
         k = batch_size(self.inputs)
         check(1 <= k <= 1024, "inputs", k, "1 to 1024 samples (each is a full co-simulation)")
         check(batch_size(self.calibration) >= 1, "calibration", batch_size(self.calibration),
@@ -117,14 +121,44 @@ class Plan:
         return TileGeometry(self.spec.rows, self.spec.cols, self.mapping.scheme, self.slices,
                             self.copies, self.rows_per_read)
 
+    @property
+    def model_mapping(self) -> ModelMapping:
+        return map_model(self.mlp, self.geometry)
+
+    def selected(self) -> list[tuple[LayerMapping, int, int]]:
+        """The tiles (layer, row tile, column tile) co-simulated: every tile of ``layers``
+        (default: of every layer) in order, the first ``max_tiles`` of them."""
+        chosen = [(m, r, c) for m in self.model_mapping.layers
+                  if not self.layers or m.name in self.layers
+                  for r in range(m.row_tiles) for c in range(m.col_tiles)]
+        return chosen[:self.max_tiles]
+
+    def partial(self) -> str:
+        """What part of the model is co-simulated, in words ("": all of it)."""
+        total = self.model_mapping.arrays
+        chosen = self.selected()
+        if len(chosen) == total:
+            return ""
+        names = list(dict.fromkeys(m.name for m, _, _ in chosen))
+        return f"{len(chosen)} of the model's {total} tiles (layers {','.join(names)})"
+
+    def columns(self) -> int:
+        """Column transients the co-simulation runs: each selected tile's columns under every
+        sample, input phase and row group."""
+        tile = self.geometry
+        return sum(self.spec.cols * m.input_phases * tile.reads(m.row_counts[r]) * self.samples
+                   for m, r, _ in self.selected())
+
     def provenance(self) -> dict[str, object]:
         """What the run's ``/config`` records of the co-simulation (a rerun must ask the
-        same; the evaluator checks it against the model it evaluates)."""
+        same; the evaluator checks it against the model it evaluates, and refuses a
+        ``partial`` one)."""
+        names = list(dict.fromkeys(m.name for m, _, _ in self.selected()))
         return {"name": self.model, "digest": model_digest(self.mlp), "weights": self.weights,
                 "inputs": self.description, "samples": self.samples,
-                "variation": self.variation, "seed": self.seed,
-                "layers": [d.name for d in self.mlp.layers],
-                "geometry": geometry_of(self.geometry), "origin": dict(self.origin)}
+                "variation": self.variation, "seed": self.seed, "layers": names,
+                "partial": self.partial(), "geometry": geometry_of(self.geometry),
+                "origin": dict(self.origin)}
 
 
 def geometry_of(tile: TileGeometry) -> dict[str, object]:
@@ -178,34 +212,30 @@ class _Read:
         return f"{self.array}.k{self.sample}p{self.phase}{rows}"
 
 
-def _programmed(plan: Plan, mapping: ModelMapping) -> list[_Tile]:
+def _programmed(plan: Plan) -> list[_Tile]:
     """Every tile of the mapping programmed as the evaluator places the weights: each input on
     ``copies`` rows, each output on ``2 * slices`` columns (:func:`~spicecim.cost.slicing.
     target_conductances`); unused cells at ``g_min``."""
     spec, weights, tile = plan.spec, plan.mapping, plan.geometry
     mem = spec.cell.memristor
-    rng = np.random.default_rng([plan.seed, 4])
+    dense = {d.name: d for d in plan.mlp.layers}
+    index = {name: i for i, name in enumerate(dense)}
     out = []
-    for dense in plan.mlp.layers:
-        m = mapping.layer(dense.name)
-        w = np.asarray(dense.weight, float)
+    for m, r, c in plan.selected():
+        w = np.asarray(dense[m.name].weight, float)
         w_max = float(np.max(np.abs(w))) or 1.0
-        row0 = 0
-        for r, n_in in enumerate(m.row_counts):
-            out0 = 0
-            for c, (n_out, n_cols) in enumerate(zip(m.output_counts, m.column_counts,
-                                                    strict=True)):
-                g = np.full((spec.rows, spec.cols), weights.g_min_s)
-                g[:n_in * tile.copies, :n_cols] = target_conductances(
-                    weights, w[row0:row0 + n_in, out0:out0 + n_out], w_max, weights.bits,
-                    tile.slices, tile.copies)
-                if plan.variation > 0:
-                    z = rng.standard_normal(g.shape)
-                    g = np.clip(g + plan.variation * programming_sigma_s(g, weights.g_max_s) * z,
-                                mem.g_off_s, mem.g_on_s)
-                out.append(_Tile(m, r, c, slice(row0, row0 + n_in), g))
-                out0 += n_out
-            row0 += n_in
+        row0, n_in = sum(m.row_counts[:r]), m.row_counts[r]
+        out0, n_out = sum(m.output_counts[:c]), m.output_counts[c]
+        g = np.full((spec.rows, spec.cols), weights.g_min_s)
+        g[:n_in * tile.copies, :m.column_counts[c]] = target_conductances(
+            weights, w[row0:row0 + n_in, out0:out0 + n_out], w_max, weights.bits,
+            tile.slices, tile.copies)
+        if plan.variation > 0:  # each tile its own draw, whichever tiles are selected
+            z = np.random.default_rng([plan.seed, 4, index[m.name], r, c]
+                                      ).standard_normal(g.shape)
+            g = np.clip(g + plan.variation * programming_sigma_s(g, weights.g_max_s) * z,
+                        mem.g_off_s, mem.g_on_s)
+        out.append(_Tile(m, r, c, slice(row0, row0 + n_in), g))
     return out
 
 
@@ -220,15 +250,14 @@ def _row_groups(rows: int, rows_per_read: int | None) -> list[tuple[int, int]]:
 def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
     """The run's tiles (every programmed tile under every sample, phase and row group, the
     rows outside the group at 0 V) and layers."""
-    geometry = plan.geometry
-    mapping = map_model(plan.mlp, geometry)
+    geometry, mapping = plan.geometry, plan.model_mapping
     seen = layer_inputs(plan.mlp, plan.inputs)
     peaks = {name: float(np.max(np.abs(x))) or 1.0
              for name, x in layer_inputs(plan.mlp, plan.calibration).items()}
     spec, k, copies = plan.spec, plan.samples, geometry.copies
     tiles: list[TileJob] = []
     reads: dict[str, list[_Read]] = {d.name: [] for d in plan.mlp.layers}
-    for t in _programmed(plan, mapping):
+    for t in _programmed(plan):
         u = seen[t.layer.name][:, t.rows] / peaks[t.layer.name]
         phases = [np.clip(u, 0.0, 1.0)]
         if t.layer.input_phases == 2:
@@ -249,7 +278,7 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
                        _combine(members, k, stat),
                        columns=tuple(r.columns for r in members),
                        rows=tuple(r.inputs for r in members))
-              for name, members in reads.items() for stat in STATISTICS]
+              for name, members in reads.items() if members for stat in STATISTICS]
     return tiles, layers, mapping
 
 
@@ -301,6 +330,36 @@ def _combine(reads: Sequence[_Read], samples: int, stat: str):  # noqa: ANN202 -
     return combine
 
 
+COLUMN_ROW_CPU_S = {"ngspice": 0.15 / 256, "batched": 0.05 / 256}
+"""CPU seconds per column transient and row of the tile, for the estimate before a run:
+ngspice 120-180 ms for a default 256-row column (issue 21's measurement); the batched engine
+51 ms, measured here end to end (every process's CPU: start-up, drive solves, measurement,
+the run file) on three layers of ``nerf-4x256`` at K = 1 (1,536 columns, 78 s) on a loaded
+2-core machine."""
+DURATION_LIMIT_S = 1800.0
+"""A co-simulation estimated to take longer is refused unless asked for (``--yes``)."""
+
+
+def estimate_s(plan: Plan, engine: str, workers: int) -> float:
+    """The wall time ``plan`` is estimated to take on ``engine`` with ``workers`` processes."""
+    check(engine in COLUMN_ROW_CPU_S, "engine", engine, f"one of {sorted(COLUMN_ROW_CPU_S)}")
+    check(workers >= 1, "workers", workers, "an integer >= 1")
+    return plan.columns() * plan.spec.rows * COLUMN_ROW_CPU_S[engine] / workers
+
+
+def check_duration(plan: Plan, engine: str, workers: int, *, yes: bool = False,
+                   limit_s: float = DURATION_LIMIT_S) -> float:
+    """The estimate (:func:`estimate_s`); refused (one line) over ``limit_s`` unless ``yes``."""
+    seconds = estimate_s(plan, engine, workers)
+    if seconds > limit_s and not yes:
+        raise SpecError(
+            f"the co-simulation of {plan.columns()} column transients ({len(plan.selected())} "
+            f"tiles of {plan.spec.rows} rows) on {engine} is estimated at {seconds / 60:.0f} "
+            f"min on {workers} worker(s), over the {limit_s / 60:.0f} min limit: expected "
+            "--yes to run it, or --layers NAME,... / --max-tiles N to co-simulate a part first")
+    return seconds
+
+
 def cosimulate(plan: Plan, out: Path | str, *, options: RunOptions | None = None,
                cluster: Cluster | None = None, workers: int | None = None,
                overwrite: bool = False, progress: bool | None = None,
@@ -334,6 +393,7 @@ def check_model(run: Run, mlp: Mlp) -> dict:
     if model is None:
         raise ResultFileError(f"{run.path} holds no co-simulation of a model: expected a run of "
                               "'spicecim simulate --model'")
+    refuse_partial(run)
     digest = model_digest(mlp)
     if model["digest"] != digest:
         raise ResultFileError(
@@ -351,60 +411,6 @@ def layer_figures(run: Run, layer: str, statistic: str = "mean") -> LayerFigures
     if name not in run.layers():
         raise ResultFileError(f"{run.path} has no co-simulated layer {layer!r}")
     return LayerFigures(layer, statistic, tuple(run.layer(name).rows()))
-
-
-# --- plans from the model's own data -------------------------------------------------------
-
-def file_plan(mlp: Mlp, spec: CrossbarSpec, mapping: WeightMapping, path: Path, samples: int,
-              *, model: str, weights: str, seed: int = 0, variation: float = 0.0) -> Plan:
-    """A plan from a file of the model's inputs (``.npy`` for a one-input model, ``.npz`` by
-    input name): the first ``samples`` rows drive the tiles, every row sets the DAC scales."""
-    inputs = read_inputs(mlp, path)
-    n = batch_size(inputs)
-    check(1 <= samples <= n, "inputs", samples, f"1 to {n} (the rows of {path})")
-    return Plan(mlp, spec, mapping, {k: v[:samples] for k, v in inputs.items()}, inputs,
-                model=model, weights=weights,
-                description=f"the first {samples} of {n} rows of {path} ({file_digest(path)})",
-                variation=variation, seed=seed)
-
-
-def read_inputs(mlp: Mlp, path: Path) -> dict[str, np.ndarray]:
-    """A model's inputs from ``path``, checked against its input widths."""
-    widths = mlp.input_widths()
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"inputs file {str(path)!r} does not exist: expected a .npy (one input) "
-                        f"or .npz (inputs {sorted(widths)})")
-    loaded = npy.load(path, "inputs", f"a .npy (one input) or .npz (inputs {sorted(widths)})")
-    if isinstance(loaded, dict):
-        arrays = loaded
-    elif len(widths) != 1:
-        raise SpecError(f"inputs file {str(path)!r} holds one array: expected a .npz with "
-                        f"the model's inputs {sorted(widths)}")
-    else:
-        arrays = {next(iter(widths)): loaded}
-    out = {}
-    for name, width in widths.items():
-        if name not in arrays:
-            raise SpecError(f"inputs file {str(path)!r} lacks input {name!r}: expected "
-                            f"{sorted(widths)}")
-        a = arrays[name]  # finite real numbers (npy.load)
-        if a.ndim != 2 or a.shape[1] != width or len(a) < 1:
-            raise SpecError(f"inputs file {str(path)!r}: input {name!r} has shape {a.shape}: "
-                            f"expected (samples >= 1, {width})")
-        out[name] = a.astype(np.float32)
-    return out
-
-
-def make_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: int,
-              inputs_path: Path, *, weights_path: Path | None = None, seed: int = 0,
-              variation: float = 0.0) -> Plan:
-    """A plan of ``model`` (a preset name, ``mlp:...`` or an ``.onnx`` in ``weights_path``,
-    :func:`~spicecim.models.presets.choose_model`) driven by the inputs in ``inputs_path``
-    (:func:`file_plan`)."""
-    choice = presets.choose_model(model, weights_path, seed=seed)
-    return file_plan(choice.mlp, spec, mapping, inputs_path, samples, model=choice.name,
-                     weights=choice.weights, seed=seed, variation=variation)
 
 
 def model_table(run: Run, policy: str = "hold") -> list[dict[str, object]]:

@@ -45,6 +45,7 @@ from spicecim.netlist.weights import WeightMapping, make_tile
 from spicecim.sim.driver import RunOptions, simulate
 from spicecim.sim.sweep import DEFAULT_ENGINE
 from spicecim.store.hdf5 import open_run
+from spicecim.store.runs import Run
 
 DEFAULT_POLICY = ROW_POLICIES[0]
 """Rows and front ends off once every column's sample is held (the sample-and-holds exist to
@@ -153,6 +154,15 @@ def read_tables(path: Path | str) -> list[TileTable]:
     return out
 
 
+def refuse_partial(run: Run) -> None:
+    """Refuse (one line) a co-simulation of part of a model (``simulate --model --layers`` or
+    ``--max-tiles``): it checks those tiles, it costs no model."""
+    partial = (run.model or {}).get("partial")
+    if partial:
+        raise ResultFileError(f"{run.path} is a partial co-simulation ({partial}): expected the "
+                              "whole model's (co-simulate it without --layers and --max-tiles)")
+
+
 def cosim_tile_table(path: Path | str) -> TileTable:
     """The configuration of a model's co-simulation (``spicecim simulate --model``) as a
     table of its first tile, marked not ``generic``: what a render of the co-simulated design
@@ -163,6 +173,7 @@ def cosim_tile_table(path: Path | str) -> TileTable:
         if weights is None or run.model is None:
             raise ResultFileError(f"{run.path} holds no co-simulation of a model: expected a "
                                   "run of 'spicecim simulate --model'")
+        refuse_partial(run)
         tile = run.tiles()[0]
         attrs = run.tile_attrs(tile)
         where = f"{run.path}:{tile}"

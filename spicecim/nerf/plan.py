@@ -1,15 +1,16 @@
 """Co-simulation plans of a NeRF on the built-in scene: the model's inputs are a frame's own
 samples (:func:`scene_plan`); :func:`make_plan` is the plan ``spicecim simulate --model`` runs
 (public as ``spicecim.cosim_plan``): the scene's frame with ``scene``, else a file of inputs
-(:func:`spicecim.cost.cosim.make_plan`)."""
+(:func:`spicecim.cost.inputs.make_plan`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
-from spicecim.cost import cosim
+from spicecim.cost import inputs
 from spicecim.cost.cosim import Plan
 from spicecim.cost.design import BASELINE, DesignPoint
 from spicecim.errors import SpecError, check
@@ -68,11 +69,23 @@ def design_plan(run: Run, nerf: NerfField, design: DesignPoint) -> Plan:
 def make_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: int, *,
               weights_path: Path | None = None, scene: bool = False, frame: Frame | None = None,
               inputs_path: Path | None = None, cache_dir: Path | None = None,
-              fit_steps: int = 3000, seed: int = 0, variation: float = 0.0) -> Plan:
+              fit_steps: int = 3000, seed: int = 0, variation: float = 0.0,
+              layers: tuple[str, ...] = (), max_tiles: int | None = None) -> Plan:
     """The plan ``spicecim simulate --model`` runs. ``scene``: a NeRF preset's inputs are the
     built-in scene's ``frame`` (default 64x64 px x 32 samples), its weights fitted to the scene
     (cached, :func:`~spicecim.models.fit.cached_fit`) unless ``weights_path`` gives them;
-    else the inputs come from ``inputs_path``."""
+    else the inputs come from ``inputs_path``. ``layers`` and ``max_tiles``: co-simulate a
+    part of the model (:class:`~spicecim.cost.cosim.Plan`)."""
+    plan = _whole_plan(model, spec, mapping, samples, weights_path=weights_path, scene=scene,
+                       frame=frame, inputs_path=inputs_path, cache_dir=cache_dir,
+                       fit_steps=fit_steps, seed=seed, variation=variation)
+    return dataclasses.replace(plan, layers=layers, max_tiles=max_tiles)
+
+
+def _whole_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: int, *,
+                weights_path: Path | None, scene: bool, frame: Frame | None,
+                inputs_path: Path | None, cache_dir: Path | None, fit_steps: int, seed: int,
+                variation: float) -> Plan:
     if scene:
         if inputs_path is not None:
             raise SpecError("--scene and --inputs-file are invalid together: expected the "
@@ -94,5 +107,5 @@ def make_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: i
     if inputs_path is None:
         raise SpecError("a co-simulation needs the model's inputs: expected --scene (a NeRF on "
                         "the built-in scene) or --inputs-file X.npy/.npz")
-    return cosim.make_plan(model, spec, mapping, samples, inputs_path,
+    return inputs.make_plan(model, spec, mapping, samples, inputs_path,
                            weights_path=weights_path, seed=seed, variation=variation)

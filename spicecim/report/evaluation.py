@@ -60,6 +60,7 @@ class Settings:
     simulate_missing: bool = False
     simulate_dir: Path | None = None
     workers: int | None = None
+    engine: str | None = None  # of --simulate-missing (None: the default engine)
     workload: sched.Workload = sched.Workload()
     adder: sched.DigitalAdder = sched.DigitalAdder()
     accuracy: bool = True
@@ -294,13 +295,14 @@ def _figures(mlp: Mlp, paths: Sequence[Path], s: Settings, command_line: str) ->
         spec = sched.with_geometry(spec, *s.tile)
     k = s.adc_share or tables[0].adc_share
     folder = s.simulate_dir or paths[0].parent
-    on_demand = sched.on_demand_path(folder, spec, weights)
+    on_demand = sched.on_demand_path(folder, spec, weights, s.engine)
     if on_demand.exists():
         tables += sched.read_tables(on_demand)
     table = sched.find_table(tables, spec, weights)
     if table is None and s.simulate_missing:
         table = sched.simulate_table(spec, weights, folder, seed=s.seed, adc_share=k,
-                                     workers=s.workers, command_line=command_line)
+                                     workers=s.workers, command_line=command_line,
+                                     engine=s.engine)
     missing = "" if table is not None else (
         f"no table of {spec.rows}x{spec.cols} tiles with the tables' device, wire, driver, "
         f"readout and weight settings in {', '.join(map(str, paths))}: rerun with "

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spicecim.cost import cosim
+from spicecim.cost import cosim, inputs
 from spicecim.cost.mapping import TileGeometry, map_model
 from spicecim.cost.schedule import DigitalAdder
 from spicecim.cost.slicing import target_conductances
@@ -197,13 +197,13 @@ def test_a_plan_is_checked_before_anything_runs(tmp_path: Path) -> None:
     bad = tmp_path / "x.npy"
     np.save(bad, np.zeros((4, 15)))
     with pytest.raises(SpecError, match=r"shape \(4, 15\)"):
-        cosim.file_plan(mlp, SPEC, WEIGHTS, bad, 2, model="test", weights="")
+        inputs.file_plan(mlp, SPEC, WEIGHTS, bad, 2, model="test", weights="")
     np.save(bad, np.full((4, 16), np.nan))
     with pytest.raises(SpecError, match="non-finite"):
-        cosim.file_plan(mlp, SPEC, WEIGHTS, bad, 2, model="test", weights="")
+        inputs.file_plan(mlp, SPEC, WEIGHTS, bad, 2, model="test", weights="")
     np.save(bad, np.zeros((4, 16)))
     with pytest.raises(SpecError, match="1 to 4"):
-        cosim.file_plan(mlp, SPEC, WEIGHTS, bad, 5, model="test", weights="")
+        inputs.file_plan(mlp, SPEC, WEIGHTS, bad, 5, model="test", weights="")
 
 
 @pytest.mark.slow
