@@ -15,6 +15,7 @@ from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, POSITIVE, check_output
 from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import design as designs
+from spicecim.cost.cosim import DURATION_LIMIT_S
 from spicecim.cost.schedule import TileTable
 from spicecim.models.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
 from spicecim.models.scene import default_scene
@@ -103,6 +104,9 @@ if TYPE_CHECKING:  # finetune loads JAX: imported where fine-tuning runs
               help="The simulator of those simulations (each run records it) [default: the "
                    "co-simulation's engine; for a generic tile's tables, "
                    f"{DEFAULT_ENGINE}].")
+@click.option("--yes", is_flag=True,
+              help="Run co-simulations of design points estimated to take over "
+                   f"{DURATION_LIMIT_S / 60:.0f} min (else refused with the estimate).")
 @click.option("--adc-share", type=click.IntRange(min=1),
               help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
 @click.option("--calibration-points", type=click.IntRange(min=1), default=8192,
@@ -143,7 +147,8 @@ def nerf_cmd(run: Path, model: str, out: Path, cache_dir: Path | None, fit_steps
     mitigations = pipeline.Mitigations(
         design, _tuning(given, seed), given["ladder"],
         tuple((k, tuple(v)) for k, v in design_axes.items()),
-        given["simulate_dir"] or run.parent, cache, given["workers"], given["engine"])
+        given["simulate_dir"] or run.parent, cache, given["workers"], given["engine"],
+        given["yes"])
     result = pipeline.run_nerf(
         scene, field, table, frame, _settings(table, seed, given), sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",

@@ -200,6 +200,7 @@ class Mitigations:
     cache_dir: Path | None = None
     workers: int | None = None
     engine: str | None = None  # of those simulations (None: the co-simulation's, or ngspice)
+    yes: bool = False  # run co-simulations of design points estimated over the limit
 
 
 def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame,
@@ -236,6 +237,14 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     mit = mitigations
     cosim_geometry = None if cosim_run is None else _check_cosimulation(cosim_run, nerf, share)
 
+    if cosim_run is not None and mit.simulate_dir is not None:
+        from spicecim.nerf.points import check_duration  # the simulator: only here
+
+        wanted = [mit.design] + [designs.BASELINE] * mit.ladder + designs.sweep_points(
+            mit.design, {name: list(values) for name, values in mit.design_sweep})
+        check_duration(cosim_run, nerf, [d for d in wanted
+                                         if not _cosimulated(d, table, cosim_geometry)],
+                       mit.simulate_dir, engine=mit.engine, workers=mit.workers, yes=mit.yes)
     n = frame.samples_per_ray
     scene_image = render(scene.query, rays, n, near, far)
     float_image = render(nerf.field, rays, n, near, far)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from spicecim.cost import cosim
 from spicecim.cost.design import DesignPoint
-from spicecim.errors import ResultFileError
+from spicecim.errors import ResultFileError, SpecError
 from spicecim.models.presets import NerfField
 from spicecim.nerf.plan import design_plan
 from spicecim.sim.driver import RunOptions
@@ -49,6 +50,43 @@ def design_path(directory: Path, plan: cosim.Plan, options: RunOptions) -> Path:
                               f"-{g.slices}s{g.copies}c-{options.engine}-{key}.h5")
 
 
+def check_duration(source: Path, nerf: NerfField, designs: Sequence[DesignPoint],
+                   directory: Path, *, engine: str | None = None, workers: int | None = None,
+                   yes: bool = False) -> float:
+    """The estimated time of every co-simulation ``designs`` still need under ``directory``
+    (:func:`spicecim.cost.cosim.estimate_s`), refused (one line) over the limit unless
+    ``yes``: checked before any of them runs."""
+    n_workers = workers or len(os.sched_getaffinity(0))
+    total, columns, pending = 0.0, 0, []
+    with open_run(source) as run:
+        for design in dict.fromkeys(designs):
+            plan = design_plan(run, nerf, design)
+            options = run_options(run, engine)
+            if not _complete(design_path(directory, plan, options)):
+                total += cosim.estimate_s(plan, options.engine, n_workers)
+                columns += plan.columns()
+                pending.append(design.label(plan.spec, plan.mapping))
+    if total > cosim.DURATION_LIMIT_S and not yes:
+        raise SpecError(
+            f"co-simulating the design points {', '.join(pending)} ({columns} column "
+            f"transients) is estimated at {total / 60:.0f} min on {n_workers} worker(s), over "
+            f"the {cosim.DURATION_LIMIT_S / 60:.0f} min limit: expected --yes to run them, or "
+            "fewer or smaller design points")
+    return total
+
+
+def _complete(path: Path) -> bool:
+    """Whether ``path`` holds a finished run (an unfinished or damaged one is resumed or
+    refused by the driver)."""
+    if not path.exists():
+        return False
+    try:
+        with open_run(path) as done:
+            return done.complete
+    except ResultFileError:
+        return False
+
+
 def design_run(source: Path, nerf: NerfField, design: DesignPoint, directory: Path, *,
                engine: str | None = None, workers: int | None = None,
                tell: Callable[[str], None] | None = None) -> Path:
@@ -58,13 +96,8 @@ def design_run(source: Path, nerf: NerfField, design: DesignPoint, directory: Pa
         plan = design_plan(run, nerf, design)
         options = run_options(run, engine)
     path = design_path(directory, plan, options)
-    if path.exists():
-        try:
-            with open_run(path) as done:
-                if done.complete:
-                    return path
-        except ResultFileError:
-            pass  # an unfinished or damaged file: the driver resumes or refuses it
+    if _complete(path):
+        return path
     if tell is not None:
         tell(f"co-simulating the design point {design.label(plan.spec, plan.mapping)} "
              f"({plan.samples} input(s), {options.engine}) into {path} ...")

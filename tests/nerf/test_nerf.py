@@ -231,7 +231,8 @@ def _tiny_field(seed: int = 0) -> presets.NerfField:
     return presets.NerfField(mlp, pos_levels=0, dir_levels=0)
 
 
-def test_a_co_simulation_costs_its_own_configuration_and_only_that(tmp_path: Path) -> None:
+def test_a_co_simulation_costs_its_own_configuration_and_only_that(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``nerf`` on a model's co-simulation (real ngspice, 8x8 tiles): the design point it
     simulated (its tile, one device per weight) takes every layer's figures from it; another
     design point (two slices, 2 rows per read) from a co-simulation of its own tiles driven by
@@ -285,6 +286,14 @@ def test_a_co_simulation_costs_its_own_configuration_and_only_that(tmp_path: Pat
                               pipeline.device_settings(table), mitigations=mit, cosim_run=out)
     assert list((tmp_path / "tiles").glob("cosim-*.h5")) == [design_run]  # found, not redone
     assert again.ladder[1].frame_energy_j == design.frame_energy_j
+    # design points whose co-simulations would run past the limit: refused before any render
+    monkeypatch.setattr(cosim, "DURATION_LIMIT_S", 1e-9)
+    sweep = pipeline.Mitigations(point, design_sweep=(("copies", (1.0, 2.0)),),
+                                 simulate_dir=tmp_path / "tiles")
+    with pytest.raises(SpecError, match=r"8x8 R2 1-40uS 4b x2s x2c .* is estimated at .*--yes"):
+        pipeline.run_nerf(default_scene(), field, table, SMALL_FRAME,
+                          pipeline.device_settings(table), mitigations=sweep, cosim_run=out)
+    assert list((tmp_path / "tiles").glob("cosim-*")) == [design_run]
 
     with pytest.raises(ResultFileError, match="other weights"):
         pipeline.run_nerf(default_scene(), _tiny_field(seed=1), table, SMALL_FRAME,
