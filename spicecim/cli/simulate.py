@@ -99,6 +99,13 @@ FAILED_EXIT = 1
 @click.option("--variation", type=NON_NEGATIVE, default=0.0, show_default=True,
               help="Programming variation of the co-simulated tiles (scale of sigma_G, "
                    f"{VARIATION_SOURCES[DEFAULT_VARIATION_MODEL]}, drawn from --seed).")
+@click.option("--slices", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Devices per weight of different significance (bit slicing), each on its "
+                   "own column pair.")
+@click.option("--copies", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Rows per input (devices per weight summed in the column).")
+@click.option("--rows-per-read", type=click.IntRange(min=1),
+              help="Rows activated per read, one transient per group of rows [default: all].")
 @click.option("--layers", "layer_names", metavar="NAME,...",
               help="Co-simulate only these layers of the model, to check a part first (the run "
                    "says it is partial; evaluate and nerf refuse it).")
@@ -161,7 +168,8 @@ def _plan(model: str, opts: dict[str, Any], given: dict[str, Any]) -> cosim.Plan
                      fit_steps=given["fit_steps"], seed=opts["seed"],
                      variation=given["variation"],
                      layers=tuple(n.strip() for n in names.split(",")) if names else (),
-                     max_tiles=given["max_tiles"])
+                     max_tiles=given["max_tiles"], slices=given["slices"],
+                     copies=given["copies"], rows_per_read=given["rows_per_read"])
 
 
 def _workers(cluster: Cluster) -> int:
@@ -189,7 +197,8 @@ def _run(run: Callable[[], driver.RunSummary], out: Path) -> driver.RunSummary:
 
 
 _MODEL_ONLY = ("model_weights", "scene", "fit_steps", "cache_dir", "model_inputs", "samples",
-               "resolution", "samples_per_ray", "variation", "layer_names", "max_tiles", "yes")
+               "resolution", "samples_per_ray", "variation", "layer_names", "max_tiles", "yes",
+               "slices", "copies", "rows_per_read")
 _TILE_ONLY = ("weights_file", "inputs_file", "mc")
 
 

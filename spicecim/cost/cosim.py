@@ -459,11 +459,13 @@ def layer_costs(run: Run, mapping: ModelMapping, adder: DigitalAdder, *,
         raise SpecError(f"tile {tile.rows}x{tile.cols} ({tile.scheme}) is invalid with the "
                         f"co-simulation in {run.path}: expected its {spec.rows}x{spec.cols} "
                         "tiles (drop --tile, or co-simulate that tile)")
-    own_geometry = run_geometry(run)
-    if geometry_of(tile) != own_geometry:
-        raise SpecError(f"design point {geometry_of(tile)} is invalid with the co-simulation in "
-                        f"{run.path}: expected its {own_geometry} (co-simulate that design "
-                        "point)")
+    simulated = run_geometry(run)
+    if geometry_of(tile) != simulated:
+        raise SpecError(f"slices={tile.slices}, copies={tile.copies}, rows_per_read="
+                        f"{tile.rows_per_read} is invalid with the co-simulation in {run.path}: "
+                        f"expected its slices={simulated['slices']}, copies="
+                        f"{simulated['copies']}, rows_per_read={simulated['rows_per_read']} "
+                        "(co-simulate that design point)")
     run_share = int(run.simulation["adc_share"])
     if adc_share is not None and adc_share != run_share:
         raise SpecError(f"adc_share={adc_share} is invalid with the co-simulation in {run.path}: "

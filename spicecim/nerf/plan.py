@@ -70,16 +70,19 @@ def make_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: i
               weights_path: Path | None = None, scene: bool = False, frame: Frame | None = None,
               inputs_path: Path | None = None, cache_dir: Path | None = None,
               fit_steps: int = 3000, seed: int = 0, variation: float = 0.0,
-              layers: tuple[str, ...] = (), max_tiles: int | None = None) -> Plan:
+              layers: tuple[str, ...] = (), max_tiles: int | None = None, slices: int = 1,
+              copies: int = 1, rows_per_read: int | None = None) -> Plan:
     """The plan ``spicecim simulate --model`` runs. ``scene``: a NeRF preset's inputs are the
     built-in scene's ``frame`` (default 64x64 px x 32 samples), its weights fitted to the scene
     (cached, :func:`~spicecim.models.fit.cached_fit`) unless ``weights_path`` gives them;
     else the inputs come from ``inputs_path``. ``layers`` and ``max_tiles``: co-simulate a
-    part of the model (:class:`~spicecim.cost.cosim.Plan`)."""
+    part of the model; ``slices``, ``copies`` and ``rows_per_read``: the tiles' design
+    choices (:class:`~spicecim.cost.cosim.Plan`)."""
     plan = _whole_plan(model, spec, mapping, samples, weights_path=weights_path, scene=scene,
                        frame=frame, inputs_path=inputs_path, cache_dir=cache_dir,
                        fit_steps=fit_steps, seed=seed, variation=variation)
-    return dataclasses.replace(plan, layers=layers, max_tiles=max_tiles)
+    return dataclasses.replace(plan, layers=layers, max_tiles=max_tiles, slices=slices,
+                               copies=copies, rows_per_read=rows_per_read)
 
 
 def _whole_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: int, *,

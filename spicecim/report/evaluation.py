@@ -178,11 +178,18 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
     spec, weights_map = figures.spec, figures.weights
     geometry = TileGeometry(spec.rows, spec.cols, weights_map.scheme, s.slices, s.copies,
                             s.rows_per_read)
-    if figures.cosimulated and geometry.devices_per_weight * (s.rows_per_read or 1) > 1:
-        raise SpecError(f"slices={s.slices}, copies={s.copies}, rows_per_read="
-                        f"{s.rows_per_read} is invalid with the co-simulation in {paths[0]}: "
-                        "expected one device per weight read at once, as it was simulated "
-                        "(drop --slices, --copies, --rows-per-read)")
+    if figures.cosimulated:
+        from spicecim.cost import cosim  # imports the simulator: only for a co-simulation
+
+        with open_run(paths[0]) as r:
+            own = cosim.run_geometry(r)
+        if cosim.geometry_of(geometry) != own:
+            raise SpecError(f"slices={s.slices}, copies={s.copies}, rows_per_read="
+                            f"{s.rows_per_read} is invalid with the co-simulation in "
+                            f"{paths[0]}: expected its slices={own['slices']}, copies="
+                            f"{own['copies']}, rows_per_read={own['rows_per_read']}, as it was "
+                            "simulated (or co-simulate that design point: simulate --model "
+                            "--slices --copies --rows-per-read)")
     mapping = map_model(mlp, geometry)
     readout, acam_edges, adc = _converter(spec, s)
     if not figures.cosimulated:
@@ -193,8 +200,6 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
         cost = sched.model_cost(mapping, table, s.workload, figures.adc_share, s.adder, readout)
     else:
         with open_run(paths[0]) as r:
-            from spicecim.cost import cosim
-
             layers = cosim.layer_costs(r, mapping, s.adder, adc_share=s.adc_share, adc=adc)
         cost = sched.model_cost(mapping, None, s.workload, figures.adc_share, s.adder,
                                 readout, layers=layers, source=figures.source)
