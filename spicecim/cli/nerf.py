@@ -15,7 +15,7 @@ from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, POSITIVE, check_output
 from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import design as designs
-from spicecim.cost.cosim import DURATION_LIMIT_S
+from spicecim.cost.duration import DURATION_LIMIT_S
 from spicecim.cost.schedule import TileTable
 from spicecim.models.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
 from spicecim.models.scene import default_scene

@@ -27,7 +27,7 @@ from spicecim.cli.options import (
 )
 from spicecim.cli.paths import check_not_input
 from spicecim.cli.tables import column_breakdown, describe, render
-from spicecim.cost import cosim
+from spicecim.cost import cosim, duration
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.models.presets import default_cache_dir
 from spicecim.nerf.frame import Frame
@@ -114,7 +114,7 @@ FAILED_EXIT = 1
                    "order; a partial run as with --layers).")
 @click.option("--yes", is_flag=True,
               help=f"Run a co-simulation estimated to take over "
-                   f"{cosim.DURATION_LIMIT_S / 60:.0f} min (else refused with the estimate).")
+                   f"{duration.DURATION_LIMIT_S / 60:.0f} min (else refused with the estimate).")
 @click.option("--overwrite", is_flag=True, help="Start anew instead of resuming <out>.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr [default: when stderr is a terminal].")
@@ -145,7 +145,7 @@ def simulate(out: Path, model: str | None, overwrite: bool, progress: bool | Non
               "progress": progress, "command_line": _command_line(ctx)}
     if model is not None:
         plan = _plan(model, opts, given)
-        seconds = cosim.check_duration(plan, options.engine, _workers(cluster), yes=given["yes"])
+        seconds = duration.check_duration(plan, options.engine, _workers(cluster), yes=given["yes"])
         click.echo(_estimate_line(plan, options.engine, seconds), err=True)
         run = functools.partial(cosim.cosimulate, plan, out, **common)
     else:

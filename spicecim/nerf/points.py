@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from spicecim.cost import cosim
+from spicecim.cost import cosim, duration
 from spicecim.cost.design import DesignPoint
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.models.presets import NerfField
@@ -54,7 +54,7 @@ def check_duration(source: Path, nerf: NerfField, designs: Sequence[DesignPoint]
                    directory: Path, *, engine: str | None = None, workers: int | None = None,
                    yes: bool = False) -> float:
     """The estimated time of every co-simulation ``designs`` still need under ``directory``
-    (:func:`spicecim.cost.cosim.estimate_s`), refused (one line) over the limit unless
+    (:func:`spicecim.cost.duration.estimate_s`), refused (one line) over the limit unless
     ``yes``: checked before any of them runs."""
     n_workers = workers or len(os.sched_getaffinity(0))
     total, columns, pending = 0.0, 0, []
@@ -63,14 +63,14 @@ def check_duration(source: Path, nerf: NerfField, designs: Sequence[DesignPoint]
             plan = design_plan(run, nerf, design)
             options = run_options(run, engine)
             if not _complete(design_path(directory, plan, options)):
-                total += cosim.estimate_s(plan, options.engine, n_workers)
+                total += duration.estimate_s(plan, options.engine, n_workers)
                 columns += plan.columns()
                 pending.append(design.label(plan.spec, plan.mapping))
-    if total > cosim.DURATION_LIMIT_S and not yes:
+    if total > duration.DURATION_LIMIT_S and not yes:
         raise SpecError(
             f"co-simulating the design points {', '.join(pending)} ({columns} column "
             f"transients) is estimated at {total / 60:.0f} min on {n_workers} worker(s), over "
-            f"the {cosim.DURATION_LIMIT_S / 60:.0f} min limit: expected --yes to run them, or "
+            f"the {duration.DURATION_LIMIT_S / 60:.0f} min limit: expected --yes to run them, or "
             "fewer or smaller design points")
     return total
 

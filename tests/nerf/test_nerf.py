@@ -239,7 +239,7 @@ def test_a_co_simulation_costs_its_own_configuration_and_only_that(
     the same inputs, kept under the simulate folder and found there again; each render says
     so. Another model's co-simulation, or other columns per ADC, is refused before a
     render."""
-    from spicecim.cost import cosim
+    from spicecim.cost import cosim, duration
     from spicecim.cost.design import DesignPoint
     from spicecim.cost.schedule import DigitalAdder
     from spicecim.nerf.plan import scene_plan
@@ -287,7 +287,7 @@ def test_a_co_simulation_costs_its_own_configuration_and_only_that(
     assert list((tmp_path / "tiles").glob("cosim-*.h5")) == [design_run]  # found, not redone
     assert again.ladder[1].frame_energy_j == design.frame_energy_j
     # design points whose co-simulations would run past the limit: refused before any render
-    monkeypatch.setattr(cosim, "DURATION_LIMIT_S", 1e-9)
+    monkeypatch.setattr(duration, "DURATION_LIMIT_S", 1e-9)
     sweep = pipeline.Mitigations(point, design_sweep=(("copies", (1.0, 2.0)),),
                                  simulate_dir=tmp_path / "tiles")
     with pytest.raises(SpecError, match=r"8x8 R2 1-40uS 4b x2s x2c .* is estimated at .*--yes"):
