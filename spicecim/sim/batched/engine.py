@@ -1,5 +1,5 @@
 """Columns through the batched solver, as :func:`~spicecim.sim.column.simulate_column` runs
-them through ngspice: the same step and stop time (:func:`~spicecim.sim.column.time_scales`),
+them through ngspice: the same step and stop time (:func:`~spicecim.sim.scales.time_scales`),
 the same time points (:func:`~spicecim.sim.batched.schedule.ngspice_schedule`), extended by
 doubling the stop time until the readout has settled, and repeated at a tenth of the step when
 it settles through an overshoot. Returns :class:`~spicecim.sim.column.ColumnRun` records that
@@ -22,7 +22,14 @@ from spicecim.netlist.crossbar import SOURCE_GROUPS, RowDrive
 from spicecim.netlist.spec import Tile
 from spicecim.sim.batched.circuit import Structure, build_batch, structure_of
 from spicecim.sim.batched.schedule import Schedule, ngspice_schedule
-from spicecim.sim.column import REFINED_STEP, ColumnRun, SimOptions, overshoots, time_scales
+from spicecim.sim.column import ColumnRun
+from spicecim.sim.scales import (
+    REFINED_STEP,
+    SimOptions,
+    overshoots,
+    time_scales,
+    transient_window,
+)
 
 ENGINE = "batched"
 POINT_BLOCK = 64
@@ -137,9 +144,7 @@ def simulate_columns(columns: Sequence[tuple[Tile, int, RowDrive]], options: Sim
     start = time.process_time()
     base = []
     for tile, j, drive in columns:
-        scales = time_scales(tile, drive, j)
-        step = float(scales.max_step_s(options.points_per_scale) * options.max_step_scale)
-        stop = float(scales.stop_s(options.full_scale_v, options.settle_tol_v))
+        stop, step = transient_window(tile, j, drive, options)
         base.append(_Job(tile, j, drive, step, stop, _breakpoints(tile, drive, options)))
     final: dict[int, tuple[_Waves | None, int, _Job]] = {}
     pending = list(range(len(base)))
