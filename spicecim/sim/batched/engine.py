@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecim.netlist.crossbar import SOURCE_GROUPS, RowDrive
+from spicecim.netlist.crossbar import SOURCE_GROUPS, RowDrive, edge_corners_s
 from spicecim.netlist.spec import Tile
 from spicecim.sim.batched.circuit import Structure, build_batch, structure_of
 from spicecim.sim.batched.schedule import Schedule, ngspice_schedule
@@ -69,10 +69,9 @@ def _compiled(structure: Structure, reltol: float, vntol: float):  # noqa: ANN20
 
 def _breakpoints(tile: Tile, drive: RowDrive, options: SimOptions) -> np.ndarray:
     """The corners of the deck's sources: the edge source's, and each ramp's end."""
-    rise, k = tile.spec.driver.rise_s, options.edge_points
-    corners = [rise * n / k for n in range(1, k + 1)] if k > 1 else []
+    corners = edge_corners_s(tile, options.edge_points)
     if np.any(np.asarray(drive.v_th_v) != 0):
-        corners.append(rise)
+        corners.append(tile.spec.driver.rise_s)
     return np.array(sorted(set(corners)))
 
 

@@ -3,7 +3,7 @@
 For the column decks (``.tran step stop 0 step``, every source a PWL ramp) ngspice 39's
 ``DCtran`` chooses its steps from the breakpoints and the maximum step alone: its truncation
 error estimate asks for more than twice the last step (the most it grants) at every point of
-these circuits, whose poles the maximum step resolves 16 times over
+these circuits, whose poles the maximum step resolves 8 to 16 times over
 (:meth:`~spicecim.sim.scales.TimeScales.max_step_s`). The rules (``dctran.c``):
 
 - the first step is ``min(stop / 100, step) / 10``, cut as at a breakpoint, then by 10 more;
