@@ -10,13 +10,16 @@ RUNS := runs
 
 # The main job end to end in minutes on 2 cores: the default tile and the model's co-simulation
 # on the batched engine (each run re-simulates a sample of its columns in ngspice and fails
-# loudly on a disagreement), the evaluation, and the mitigation ladder on a small frame.
+# loudly on a disagreement), the evaluation, and the mitigation ladder on a small frame. The
+# ladder's design point (128x128 tiles: 6,016 column transients of 128 rows, about 0.7x the
+# model's co-simulation) is co-simulated on its own tiles too; the mitigation design point
+# (64x64 x 2 slices x 4 copies: 77,312 column transients) is demo-full's.
 demo: setup
 	$(BIN)/spicecim generate --rows 256 --cols 256 --out netlists/xbar256
 	$(BIN)/spicecim simulate --rows 256 --cols 256 --engine batched --out $(RUNS)/xbar256.h5
 	$(BIN)/spicecim simulate --model nerf-4x256 --scene --inputs 1 --engine batched --out $(RUNS)/nerf-4x256-cosim.h5
 	$(BIN)/spicecim evaluate $(RUNS)/nerf-4x256-cosim.h5 --model nerf-4x256 --scene
-	$(BIN)/spicecim nerf $(RUNS)/nerf-4x256-cosim.h5 --resolution 32x32 --samples-per-ray 16 --ladder --finetune-steps 100 --out renders --overwrite
+	$(BIN)/spicecim nerf $(RUNS)/nerf-4x256-cosim.h5 --resolution 32x32 --samples-per-ray 16 --ladder --tile 128x128 --finetune-steps 100 --out renders --overwrite
 
 # The long versions (about an hour on 2 cores the first time): both engines' tiles, the generic
 # tile's evaluation beside the co-simulation's, and the ladder on a 64x64 frame with the full

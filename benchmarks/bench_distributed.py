@@ -26,9 +26,10 @@ from spicecim.netlist.spec import (
     default_spec,
 )
 from spicecim.netlist.weights import WeightMapping
-from spicecim.sim.column import ColumnRun, SimOptions
+from spicecim.sim.column import ColumnRun
 from spicecim.sim.driver import sim_options
 from spicecim.sim.executors import Cluster, open_pool
+from spicecim.sim.scales import SimOptions
 from spicecim.sim.sweep import row_drives, sweep
 
 

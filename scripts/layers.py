@@ -32,10 +32,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("solve",),
     ("measure",),
     ("store",),
-    # The simulation wing in three layers: one ngspice column transient (and the time scales
-    # both engines step on), the batched engine on those time scales, and the run driver that
-    # dispatches to either.
-    ("sim.ngspice",),
+    # The simulation wing in three layers: one ngspice column transient (on the time scales
+    # both engines step on, beside the ngspice bridge), the batched engine on those time
+    # scales, and the run driver that dispatches to either.
+    ("sim.ngspice", "sim.scales"),
     ("sim.column",),
     ("sim.batched",),
     ("sim",),
@@ -60,7 +60,8 @@ WHAT = {
     "measure": "latency, energy and schedules from waveforms (pure numpy)",
     "store": "the HDF5 run file, its journal and lock (imports no simulator)",
     "sim.ngspice": "the ngspice shared library (the only PySpice import)",
-    "sim.column": "one column transient in ngspice, its time scales and step schedule",
+    "sim.scales": "a column's time constants, maximum step and stop time, the run options",
+    "sim.column": "one column transient in ngspice (and the full array as its reference)",
     "sim.batched": "the batched transient engine (JAX, float64): many columns at once",
     "sim": "sweeps, executors, the ngspice spot check, the run driver, Monte Carlo",
     "acam": "the analog CAM: cells, arrays, searches, converters",

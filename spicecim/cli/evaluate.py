@@ -28,7 +28,8 @@ from spicecim.netlist.weights import (
 )
 from spicecim.report import evaluation
 from spicecim.report.data import DEFAULT_CALIBRATION_FRACTION, read_arrays
-from spicecim.report.report import render, to_dict, write_h5
+from spicecim.report.report import Report, render, to_dict, write_h5
+from spicecim.sim.sweep import DEFAULT_ENGINE, ENGINES
 
 _MAX_SWEEP_VALUES = 200
 
@@ -126,6 +127,9 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
               help="Where on-demand runs are kept and found [default: the first run's folder].")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Worker processes for --simulate-missing.")
+@click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True,
+              help="The simulator of --simulate-missing (the run records it; each engine's run "
+                   "is kept apart).")
 @click.option("--samples-per-ray", type=click.IntRange(min=1), default=192, show_default=True,
               help="Samples per ray (64 coarse + 128 fine).")
 @click.option("--resolution", default="800x800", show_default=True, help="Frame WIDTHxHEIGHT.")
@@ -207,13 +211,46 @@ def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_pat
         raise SpecError(f"--weights is invalid with --model {str(model_file)!r}: expected one "
                         "of them (the model file brings its own weights)")
     inputs: list[tuple[str, Path | None]] = [("RUN", run) for run in runs] + [
-        ("--model", model_file),
-        ("--weights", weights_path), ("--data", data_path),
+        ("--model", model_file), ("--weights", weights_path), ("--data", data_path),
         ("--calibration", calibration_path),
         ("--gpu-baseline", cast("Path | None", options["gpu_baseline"]))]
     if out:
         check_not_input([out], inputs)
         check_output(out, overwrite)
+    _check_sizes(ctx, model, model_file, inputs, data_path, calibration_path, bool(sweeps),
+                 options)
+    width, height = parse_size(resolution, "resolution")
+    settings = evaluation.Settings(
+        schedules=(schedule,) if schedule else sched.SCHEDULES,
+        tile=parse_size(tile, "tile") if tile else None,
+        workload=sched.Workload(samples_per_ray, width, height, replicas),
+        adder=sched.DigitalAdder(adder_latency, adder_energy),
+        sweeps=dict(parse_sweep(s) for s in sweeps), **options)  # type: ignore[arg-type]
+    command_line = shlex.join(["spicecim", *sys.argv[1:]])
+    report = evaluation.run(model, runs, weights=weights_path, settings=settings,
+                            command_line=command_line, data=data_path,
+                            calibration=calibration_path)
+    _refuse_failed(report)
+    click.echo(json.dumps(to_dict(report)) if as_json else render(report))
+    if out:
+        write_h5(report, out, command_line)
+
+
+def _refuse_failed(report: Report) -> None:
+    """Refuse (exit 1) a report whose accuracy pass did not give a finite figure."""
+    results = ([("", report.accuracy)] if report.accuracy else []) + [
+        (f"sweep point {k}: ", r) for k, r in enumerate(report.sweep)]
+    refuse_failed({f"{where}{o.name} {k}": getattr(o, k) for where, r in results
+                   for o in r.outputs for k in ("rel_rms", "rmse", "max_abs")},
+                  "the accuracy pass")
+
+
+def _check_sizes(ctx: click.Context, model: str, model_file: Path | None,
+                 inputs: list[tuple[str, Path | None]], data_path: Path | None,
+                 calibration_path: Path | None, sweeps: bool, options: dict[str, object]
+                 ) -> None:
+    """The input files, and the model and every batch the options ask for against the memory,
+    checked before any work."""
     accuracy, baseline = limits.ACCURACY_BYTES_PER_VALUE, limits.BASELINE_BYTES_PER_VALUE
     batches = {}
     if options["accuracy"] or sweeps:
@@ -234,25 +271,6 @@ def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_pat
     if rows is not None and (options["accuracy"] or sweeps):
         limits.check_model(sized, {"--data": (rows[0], accuracy),
                                    "--calibration": (rows[1], accuracy)})
-    width, height = parse_size(resolution, "resolution")
-    settings = evaluation.Settings(
-        schedules=(schedule,) if schedule else sched.SCHEDULES,
-        tile=parse_size(tile, "tile") if tile else None,
-        workload=sched.Workload(samples_per_ray, width, height, replicas),
-        adder=sched.DigitalAdder(adder_latency, adder_energy),
-        sweeps=dict(parse_sweep(s) for s in sweeps), **options)  # type: ignore[arg-type]
-    command_line = shlex.join(["spicecim", *sys.argv[1:]])
-    report = evaluation.run(model, runs, weights=weights_path, settings=settings,
-                            command_line=command_line, data=data_path,
-                            calibration=calibration_path)
-    results = ([("", report.accuracy)] if report.accuracy else []) + [
-        (f"sweep point {k}: ", r) for k, r in enumerate(report.sweep)]
-    refuse_failed({f"{where}{o.name} {k}": getattr(o, k) for where, r in results
-                   for o in r.outputs for k in ("rel_rms", "rmse", "max_abs")},
-                  "the accuracy pass")
-    click.echo(json.dumps(to_dict(report)) if as_json else render(report))
-    if out:
-        write_h5(report, out, command_line)
 
 
 def _data_rows(ctx: click.Context, data: Path | None, calibration: Path | None

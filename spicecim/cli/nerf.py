@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,11 +15,17 @@ from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, POSITIVE, check_output
 from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import design as designs
+from spicecim.cost.duration import DURATION_LIMIT_S
+from spicecim.cost.schedule import TileTable
 from spicecim.models.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
 from spicecim.models.scene import default_scene
 from spicecim.nerf import frame as frames
 from spicecim.nerf import outputs, pipeline
 from spicecim.netlist.weights import VARIATION_MODELS
+from spicecim.sim.sweep import DEFAULT_ENGINE, ENGINES
+
+if TYPE_CHECKING:  # finetune loads JAX: imported where fine-tuning runs
+    from spicecim.analog.finetune import FinetuneSettings
 
 
 @click.command("nerf")
@@ -62,7 +68,7 @@ from spicecim.netlist.weights import VARIATION_MODELS
                    "writes sweep.csv, sweep.png) or design axes, repeatable for a grid "
                    f"({', '.join(designs.DESIGN_AXES)}; tile=64,128,256 g_max=20e-6,40e-6; "
                    "writes design_sweep.csv and design_sweep.png, Pareto points marked; each "
-                   "point costed with tables of its configuration, simulated under "
+                   "point costed from its own tiles, co-simulated (or tables simulated) under "
                    "--simulate-dir when missing).")
 @click.option("--tile", "tile_text", help="Design point: tile ROWSxCOLS [default: the tables'].")
 @click.option("--rows-per-read", type=click.IntRange(min=1),
@@ -90,9 +96,17 @@ from spicecim.netlist.weights import VARIATION_MODELS
                    "[--mitigated unless given]; + IR-drop-aware programming; + fine-tuning) "
                    "and report PSNR/SSIM, latency and energy per frame of each.")
 @click.option("--simulate-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where tables of other design points are found or simulated [default: "
-                   "the tables' folder].")
+              help="Where other design points are found or simulated: co-simulations of "
+                   "their own tiles (RUN a co-simulation), else generic tiles' tables [default: "
+                   "RUN's folder].")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes for those simulations.")
+@click.option("--engine", type=click.Choice(ENGINES),
+              help="The simulator of those simulations (each run records it) [default: the "
+                   "co-simulation's engine; for a generic tile's tables, "
+                   f"{DEFAULT_ENGINE}].")
+@click.option("--yes", is_flag=True,
+              help="Run co-simulations of design points estimated to take over "
+                   f"{DURATION_LIMIT_S / 60:.0f} min (else refused with the estimate).")
 @click.option("--adc-share", type=click.IntRange(min=1),
               help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
 @click.option("--calibration-points", type=click.IntRange(min=1), default=8192,
@@ -102,45 +116,23 @@ from spicecim.netlist.weights import VARIATION_MODELS
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the fit, calibration, variation and noise.")
 @click.option("--overwrite", is_flag=True, help="Replace the PNGs (and CSVs) in --out.")
-def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: Path,
-             cache_dir: Path | None, fit_steps: int, ideal: bool, adc_bits: int | None,
-             dac_bits: int | None, weight_bits: int | None, variation: float | None,
-             read_noise: float | None, ir_drop: bool | None, adc_range: str, calibrate: bool,
-             variation_model: str | None, sweep_texts: tuple[str, ...], tile_text: str | None,
-             rows_per_read: int | None, g_min: float | None, g_max: float | None, slices: int,
-             copies: int, mitigated: bool, ir_aware: bool, finetune: bool,
-             finetune_steps: int | None, ladder: bool, simulate_dir: Path | None,
-             workers: int | None, adc_share: int | None, calibration_points: int,
-             seed: int, overwrite: bool) -> None:
+def nerf_cmd(run: Path, model: str, out: Path, cache_dir: Path | None, fit_steps: int,
+             seed: int, **given: Any) -> None:
     """Render the built-in scene with the float MLP and through the crossbar model; print
     PSNR and SSIM beside the frame's latency and energy per schedule, and write the PNGs."""
-    width, height = parse_size(resolution, "resolution")
-    frame = frames.Frame(width, height, samples_per_ray)
-    limits.check_frame(width, height, samples_per_ray)
-    limits.check_model(model, {"--calibration-points": (calibration_points,
+    width, height = parse_size(given["resolution"], "resolution")
+    frame = frames.Frame(width, height, given["samples_per_ray"])
+    limits.check_frame(width, height, given["samples_per_ray"])
+    limits.check_model(model, {"--calibration-points": (given["calibration_points"],
                                                         limits.ACCURACY_BYTES_PER_VALUE)})
-    design_texts = [t for t in sweep_texts if t.partition("=")[0].strip() in designs.DESIGN_AXES]
-    accuracy_texts = [t for t in sweep_texts if t not in design_texts]
-    if len(accuracy_texts) > 1:
-        raise click.UsageError("one accuracy --sweep axis at a time (design axes may repeat)")
-    sweep = parse_sweep(accuracy_texts[0]) if accuracy_texts else None
-    design_axes = designs.parse_design_sweep(design_texts)
+    sweep, design_axes = _sweeps(given["sweep_texts"])
     cache = cache_dir or default_cache_dir()
-    names = outputs.output_names(sweep is not None, ladder, bool(design_axes))
-    check_not_input([out / name for name in names], [("RUN", run)])
-    check_output(out, overwrite, inside=names)
-    check_output(cache, True, "--cache-dir", inside=())
-    if ladder or design_axes:
-        check_output(simulate_dir or run.parent, True, "--simulate-dir", inside=())
-    check_input_file(run, "RUN")
+    _check_outputs(run, out, cache, sweep is not None, bool(design_axes), given)
     table = frames.load_table(run)
     cosim_run = None if table.generic else run  # load_table: a co-simulation's configuration
     if cosim_run is not None:
-        frames.check_cosim_share(cosim_run, adc_share)
-    rows, cols = parse_size(tile_text, "tile") if tile_text else (None, None)
-    chosen = designs.DesignPoint(rows, cols, rows_per_read, g_min, g_max, None, slices, copies)
-    design = designs.MITIGATED if mitigated or (ladder and chosen == designs.BASELINE) \
-        else chosen
+        frames.check_cosim_share(cosim_run, given["adc_share"])
+    design = _design(given)
 
     from spicecim.models.fit import cached_fit  # loads JAX: only when a fit may run
 
@@ -152,28 +144,75 @@ def nerf_cmd(run: Path, model: str, resolution: str, samples_per_ray: int, out: 
     tell(f"{model}: fitted to the built-in scene ({fit_steps} Adam steps, about a minute the "
          f"first time; then read from {cache}) ...")
     field = cached_fit(cache, scene, preset=model, steps=fit_steps, seed=seed)
-    # Nonideality's fields by name, each of its own type: Any, as Nonideality.of takes them.
-    given: dict[str, Any] = {name: value for name, value in (
-        ("adc_bits", adc_bits), ("dac_bits", dac_bits), ("weight_bits", weight_bits),
-        ("variation", variation), ("read_noise", read_noise), ("ir_drop", ir_drop),
-        ("variation_model", variation_model)) if value is not None} | {
-        "adc_range": adc_range, "calibrate": calibrate, "ir_aware": ir_aware}
-    settings = (dataclasses.replace(acc.Nonideality.ideal(seed), **given) if ideal
-                else pipeline.device_settings(table, seed=seed, **given))
-    tuning = None
-    if finetune or ladder:
-        from spicecim.analog.finetune import FinetuneSettings
-
-        tuning = FinetuneSettings(seed=seed) if finetune_steps is None else FinetuneSettings(
-            finetune_steps, seed=seed)
     mitigations = pipeline.Mitigations(
-        design, tuning, ladder, tuple((k, tuple(v)) for k, v in design_axes.items()),
-        simulate_dir or run.parent, cache, workers)
+        design, _tuning(given, seed), given["ladder"],
+        tuple((k, tuple(v)) for k, v in design_axes.items()),
+        given["simulate_dir"] or run.parent, cache, given["workers"], given["engine"],
+        given["yes"])
     result = pipeline.run_nerf(
-        scene, field, table, frame, settings, sweep, model=model,
+        scene, field, table, frame, _settings(table, seed, given), sweep, model=model,
         weights=f"fitted to the built-in scene, {fit_steps} steps, seed {seed}; cached in {cache}",
-        calibration_points=calibration_points, adc_share=adc_share, mitigations=mitigations,
-        progress=tell, cosim_run=cosim_run)
+        calibration_points=given["calibration_points"], adc_share=given["adc_share"],
+        mitigations=mitigations, progress=tell, cosim_run=cosim_run)
+    _report(result, out)
+
+
+def _sweeps(texts: tuple[str, ...]) -> tuple[tuple[str, list[float]] | None,
+                                             dict[str, list[float]]]:
+    """The accuracy sweep (one axis at most) and the design sweep's axes of --sweep."""
+    design_texts = [t for t in texts if t.partition("=")[0].strip() in designs.DESIGN_AXES]
+    accuracy_texts = [t for t in texts if t not in design_texts]
+    if len(accuracy_texts) > 1:
+        raise click.UsageError("one accuracy --sweep axis at a time (design axes may repeat)")
+    sweep = parse_sweep(accuracy_texts[0]) if accuracy_texts else None
+    return sweep, designs.parse_design_sweep(design_texts)
+
+
+def _check_outputs(run: Path, out: Path, cache: Path, sweep: bool, design_sweep: bool,
+                   given: dict[str, Any]) -> None:
+    """Every output and folder the command writes, and RUN, checked before any work."""
+    names = outputs.output_names(sweep, given["ladder"], design_sweep)
+    check_not_input([out / name for name in names], [("RUN", run)])
+    check_output(out, given["overwrite"], inside=names)
+    check_output(cache, True, "--cache-dir", inside=())
+    if given["ladder"] or design_sweep:
+        check_output(given["simulate_dir"] or run.parent, True, "--simulate-dir", inside=())
+    check_input_file(run, "RUN")
+
+
+def _design(given: dict[str, Any]) -> designs.DesignPoint:
+    """The design point the options choose (the mitigation one with --mitigated, or for a
+    ladder given none)."""
+    rows, cols = parse_size(given["tile_text"], "tile") if given["tile_text"] else (None, None)
+    chosen = designs.DesignPoint(rows, cols, given["rows_per_read"], given["g_min"],
+                                 given["g_max"], None, given["slices"], given["copies"])
+    if given["mitigated"] or (given["ladder"] and chosen == designs.BASELINE):
+        return designs.MITIGATED
+    return chosen
+
+
+def _settings(table: TileTable, seed: int, given: dict[str, Any]) -> acc.Nonideality:
+    """The crossbar's non-idealities: the tables' (or none with --ideal), then the options."""
+    # Nonideality's fields by name, each of its own type: Any, as Nonideality.of takes them.
+    chosen: dict[str, Any] = {name: given[name] for name in (
+        "adc_bits", "dac_bits", "weight_bits", "variation", "read_noise", "ir_drop",
+        "variation_model") if given[name] is not None} | {
+        name: given[name] for name in ("adc_range", "calibrate", "ir_aware")}
+    if given["ideal"]:
+        return dataclasses.replace(acc.Nonideality.ideal(seed), **chosen)
+    return pipeline.device_settings(table, seed=seed, **chosen)
+
+
+def _tuning(given: dict[str, Any], seed: int) -> FinetuneSettings | None:
+    if not (given["finetune"] or given["ladder"]):
+        return None
+    from spicecim.analog.finetune import FinetuneSettings  # loads JAX: only when tuning
+
+    steps = given["finetune_steps"]
+    return FinetuneSettings(seed=seed) if steps is None else FinetuneSettings(steps, seed=seed)
+
+
+def _report(result: pipeline.NerfResult, out: Path) -> None:
     renders = (result.crossbar, *result.sweep, *result.ladder, *result.design_sweep)
     refuse_failed({"float MLP PSNR": result.float_psnr_db,
                    **{f"{r.label} PSNR vs {vs} ({r.settings.describe()})":

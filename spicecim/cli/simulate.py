@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from spicecim.cli.options import (
 )
 from spicecim.cli.paths import check_not_input
 from spicecim.cli.tables import column_breakdown, describe, render
-from spicecim.cost import cosim
+from spicecim.cost import cosim, duration
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.models.presets import default_cache_dir
 from spicecim.nerf.frame import Frame
@@ -98,66 +99,106 @@ FAILED_EXIT = 1
 @click.option("--variation", type=NON_NEGATIVE, default=0.0, show_default=True,
               help="Programming variation of the co-simulated tiles (scale of sigma_G, "
                    f"{VARIATION_SOURCES[DEFAULT_VARIATION_MODEL]}, drawn from --seed).")
+@click.option("--slices", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Devices per weight of different significance (bit slicing), each on its "
+                   "own column pair.")
+@click.option("--copies", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Rows per input (devices per weight summed in the column).")
+@click.option("--rows-per-read", type=click.IntRange(min=1),
+              help="Rows activated per read, one transient per group of rows [default: all].")
+@click.option("--layers", "layer_names", metavar="NAME,...",
+              help="Co-simulate only these layers of the model, to check a part first (the run "
+                   "says it is partial; evaluate and nerf refuse it).")
+@click.option("--max-tiles", type=click.IntRange(min=1), metavar="N",
+              help="Co-simulate only the first N tiles (of --layers, else of the model, in "
+                   "order; a partial run as with --layers).")
+@click.option("--yes", is_flag=True,
+              help=f"Run a co-simulation estimated to take over "
+                   f"{duration.DURATION_LIMIT_S / 60:.0f} min (else refused with the estimate).")
 @click.option("--overwrite", is_flag=True, help="Start anew instead of resuming <out>.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr [default: when stderr is a terminal].")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def simulate(out: Path, workers: int | None, scheduler: str | None, dask_local: int | None,
-             mc: int | None, waveforms: bool, drive: str, engine: str, check_columns: int,
-             adc_share: int, model: str | None,
-             model_weights: Path | None, scene: bool, fit_steps: int, cache_dir: Path | None,
-             model_inputs: Path | None, samples: int,
-             resolution: str, samples_per_ray: int, variation: float, overwrite: bool,
-             progress: bool | None, as_json: bool, **kwargs: Any) -> None:
+def simulate(out: Path, model: str | None, overwrite: bool, progress: bool | None,
+             as_json: bool, **given: Any) -> None:
     """Simulate every column of a tile, or of every tile of a model (--model), resuming <out>
     if it exists; print its schedules."""
     ctx = click.get_current_context()
     _check_mode(ctx, model is not None)
-    check_not_input([out], [("--weights", model_weights), ("--inputs-file", model_inputs),
-                            ("--tile-weights", kwargs["weights_file"]),
-                            ("--tile-inputs", kwargs["inputs_file"])])
+    check_not_input([out], [("--weights", given["model_weights"]),
+                            ("--inputs-file", given["model_inputs"]),
+                            ("--tile-weights", given["weights_file"]),
+                            ("--tile-inputs", given["inputs_file"])])
     check_output(out, True)  # an existing run is resumed (or, with --overwrite, replaced)
-    if scene:
-        check_output(cache_dir or default_cache_dir(), True, "--cache-dir", inside=())
-    opts = pop_tile_options(kwargs)
-    if mc:
-        limits.check_replicas(mc, opts["rows"], opts["cols"])
-    cluster = Cluster.from_options(scheduler, dask_local, workers, os.environ)
-    options = RunOptions(drive=drive, adc_share=adc_share, waveforms=waveforms,
-                         monte_carlo=mc or 0, seed=opts["seed"], engine=engine,
-                         check_columns=check_columns)
-    command_line = _command_line(ctx)
+    if given["scene"]:
+        check_output(given["cache_dir"] or default_cache_dir(), True, "--cache-dir", inside=())
+    opts = pop_tile_options(given)
+    if given["mc"]:
+        limits.check_replicas(given["mc"], opts["rows"], opts["cols"])
+    cluster = Cluster.from_options(given["scheduler"], given["dask_local"], given["workers"],
+                                   os.environ)
+    options = RunOptions(drive=given["drive"], adc_share=given["adc_share"],
+                         waveforms=given["waveforms"], monte_carlo=given["mc"] or 0,
+                         seed=opts["seed"], engine=given["engine"],
+                         check_columns=given["check_columns"])
+    common: dict[str, Any] = {"options": options, "cluster": cluster, "overwrite": overwrite,
+              "progress": progress, "command_line": _command_line(ctx)}
     if model is not None:
-        spec = build_spec(opts)
-        width, height = parse_size(resolution, "resolution")
-        if scene:
-            limits.check_frame(width, height, samples_per_ray)
-        plan = make_plan(model, spec, weight_mapping(opts, spec.cell.memristor), samples,
-                         weights_path=model_weights, scene=scene,
-                         frame=Frame(width, height, samples_per_ray),
-                         inputs_path=model_inputs, cache_dir=cache_dir,
-                         fit_steps=fit_steps, seed=opts["seed"], variation=variation)
-        run = functools.partial(cosim.cosimulate, plan, out, options=options, cluster=cluster,
-                                overwrite=overwrite, progress=progress,
-                                command_line=command_line)
+        plan = _plan(model, opts, given)
+        seconds = duration.check_duration(plan, options.engine, _workers(cluster), yes=given["yes"])
+        click.echo(_estimate_line(plan, options.engine, seconds), err=True)
+        run = functools.partial(cosim.cosimulate, plan, out, **common)
     else:
         run = functools.partial(driver.simulate, build_tile(opts), out,
-                                parameters={"seed": opts["seed"]}, options=options,
-                                cluster=cluster, overwrite=overwrite, progress=progress,
-                                command_line=command_line)
+                                parameters={"seed": opts["seed"]}, **common)
+    _report(_run(run, out), as_json, given["mc"])
+
+
+def _plan(model: str, opts: dict[str, Any], given: dict[str, Any]) -> cosim.Plan:
+    """The co-simulation plan the options ask for (the frame's size checked first)."""
+    spec = build_spec(opts)
+    width, height = parse_size(given["resolution"], "resolution")
+    if given["scene"]:
+        limits.check_frame(width, height, given["samples_per_ray"])
+    names = given["layer_names"]
+    return make_plan(model, spec, weight_mapping(opts, spec.cell.memristor), given["samples"],
+                     weights_path=given["model_weights"], scene=given["scene"],
+                     frame=Frame(width, height, given["samples_per_ray"]),
+                     inputs_path=given["model_inputs"], cache_dir=given["cache_dir"],
+                     fit_steps=given["fit_steps"], seed=opts["seed"],
+                     variation=given["variation"],
+                     layers=tuple(n.strip() for n in names.split(",")) if names else (),
+                     max_tiles=given["max_tiles"], slices=given["slices"],
+                     copies=given["copies"], rows_per_read=given["rows_per_read"])
+
+
+def _workers(cluster: Cluster) -> int:
+    """The processes a run gets: the pool's, else one per core this process may use."""
+    return cluster.workers or cluster.dask_local or len(os.sched_getaffinity(0))
+
+
+def _estimate_line(plan: cosim.Plan, engine: str, seconds: float) -> str:
+    part = plan.partial()
+    return (f"co-simulating {plan.columns()} column transients on {engine}"
+            + (f", a part: {part}" if part else "")
+            + f"; estimated {seconds / 60:.1f} min")
+
+
+def _run(run: Callable[[], driver.RunSummary], out: Path) -> driver.RunSummary:
+    """``run()``, a stop or a disagreement with the reference told in one line."""
     try:
-        summary = run()
+        return run()
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: every finished column is kept
         click.echo(_interrupted(out), err=True)
         sys.exit(interrupted_exit(exc))
     except EngineDisagreementError as exc:  # a figure the reference contradicts: loudly
         click.echo(f"Error: {exc}", err=True)
         sys.exit(FAILED_EXIT)
-    _report(summary, as_json, mc)
 
 
 _MODEL_ONLY = ("model_weights", "scene", "fit_steps", "cache_dir", "model_inputs", "samples",
-               "resolution", "samples_per_ray", "variation")
+               "resolution", "samples_per_ray", "variation", "layer_names", "max_tiles", "yes",
+               "slices", "copies", "rows_per_read")
 _TILE_ONLY = ("weights_file", "inputs_file", "mc")
 
 

@@ -43,6 +43,7 @@ from spicecim.cost.schedule import (
     DigitalAdder,
     LayerCost,
     digital_stage,
+    refuse_partial,
     stored_float,
     stored_int,
 )
@@ -50,13 +51,12 @@ from spicecim.cost.slicing import target_conductances
 from spicecim.devices import AdcModel
 from spicecim.errors import ResultFileError, SpecError, check
 from spicecim.measure import SCHEDULES, LayerSchedule
-from spicecim.models import presets
 from spicecim.models.mlp import Mlp, batch_size
 from spicecim.netlist.spec import CrossbarSpec, Tile
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.sim.driver import LayerJob, RunOptions, RunSummary, TileJob, check_encoding, run_job
 from spicecim.sim.executors import Cluster
-from spicecim.store import npy, schema
+from spicecim.store import schema
 from spicecim.store.runs import Run
 
 STATISTICS = ("mean", "max", "p95")
@@ -71,10 +71,6 @@ def model_digest(mlp: Mlp) -> str:
         h.update(np.ascontiguousarray(d.weight, np.float32).tobytes())
         h.update(np.ascontiguousarray(d.bias, np.float32).tobytes())
     return h.hexdigest()[:16]
-
-
-def file_digest(path: Path | str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +89,21 @@ class Plan:
     description: str = ""
     variation: float = 0.0
     seed: int = 0
+    slices: int = 1
+    copies: int = 1
+    rows_per_read: int | None = None
+    origin: Mapping[str, object] = field(default_factory=dict)
+    layers: tuple[str, ...] = ()
+    max_tiles: int | None = None
 
     def __post_init__(self) -> None:
+        self.geometry  # noqa: B018 - validates slices, copies and rows_per_read on the tile
+        names = [d.name for d in self.mlp.layers]
+        unknown = [n for n in self.layers if n not in names]
+        check(not unknown, "layers", ",".join(unknown),
+              f"names of the model's layers ({','.join(names)})")
+        check(self.max_tiles is None or (isinstance(self.max_tiles, int) and self.max_tiles >= 1),
+              "max_tiles", self.max_tiles, "None or an integer >= 1")
         k = batch_size(self.inputs)
         check(1 <= k <= 1024, "inputs", k, "1 to 1024 samples (each is a full co-simulation)")
         check(batch_size(self.calibration) >= 1, "calibration", batch_size(self.calibration),
@@ -109,15 +118,52 @@ class Plan:
 
     @property
     def geometry(self) -> TileGeometry:
-        return TileGeometry(self.spec.rows, self.spec.cols, self.mapping.scheme)
+        return TileGeometry(self.spec.rows, self.spec.cols, self.mapping.scheme, self.slices,
+                            self.copies, self.rows_per_read)
+
+    @property
+    def model_mapping(self) -> ModelMapping:
+        return map_model(self.mlp, self.geometry)
+
+    def selected(self) -> list[tuple[LayerMapping, int, int]]:
+        """The tiles (layer, row tile, column tile) co-simulated: every tile of ``layers``
+        (default: of every layer) in order, the first ``max_tiles`` of them."""
+        chosen = [(m, r, c) for m in self.model_mapping.layers
+                  if not self.layers or m.name in self.layers
+                  for r in range(m.row_tiles) for c in range(m.col_tiles)]
+        return chosen[:self.max_tiles]
+
+    def partial(self) -> str:
+        """What part of the model is co-simulated, in words ("": all of it)."""
+        total = self.model_mapping.arrays
+        chosen = self.selected()
+        if len(chosen) == total:
+            return ""
+        names = list(dict.fromkeys(m.name for m, _, _ in chosen))
+        return f"{len(chosen)} of the model's {total} tiles (layers {','.join(names)})"
+
+    def columns(self) -> int:
+        """Column transients the co-simulation runs: each selected tile's columns under every
+        sample, input phase and row group."""
+        tile = self.geometry
+        return sum(self.spec.cols * m.input_phases * tile.reads(m.row_counts[r]) * self.samples
+                   for m, r, _ in self.selected())
 
     def provenance(self) -> dict[str, object]:
         """What the run's ``/config`` records of the co-simulation (a rerun must ask the
-        same; the evaluator checks it against the model it evaluates)."""
+        same; the evaluator checks it against the model it evaluates, and refuses a
+        ``partial`` one)."""
+        names = list(dict.fromkeys(m.name for m, _, _ in self.selected()))
         return {"name": self.model, "digest": model_digest(self.mlp), "weights": self.weights,
                 "inputs": self.description, "samples": self.samples,
-                "variation": self.variation, "seed": self.seed,
-                "layers": [d.name for d in self.mlp.layers]}
+                "variation": self.variation, "seed": self.seed, "layers": names,
+                "partial": self.partial(), "geometry": geometry_of(self.geometry),
+                "origin": dict(self.origin)}
+
+
+def geometry_of(tile: TileGeometry) -> dict[str, object]:
+    """What a co-simulation records of its tiles' design choices (devices per weight, reads)."""
+    return {"slices": tile.slices, "copies": tile.copies, "rows_per_read": tile.rows_per_read}
 
 
 def layer_inputs(mlp: Mlp, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -134,7 +180,8 @@ def layer_inputs(mlp: Mlp, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nda
 
 @dataclass(frozen=True, slots=True)
 class _Tile:
-    """One programmed tile of a layer: where it sits and its conductances."""
+    """One programmed tile of a layer: where it sits, the layer inputs it holds and its
+    conductances."""
 
     layer: LayerMapping
     row: int
@@ -146,69 +193,99 @@ class _Tile:
     def group(self) -> str:
         return f"{self.layer.name}.r{self.row}c{self.col}"
 
-    def name(self, sample: int, phase: int) -> str:
-        return f"{self.group}.k{sample}p{phase}"
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One read of a programmed tile (``array``, its group name): a sample, an input phase and
+    a row group (None: every row at once); ``columns`` converted, ``inputs`` driven by DACs."""
+
+    array: str
+    sample: int
+    phase: int
+    group: int | None
+    columns: int
+    inputs: int
+
+    @property
+    def name(self) -> str:
+        rows = "" if self.group is None else f"g{self.group}"
+        return f"{self.array}.k{self.sample}p{self.phase}{rows}"
 
 
-def _programmed(plan: Plan, mapping: ModelMapping) -> list[_Tile]:
-    spec, weights = plan.spec, plan.mapping
+def _programmed(plan: Plan) -> list[_Tile]:
+    """Every tile of the mapping programmed as the evaluator places the weights: each input on
+    ``copies`` rows, each output on ``2 * slices`` columns (:func:`~spicecim.cost.slicing.
+    target_conductances`); unused cells at ``g_min``."""
+    spec, weights, tile = plan.spec, plan.mapping, plan.geometry
     mem = spec.cell.memristor
-    rng = np.random.default_rng([plan.seed, 4])
+    dense = {d.name: d for d in plan.mlp.layers}
+    index = {name: i for i, name in enumerate(dense)}
     out = []
-    for dense in plan.mlp.layers:
-        m = mapping.layer(dense.name)
-        w = np.asarray(dense.weight, float)
+    for m, r, c in plan.selected():
+        w = np.asarray(dense[m.name].weight, float)
         w_max = float(np.max(np.abs(w))) or 1.0
-        row0 = 0
-        for r, n_rows in enumerate(m.row_counts):
-            out0 = 0
-            for c, (n_out, n_cols) in enumerate(zip(m.output_counts, m.column_counts,
-                                                    strict=True)):
-                g = np.full((spec.rows, spec.cols), weights.g_min_s)
-                g[:n_rows, :n_cols] = target_conductances(
-                    weights, w[row0:row0 + n_rows, out0:out0 + n_out], w_max, weights.bits)
-                if plan.variation > 0:
-                    z = rng.standard_normal(g.shape)
-                    g = np.clip(g + plan.variation * programming_sigma_s(g, weights.g_max_s) * z,
-                                mem.g_off_s, mem.g_on_s)
-                out.append(_Tile(m, r, c, slice(row0, row0 + n_rows), g))
-                out0 += n_out
-            row0 += n_rows
+        row0, n_in = sum(m.row_counts[:r]), m.row_counts[r]
+        out0, n_out = sum(m.output_counts[:c]), m.output_counts[c]
+        g = np.full((spec.rows, spec.cols), weights.g_min_s)
+        g[:n_in * tile.copies, :m.column_counts[c]] = target_conductances(
+            weights, w[row0:row0 + n_in, out0:out0 + n_out], w_max, weights.bits,
+            tile.slices, tile.copies)
+        if plan.variation > 0:  # each tile its own draw, whichever tiles are selected
+            z = np.random.default_rng([plan.seed, 4, index[m.name], r, c]
+                                      ).standard_normal(g.shape)
+            g = np.clip(g + plan.variation * programming_sigma_s(g, weights.g_max_s) * z,
+                        mem.g_off_s, mem.g_on_s)
+        out.append(_Tile(m, r, c, slice(row0, row0 + n_in), g))
     return out
 
 
+def _row_groups(rows: int, rows_per_read: int | None) -> list[tuple[int, int]]:
+    """The physical rows ``[start, stop)`` of each read of a tile whose first ``rows`` rows
+    hold inputs: all at once, or ``rows_per_read`` at a time (:meth:`TileGeometry.reads`)."""
+    if rows_per_read is None:
+        return [(0, rows)]
+    return [(start, min(start + rows_per_read, rows)) for start in range(0, rows, rows_per_read)]
+
+
 def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
-    """The run's tiles (every programmed tile under every sample and phase) and layers."""
-    mapping = map_model(plan.mlp, plan.geometry)
+    """The run's tiles (every programmed tile under every sample, phase and row group, the
+    rows outside the group at 0 V) and layers."""
+    geometry, mapping = plan.geometry, plan.model_mapping
     seen = layer_inputs(plan.mlp, plan.inputs)
     peaks = {name: float(np.max(np.abs(x))) or 1.0
              for name, x in layer_inputs(plan.mlp, plan.calibration).items()}
-    spec, k = plan.spec, plan.samples
+    spec, k, copies = plan.spec, plan.samples, geometry.copies
     tiles: list[TileJob] = []
-    by_layer: dict[str, list[str]] = {d.name: [] for d in plan.mlp.layers}
-    used: dict[str, list[tuple[int, int]]] = {d.name: [] for d in plan.mlp.layers}
-    for t in _programmed(plan, mapping):
+    reads: dict[str, list[_Read]] = {d.name: [] for d in plan.mlp.layers}
+    for t in _programmed(plan):
         u = seen[t.layer.name][:, t.rows] / peaks[t.layer.name]
         phases = [np.clip(u, 0.0, 1.0)]
         if t.layer.input_phases == 2:
             phases.append(np.clip(-u, 0.0, 1.0))
         for p, x in enumerate(phases):
-            for s in range(k):
-                rows = np.zeros(spec.rows)
-                rows[:x.shape[1]] = x[s]
-                name = t.name(s, p)
-                tiles.append(TileJob(name, Tile(spec, t.g_s, rows, plan.mapping), t.group))
-                by_layer[t.layer.name].append(name)
-                used[t.layer.name].append((t.layer.column_counts[t.col], x.shape[1]))
-    layers = [LayerJob(f"{name}.{stat}", tuple(names), _combine(names, k, stat),
-                       columns=tuple(c for c, _ in used[name]),
-                       rows=tuple(r for _, r in used[name]))
-              for name, names in by_layer.items() for stat in STATISTICS]
+            driven = np.repeat(x, copies, axis=1)  # an input's DAC drives its copies' rows
+            groups = _row_groups(driven.shape[1], geometry.rows_per_read)
+            for g, (start, stop) in enumerate(groups):
+                for s in range(k):
+                    rows = np.zeros(spec.rows)
+                    rows[start:stop] = driven[s, start:stop]
+                    read = _Read(t.group, s, p, None if geometry.rows_per_read is None else g,
+                                 t.layer.column_counts[t.col], (stop - start) // copies)
+                    tiles.append(TileJob(read.name, Tile(spec, t.g_s, rows, plan.mapping),
+                                         t.group))
+                    reads[t.layer.name].append(read)
+    layers = [LayerJob(f"{name}.{stat}", tuple(r.name for r in members),
+                       _combine(members, k, stat),
+                       columns=tuple(r.columns for r in members),
+                       rows=tuple(r.inputs for r in members))
+              for name, members in reads.items() if members for stat in STATISTICS]
     return tiles, layers, mapping
 
 
 _FIGURES = ("latency_s", "t_sample_s", "rows_on_s", "energy_dac_j", "energy_array_j",
             "energy_frontend_j", "energy_sh_j", "energy_adc_j")
+_TIMES = 3
+"""The first :data:`_FIGURES` are times (a read's slowest tile counts), the rest energies."""
 
 
 _STATISTIC: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -217,30 +294,37 @@ _STATISTIC: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 """Each statistic over the samples (axis 0) of a layer's figures."""
 
 
-def _combine(names: Sequence[str], samples: int, stat: str):  # noqa: ANN202 - a Combine
-    """Per sample: phases one after the other, a phase's tiles in parallel; then ``stat`` over
-    the samples (module docstring)."""
-    where = [(int(n.rsplit(".k", 1)[1].split("p")[0]), int(n.rsplit("p", 1)[1])) for n in names]
+def _combine(reads: Sequence[_Read], samples: int, stat: str):  # noqa: ANN202 - a Combine
+    """Per sample: each array reads its row groups one after another (times add), the arrays
+    of a phase in parallel (the slowest counts), the phases one after the other (times add);
+    every read's energy adds. Then ``stat`` over the samples (module docstring)."""
+    steps: dict[tuple[int, str], int] = {}
+    for r in reads:
+        steps[r.sample, r.array] = steps.get((r.sample, r.array), 0) + 1
+    sequential = max(steps.values())  # reads one after another on the busiest array
 
     def combine(per_tile: Sequence[Sequence[LayerSchedule]]) -> list[LayerSchedule]:
-        first = per_tile[0]
         out = []
-        for i, template in enumerate(first):
+        for i, template in enumerate(per_tile[0]):
             per_sample = np.zeros((samples, len(_FIGURES)))
-            for s in range(samples):
-                phases: dict[int, list[LayerSchedule]] = {}
-                for (sample, phase), schedules in zip(where, per_tile, strict=True):
-                    if sample == s:
-                        phases.setdefault(phase, []).append(schedules[i])
-                for members in phases.values():
-                    slowest = [max(getattr(m, f) for m in members) for f in _FIGURES[:3]]
-                    summed = [sum(getattr(m, f) for m in members) for f in _FIGURES[3:]]
-                    per_sample[s] += np.array(slowest + summed)
+            times: dict[tuple[int, int, str], np.ndarray] = {}
+            for r, schedules in zip(reads, per_tile, strict=True):
+                figures = np.array([getattr(schedules[i], f) for f in _FIGURES])
+                key = (r.sample, r.phase, r.array)
+                times[key] = times.get(key, 0.0) + figures[:_TIMES]
+                per_sample[r.sample, _TIMES:] += figures[_TIMES:]
+            slowest: dict[tuple[int, int], np.ndarray] = {}
+            for (s, p, _), t in times.items():
+                slowest[s, p] = t if (s, p) not in slowest else np.maximum(slowest[s, p], t)
+            for (s, _), t in slowest.items():
+                per_sample[s, :_TIMES] += t
             figures = _STATISTIC[stat](per_sample)
             conversions = sum(m[i].conversions for m in per_tile) // samples
+            rounds = sequential * max(m[i].rounds for m in per_tile)
             # Every name in _FIGURES is a float field of LayerSchedule.
             floats: dict[str, Any] = dict(zip(_FIGURES, map(float, figures), strict=True))
-            out.append(dataclasses.replace(template, conversions=conversions, **floats))
+            out.append(dataclasses.replace(template, conversions=conversions, rounds=rounds,
+                                           **floats))
         return out
 
     return combine
@@ -279,6 +363,7 @@ def check_model(run: Run, mlp: Mlp) -> dict:
     if model is None:
         raise ResultFileError(f"{run.path} holds no co-simulation of a model: expected a run of "
                               "'spicecim simulate --model'")
+    refuse_partial(run)
     digest = model_digest(mlp)
     if model["digest"] != digest:
         raise ResultFileError(
@@ -296,60 +381,6 @@ def layer_figures(run: Run, layer: str, statistic: str = "mean") -> LayerFigures
     if name not in run.layers():
         raise ResultFileError(f"{run.path} has no co-simulated layer {layer!r}")
     return LayerFigures(layer, statistic, tuple(run.layer(name).rows()))
-
-
-# --- plans from the model's own data -------------------------------------------------------
-
-def file_plan(mlp: Mlp, spec: CrossbarSpec, mapping: WeightMapping, path: Path, samples: int,
-              *, model: str, weights: str, seed: int = 0, variation: float = 0.0) -> Plan:
-    """A plan from a file of the model's inputs (``.npy`` for a one-input model, ``.npz`` by
-    input name): the first ``samples`` rows drive the tiles, every row sets the DAC scales."""
-    inputs = read_inputs(mlp, path)
-    n = batch_size(inputs)
-    check(1 <= samples <= n, "inputs", samples, f"1 to {n} (the rows of {path})")
-    return Plan(mlp, spec, mapping, {k: v[:samples] for k, v in inputs.items()}, inputs,
-                model=model, weights=weights,
-                description=f"the first {samples} of {n} rows of {path} ({file_digest(path)})",
-                variation=variation, seed=seed)
-
-
-def read_inputs(mlp: Mlp, path: Path) -> dict[str, np.ndarray]:
-    """A model's inputs from ``path``, checked against its input widths."""
-    widths = mlp.input_widths()
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"inputs file {str(path)!r} does not exist: expected a .npy (one input) "
-                        f"or .npz (inputs {sorted(widths)})")
-    loaded = npy.load(path, "inputs", f"a .npy (one input) or .npz (inputs {sorted(widths)})")
-    if isinstance(loaded, dict):
-        arrays = loaded
-    elif len(widths) != 1:
-        raise SpecError(f"inputs file {str(path)!r} holds one array: expected a .npz with "
-                        f"the model's inputs {sorted(widths)}")
-    else:
-        arrays = {next(iter(widths)): loaded}
-    out = {}
-    for name, width in widths.items():
-        if name not in arrays:
-            raise SpecError(f"inputs file {str(path)!r} lacks input {name!r}: expected "
-                            f"{sorted(widths)}")
-        a = arrays[name]  # finite real numbers (npy.load)
-        if a.ndim != 2 or a.shape[1] != width or len(a) < 1:
-            raise SpecError(f"inputs file {str(path)!r}: input {name!r} has shape {a.shape}: "
-                            f"expected (samples >= 1, {width})")
-        out[name] = a.astype(np.float32)
-    return out
-
-
-def make_plan(model: str, spec: CrossbarSpec, mapping: WeightMapping, samples: int,
-              inputs_path: Path, *, weights_path: Path | None = None, seed: int = 0,
-              variation: float = 0.0) -> Plan:
-    """A plan of ``model`` (a preset name, ``mlp:...`` or an ``.onnx`` in ``weights_path``,
-    :func:`~spicecim.models.presets.choose_model`) driven by the inputs in ``inputs_path``
-    (:func:`file_plan`)."""
-    choice = presets.choose_model(model, weights_path, seed=seed)
-    return file_plan(choice.mlp, spec, mapping, inputs_path, samples, model=choice.name,
-                     weights=choice.weights, seed=seed, variation=variation)
 
 
 def model_table(run: Run, policy: str = "hold") -> list[dict[str, object]]:
@@ -398,6 +429,13 @@ def layer_costs(run: Run, mapping: ModelMapping, adder: DigitalAdder, *,
         raise SpecError(f"tile {tile.rows}x{tile.cols} ({tile.scheme}) is invalid with the "
                         f"co-simulation in {run.path}: expected its {spec.rows}x{spec.cols} "
                         "tiles (drop --tile, or co-simulate that tile)")
+    simulated = run_geometry(run)
+    if geometry_of(tile) != simulated:
+        raise SpecError(f"slices={tile.slices}, copies={tile.copies}, rows_per_read="
+                        f"{tile.rows_per_read} is invalid with the co-simulation in {run.path}: "
+                        f"expected its slices={simulated['slices']}, copies="
+                        f"{simulated['copies']}, rows_per_read={simulated['rows_per_read']} "
+                        "(co-simulate that design point)")
     run_share = int(run.simulation["adc_share"])
     if adc_share is not None and adc_share != run_share:
         raise SpecError(f"adc_share={adc_share} is invalid with the co-simulation in {run.path}: "
@@ -424,6 +462,13 @@ def layer_costs(run: Run, mapping: ModelMapping, adder: DigitalAdder, *,
                 count("conversions"), source=COSIMULATED)
         out[m.name] = costs
     return out
+
+
+def run_geometry(run: Run) -> dict[str, object]:
+    """The design choices a co-simulation's tiles were programmed and read with (a run
+    written before they were recorded: one device per weight, every row at once)."""
+    model = run.model or {}
+    return dict(model.get("geometry") or {"slices": 1, "copies": 1, "rows_per_read": None})
 
 
 def describe(run: Run, statistic: str = "mean") -> str:

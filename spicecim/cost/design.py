@@ -88,18 +88,19 @@ MITIGATED = DesignPoint(rows=64, cols=64, slices=2, copies=4)
 
 
 def design_table(point: DesignPoint, base: sched.TileTable, directory: Path | None, *,
-                 simulate: bool = True, workers: int | None = None, seed: int = 0
-                 ) -> sched.TileTable | None:
+                 simulate: bool = True, workers: int | None = None, seed: int = 0,
+                 engine: str | None = None) -> sched.TileTable | None:
     """The tables of ``point``'s configuration: ``base`` itself when it matches (and is a
     generic tile, not a co-simulation's), else a run
     under ``directory`` (:func:`spicecim.cost.schedule.on_demand_path`), simulated there
-    when ``simulate`` (None when it is missing and not simulated)."""
+    when ``simulate`` on ``engine`` (None: the default engine); None when it is missing and
+    not simulated."""
     spec, weights = point.spec(base.spec), point.weights(base.weights)
     if base.generic and base.matches(spec, weights):
         return base
     if directory is None:
         return None
-    path = sched.on_demand_path(directory, spec, weights)
+    path = sched.on_demand_path(directory, spec, weights, engine)
     if path.exists():
         found = sched.find_table(sched.read_tables(path), spec, weights)
         if found is not None:
@@ -107,7 +108,7 @@ def design_table(point: DesignPoint, base: sched.TileTable, directory: Path | No
     if not simulate:
         return None
     return sched.simulate_table(spec, weights, directory, seed=seed, adc_share=base.adc_share,
-                                workers=workers)
+                                workers=workers, engine=engine)
 
 
 def parse_design_sweep(texts: Sequence[str]) -> dict[str, list[float]]:

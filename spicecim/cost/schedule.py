@@ -43,7 +43,9 @@ from spicecim.measure import ROW_POLICIES, SCHEDULES, ColumnFigures, schedule_la
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, make_tile
 from spicecim.sim.driver import RunOptions, simulate
+from spicecim.sim.sweep import DEFAULT_ENGINE
 from spicecim.store.hdf5 import open_run
+from spicecim.store.runs import Run
 
 DEFAULT_POLICY = ROW_POLICIES[0]
 """Rows and front ends off once every column's sample is held (the sample-and-holds exist to
@@ -152,6 +154,15 @@ def read_tables(path: Path | str) -> list[TileTable]:
     return out
 
 
+def refuse_partial(run: Run) -> None:
+    """Refuse (one line) a co-simulation of part of a model (``simulate --model --layers`` or
+    ``--max-tiles``): it checks those tiles, it costs no model."""
+    partial = (run.model or {}).get("partial")
+    if partial:
+        raise ResultFileError(f"{run.path} is a partial co-simulation ({partial}): expected the "
+                              "whole model's (co-simulate it without --layers and --max-tiles)")
+
+
 def cosim_tile_table(path: Path | str) -> TileTable:
     """The configuration of a model's co-simulation (``spicecim simulate --model``) as a
     table of its first tile, marked not ``generic``: what a render of the co-simulated design
@@ -162,6 +173,7 @@ def cosim_tile_table(path: Path | str) -> TileTable:
         if weights is None or run.model is None:
             raise ResultFileError(f"{run.path} holds no co-simulation of a model: expected a "
                                   "run of 'spicecim simulate --model'")
+        refuse_partial(run)
         tile = run.tiles()[0]
         attrs = run.tile_attrs(tile)
         where = f"{run.path}:{tile}"
@@ -179,22 +191,28 @@ def find_table(tables: Sequence[TileTable], spec: specs.CrossbarSpec,
     return next((t for t in tables if t.matches(spec, weights)), None)
 
 
-def on_demand_path(directory: Path, spec: specs.CrossbarSpec, weights: WeightMapping) -> Path:
-    """Where :func:`simulate_table` keeps the run of one configuration (found again next time)."""
+def on_demand_path(directory: Path, spec: specs.CrossbarSpec, weights: WeightMapping,
+                   engine: str | None = None) -> Path:
+    """Where :func:`simulate_table` keeps the run of one configuration on ``engine`` (None:
+    the default engine; found again next time). Each engine's run has its own file: a table
+    asked of one engine is never another's (ngspice's keeps the name it always had)."""
     key = hashlib.sha256(f"{spec.digest()} {weights}".encode()).hexdigest()[:16]
-    return Path(directory) / f"xbar{spec.rows}x{spec.cols}-{key}.h5"
+    engine = engine or DEFAULT_ENGINE
+    suffix = "" if engine == "ngspice" else f"-{engine}"
+    return Path(directory) / f"xbar{spec.rows}x{spec.cols}-{key}{suffix}.h5"
 
 
 def simulate_table(spec: specs.CrossbarSpec, weights: WeightMapping, directory: Path, *,
                    seed: int = 0, adc_share: int = 8, workers: int | None = None,
-                   command_line: str = "") -> TileTable:
+                   command_line: str = "", engine: str | None = None) -> TileTable:
     """Simulate the configuration through the run driver, as ``spicecim simulate`` would
-    (uniform random weights in [-1, 1] and inputs in [0, 1] from ``seed``)."""
+    (uniform random weights in [-1, 1] and inputs in [0, 1] from ``seed``), on ``engine``
+    (None: the default engine; the run records it)."""
     tile = make_tile(spec, weights, seed=seed)
-    path = on_demand_path(directory, spec, weights)
-    summary = simulate(tile, path, options=RunOptions(adc_share=adc_share),
-                       parameters={"seed": seed}, workers=workers, progress=False,
-                       command_line=command_line)
+    path = on_demand_path(directory, spec, weights, engine)
+    options = RunOptions(adc_share=adc_share, engine=engine or DEFAULT_ENGINE)
+    summary = simulate(tile, path, options=options, parameters={"seed": seed},
+                       workers=workers, progress=False, command_line=command_line)
     return read_tables(summary.path)[0]
 
 

@@ -10,11 +10,12 @@ rendered (:func:`spicecim.nerf.frame.calibration_samples`). PSNR (peak 1.0) and 
 
 Mitigations (:func:`run_nerf`): a design point (:class:`~spicecim.cost.design.DesignPoint`:
 tile size, row parallelism, conductance range, bits per device, bit slicing and copies), costed
-with tables of its own configuration; IR-drop-aware programming (``Nonideality.ir_aware``,
-:mod:`spicecim.analog.programming`); noise-aware fine-tuning of the MLP
-(:mod:`spicecim.analog.finetune`). ``ladder=True`` renders them added one at a time (none;
-+ design point; + IR-drop-aware programming; + fine-tuning), and a design sweep renders every
-point of a grid of design choices (:mod:`spicecim.cost.design`).
+from a co-simulation of its own tiles when the run given is a model's co-simulation
+(:mod:`spicecim.nerf.points`), else from tables of its own configuration; IR-drop-aware
+programming (``Nonideality.ir_aware``, :mod:`spicecim.analog.programming`); noise-aware
+fine-tuning of the MLP (:mod:`spicecim.analog.finetune`). ``ladder=True`` renders them added
+one at a time (none; + design point; + IR-drop-aware programming; + fine-tuning), and a
+design sweep renders every point of a grid of design choices (:mod:`spicecim.cost.design`).
 
 A frame's latency and energy: :mod:`spicecim.nerf.frame`; what is printed and written:
 :mod:`spicecim.nerf.outputs`.
@@ -198,6 +199,8 @@ class Mitigations:
     simulate_dir: Path | None = None
     cache_dir: Path | None = None
     workers: int | None = None
+    engine: str | None = None  # of those simulations (None: the co-simulation's, or ngspice)
+    yes: bool = False  # run co-simulations of design points estimated over the limit
 
 
 def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame,
@@ -218,9 +221,11 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     ends (a render through the crossbars takes minutes at the demo's frame).
 
     ``cosim_run``: a co-simulation of this model (``spicecim simulate --model --scene``) whose
-    tile ``table`` is; a render of its configuration (its tile, one device per weight, every
-    row at once) takes each layer's latency and energy from it, any other design point from a
-    generic tile of its own configuration (found or simulated as ever), and each says which."""
+    tile ``table`` is; a render of its configuration takes each layer's latency and energy
+    from it, any other design point from a co-simulation of that design point's own tiles
+    driven by the same inputs (found or simulated under ``mitigations.simulate_dir``,
+    :func:`spicecim.nerf.points.design_run`); without it, every design point is costed from
+    a generic tile of its configuration. Each render says which."""
     tell = progress or (lambda _: None)
     check(calibration_points >= 1, "calibration_points", calibration_points, "an integer >= 1")
     rays, near, far = view(frame, scene.bound)
@@ -230,19 +235,37 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
                                                    settings.seed))
     share = adc_share or table.adc_share
     mit = mitigations
-    if cosim_run is not None:
-        _check_cosimulation(cosim_run, nerf, share)
+    cosim_geometry = None if cosim_run is None else _check_cosimulation(cosim_run, nerf, share)
 
+    if cosim_run is not None and mit.simulate_dir is not None:
+        from spicecim.nerf.points import check_duration  # the simulator: only here
+
+        wanted = [mit.design] + [designs.BASELINE] * mit.ladder + designs.sweep_points(
+            mit.design, {name: list(values) for name, values in mit.design_sweep})
+        check_duration(cosim_run, nerf, [d for d in wanted
+                                         if not _cosimulated(d, table, cosim_geometry)],
+                       mit.simulate_dir, engine=mit.engine, workers=mit.workers, yes=mit.yes)
     n = frame.samples_per_ray
     scene_image = render(scene.query, rays, n, near, far)
     float_image = render(nerf.field, rays, n, near, far)
 
     def crossbar_of(design: designs.DesignPoint) -> Crossbar:
-        if cosim_run is not None and _cosimulated(design, table):
-            return dataclasses.replace(crossbar_model(nerf, table, design, calibration, share),
-                                       cosim=cosim_run)
+        if cosim_run is not None:
+            path, own = cosim_run, table
+            if not _cosimulated(design, table, cosim_geometry):
+                if mit.simulate_dir is None:
+                    raise SpecError(f"no co-simulation of the design point "
+                                    f"{design.label(table.spec, table.weights)}: give a folder "
+                                    "to co-simulate it in")
+                from spicecim.nerf.points import design_run  # the simulator: only here
+
+                path = design_run(cosim_run, nerf, design, mit.simulate_dir,
+                                  engine=mit.engine, workers=mit.workers, tell=tell)
+                own = sched.cosim_tile_table(path)
+            return dataclasses.replace(crossbar_model(nerf, own, design, calibration, share),
+                                       cosim=path)
         found = designs.design_table(design, table, mit.simulate_dir, workers=mit.workers,
-                                     seed=settings.seed)
+                                     seed=settings.seed, engine=mit.engine)
         if found is None:
             label = design.label(table.spec, table.weights)
             raise SpecError(f"no tables of the design point {label}: give a folder to "
@@ -307,23 +330,26 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
                       tuple(name for name, _ in mit.design_sweep), swept, tuple(points_d))
 
 
-def _cosimulated(design: designs.DesignPoint, table: sched.TileTable) -> bool:
-    """Whether ``design`` on ``table``'s tile is what a co-simulation simulates: its tile, one
-    device per weight, every row read at once."""
-    geometry = design.geometry(table.spec, table.weights)
+def _cosimulated(design: designs.DesignPoint, table: sched.TileTable,
+                 geometry: dict[str, object] | None) -> bool:
+    """Whether ``design`` on ``table``'s tile is what the co-simulation of ``table`` simulated:
+    its tile and conductances, its ``geometry`` (slices, copies, rows per read)."""
+    from spicecim.cost import cosim
+
     return (table.matches(design.spec(table.spec), design.weights(table.weights))
-            and geometry.devices_per_weight == 1 and geometry.rows_per_read is None)
+            and cosim.geometry_of(design.geometry(table.spec, table.weights)) == geometry)
 
 
-def _check_cosimulation(path: Path, nerf: NerfField, adc_share: int) -> None:
+def _check_cosimulation(path: Path, nerf: NerfField, adc_share: int) -> dict[str, object]:
     """Refuse (one line) a co-simulation of another model or other weights, or with other
-    columns per ADC than ``adc_share``, before any render."""
+    columns per ADC than ``adc_share``, before any render; its tiles' geometry."""
     from spicecim.cost import cosim
     from spicecim.store.hdf5 import open_run
 
     check_cosim_share(path, adc_share)
     with open_run(path) as run:
         cosim.check_model(run, nerf.mlp)
+        return cosim.run_geometry(run)
 
 
 def _finetuned(xbar: Crossbar, scene: Scene, settings: acc.Nonideality, ft: FinetuneSettings,

@@ -248,12 +248,29 @@ def _rail_lines(tile: Tile) -> list[str]:
             *(f"Fr{k} drail 0 V{k} -1" for k in range(tile.spec.rows))]
 
 
-def _edge_source(tile: Tile, analysis: Analysis) -> list[str]:
-    """The breakpoints along the input edge (see :class:`Transient`)."""
-    if not isinstance(analysis, Transient) or analysis.edge_points <= 1:
+def edge_corners_s(tile: Tile, edge_points: int) -> list[float]:
+    """The times ``Vedge`` has corners at (see :class:`Transient`): ``edge_points`` along the
+    input edge, and, where the sample-and-hold opens within the run, its switching edge's
+    start, middle and end, where ngspice then cuts its step: the held value is read at the
+    step that crosses it."""
+    if edge_points <= 1:
         return []
-    k, rise = analysis.edge_points, tile.spec.driver.rise_s
-    corners = " ".join(f"{fmt(rise * n / k)} {fmt(n / k)}" for n in range(1, k + 1))
+    rise = tile.spec.driver.rise_s
+    corners = [rise * n / edge_points for n in range(1, edge_points + 1)]
+    hold = readout.hold_time_s(tile.readout)
+    if hold is not None:
+        corners += [hold - readout.SWITCH_EDGE_S, hold, hold + readout.SWITCH_EDGE_S]
+    return sorted(set(corners))
+
+
+def _edge_source(tile: Tile, analysis: Analysis) -> list[str]:
+    """The breakpoints along the input edge and the hold (see :func:`edge_corners_s`)."""
+    if not isinstance(analysis, Transient):
+        return []
+    times = edge_corners_s(tile, analysis.edge_points)
+    if not times:
+        return []
+    corners = " ".join(f"{fmt(t)} {fmt(n + 1)}" for n, t in enumerate(times))
     return [f"Vedge edge 0 PWL(0 0 {corners})"]
 
 

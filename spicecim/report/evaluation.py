@@ -60,6 +60,7 @@ class Settings:
     simulate_missing: bool = False
     simulate_dir: Path | None = None
     workers: int | None = None
+    engine: str | None = None  # of --simulate-missing (None: the default engine)
     workload: sched.Workload = sched.Workload()
     adder: sched.DigitalAdder = sched.DigitalAdder()
     accuracy: bool = True
@@ -177,11 +178,18 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
     spec, weights_map = figures.spec, figures.weights
     geometry = TileGeometry(spec.rows, spec.cols, weights_map.scheme, s.slices, s.copies,
                             s.rows_per_read)
-    if figures.cosimulated and geometry.devices_per_weight * (s.rows_per_read or 1) > 1:
-        raise SpecError(f"slices={s.slices}, copies={s.copies}, rows_per_read="
-                        f"{s.rows_per_read} is invalid with the co-simulation in {paths[0]}: "
-                        "expected one device per weight read at once, as it was simulated "
-                        "(drop --slices, --copies, --rows-per-read)")
+    if figures.cosimulated:
+        from spicecim.cost import cosim  # imports the simulator: only for a co-simulation
+
+        with open_run(paths[0]) as r:
+            own = cosim.run_geometry(r)
+        if cosim.geometry_of(geometry) != own:
+            raise SpecError(f"slices={s.slices}, copies={s.copies}, rows_per_read="
+                            f"{s.rows_per_read} is invalid with the co-simulation in "
+                            f"{paths[0]}: expected its slices={own['slices']}, copies="
+                            f"{own['copies']}, rows_per_read={own['rows_per_read']}, as it was "
+                            "simulated (or co-simulate that design point: simulate --model "
+                            "--slices --copies --rows-per-read)")
     mapping = map_model(mlp, geometry)
     readout, acam_edges, adc = _converter(spec, s)
     if not figures.cosimulated:
@@ -192,8 +200,6 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
         cost = sched.model_cost(mapping, table, s.workload, figures.adc_share, s.adder, readout)
     else:
         with open_run(paths[0]) as r:
-            from spicecim.cost import cosim
-
             layers = cosim.layer_costs(r, mapping, s.adder, adc_share=s.adc_share, adc=adc)
         cost = sched.model_cost(mapping, None, s.workload, figures.adc_share, s.adder,
                                 readout, layers=layers, source=figures.source)
@@ -294,13 +300,14 @@ def _figures(mlp: Mlp, paths: Sequence[Path], s: Settings, command_line: str) ->
         spec = sched.with_geometry(spec, *s.tile)
     k = s.adc_share or tables[0].adc_share
     folder = s.simulate_dir or paths[0].parent
-    on_demand = sched.on_demand_path(folder, spec, weights)
+    on_demand = sched.on_demand_path(folder, spec, weights, s.engine)
     if on_demand.exists():
         tables += sched.read_tables(on_demand)
     table = sched.find_table(tables, spec, weights)
     if table is None and s.simulate_missing:
         table = sched.simulate_table(spec, weights, folder, seed=s.seed, adc_share=k,
-                                     workers=s.workers, command_line=command_line)
+                                     workers=s.workers, command_line=command_line,
+                                     engine=s.engine)
     missing = "" if table is not None else (
         f"no table of {spec.rows}x{spec.cols} tiles with the tables' device, wire, driver, "
         f"readout and weight settings in {', '.join(map(str, paths))}: rerun with "

@@ -19,8 +19,9 @@ from spicecim.errors import SimulationError, check
 from spicecim.measure import measure_column
 from spicecim.netlist.crossbar import RowDrive
 from spicecim.netlist.spec import Tile
-from spicecim.sim.column import ColumnRun, SimOptions, simulate_column
+from spicecim.sim.column import ColumnRun, simulate_column
 from spicecim.sim.ngspice import NgspiceSession
+from spicecim.sim.scales import SimOptions
 from spicecim.store import schema
 
 LATENCY_TOL = 0.005

@@ -39,9 +39,10 @@ from spicecim.measure import (
 from spicecim.netlist.spec import CELL_AREA_M2, Tile
 from spicecim.progress import ticking
 from spicecim.sim.check import DEFAULT_CHECK_COLUMNS, EngineDisagreementError, SpotCheck
-from spicecim.sim.column import ColumnRun, SimOptions
+from spicecim.sim.column import ColumnRun
 from spicecim.sim.executors import Cluster, open_pool
 from spicecim.sim.ngspice import NgspiceSession
+from spicecim.sim.scales import SimOptions
 from spicecim.sim.sweep import (
     DEFAULT_DRIVE,
     DEFAULT_ENGINE,

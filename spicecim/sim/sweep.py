@@ -22,9 +22,10 @@ import numpy as np
 from spicecim.errors import SimulationError, SpecError, check
 from spicecim.netlist.crossbar import RowDrive, isolated_drive
 from spicecim.netlist.spec import Tile
-from spicecim.sim.column import ColumnRun, SimOptions, simulate_column, simulate_column_inputs
+from spicecim.sim.column import ColumnRun, simulate_column, simulate_column_inputs
 from spicecim.sim.executors import local_executor, stopping
 from spicecim.sim.ngspice import NgspiceSession
+from spicecim.sim.scales import SimOptions
 
 COLUMN_DRIVES = ("coupled", "solver", "isolated")
 """The column decompositions: each column alone, its rows as Thevenin sources

@@ -90,3 +90,66 @@ def test_user_mistakes_exit_two_with_one_line(tmp_path: Path) -> None:
     missing = _invoke("tables", str(tmp_path / "nothing.h5"))
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
     assert _invoke("simulate", "--rows", "4", "--out", "x.h5", "--drive", "magic").exit_code == 2
+
+
+@pytest.mark.ngspice
+def test_a_part_of_a_model_first_and_a_long_run_refused_before_any_work(tmp_path: Path) -> None:
+    """--layers / --max-tiles co-simulate a part: the run says so and evaluate refuses it in
+    one line. A run estimated beyond the limit is refused with its estimate (one line, exit 2,
+    nothing written) unless --yes."""
+    x = np.random.default_rng(0).normal(0, 1, (4, 16))
+    np.save(tmp_path / "x.npy", x)
+    base = ["simulate", *SMALL[:4], "--model", "mlp:16-8-8", "--inputs-file",
+            str(tmp_path / "x.npy"), "--inputs", "1"]
+    part = tmp_path / "part.h5"
+    # 8x8 tiles: fc0 (16 -> 8) takes 2 x 2 of them, fc1 (8 -> 8) 1 x 2
+    result = CliRunner().invoke(cli, [*base, "--layers", "fc1", "--max-tiles", "1", "--out",
+                                      str(part)])
+    assert result.exit_code == 0, result.output
+    assert "8 column transients on ngspice, a part: 1 of the model's 6 tiles (layers fc1)" in (
+        result.output)
+    with open_run(part) as run:
+        assert run.model is not None and run.model["layers"] == ["fc1"]
+        assert run.model["partial"] == "1 of the model's 6 tiles (layers fc1)"
+        assert run.tiles() == ["fc1.r0c0.k0p0"]
+    refused = CliRunner().invoke(cli, ["evaluate", str(part), "--model", "mlp:16-8-8",
+                                       "--no-accuracy", "--no-baseline"])
+    assert refused.exit_code == 2 and refused.output.count("\n") == 1
+    assert "is a partial co-simulation" in refused.output
+
+    big = tmp_path / "big.npy"
+    np.save(big, np.random.default_rng(1).normal(0, 1, (1024, 16)))
+    long = ["simulate", "--rows", "256", "--cols", "256", "--model", "mlp:16-8-8",
+            "--inputs-file", str(big), "--inputs", "1024", "--workers", "1",
+            "--out", str(tmp_path / "long.h5")]
+    result = CliRunner().invoke(cli, long)
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "estimated at" in result.output and "--yes" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy", "part.h5", "x.npy"]
+    bad = CliRunner().invoke(cli, [*base, "--layers", "fc9", "--out", str(tmp_path / "b.h5")])
+    assert bad.exit_code == 2 and "layers='fc9' is invalid" in bad.output
+    assert not (tmp_path / "b.h5").exists()
+
+
+@pytest.mark.ngspice
+def test_a_design_point_co_simulated_is_evaluated_as_that_design_point(tmp_path: Path) -> None:
+    """simulate --model --slices 2 --copies 2 --rows-per-read 4 on 8x8 tiles: evaluate
+    costs it given the same design choices (every layer co-simulated) and refuses it, in one
+    line naming what was simulated, given others."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(0, 1, (4, 16)))
+    run = tmp_path / "sliced.h5"
+    design = ["--slices", "2", "--copies", "2", "--rows-per-read", "4"]
+    made = _invoke("simulate", *SMALL, "--model", "mlp:16-8-8", "--inputs-file",
+                   str(tmp_path / "x.npy"), "--inputs", "1", *design, "--out", str(run))
+    assert made.exit_code == 0, made.output
+    # fc0: 16 signed inputs, 4 per tile (2 copies) -> 4 row tiles x 4 column tiles (2 outputs
+    # of 4 columns each), 2 phases, 2 row groups; fc1: 8 inputs -> 2 x 4 tiles, 2 groups
+    assert "640 column transients" in made.output
+    args = ["evaluate", str(run), "--model", "mlp:16-8-8", "--no-accuracy", "--no-baseline"]
+    same = _invoke(*args, *design)
+    assert same.exit_code == 0, same.output
+    assert all(line.endswith("co-simulated") for line in same.stdout.splitlines()
+               if line.startswith(("fc0 ", "fc1 ")))
+    other = CliRunner().invoke(cli, [*args, "--slices", "2"])
+    assert other.exit_code == 2 and other.output.count("\n") == 1
+    assert "expected its slices=2, copies=2, rows_per_read=4" in other.output

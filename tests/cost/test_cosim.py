@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spicecim.cost import cosim
+from spicecim.cost import cosim, inputs
+from spicecim.cost.mapping import TileGeometry, map_model
+from spicecim.cost.schedule import DigitalAdder
 from spicecim.cost.slicing import target_conductances
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.measure import schedule_layer
@@ -195,13 +197,13 @@ def test_a_plan_is_checked_before_anything_runs(tmp_path: Path) -> None:
     bad = tmp_path / "x.npy"
     np.save(bad, np.zeros((4, 15)))
     with pytest.raises(SpecError, match=r"shape \(4, 15\)"):
-        cosim.file_plan(mlp, SPEC, WEIGHTS, bad, 2, model="test", weights="")
+        inputs.file_plan(mlp, SPEC, WEIGHTS, bad, 2, model="test", weights="")
     np.save(bad, np.full((4, 16), np.nan))
     with pytest.raises(SpecError, match="non-finite"):
-        cosim.file_plan(mlp, SPEC, WEIGHTS, bad, 2, model="test", weights="")
+        inputs.file_plan(mlp, SPEC, WEIGHTS, bad, 2, model="test", weights="")
     np.save(bad, np.zeros((4, 16)))
     with pytest.raises(SpecError, match="1 to 4"):
-        cosim.file_plan(mlp, SPEC, WEIGHTS, bad, 5, model="test", weights="")
+        inputs.file_plan(mlp, SPEC, WEIGHTS, bad, 5, model="test", weights="")
 
 
 @pytest.mark.slow
@@ -216,3 +218,70 @@ def test_on_a_dask_local_cluster_the_co_simulation_is_the_pool_s(
         assert dask.tiles() == pool.tiles() and dask.layers() == pool.layers()
         for layer in pool.layers():
             assert dask.layer(layer).rows() == pool.layer(layer).rows()
+
+
+def test_a_sliced_copied_row_grouped_layer_equals_its_tiles_through_the_single_tile_path(
+        tmp_path: Path) -> None:
+    """8 signed inputs -> 2 outputs on 8x8 tiles, each weight on 2 slices x 2 row copies, read
+    4 rows at a time: two row tiles (4 inputs on 8 rows each), each read in two row groups per
+    input phase. The conductances are placed here from the slicing rule (base-L digits, most
+    significant slice first; columns slice by slice, G+ then G-; each input's rows adjacent),
+    every read simulated alone; per input phase the arrays run in parallel and each array's
+    groups one after another."""
+    spec = specs.default_spec(8, 8)
+    rng = np.random.default_rng(7)
+    w = rng.normal(0, 0.5, (8, 2)).astype(np.float32)
+    mlp = Mlp({"x": 8}, [Dense("fc0", ("x",), w, np.zeros(2, np.float32), "none")])
+    x = rng.normal(0, 1, (16, 8)).astype(np.float32)
+    plan = cosim.Plan(mlp, spec, WEIGHTS, {"x": x[:1]}, {"x": x}, model="test",
+                      slices=2, copies=2, rows_per_read=4)
+    summary = cosim.cosimulate(plan, tmp_path / "sliced.h5", options=OPTIONS, workers=2)
+    assert not summary.failures and summary.simulated == 2 * 2 * 2 * 8
+
+    levels = 1 << WEIGHTS.bits
+    step = (WEIGHTS.g_max_s - WEIGHTS.g_min_s) / (levels - 1)
+    u_w = np.asarray(w, float) / np.max(np.abs(w))
+    q = np.round(np.abs(u_w) * (levels ** 2 - 1)).astype(int)
+    u = x[:1] / np.max(np.abs(x))
+    per_phase = []
+    for xp in (np.clip(u, 0, 1), np.clip(-u, 0, 1)):
+        arrays = []
+        for r in range(2):
+            g = np.full((8, 8), WEIGHTS.g_min_s)
+            for i in range(4):
+                for o in range(2):
+                    for k, digit in enumerate((q[4 * r + i, o] // levels,
+                                               q[4 * r + i, o] % levels)):
+                        pol = 0 if u_w[4 * r + i, o] > 0 else 1
+                        g[2 * i:2 * i + 2, 4 * o + 2 * k + pol] += digit * step
+            driven = np.repeat(xp[0, 4 * r:4 * r + 4], 2)
+            total = None
+            for start in (0, 4):
+                rows = np.zeros(8)
+                rows[start:start + 4] = driven[start:start + 4]
+                alone = driver.simulate(specs.Tile(spec, g, rows, WEIGHTS),
+                                        tmp_path / f"{len(per_phase)}{r}{start}.h5",
+                                        options=OPTIONS)
+                with alone.open() as run:
+                    figures = run.column_figures(driver.TILE)
+                got = np.array([[float(getattr(s, f)) for f in FIGURES] for s in schedule_layer(
+                    figures, spec.readout.adc, OPTIONS.adc_share, rows=2,
+                    dac_e_conv_j=spec.driver.e_conv_j,
+                    sh_e_clock_j=spec.readout.sample_hold.clock_energy_j)])
+                total = got if total is None else total + got
+            arrays.append(total)
+        times = np.maximum(arrays[0][:, :3], arrays[1][:, :3])
+        per_phase.append(np.hstack([times, arrays[0][:, 3:] + arrays[1][:, 3:]]))
+    want = per_phase[0] + per_phase[1]
+    with open_run(summary.path) as run:
+        rows = run.layer("fc0.mean").rows()
+        assert len(rows) == len(want) == 6
+        for got, expected in zip(rows, want, strict=True):
+            for f, value in zip(FIGURES, expected, strict=True):
+                assert got[f] == pytest.approx(value, rel=1e-12, abs=0), f
+            # each read converts in rounds; 2 phases x 2 groups of reads one after another
+            rounds = {"fully_parallel": 1, "adc_shared": OPTIONS.adc_share, "serialized": 8}
+            assert got["rounds"] == 4 * rounds[str(got["schedule"])]
+        assert cosim.run_geometry(run) == {"slices": 2, "copies": 2, "rows_per_read": 4}
+        with pytest.raises(SpecError, match="co-simulate that design point"):
+            cosim.layer_costs(run, map_model(mlp, TileGeometry(8, 8)), DigitalAdder())

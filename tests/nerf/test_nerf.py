@@ -231,13 +231,15 @@ def _tiny_field(seed: int = 0) -> presets.NerfField:
     return presets.NerfField(mlp, pos_levels=0, dir_levels=0)
 
 
-def test_a_co_simulation_costs_its_own_configuration_and_only_that(tmp_path: Path) -> None:
+def test_a_co_simulation_costs_its_own_configuration_and_only_that(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``nerf`` on a model's co-simulation (real ngspice, 8x8 tiles): the design point it
     simulated (its tile, one device per weight) takes every layer's figures from it; another
-    design point on the same tile (two slices) from a generic tile simulated on demand, never
-    from the co-simulated tiles; each render says which. Another model's co-simulation, or
-    other columns per ADC, is refused before a render."""
-    from spicecim.cost import cosim
+    design point (two slices, 2 rows per read) from a co-simulation of its own tiles driven by
+    the same inputs, kept under the simulate folder and found there again; each render says
+    so. Another model's co-simulation, or other columns per ADC, is refused before a
+    render."""
+    from spicecim.cost import cosim, duration
     from spicecim.cost.design import DesignPoint
     from spicecim.cost.schedule import DigitalAdder
     from spicecim.nerf.plan import scene_plan
@@ -256,25 +258,42 @@ def test_a_co_simulation_costs_its_own_configuration_and_only_that(tmp_path: Pat
     assert not summary.failures
     assert frames.is_cosimulation(out)
     table = frames.load_table(out)
-    mit = pipeline.Mitigations(DesignPoint(slices=2), ladder=True, simulate_dir=tmp_path / "tiles")
+    point = DesignPoint(slices=2, rows_per_read=2)
+    mit = pipeline.Mitigations(point, ladder=True, simulate_dir=tmp_path / "tiles")
     result = pipeline.run_nerf(default_scene(), field, table, SMALL_FRAME,
-                           pipeline.device_settings(table), mitigations=mit, cosim_run=out)
+                               pipeline.device_settings(table), mitigations=mit, cosim_run=out)
     none, design, aware = result.ladder
-    assert (none.figures, design.figures, aware.figures) == (
-        "co-simulated", "generic tile", "generic tile")
-    with open_run(out) as run:
-        own = cosim.layer_costs(run, none.cost.mapping, DigitalAdder(), adc_share=4)
-        assert none.cost.table == cosim.describe(run)
-    for layer in none.cost.layers:
-        for schedule, cost in layer.items():
-            assert cost == own[cost.name][schedule]
-    assert design.cost.table is not None and str(out) not in design.cost.table
-    assert str(tmp_path / "tiles") in design.cost.table  # simulated on demand there
+    assert (none.figures, design.figures, aware.figures) == ("co-simulated",) * 3
+    (design_run,) = (tmp_path / "tiles").glob("cosim-*.h5")
+    for line, path in ((none, out), (design, design_run), (aware, design_run)):
+        with open_run(path) as run:
+            own = cosim.layer_costs(run, line.cost.mapping, DigitalAdder(), adc_share=4)
+            assert line.cost.table == cosim.describe(run)
+            model = cosim.check_model(run, field.mlp)
+            assert model["inputs"] == plan.description  # the same inputs on every line
+            if path == design_run:
+                assert cosim.run_geometry(run) == {"slices": 2, "copies": 1, "rows_per_read": 2}
+        for layer in line.cost.layers:
+            for schedule, cost in layer.items():
+                want = own[cost.name][schedule]  # the ADC's energy per conversion re-applied
+                assert (cost.latency_s, cost.energy_j, cost.conversions) == pytest.approx(
+                    (want.latency_s, want.energy_j, want.conversions), rel=1e-12)
     text = outputs.format_report(result, outputs.write_outputs(result, tmp_path / "out"))
-    assert "figures: co-simulated" in text and "figures: generic tile" in text
+    assert "figures: co-simulated" in text and "figures: generic tile" not in text
     with (tmp_path / "out" / "ladder.csv").open() as fh:
-        assert [r["figures"] for r in csv.DictReader(fh)] == [
-            "co-simulated", "generic tile", "generic tile"]
+        assert [r["figures"] for r in csv.DictReader(fh)] == ["co-simulated"] * 3
+    again = pipeline.run_nerf(default_scene(), field, table, SMALL_FRAME,
+                              pipeline.device_settings(table), mitigations=mit, cosim_run=out)
+    assert list((tmp_path / "tiles").glob("cosim-*.h5")) == [design_run]  # found, not redone
+    assert again.ladder[1].frame_energy_j == design.frame_energy_j
+    # design points whose co-simulations would run past the limit: refused before any render
+    monkeypatch.setattr(duration, "DURATION_LIMIT_S", 1e-9)
+    sweep = pipeline.Mitigations(point, design_sweep=(("copies", (1.0, 2.0)),),
+                                 simulate_dir=tmp_path / "tiles")
+    with pytest.raises(SpecError, match=r"8x8 R2 1-40uS 4b x2s x2c .* is estimated at .*--yes"):
+        pipeline.run_nerf(default_scene(), field, table, SMALL_FRAME,
+                          pipeline.device_settings(table), mitigations=sweep, cosim_run=out)
+    assert list((tmp_path / "tiles").glob("cosim-*")) == [design_run]
 
     with pytest.raises(ResultFileError, match="other weights"):
         pipeline.run_nerf(default_scene(), _tiny_field(seed=1), table, SMALL_FRAME,

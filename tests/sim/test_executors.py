@@ -20,7 +20,6 @@ from spicecim.cli import cli
 from spicecim.errors import SimulationError, SimulatorNotFoundError, SpecError
 from spicecim.netlist.spec import Tile, default_spec
 from spicecim.netlist.weights import WeightMapping
-from spicecim.sim.column import SimOptions
 from spicecim.sim.driver import sim_options
 from spicecim.sim.executors import (
     COLUMN_S_PER_ROW,
@@ -32,6 +31,7 @@ from spicecim.sim.executors import (
     open_pool,
 )
 from spicecim.sim.ngspice import find_library
+from spicecim.sim.scales import SimOptions
 from spicecim.sim.sweep import row_drives, sweep
 from spicecim.store.hdf5 import open_run
 
@@ -156,16 +156,16 @@ def _wait_for(condition: Callable[[], bool], failure: str, timeout_s: float = 30
 @pytest.mark.ngspice
 @pytest.mark.slow
 def test_killing_a_worker_mid_sweep_loses_no_column() -> None:
-    tile, options = _tile(128, 64)
+    tile, options = _tile(64, 32)
     drives = row_drives(tile, "isolated")
     columns: list[int] = []
     runs = {}
     with _local_cluster(2) as c, distributed.Client(c, set_as_default=False) as client:
         killed_after = None
-        # Four columns per task (0.05-0.1 s each at 128 rows): 16 tasks, so most are still to
+        # Two columns per task (about 0.03 s each at 64 rows): 16 tasks, so most are still to
         # run at the kill.
         for batch in sweep(tile, drives, options, executor=DaskExecutor(client),
-                           columns_per_task=4):
+                           columns_per_task=2):
             columns += [r.column for r in batch]
             runs.update({r.column: r for r in batch})
             if killed_after is None:
@@ -180,12 +180,12 @@ def test_killing_a_worker_mid_sweep_loses_no_column() -> None:
         client.wait_for_workers(2, timeout=60)  # the nanny's restart, before the cluster closes
     assert killed_after is not None and 0 < killed_after <= 8
     assert any(n > 1 for n in starts.values()), "no task ran twice: the kill came too late"
-    assert sorted(columns) == list(range(64))  # every column exactly once
+    assert sorted(columns) == list(range(32))  # every column exactly once
     assert all(r.status == "ok" for r in runs.values())
     with open_pool(Cluster(workers=2)) as pool:
         reference = {r.column: r for batch in sweep(tile, drives, options,
                                                     executor=pool.executor) for r in batch}
-    for j in range(64):
+    for j in range(32):
         np.testing.assert_array_equal(runs[j].v_out_v, reference[j].v_out_v, err_msg=str(j))
 
 

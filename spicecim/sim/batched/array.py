@@ -33,12 +33,13 @@ import numpy as np
 
 from spicecim.errors import SimulationError, SpecError
 from spicecim.measure import measure_column
-from spicecim.netlist.crossbar import SOURCE_GROUPS, isolated_drive
+from spicecim.netlist.crossbar import SOURCE_GROUPS, edge_corners_s, isolated_drive
 from spicecim.netlist.spec import Tile
 from spicecim.sim.batched.circuit import Structure, build_batch, structure_of, unsupported
 from spicecim.sim.batched.engine import CACHE_ENV, ENGINE
 from spicecim.sim.batched.schedule import ngspice_schedule
-from spicecim.sim.column import ArrayRun, ColumnRun, SimOptions, time_scales
+from spicecim.sim.column import ArrayRun, ColumnRun
+from spicecim.sim.scales import SimOptions, time_scales
 
 LINEAR_TOL = 1e-3
 """The block Gauss-Seidel sweeps stop when no node's update moved by more than this fraction of
@@ -280,11 +281,11 @@ def _arrays(tile: Tile) -> dict[str, np.ndarray | float]:
 
 
 def _breakpoints(tile: Tile, options: SimOptions) -> np.ndarray:
-    """The corners of the array deck's sources: the edge source's, and each ramp's end."""
-    rise, k = tile.spec.driver.rise_s, options.edge_points
-    corners = [rise * i / k for i in range(1, k + 1)] if k > 1 else []
+    """The corners of the array deck's sources: the edge source's (the hold's included), and
+    each ramp's end."""
+    corners = edge_corners_s(tile, options.edge_points)
     if np.any(np.asarray(tile.v_in) != 0):
-        corners.append(rise)
+        corners.append(tile.spec.driver.rise_s)
     return np.array(sorted(set(corners)))
 
 

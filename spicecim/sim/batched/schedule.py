@@ -3,8 +3,8 @@
 For the column decks (``.tran step stop 0 step``, every source a PWL ramp) ngspice 39's
 ``DCtran`` chooses its steps from the breakpoints and the maximum step alone: its truncation
 error estimate asks for more than twice the last step (the most it grants) at every point of
-these circuits, whose poles the maximum step resolves 16 times over
-(:meth:`~spicecim.sim.column.TimeScales.max_step_s`). The rules (``dctran.c``):
+these circuits, whose poles the maximum step resolves 8 to 16 times over
+(:meth:`~spicecim.sim.scales.TimeScales.max_step_s`). The rules (``dctran.c``):
 
 - the first step is ``min(stop / 100, step) / 10``, cut as at a breakpoint, then by 10 more;
 - at a breakpoint the order drops to 1 (backward Euler) and the step becomes at most a tenth of
@@ -16,6 +16,7 @@ these circuits, whose poles the maximum step resolves 16 times over
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,9 +41,20 @@ class Schedule:
               "two or more, one order each")
 
 
+_NEAR = 1e-13
+"""A relative gap above which two times are more than :data:`_ULPS` apart whatever their
+exponent (an ulp is at most 2^-52 of the number): the bits need not be compared."""
+_DOUBLE = struct.Struct("<d")
+_INT = struct.Struct("<q")
+
+
 def _at(t: float, bp: float, delmin: float) -> bool:
-    close = abs(np.float64(t).view(np.int64) - np.float64(bp).view(np.int64)) <= _ULPS
-    return bool(close or bp - t <= delmin)
+    if bp - t <= delmin:
+        return True
+    if abs(t - bp) > _NEAR * abs(bp):
+        return False
+    bits = _INT.unpack(_DOUBLE.pack(t))[0] - _INT.unpack(_DOUBLE.pack(bp))[0]
+    return abs(bits) <= _ULPS
 
 
 def ngspice_schedule(stop_s: float, step_s: float, max_step_s: float,
