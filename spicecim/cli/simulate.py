@@ -60,10 +60,12 @@ FAILED_EXIT = 1
                    f"({VARIATION_SOURCES[DEFAULT_VARIATION_MODEL]}, drawn from --seed) and "
                    "store the p5/p50/p95 of each schedule.")
 @click.option("--waveforms", is_flag=True, help="Store each column's waveforms (compressed).")
-@click.option("--drive", type=click.Choice(DRIVES), default="coupled", show_default=True,
-              help="Rows as each column sees them: full-array DC row voltages behind the row's "
+@click.option("--drive", type=click.Choice(DRIVES), default=None,
+              help="The whole tile as one circuit (array; batched engine only), or each column "
+                   "alone with its rows as: full-array DC row voltages behind the row's "
                    "common-mode resistance (coupled) or the column's own (solver), or each DAC "
-                   "alone (isolated).")
+                   "alone (isolated).  [default: array on the batched engine, coupled on "
+                   "ngspice]")
 @click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True,
               help="The simulator: ngspice (the reference), or the batched engine (every column "
                    "of a task solved together in JAX; a sample of them checked in ngspice).")
