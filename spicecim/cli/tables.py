@@ -27,9 +27,10 @@ def si(value: float, unit: str, digits: int = 4) -> str:
 
 _LAYER_FIGURES: dict[str, tuple[str | tuple[str, ...], str]] = {
     "latency": ("latency_s", "s"), "energy": ("energy_j", "J"),
-    "DAC": ("energy_dac_j", "J"), "array": ("energy_array_j", "J"),
+    "DAC": ("energy_dac_j", "J"), "row bias": ("energy_rowbias_j", "J"),
+    "array": ("energy_array_j", "J"), "word line": ("energy_wordline_j", "J"),
     "front end": (("energy_frontend_j", "energy_sh_j"), "J"),
-    "ADC": ("energy_adc_j", "J")}
+    "ADC": ("energy_adc_j", "J"), "ADC ref": ("energy_adcref_j", "J")}
 """The layer table's figures: column title -> (the field, or the fields added up; unit)."""
 
 
@@ -141,6 +142,12 @@ def _readout_line(run: Run, tile: str) -> str:
                      f"{value('amp_phase_margin_deg'):.1f} deg, output resistance "
                      f"{num('amp_r_out_ohm', 'ohm')}, slew {num('amp_slew_v_per_s', 'V/s')}, "
                      f"gain error {value('amp_gain_error_lsb'):.2f} LSB")
+    if "row_bias_w" in a:
+        lines.append(f"{tile}: periphery (sized from the tile, not simulated): row buffer bias "
+                     f"{num('row_buffer_i_q_a', 'A')} ({num('row_bias_w', 'W')} at the rows' "
+                     f"rail) per driven row, word line {num('wordline_e_j', 'J')} per row and "
+                     f"read, DAC {num('dac_e_conv_j', 'J')} and ADC reference "
+                     f"{num('adc_ref_e_conv_j', 'J')} per conversion")
     return "\n".join(lines)
 
 
@@ -219,6 +226,11 @@ def render(run: Run) -> str:
     else:
         lines.append("  rows: hold = rows and front ends off once every sample is held; "
                      "driven = on until the last conversion")
+        lines.append("  energy at each part's rail: DAC = the driven rows' conversions; row "
+                     "bias = their buffers' quiescent current over the time the rows are on; "
+                     "array = what the rows draw from their rail; word line = the driven rows' "
+                     "word lines charged once; front end = amplifiers and sample-and-hold "
+                     "clocks; ADC ref = the reference buffers")
     for tile in tiles:
         warning = run.tile_attrs(tile).get("noise_warning")
         if warning:

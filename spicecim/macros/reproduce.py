@@ -26,14 +26,15 @@ import numpy as np
 
 from spicecim import devices
 from spicecim.macros import MacroDescription
-from spicecim.measure import LayerSchedule
+from spicecim.measure import ENERGY_PARTS, LayerSchedule
 from spicecim.netlist.spec import Tile, default_spec
 from spicecim.sim import driver
 
 SIM_COLUMNS = 2
 """Columns simulated per macro: each read's columns share the rows, so two show the spread of
 the data at a sixth of a 12-column run's cost."""
-PARTS = ("dac", "array", "frontend", "sample_hold", "adc")
+ROW_PARTS = ("dac", "rowbias", "wordline")
+"""The energy parts spent per driven row: a read's rows are the same whatever its columns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +112,8 @@ def result_of(macro: MacroDescription, read: LayerSchedule, columns: int) -> Mac
     per_column = macro.cols_per_read.number / columns
     latency = (read.latency_s
                + (int(macro.columns_per_adc.number) - 1) * macro.adc_t_conv_s.number)
-    energy = {"dac": read.energy_dac_j,
-              "array": read.energy_array_j * per_column,
-              "frontend": read.energy_frontend_j * per_column,
-              "sample_hold": read.energy_sh_j * per_column,
-              "adc": read.energy_adc_j * per_column}
+    energy = {part: getattr(read, f"energy_{part}_j") * (1 if part in ROW_PARTS else per_column)
+              for part in ENERGY_PARTS}
     return MacroResult(macro=macro, read_latency_s=latency, access_time_s=cycles * latency,
                        ops=2 * int(macro.rows_per_read.number) * macro.outputs_per_read,
                        energy_j={k: cycles * v for k, v in energy.items()})

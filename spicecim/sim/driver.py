@@ -33,6 +33,7 @@ from spicecim.measure import (
     LayerSchedule,
     adc_band,
     measure_column,
+    periphery,
     schedule_layer,
 )
 from spicecim.netlist.spec import CELL_AREA_M2, Tile
@@ -188,7 +189,8 @@ def tile_attrs(tile: Tile, drive: str, threshold_fraction: float) -> dict[str, o
             "adc_full_scale_v": sized.full_scale_v, "adc_lsb_v": sized.lsb_v,
             "adc_bits": adc.bits, "adc_t_conv_s": adc.t_conv_s, "adc_e_conv_j": adc.e_conv_j,
             "noise_v": sized.noise_v, "noise_ok": sized.noise_ok,
-            "noise_warning": sized.noise_warning(), "dac_e_conv_j": spec.driver.e_conv_j,
+            "noise_warning": sized.noise_warning(),
+            "dac_e_conv_j": spec.driver.conversion_energy_j, **periphery(tile),
             "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j,
             "noise_ktc_v": sized.ktc_noise_v, **sized.amp_figures(),
             "adc_area_m2": adc.area_m2, "array_area_m2": spec.rows * spec.cols * CELL_AREA_M2,
@@ -212,11 +214,13 @@ def schedules_of(table: Table, tile: Tile, adc_share: int, *, columns: int | Non
     ``rows`` rows (default: those whose input is not 0: a zero input's DAC is gated off)."""
     spec = tile.spec
     figures = column_figures(table)
+    extra = periphery(tile)
     driven = int(np.count_nonzero(tile.x_in)) if rows is None else rows
     return schedule_layer(figures if columns is None else figures.head(columns),
                           spec.readout.adc, adc_share, rows=driven,
-                          dac_e_conv_j=spec.driver.e_conv_j,
-                          sh_e_clock_j=spec.readout.sample_hold.clock_energy_j)
+                          dac_e_conv_j=spec.driver.conversion_energy_j,
+                          sh_e_clock_j=spec.readout.sample_hold.clock_energy_j,
+                          row_bias_w=extra["row_bias_w"], wordline_e_j=extra["wordline_e_j"])
 
 
 def sim_options(tile: Tile, **overrides: object) -> SimOptions:

@@ -119,7 +119,7 @@ COLUMN_FIELDS = (
     Field("message", "str", "text", ""),
 )
 
-LAYER_ENERGY_PARTS = ("dac", "array", "frontend", "sh", "adc")
+LAYER_ENERGY_PARTS = ("dac", "rowbias", "array", "wordline", "frontend", "sh", "adc", "adcref")
 """A layer's energy by part (:class:`spicecim.measure.LayerSchedule`)."""
 
 LAYER_FIELDS = (
@@ -178,6 +178,10 @@ TILE_ATTRS = (
     ("array_area_m2", "m^2"),  # the tile's cells
     ("ops", "1"),  # operations per activation: 2 per multiply-accumulate of a signed output
     ("precision", "text"),
+    ("row_buffer_i_q_a", "A"),  # the periphery (spicecim.measure.PERIPHERY_ATTRS)
+    ("row_bias_w", "W"),
+    ("wordline_e_j", "J"),
+    ("adc_ref_e_conv_j", "J"),
 )
 TILE_ATTR_NAMES = tuple(name for name, _ in TILE_ATTRS)
 
