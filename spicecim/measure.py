@@ -352,6 +352,21 @@ def schedule_layer(columns: ColumnFigures, adc: AdcModel, adc_share: int, *,
     return out
 
 
+def ops_per_read(rows: int, outputs: int) -> int:
+    """The operations of one read at the tile's precision: 2 (a multiply and an add) per
+    multiply-accumulate, ``rows`` of them into each of ``outputs`` outputs."""
+    check(isinstance(rows, int) and rows >= 1, "rows", rows, "an integer >= 1")
+    check(isinstance(outputs, int) and outputs >= 1, "outputs", outputs, "an integer >= 1")
+    return 2 * rows * outputs
+
+
+def tops_per_w(ops: float, energy_j: float) -> float:
+    """Tera-operations per joule (TOPS/W): ``ops`` over the energy they took, every part of it
+    (:attr:`LayerSchedule.energy_j`)."""
+    check(energy_j > 0, "energy_j", energy_j, "an energy > 0 J")
+    return ops / energy_j / 1e12
+
+
 PERIPHERY_ATTRS = (("row_buffer_i_q_a", "A"), ("row_bias_w", "W"), ("wordline_e_j", "J"),
                    ("adc_ref_e_conv_j", "J"))
 """What :func:`periphery` finds for a tile, as a run's tile attributes store it (name, unit)."""

@@ -13,7 +13,7 @@ import numpy as np
 from spicecim.cli.paths import check_input_file
 from spicecim.cost import cosim
 from spicecim.cost.schedule import stored_float
-from spicecim.measure import TIME_CONSTANTS, latency_breakdown
+from spicecim.measure import TIME_CONSTANTS, latency_breakdown, tops_per_w
 from spicecim.store import kinds, runs, schema
 from spicecim.store.hdf5 import Run, open_run
 from spicecim.store.lock import writer
@@ -74,7 +74,7 @@ def _efficiency(attrs: dict, row: dict) -> str:
     """A schedule's operations per joule (TOPS/W) and its ADCs' area over the array's."""
     if "ops" not in attrs:
         return ""
-    tops_w = stored_float(attrs, "ops", "tile") / float(row["energy_j"]) / 1e12
+    tops_w = tops_per_w(stored_float(attrs, "ops", "tile"), float(row["energy_j"]))
     adcs = -(-int(row["conversions"]) // int(row["rounds"]))
     adc_area = stored_float(attrs, "adc_area_m2", "tile")
     ratio = adcs * adc_area / stored_float(attrs, "array_area_m2", "tile")

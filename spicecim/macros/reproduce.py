@@ -26,7 +26,7 @@ import numpy as np
 
 from spicecim import devices
 from spicecim.macros import MacroDescription
-from spicecim.measure import ENERGY_PARTS, LayerSchedule
+from spicecim.measure import ENERGY_PARTS, LayerSchedule, ops_per_read, tops_per_w
 from spicecim.netlist.spec import Tile, default_spec
 from spicecim.sim import driver
 
@@ -54,7 +54,7 @@ class MacroResult:
 
     @property
     def tops_per_w(self) -> float:
-        return self.ops / self.total_energy_j / 1e12
+        return tops_per_w(self.ops, self.total_energy_j)
 
     @property
     def access_ratio(self) -> float:
@@ -115,5 +115,6 @@ def result_of(macro: MacroDescription, read: LayerSchedule, columns: int) -> Mac
     energy = {part: getattr(read, f"energy_{part}_j") * (1 if part in ROW_PARTS else per_column)
               for part in ENERGY_PARTS}
     return MacroResult(macro=macro, read_latency_s=latency, access_time_s=cycles * latency,
-                       ops=2 * int(macro.rows_per_read.number) * macro.outputs_per_read,
+                       ops=ops_per_read(int(macro.rows_per_read.number),
+                                        macro.outputs_per_read),
                        energy_j={k: cycles * v for k, v in energy.items()})

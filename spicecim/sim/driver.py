@@ -33,6 +33,7 @@ from spicecim.measure import (
     LayerSchedule,
     adc_band,
     measure_column,
+    ops_per_read,
     periphery,
     schedule_layer,
 )
@@ -194,8 +195,8 @@ def tile_attrs(tile: Tile, drive: str, threshold_fraction: float) -> dict[str, o
             "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j,
             "noise_ktc_v": sized.ktc_noise_v, **sized.amp_figures(),
             "adc_area_m2": adc.area_m2, "array_area_m2": spec.rows * spec.cols * CELL_AREA_M2,
-            "ops": 2 * spec.rows * (spec.cols if tile.mapping is None
-                                    else tile.mapping.outputs_for(spec.cols)),
+            "ops": ops_per_read(spec.rows, spec.cols if tile.mapping is None
+                                else tile.mapping.outputs_for(spec.cols)),
             "precision": f"{spec.driver.dac_bits}b in x {_weight_bits(tile)} weight, "
                          f"{adc.bits}b out"}
 
