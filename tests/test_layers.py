@@ -15,7 +15,7 @@ MAX_MODULE_LINES = 500
 MAX_PART_SHARE = 0.15
 # Over the limit and being rewritten on the batched transient engine's branch: split there,
 # then dropped from here.
-OVER_LIMIT_ELSEWHERE = {"spicecim.sim.column", "spicecim.solve"}
+OVER_LIMIT_ELSEWHERE = {"spicecim.sim.column"}
 
 
 def _load_layers():  # noqa: ANN202 (a script, not a module of the package)

@@ -12,7 +12,7 @@ import numpy as np
 
 from spicecim.cli.paths import check_input_file
 from spicecim.cost import cosim
-from spicecim.cost.schedule import stored_float
+from spicecim.cost.schedule import DEFAULT_POLICY, stored_float
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown, tops_per_w
 from spicecim.store import kinds, runs, schema
 from spicecim.store.hdf5 import Run, open_run
@@ -131,6 +131,12 @@ def _readout_line(run: Run, tile: str) -> str:
              f"{tile}: {a['front_end']} front end, ADC {a['adc_bits']} bit over "
              f"{num('adc_full_scale_v', 'V')} (LSB {num('adc_lsb_v', 'V')}), sampling "
              f"capacitor {num('c_s_f', 'F')}, kT/C noise {num('noise_v', 'V')} rms"]
+    if "adc_range_a" in a:
+        kind = ("calibrated on the workload by the accuracy pass"
+                if value("adc_range_a") < value("i_fs_a") else "the worst-case column current")
+        lines.append(f"{tile}: ADC range sized for {num('adc_range_a', 'A')} of column current "
+                     f"({kind}); the worst case, every input at full scale, is "
+                     f"{value('i_fs_a') / value('adc_range_a'):.3g}x it")
     if "enob" in a:
         lines.append(f"{tile}: sampled noise of the front end {num('noise_v', 'V')} rms "
                      f"(amplifier, feedback, cells, switch): SNR {value('snr_db'):.1f} dB, "
@@ -164,11 +170,12 @@ def render_model(run: Run, model: dict) -> str:
         return (f"{_partial_line(run)}\nmodel {model['name']} ({model['weights']}): its "
                 "per-layer tables appear when the co-simulation completes")
     lines = [f"model {model['name']} ({model['weights']}), co-simulated on "
-             f"{model['inputs']}; rows off once sampled (hold); latency over the samples, "
-             "energy their mean:"]
+             f"{model['inputs']}; rows and front ends biased until the last conversion "
+             f"({DEFAULT_POLICY}: the sample-and-hold is not simulated); latency over the "
+             "samples, energy their mean:"]
     lines.append(f"  {'layer':<12}{'schedule':<15}"
                  + "".join(f"{title:>11}" for title, _, _ in _MODEL_FIGURES))
-    for r in cosim.model_table(run):
+    for r in cosim.model_table(run, DEFAULT_POLICY):
         where = f"{run.path}: layer {r['layer']!r}"
         cells = [si(stored_float(r, key, where), unit) for _, key, unit in _MODEL_FIGURES]
         lines.append(f"  {r['layer']:<12}{r['schedule']:<15}" + "".join(f"{c:>11}" for c in cells))
@@ -224,8 +231,10 @@ def render(run: Run) -> str:
         lines.append(f"{run.path}: no layer schedules stored (they are made once every column "
                      "of a tile has been simulated)")
     else:
-        lines.append("  rows: hold = rows and front ends off once every sample is held; "
-                     "driven = on until the last conversion")
+        lines.append("  rows: hold = rows and front ends off once every sample is held (an ideal "
+                     "sample-and-hold: its droop, charge injection and charge sharing into a "
+                     "shared ADC are not simulated); driven = rows and front ends biased until "
+                     "the last conversion, the default for models and macros")
         lines.append("  energy at each part's rail: DAC = the driven rows' conversions; row "
                      "bias = their buffers' quiescent current over the time the rows are on; "
                      "array = what the rows draw from their rail; word line = the driven rows' "

@@ -49,13 +49,14 @@ from spicecim.cost.schedule import (
 from spicecim.cost.slicing import target_conductances
 from spicecim.devices import AdcModel
 from spicecim.errors import ResultFileError, SpecError, check
-from spicecim.measure import SCHEDULES, LayerSchedule
+from spicecim.measure import ENERGY_PARTS, SCHEDULES, LayerSchedule
 from spicecim.models import presets
 from spicecim.models.mlp import Mlp, batch_size
 from spicecim.netlist.spec import CrossbarSpec, Tile
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.sim.driver import LayerJob, RunOptions, RunSummary, TileJob, check_encoding, run_job
 from spicecim.sim.executors import Cluster
+from spicecim.solve import calibration_drive, with_calibrated_range
 from spicecim.store import npy, schema
 from spicecim.store.runs import Run
 
@@ -181,13 +182,17 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
     """The run's tiles (every programmed tile under every sample and phase) and layers."""
     mapping = map_model(plan.mlp, plan.geometry)
     seen = layer_inputs(plan.mlp, plan.inputs)
-    peaks = {name: float(np.max(np.abs(x))) or 1.0
-             for name, x in layer_inputs(plan.mlp, plan.calibration).items()}
+    calibration = layer_inputs(plan.mlp, plan.calibration)
+    peaks = {name: float(np.max(np.abs(x))) or 1.0 for name, x in calibration.items()}
     spec, k = plan.spec, plan.samples
     tiles: list[TileJob] = []
     by_layer: dict[str, list[str]] = {d.name: [] for d in plan.mlp.layers}
     used: dict[str, list[tuple[int, int]]] = {d.name: [] for d in plan.mlp.layers}
     for t in _programmed(plan, mapping):
+        # The tile's readout sized for the ADC range the accuracy pass calibrates on it.
+        tile_spec = with_calibrated_range(spec, t.g_s, calibration_drive(
+            calibration[t.layer.name][:, t.rows] / peaks[t.layer.name], t.layer.input_phases,
+            spec.driver.v_full_v), t.layer.column_counts[t.col])
         u = seen[t.layer.name][:, t.rows] / peaks[t.layer.name]
         phases = [np.clip(u, 0.0, 1.0)]
         if t.layer.input_phases == 2:
@@ -197,7 +202,8 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
                 rows = np.zeros(spec.rows)
                 rows[:x.shape[1]] = x[s]
                 name = t.name(s, p)
-                tiles.append(TileJob(name, Tile(spec, t.g_s, rows, plan.mapping), t.group))
+                tiles.append(TileJob(name, Tile(tile_spec, t.g_s, rows, plan.mapping),
+                                     t.group))
                 by_layer[t.layer.name].append(name)
                 used[t.layer.name].append((t.layer.column_counts[t.col], x.shape[1]))
     layers = [LayerJob(f"{name}.{stat}", tuple(names), _combine(names, k, stat),
@@ -207,8 +213,8 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
     return tiles, layers, mapping
 
 
-_FIGURES = ("latency_s", "t_sample_s", "rows_on_s", "energy_dac_j", "energy_array_j",
-            "energy_frontend_j", "energy_sh_j", "energy_adc_j")
+_FIGURES = ("latency_s", "t_sample_s", "rows_on_s",
+            *(f"energy_{part}_j" for part in ENERGY_PARTS))
 
 
 _STATISTIC: dict[str, Callable[[np.ndarray], np.ndarray]] = {

@@ -186,7 +186,8 @@ def tile_attrs(tile: Tile, drive: str, threshold_fraction: float) -> dict[str, o
     adc = spec.readout.adc
     return {"spec_digest": spec.digest(), "data_digest": tile.digest(), "drive": drive,
             "threshold_fraction": threshold_fraction, "front_end": spec.readout.front_end,
-            "i_fs_a": sized.i_fs_a, "gain_ohm": sized.gain_ohm, "c_s_f": sized.c_s_f,
+            "i_fs_a": sized.i_fs_a, "adc_range_a": sized.i_range_a, "gain_ohm": sized.gain_ohm,
+            "c_s_f": sized.c_s_f,
             "adc_full_scale_v": sized.full_scale_v, "adc_lsb_v": sized.lsb_v,
             "adc_bits": adc.bits, "adc_t_conv_s": adc.t_conv_s, "adc_e_conv_j": adc.e_conv_j,
             "noise_v": sized.noise_v, "noise_ok": sized.noise_ok,

@@ -151,6 +151,7 @@ TILE_ATTRS = (
     ("threshold_fraction", "1"),
     ("front_end", "text"),
     ("i_fs_a", "A"),
+    ("adc_range_a", "A"),  # the column current the ADC's range is sized for
     ("gain_ohm", "ohm"),
     ("c_s_f", "F"),
     ("adc_full_scale_v", "V"),
