@@ -32,7 +32,10 @@ and each column's sample-and-hold samples when the slowest column has settled (`
 from t = 0); then the ADCs convert: ``fully_parallel`` one ADC per column (1 round),
 ``adc_shared`` ``k`` columns per ADC (``k`` rounds, ``ceil(n / k)`` ADCs), ``serialized`` one
 ADC (``n`` rounds). Row policy: ``hold`` turns rows and front ends off once every sample is
-held; ``driven`` keeps them on until the last conversion ends. A column's energy up to
+held; ``driven`` keeps them on until the last conversion ends. ``hold`` assumes an ideal
+sample-and-hold (its droop over the conversions, charge injection and charge sharing into a
+shared ADC are not simulated), so the default for models and macros is ``driven``
+(:data:`spicecim.cost.schedule.DEFAULT_POLICY`). A column's energy up to
 ``t_sample`` is its activation-window energy plus its settled power over the rest; past
 ``t_sample`` (``driven``) the settled power. Parts (:data:`ENERGY_PARTS`), each at the rail it
 draws from: the driven rows' DAC conversions (``dac``), their buffers' static bias over the

@@ -420,12 +420,13 @@ def layer_costs(run: Run, mapping: ModelMapping, adder: DigitalAdder, *,
         for s in SCHEDULES:
             num = functools.partial(stored_float, rows[s], where=where)
             count = functools.partial(stored_int, rows[s], where=where)
-            latency, e_adc = num("latency_s"), num("energy_adc_j")
+            latency, e_adc = num("latency_s"), num("energy_adc_j") + num("energy_adcref_j")
             if adc is not None:
                 latency += count("rounds") * (adc.t_conv_s - own.t_conv_s)
-                e_adc = count("conversions") * adc.e_conv_j
+                e_adc = count("conversions") * (adc.e_conv_j + adc.ref_e_conv_j)
             costs[s] = LayerCost(
-                m.name, s, latency + t_digital, num("energy_dac_j") + num("energy_array_j"),
+                m.name, s, latency + t_digital,
+                sum(num(f"energy_{p}_j") for p in ("dac", "rowbias", "array", "wordline")),
                 num("energy_frontend_j") + num("energy_sh_j"), e_adc, e_digital,
                 count("conversions"), source=COSIMULATED)
         out[m.name] = costs

@@ -99,10 +99,11 @@ def reproduce(macro: MacroDescription, columns: int = SIM_COLUMNS, seed: int = 0
     with tempfile.TemporaryDirectory(prefix="spicecim-macro-") as tmp:
         summary = driver.simulate(tile, Path(tmp) / "macro.h5", workers=workers,
                                   progress=False)
-    # Every converted column its own ADC conversion, the rows held while they convert: the
-    # schedule whose figures are per column; ADC sharing is added below as the macro has it.
+    # Every converted column its own ADC conversion, the rows and front ends biased through it
+    # (the sample-and-hold is not simulated): the schedule whose figures are per column; ADC
+    # sharing is added below as the macro has it.
     read = next(s for s in summary.schedules
-                if s.schedule == "fully_parallel" and s.policy == "hold")
+                if s.schedule == "fully_parallel" and s.policy == "driven")
     return result_of(macro, read, columns)
 
 
