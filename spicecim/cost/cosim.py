@@ -423,7 +423,8 @@ def layer_costs(run: Run, mapping: ModelMapping, adder: DigitalAdder, *,
             latency, e_adc = num("latency_s"), num("energy_adc_j") + num("energy_adcref_j")
             if adc is not None:
                 latency += count("rounds") * (adc.t_conv_s - own.t_conv_s)
-                e_adc = count("conversions") * (adc.e_conv_j + adc.ref_e_conv_j)
+                e_adc = (count("conversions") * adc.e_conv_j
+                         + count("conversions") * adc.ref_e_conv_j)
             costs[s] = LayerCost(
                 m.name, s, latency + t_digital,
                 sum(num(f"energy_{p}_j") for p in ("dac", "rowbias", "array", "wordline")),
