@@ -32,12 +32,19 @@ and each column's sample-and-hold samples when the slowest column has settled (`
 from t = 0); then the ADCs convert: ``fully_parallel`` one ADC per column (1 round),
 ``adc_shared`` ``k`` columns per ADC (``k`` rounds, ``ceil(n / k)`` ADCs), ``serialized`` one
 ADC (``n`` rounds). Row policy: ``hold`` turns rows and front ends off once every sample is
-held; ``driven`` keeps them on until the last conversion ends. A column's energy up to
+held; ``driven`` keeps them on until the last conversion ends. ``hold`` assumes an ideal
+sample-and-hold (its droop over the conversions, charge injection and charge sharing into a
+shared ADC are not simulated), so the default for models and macros is ``driven``
+(:data:`spicecim.cost.schedule.DEFAULT_POLICY`). A column's energy up to
 ``t_sample`` is its activation-window energy plus its settled power over the rest; past
-``t_sample`` (``driven``) the settled power. Parts: the row DACs' conversions (``dac``), what
-the DACs deliver into the array (``array``), the front-end supplies (``frontend``), the
-sample-and-holds' clocks (``sh``), the conversions (``adc``). The layer latency is from the
-input edge: the slowest column's latency plus the rounds of conversion.
+``t_sample`` (``driven``) the settled power. Parts (:data:`ENERGY_PARTS`), each at the rail it
+draws from: the driven rows' DAC conversions (``dac``), their buffers' static bias over the
+time the rows are on (``rowbias``), what the rows draw from their rail into the array and the
+word-line bias (``array``), the driven rows' word lines charged once (``wordline``), the
+front-end supplies (``frontend``), the sample-and-holds' clocks (``sh``), the conversions
+(``adc``) and the ADCs' reference buffers (``adcref``): :mod:`spicecim.devices.periphery`.
+The layer latency is from the input edge: the slowest column's latency plus the rounds of
+conversion.
 """
 
 from __future__ import annotations
@@ -45,14 +52,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
+from spicecim.devices import periphery as periph
 from spicecim.devices.readout import AdcModel, SizedReadout
 from spicecim.errors import check
 
+if TYPE_CHECKING:
+    from spicecim.netlist.spec import Tile
+
 SCHEDULES = ("fully_parallel", "adc_shared", "serialized")
+ENERGY_PARTS = ("dac", "rowbias", "array", "wordline", "frontend", "sh", "adc", "adcref")
+"""A layer's energy by part (module docstring): :class:`LayerSchedule`'s ``energy_<part>_j``."""
 ROW_POLICIES = ("hold", "driven")
 DEFAULT_THRESHOLD_FRACTION = 0.9
 
@@ -287,6 +300,9 @@ class LayerSchedule:
     energy_frontend_j: float
     energy_sh_j: float
     energy_adc_j: float
+    energy_rowbias_j: float = 0.0
+    energy_wordline_j: float = 0.0
+    energy_adcref_j: float = 0.0
 
     def __post_init__(self) -> None:
         check(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {SCHEDULES}")
@@ -294,15 +310,19 @@ class LayerSchedule:
 
     @property
     def energy_j(self) -> float:
-        return (self.energy_dac_j + self.energy_array_j + self.energy_frontend_j
-                + self.energy_sh_j + self.energy_adc_j)
+        """Every part (:data:`ENERGY_PARTS`) added up."""
+        return float(sum(getattr(self, f"energy_{part}_j") for part in ENERGY_PARTS))
 
 
 def schedule_layer(columns: ColumnFigures, adc: AdcModel, adc_share: int, *,
                    rows: int, dac_e_conv_j: float, sh_e_clock_j: float,
+                   row_bias_w: float = 0.0, wordline_e_j: float = 0.0,
                    policies: tuple[str, ...] = ROW_POLICIES) -> list[LayerSchedule]:
     """Every schedule under every row policy for ``columns`` read out by ``adc`` (see the
-    module docstring); ``rows`` DAC conversions start the activation."""
+    module docstring); ``rows`` driven rows start the activation, each with one DAC conversion
+    (``dac_e_conv_j``), its word line (``wordline_e_j``) and its buffer's static power
+    (``row_bias_w``) while the rows are on; each conversion charges the ADC's reference buffer
+    (``adc.ref_e_conv_j``)."""
     n = len(columns)
     check(n >= 1, "columns", n, ">= 1")
     check(isinstance(adc_share, int) and adc_share >= 1, "adc_share", adc_share,
@@ -328,8 +348,50 @@ def schedule_layer(columns: ColumnFigures, adc: AdcModel, adc_share: int, *,
                 rows_on_s=t_sample + extra, energy_dac_j=rows * dac_e_conv_j,
                 energy_array_j=array + p_array * extra,
                 energy_frontend_j=frontend + p_frontend * extra,
-                energy_sh_j=n * sh_e_clock_j, energy_adc_j=n * adc.e_conv_j))
+                energy_sh_j=n * sh_e_clock_j, energy_adc_j=n * adc.e_conv_j,
+                energy_rowbias_j=rows * row_bias_w * (t_sample + extra),
+                energy_wordline_j=rows * wordline_e_j,
+                energy_adcref_j=n * adc.ref_e_conv_j))
     return out
+
+
+def ops_per_read(rows: int, outputs: int) -> int:
+    """The operations of one read at the tile's precision: 2 (a multiply and an add) per
+    multiply-accumulate, ``rows`` of them into each of ``outputs`` outputs."""
+    check(isinstance(rows, int) and rows >= 1, "rows", rows, "an integer >= 1")
+    check(isinstance(outputs, int) and outputs >= 1, "outputs", outputs, "an integer >= 1")
+    return 2 * rows * outputs
+
+
+def tops_per_w(ops: float, energy_j: float) -> float:
+    """Tera-operations per joule (TOPS/W): ``ops`` over the energy they took, every part of it
+    (:attr:`LayerSchedule.energy_j`); NaN where the energy is (a layer with a missing column
+    is not guessed)."""
+    if math.isnan(energy_j):
+        return math.nan
+    check(energy_j > 0, "energy_j", energy_j, "an energy > 0 J")
+    return ops / energy_j / 1e12
+
+
+PERIPHERY_ATTRS = (("row_buffer_i_q_a", "A"), ("row_bias_w", "W"), ("wordline_e_j", "J"),
+                   ("adc_ref_e_conv_j", "J"))
+"""What :func:`periphery` finds for a tile, as a run's tile attributes store it (name, unit)."""
+
+
+def periphery(tile: Tile) -> dict[str, float]:
+    """A tile's periphery (:mod:`spicecim.devices.periphery`), one value per
+    :data:`PERIPHERY_ATTRS`: its row buffer sized for the largest row current (every cell of the
+    row at its conductance, the input at full scale) and the row wire, drawing its bias from the
+    rows' rail; one row's word line; one conversion's reference buffer."""
+    spec, d = tile.spec, tile.spec.driver
+    i_row = float(np.max(np.asarray(tile.g_s, float).sum(axis=1))) * d.v_full_v
+    buffer = periph.row_buffer(i_row, spec.cols * spec.wire.c_row_f, d.v_full_v, d.dac_bits,
+                               d.r_out_ohm)
+    assert buffer.i_q_a is not None
+    return {"row_buffer_i_q_a": buffer.i_q_a, "row_bias_w": buffer.i_q_a * d.rail_v,
+            "wordline_e_j": periph.wordline_e_j(spec.cols, spec.wire.c_row_f,
+                                                spec.cell.access),
+            "adc_ref_e_conv_j": spec.readout.adc.ref_e_conv_j}
 
 
 TIME_CONSTANTS = ("row", "column", "frontend", "sample_hold")

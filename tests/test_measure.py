@@ -14,16 +14,20 @@ from spicecim.devices import AdcModel, SizedReadout
 from spicecim.devices.readout import size
 from spicecim.errors import SpecError
 from spicecim.measure import (
+    ENERGY_PARTS,
     SCHEDULES,
     AdcBand,
     ColumnFigures,
+    LayerSchedule,
     adc_band,
     crossing_time,
     edge_time,
     latency_breakdown,
     measure_column,
+    ops_per_read,
     schedule_layer,
     settle_time,
+    tops_per_w,
     window_energy,
 )
 from spicecim.netlist.spec import DEFAULT_READOUT
@@ -231,3 +235,15 @@ def test_cumulative_simpson_is_scipys_to_the_bit(n: int) -> None:
     p = rng.normal(size=(3, n))
     np.testing.assert_array_equal(_cumulative_simpson(t, p),
                                   cumulative_simpson(p, x=t, axis=-1, initial=0.0))
+
+
+def test_tops_per_w_is_two_ops_per_mac_over_every_part() -> None:
+    assert ops_per_read(64, 32) == 2 * 64 * 32
+    parts = {f"energy_{p}_j": (k + 1) * 1e-12 for k, p in enumerate(ENERGY_PARTS)}
+    s = LayerSchedule(schedule="fully_parallel", policy="hold", adc_share=1, rounds=1,
+                      conversions=32, latency_s=1e-8, t_sample_s=1e-8, rows_on_s=1e-8, **parts)
+    total = sum(k + 1 for k in range(len(ENERGY_PARTS))) * 1e-12  # 1 + 2 + ... pJ by hand
+    assert s.energy_j == pytest.approx(total)
+    assert tops_per_w(ops_per_read(64, 32), s.energy_j) == pytest.approx(4096 / total / 1e12)
+    with pytest.raises(SpecError, match="energy_j"):
+        tops_per_w(1.0, 0.0)

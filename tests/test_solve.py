@@ -52,13 +52,13 @@ def _tile(rows: int, cols: int, *, cell: str = "linear", access: bool = False,
 def readout_of(style: str, r_ohm: float) -> Readout:
     """``sense``: a passive sense resistor of ``r_ohm``; ``virtual_ground``: a TIA whose
     feedback resistor ``r_ohm`` keeps its output far inside the amplifier's linear range, on
-    the one-pole amplifier whose virtual ground the solver models (``r_f / (1 + a0)``: the
-    two-stage default's output resistance adds ``r_out / (1 + a0)``, 2e-4 of these currents,
-    which the solver does not model yet)."""
+    the one-pole amplifier (virtual ground ``r_f / (1 + a0)``); ``two_stage``: the same on the
+    default two-stage amplifier, whose output resistance adds ``r_out / (1 + a0)``."""
     if style == "sense":
         return dataclasses.replace(DEFAULT_READOUT, front_end="passive", r_sense_ohm=r_ohm)
     return dataclasses.replace(DEFAULT_READOUT, front_end="tia", r_f_ohm=r_ohm,
-                               opamp=devices.opamp("opamp_1p"))
+                               opamp=devices.opamp("opamp_2s" if style == "two_stage"
+                                                   else "opamp_1p"))
 
 
 def _ngspice(netlist: str, tile: Tile, columns: range) -> np.ndarray:
@@ -85,7 +85,7 @@ SIZES = [8, 32, pytest.param(64, marks=[pytest.mark.slow, pytest.mark.heavy])]
 
 @pytest.mark.ngspice
 @pytest.mark.parametrize("n", SIZES)
-@pytest.mark.parametrize("style", ["sense", "virtual_ground"])
+@pytest.mark.parametrize("style", ["sense", "virtual_ground", "two_stage"])
 def test_linear_cells_match_ngspice_op(n: int, style: str) -> None:
     tile = _tile(n, n, style=style, seed=n)
     reference = _ngspice(build_array(tile, Op()), tile, range(n))
@@ -121,6 +121,29 @@ def test_1t1r_cells_match_ngspice_op(cell: str) -> None:
     sol = solve(tile)
     print(f"\n8x8 1T1R {cell}: {_rel(sol.column_current_a, reference):.1e}")
     assert _rel(sol.column_current_a, reference) <= 1e-4
+
+
+@pytest.mark.ngspice
+def test_two_stage_virtual_ground_against_an_independent_deck() -> None:
+    """One cell between wires into the two-stage TIA, written here as its DC equivalent: the
+    amplifier a VCVS of gain -a0 behind its output resistance, the feedback resistor back to
+    the column end; the solver's column current and the closed form agree with ngspice's."""
+    tile = _tile(1, 1, style="two_stage", r_wire=5.0, r_out=20.0)
+    amp, r_f = tile.readout.readout.opamp, tile.readout.r_f_ohm
+    assert r_f is not None and amp.r_out_ohm is not None and amp.r_out_ohm > 0
+    g, v = float(tile.g_s[0, 0]), float(tile.v_in[0])
+    deck = "\n".join([
+        "* one cell into a two-stage TIA at DC", f"V1 in 0 {v!r}", "Rdrv in a 20.0",
+        "Rrow a b 5.0", f"Rcell b c {1 / g!r}", "Rcol c n 5.0",
+        f"E1 o 0 n 0 {-amp.a0!r}", f"Rout o out {amp.r_out_ohm!r}", f"Rf out n {r_f!r}",
+        ".op", ".end"])
+    vectors = NgspiceSession().run(deck)
+    reference = (vectors["n"][0] - vectors["out"][0]) / r_f
+    z_in = (r_f + amp.r_out_ohm) / (1 + amp.a0)
+    assert termination_ohm(tile.spec, tile.g_s) == pytest.approx(z_in, rel=1e-12)
+    closed = v / (20.0 + 5.0 + 1 / g + 5.0 + z_in)
+    assert closed == pytest.approx(reference, rel=1e-9)
+    assert solve(tile).column_current_a[0] == pytest.approx(reference, rel=1e-9)
 
 
 @pytest.mark.ngspice

@@ -234,6 +234,29 @@ def sweep_interval(prog: Programmer, lo_v: float, hi_v: float, *, span_v: float 
     return result, bounds
 
 
+def check_intervals(prog: Programmer, intervals: list[tuple[float, float]], *,
+                    session: NgspiceSession | None = None) -> list[dict]:
+    """Each interval programmed into one cell and swept (:func:`sweep_interval`): the sensed
+    bounds, their errors in mV, and whether the cell matches inside and mismatches outside."""
+    single = Programmer(prog.table, AcamArray(rows=1, cells=1, cell=prog.array.cell))
+    out = []
+    for lo, hi in intervals:
+        result, (m_lo, m_hi) = sweep_interval(single, lo, hi, span_v=2e-3, step_v=2e-5,
+                                              session=session)
+        out.append({"interval_v": [lo, hi], "sensed_v": [m_lo, m_hi],
+                    "error_mv": [(m_lo - lo) * 1e3, (m_hi - hi) * 1e3],
+                    "match_inside": bool(result.match[-2, 0]),
+                    "mismatch_outside": not (result.match[-3, 0] or result.match[-1, 0])})
+    return out
+
+
+def transfer_curve(prog: Programmer, points: int = 9) -> list[dict[str, float]]:
+    """The programmed bounds at ``points`` conductances evenly spread over the cell's range."""
+    pick = np.unique(np.linspace(0, prog.g_s.size - 1, points).round().astype(int))
+    return [{"g_s": float(prog.g_s[k]), "lower_v": float(prog.lo_v[k]),
+             "upper_v": float(prog.hi_v[k])} for k in pick]
+
+
 SEARCH_CASES = ("match", "lower", "upper")
 
 

@@ -81,6 +81,7 @@ from spicecim.netlist.weights import (
     WeightMapping,
     programming_sigma_s,
 )
+from spicecim.solve import calibration_drive
 
 # Read noise: 1 % relative sigma per device per read, the short-term read noise aihwkit
 # suggests beside its NeuRRAM programming-noise model ("To account for short-term read noise
@@ -218,13 +219,6 @@ def target_conductances(weights: WeightMapping, w: np.ndarray, w_max: float, bit
                      copies, axis=0)
 
 
-def _calibration_drive(x: np.ndarray, scale: float, phases: int, v_full: float) -> np.ndarray:
-    """The row voltages of the calibration batch, both phases stacked."""
-    u = np.asarray(x, float) / scale
-    parts = [np.clip(u, 0.0, 1.0)] + ([np.clip(-u, 0.0, 1.0)] if phases == 2 else [])
-    return np.concatenate(parts) * v_full
-
-
 def _fit_columns(analog: np.ndarray, ideal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per column, least-squares ``a, b`` of ``ideal ~ a * analog + b``; a column whose analog
     current does not vary gets the ratio of the means (or 1) and no offset."""
@@ -242,7 +236,8 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
              weights: WeightMapping, settings: Nonideality, rng: np.random.Generator,
              calibration_x: np.ndarray) -> ProgrammedLayer:
     w = np.asarray(weight, float)
-    drive = _calibration_drive(calibration_x, scale, m.input_phases, spec.driver.v_full_v)
+    drive = calibration_drive(np.asarray(calibration_x, float) / scale, m.input_phases,
+                              spec.driver.v_full_v)
     w_max = float(np.max(np.abs(w))) or 1.0
     solver_spec = accuracy_spec(spec, settings.ir_drop)
     mem = spec.cell.memristor
@@ -292,6 +287,17 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
             out0 += n_out
         row0 += n_in
     return ProgrammedLayer(tuple(tiles), w_max, scale, m.input_phases, code)
+
+
+def range_use(layers: Mapping[str, ProgrammedLayer]) -> tuple[tuple[str, float], ...]:
+    """Per layer, the fraction of the worst-case full scale (every input at full scale, no IR
+    drop: the readout's sizing without a calibrated range) that the calibrated ADC range
+    takes, the largest over the layer's tiles: how much of that full scale the workload
+    uses. A co-simulated tile's front end is sized for the calibrated range
+    (:func:`spicecim.solve.with_calibrated_range`), so its ADC's LSB is the one scored here."""
+    return tuple((name, max((t.adc_full_a / t.sized_full_a for t in layer.tiles
+                             if t.sized_full_a > 0), default=math.nan))
+                 for name, layer in layers.items())
 
 
 def program(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec, weights: WeightMapping,

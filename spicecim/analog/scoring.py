@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from spicecim.analog.accuracy import Nonideality, ProgrammedLayer, analog_matmul, program
+from spicecim.analog.accuracy import (
+    Nonideality,
+    ProgrammedLayer,
+    analog_matmul,
+    program,
+    range_use,
+)
 from spicecim.cost.mapping import ModelMapping
 from spicecim.errors import check
 from spicecim.models.mlp import Mlp, batch_size
@@ -57,6 +63,7 @@ class AccuracyResult:
     ideal_label_accuracy: float = math.nan
     target_rmse: float = math.nan
     ideal_target_rmse: float = math.nan
+    range_use: tuple[tuple[str, float], ...] = ()  # (layer, accuracy.range_use)
 
     def output(self, name: str) -> OutputError:
         return next(o for o in self.outputs if o.name == name)
@@ -128,7 +135,9 @@ def compare(mlp: Mlp, layers: Mapping[str, ProgrammedLayer], spec: specs.Crossba
         errors = tuple(math.sqrt(float(np.mean((out[first] - targets) ** 2)))
                        for out in (analog, ideal))
     return AccuracyResult(settings, batch_size(points), outputs, per_layer, calibration_points,
-                          *scores, *errors)
+                          label_accuracy=scores[0], ideal_label_accuracy=scores[1],
+                          target_rmse=errors[0], ideal_target_rmse=errors[1],
+                          range_use=range_use(layers))
 
 
 def evaluate_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import TypedDict
 
 import click
-import numpy as np
 
 from spicecim.acam.converter import FUNCTIONS, MAX_BITS, function_map, program_function
 from spicecim.acam.netlist import DEVICES, AcamArray, AcamCell, acam_cell
 from spicecim.acam.search import (
     Programmer,
+    check_intervals,
     shortest_sense_time,
     simulate_search,
-    sweep_interval,
+    transfer_curve,
     write_search,
 )
 from spicecim.acam.transfer import (
@@ -26,22 +27,17 @@ from spicecim.acam.transfer import (
     save_transfer,
 )
 from spicecim.cli.options import FINITE, check_output
+from spicecim.cost.mapping import TileGeometry
 from spicecim.errors import SpecError
+from spicecim.models.presets import NERF_PRESETS, preset_mlp
+from spicecim.netlist.spec import default_spec
+from spicecim.netlist.weights import default_mapping
+from spicecim.report.converters import compare_converters
 from spicecim.sim.ngspice import NgspiceSession
 
 
 def _cell(device: str, t_eval: float | None) -> AcamCell:
     return acam_cell(device=device) if t_eval is None else acam_cell(device=device, t_eval_s=t_eval)
-
-
-class _Check(TypedDict):
-    """One ``--check`` interval's sweep, as ``transfer --json`` prints it."""
-
-    interval_v: list[float]
-    sensed_v: list[float]
-    error_mv: list[float]
-    match_inside: bool
-    mismatch_outside: bool
 
 
 class _FunctionRow(TypedDict):
@@ -157,19 +153,8 @@ def transfer(device: str, cells: int, t_eval: float | None, points: int, checks:
         save_transfer(table, out)
     prog = Programmer(table, array)
     w = prog.window
-    pick = np.unique(np.linspace(0, prog.g_s.size - 1, 9).round().astype(int))
-    curve = [{"g_s": float(prog.g_s[k]), "lower_v": float(prog.lo_v[k]),
-              "upper_v": float(prog.hi_v[k])} for k in pick]
-    results: list[_Check] = []
-    single = Programmer(prog.table, AcamArray(rows=1, cells=1, cell=array.cell))
-    for lo, hi in intervals:
-        result, (m_lo, m_hi) = sweep_interval(single, lo, hi, span_v=2e-3, step_v=2e-5,
-                                              session=session)
-        inside = bool(result.match[-2, 0])
-        outside = not (result.match[-3, 0] or result.match[-1, 0])
-        results.append({"interval_v": [lo, hi], "sensed_v": [m_lo, m_hi],
-                        "error_mv": [(m_lo - lo) * 1e3, (m_hi - hi) * 1e3],
-                        "match_inside": inside, "mismatch_outside": outside})
+    curve = transfer_curve(prog)
+    results = check_intervals(prog, intervals, session=session)
     summary = {
         "device": device,
         "cells": cells,
@@ -191,6 +176,28 @@ def transfer(device: str, cells: int, t_eval: float | None, points: int, checks:
         click.echo(f"  [{c['interval_v'][0]}, {c['interval_v'][1]}] V: bound errors "
                    f"{c['error_mv'][0]:+.4f} / {c['error_mv'][1]:+.4f} mV, match inside "
                    f"{c['match_inside']}, mismatch outside {c['mismatch_outside']}")
+
+
+@acam.command("versus")
+@click.option("--model", type=click.Choice(NERF_PRESETS), default="nerf-4x256", show_default=True,
+              help="The model whose conversions per sample are counted.")
+@_as_json
+def versus(model: str, as_json: bool) -> None:
+    """The ACAM converter against the default tile's ADC: energy and latency per conversion,
+    per sample of MODEL, and which wins (the 8-bit ACAM takes minutes in ngspice)."""
+    spec = default_spec(256, 256)
+    geometry = TileGeometry(spec.rows, spec.cols, default_mapping(spec).scheme)
+    c = compare_converters(preset_mlp(model), geometry, spec.readout.adc)
+    if as_json:
+        click.echo(json.dumps({**dataclasses.asdict(c), "answer": c.answer()}))
+        return
+    click.echo(f"{c.bits}-bit conversion, {model} on 256x256 tiles: {c.conversions} "
+               "conversions per sample")
+    for name, e, t in (("ACAM 6T2M (ngspice)", c.acam_energy_j, c.acam_latency_s),
+                       ("ADC + reference", c.adc_energy_j, c.adc_latency_s)):
+        click.echo(f"  {name:<20}{e * 1e12:>9.4g} pJ {t * 1e9:>8.4g} ns  per sample "
+                   f"{e * c.conversions * 1e9:.4g} nJ")
+    click.echo(c.answer())
 
 
 @acam.command("function")

@@ -12,8 +12,8 @@ import numpy as np
 
 from spicecim.cli.paths import check_input_file
 from spicecim.cost import cosim
-from spicecim.cost.schedule import stored_float
-from spicecim.measure import TIME_CONSTANTS, latency_breakdown
+from spicecim.cost.schedule import DEFAULT_POLICY, stored_float
+from spicecim.measure import TIME_CONSTANTS, latency_breakdown, tops_per_w
 from spicecim.store import kinds, runs, schema
 from spicecim.store.hdf5 import Run, open_run
 from spicecim.store.lock import writer
@@ -27,9 +27,10 @@ def si(value: float, unit: str, digits: int = 4) -> str:
 
 _LAYER_FIGURES: dict[str, tuple[str | tuple[str, ...], str]] = {
     "latency": ("latency_s", "s"), "energy": ("energy_j", "J"),
-    "DAC": ("energy_dac_j", "J"), "array": ("energy_array_j", "J"),
+    "DAC": ("energy_dac_j", "J"), "row bias": ("energy_rowbias_j", "J"),
+    "array": ("energy_array_j", "J"), "word line": ("energy_wordline_j", "J"),
     "front end": (("energy_frontend_j", "energy_sh_j"), "J"),
-    "ADC": ("energy_adc_j", "J")}
+    "ADC": ("energy_adc_j", "J"), "ADC ref": ("energy_adcref_j", "J")}
 """The layer table's figures: column title -> (the field, or the fields added up; unit)."""
 
 
@@ -73,7 +74,7 @@ def _efficiency(attrs: dict, row: dict) -> str:
     """A schedule's operations per joule (TOPS/W) and its ADCs' area over the array's."""
     if "ops" not in attrs:
         return ""
-    tops_w = stored_float(attrs, "ops", "tile") / float(row["energy_j"]) / 1e12
+    tops_w = tops_per_w(stored_float(attrs, "ops", "tile"), float(row["energy_j"]))
     adcs = -(-int(row["conversions"]) // int(row["rounds"]))
     adc_area = stored_float(attrs, "adc_area_m2", "tile")
     ratio = adcs * adc_area / stored_float(attrs, "array_area_m2", "tile")
@@ -130,6 +131,12 @@ def _readout_line(run: Run, tile: str) -> str:
              f"{tile}: {a['front_end']} front end, ADC {a['adc_bits']} bit over "
              f"{num('adc_full_scale_v', 'V')} (LSB {num('adc_lsb_v', 'V')}), sampling "
              f"capacitor {num('c_s_f', 'F')}, kT/C noise {num('noise_v', 'V')} rms"]
+    if "adc_range_a" in a:
+        kind = ("calibrated on the workload by the accuracy pass"
+                if value("adc_range_a") < value("i_fs_a") else "the worst-case column current")
+        lines.append(f"{tile}: ADC range sized for {num('adc_range_a', 'A')} of column current "
+                     f"({kind}); the worst case, every input at full scale, is "
+                     f"{value('i_fs_a') / value('adc_range_a'):.3g}x it")
     if "enob" in a:
         lines.append(f"{tile}: sampled noise of the front end {num('noise_v', 'V')} rms "
                      f"(amplifier, feedback, cells, switch): SNR {value('snr_db'):.1f} dB, "
@@ -141,6 +148,12 @@ def _readout_line(run: Run, tile: str) -> str:
                      f"{value('amp_phase_margin_deg'):.1f} deg, output resistance "
                      f"{num('amp_r_out_ohm', 'ohm')}, slew {num('amp_slew_v_per_s', 'V/s')}, "
                      f"gain error {value('amp_gain_error_lsb'):.2f} LSB")
+    if "row_bias_w" in a:
+        lines.append(f"{tile}: periphery (sized from the tile, not simulated): row buffer bias "
+                     f"{num('row_buffer_i_q_a', 'A')} ({num('row_bias_w', 'W')} at the rows' "
+                     f"rail) per driven row, word line {num('wordline_e_j', 'J')} per row and "
+                     f"read, DAC {num('dac_e_conv_j', 'J')} and ADC reference "
+                     f"{num('adc_ref_e_conv_j', 'J')} per conversion")
     return "\n".join(lines)
 
 
@@ -157,11 +170,12 @@ def render_model(run: Run, model: dict) -> str:
         return (f"{_partial_line(run)}\nmodel {model['name']} ({model['weights']}): its "
                 "per-layer tables appear when the co-simulation completes")
     lines = [f"model {model['name']} ({model['weights']}), co-simulated on "
-             f"{model['inputs']}; rows off once sampled (hold); latency over the samples, "
-             "energy their mean:"]
+             f"{model['inputs']}; rows and front ends biased until the last conversion "
+             f"({DEFAULT_POLICY}: the sample-and-hold is not simulated); latency over the "
+             "samples, energy their mean:"]
     lines.append(f"  {'layer':<12}{'schedule':<15}"
                  + "".join(f"{title:>11}" for title, _, _ in _MODEL_FIGURES))
-    for r in cosim.model_table(run):
+    for r in cosim.model_table(run, DEFAULT_POLICY):
         where = f"{run.path}: layer {r['layer']!r}"
         cells = [si(stored_float(r, key, where), unit) for _, key, unit in _MODEL_FIGURES]
         lines.append(f"  {r['layer']:<12}{r['schedule']:<15}" + "".join(f"{c:>11}" for c in cells))
@@ -217,8 +231,15 @@ def render(run: Run) -> str:
         lines.append(f"{run.path}: no layer schedules stored (they are made once every column "
                      "of a tile has been simulated)")
     else:
-        lines.append("  rows: hold = rows and front ends off once every sample is held; "
-                     "driven = on until the last conversion")
+        lines.append("  rows: hold = rows and front ends off once every sample is held (an ideal "
+                     "sample-and-hold: its droop, charge injection and charge sharing into a "
+                     "shared ADC are not simulated); driven = rows and front ends biased until "
+                     "the last conversion, the default for models and macros")
+        lines.append("  energy at each part's rail: DAC = the driven rows' conversions; row "
+                     "bias = their buffers' quiescent current over the time the rows are on; "
+                     "array = what the rows draw from their rail; word line = the driven rows' "
+                     "word lines charged once; front end = amplifiers and sample-and-hold "
+                     "clocks; ADC ref = the reference buffers")
     for tile in tiles:
         warning = run.tile_attrs(tile).get("noise_warning")
         if warning:

@@ -50,12 +50,13 @@ from spicecim.cost.schedule import (
 from spicecim.cost.slicing import target_conductances
 from spicecim.devices import AdcModel
 from spicecim.errors import ResultFileError, SpecError, check
-from spicecim.measure import SCHEDULES, LayerSchedule
+from spicecim.measure import ENERGY_PARTS, SCHEDULES, LayerSchedule
 from spicecim.models.mlp import Mlp, batch_size
 from spicecim.netlist.spec import CrossbarSpec, Tile
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.sim.driver import LayerJob, RunOptions, RunSummary, TileJob, check_encoding, run_job
 from spicecim.sim.executors import Cluster
+from spicecim.solve import calibration_drive, with_calibrated_range
 from spicecim.store import schema
 from spicecim.store.runs import Run
 
@@ -252,12 +253,17 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
     rows outside the group at 0 V) and layers."""
     geometry, mapping = plan.geometry, plan.model_mapping
     seen = layer_inputs(plan.mlp, plan.inputs)
-    peaks = {name: float(np.max(np.abs(x))) or 1.0
-             for name, x in layer_inputs(plan.mlp, plan.calibration).items()}
+    calibration = layer_inputs(plan.mlp, plan.calibration)
+    peaks = {name: float(np.max(np.abs(x))) or 1.0 for name, x in calibration.items()}
     spec, k, copies = plan.spec, plan.samples, geometry.copies
     tiles: list[TileJob] = []
     reads: dict[str, list[_Read]] = {d.name: [] for d in plan.mlp.layers}
     for t in _programmed(plan):
+        # The tile's readout sized for the ADC range the accuracy pass calibrates on it (every
+        # row at once: a row group's read is within it).
+        tile_spec = with_calibrated_range(spec, t.g_s, np.repeat(calibration_drive(
+            calibration[t.layer.name][:, t.rows] / peaks[t.layer.name], t.layer.input_phases,
+            spec.driver.v_full_v), copies, axis=1), t.layer.column_counts[t.col])
         u = seen[t.layer.name][:, t.rows] / peaks[t.layer.name]
         phases = [np.clip(u, 0.0, 1.0)]
         if t.layer.input_phases == 2:
@@ -271,7 +277,7 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
                     rows[start:stop] = driven[s, start:stop]
                     read = _Read(t.group, s, p, None if geometry.rows_per_read is None else g,
                                  t.layer.column_counts[t.col], (stop - start) // copies)
-                    tiles.append(TileJob(read.name, Tile(spec, t.g_s, rows, plan.mapping),
+                    tiles.append(TileJob(read.name, Tile(tile_spec, t.g_s, rows, plan.mapping),
                                          t.group))
                     reads[t.layer.name].append(read)
     layers = [LayerJob(f"{name}.{stat}", tuple(r.name for r in members),
@@ -282,8 +288,8 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
     return tiles, layers, mapping
 
 
-_FIGURES = ("latency_s", "t_sample_s", "rows_on_s", "energy_dac_j", "energy_array_j",
-            "energy_frontend_j", "energy_sh_j", "energy_adc_j")
+_FIGURES = ("latency_s", "t_sample_s", "rows_on_s",
+            *(f"energy_{part}_j" for part in ENERGY_PARTS))
 _TIMES = 3
 """The first :data:`_FIGURES` are times (a read's slowest tile counts), the rest energies."""
 
@@ -452,12 +458,14 @@ def layer_costs(run: Run, mapping: ModelMapping, adder: DigitalAdder, *,
         for s in SCHEDULES:
             num = functools.partial(stored_float, rows[s], where=where)
             count = functools.partial(stored_int, rows[s], where=where)
-            latency, e_adc = num("latency_s"), num("energy_adc_j")
+            latency, e_adc = num("latency_s"), num("energy_adc_j") + num("energy_adcref_j")
             if adc is not None:
                 latency += count("rounds") * (adc.t_conv_s - own.t_conv_s)
-                e_adc = count("conversions") * adc.e_conv_j
+                e_adc = (count("conversions") * adc.e_conv_j
+                         + count("conversions") * adc.ref_e_conv_j)
             costs[s] = LayerCost(
-                m.name, s, latency + t_digital, num("energy_dac_j") + num("energy_array_j"),
+                m.name, s, latency + t_digital,
+                sum(num(f"energy_{p}_j") for p in ("dac", "rowbias", "array", "wordline")),
                 num("energy_frontend_j") + num("energy_sh_j"), e_adc, e_digital,
                 count("conversions"), source=COSIMULATED)
         out[m.name] = costs

@@ -39,7 +39,7 @@ import numpy as np
 from spicecim import devices
 from spicecim.cost.mapping import LayerMapping, ModelMapping
 from spicecim.errors import ResultFileError, check
-from spicecim.measure import ROW_POLICIES, SCHEDULES, ColumnFigures, schedule_layer
+from spicecim.measure import SCHEDULES, ColumnFigures, schedule_layer
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, make_tile
 from spicecim.sim.driver import RunOptions, simulate
@@ -47,9 +47,10 @@ from spicecim.sim.sweep import DEFAULT_ENGINE
 from spicecim.store.hdf5 import open_run
 from spicecim.store.runs import Run
 
-DEFAULT_POLICY = ROW_POLICIES[0]
-"""Rows and front ends off once every column's sample is held (the sample-and-holds exist to
-allow it)."""
+DEFAULT_POLICY = "driven"
+"""Rows and front ends biased until the last conversion: turning them off once the samples are
+held (``hold``) needs a sample-and-hold whose droop, charge injection and charge sharing into
+a shared ADC are not simulated."""
 
 # 32-bit integer add at 45 nm: 0.1 pJ (M. Horowitz, "Computing's energy problem (and what we can
 # do about it)", ISSCC 2014, the operation-energy table; read in secondary copies of the table,
@@ -313,9 +314,10 @@ def layer_costs(m: LayerMapping, table: TileTable | None, adder: DigitalAdder,
         latency = float(np.max([t[s].latency_s for t in per_tile]))  # NaN (missing) wins
         out[s] = LayerCost(
             m.name, s, sequential * latency + t_digital,
-            reads * sum(t[s].energy_dac_j + t[s].energy_array_j for t in per_tile),
+            reads * sum(t[s].energy_dac_j + t[s].energy_rowbias_j + t[s].energy_array_j
+                        + t[s].energy_wordline_j for t in per_tile),
             reads * sum(t[s].energy_frontend_j + t[s].energy_sh_j for t in per_tile),
-            reads * sum(t[s].energy_adc_j for t in per_tile),
+            reads * sum(t[s].energy_adc_j + t[s].energy_adcref_j for t in per_tile),
             e_digital, conversions)
     return out
 

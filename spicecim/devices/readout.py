@@ -19,7 +19,9 @@ Every front end feeds a sample-and-hold (:class:`SampleHold`): a switch of on-re
 
 Sizing (:func:`size`): what a specification leaves ``None`` is derived from the tile it reads,
 so the ADC's full scale is the front end's real output range at the tile's conductances: the
-worst-case column current ``i_fs_a`` (every input at full scale, no IR drop) maps to the op-amp's
+range current (``i_range_a``: the ADC range the accuracy pass calibrates on the workload,
+:func:`spicecim.solve.calibrated_range_a`, where the tile was given one; else the worst-case
+column current ``i_fs_a``, every input at full scale, no IR drop) maps to the op-amp's
 output swing (``tia``: ``r_f = vswing / i_fs``; ``integrator``: ``t_int = c_int vswing / i_fs``
 plus half the input edge, the charge lost while the inputs rise) or to ``full_scale_fraction`` of
 the read voltage (``passive``). The sampling capacitor is ``kt_margin`` times the kT/C bound
@@ -98,10 +100,20 @@ def switch_from(transistor: AccessTransistor, c_s_f: float | None = None,
                       kt_margin)
 
 
+REF_BUFFER_FRACTION = 1.7 / 4.0
+"""The reference buffer's energy per conversion as a fraction of the converter core's: the
+published SAR whose data sheet states its reference input apart, Analog Devices' AD7980 (16 bit,
+1 MS/s: 4 mW from VDD, 1.7 mW from REF; A. Walsh, "Explaining SAR ADC power specifications",
+Analog Devices technical article). Kull et al. (ISSCC 2013), the default ADC, state 3.1 mW for
+the converter and no reference buffer, so it is counted apart."""
+
+
 @dataclass(frozen=True, slots=True)
 class AdcModel:
     """Behavioural ADC: resolution, conversion time, energy per conversion and area (0:
-    unknown; with it, a schedule's ADCs are compared with the array they serve)."""
+    unknown; with it, a schedule's ADCs are compared with the array they serve).
+    ``ref_fraction``: the reference buffer's energy per conversion over ``e_conv_j`` (0 where
+    ``e_conv_j`` includes it)."""
 
     bits: int = dataclasses.field(metadata=param("--adc-bits", "ADC resolution", unit="bits",
                                                  accepted=(1, 16)))
@@ -109,6 +121,7 @@ class AdcModel:
     e_conv_j: float
     source: str = ""
     area_m2: float = 0.0
+    ref_fraction: float = REF_BUFFER_FRACTION
 
     def __post_init__(self) -> None:
         check(isinstance(self.bits, int) and 1 <= self.bits <= 16, "adc_bits", self.bits,
@@ -119,6 +132,13 @@ class AdcModel:
               "a finite energy >= 0 J")
         check(math.isfinite(self.area_m2) and self.area_m2 >= 0, "adc area_m2", self.area_m2,
               "a finite area >= 0 m^2")
+        check(math.isfinite(self.ref_fraction) and self.ref_fraction >= 0, "adc ref_fraction",
+              self.ref_fraction, "a finite fraction >= 0")
+
+    @property
+    def ref_e_conv_j(self) -> float:
+        """The reference buffer's energy per conversion."""
+        return self.ref_fraction * self.e_conv_j
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +148,8 @@ class Readout:
     ``opamp`` serves ``tia`` and ``integrator``; ``r_f_ohm``, ``c_int_f`` and ``t_int_s``,
     ``r_sense_ohm`` and ``full_scale_fraction`` belong to one front end each. A ``None`` is sized
     from the tile by :func:`size`; ``full_scale_v`` None: the ADC's range is the front end's
-    output at the tile's worst-case current."""
+    output at ``i_range_a``, the column current the ADC's range is sized for (None: the tile's
+    worst case; given: the range the accuracy pass calibrates)."""
 
     front_end: str = dataclasses.field(metadata=param(
         "--front-end", "Column readout: TIA (virtual ground), charge integrator, or a passive "
@@ -152,10 +173,11 @@ class Readout:
         sized="sized for a full scale of 10 % of --v-read"))
     full_scale_fraction: float = 0.1
     full_scale_v: float | None = None
+    i_range_a: float | None = None
 
     def __post_init__(self) -> None:
         check(self.front_end in FRONT_ENDS, "front_end", self.front_end, f"one of {FRONT_ENDS}")
-        for name in ("r_f_ohm", "t_int_s", "r_sense_ohm", "full_scale_v"):
+        for name in ("r_f_ohm", "t_int_s", "r_sense_ohm", "full_scale_v", "i_range_a"):
             value = getattr(self, name)
             check(value is None or (math.isfinite(value) and value > 0), name, value,
                   "None (sized from the tile) or a finite value > 0")
@@ -195,7 +217,8 @@ class SizedReadout:
 
     ``gain_ohm``: volts at the ADC input per ampere of column current at DC (sign dropped; for
     the integrator, the window over the capacitor). ``full_scale_v``: the ADC's input range,
-    ``i_fs_a`` (the tile's worst-case column current) times the gain. ``readout.opamp`` is the
+    ``i_range_a`` (the calibrated range, or ``i_fs_a``, the tile's worst-case column current)
+    times the gain. ``readout.opamp`` is the
     amplifier sized for ``load`` (None: ``passive``, no amplifier); ``noise_v2`` the sampled
     noise by source (:func:`~spicecim.devices.amplifier.sampled_noise_v2`)."""
 
@@ -210,6 +233,13 @@ class SizedReadout:
     load: AmpLoad | None = None
     noise_v2: dict[str, float] = dataclasses.field(default_factory=dict)
     temperature_k: float = ROOM_TEMPERATURE_K
+    i_range_a: float = math.nan
+
+    @property
+    def range_use(self) -> float:
+        """The worst-case column current over the range the ADC is sized for (above 1: the
+        range is a calibrated one and currents beyond it clip)."""
+        return self.i_fs_a / self.i_range_a
 
     @property
     def bits(self) -> int:
@@ -276,6 +306,7 @@ class SizedReadout:
                 "r_f_ohm": self.r_f_ohm, "t_int_s": self.t_int_s,
                 "r_sense_ohm": self.r_sense_ohm, "c_s_f": self.c_s_f, "gain_ohm": self.gain_ohm,
                 "full_scale_v": self.full_scale_v, "lsb_v": self.lsb_v,
+                "i_range_a": self.i_range_a,
                 "noise_v": self.noise_v, "noise_ok": self.noise_ok, **self.amp_figures()}
 
     def amp_figures(self) -> dict[str, float]:
@@ -308,26 +339,28 @@ def size(readout: Readout, i_fs_a: float, v_read_v: float, rise_s: float,
     wire's capacitance ``c_column_f``."""
     check(math.isfinite(i_fs_a) and i_fs_a > 0, "worst-case column current", i_fs_a,
           "a finite current > 0 A")
+    i_range = readout.i_range_a or i_fs_a
     swing = readout.opamp.v_swing_v
     r_f = t_int = r_sense = None
     if readout.front_end == "tia":
-        r_f = readout.r_f_ohm or swing / i_fs_a
+        r_f = readout.r_f_ohm or swing / i_range
         gain = r_f
     elif readout.front_end == "integrator":
-        t_int = readout.t_int_s or readout.c_int_f * swing / i_fs_a + 0.5 * rise_s
+        t_int = readout.t_int_s or readout.c_int_f * swing / i_range + 0.5 * rise_s
         gain = (t_int - 0.5 * rise_s) / readout.c_int_f
         check(gain > 0, "t_int_s", t_int, f"> half the input edge ({0.5 * rise_s} s)")
     else:
-        r_sense = readout.r_sense_ohm or readout.full_scale_fraction * v_read_v / i_fs_a
+        r_sense = readout.r_sense_ohm or readout.full_scale_fraction * v_read_v / i_range
         gain = r_sense
-    full_scale = readout.full_scale_v or i_fs_a * gain
+    full_scale = readout.full_scale_v or i_range * gain
     sh = readout.sample_hold
     c_s = sh.c_s_f or kt_capacitance_f(full_scale, readout.adc.bits, sh.kt_margin)
     if readout.front_end == "passive":
         noise = {"sampling": BOLTZMANN_J_PER_K * ROOM_TEMPERATURE_K / c_s}
         return SizedReadout(readout, i_fs_a, r_f, t_int, r_sense, c_s, gain, full_scale,
-                            noise_v2=noise)
-    load = AmpLoad(i_fs_a=i_fs_a, r_f_ohm=r_f if r_f is not None else math.inf,
+                            noise_v2=noise, i_range_a=i_range)
+    # The output stage is biased for the current at which the output reaches its swing.
+    load = AmpLoad(i_fs_a=i_range, r_f_ohm=r_f if r_f is not None else math.inf,
                    c_f_f=0.0 if r_f is not None else readout.c_int_f,
                    g_in_s=i_fs_a / v_read_v, c_in_f=c_column_f, r_switch_ohm=sh.r_on_ohm,
                    c_s_f=c_s, half_lsb_v=0.5 * full_scale / (1 << readout.adc.bits),
@@ -335,4 +368,4 @@ def size(readout: Readout, i_fs_a: float, v_read_v: float, rise_s: float,
     amp = design(readout.opamp, load)
     noise = sampled_noise_v2(amp, load, t_int)
     return SizedReadout(dataclasses.replace(readout, opamp=amp), i_fs_a, r_f, t_int, r_sense,
-                        c_s, gain, full_scale, load, noise)
+                        c_s, gain, full_scale, load, noise, i_range_a=i_range)

@@ -26,14 +26,15 @@ import numpy as np
 
 from spicecim import devices
 from spicecim.macros import MacroDescription
-from spicecim.measure import LayerSchedule
+from spicecim.measure import ENERGY_PARTS, LayerSchedule, ops_per_read, tops_per_w
 from spicecim.netlist.spec import Tile, default_spec
 from spicecim.sim import driver
 
 SIM_COLUMNS = 2
 """Columns simulated per macro: each read's columns share the rows, so two show the spread of
 the data at a sixth of a 12-column run's cost."""
-PARTS = ("dac", "array", "frontend", "sample_hold", "adc")
+ROW_PARTS = ("dac", "rowbias", "wordline")
+"""The energy parts spent per driven row: a read's rows are the same whatever its columns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class MacroResult:
 
     @property
     def tops_per_w(self) -> float:
-        return self.ops / self.total_energy_j / 1e12
+        return tops_per_w(self.ops, self.total_energy_j)
 
     @property
     def access_ratio(self) -> float:
@@ -98,10 +99,11 @@ def reproduce(macro: MacroDescription, columns: int = SIM_COLUMNS, seed: int = 0
     with tempfile.TemporaryDirectory(prefix="spicecim-macro-") as tmp:
         summary = driver.simulate(tile, Path(tmp) / "macro.h5", workers=workers,
                                   progress=False)
-    # Every converted column its own ADC conversion, the rows held while they convert: the
-    # schedule whose figures are per column; ADC sharing is added below as the macro has it.
+    # Every converted column its own ADC conversion, the rows and front ends biased through it
+    # (the sample-and-hold is not simulated): the schedule whose figures are per column; ADC
+    # sharing is added below as the macro has it.
     read = next(s for s in summary.schedules
-                if s.schedule == "fully_parallel" and s.policy == "hold")
+                if s.schedule == "fully_parallel" and s.policy == "driven")
     return result_of(macro, read, columns)
 
 
@@ -111,11 +113,9 @@ def result_of(macro: MacroDescription, read: LayerSchedule, columns: int) -> Mac
     per_column = macro.cols_per_read.number / columns
     latency = (read.latency_s
                + (int(macro.columns_per_adc.number) - 1) * macro.adc_t_conv_s.number)
-    energy = {"dac": read.energy_dac_j,
-              "array": read.energy_array_j * per_column,
-              "frontend": read.energy_frontend_j * per_column,
-              "sample_hold": read.energy_sh_j * per_column,
-              "adc": read.energy_adc_j * per_column}
+    energy = {part: getattr(read, f"energy_{part}_j") * (1 if part in ROW_PARTS else per_column)
+              for part in ENERGY_PARTS}
     return MacroResult(macro=macro, read_latency_s=latency, access_time_s=cycles * latency,
-                       ops=2 * int(macro.rows_per_read.number) * macro.outputs_per_read,
+                       ops=ops_per_read(int(macro.rows_per_read.number),
+                                        macro.outputs_per_read),
                        energy_j={k: cycles * v for k, v in energy.items()})

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from spicecim import devices
+from spicecim.devices.periphery import dac_e_conv_j
 from spicecim.devices.readout import SizedReadout
 from spicecim.devices.readout import size as size_readout
 from spicecim.errors import SpecError, check
@@ -69,7 +70,9 @@ class WireParams:
 class DriverParams:
     """The DAC driving one row: a voltage source behind an output resistance, its buffer
     drawing the row's current from the rail ``v_rail_v`` (:attr:`rail_v`; the ``rowrail``
-    energy group). A row whose input is 0 has its DAC gated off: no conversion counted."""
+    energy group). A row whose input is 0 has its DAC gated off: no conversion counted.
+    ``e_conv_j`` None: one conversion's energy scales with ``dac_bits``
+    (:func:`spicecim.devices.periphery.dac_e_conv_j`)."""
 
     # below 1 mV a device's read current is under the noise of any readout (and latencies
     # round to 0 fs); the device's own read range caps it further
@@ -89,19 +92,27 @@ class DriverParams:
     encoding: str = field(default="amplitude", metadata=param(
         "--encoding", "How an input sets its row's drive: the DAC's amplitude, or (netlists "
         "and the solver only) the length of a full-scale pulse", choices=ENCODINGS))
-    e_conv_j: float = 0.0
+    e_conv_j: float | None = None
     v_rail_v: float = 0.5
 
     def __post_init__(self) -> None:
         check(math.isfinite(self.v_rail_v) and self.v_rail_v > 0, "v_rail_v", self.v_rail_v,
               "a finite rail > 0 V")
-        check(math.isfinite(self.e_conv_j) and self.e_conv_j >= 0, "dac e_conv_j", self.e_conv_j,
-              "a finite energy >= 0 J")
+        check(self.e_conv_j is None or (math.isfinite(self.e_conv_j) and self.e_conv_j >= 0),
+              "dac e_conv_j", self.e_conv_j,
+              "None (scaled with dac_bits) or a finite energy >= 0 J")
         check(self.v_full_v > 0, "v_full_v", self.v_full_v, "a full-scale voltage > 0 V")
         check(self.r_out_ohm >= 0, "r_out_ohm", self.r_out_ohm, "a resistance >= 0 ohm")
         check(self.rise_s > 0, "rise_s", self.rise_s, "a rise time > 0 s")
         check(1 <= self.dac_bits <= 16, "dac_bits", self.dac_bits, "an integer from 1 to 16")
         check(self.encoding in ENCODINGS, "encoding", self.encoding, f"one of {ENCODINGS}")
+
+    @property
+    def conversion_energy_j(self) -> float:
+        """One DAC conversion: ``e_conv_j``, or the cited figure at ``dac_bits``."""
+        if self.e_conv_j is None:
+            return dac_e_conv_j(self.dac_bits)
+        return self.e_conv_j
 
     @property
     def rail_v(self) -> float:
@@ -322,13 +333,13 @@ DEFAULT_WIRE = WireParams(
 # (Synaptogen Conformer, 8-bit DAC/ADC). Output resistance and edge are design choices, not
 # device figures: 1 ohm for a strong row buffer (so the driver, not the array, never sets the
 # result), and a 100 ps edge, well inside one period of the 1.28 GS/s ADC below. The DAC's own
-# energy, 0.5 pJ per 8-bit conversion, is MNSIM-2.0's 8-bit DAC (0.4992 mW at 1 GS/s, "Data
-# reference: ISAAC"; MNSIM/Hardware_Model/DAC.py). The row buffers draw from +0.5 V, the
+# energy scales with its bits, 0.5 pJ per 8-bit conversion: MNSIM-2.0's DAC table (0.4992 mW
+# at 8 bits and 1 GS/s, halved per bit less; "Data reference: ISAAC";
+# MNSIM/Hardware_Model/DAC.py; spicecim.devices.periphery). The row buffers draw from +0.5 V, the
 # positive half of the readout amplifiers' 1.0 V split supply: the rows sit 0..0.1 V above the
 # virtual ground at mid-supply, so their buffers source from the rail above it (a design
 # choice consistent with device_models/readout/opamp_2s.lib's supply).
-DEFAULT_DRIVER = DriverParams(v_full_v=0.1, r_out_ohm=1.0, rise_s=100e-12, dac_bits=8,
-                              e_conv_j=0.4992e-3 / 1e9)
+DEFAULT_DRIVER = DriverParams(v_full_v=0.1, r_out_ohm=1.0, rise_s=100e-12, dac_bits=8)
 # ADC: the silicon it comes from, not a scaled figure: the 8-bit SAR of Kull et al., ISSCC 2013
 # (32 nm SOI), 3.1 mW at 1.2 GS/s, 2.58 pJ per conversion (ISAAC's 1.56 pJ, 16 mW for 8 ADCs at
 # 1.28 GS/s, is a derived figure 1.65x below it); its area 1200 um^2, ISAAC's 9600 um^2 for 8 of

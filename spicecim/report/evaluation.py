@@ -332,7 +332,8 @@ def _converter(spec: CrossbarSpec, s: Settings) -> tuple[str, tuple[float, ...] 
         edges = tuple(float(e) for e in (fig.edges_v - fig.v_min_v) / (fig.v_max_v - fig.v_min_v))
         text = (f"ACAM 6T2M, {bits} bits, {fig.latency_s * 1e12:.4g} ps, "
                 f"{fig.energy_j * 1e12:.4g} pJ per conversion from ngspice")
-        return text, edges, AdcModel(bits, fig.latency_s, fig.energy_j, "ACAM 6T2M (ngspice)")
+        return text, edges, AdcModel(bits, fig.latency_s, fig.energy_j, "ACAM 6T2M (ngspice)",
+                                    ref_fraction=0.0)  # its thresholds are its cells
     if s.adc_bits is None or s.adc_bits == own.bits:
         return f"ADC {own.bits} bit (tables)", None, None
     scaled = sched.scaled_adc(own, s.adc_bits)

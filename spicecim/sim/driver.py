@@ -34,6 +34,8 @@ from spicecim.measure import (
     LayerSchedule,
     adc_band,
     measure_column,
+    ops_per_read,
+    periphery,
     schedule_layer,
 )
 from spicecim.netlist.spec import CELL_AREA_M2, Tile
@@ -193,16 +195,17 @@ def tile_attrs(tile: Tile, drive: str, threshold_fraction: float) -> schema.Tile
     return schema.TileAttrs(
         spec_digest=spec.digest(), data_digest=tile.digest(), drive=drive,
         threshold_fraction=threshold_fraction, front_end=spec.readout.front_end,
-        i_fs_a=sized.i_fs_a, gain_ohm=sized.gain_ohm, c_s_f=sized.c_s_f,
+        i_fs_a=sized.i_fs_a, adc_range_a=sized.i_range_a, gain_ohm=sized.gain_ohm,
+        c_s_f=sized.c_s_f,
         adc_full_scale_v=sized.full_scale_v, adc_lsb_v=sized.lsb_v, adc_bits=adc.bits,
         adc_t_conv_s=adc.t_conv_s, adc_e_conv_j=adc.e_conv_j, noise_v=sized.noise_v,
         noise_ok=sized.noise_ok, noise_warning=sized.noise_warning(),
-        dac_e_conv_j=spec.driver.e_conv_j,
+        dac_e_conv_j=spec.driver.conversion_energy_j, **periphery(tile),
         sh_e_clock_j=spec.readout.sample_hold.clock_energy_j, noise_ktc_v=sized.ktc_noise_v,
         **sized.amp_figures(), adc_area_m2=adc.area_m2,
         array_area_m2=spec.rows * spec.cols * CELL_AREA_M2,
-        ops=2 * spec.rows * (spec.cols if tile.mapping is None
-                             else tile.mapping.outputs_for(spec.cols)),
+        ops=ops_per_read(spec.rows, spec.cols if tile.mapping is None
+                        else tile.mapping.outputs_for(spec.cols)),
         precision=f"{spec.driver.dac_bits}b in x {_weight_bits(tile)} weight, {adc.bits}b out")
 
 
@@ -220,11 +223,13 @@ def schedules_of(table: Table, tile: Tile, adc_share: int, *, columns: int | Non
     ``rows`` rows (default: those whose input is not 0: a zero input's DAC is gated off)."""
     spec = tile.spec
     figures = column_figures(table)
+    extra = periphery(tile)
     driven = int(np.count_nonzero(tile.x_in)) if rows is None else rows
     return schedule_layer(figures if columns is None else figures.head(columns),
                           spec.readout.adc, adc_share, rows=driven,
-                          dac_e_conv_j=spec.driver.e_conv_j,
-                          sh_e_clock_j=spec.readout.sample_hold.clock_energy_j)
+                          dac_e_conv_j=spec.driver.conversion_energy_j,
+                          sh_e_clock_j=spec.readout.sample_hold.clock_energy_j,
+                          row_bias_w=extra["row_bias_w"], wordline_e_j=extra["wordline_e_j"])
 
 
 def sim_options(tile: Tile, **overrides: object) -> SimOptions:

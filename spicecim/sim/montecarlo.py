@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from spicecim.errors import check
-from spicecim.measure import LayerSchedule
+from spicecim.measure import ENERGY_PARTS, LayerSchedule
 from spicecim.netlist.spec import Tile
 from spicecim.netlist.weights import (
     DEFAULT_VARIATION_MODEL,
@@ -80,8 +80,8 @@ def replicas(tile: Tile, count: int, seed: int) -> list[tuple[str, Tile]]:
     return [(replica_tile(k), replica(tile, k, seed)) for k in range(1, count + 1)]
 
 
-_SPREAD_FIELDS = ("latency_s", "t_sample_s", "rows_on_s", "energy_dac_j", "energy_array_j",
-                  "energy_frontend_j", "energy_sh_j", "energy_adc_j")
+_SPREAD_FIELDS = ("latency_s", "t_sample_s", "rows_on_s",
+                  *(f"energy_{part}_j" for part in ENERGY_PARTS))
 
 
 def percentile(p: int) -> Callable[[Sequence[Sequence[LayerSchedule]]], list[LayerSchedule]]:

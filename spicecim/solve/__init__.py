@@ -35,22 +35,34 @@ digits in :func:`solve`, not in :func:`transfer_matrix`.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import blas, lapack
+from scipy.linalg import lapack
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import LinearOperator, cg, gmres, splu
-from threadpoolctl import ThreadpoolController
 
 from spicecim.devices import AccessTransistor, MemristorParams
 from spicecim.errors import SpecError, check
 from spicecim.netlist.crossbar import RowDrive
-from spicecim.netlist.spec import CrossbarSpec, DriverParams, Tile, quantise_unit, sized_readout
+from spicecim.netlist.spec import CrossbarSpec, DriverParams, Tile, quantise_unit
 from spicecim.solve.lines import NotConverged, solve_lines
+from spicecim.solve.transfer import (
+    _conductances,
+    _factor_tridiagonal,
+    _one_blas_thread,
+    calibrated_range_a,
+    calibration_drive,
+    termination_ohm,
+    transfer_matrix,
+    with_calibrated_range,
+)
+
+__all__ = ["Solution", "calibrated_range_a", "calibration_drive", "drive_voltages", "row_drive",
+           "row_drives", "solve", "solve_batch", "solve_nodal", "termination_ohm",
+           "transfer_matrix", "with_calibrated_range"]
 
 RTOL = 1e-10
 """Newton stops when a step changes no cell current by more than this times the largest one."""
@@ -143,19 +155,6 @@ class _Network:
         free = self.unknown >= 0
         v[free] = x[self.unknown[free]]
         return v
-
-
-def termination_ohm(spec: CrossbarSpec, g_s: np.ndarray) -> float:
-    """The DC resistance from each column's end to ground, sized for ``g_s``: the passive sense
-    resistor; the TIA's input resistance ``r_f / (1 + a0)`` (the amplifier's output is
-    ``-a0`` times the column end, so the feedback resistor carries ``(1 + a0)`` times its
-    voltage); the integrator's 0 (its virtual ground, taken as ideal)."""
-    sized = sized_readout(spec, g_s)
-    if sized.r_sense_ohm is not None:
-        return sized.r_sense_ohm
-    if sized.r_f_ohm is not None:
-        return sized.r_f_ohm / (1.0 + spec.readout.opamp.a0)
-    return 0.0
 
 
 def _network(spec: CrossbarSpec, v_in: np.ndarray, r_term: float) -> _Network:
@@ -317,12 +316,6 @@ def _preconditioner(jac: sp.csr_matrix, blocks: tuple[tuple[int, int], ...]
     return LinearOperator((n, n), matvec=apply, dtype=float)
 
 
-def _factor_tridiagonal(diag: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """LAPACK's LDL^T of a symmetric tridiagonal matrix (``info`` > 0: not positive definite)."""
-    # scipy's wrapper wants a one-element off-diagonal even for a 1 x 1 matrix
-    return lapack.dpttrf(diag, off if diag.size > 1 else np.zeros(1))
-
-
 def _linear_step(jac: sp.csr_matrix, rhs: np.ndarray, blocks: tuple[tuple[int, int], ...],
                  *, symmetric: bool) -> np.ndarray:
     if not rhs.any():
@@ -367,21 +360,6 @@ def _newton(net: _Network, start: list[Branch], branches: list[Branch], *, linea
 
 def _max_abs(a: np.ndarray) -> float:
     return float(np.max(np.abs(a), initial=0.0))
-
-
-@functools.cache
-def _blas_pools() -> ThreadpoolController:
-    # Finding the loaded BLAS libraries walks every shared object of the process (milliseconds,
-    # more with JAX loaded); done once, the limit itself is two calls into OpenBLAS. The
-    # libraries are those numpy and scipy loaded on import, before any solve runs.
-    return ThreadpoolController().select(user_api="blas")
-
-
-def _one_blas_thread():  # noqa: ANN202 - a context manager
-    pools = _blas_pools()
-    if all(lib.num_threads == 1 for lib in pools.lib_controllers):
-        return contextlib.nullcontext()  # checking takes 2 us, setting and resetting 30 us
-    return pools.limit(limits=1)
 
 
 def solve(tile: Tile, *, nodes: bool = False) -> Solution:
@@ -434,101 +412,6 @@ def solve_nodal(tile: Tile, *, nodes: bool = False) -> Solution:
     )
 
 
-# --- many inputs: the column sweep ---------------------------------------------------------
-
-
-# Columns whose admittances are formed at once: their blocks (k * rows * rows doubles) stay in
-# cache (half a MiB), and one LAPACK call serves them all rather than one per column.
-_BLOCK_ENTRIES = 1 << 16
-
-
-def _column_admittances(spec: CrossbarSpec, d: np.ndarray, r_term: float
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Columns seen from their cells' row nodes ``u``, for ``d`` (k, rows) the cells'
-    conductances of k columns and ``r_term`` their ends' resistance: column ``j`` draws
-    ``Y_j u`` (``Y_j`` rows ``j * rows`` to ``(j + 1) * rows`` of the first array) and its
-    readout current is ``t_j . u`` (row ``j`` of the second)."""
-    k, n = d.shape
-    r_col = spec.wire.r_col_ohm
-    flat = np.arange(k * n)
-    diagonal = (flat, flat % n)  # Y_j's diagonal in the stacked (k * rows, rows) array
-    if r_col == 0 and r_term == 0:
-        y = np.zeros((k * n, n), order="F")
-        y[diagonal] = d.ravel()
-        return y, d.copy()
-    if r_col == 0:
-        g_s = 1.0 / r_term
-        total = (d.sum(axis=1) + g_s)[:, None]
-        y = np.asfortranarray(-(d[:, :, None] * d[:, None, :] / total[:, :, None])
-                              .reshape(k * n, n))
-        y[diagonal] += d.ravel()
-        return y, g_s * d / total
-    g_seg = 1.0 / r_col
-    g_end = 1.0 / (r_col + r_term)
-    diag = d + g_seg * (np.arange(n) > 0)  # the segment above, for all but the top cell
-    diag[:, :-1] += g_seg
-    diag[:, -1] += g_end
-    # Each column's tridiagonal system, side by side in one with no coupling between them.
-    off = np.full((k, n), -g_seg)
-    off[:, -1] = 0.0
-    df, ef, _ = _factor_tridiagonal(diag.ravel(), off.ravel()[:-1])
-    x = np.zeros((k * n, n), order="F")
-    x[diagonal] = d.ravel()
-    x = lapack.dpttrs(df, ef, x, overwrite_b=1)[0]  # column-node response to each row node
-    t = g_end * x[n - 1::n]
-    x *= -d.reshape(k * n, 1)
-    x[diagonal] += d.ravel()  # Y = diag(d) - diag(d) x
-    return x, t
-
-
-def transfer_matrix(spec: CrossbarSpec, g_s: np.ndarray) -> np.ndarray:
-    """The (rows, cols) matrix ``M`` of a tile of linear cells: column currents = ``v_in @ M``.
-
-    Exact to rounding for every wire, driver and readout setting; O(cols * rows^3) time,
-    O(rows * (rows + cols)) memory.
-    """
-    g = _conductances(spec, g_s)
-    # One BLAS thread: on rows x rows matrices (and on the Krylov solver's vectors) OpenBLAS
-    # threads gain little, and on a busy machine they stall for far longer than the work
-    # (measured on a loaded 2-core machine: 100x slower).
-    with _one_blas_thread():
-        return _sweep(spec, g)
-
-
-def _sweep(spec: CrossbarSpec, g: np.ndarray) -> np.ndarray:
-    rows, cols = g.shape
-    r_term = termination_ohm(spec, g)
-    r_row = spec.wire.r_row_ohm
-    eye = np.eye(rows)
-    # state[:, :rows] is the admittance seen into the row wires right of the sweep; column
-    # rows + m is the readout current of column cols - 1 - m per volt on those row nodes.
-    state = np.zeros((rows, rows + cols), order="F")
-    block = max(1, _BLOCK_ENTRIES // (rows * rows))
-    m = 0
-    for stop in range(cols, 0, -block):
-        start = max(0, stop - block)
-        y_cols, ts = _column_admittances(spec, np.ascontiguousarray(g[:, start:stop].T),
-                                         r_term)
-        for i in range(stop - start - 1, -1, -1):  # from the last column to the first
-            y_col = y_cols[i * rows:(i + 1) * rows]
-            if m > 0 and r_row > 0:
-                # One segment further the node voltages are (1 + r Y)^-1 u; this matrix is
-                # symmetric and well conditioned (eigenvalues in [1, 1 + r max Y]), so an
-                # explicit inverse is accurate and turns the update into one matrix product.
-                factor, _ = lapack.dpotrf(eye + r_row * state[:, :rows], lower=1)
-                inverse, _ = lapack.dpotri(factor, lower=1)
-                shift = np.zeros((rows, rows + m), order="F")
-                shift[:, :rows] = y_col
-                state[:, : rows + m] = blas.dsymm(1.0, inverse, state[:, : rows + m],
-                                                  beta=1.0, c=shift, lower=1, overwrite_c=1)
-            else:
-                state[:, :rows] += y_col
-            state[:, rows + m] = ts[i]
-            m += 1
-    factor, _ = lapack.dpotrf(eye + (spec.driver.r_out_ohm + r_row) * state[:, :rows], lower=1)
-    return lapack.dpotrs(factor, state[:, rows:], lower=1)[0][:, ::-1]
-
-
 def drive_voltages(driver: DriverParams, x_in: np.ndarray) -> np.ndarray:
     """Row drive levels for inputs in [0, 1], as :attr:`Tile.v_in` computes them."""
     if driver.encoding == "pulse_width":
@@ -555,15 +438,6 @@ def solve_batch(spec: CrossbarSpec, g_s: np.ndarray, x_in: np.ndarray) -> np.nda
         g = _conductances(spec, g_s)
         out = np.stack([solve(Tile(spec, g, xi)).column_current_a for xi in batch])
     return out[0] if x.ndim == 1 else out
-
-
-def _conductances(spec: CrossbarSpec, g_s: np.ndarray) -> np.ndarray:
-    g = np.asarray(g_s, dtype=float)
-    shape = (spec.rows, spec.cols)
-    check(g.shape == shape, "conductances.shape", g.shape, f"{shape} (rows, cols)")
-    check(bool(np.isfinite(g).all()), "conductances", "non-finite", "finite values")
-    check(bool((g > 0).all()), "conductances", float(g.min()), "values > 0 S")
-    return g
 
 
 # --- Thevenin rows for the column-by-column simulation -------------------------------------

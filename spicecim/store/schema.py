@@ -179,7 +179,7 @@ def _columns(record: type) -> tuple[Field, ...]:
 COLUMN_FIELDS = _columns(ColumnRecord)
 """The column table's datasets, in order: :class:`ColumnRecord`'s fields."""
 
-LAYER_ENERGY_PARTS = ("dac", "array", "frontend", "sh", "adc")
+LAYER_ENERGY_PARTS = ("dac", "rowbias", "array", "wordline", "frontend", "sh", "adc", "adcref")
 """A layer's energy by part (:class:`spicecim.measure.LayerSchedule`)."""
 
 LAYER_FIELDS = (
@@ -217,6 +217,7 @@ class TileAttrs:
     threshold_fraction: float = _attr("1")
     front_end: str = _attr("text")
     i_fs_a: float = _attr("A")
+    adc_range_a: float = _attr("A")  # the column current the ADC's range is sized for
     gain_ohm: float = _attr("ohm")
     c_s_f: float = _attr("F")
     adc_full_scale_v: float = _attr("V")
@@ -245,6 +246,11 @@ class TileAttrs:
     array_area_m2: float = _attr("m^2")  # the tile's cells
     ops: int = _attr("1")  # operations per activation: 2 per multiply-accumulate of a signed output
     precision: str = _attr("text")
+    # the periphery (spicecim.measure.PERIPHERY_ATTRS)
+    row_buffer_i_q_a: float = _attr("A")
+    row_bias_w: float = _attr("W")
+    wordline_e_j: float = _attr("J")
+    adc_ref_e_conv_j: float = _attr("J")
 
     def to_dict(self) -> dict[str, object]:
         """The attributes as stored: name -> value, in :data:`TILE_ATTRS` order."""

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from spicecim.cli import cli
 from spicecim.cli.evaluate import parse_size, parse_sweep
-from spicecim.cost.schedule import read_tables
+from spicecim.cost.schedule import DEFAULT_POLICY, read_tables
 from spicecim.errors import SpecError
 from spicecim.measure import schedule_layer
 
@@ -65,7 +65,7 @@ def test_json_figures_are_the_tables_figures(real_tables: Path) -> None:
     tile = {s.schedule: s for s in schedule_layer(
         table.columns, table.adc, table.adc_share, rows=table.spec.rows,
         dac_e_conv_j=table.dac_e_conv_j, sh_e_clock_j=table.sh_e_clock_j,
-        policies=("hold",))}["serialized"]
+        policies=(DEFAULT_POLICY,))}["serialized"]
     fc1 = report["layers"]["serialized"][1]
     assert fc1["name"] == "fc1"
     assert fc1["latency_s"] == pytest.approx(tile.latency_s)

@@ -90,7 +90,8 @@ def test_monte_carlo_percentiles_print_distinct() -> None:
     def rows(latency: float) -> list[dict]:
         return [{"latency_s": latency, "energy_j": 1e-12, "energy_dac_j": 1e-13,
                  "energy_array_j": 2e-13, "energy_frontend_j": 3e-13, "energy_sh_j": 0.0,
-                 "energy_adc_j": 4e-13}]
+                 "energy_adc_j": 4e-13, "energy_rowbias_j": 0.0, "energy_wordline_j": 0.0,
+                 "energy_adcref_j": 0.0}]
 
     spread = [rows(19.77e-9), rows(19.7701e-9), rows(19.77013e-9), rows(19.77013e-9)]
     digits = layer_digits(spread)

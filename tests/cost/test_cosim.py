@@ -15,12 +15,13 @@ from spicecim.cost.mapping import TileGeometry, map_model
 from spicecim.cost.schedule import DigitalAdder
 from spicecim.cost.slicing import target_conductances
 from spicecim.errors import ResultFileError, SpecError
-from spicecim.measure import schedule_layer
+from spicecim.measure import periphery, schedule_layer
 from spicecim.models.mlp import Dense, Mlp
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping
 from spicecim.sim import driver
 from spicecim.sim.driver import RunOptions
+from spicecim.solve import calibration_drive, with_calibrated_range
 from spicecim.store.hdf5 import open_run
 
 ROWS = COLS = 16
@@ -29,8 +30,9 @@ WEIGHTS = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_M
                         specs.DEFAULT_WEIGHT_BITS)
 OPTIONS = RunOptions(adc_share=4)
 # Figures a layer's hand arithmetic is compared on (the stored float64 rows).
-FIGURES = ("latency_s", "t_sample_s", "rows_on_s", "energy_dac_j", "energy_array_j",
-           "energy_frontend_j", "energy_sh_j", "energy_adc_j", "energy_j", "conversions")
+FIGURES = ("latency_s", "t_sample_s", "rows_on_s", "energy_dac_j", "energy_rowbias_j",
+           "energy_array_j", "energy_wordline_j", "energy_frontend_j", "energy_sh_j",
+           "energy_adc_j", "energy_adcref_j", "energy_j", "conversions")
 
 
 def _mlp(seed: int = 0, bias0: float = 0.1) -> Mlp:
@@ -59,26 +61,33 @@ def _by_hand(mlp: Mlp, x: np.ndarray, samples: int, folder: Path) -> dict[str, l
     for dense in mlp.layers:
         a = layer_inputs[dense.name]
         u = a[:samples] / np.max(np.abs(a))  # the calibration batch's peak sets the DAC scale
+        n_phases = 2 if dense.name == "fc0" else 1
         phases = [np.clip(u, 0, 1)] + ([np.clip(-u, 0, 1)] if dense.name == "fc0" else [])
         g = np.full((ROWS, COLS), WEIGHTS.g_min_s)
         w = np.asarray(dense.weight, float)
         g[:w.shape[0], :2 * w.shape[1]] = target_conductances(WEIGHTS, w, np.max(np.abs(w)),
                                                               WEIGHTS.bits)
+        # The front end sized for the ADC range the accuracy pass calibrates on this tile.
+        cal = cosim.layer_inputs(mlp, {"x": x})[dense.name]  # as the co-simulation computes it
+        spec = with_calibrated_range(SPEC, g, calibration_drive(
+            cal / np.max(np.abs(cal)), n_phases, SPEC.driver.v_full_v), 2 * w.shape[1])
         per_sample = []
         for s in range(samples):
             total: dict[str, float] = {}
             for p, xp in enumerate(phases):
                 rows = np.zeros(ROWS)
                 rows[:w.shape[0]] = xp[s]
-                tile = specs.Tile(SPEC, g, rows, WEIGHTS)
+                tile = specs.Tile(spec, g, rows, WEIGHTS)
                 summary = driver.simulate(tile, folder / f"{dense.name}.{s}.{p}.h5",
                                           options=OPTIONS)
                 with summary.open() as run:
                     figures = run.column_figures(driver.TILE).head(2 * w.shape[1])
+                extra = periphery(tile)
                 schedules = schedule_layer(
                     figures, SPEC.readout.adc, OPTIONS.adc_share, rows=w.shape[0],
-                    dac_e_conv_j=SPEC.driver.e_conv_j,
-                    sh_e_clock_j=SPEC.readout.sample_hold.clock_energy_j)
+                    dac_e_conv_j=SPEC.driver.conversion_energy_j,
+                    sh_e_clock_j=SPEC.readout.sample_hold.clock_energy_j,
+                    row_bias_w=extra["row_bias_w"], wordline_e_j=extra["wordline_e_j"])
                 for i, sch in enumerate(schedules):
                     for f in FIGURES:
                         key = f"{i}.{f}"
@@ -162,10 +171,10 @@ def test_a_layer_of_zero_inputs_costs_what_the_circuit_draws_at_zero_input(
                              * (fully["t_sample_s"] - figures.window_s)))
     assert quiescent > 0 and np.all(np.asarray(draw["energy_frontend_j"]) > 0)
     assert fully["energy_frontend_j"] == pytest.approx(quiescent, rel=1e-12)
-    fixed = (8 * SPEC.driver.e_conv_j + COLS * SPEC.readout.sample_hold.clock_energy_j
-             + COLS * SPEC.readout.adc.e_conv_j)
-    assert fully["energy_dac_j"] + fully["energy_sh_j"] + fully["energy_adc_j"] == (
-        pytest.approx(fixed, rel=1e-12))
+    fixed = (8 * SPEC.driver.conversion_energy_j + COLS * SPEC.readout.sample_hold.clock_energy_j
+             + COLS * (SPEC.readout.adc.e_conv_j + SPEC.readout.adc.ref_e_conv_j))
+    assert (fully["energy_dac_j"] + fully["energy_sh_j"] + fully["energy_adc_j"]
+            + fully["energy_adcref_j"]) == pytest.approx(fixed, rel=1e-12)
 
 
 def test_sparser_activations_cost_less_energy(tmp_path: Path) -> None:
@@ -255,19 +264,27 @@ def test_a_sliced_copied_row_grouped_layer_equals_its_tiles_through_the_single_t
                         pol = 0 if u_w[4 * r + i, o] > 0 else 1
                         g[2 * i:2 * i + 2, 4 * o + 2 * k + pol] += digit * step
             driven = np.repeat(xp[0, 4 * r:4 * r + 4], 2)
+            # The front end sized for the range the accuracy pass calibrates on the row tile
+            # (all 16 samples, both phases, each input on its two copies' rows).
+            cal = cosim.layer_inputs(mlp, {"x": x})["fc0"]  # as the co-simulation computes it
+            sized = with_calibrated_range(spec, g, np.repeat(calibration_drive(
+                cal[:, 4 * r:4 * r + 4] / np.max(np.abs(cal)), 2, spec.driver.v_full_v), 2,
+                axis=1), 8)
             total = None
             for start in (0, 4):
                 rows = np.zeros(8)
                 rows[start:start + 4] = driven[start:start + 4]
-                alone = driver.simulate(specs.Tile(spec, g, rows, WEIGHTS),
-                                        tmp_path / f"{len(per_phase)}{r}{start}.h5",
+                tile = specs.Tile(sized, g, rows, WEIGHTS)
+                alone = driver.simulate(tile, tmp_path / f"{len(per_phase)}{r}{start}.h5",
                                         options=OPTIONS)
                 with alone.open() as run:
                     figures = run.column_figures(driver.TILE)
+                extra = periphery(tile)
                 got = np.array([[float(getattr(s, f)) for f in FIGURES] for s in schedule_layer(
-                    figures, spec.readout.adc, OPTIONS.adc_share, rows=2,
-                    dac_e_conv_j=spec.driver.e_conv_j,
-                    sh_e_clock_j=spec.readout.sample_hold.clock_energy_j)])
+                    figures, sized.readout.adc, OPTIONS.adc_share, rows=2,
+                    dac_e_conv_j=sized.driver.conversion_energy_j,
+                    sh_e_clock_j=sized.readout.sample_hold.clock_energy_j,
+                    row_bias_w=extra["row_bias_w"], wordline_e_j=extra["wordline_e_j"])])
                 total = got if total is None else total + got
             arrays.append(total)
         times = np.maximum(arrays[0][:, :3], arrays[1][:, :3])

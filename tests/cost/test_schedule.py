@@ -25,10 +25,12 @@ from spicecim.cost.schedule import (
     read_tables,
     with_geometry,
 )
+from spicecim.devices.readout import REF_BUFFER_FRACTION
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.netlist.spec import CrossbarSpec
 
 NS, FJ, PJ = 1e-9, 1e-15, 1e-12
+CONV_PJ = PJ * (1 + REF_BUFFER_FRACTION)  # one conversion with its reference buffer
 NO_ADDER = DigitalAdder(0.0, 0.0)
 TILE8 = TileGeometry(8, 8)
 
@@ -49,8 +51,8 @@ def test_one_layer_is_the_hand_arithmetic(synthetic: Path) -> None:
     assert costs["adc_shared"].latency_s == pytest.approx(8 * NS + 4 * NS)
     for cost in costs.values():
         assert cost.energy_array_j == pytest.approx(36 * FJ)
-        assert cost.energy_adc_j == pytest.approx(8 * PJ)
-        assert cost.energy_j == pytest.approx(36 * FJ + 8 * PJ)
+        assert cost.energy_adc_j == pytest.approx(8 * CONV_PJ)
+        assert cost.energy_j == pytest.approx(36 * FJ + 8 * CONV_PJ)
         assert cost.conversions == 8
 
 
@@ -59,7 +61,7 @@ def test_a_layer_using_n_columns_takes_columns_0_to_n_minus_1(synthetic: Path) -
     costs = layer_costs(map_layer("fc", 4, 2, TILE8), table, NO_ADDER)  # 4 columns
     assert costs["serialized"].latency_s == pytest.approx(4 * NS + 4 * NS)
     assert costs["fully_parallel"].latency_s == pytest.approx(4 * NS + NS)
-    assert costs["serialized"].energy_j == pytest.approx(10 * FJ + 4 * PJ)
+    assert costs["serialized"].energy_j == pytest.approx(10 * FJ + 4 * CONV_PJ)
 
 
 def test_tiles_run_in_parallel_and_their_energies_add(synthetic: Path) -> None:
@@ -68,7 +70,8 @@ def test_tiles_run_in_parallel_and_their_energies_add(synthetic: Path) -> None:
     assert (m.row_tiles, m.col_tiles, m.column_counts) == (2, 2, (8, 4))
     costs = layer_costs(m, table, NO_ADDER)
     assert costs["serialized"].latency_s == pytest.approx(8 * NS + 8 * NS)  # the slower tile
-    assert costs["serialized"].energy_j == pytest.approx(2 * (36 * FJ + 8 * PJ + 10 * FJ + 4 * PJ))
+    assert costs["serialized"].energy_j == pytest.approx(
+        2 * (36 * FJ + 8 * CONV_PJ + 10 * FJ + 4 * CONV_PJ))
 
 
 def test_signed_inputs_read_twice(synthetic: Path) -> None:
@@ -184,7 +187,7 @@ def test_slices_copies_and_row_groups_cost_what_they_read(synthetic: Path) -> No
     assert (m.row_tiles, m.col_tiles, m.column_counts, m.devices) == (1, 1, (8,), 64)
     costs = layer_costs(m, table, NO_ADDER)
     assert costs["fully_parallel"].latency_s == pytest.approx(8 * NS + 1 * NS)
-    assert costs["fully_parallel"].energy_adc_j == pytest.approx(8 * PJ)
+    assert costs["fully_parallel"].energy_adc_j == pytest.approx(8 * CONV_PJ)
     # read 4 rows at a time: two reads one after the other, twice the conversions
     grouped = map_layer("fc", 4, 2, dataclasses.replace(sliced, rows_per_read=4))
     assert grouped.reads == 2 and grouped.columns_converted == 16

@@ -20,6 +20,7 @@ from spicecim.analog.accuracy import Nonideality
 from spicecim.cli import cli
 from spicecim.cost.mapping import TileGeometry, map_model
 from spicecim.cost.schedule import TileTable, read_tables
+from spicecim.devices.readout import REF_BUFFER_FRACTION
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.models import presets
 from spicecim.models.mlp import Dense, Mlp
@@ -74,7 +75,8 @@ def test_adc_energy_scales_with_bits_between_cited_points(synthetic: Path) -> No
     assert at8.total("serialized") == frames.frame_cost(mapping, table, frame, 4).total(
         "serialized")
     conversions = sum(m.columns_converted for m in mapping.layers) * frame.samples
-    saved = (1 - 0.79 / 1.67) * 1e-12 * conversions
+    # each conversion with its reference buffer (devices.readout.REF_BUFFER_FRACTION)
+    saved = (1 - 0.79 / 1.67) * 1e-12 * (1 + REF_BUFFER_FRACTION) * conversions
     for s in ("fully_parallel", "adc_shared", "serialized"):
         assert at8.total(s).frame_energy_j - at4.total(s).frame_energy_j == pytest.approx(saved)
         assert at4.total(s).frame_latency_s == at8.total(s).frame_latency_s

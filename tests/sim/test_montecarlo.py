@@ -62,9 +62,11 @@ def _replica_schedules(run: Run, tile: str, adc_share: int, rows: int) -> list[L
     """A replica's schedules recomputed from its stored column table and tile attributes."""
     attrs = run.tile_attrs(tile)
     adc = AdcModel(bits=int(attrs["adc_bits"]), t_conv_s=attrs["adc_t_conv_s"],
-                   e_conv_j=attrs["adc_e_conv_j"])
+                   e_conv_j=attrs["adc_e_conv_j"],
+                   ref_fraction=attrs["adc_ref_e_conv_j"] / attrs["adc_e_conv_j"])
     return schedule_layer(run.column_figures(tile), adc, adc_share, rows=rows,
-                          dac_e_conv_j=attrs["dac_e_conv_j"], sh_e_clock_j=attrs["sh_e_clock_j"])
+                          dac_e_conv_j=attrs["dac_e_conv_j"], sh_e_clock_j=attrs["sh_e_clock_j"],
+                          row_bias_w=attrs["row_bias_w"], wordline_e_j=attrs["wordline_e_j"])
 
 
 @pytest.mark.ngspice

@@ -1,0 +1,54 @@
+"""One ADC range: the front end the netlist builds for a tile is sized for the range the
+accuracy pass calibrates on the same tile."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+
+from spicecim.analog import accuracy as acc
+from spicecim.cost.mapping import TileGeometry, map_model
+from spicecim.models.mlp import Dense, Mlp
+from spicecim.netlist import spec as specs
+from spicecim.netlist.crossbar import Op, build_column
+from spicecim.netlist.weights import WeightMapping
+from spicecim.solve import calibration_drive, with_calibrated_range
+
+
+def test_the_netlists_adc_range_is_the_one_the_accuracy_pass_calibrates() -> None:
+    rng = np.random.default_rng(3)
+    w = rng.uniform(-1, 1, (6, 3)).astype(np.float32)
+    mlp = Mlp({"x": 6}, (Dense("fc", ("x",), w, np.zeros(3, np.float32), "none"),))
+    spec = specs.default_spec(8, 8)
+    weights = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)
+    mapping = map_model(mlp, TileGeometry(8, 8, "differential"))
+    calibration = {"x": rng.uniform(-1, 1, (50, 6))}
+    settings = dataclasses.replace(acc.Nonideality.of(spec, weights), variation=0.0,
+                                   read_noise=0.0)
+    layer = acc.program(mlp, mapping, spec, weights, settings, calibration)["fc"]
+    (tile,) = layer.tiles
+    # The programmed conductances (no variation): the used rows', the rest at g_min.
+    g = np.full((8, 8), weights.g_min_s)
+    g[:6] = np.sqrt(tile.g_sq)
+    drive = calibration_drive(calibration["x"] / layer.input_scale, layer.phases,
+                              spec.driver.v_full_v)
+    circuit = specs.Tile(with_calibrated_range(spec, g, drive, tile.used_cols), g,
+                         np.ones(8))
+    sized = circuit.readout
+    # Equal to the float32 precision the model's activations are recorded in.
+    assert sized.i_range_a == pytest.approx(tile.adc_full_a, rel=1e-6, abs=0)
+    assert sized.i_range_a < 0.9 * sized.i_fs_a  # a calibrated range, not the worst case
+    assert sized.i_fs_a == pytest.approx(tile.sized_full_a, rel=1e-9, abs=0)
+    swing = sized.readout.opamp.v_swing_v
+    assert sized.r_f_ohm == pytest.approx(swing / tile.adc_full_a, rel=1e-6)
+    assert sized.full_scale_v == pytest.approx(swing, rel=1e-12)
+    # The netlist's feedback resistor is that one.
+    netlist = build_column(circuit, 0, Op())
+    r_f = [float(v) for v in re.findall(r"^Rf0\s+\S+\s+\S+\s+(\S+)", netlist, re.M)]
+    assert r_f and r_f[0] == pytest.approx(swing / tile.adc_full_a, rel=1e-6)
+    (name, use), = acc.range_use({"fc": layer})
+    assert name == "fc" and use == pytest.approx(tile.adc_full_a / tile.sized_full_a)
+    assert sized.range_use == pytest.approx(1 / use)
