@@ -1,24 +1,34 @@
 """How fast does a frame render through the crossbar model?
 
-    .venv/bin/python benchmarks/bench_forward.py [--resolution 64x64] [--samples-per-ray 32]
+    .venv/bin/python benchmarks/bench_forward.py [--resolution 32x32] [--samples-per-ray 16]
 
-The ``make demo`` ladder's frame (64x64 pixels, 32 samples per ray) through ``nerf-4x256`` on
+The ``make demo`` ladder's frame (32x32 pixels, 16 samples per ray) through ``nerf-4x256`` on
 the default 256x256 tile with the tile's own device settings (4-bit weights, DAC and ADC bits of
 the default spec, programming variation, read noise, IR drop, calibrated ADC range, gain
 calibration): the tiles are programmed once (not timed, as a ladder line reuses them), then
-the frame is rendered ``--repeat`` times and the best time printed, the first render (which
-compiles the forward) apart, in float32 (as the renders read) and float64 (as the accuracy
-pass reads). The NumPy pass this forward replaced rendered the same frames in
-:data:`NUMPY_SECONDS` on the development machine (2 shared cores, load 6), measured with this
-script before it was removed (commit 0af0461), beside the forward in the same process.
+the frame is rendered ``--repeat`` times in float32 (as the renders read) and the best time
+printed, the first render (which compiles the forward) apart, by two paths in the same run:
+
+- ``main's noise``: the forward as it was before the read noise moved to NumPy's generator
+  (:class:`MainNoise`: JAX's threefry normals drawn for the padded batch, compiled per size);
+- ``this forward``: :class:`spicecim.analog.forward.AnalogMatmul` as it is.
+
+The read noise is drawn differently by the two, so their renders are compared by PSNR against
+the float render over ``--seeds`` seeds (mean and spread of each). The NumPy pass the JAX
+forward replaced is gone; its time is only a recorded figure (:data:`NUMPY_SECONDS`, 2 shared
+cores at load 6, measured by this script before it was removed, commit 0af0461).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import time
+from collections.abc import Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from spicecim.analog import accuracy as acc
@@ -26,19 +36,36 @@ from spicecim.analog import forward
 from spicecim.cost.mapping import TileGeometry, map_model
 from spicecim.models.presets import NerfField, init_mlp
 from spicecim.nerf import pipeline as nerf
-from spicecim.nerf.render import render
+from spicecim.nerf.render import psnr, render
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping
 
-NUMPY_SECONDS = {"32x32": 8.06, "64x64": 18.47}
-"""Best render time (s) of the NumPy pass at 32 samples per ray, by resolution."""
+NUMPY_SECONDS = {("32x32", 32): 8.06, ("64x64", 32): 18.47}
+"""Best render time (s) of the NumPy pass, by resolution and samples per ray."""
+
+_threefry = jax.jit(jax.random.normal, static_argnames=("shape", "dtype"))
+
+
+class MainNoise(forward.AnalogMatmul):
+    """The read noise as main drew it: JAX's threefry normals, one key per layer and call,
+    for every row of the padded batch, in a power-of-two size compiled once per size."""
+
+    def _noise(self, name: str, call: int, x: np.ndarray, groups: Sequence[forward.ReadGroup],
+               shapes: Sequence[forward.GroupShape], phases: int, rows: int) -> np.ndarray:
+        index = list(self.layers).index(name)
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(self.settings.seed), index),
+                                 call)
+        size = rows * forward.noise_columns(groups, phases)
+        noise = _threefry(key, (1 << (size - 1).bit_length(),), self.dtype)[:size]
+        return jnp.reshape(noise, (rows, -1))  # type: ignore[return-value]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--resolution", default="64x64")
-    parser.add_argument("--samples-per-ray", type=int, default=32)
+    parser.add_argument("--resolution", default="32x32")
+    parser.add_argument("--samples-per-ray", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=4)
     args = parser.parse_args()
     width, height = (int(v) for v in args.resolution.split("x"))
     frame = nerf.Frame(width, height, args.samples_per_ray)
@@ -52,23 +79,31 @@ def main() -> None:
     layers = acc.program(field.mlp, mapping, spec, weights, settings, calibration)
     print(f"programming {len(mapping.layers)} layers: {time.perf_counter() - start:.2f} s")
     rays, near, far = nerf.view(frame, field.bound)
+    float_image = render(field.field, rays, frame.samples_per_ray, near, far)
 
-    def once(dtype: type) -> tuple[float, np.ndarray]:
-        hook = forward.analog_matmul(layers, spec.driver.v_full_v, weights, settings, dtype)
+    def once(hook: type[forward.AnalogMatmul], seed: int) -> tuple[float, np.ndarray]:
+        matmul = hook(layers, spec.driver.v_full_v, weights,
+                      dataclasses.replace(settings, seed=seed), np.float32)
         t0 = time.perf_counter()
-        image = render(functools.partial(field.field, matmul=hook), rays,
+        image = render(functools.partial(field.field, matmul=matmul), rays,
                        frame.samples_per_ray, near, far)
         return time.perf_counter() - t0, image
 
-    numpy = NUMPY_SECONDS.get(args.resolution) if args.samples_per_ray == 32 else None
+    numpy = NUMPY_SECONDS.get((args.resolution, args.samples_per_ray))
     if numpy is not None:
-        print(f"NumPy pass (recorded): {numpy:.2f} s")
-    for dtype in (np.float32, np.float64):
-        first, _ = once(dtype)
-        best = min(once(dtype)[0] for _ in range(args.repeat))
-        ratio = f", {numpy / best:.2f}x the NumPy pass" if numpy is not None else ""
-        print(f"JAX {dtype.__name__}: first render (compiles) {first:.2f} s, best of "
-              f"{args.repeat} {best:.2f} s{ratio}", flush=True)
+        print(f"NumPy pass (recorded, not this run): {numpy:.2f} s")
+    best = {}
+    for label, hook in (("main's noise", MainNoise), ("this forward", forward.AnalogMatmul)):
+        jax.clear_caches()  # each path's first render compiles all it reads
+        first, _ = once(hook, 0)
+        best[label] = min(once(hook, 0)[0] for _ in range(args.repeat))
+        ratio = f", {numpy / best[label]:.2f}x the recorded NumPy pass" if numpy else ""
+        db = np.array([psnr(once(hook, seed)[1], float_image) for seed in range(args.seeds)])
+        print(f"{label}: first render (compiles) {first:.2f} s, best of {args.repeat} "
+              f"{best[label]:.2f} s{ratio}; PSNR vs float over {args.seeds} seeds "
+              f"{db.mean():.3f} +- {db.std():.3f} dB", flush=True)
+    speedup = best["main's noise"] / best["this forward"]
+    print(f"this forward against main's noise, same run: {speedup:.2f}x faster")
 
 
 if __name__ == "__main__":

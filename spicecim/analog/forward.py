@@ -220,11 +220,6 @@ def layer_groups(layer: ProgrammedLayer, weights: WeightMapping, calibrated: boo
 _read_layer = jax.jit(read_layer, static_argnames=("shapes", "config", "v_full", "phases",
                                                    "fan_out"))
 """Compiled once per layer shape and settings, whichever hook calls it."""
-_normal = jax.jit(jax.random.normal, static_argnames=("shape", "dtype"))
-"""The read noise's generator, compiled apart (it compiles slowly) once per size: a sweep of
-the converter or the DAC reuses it."""
-
-
 class AnalogMatmul:
     """The ``matmul`` hook of :meth:`Mlp.forward` (and :meth:`NerfField.field`) that reads each
     layer off its programmed tiles through :func:`read_layer`, jitted, in ``dtype`` (float64;
@@ -259,20 +254,37 @@ class AnalogMatmul:
                 self._groups[name] = (tuple(ReadGroup(*(jnp.asarray(a, self.dtype) for a in g))
                                             for g in groups), shapes)
             groups, shapes = self._groups[name]
-            index = list(self.layers).index(name)
-            key = jax.random.fold_in(jax.random.fold_in(
-                jax.random.key(self.settings.seed), index), call)
             noise = None
-            if self.config.noisy:  # drawn in a power-of-two size, cut to the read's
-                size = rows * noise_columns(groups, layer.phases)
-                noise = _normal(key, (1 << (size - 1).bit_length(),), self.dtype)[:size]
-                noise = noise.reshape(rows, -1)
+            if self.config.noisy:
+                noise = jnp.asarray(self._noise(name, call, x, groups, shapes, layer.phases,
+                                                rows))
             z = np.asarray(_read_layer(
                 jnp.asarray(padded), groups, shapes, noise, self.config,
                 ReadNumbers.of(self.settings), layer.input_scale, layer.w_max, v_full=self.v_full,
                 phases=layer.phases, fan_out=fan_out), float)[:n]
         self.z[name] = z
         return z
+
+    def _noise(self, name: str, call: int, x: np.ndarray, groups: Sequence[ReadGroup],
+               shapes: Sequence[GroupShape], phases: int, rows: int) -> np.ndarray:
+        """The standard normals of one read, (rows, :func:`noise_columns`): drawn by NumPy's
+        generator (its ziggurat draws a float32 normal in a fraction of the time JAX's
+        counter-based generator takes on a CPU, and compiles nothing), seeded by the
+        settings' seed, the layer and the call, for the ``len(x)`` real samples only; zeros
+        for the padding and for a phase's row group whose rows are all undriven (no input of
+        that sign), where the noise's sigma is 0 and the draw would be multiplied by it."""
+        index = list(self.layers).index(name)
+        rng = np.random.default_rng([self.settings.seed, index, call])
+        out: np.ndarray = np.zeros((rows, noise_columns(groups, phases)), self.dtype)
+        col = 0
+        for sign in (1.0, -1.0)[:phases]:
+            for group, shape in zip(groups, shapes, strict=True):
+                width = group.transfer.shape[1]
+                if np.any(sign * x[:, shape.start:shape.stop] > 0):
+                    out[:len(x), col:col + width] = rng.standard_normal((len(x), width),
+                                                                        self.dtype)
+                col += width
+        return out
 
 
 def analog_matmul(layers: Mapping[str, ProgrammedLayer], v_full: float, weights: WeightMapping,

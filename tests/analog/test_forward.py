@@ -1,12 +1,13 @@
 """The JAX forward against the NumPy pass it replaced (0af0461's ``accuracy.analog_matmul``), on
 the same programmed tiles and seeds: the NumPy pass's output errors, recorded from it before
 it was removed, repeat where no noise is drawn at read time, and the spread of the error over
-seeds repeats where the read noise is now drawn by JAX's generator instead of NumPy's.
+seeds repeats where the read noise is drawn from other streams (seeded per layer and call).
 
 Measured when both existed (the same tiles): without read noise, 0 % of output values differed
 beyond 1e-5 of their RMS except where a current sits on an ADC decision edge (at most 0.44 %
 of values, reference scheme uncalibrated); with 5 % read noise, rgb RMSE over 8 seeds NumPy
-0.00773 +- 0.00016, JAX 0.007736 +- 0.00017."""
+0.00773 +- 0.00016, JAX 0.007736 +- 0.00017 (threefry normals); with NumPy's generator drawing
+the forward's noise (faster renders, issue 23 item 7), 0.007654 +- 0.00018."""
 
 from __future__ import annotations
 
