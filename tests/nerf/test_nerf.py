@@ -149,9 +149,11 @@ def test_ladder_adds_each_mitigation_with_its_costs(table, tmp_path: Path) -> No
         assert [r["label"] for r in csv.DictReader(fh)] == labels
 
 
-def test_design_sweep_marks_the_pareto_points(fitted_nerf, table, tmp_path: Path) -> None:  # noqa: ANN001
+def test_design_sweep_marks_the_pareto_points(table, tmp_path: Path) -> None:  # noqa: ANN001
+    # The sweep's points and front, whatever the MLP: 40 hidden units, so each input's copies
+    # (80 rows of 64) take a second row tile, as each slice takes more columns.
     mit = pipeline.Mitigations(design_sweep=(("slices", (1.0, 2.0)), ("copies", (1.0, 2.0))))
-    result = pipeline.run_nerf(default_scene(), fitted_nerf[1], table, SMALL_FRAME,
+    result = pipeline.run_nerf(default_scene(), _tiny_field(hidden=40), table, SMALL_FRAME,
                            pipeline.device_settings(table), mitigations=mit,
                            calibration_points=CALIBRATION_POINTS)
     assert [(p.slices, p.copies) for p in result.design_points] == [(1, 1), (1, 2), (2, 1),
@@ -227,9 +229,9 @@ def test_frame_names_a_bad_field() -> None:
     assert frames.Frame(3, 2, 5).samples == 30
 
 
-def _tiny_field(seed: int = 0) -> presets.NerfField:
+def _tiny_field(seed: int = 0, hidden: int = 4) -> presets.NerfField:
     """A NeRF-shaped MLP small enough to co-simulate here: raw positions and directions (no
-    encoding levels), 4 hidden units; sigma and rgb read as in nerf-4x256."""
+    encoding levels), ``hidden`` hidden units; sigma and rgb read as in nerf-4x256."""
     rng = np.random.default_rng(seed)
 
     def dense(name: str, sources: tuple[str, ...], n_in: int, n_out: int, act: str) -> Dense:
@@ -237,9 +239,9 @@ def _tiny_field(seed: int = 0) -> presets.NerfField:
                      np.full(n_out, 0.1, np.float32), act)
 
     mlp = Mlp({"pos": 3, "dir": 3}, [
-        dense("fc0", ("pos",), 3, 4, "relu"), dense("sigma", ("fc0",), 4, 1, "relu"),
-        dense("rgb_hidden", ("fc0", "dir"), 7, 4, "relu"),
-        dense("rgb", ("rgb_hidden",), 4, 3, "sigmoid")])
+        dense("fc0", ("pos",), 3, hidden, "relu"), dense("sigma", ("fc0",), hidden, 1, "relu"),
+        dense("rgb_hidden", ("fc0", "dir"), hidden + 3, hidden, "relu"),
+        dense("rgb", ("rgb_hidden",), hidden, 3, "sigmoid")])
     return presets.NerfField(mlp, pos_levels=0, dir_levels=0)
 
 
