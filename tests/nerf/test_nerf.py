@@ -95,13 +95,13 @@ def test_cli_writes_renders_and_a_sweep(fitted_nerf, real_tables: Path, tmp_path
     cache, _, steps = fitted_nerf
     out = tmp_path / "renders"
     result = CliRunner().invoke(cli, [
-        "nerf", str(real_tables), "--resolution", "20x12", "--samples-per-ray", "8",
+        "nerf", str(real_tables), "--resolution", "12x8", "--samples-per-ray", "6",
         "--cache-dir", str(cache), "--fit-steps", str(steps), "--out", str(out),
         "--calibration-points", str(CALIBRATION_POINTS), "--sweep", "adc_bits=7:8"],
         catch_exceptions=False)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "frame: 20x12 px x 8 samples per ray = 1920 samples" in result.stdout
+    assert "frame: 12x8 px x 6 samples per ray = 576 samples" in result.stdout
     assert next(line for line in lines if line.startswith("float MLP")).endswith("-")
     assert "dB" in next(line for line in lines if line.startswith("crossbar "))
     for label in ("fully_parallel", "adc_shared", "serialized"):
@@ -109,7 +109,7 @@ def test_cli_writes_renders_and_a_sweep(fitted_nerf, real_tables: Path, tmp_path
         assert row.count("s ") >= 2 and row.count("J") == 2 and "missing" not in row
     assert "SSIM: scikit-image" in result.stdout
     for name in ("scene", "float", "crossbar", "diff"):
-        assert imread(out / f"{name}.png").shape[:2] == (12, 20)
+        assert imread(out / f"{name}.png").shape[:2] == (8, 12)
     with (out / "sweep.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [r["adc_bits"] for r in rows] == ["7", "8"]
