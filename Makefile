@@ -15,7 +15,7 @@ RUNS := runs
 # model's co-simulation) is co-simulated on its own tiles too; the mitigation design point
 # (64x64 x 2 slices x 4 copies: 77,312 column transients) is demo-full's.
 demo: setup
-	$(BIN)/spicecim generate --rows 256 --cols 256 --out netlists/xbar256
+	$(BIN)/spicecim generate --rows 256 --cols 256 --out netlists/xbar256 --overwrite
 	$(BIN)/spicecim simulate --rows 256 --cols 256 --engine batched --out $(RUNS)/xbar256.h5
 	$(BIN)/spicecim simulate --model nerf-4x256 --scene --inputs 1 --engine batched --out $(RUNS)/nerf-4x256-cosim.h5
 	$(BIN)/spicecim evaluate $(RUNS)/nerf-4x256-cosim.h5 --model nerf-4x256 --scene
@@ -25,7 +25,7 @@ demo: setup
 # tile's evaluation beside the co-simulation's, and the ladder on a 64x64 frame with the full
 # 800-step fine-tuning.
 demo-full: setup
-	$(BIN)/spicecim generate --rows 256 --cols 256 --out netlists/xbar256
+	$(BIN)/spicecim generate --rows 256 --cols 256 --out netlists/xbar256 --overwrite
 	$(BIN)/spicecim simulate --rows 256 --cols 256 --out $(RUNS)/xbar256-ngspice.h5
 	$(BIN)/spicecim simulate --rows 256 --cols 256 --engine batched --out $(RUNS)/xbar256.h5
 	$(BIN)/spicecim simulate --model nerf-4x256 --scene --inputs 1 --engine batched --out $(RUNS)/nerf-4x256-cosim.h5

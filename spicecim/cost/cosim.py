@@ -56,7 +56,6 @@ from spicecim.netlist.spec import CrossbarSpec, Tile
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.sim.driver import LayerJob, RunOptions, RunSummary, TileJob, check_encoding, run_job
 from spicecim.sim.executors import Cluster
-from spicecim.solve import calibration_drive, with_calibrated_range
 from spicecim.store import schema
 from spicecim.store.runs import Run
 
@@ -253,17 +252,12 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
     rows outside the group at 0 V) and layers."""
     geometry, mapping = plan.geometry, plan.model_mapping
     seen = layer_inputs(plan.mlp, plan.inputs)
-    calibration = layer_inputs(plan.mlp, plan.calibration)
-    peaks = {name: float(np.max(np.abs(x))) or 1.0 for name, x in calibration.items()}
+    peaks = {name: float(np.max(np.abs(x))) or 1.0
+             for name, x in layer_inputs(plan.mlp, plan.calibration).items()}
     spec, k, copies = plan.spec, plan.samples, geometry.copies
     tiles: list[TileJob] = []
     reads: dict[str, list[_Read]] = {d.name: [] for d in plan.mlp.layers}
     for t in _programmed(plan):
-        # The tile's readout sized for the ADC range the accuracy pass calibrates on it (every
-        # row at once: a row group's read is within it).
-        tile_spec = with_calibrated_range(spec, t.g_s, np.repeat(calibration_drive(
-            calibration[t.layer.name][:, t.rows] / peaks[t.layer.name], t.layer.input_phases,
-            spec.driver.v_full_v), copies, axis=1), t.layer.column_counts[t.col])
         u = seen[t.layer.name][:, t.rows] / peaks[t.layer.name]
         phases = [np.clip(u, 0.0, 1.0)]
         if t.layer.input_phases == 2:
@@ -277,7 +271,7 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
                     rows[start:stop] = driven[s, start:stop]
                     read = _Read(t.group, s, p, None if geometry.rows_per_read is None else g,
                                  t.layer.column_counts[t.col], (stop - start) // copies)
-                    tiles.append(TileJob(read.name, Tile(tile_spec, t.g_s, rows, plan.mapping),
+                    tiles.append(TileJob(read.name, Tile(spec, t.g_s, rows, plan.mapping),
                                          t.group))
                     reads[t.layer.name].append(read)
     layers = [LayerJob(f"{name}.{stat}", tuple(r.name for r in members),

@@ -136,16 +136,16 @@ def test_a_design_point_co_simulated_is_evaluated_as_that_design_point(tmp_path:
     """simulate --model --slices 2 --copies 2 --rows-per-read 4 on 8x8 tiles: evaluate
     costs it given the same design choices (every layer co-simulated) and refuses it, in one
     line naming what was simulated, given others."""
-    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(0, 1, (4, 16)))
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(0, 1, (4, 8)))
     run = tmp_path / "sliced.h5"
     design = ["--slices", "2", "--copies", "2", "--rows-per-read", "4"]
-    made = _invoke("simulate", *SMALL, "--model", "mlp:16-8-8", "--inputs-file",
+    made = _invoke("simulate", *SMALL, "--model", "mlp:8-4-4", "--inputs-file",
                    str(tmp_path / "x.npy"), "--inputs", "1", *design, "--out", str(run))
     assert made.exit_code == 0, made.output
-    # fc0: 16 signed inputs, 4 per tile (2 copies) -> 4 row tiles x 4 column tiles (2 outputs
-    # of 4 columns each), 2 phases, 2 row groups; fc1: 8 inputs -> 2 x 4 tiles, 2 groups
-    assert "640 column transients" in made.output
-    args = ["evaluate", str(run), "--model", "mlp:16-8-8", "--no-accuracy", "--no-baseline"]
+    # fc0: 8 signed inputs, 4 per tile (2 copies) -> 2 row tiles x 2 column tiles (2 outputs
+    # of 4 columns each), 2 phases, 2 row groups; fc1: 4 inputs -> 1 x 2 tiles, 2 groups
+    assert "160 column transients" in made.output
+    args = ["evaluate", str(run), "--model", "mlp:8-4-4", "--no-accuracy", "--no-baseline"]
     same = _invoke(*args, *design)
     assert same.exit_code == 0, same.output
     assert all(line.endswith("co-simulated") for line in same.stdout.splitlines()

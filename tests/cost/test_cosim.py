@@ -21,7 +21,6 @@ from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping
 from spicecim.sim import driver
 from spicecim.sim.driver import RunOptions
-from spicecim.solve import calibration_drive, with_calibrated_range
 from spicecim.store.hdf5 import open_run
 
 ROWS = COLS = 16
@@ -61,16 +60,12 @@ def _by_hand(mlp: Mlp, x: np.ndarray, samples: int, folder: Path) -> dict[str, l
     for dense in mlp.layers:
         a = layer_inputs[dense.name]
         u = a[:samples] / np.max(np.abs(a))  # the calibration batch's peak sets the DAC scale
-        n_phases = 2 if dense.name == "fc0" else 1
         phases = [np.clip(u, 0, 1)] + ([np.clip(-u, 0, 1)] if dense.name == "fc0" else [])
         g = np.full((ROWS, COLS), WEIGHTS.g_min_s)
         w = np.asarray(dense.weight, float)
         g[:w.shape[0], :2 * w.shape[1]] = target_conductances(WEIGHTS, w, np.max(np.abs(w)),
                                                               WEIGHTS.bits)
-        # The front end sized for the ADC range the accuracy pass calibrates on this tile.
-        cal = cosim.layer_inputs(mlp, {"x": x})[dense.name]  # as the co-simulation computes it
-        spec = with_calibrated_range(SPEC, g, calibration_drive(
-            cal / np.max(np.abs(cal)), n_phases, SPEC.driver.v_full_v), 2 * w.shape[1])
+        spec = SPEC  # the readout sized for the tile's worst case, as the co-simulation does
         per_sample = []
         for s in range(samples):
             total: dict[str, float] = {}
@@ -264,12 +259,7 @@ def test_a_sliced_copied_row_grouped_layer_equals_its_tiles_through_the_single_t
                         pol = 0 if u_w[4 * r + i, o] > 0 else 1
                         g[2 * i:2 * i + 2, 4 * o + 2 * k + pol] += digit * step
             driven = np.repeat(xp[0, 4 * r:4 * r + 4], 2)
-            # The front end sized for the range the accuracy pass calibrates on the row tile
-            # (all 16 samples, both phases, each input on its two copies' rows).
-            cal = cosim.layer_inputs(mlp, {"x": x})["fc0"]  # as the co-simulation computes it
-            sized = with_calibrated_range(spec, g, np.repeat(calibration_drive(
-                cal[:, 4 * r:4 * r + 4] / np.max(np.abs(cal)), 2, spec.driver.v_full_v), 2,
-                axis=1), 8)
+            sized = spec  # the readout sized for the tile's worst case
             total = None
             for start in (0, 4):
                 rows = np.zeros(8)
