@@ -48,7 +48,7 @@ _API = {
     "cosimulate": "spicecim.cost.cosim",
     "cosim_plan": ("spicecim.nerf.plan", "make_plan"),
     "open_run": "spicecim.store.hdf5",
-    "tables": ("spicecim.cli.tables", "render"),
+    "tables": ("spicecim.report.text", "render"),
     "Mlp": "spicecim.models.mlp",
     "Dense": "spicecim.models.mlp",
     "preset": ("spicecim.models.presets", "preset_mlp"),
@@ -81,7 +81,6 @@ if TYPE_CHECKING:
     from spicecim import report as evaluate
     from spicecim.analog.accuracy import Nonideality
     from spicecim.analog.model import AnalogModel, analog_model
-    from spicecim.cli.tables import render as tables
     from spicecim.cost.cosim import cosimulate
     from spicecim.cost.schedule import Workload
     from spicecim.errors import SpiceCimError
@@ -91,6 +90,7 @@ if TYPE_CHECKING:
     from spicecim.nerf.plan import make_plan as cosim_plan
     from spicecim.netlist.spec import CrossbarSpec, Tile, default_spec
     from spicecim.netlist.weights import WeightMapping, default_mapping, make_tile
+    from spicecim.report.text import render as tables
     from spicecim.sim.driver import RunOptions, RunSummary, simulate
     from spicecim.sim.executors import Cluster
     from spicecim.store.hdf5 import open_run

@@ -26,13 +26,13 @@ from spicecim.cli.options import (
     weight_mapping,
 )
 from spicecim.cli.paths import check_not_input
-from spicecim.cli.tables import column_breakdown, describe, render
 from spicecim.cost import cosim, duration
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.models.presets import default_cache_dir
 from spicecim.nerf.frame import Frame
 from spicecim.nerf.plan import make_plan
 from spicecim.netlist.weights import DEFAULT_VARIATION_MODEL, VARIATION_SOURCES
+from spicecim.report.text import column_breakdown, describe, render
 from spicecim.sim import driver
 from spicecim.sim.check import DEFAULT_CHECK_COLUMNS, EngineDisagreementError
 from spicecim.sim.driver import RunOptions

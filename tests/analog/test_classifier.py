@@ -15,6 +15,7 @@ from spicecim.analog.accuracy import Nonideality
 from spicecim.analog.scoring import evaluate_accuracy
 from spicecim.cost.mapping import TileGeometry, map_model
 from spicecim.cost.schedule import DigitalAdder, Workload, model_cost, read_tables
+from spicecim.devices.readout import REF_BUFFER_FRACTION
 from spicecim.errors import SpecError
 from spicecim.models.fit import FitSettings, fit
 from spicecim.models.presets import init_mlp
@@ -86,14 +87,16 @@ def test_classified_on_the_crossbar_and_costed_per_layer(classifier, synthetic: 
     assert (fc0.row_tiles, fc0.col_tiles, fc0.input_phases) == (2, 8, 2)  # signed input x
     assert (fc1.row_tiles, fc1.col_tiles, fc1.input_phases) == (4, 1, 1)  # ReLU input
     # every column sampled once the slowest (8 ns) has settled, then k columns per ADC in k
-    # rounds of 1 ns: 8 columns per tile, all used, 4 columns per ADC
+    # rounds of 1 ns: 8 columns per tile, all used, 4 columns per ADC; each conversion with its
+    # reference buffer's share (REF_BUFFER_FRACTION of the conversion)
+    adc = 8 * PJ * (1 + REF_BUFFER_FRACTION)
     tile = {"serialized": (8 + 8) * NS, "fully_parallel": (8 + 1) * NS,
             "adc_shared": (8 + 4) * NS}
     for schedule, latency in tile.items():
         assert cost.layer("fc0", schedule).latency_s == pytest.approx(2 * latency)
         assert cost.layer("fc1", schedule).latency_s == pytest.approx(latency)
-        assert cost.layer("fc0", schedule).energy_j == pytest.approx(2 * 16 * (36 * FJ + 8 * PJ))
-        assert cost.layer("fc1", schedule).energy_j == pytest.approx(4 * (36 * FJ + 8 * PJ))
+        assert cost.layer("fc0", schedule).energy_j == pytest.approx(2 * 16 * (36 * FJ + adc))
+        assert cost.layer("fc1", schedule).energy_j == pytest.approx(4 * (36 * FJ + adc))
         assert cost.total(schedule).sample_latency_s == pytest.approx(3 * latency)
 
 

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from spicecim.analog.scoring import _output_error
 from spicecim.cli import cli, limits
-from spicecim.cli.tables import layer_digits
 from spicecim.errors import SpecError
 from spicecim.models.presets import preset_mlp
+from spicecim.report.text import layer_digits
 from spicecim.store import schema
 from spicecim.store.hdf5 import RunWriter
 
