@@ -28,7 +28,7 @@ from spicecim.sim import column
 from spicecim.sim.batched import array
 from spicecim.sim.batched.engine import simulate_columns
 from spicecim.sim.driver import sim_options
-from spicecim.sim.sweep import DEFAULT_DRIVE, DRIVES, row_drives
+from spicecim.sim.sweep import BEST_COLUMN_DRIVE, DRIVES, row_drives
 
 
 def _tile(n: int, seed: int) -> Tile:
@@ -80,7 +80,7 @@ def _error(tile: Tile, mode: str, runs: list[column.ColumnRun], lat_arr: np.ndar
 def decomposition(n: int, seed: int, finer: int, others: list[str]) -> None:
     tile = _tile(n, seed)
     options = sim_options(tile)
-    runs, drive_s, columns_s = _columns(tile, DEFAULT_DRIVE)
+    runs, drive_s, columns_s = _columns(tile, BEST_COLUMN_DRIVE)
     stop = max(r.stop_s for r in runs)
     step = min(r.max_step_s for r in runs)
     start = time.perf_counter()
@@ -90,7 +90,7 @@ def decomposition(n: int, seed: int, finer: int, others: list[str]) -> None:
     full = array.simulate_array(tile, options, stop_s=stop, max_step_s=step)
     array_s = time.perf_counter() - start
     lat_arr, v_arr = _array_figures(tile, full)
-    _error(tile, DEFAULT_DRIVE, runs, lat_arr, v_arr)
+    _error(tile, BEST_COLUMN_DRIVE, runs, lat_arr, v_arr)
     print(f"  wall: columns {columns_s:.1f} s (+ drive solve {drive_s:.1f} s), full array "
           f"{array_s:.1f} s ({len(full.time_s)} points, + compilation {compile_s:.1f} s)")
     for mode in others:
@@ -136,7 +136,7 @@ def main() -> None:
         against_ngspice(args.check, args.seed)
     for n in args.sizes:
         decomposition(n, args.seed, args.finer,
-                      [d for d in args.drives if d != DEFAULT_DRIVE])
+                      [d for d in args.drives if d != BEST_COLUMN_DRIVE])
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from spicecim.sim.executors import Cluster, open_pool
 from spicecim.sim.ngspice import NgspiceSession
 from spicecim.sim.scales import SimOptions
 from spicecim.sim.sweep import (
-    DEFAULT_DRIVE,
+    BEST_COLUMN_DRIVE,
     DEFAULT_ENGINE,
     DRIVES,
     ENGINES,
@@ -376,7 +376,7 @@ def _spot_check(tiles: Sequence[TileJob], tables: Mapping[str, Table],
         table = {k: tables[t.name][k] for k in ("column", "status", "latency_s", "v_final_v",
                                                 *map(schema.energy_field, schema.ENERGY_PARTS))}
         chosen.append((t.name, t.tile,
-                       row_drives(t.tile, DEFAULT_DRIVE if drive == "array" else drive), table))
+                       row_drives(t.tile, BEST_COLUMN_DRIVE if drive == "array" else drive), table))
     return spot_check(chosen, options_of, options.check_columns, options.threshold_fraction,
                       array=drive == "array")
 

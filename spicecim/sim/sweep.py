@@ -32,11 +32,11 @@ COLUMN_DRIVES = ("coupled", "solver", "isolated")
 (:func:`solve_drives`)."""
 DRIVES = ("array", *COLUMN_DRIVES)
 """Every drive: ``array`` is no decomposition, the whole tile one circuit (batched engine)."""
-DEFAULT_DRIVE = "coupled"
+BEST_COLUMN_DRIVE = "coupled"
 """The decomposition whose columns agree best with the full-array transient
 (tests/sim/test_column.py: 32x32 latencies within 1.5 %, 64x64 within 3.8 %; solver 2.9 % and
 9.2 %); the ngspice engine's default."""
-ENGINE_DRIVES = {"ngspice": DEFAULT_DRIVE, "batched": "array"}
+ENGINE_DRIVES = {"ngspice": BEST_COLUMN_DRIVE, "batched": "array"}
 """Each engine's default drive. The batched engine solves the whole tile at about the columns'
 cost, and the coupled decomposition is 7.1 % off the full array in median latency at 256x256
 (15.3 % at worst; README, "The full array as one circuit"). ngspice's full array is out of
@@ -95,7 +95,7 @@ def choose_drive(drive: str | None, engine: str, tile: Tile) -> str:
     reason = unsupported_array(tile)
     if drive is None:
         drive = ENGINE_DRIVES[engine]
-        return DEFAULT_DRIVE if drive == "array" and reason is not None else drive
+        return BEST_COLUMN_DRIVE if drive == "array" and reason is not None else drive
     if drive == "array":
         check(engine == "batched", "drive", drive, f"a column drive {COLUMN_DRIVES} on ngspice "
               "(its full array reports no column's energy and takes ~40 h at 128x128); the "
@@ -120,7 +120,7 @@ def simulate_array_task(task: ArrayTask) -> list[ColumnRun]:
         runs = array_column_runs(task.tile, task.options)
         return [runs[j] for j in task.columns]
     except SimulationError as exc:
-        drives = row_drives(task.tile, DEFAULT_DRIVE)
+        drives = row_drives(task.tile, BEST_COLUMN_DRIVE)
         runs = _batched([(task.tile, j, drives[j]) for j in task.columns], task.options,
                         task.unconvergeable)
         why = f"full array failed ({exc}): coupled decomposition"

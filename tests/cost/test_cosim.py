@@ -65,14 +65,13 @@ def _by_hand(mlp: Mlp, x: np.ndarray, samples: int, folder: Path) -> dict[str, l
         w = np.asarray(dense.weight, float)
         g[:w.shape[0], :2 * w.shape[1]] = target_conductances(WEIGHTS, w, np.max(np.abs(w)),
                                                               WEIGHTS.bits)
-        spec = SPEC  # the readout sized for the tile's worst case, as the co-simulation does
         per_sample = []
         for s in range(samples):
             total: dict[str, float] = {}
             for p, xp in enumerate(phases):
                 rows = np.zeros(ROWS)
                 rows[:w.shape[0]] = xp[s]
-                tile = specs.Tile(spec, g, rows, WEIGHTS)
+                tile = specs.Tile(SPEC, g, rows, WEIGHTS)
                 summary = driver.simulate(tile, folder / f"{dense.name}.{s}.{p}.h5",
                                           options=OPTIONS)
                 with summary.open() as run:
@@ -259,21 +258,20 @@ def test_a_sliced_copied_row_grouped_layer_equals_its_tiles_through_the_single_t
                         pol = 0 if u_w[4 * r + i, o] > 0 else 1
                         g[2 * i:2 * i + 2, 4 * o + 2 * k + pol] += digit * step
             driven = np.repeat(xp[0, 4 * r:4 * r + 4], 2)
-            sized = spec  # the readout sized for the tile's worst case
             total = None
             for start in (0, 4):
                 rows = np.zeros(8)
                 rows[start:start + 4] = driven[start:start + 4]
-                tile = specs.Tile(sized, g, rows, WEIGHTS)
+                tile = specs.Tile(spec, g, rows, WEIGHTS)
                 alone = driver.simulate(tile, tmp_path / f"{len(per_phase)}{r}{start}.h5",
                                         options=OPTIONS)
                 with alone.open() as run:
                     figures = run.column_figures(driver.TILE)
                 extra = periphery(tile)
                 got = np.array([[float(getattr(s, f)) for f in FIGURES] for s in schedule_layer(
-                    figures, sized.readout.adc, OPTIONS.adc_share, rows=2,
-                    dac_e_conv_j=sized.driver.conversion_energy_j,
-                    sh_e_clock_j=sized.readout.sample_hold.clock_energy_j,
+                    figures, spec.readout.adc, OPTIONS.adc_share, rows=2,
+                    dac_e_conv_j=spec.driver.conversion_energy_j,
+                    sh_e_clock_j=spec.readout.sample_hold.clock_energy_j,
                     row_bias_w=extra["row_bias_w"], wordline_e_j=extra["wordline_e_j"])])
                 total = got if total is None else total + got
             arrays.append(total)

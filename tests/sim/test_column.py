@@ -35,7 +35,7 @@ from spicecim.sim import column as sim
 from spicecim.sim import sweep
 from spicecim.sim.driver import sim_options
 from spicecim.sim.ngspice import NgspiceSession
-from spicecim.sim.sweep import DEFAULT_DRIVE
+from spicecim.sim.sweep import BEST_COLUMN_DRIVE
 
 ADC = devices.AdcModel(bits=8, t_conv_s=1e-9, e_conv_j=1e-12)
 MAPPING = WeightMapping("differential", 5e-6, 40e-6, 4)  # inside both HfOx models' ranges
@@ -218,7 +218,7 @@ def test_columns_agree_with_the_full_array_transient(n: int) -> None:
     2 % at 32x32 and 5 % at 64x64 (measured: 1.5 % and 3.8 % at most, 0.5 % and 1.2 % median;
     README "Column by column"), and no other drive closer."""
     errors = _against_the_array(_tile(n))
-    v_err, lat_err = errors[DEFAULT_DRIVE]
+    v_err, lat_err = errors[BEST_COLUMN_DRIVE]
     assert v_err < 5e-5  # 3.1e-5 with the two-stage default: 0.008 LSB
     assert lat_err < {32: 0.02, 64: 0.05}[n]
     assert v_err <= min(e[0] for e in errors.values()) * (1 + 1e-9)
@@ -237,7 +237,7 @@ def test_latencies_do_not_move_when_the_maximum_step_shrinks_tenfold(which: str)
         tile = _tile(32, seed=2,
                      wire=dataclasses.replace(base.wire, c_row_f=0.88e-15, c_col_f=0.88e-15),
                      driver=dataclasses.replace(base.driver, rise_s=2e-12))
-    drives = sweep.row_drives(tile, DEFAULT_DRIVE)
+    drives = sweep.row_drives(tile, BEST_COLUMN_DRIVE)
     columns = range(3)
     lat = {}
     for scale in (1.0, 0.1):
@@ -254,7 +254,7 @@ def test_energy_is_within_0p2_percent_of_a_fine_runs_independent_integral() -> N
     """Every source group's energy over the activation window, from the default run (Simpson on
     its own points), against the trapezoidal integral of a run at a tenth of the step."""
     tile = _tile(16, seed=4)
-    drives = sweep.row_drives(tile, DEFAULT_DRIVE)
+    drives = sweep.row_drives(tile, BEST_COLUMN_DRIVE)
     for j in (0, 7):
         run = sim.simulate_column(tile, j, drives[j], _options(tile))
         fine = sim.simulate_column(tile, j, drives[j], _options(tile, max_step_scale=0.1))
@@ -396,7 +396,7 @@ def test_inputs_on_one_loaded_column_are_each_what_a_fresh_load_gives_in_any_ord
     base = _tile(16)
     rng = np.random.default_rng(2)
     tiles = [dataclasses.replace(base, x_in=rng.uniform(0, 1, 16)) for _ in range(3)]
-    drives = [sweep.row_drives(t, DEFAULT_DRIVE) for t in tiles]
+    drives = [sweep.row_drives(t, BEST_COLUMN_DRIVE) for t in tiles]
     options = _options(tiles[0])
     session = NgspiceSession()
     j = 5
