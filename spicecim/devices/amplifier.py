@@ -14,16 +14,27 @@ moves with the load as a two-stage amplifier's does. The input-referred noise de
 resistor ``rn = S_v / (4 k T)`` in series with the non-inverting input. The supply delivers
 ``iq = i_tail + i2`` rail to rail and the output current from the rail it flows from.
 
-**Sizing** (:func:`design`, from the load and the accuracy, never from a latency): the output
-stage's bias ``i2`` is the full-scale current it sinks through the feedback (``i2 = i_fs``: it
-stays in class A over the whole range); ``gm2 = (gm/Id)_out i2``; the Miller capacitor takes
-``noise_share`` of the sampled noise budget ``(LSB/2)^2``: the amplifier's output noise
-``S_v n^2 (pi/2) f_c = (8/3) k T n / Cc`` at noise gain ``n`` and crossover ``f_c = gbw / n``;
-the crossover is the highest at which the non-dominant pole ``1 / (2 pi (rout + r_switch) C_s)``
-and the Miller zero ``gm2 / (2 pi Cc)`` leave ``phase_margin_deg``, and at most a tenth of the
-zero; ``gbw = n f_c``, ``gm1 = 2 pi gbw Cc``, ``i_tail = 2 gm1 / (gm/Id)_in``. The DC gain is
-the model file's; :attr:`AmpLoad` reports the gain error ``n / a0`` in LSB
-(:func:`gain_error_lsb`).
+**Sizing** (:func:`design`, from the load and the accuracy it must reach in the time the
+schedule gives it, never from a latency): the Miller capacitor takes ``noise_share`` of the
+sampled noise budget ``(LSB/2)^2``: the amplifier's output noise
+``S_v n^2 (pi/2) f_c = (8/3) k T n / Cc`` at noise gain ``n`` and crossover ``f_c``. The output
+stage's bias ``i2`` is at least the full-scale current it sinks through the feedback
+(``i2 = i_fs``: class A over the whole range; *the load*); ``gm2 = (gm/Id)_out i2``, ``rout =
+1 / gm2``. Its crossover can reach ``f_top``, the highest at which the non-dominant pole
+``p2 = 1 / (2 pi (rout + r_switch) C_s)`` and the Miller zero ``gm2 / (2 pi Cc)`` leave
+``phase_margin_deg``, at most a tenth of the zero and at most critical damping of the closed
+loop (:func:`closed_loop`; above it the step rings and reaches half an LSB no sooner). A
+full-scale step must settle to half an LSB (``2^-(bits+1)`` of it) within the load's window
+``t_settle_s`` (*the settling*; :func:`settle_time_s` of :func:`closed_loop`) at a crossover
+no higher than the noise allows (:func:`noise_crossover_hz`): where ``f_top`` at ``i2 = i_fs``
+is too slow, ``i2`` is raised until it is not. Where no bias is enough (the switch's own
+``r_switch C_s``, or the noise, is too slow), ``i2`` is raised only as far as the noise's
+crossover, and the readout says the window is out of reach. The crossover is then the least
+that settles in the window (``f_top`` without a window), ``gbw = n f_c / d`` with ``d`` the
+output resistance's divider against the feedback at DC, ``gm1 = 2 pi gbw Cc``, ``i_tail =
+2 gm1 / (gm/Id)_in``, and at least ``Cc V_fs 2 pi f_c`` so that the step's steepest slope does
+not slew. The DC gain is the model file's; :attr:`AmpLoad` reports the gain error ``n / a0`` in
+LSB (:func:`gain_error_lsb`).
 
 **Phase margin** (:func:`phase_margin_deg`): from the loop gain of the sized amplifier in its
 circuit: ``T(s) = a0 (1 - s/z) / (1 + s a0 / (2 pi gbw)) H(s)`` with ``H`` the output resistance
@@ -44,6 +55,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from spicecim.devices.library import ASSIGN, PARAMS_LINE, header_value, read_lib, source_of
+from spicecim.devices.settling import closed_loop, settle_time_s
 from spicecim.errors import SpecError, check
 from spicecim.units import param
 
@@ -249,7 +261,8 @@ class AmpLoad:
     """What the amplifier drives and must reach. ``i_fs_a``: the full-scale output current;
     ``r_f_ohm`` (``inf`` for none) and ``c_f_f``: the feedback to the inverting input;
     ``g_in_s`` and ``c_in_f``: the column at the inverting input; ``r_switch_ohm`` and
-    ``c_s_f``: the sample-and-hold it charges; ``half_lsb_v``: half the ADC's LSB."""
+    ``c_s_f``: the sample-and-hold it charges; ``half_lsb_v``: half the ADC's LSB;
+    ``t_settle_s``: the time a full-scale step has to settle to half an LSB (``inf``: none)."""
 
     i_fs_a: float
     r_f_ohm: float
@@ -260,6 +273,16 @@ class AmpLoad:
     c_s_f: float
     half_lsb_v: float
     bits: int
+    t_settle_s: float = math.inf
+
+    def __post_init__(self) -> None:
+        check(self.t_settle_s > 0, "t_settle_s", self.t_settle_s,
+              "a settling window > 0 s (inf: none)")
+
+    @property
+    def full_scale_v(self) -> float:
+        """The output step from zero to full scale: ``2^(bits+1)`` half LSBs."""
+        return self.half_lsb_v * 2.0 ** (self.bits + 1)
 
     @property
     def noise_gain(self) -> float:
@@ -275,19 +298,25 @@ def design(amp: OpAmp, load: AmpLoad) -> OpAmp:
         return amp
     kt = BOLTZMANN_J_PER_K * ROOM_TEMPERATURE_K
     n = load.noise_gain
-    i_out = amp.i_out_a if amp.i_out_a is not None else load.i_fs_a
-    gm2 = amp.gm_id_out_per_v * i_out
-    r_out = amp.r_out_ohm if amp.r_out_ohm is not None else 1.0 / gm2
     c_c = (amp.c_c_f if amp.c_c_f is not None
            else (8.0 / 3.0) * kt * n / (amp.noise_share * load.half_lsb_v**2))
+    i_out = amp.i_out_a if amp.i_out_a is not None else _settling_bias_a(amp, load, c_c)
+    gm2 = amp.gm_id_out_per_v * i_out
+    r_out = amp.r_out_ohm if amp.r_out_ohm is not None else 1.0 / gm2
     if amp.gbw_hz is None:
-        p2 = 1.0 / (2 * math.pi * (r_out + load.r_switch_ohm) * load.c_s_f)
-        z = gm2 / (2 * math.pi * c_c)
-        gbw = n * min(_crossover_hz(p2, z, amp.phase_margin_deg), z / ZERO_RATIO)
+        p2, f_top = _stage(amp, load, c_c, r_out, gm2)
+        f_c = min(f_top, noise_crossover_hz(load, amp.noise_share))
+        if math.isfinite(load.t_settle_s) and _loop_settle_s(f_c, r_out, load) < \
+                load.t_settle_s:
+            f_c = brentq(lambda f: _loop_settle_s(f, r_out, load) - load.t_settle_s,
+                         f_c * 1e-9, f_c, xtol=f_c * 1e-9)
+        gbw = n * f_c / _divider(load, r_out)
     else:
+        f_c = amp.gbw_hz / n * _divider(load, r_out)
         gbw = amp.gbw_hz
     gm1 = 2 * math.pi * gbw * c_c
-    i_tail = amp.i_tail_a if amp.i_tail_a is not None else 2 * gm1 / amp.gm_id_in_per_v
+    i_tail = (amp.i_tail_a if amp.i_tail_a is not None
+              else max(2 * gm1 / amp.gm_id_in_per_v, c_c * load.full_scale_v * 2 * math.pi * f_c))
     return dataclasses.replace(
         amp, gbw_hz=gbw,
         r_out_ohm=r_out, c_c_f=c_c, i_tail_a=i_tail, i_out_a=i_out,
@@ -295,6 +324,86 @@ def design(amp: OpAmp, load: AmpLoad) -> OpAmp:
         slew_v_per_s=amp.slew_v_per_s if amp.slew_v_per_s is not None else i_tail / c_c,
         noise_v2_per_hz=(amp.noise_v2_per_hz if amp.noise_v2_per_hz is not None
                          else (32.0 / 3.0) * kt / gm1))
+
+
+SETTLING_BIAS_LIMIT = 1e4
+"""How far above the load's current the settling may raise the output stage before the
+window counts as out of reach (``r_out`` is then ``1e-4`` of what the load set: the switch's
+own ``r_on C_s`` is what remains)."""
+
+
+def _divider(load: AmpLoad, r_out: float) -> float:
+    """``d``: the output resistance against the feedback path at DC (``R_f`` in series with
+    the column's ``1 / G``; an integrator's feedback carries no DC current: 1)."""
+    if not math.isfinite(load.r_f_ohm) or load.g_in_s == 0:
+        return 1.0
+    return 1.0 / (1.0 + r_out / (load.r_f_ohm + 1.0 / load.g_in_s))
+
+
+def _stage(amp: OpAmp, load: AmpLoad, c_c: float, r_out: float, gm2: float
+           ) -> tuple[float, float]:
+    """The non-dominant pole ``p2`` of an output stage and ``f_top``, the highest crossover it
+    allows (module docstring): the phase margin's, a tenth of the Miller zero's, and the
+    closed loop's critical damping (:func:`closed_loop`: ``b1^2 = 4 b2``, the lower root)."""
+    p2 = 1.0 / (2 * math.pi * (r_out + load.r_switch_ohm) * load.c_s_f)
+    z = gm2 / (2 * math.pi * c_c)
+    # b1^2 = 4 b2 in x = 1 / w_u: x^2 + (2 t_z - 4 t_p) x + t_z^2 = 0
+    t_z, t_p = (load.r_switch_ohm * load.c_s_f,
+                closed_loop(1 / (2 * math.pi), r_out, load)[1])
+    disc = (2 * t_z - 4 * t_p) ** 2 - 4 * t_z * t_z
+    f_crit = (math.inf if disc < 0
+              else 1 / (2 * math.pi * 0.5 * (4 * t_p - 2 * t_z + math.sqrt(disc))))
+    return p2, min(_crossover_hz(p2, z, amp.phase_margin_deg), z / ZERO_RATIO, f_crit)
+
+
+def _settling_bias_a(amp: OpAmp, load: AmpLoad, c_c: float) -> float:
+    """The least output-stage bias that meets both the load (``i_fs``) and the settling window
+    at a crossover the noise allows (:func:`noise_crossover_hz`). Where no bias settles in the
+    window, the least that reaches the noise's crossover (none above the load's where the
+    switch's own pole is what is too slow)."""
+    f_noise = noise_crossover_hz(load, amp.noise_share)
+
+    def reach(i_out: float) -> float:
+        gm2 = amp.gm_id_out_per_v * i_out
+        return _stage(amp, load, c_c, 1.0 / gm2, gm2)[1]
+
+    def spare_s(i_out: float) -> float:
+        f_c = min(reach(i_out), f_noise)
+        return load.t_settle_s - _loop_settle_s(f_c, 1.0 / (amp.gm_id_out_per_v * i_out), load)
+
+    if not math.isfinite(load.t_settle_s) or spare_s(load.i_fs_a) >= 0:
+        return load.i_fs_a
+    top = load.i_fs_a * SETTLING_BIAS_LIMIT
+    if spare_s(top) >= 0:
+        return float(brentq(spare_s, load.i_fs_a, top, xtol=load.i_fs_a * 1e-9, rtol=1e-10))
+    if reach(load.i_fs_a) < f_noise < reach(top):
+        return float(brentq(lambda i: reach(i) - f_noise, load.i_fs_a, top,
+                            xtol=load.i_fs_a * 1e-9, rtol=1e-10))
+    return load.i_fs_a
+
+
+def noise_crossover_hz(load: AmpLoad, noise_share: float = 0.5) -> float:
+    """The highest crossover at which the feedback resistor's and the cells' thermal noise,
+    ``4 k T (R_f + G R_f^2) (pi/2) f_c`` (:func:`sampled_noise_v2`, the switch's pole left
+    out), fit in what the amplifier's ``noise_share`` and the capacitor's ``k T / C_s`` leave
+    of ``(LSB/2)^2`` (``inf`` for an integrator, none where nothing is left)."""
+    kt = BOLTZMANN_J_PER_K * ROOM_TEMPERATURE_K
+    if not math.isfinite(load.r_f_ohm):
+        return math.inf
+    left = (1 - noise_share) * load.half_lsb_v**2 - kt / load.c_s_f
+    density = 4 * kt * (load.r_f_ohm + load.g_in_s * load.r_f_ohm**2)
+    return left / (density * 0.5 * math.pi) if left > 0 and density > 0 else math.inf
+
+
+def _loop_settle_s(f_u_hz: float, r_out_ohm: float, load: AmpLoad) -> float:
+    return settle_time_s(*closed_loop(f_u_hz, r_out_ohm, load), load.bits)
+
+
+def loop_settle_s(amp: OpAmp, load: AmpLoad) -> float:
+    """:func:`settle_time_s` of the sized amplifier in its load (:func:`closed_loop`)."""
+    assert amp.gbw_hz is not None and amp.r_out_ohm is not None
+    return _loop_settle_s(amp.gbw_hz * _divider(load, amp.r_out_ohm) / load.noise_gain,
+                          amp.r_out_ohm, load)
 
 
 def gain_error_lsb(amp: OpAmp, load: AmpLoad) -> float:

@@ -46,6 +46,7 @@ from spicecim.devices.amplifier import (
     OpAmp,
     design,
     gain_error_lsb,
+    loop_settle_s,
     phase_margin_deg,
     sampled_noise_v2,
 )
@@ -55,7 +56,8 @@ from spicecim.units import param
 
 FRONT_ENDS = ("tia", "integrator", "passive")
 AMP_FIGURES = ("amp_i_q_a", "amp_i_out_a", "amp_gbw_hz", "amp_a0", "amp_gain_error_lsb",
-               "amp_r_out_ohm", "amp_slew_v_per_s", "amp_phase_margin_deg")
+               "amp_r_out_ohm", "amp_slew_v_per_s", "amp_phase_margin_deg", "amp_settle_s",
+               "amp_settle_window_s")
 """The sized amplifier's figures (:meth:`SizedReadout.amp_figures`)."""
 
 
@@ -141,6 +143,15 @@ class AdcModel:
         return self.ref_fraction * self.e_conv_j
 
 
+SETTLE_CONVERSIONS = 8
+"""The conversions a read's front end settles in: with a sample-and-hold, the array's next read
+settles while the ADC converts this read's held columns, so a read may take as long as the
+conversions of the columns one ADC serves (ISAAC pipelines a 100 ns crossbar read with its ADC
+converting the 128 columns it serves at 1.28 GS/s in that time; Shafiee et al., ISCA 2016;
+docs/sources.md section 4b). 8: the ADC-shared schedule's default columns per ADC
+(``RunOptions.adc_share``); a fully parallel read (1) is out of the default switch's reach."""
+
+
 @dataclass(frozen=True, slots=True)
 class Readout:
     """A column's readout: front end, sample-and-hold and ADC (see the module docstring).
@@ -174,6 +185,7 @@ class Readout:
     full_scale_fraction: float = 0.1
     full_scale_v: float | None = None
     i_range_a: float | None = None
+    settle_conversions: int = SETTLE_CONVERSIONS
 
     def __post_init__(self) -> None:
         check(self.front_end in FRONT_ENDS, "front_end", self.front_end, f"one of {FRONT_ENDS}")
@@ -185,6 +197,15 @@ class Readout:
               "a finite capacitance > 0 F")
         check(math.isfinite(self.full_scale_fraction) and 0 < self.full_scale_fraction < 1,
               "full_scale_fraction", self.full_scale_fraction, "a fraction in (0, 1)")
+        check(isinstance(self.settle_conversions, int) and self.settle_conversions >= 1,
+              "settle_conversions", self.settle_conversions, "an integer >= 1")
+
+    @property
+    def t_settle_s(self) -> float:
+        """The window the front end has to settle a full-scale step to half an LSB:
+        ``settle_conversions`` conversion periods of the ADC (``inf`` for an ADC that takes no
+        time)."""
+        return self.settle_conversions * self.adc.t_conv_s or math.inf
 
     def pinned(self, sized: SizedReadout) -> Readout:
         """This readout with every automatic value fixed at ``sized``'s: the same circuit and
@@ -322,7 +343,30 @@ class SizedReadout:
                 "amp_r_out_ohm": float(amp.r_out_ohm or 0.0),
                 "amp_slew_v_per_s": float(amp.slew_v_per_s or 0.0),
                 "amp_phase_margin_deg": self.phase_margin_deg,
+                "amp_settle_s": loop_settle_s(amp, self.load),
+                "amp_settle_window_s": self.load.t_settle_s,
                 "snr_db": self.snr_db, "enob": self.enob}
+
+    @property
+    def bias_set_by(self) -> str:
+        """:func:`bias_cause` of the sized amplifier ('' without an amplifier)."""
+        if self.load is None:
+            return ""
+        f = self.amp_figures()
+        return bias_cause(f["amp_i_out_a"], self.load.i_fs_a, f["amp_settle_s"],
+                          f["amp_settle_window_s"])
+
+
+def bias_cause(i_out_a: float, i_load_a: float, settle_s: float, window_s: float) -> str:
+    """What set an amplifier's output-stage bias ``i_out_a``: ``load`` (the full-scale current
+    ``i_load_a``) or ``settling`` (the window needed more); where it settles in ``settle_s``,
+    beyond the window ``window_s``, the window is out of reach: of the noise (the bias was
+    raised to the crossover the noise allows) or of the switch's own pole (the load's)."""
+    raised = i_out_a > i_load_a * (1 + 1e-9)
+    if settle_s > window_s * (1 + 1e-6):
+        return ("settling to the noise's bandwidth (window out of reach)" if raised
+                else "load (window out of reach)")
+    return "settling" if raised else "load"
 
 
 def kt_capacitance_f(full_scale_v: float, bits: int, margin: float,
@@ -364,7 +408,7 @@ def size(readout: Readout, i_fs_a: float, v_read_v: float, rise_s: float,
                    c_f_f=0.0 if r_f is not None else readout.c_int_f,
                    g_in_s=i_fs_a / v_read_v, c_in_f=c_column_f, r_switch_ohm=sh.r_on_ohm,
                    c_s_f=c_s, half_lsb_v=0.5 * full_scale / (1 << readout.adc.bits),
-                   bits=readout.adc.bits)
+                   bits=readout.adc.bits, t_settle_s=readout.t_settle_s)
     amp = design(readout.opamp, load)
     noise = sampled_noise_v2(amp, load, t_int)
     return SizedReadout(dataclasses.replace(readout, opamp=amp), i_fs_a, r_f, t_int, r_sense,

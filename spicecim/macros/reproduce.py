@@ -85,8 +85,10 @@ def macro_tile(macro: MacroDescription, columns: int = SIM_COLUMNS, seed: int = 
         driver=dataclasses.replace(base.driver, v_full_v=macro.v_read_v.number,
                                    dac_bits=macro.input_bits_per_cycle,
                                    v_rail_v=macro.v_rail_v.number),
+        # the front end settles in the conversions of the columns its ADC serves
         readout=dataclasses.replace(base.readout, front_end=str(macro.front_end.value),
-                                    adc=adc))
+                                    adc=adc,
+                                    settle_conversions=int(macro.columns_per_adc.number)))
     rng = np.random.default_rng(seed)
     g = rng.uniform(macro.g_min_s.number, macro.g_max_s.number, (rows, columns))
     return Tile(spec, g, rng.uniform(0.0, 1.0, rows))

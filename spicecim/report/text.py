@@ -13,6 +13,7 @@ import numpy as np
 
 from spicecim.cost import cosim
 from spicecim.cost.schedule import DEFAULT_POLICY, stored_float
+from spicecim.devices.readout import bias_cause
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown, tops_per_w
 from spicecim.store import kinds, runs, schema
 from spicecim.store.hdf5 import Run, open_run
@@ -142,7 +143,12 @@ def _readout_line(run: Run, tile: str) -> str:
                      f"(amplifier, feedback, cells, switch): SNR {value('snr_db'):.1f} dB, "
                      f"{value('enob'):.2f} effective bits")
     if "amp_i_q_a" in a and math.isfinite(value("amp_i_q_a")):
-        lines.append(f"{tile}: amplifier sized for its load: bias {num('amp_i_q_a', 'A')} per "
+        cause = bias_cause(value("amp_i_out_a"), value("adc_range_a"), value("amp_settle_s"),
+                           value("amp_settle_window_s"))
+        lines.append(f"{tile}: amplifier sized for its load and a {num('amp_settle_window_s', 's')}"
+                     f" settling window: a full-scale step settles to half an LSB in "
+                     f"{num('amp_settle_s', 's')} (closed form); bias set by the {cause}")
+        lines.append(f"{tile}: amplifier: bias {num('amp_i_q_a', 'A')} per "
                      f"column (output stage {num('amp_i_out_a', 'A')}), GBW "
                      f"{num('amp_gbw_hz', 'Hz')}, phase margin "
                      f"{value('amp_phase_margin_deg'):.1f} deg, output resistance "

@@ -240,6 +240,8 @@ class TileAttrs:
     amp_r_out_ohm: float = _attr("ohm")
     amp_slew_v_per_s: float = _attr("V/s")
     amp_phase_margin_deg: float = _attr("deg")
+    amp_settle_s: float = _attr("s")  # a full-scale step to half an LSB, closed form
+    amp_settle_window_s: float = _attr("s")  # the time the schedule gives it
     snr_db: float = _attr("dB")
     enob: float = _attr("1")
     adc_area_m2: float = _attr("m^2")  # one ADC's (0: unknown)
