@@ -293,8 +293,8 @@ def range_use(layers: Mapping[str, ProgrammedLayer]) -> tuple[tuple[str, float],
     """Per layer, the fraction of the worst-case full scale (every input at full scale, no IR
     drop: the readout's sizing without a calibrated range) that the calibrated ADC range
     takes, the largest over the layer's tiles: how much of that full scale the workload
-    uses. :func:`spicecim.solve.with_calibrated_range` sizes a tile's front end for this range;
-    the co-simulation does not yet (README, "One ADC range")."""
+    uses. :func:`spicecim.solve.with_calibrated_range` sizes a tile's front end for this range,
+    as the co-simulation does for each of its tiles (README, "One ADC range")."""
     return tuple((name, max((t.adc_full_a / t.sized_full_a for t in layer.tiles
                              if t.sized_full_a > 0), default=math.nan))
                  for name, layer in layers.items())

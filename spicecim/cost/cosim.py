@@ -56,6 +56,7 @@ from spicecim.netlist.spec import CrossbarSpec, Tile
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.sim.driver import LayerJob, RunOptions, RunSummary, TileJob, check_encoding, run_job
 from spicecim.sim.executors import Cluster
+from spicecim.solve import calibration_drive, with_calibrated_range
 from spicecim.store import schema
 from spicecim.store.runs import Run
 
@@ -247,17 +248,28 @@ def _row_groups(rows: int, rows_per_read: int | None) -> list[tuple[int, int]]:
     return [(start, min(start + rows_per_read, rows)) for start in range(0, rows, rows_per_read)]
 
 
+def calibrated_spec(plan: Plan, tile: _Tile, u: np.ndarray) -> CrossbarSpec:
+    """The plan's spec with ``tile``'s front end sized for the ADC range the accuracy pass
+    calibrates on it (:func:`~spicecim.solve.with_calibrated_range`): the calibration batch's
+    layer inputs ``u`` over the DAC scale, both phases, each input on its copies' rows, every
+    row at once (a row group's read is within it)."""
+    drive = np.repeat(calibration_drive(u[:, tile.rows], tile.layer.input_phases,
+                                        plan.spec.driver.v_full_v), plan.geometry.copies, axis=1)
+    return with_calibrated_range(plan.spec, tile.g_s, drive, tile.layer.column_counts[tile.col])
+
+
 def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
     """The run's tiles (every programmed tile under every sample, phase and row group, the
     rows outside the group at 0 V) and layers."""
     geometry, mapping = plan.geometry, plan.model_mapping
     seen = layer_inputs(plan.mlp, plan.inputs)
-    peaks = {name: float(np.max(np.abs(x))) or 1.0
-             for name, x in layer_inputs(plan.mlp, plan.calibration).items()}
+    calibration = layer_inputs(plan.mlp, plan.calibration)
+    peaks = {name: float(np.max(np.abs(x))) or 1.0 for name, x in calibration.items()}
     spec, k, copies = plan.spec, plan.samples, geometry.copies
     tiles: list[TileJob] = []
     reads: dict[str, list[_Read]] = {d.name: [] for d in plan.mlp.layers}
     for t in _programmed(plan):
+        tile_spec = calibrated_spec(plan, t, calibration[t.layer.name] / peaks[t.layer.name])
         u = seen[t.layer.name][:, t.rows] / peaks[t.layer.name]
         phases = [np.clip(u, 0.0, 1.0)]
         if t.layer.input_phases == 2:
@@ -271,7 +283,7 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
                     rows[start:stop] = driven[s, start:stop]
                     read = _Read(t.group, s, p, None if geometry.rows_per_read is None else g,
                                  t.layer.column_counts[t.col], (stop - start) // copies)
-                    tiles.append(TileJob(read.name, Tile(spec, t.g_s, rows, plan.mapping),
+                    tiles.append(TileJob(read.name, Tile(tile_spec, t.g_s, rows, plan.mapping),
                                          t.group))
                     reads[t.layer.name].append(read)
     layers = [LayerJob(f"{name}.{stat}", tuple(r.name for r in members),

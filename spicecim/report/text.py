@@ -185,12 +185,38 @@ def render_model(run: Run, model: dict) -> str:
         where = f"{run.path}: layer {r['layer']!r}"
         cells = [si(stored_float(r, key, where), unit) for _, key, unit in _MODEL_FIGURES]
         lines.append(f"  {r['layer']:<12}{r['schedule']:<15}" + "".join(f"{c:>11}" for c in cells))
+    lines += _range_lines(run)
     failed = [(tile, j, s) for tile in run.tiles() for j, s, _ in run.failures(tile)]
     if failed:
         lines.append(f"{len(failed)} column(s) not ok: "
                      + ", ".join(f"{tile}:{j} ({s})" for tile, j, s in failed[:20])
                      + (" ..." if len(failed) > 20 else ""))
     return "\n".join(lines)
+
+
+def _range_lines(run: Run) -> list[str]:
+    """Per co-simulated layer, the range its tiles' ADCs are sized for over their worst case
+    (the range's use) and what that range asks of the amplifier."""
+    by_layer: dict[str, list[dict]] = {}
+    for tile in run.tiles():
+        by_layer.setdefault(tile.split(".")[0], []).append(run.tile_attrs(tile))
+    lines = ["ADC range per layer (each tile's front end sized for the range the accuracy pass "
+             "calibrates on it; use = that range over the tile's worst case):"]
+    for layer, attrs in by_layer.items():
+        def span(key: str, unit: str, a: list[dict] = attrs) -> str:
+            values = [float(x[key]) for x in a]
+            lo, hi = min(values), max(values)
+            return si(lo, unit) if lo == hi else f"{si(lo, unit)}-{si(hi, unit)}"
+
+        use = [float(a["adc_range_a"]) / float(a["i_fs_a"]) for a in attrs]
+        causes = sorted({bias_cause(float(a["amp_i_out_a"]), float(a["adc_range_a"]),
+                                    float(a["amp_settle_s"]), float(a["amp_settle_window_s"]))
+                         for a in attrs})
+        lines.append(f"  {layer:<12} use {min(use):.1%}-{max(use):.1%}; amplifier bias "
+                     f"{span('amp_i_q_a', 'A')} per column, settles in "
+                     f"{span('amp_settle_s', 's')} (window {span('amp_settle_window_s', 's')}); "
+                     f"bias set by {', '.join(causes)}")
+    return lines
 
 
 def render(run: Run) -> str:

@@ -5,11 +5,13 @@ activations; the evaluator refusing another model's co-simulation."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from spicecim.analog import accuracy as acc
 from spicecim.cost import cosim, inputs
 from spicecim.cost.mapping import TileGeometry, map_model
 from spicecim.cost.schedule import DigitalAdder
@@ -18,9 +20,11 @@ from spicecim.errors import ResultFileError, SpecError
 from spicecim.measure import periphery, schedule_layer
 from spicecim.models.mlp import Dense, Mlp
 from spicecim.netlist import spec as specs
+from spicecim.netlist.crossbar import Op, build_column
 from spicecim.netlist.weights import WeightMapping
 from spicecim.sim import driver
 from spicecim.sim.driver import RunOptions
+from spicecim.solve import calibration_drive, with_calibrated_range
 from spicecim.store.hdf5 import open_run
 
 ROWS = COLS = 16
@@ -60,18 +64,23 @@ def _by_hand(mlp: Mlp, x: np.ndarray, samples: int, folder: Path) -> dict[str, l
     for dense in mlp.layers:
         a = layer_inputs[dense.name]
         u = a[:samples] / np.max(np.abs(a))  # the calibration batch's peak sets the DAC scale
+        n_phases = 2 if dense.name == "fc0" else 1
         phases = [np.clip(u, 0, 1)] + ([np.clip(-u, 0, 1)] if dense.name == "fc0" else [])
         g = np.full((ROWS, COLS), WEIGHTS.g_min_s)
         w = np.asarray(dense.weight, float)
         g[:w.shape[0], :2 * w.shape[1]] = target_conductances(WEIGHTS, w, np.max(np.abs(w)),
                                                               WEIGHTS.bits)
+        # The front end sized for the ADC range the accuracy pass calibrates on this tile.
+        cal = cosim.layer_inputs(mlp, {"x": x})[dense.name]  # as the co-simulation computes it
+        spec = with_calibrated_range(SPEC, g, calibration_drive(
+            cal / np.max(np.abs(cal)), n_phases, SPEC.driver.v_full_v), 2 * w.shape[1])
         per_sample = []
         for s in range(samples):
             total: dict[str, float] = {}
             for p, xp in enumerate(phases):
                 rows = np.zeros(ROWS)
                 rows[:w.shape[0]] = xp[s]
-                tile = specs.Tile(SPEC, g, rows, WEIGHTS)
+                tile = specs.Tile(spec, g, rows, WEIGHTS)
                 summary = driver.simulate(tile, folder / f"{dense.name}.{s}.{p}.h5",
                                           options=OPTIONS)
                 with summary.open() as run:
@@ -90,6 +99,32 @@ def _by_hand(mlp: Mlp, x: np.ndarray, samples: int, folder: Path) -> dict[str, l
         out[dense.name] = [{f: np.mean([t[f"{i}.{f}"] for t in per_sample]) for f in FIGURES}
                            for i in range(len(schedules))]
     return out
+
+
+def test_each_tiles_adc_range_is_the_one_the_accuracy_pass_calibrates_on_it() -> None:
+    """The co-simulation's netlists read each tile through a front end sized for the ADC range
+    the accuracy pass calibrates on the same tile (its conductances, its layer's calibration
+    batch): the range current, the netlist's feedback resistor, and the range's use per
+    layer."""
+    x = np.random.default_rng(5).normal(0, 1, (32, 16)).astype(np.float32)
+    mlp = _mlp()
+    plan = _plan(mlp, x, 2)
+    tiles, _, mapping = cosim.jobs(plan)
+    settings = dataclasses.replace(acc.Nonideality.of(SPEC, WEIGHTS), variation=0.0,
+                                   read_noise=0.0)
+    layers = acc.program(mlp, mapping, SPEC, WEIGHTS, settings, {"x": x})
+    use = dict(acc.range_use(layers))
+    for job in tiles:
+        (tile,) = layers[job.name.split(".")[0]].tiles  # one tile a layer
+        sized = job.tile.readout
+        assert sized.i_range_a == pytest.approx(tile.adc_full_a, rel=1e-6, abs=0)
+        assert sized.i_range_a < sized.i_fs_a  # calibrated, not the worst case
+        assert sized.r_f_ohm == pytest.approx(sized.readout.opamp.v_swing_v / tile.adc_full_a,
+                                              rel=1e-6)
+        netlist = build_column(job.tile, 0, Op())
+        (r_f,) = re.findall(r"^Rf0\s+\S+\s+\S+\s+(\S+)", netlist, re.M)
+        assert float(r_f) == pytest.approx(sized.r_f_ohm, rel=1e-9)
+        assert 1 / sized.range_use == pytest.approx(use[job.name.split(".")[0]], rel=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +208,8 @@ def test_a_layer_of_zero_inputs_costs_what_the_circuit_draws_at_zero_input(
 
 def test_sparser_activations_cost_less_energy(tmp_path: Path) -> None:
     """The same one-layer model driven by dense inputs and by the same inputs with three in
-    four zeroed: the array's energy falls with the charge the rows deliver."""
+    four zeroed, on the same circuit (the ADC ranges calibrated on the dense batch): the
+    array's energy falls with the charge the rows deliver."""
     rng = np.random.default_rng(5)
     w = rng.normal(0, 0.5, (16, 8)).astype(np.float32)
     mlp = Mlp({"x": 16}, [Dense("fc0", ("x",), w, np.zeros(8, np.float32), "none")],
@@ -184,7 +220,8 @@ def test_sparser_activations_cost_less_energy(tmp_path: Path) -> None:
     sparse[:, 0] = 1.0
     energy = {}
     for name, x in (("dense", dense), ("sparse", sparse)):
-        plan = dataclasses.replace(_plan(mlp, x, 2), description=name)
+        plan = dataclasses.replace(_plan(mlp, x, 2), description=name,
+                                   calibration={"x": dense})
         summary = cosim.cosimulate(plan, tmp_path / f"{name}.h5", options=OPTIONS, workers=2)
         with summary.open() as run:
             energy[name] = run.layer("fc0.mean").rows()[0]
@@ -258,11 +295,17 @@ def test_a_sliced_copied_row_grouped_layer_equals_its_tiles_through_the_single_t
                         pol = 0 if u_w[4 * r + i, o] > 0 else 1
                         g[2 * i:2 * i + 2, 4 * o + 2 * k + pol] += digit * step
             driven = np.repeat(xp[0, 4 * r:4 * r + 4], 2)
+            # The front end sized for the range the accuracy pass calibrates on the row tile
+            # (all 16 samples, both phases, each input on its two copies' rows).
+            cal = cosim.layer_inputs(mlp, {"x": x})["fc0"]  # as the co-simulation computes it
+            sized = with_calibrated_range(spec, g, np.repeat(calibration_drive(
+                cal[:, 4 * r:4 * r + 4] / np.max(np.abs(cal)), 2, spec.driver.v_full_v), 2,
+                axis=1), 8)
             total = None
             for start in (0, 4):
                 rows = np.zeros(8)
                 rows[start:start + 4] = driven[start:start + 4]
-                tile = specs.Tile(spec, g, rows, WEIGHTS)
+                tile = specs.Tile(sized, g, rows, WEIGHTS)
                 alone = driver.simulate(tile, tmp_path / f"{len(per_phase)}{r}{start}.h5",
                                         options=OPTIONS)
                 with alone.open() as run:
