@@ -113,11 +113,13 @@ def synthetic_spec(rows: int = 8, cols: int = 8, t_conv_s: float = 1e-9,
 def write_synthetic(path: Path, spec: specs.CrossbarSpec, latency_s: Sequence[float],
                     energy_j: Sequence[float], *, adc_share: int = 4,
                     weights: WeightMapping = WEIGHTS, status: Sequence[str] | None = None,
-                    power_w: float = 0.0) -> Path:
+                    power_w: float = 0.0, row_bias_w: float = 0.0,
+                    wordline_e_j: float = 0.0) -> Path:
     """A run file whose tile has exactly these per-column latencies (and activation windows)
     and array energies (all of it in the rows' rail group, which a layer counts as its array
     energy; settled power ``power_w`` per column),
-    in the layout ``spicecim simulate`` writes."""
+    in the layout ``spicecim simulate`` writes; ``row_bias_w`` and ``wordline_e_j``: its
+    periphery per driven row."""
     config = schema.run_config(spec=spec.to_dict(), mapping=dataclasses.asdict(weights),
                                simulation={"adc_share": adc_share}, parameters={"seed": 0},
                                readout={}, data_digest="synthetic")
@@ -127,7 +129,8 @@ def write_synthetic(path: Path, spec: specs.CrossbarSpec, latency_s: Sequence[fl
     writer.add_tile(TILE, spec.cols, {"spec_digest": spec.digest(), "adc_bits": adc.bits,
                                       "adc_t_conv_s": adc.t_conv_s, "adc_e_conv_j": adc.e_conv_j,
                                       "dac_e_conv_j": spec.driver.e_conv_j,
-                                      "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j})
+                                      "sh_e_clock_j": spec.readout.sample_hold.clock_energy_j,
+                                      "row_bias_w": row_bias_w, "wordline_e_j": wordline_e_j})
     rows = {}
     for j in range(spec.cols):
         row: dict[str, object] = {"status": "ok" if status is None else status[j],

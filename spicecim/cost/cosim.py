@@ -413,9 +413,12 @@ def model_table(run: Run, policy: str = "hold") -> list[dict[str, object]]:
                         **{f"latency_{s}_s": stats[s][i]["latency_s"] for s in STATISTICS},
                         "energy_mean_j": row["energy_j"],
                         "energy_dac_mean_j": num("energy_dac_j"),
+                        "energy_rowbias_mean_j": num("energy_rowbias_j"),
                         "energy_array_mean_j": num("energy_array_j"),
+                        "energy_wordline_mean_j": num("energy_wordline_j"),
                         "energy_frontend_mean_j": num("energy_frontend_j") + num("energy_sh_j"),
                         "energy_adc_mean_j": row["energy_adc_j"],
+                        "energy_adcref_mean_j": num("energy_adcref_j"),
                         "energy_max_j": stats["max"][i]["energy_j"],
                         "energy_p95_j": stats["p95"][i]["energy_j"]})
     return out

@@ -92,6 +92,10 @@ class TileTable:
     dac_e_conv_j: float = 0.0
     sh_e_clock_j: float = 0.0
     failed: tuple[int, ...] = ()
+    # the periphery the run sized for the tile (spicecim.measure.periphery): each driven row's
+    # buffer bias at its rail and its word line per read
+    row_bias_w: float = 0.0
+    wordline_e_j: float = 0.0
     # False: a tile of a model's co-simulation (its own weights and activations), which
     # describes the tile's configuration but never stands in for a generic tile's figures.
     generic: bool = True
@@ -151,7 +155,9 @@ def read_tables(path: Path | str) -> list[TileTable]:
                 columns=run.column_figures(tile),
                 dac_e_conv_j=stored_float(attrs, "dac_e_conv_j", where),
                 sh_e_clock_j=stored_float(attrs, "sh_e_clock_j", where),
-                failed=tuple(int(j) for j in np.nonzero(t["status"] != "ok")[0])))
+                failed=tuple(int(j) for j in np.nonzero(t["status"] != "ok")[0]),
+                row_bias_w=stored_float(attrs, "row_bias_w", where),
+                wordline_e_j=stored_float(attrs, "wordline_e_j", where)))
     return out
 
 
@@ -183,7 +189,8 @@ def cosim_tile_table(path: Path | str) -> TileTable:
                          columns=run.column_figures(tile),
                          dac_e_conv_j=stored_float(attrs, "dac_e_conv_j", where),
                          sh_e_clock_j=stored_float(attrs, "sh_e_clock_j", where),
-                         generic=False)
+                         generic=False, row_bias_w=stored_float(attrs, "row_bias_w", where),
+                         wordline_e_j=stored_float(attrs, "wordline_e_j", where))
 
 
 def find_table(tables: Sequence[TileTable], spec: specs.CrossbarSpec,
@@ -217,12 +224,11 @@ def simulate_table(spec: specs.CrossbarSpec, weights: WeightMapping, directory: 
     return read_tables(summary.path)[0]
 
 
-def with_converter(table: TileTable, bits: int, t_conv_s: float, e_conv_j: float,
-                   source: str) -> TileTable:
-    """``table`` with its ADC's conversion time and energy replaced (another converter, e.g. an
-    ACAM's); the columns' latency and array energy stay."""
-    readout = dataclasses.replace(table.spec.readout, adc=devices.AdcModel(
-        bits=bits, t_conv_s=t_conv_s, e_conv_j=e_conv_j, source=source))
+def with_converter(table: TileTable, adc: devices.AdcModel) -> TileTable:
+    """``table`` with its ADC replaced by ``adc`` (another converter, e.g. an ACAM's, with its
+    own conversion time, energy and reference buffer); the columns' latency and array energy
+    stay."""
+    readout = dataclasses.replace(table.spec.readout, adc=adc)
     return dataclasses.replace(table, spec=dataclasses.replace(table.spec, readout=readout))
 
 
@@ -305,6 +311,7 @@ def layer_costs(m: LayerMapping, table: TileTable | None, adder: DigitalAdder,
     per_tile = [{s.schedule: s for s in schedule_layer(
                     table.columns.head(n), table.adc, k, rows=table.spec.rows,
                     dac_e_conv_j=table.dac_e_conv_j, sh_e_clock_j=table.sh_e_clock_j,
+                    row_bias_w=table.row_bias_w, wordline_e_j=table.wordline_e_j,
                     policies=(policy,))}
                 for n in m.column_counts]
     reads = m.input_phases * m.reads

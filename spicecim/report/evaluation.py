@@ -195,8 +195,7 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
     if not figures.cosimulated:
         table = figures.table
         if table is not None and adc is not None:
-            table = sched.with_converter(table, adc.bits, adc.t_conv_s, adc.e_conv_j,
-                                         adc.source)
+            table = sched.with_converter(table, adc)
         cost = sched.model_cost(mapping, table, s.workload, figures.adc_share, s.adder, readout)
     else:
         with open_run(paths[0]) as r:

@@ -165,8 +165,11 @@ def _readout_line(run: Run, tile: str) -> str:
 
 _MODEL_FIGURES = (("mean", "latency_mean_s", "s"), ("max", "latency_max_s", "s"),
                   ("p95", "latency_p95_s", "s"), ("energy", "energy_mean_j", "J"),
-                  ("DAC", "energy_dac_mean_j", "J"), ("array", "energy_array_mean_j", "J"),
-                  ("front end", "energy_frontend_mean_j", "J"), ("ADC", "energy_adc_mean_j", "J"))
+                  ("DAC", "energy_dac_mean_j", "J"), ("row bias", "energy_rowbias_mean_j", "J"),
+                  ("array", "energy_array_mean_j", "J"),
+                  ("word line", "energy_wordline_mean_j", "J"),
+                  ("front end", "energy_frontend_mean_j", "J"), ("ADC", "energy_adc_mean_j", "J"),
+                  ("ADC ref", "energy_adcref_mean_j", "J"))
 """The model table's figures after its layer and schedule: (column title, field, unit)."""
 
 

@@ -55,7 +55,8 @@ def test_report_on_real_tables(real_tables: Path, tmp_path: Path) -> None:
 @pytest.mark.ngspice
 def test_json_figures_are_the_tables_figures(real_tables: Path) -> None:
     """fc1 on 16x16 tiles: 512 columns = 32 tiles of 16 columns in parallel, 16 row tiles;
-    each tile's figures are spicecim.measure's for the table's 16 columns."""
+    each tile's figures are spicecim.measure's for the table's 16 columns, its row buffers and
+    word lines as the run sized them."""
     result = _invoke(str(real_tables), "--no-accuracy", "--no-baseline",
                      "--adder-latency", "0", "--adder-energy", "0", "--json",
                      "--schedule", "serialized")
@@ -65,7 +66,9 @@ def test_json_figures_are_the_tables_figures(real_tables: Path) -> None:
     tile = {s.schedule: s for s in schedule_layer(
         table.columns, table.adc, table.adc_share, rows=table.spec.rows,
         dac_e_conv_j=table.dac_e_conv_j, sh_e_clock_j=table.sh_e_clock_j,
+        row_bias_w=table.row_bias_w, wordline_e_j=table.wordline_e_j,
         policies=(DEFAULT_POLICY,))}["serialized"]
+    assert table.row_bias_w > 0 and table.wordline_e_j > 0  # the run's periphery
     fc1 = report["layers"]["serialized"][1]
     assert fc1["name"] == "fc1"
     assert fc1["latency_s"] == pytest.approx(tile.latency_s)

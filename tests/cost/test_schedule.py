@@ -84,6 +84,24 @@ def test_signed_inputs_read_twice(synthetic: Path) -> None:
         assert cost.conversions == 2 * once[s].conversions
 
 
+def test_a_generic_tile_counts_its_row_buffers_and_word_lines(tmp_path: Path, make_spec,
+                                                              write_table) -> None:
+    """The generic tile's periphery as the run stored it: each of the 8 driven rows' buffers
+    at 2 uW while the rows are on (the slowest column's 8 ns, and the conversions when kept
+    driven) and its word line, 3 fJ, once per read: in the layer's array energy."""
+    cols = np.arange(1, 9)
+    path = write_table(tmp_path / "r.h5", make_spec(), cols * NS, cols * FJ, row_bias_w=2e-6,
+                       wordline_e_j=3 * FJ)
+    (table,) = read_tables(path)
+    assert (table.row_bias_w, table.wordline_e_j) == (2e-6, 3 * FJ)
+    hold = layer_costs(map_layer("fc", 4, 4, TILE8), table, NO_ADDER, policy="hold")
+    driven = layer_costs(map_layer("fc", 4, 4, TILE8), table, NO_ADDER, policy="driven")
+    for s, rounds in (("fully_parallel", 1), ("adc_shared", 4), ("serialized", 8)):
+        assert hold[s].energy_array_j == pytest.approx(36 * FJ + 8 * 2e-6 * 8 * NS + 8 * 3 * FJ)
+        assert driven[s].energy_array_j == pytest.approx(
+            36 * FJ + 8 * 2e-6 * (8 + rounds) * NS + 8 * 3 * FJ)
+
+
 def test_columns_drawing_power_while_the_slowest_settles_cost_energy(tmp_path: Path, make_spec,
                                                                      write_table) -> None:
     """With rows held until every sample is taken, column j draws its settled power for
