@@ -40,7 +40,7 @@ from spicecim.models.fit import cached_fit
 from spicecim.models.presets import NerfField, default_cache_dir
 from spicecim.models.scene import default_scene
 from spicecim.nerf import frame as frames
-from spicecim.nerf.analog_field import CrossbarField
+from spicecim.nerf.analog_field import FRAME_POINTS, CrossbarField
 from spicecim.nerf.render import FieldFn, psnr, render
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping
@@ -179,7 +179,8 @@ def main() -> None:
     def once(make: Callable[[acc.Nonideality], FieldFn], seed: int) -> tuple[float, np.ndarray]:
         field_fn = make(dataclasses.replace(settings, seed=seed))
         t0 = time.perf_counter()
-        image = render(field_fn, rays, frame.samples_per_ray, near, far)
+        image = render(field_fn, rays, frame.samples_per_ray, near, far,
+                       max_points=max(frame.samples_per_ray, FRAME_POINTS))
         return time.perf_counter() - t0, image
 
     print(f"frame {args.resolution} x {args.samples_per_ray} samples per ray, "

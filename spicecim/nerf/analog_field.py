@@ -49,6 +49,11 @@ BATCH_ROWS = 1024
 peak, small enough that the noise drawn for the next batch overlaps the current one's read
 (measured on the demo's frame by ``benchmarks/bench_render.py``)."""
 
+FRAME_POINTS = 1 << 22
+"""Samples :func:`~spicecim.nerf.render.render` hands this field at once: a frame of up to 4 M
+samples in one call (its points and directions in float64: 200 MB), so its batches split
+evenly and compile once."""
+
 IN_FLIGHT = 2
 """Batches dispatched and not yet collected: the one being read and the next one."""
 
@@ -201,7 +206,12 @@ class CrossbarField:
             return sigma, rgb
         call, self._calls = self._calls, self._calls + 1
         inputs = self.nerf.encode(points[inside], np.asarray(dirs)[inside])
-        first = self._read(self.density, inputs, [call, 0], self.done)
+        n = int(inside.sum())
+        # the density's batches split evenly, none over batch_rows (the samples inside the
+        # cube are the same for every render of a frame: one compilation, no padding wasted);
+        # the colour's of batch_rows, as the samples lit differ from render to render
+        even = -(-n // -(-n // self.batch_rows))
+        first = self._read(self.density, inputs, [call, 0], self.done, -(-even // 8) * 8)
         sigma[inside] = first["sigma"][:, 0]
         if self.colour is None:
             rgb[inside] = first["rgb"]
@@ -211,15 +221,15 @@ class CrossbarField:
             known = first | inputs
             rest = self._read(self.colour, {name: known[name][lit]
                                             for name, _ in self.colour.mlp.inputs},
-                              [call, 1], lambda _: None)
+                              [call, 1], lambda _: None, self.batch_rows)
             where = np.flatnonzero(inside)[lit]
             rgb[where] = rest["rgb"]
         return sigma, rgb
 
     def _read(self, graph: _Graph, inputs: Mapping[str, np.ndarray], seed: list[int],
-              done: Callable[[int], object]) -> dict[str, np.ndarray]:
-        """``graph``'s outputs on ``inputs``, batch by batch (module docstring)."""
-        n, rows = len(next(iter(inputs.values()))), self.batch_rows
+              done: Callable[[int], object], rows: int) -> dict[str, np.ndarray]:
+        """``graph``'s outputs on ``inputs``, batch by batch of ``rows`` (module docstring)."""
+        n = len(next(iter(inputs.values())))
         run = _compiled(graph)
         parts: dict[str, list[np.ndarray]] = {name: [] for name in graph.mlp.outputs}
         pending: deque[tuple[int, dict[str, jax.Array]]] = deque()
@@ -240,7 +250,8 @@ class CrossbarField:
                     padded: np.ndarray = np.zeros((rows, inputs[name].shape[1]), self.dtype)
                     padded[:size] = inputs[name][start:start + size]
                     batch[name] = padded
-                noise = self._noise(graph, np.random.default_rng([self.settings.seed, *seed, k]))
+                noise = self._noise(graph, np.random.default_rng([self.settings.seed, *seed, k]),
+                                    rows)
                 pending.append((size, run(params, batch, reads, noise, self.numbers)))
                 while len(pending) > IN_FLIGHT:
                     collect()
@@ -248,7 +259,8 @@ class CrossbarField:
                 collect()
         return {name: np.concatenate(values) for name, values in parts.items()}
 
-    def _noise(self, graph: _Graph, rng: np.random.Generator) -> dict[str, np.ndarray | None]:
+    def _noise(self, graph: _Graph, rng: np.random.Generator, rows: int
+               ) -> dict[str, np.ndarray | None]:
         """One batch's uniform 32-bit words per layer, one per standard normal
         :func:`~spicecim.analog.forward.read_layer` reads (a phase that never drives a row
         group reads its normals times a sigma of 0); None without read noise."""
@@ -257,6 +269,6 @@ class CrossbarField:
             if not graph.config.noisy:
                 noise[name] = None
                 continue
-            size = self.batch_rows * fwd.noise_columns(self.reads[name][0], shape.phases)
+            size = rows * fwd.noise_columns(self.reads[name][0], shape.phases)
             noise[name] = rng.bit_generator.random_raw(-(-size // 2)).view(np.uint32)[:size]
         return noise

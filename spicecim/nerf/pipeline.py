@@ -42,7 +42,7 @@ from spicecim.cost.mapping import ModelMapping, map_model
 from spicecim.errors import SpecError, check
 from spicecim.models.presets import NerfField, default_cache_dir
 from spicecim.models.scene import Scene
-from spicecim.nerf.analog_field import CrossbarField
+from spicecim.nerf.analog_field import FRAME_POINTS, CrossbarField
 from spicecim.nerf.frame import (
     Frame,
     calibration_samples,
@@ -173,7 +173,8 @@ def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, ra
     with progress.counting(inside, "sample", f"{label}: render") as bar:
         field_fn = CrossbarField(model.nerf, programmed[key], spec.driver.v_full_v, weights,
                                  settings, done=bar.update)
-        return render(field_fn, rays, frame.samples_per_ray, near, far)
+        return render(field_fn, rays, frame.samples_per_ray, near, far,
+                      max_points=max(frame.samples_per_ray, FRAME_POINTS))
 
 
 def format_db(value: float) -> str:
