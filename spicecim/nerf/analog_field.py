@@ -38,7 +38,7 @@ from spicecim.analog import forward as fwd
 from spicecim.errors import check
 from spicecim.models import jax_mlp
 from spicecim.models.mlp import NONNEGATIVE, Mlp
-from spicecim.models.presets import NerfField
+from spicecim.models.presets import NerfField, default_cache_dir
 from spicecim.netlist.weights import WeightMapping
 
 if TYPE_CHECKING:
@@ -103,7 +103,11 @@ def normals(words: jax.Array) -> jax.Array:
 
 @functools.lru_cache(maxsize=16)
 def _compiled(graph: _Graph) -> Callable[..., dict[str, jax.Array]]:
-    """The MLP of ``graph`` on the crossbars, jitted: compiled once per batch shape."""
+    """The MLP of ``graph`` on the crossbars, jitted: compiled once per batch shape, and kept
+    under ``<cache>/jax`` as the batched engine keeps its solvers (a render's compilation takes
+    seconds, several times its read: the next run of the same ladder loads it)."""
+    if getattr(jax.config, "jax_compilation_cache_dir", None) is None:  # the caller's choice
+        jax.config.update("jax_compilation_cache_dir", str(default_cache_dir() / "jax"))
     shapes = dict(graph.layers)
 
     def run(params: jax_mlp.Params, inputs: dict[str, jax.Array], reads: dict[str, Any],
