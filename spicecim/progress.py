@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 _shown: bool | None = None
@@ -31,11 +31,14 @@ def stage(message: str) -> None:
 
 
 def bar(total: int, unit: str, desc: str) -> Any:  # noqa: ANN401 - tqdm's type
-    """A tqdm bar over ``total`` units of work (a no-op one when progress is hidden)."""
+    """A tqdm bar over ``total`` units of work (a no-op one when progress is hidden), its
+    estimate from the average rate since the start (``smoothing=0``): tqdm's default, a moving
+    average over the last few updates, swings whenever the units' times vary (the first
+    compiles) and never settles."""
     from tqdm import tqdm
 
     return tqdm(total=total, unit=unit, desc=desc, disable=not shown(), file=sys.stderr,
-                leave=False)
+                leave=False, smoothing=0)
 
 
 TICK_S = 1.0
@@ -64,3 +67,9 @@ def ticking(bar: Any, every_s: float = TICK_S) -> Iterator[Any]:  # noqa: ANN401
             stop.set()
             if thread.is_alive():
                 thread.join()
+
+
+def counting(total: int, unit: str, desc: str) -> AbstractContextManager[Any]:
+    """:func:`bar` redrawn every second by :func:`ticking`: a long step's bar, alive within
+    :data:`TICK_S` of its start, its estimate from the average rate."""
+    return ticking(bar(total, unit, desc), TICK_S)

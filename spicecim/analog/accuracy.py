@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,12 +301,12 @@ def range_use(layers: Mapping[str, ProgrammedLayer]) -> tuple[tuple[str, float],
 
 
 def program(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec, weights: WeightMapping,
-            settings: Nonideality, calibration: Mapping[str, np.ndarray]
-            ) -> dict[str, ProgrammedLayer]:
+            settings: Nonideality, calibration: Mapping[str, np.ndarray],
+            done: Callable[[int], object] | None = None) -> dict[str, ProgrammedLayer]:
     """Every layer programmed onto its tiles; input scales, ADC ranges and column calibrations
     from the ideal pass's layer inputs on ``calibration`` (the read-time choices of
     ``settings``, ADC and DAC bits, read noise, ``adc_range`` and ``calibrate``, do not change
-    the result)."""
+    the result). ``done(tiles)`` is told of each layer programmed (a progress bar's update)."""
     check(spec.rows == mapping.tile.rows and spec.cols == mapping.tile.cols, "spec tile",
           f"{spec.rows}x{spec.cols}", f"{mapping.tile.rows}x{mapping.tile.cols}")
     check(spec.driver.encoding == "amplitude", "encoding", spec.driver.encoding, "'amplitude'")
@@ -320,10 +320,14 @@ def program(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec, weights: 
 
     mlp.forward(calibration, record)
     rng = np.random.default_rng([settings.seed, 0])
-    return {layer.name: _program(mapping.layer(layer.name), layer.weight,
-                                 peaks[layer.name] or 1.0, spec, weights, settings, rng,
-                                 inputs[layer.name])
-            for layer in mlp.layers}
+    layers = {}
+    for layer in mlp.layers:
+        layers[layer.name] = _program(mapping.layer(layer.name), layer.weight,
+                                      peaks[layer.name] or 1.0, spec, weights, settings, rng,
+                                      inputs[layer.name])
+        if done is not None:
+            done(len(layers[layer.name].tiles))
+    return layers
 
 
 def analog_matmul(layers: Mapping[str, ProgrammedLayer], spec: specs.CrossbarSpec,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from spicecim import progress
 from spicecim.analog import accuracy as acc
 from spicecim.cli import limits
 from spicecim.cli.evaluate import parse_size, parse_sweep
@@ -116,10 +117,14 @@ if TYPE_CHECKING:  # finetune loads JAX: imported where fine-tuning runs
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the fit, calibration, variation and noise.")
 @click.option("--overwrite", is_flag=True, help="Replace the PNGs (and CSVs) in --out.")
+@click.option("--progress/--no-progress", default=None,
+              help="Bars of each step on stderr: programming, rendering, fine-tuning "
+                   "[default: when stderr is a terminal].")
 def nerf_cmd(run: Path, model: str, out: Path, cache_dir: Path | None, fit_steps: int,
              seed: int, **given: Any) -> None:
     """Render the built-in scene with the float MLP and through the crossbar model; print
     PSNR and SSIM beside the frame's latency and energy per schedule, and write the PNGs."""
+    progress.show(given["progress"])
     width, height = parse_size(given["resolution"], "resolution")
     frame = frames.Frame(width, height, given["samples_per_ray"])
     limits.check_frame(width, height, given["samples_per_ray"])

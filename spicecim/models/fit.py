@@ -37,7 +37,7 @@ from spicecim.models.presets import (
     init_mlp,
 )
 from spicecim.models.scene import Scene, default_scene
-from spicecim.progress import bar as progress_bar
+from spicecim.progress import counting
 
 Inputs = Mapping[str, Any]
 Batches = Callable[[np.random.Generator], tuple[Inputs, Any]]
@@ -111,24 +111,31 @@ def fit(mlp: Mlp, batches: Batches, loss: Loss, settings: FitSettings = FitSetti
 
     params = jax_mlp.params_of(mlp)
     state = adam.init(params)
-    losses = []
+    losses: list[jax.Array] = []
     start = time.perf_counter()
     done = 0
-    bar = progress_bar(settings.steps, "step", "fit (Adam)")
-    while done < settings.steps:
-        progress = done / settings.steps
-        if settings.time_budget_s is not None:
-            progress = max(progress, (time.perf_counter() - start) / settings.time_budget_s)
-            if progress >= 1.0:
-                break
-        inputs, targets = batches(rng)
-        key, sub = jax.random.split(key)
-        rate = settings.learning_rate * settings.final_rate**progress
-        params, state, value = step(params, state, inputs, targets, rate, sub)
-        losses.append(value)
-        done += 1
-        bar.update()
-    bar.close()
+    # The bar redrawn every second (the first step compiles for seconds) and moved as each
+    # step ends, not as it is dispatched: JAX runs ahead of Python, whose count would race to
+    # the end and wait there.
+    with counting(settings.steps, "step", "fit (Adam)") as bar:
+        while done < settings.steps:
+            progress = done / settings.steps
+            if settings.time_budget_s is not None:
+                progress = max(progress, (time.perf_counter() - start) / settings.time_budget_s)
+                if progress >= 1.0:
+                    break
+            inputs, targets = batches(rng)
+            key, sub = jax.random.split(key)
+            rate = settings.learning_rate * settings.final_rate**progress
+            if losses:  # the step before this one: one in flight while its batch is drawn
+                losses[-1].block_until_ready()
+                bar.update()
+            params, state, value = step(params, state, inputs, targets, rate, sub)
+            losses.append(value)
+            done += 1
+        if losses:
+            losses[-1].block_until_ready()
+            bar.update()
     losses_np = np.asarray(jax.device_get(losses), dtype=float)
     return FitResult(jax_mlp.with_params(mlp, params), losses_np,
                      time.perf_counter() - start, done == settings.steps)

@@ -24,7 +24,6 @@ A frame's latency and energy: :mod:`spicecim.nerf.frame`; what is printed and wr
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from spicecim import progress
 from spicecim.analog import accuracy as acc
 from spicecim.analog import scoring
 from spicecim.cost import design as designs
@@ -42,6 +42,7 @@ from spicecim.cost.mapping import ModelMapping, map_model
 from spicecim.errors import SpecError, check
 from spicecim.models.presets import NerfField, default_cache_dir
 from spicecim.models.scene import Scene
+from spicecim.nerf.analog_field import FRAME_POINTS, CrossbarField
 from spicecim.nerf.frame import (
     Frame,
     calibration_samples,
@@ -154,22 +155,26 @@ def _programmed_key(settings: acc.Nonideality) -> acc.Nonideality:
 
 def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, rays: Rays,
                     near: float, far: float,
-                    programmed: dict[acc.Nonideality, dict[str, acc.ProgrammedLayer]]
-                    ) -> np.ndarray:
-    """The frame with every layer on the crossbar model. Tiles programmed for settings that
-    differ only in what happens at read time are reused from ``programmed``, so a sweep of
-    the ADC (bits or range), the DAC, the read noise or the column calibration programs (and
-    factorises) the tiles once."""
+                    programmed: dict[acc.Nonideality, dict[str, acc.ProgrammedLayer]],
+                    label: str = "render") -> np.ndarray:
+    """The frame with every layer on the crossbar model (:class:`CrossbarField`: the whole
+    MLP compiled per batch of samples), under a bar of the samples read (``label``). Tiles
+    programmed for settings that differ only in what happens at read time are reused from
+    ``programmed``, so a sweep of the ADC (bits or range), the DAC, the read noise or the
+    column calibration programs (and factorises) the tiles once."""
     spec, weights = model.table.spec, model.table.weights
     key = _programmed_key(settings)
     if key not in programmed:
-        programmed[key] = acc.program(model.nerf.mlp, model.mapping, spec, weights, settings,
-                                      model.calibration)
-    # float32, as the renders always read: a current rounded by 1e-7 of itself, far below any
-    # LSB and the read noise, at half the memory traffic of float64
-    hook = acc.analog_matmul(programmed[key], spec, weights, settings, np.float32)
-    return render(functools.partial(model.nerf.field, matmul=hook), rays, frame.samples_per_ray,
-                  near, far)
+        tiles = sum(layer.row_tiles * layer.col_tiles for layer in model.mapping.layers)
+        with progress.counting(tiles, "tile", f"{label}: programming") as bar:
+            programmed[key] = acc.program(model.nerf.mlp, model.mapping, spec, weights,
+                                          settings, model.calibration, bar.update)
+    inside = len(inside_samples(rays, frame, near, far, model.nerf.bound)[0])
+    with progress.counting(inside, "sample", f"{label}: render") as bar:
+        field_fn = CrossbarField(model.nerf, programmed[key], spec.driver.v_full_v, weights,
+                                 settings, done=bar.update)
+        return render(field_fn, rays, frame.samples_per_ray, near, far,
+                      max_points=max(frame.samples_per_ray, FRAME_POINTS))
 
 
 def format_db(value: float) -> str:
@@ -280,7 +285,7 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
         if finetune is not None:
             tuned, how = _finetuned(xbar, scene, s, finetune, mit.cache_dir, programmed)
             programmed = {}
-        image = render_crossbar(tuned, s, frame, rays, near, far, programmed)
+        image = render_crossbar(tuned, s, frame, rays, near, far, programmed, label)
         key = next(iter(programmed))
         tell(f"{label}: PSNR {format_db(psnr(image, float_image))} against the float render "
              f"({time.perf_counter() - started:.0f} s)")
