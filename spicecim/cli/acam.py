@@ -21,6 +21,7 @@ from spicecim.acam.search import (
     write_search,
 )
 from spicecim.acam.transfer import (
+    MAX_TRANSFER_POINTS,
     TRANSFER_POINTS,
     measure_transfer,
     reusable_transfer,
@@ -126,7 +127,8 @@ def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path,
 @click.option("--cells", type=_COUNT, default=1, show_default=True,
               help="Cells per row: their match-line capacitance sets the trip current.")
 @_t_eval
-@click.option("--points", type=click.IntRange(min=8), default=TRANSFER_POINTS, show_default=True,
+@click.option("--points", type=click.IntRange(8, MAX_TRANSFER_POINTS), default=TRANSFER_POINTS,
+              show_default=True,
               help="Conductances in the sweep (log-spaced over the cell's range).")
 @click.option("--check", "checks", multiple=True, metavar="LOW:HIGH",
               help="Program this interval (V) into a one-cell row, sweep it in ngspice and report "
