@@ -260,6 +260,8 @@ def _check_sizes(ctx: click.Context, model: str, model_file: Path | None,
         batches["--baseline-batch"] = (options["baseline_batch"], baseline)
     if model_file is None:
         limits.check_model(model, batches)
+    if ctx.params["tile"] and options["simulate_missing"]:  # that tile is built: it must fit
+        limits.check_tile(*parse_size(ctx.params["tile"], "tile"))
     for option, path in inputs:
         if path is not None:
             check_input_file(path, option)

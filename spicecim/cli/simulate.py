@@ -137,6 +137,9 @@ def simulate(out: Path, model: str | None, overwrite: bool, progress: bool | Non
     opts = pop_tile_options(given)
     if given["mc"]:
         limits.check_replicas(given["mc"], opts["rows"], opts["cols"])
+    for option in ("workers", "dask_local"):
+        if given[option]:
+            limits.check_processes(given[option], f"--{option.replace('_', '-')}")
     cluster = Cluster.from_options(given["scheduler"], given["dask_local"], given["workers"],
                                    os.environ)
     options = RunOptions(drive=given["drive"], adc_share=given["adc_share"],
