@@ -54,6 +54,24 @@ cells), simulate in about 3 s on an idle core (``spicecim acam simulate``, impor
 sweep excluded); 5 to 16 ms under load. A floor, like the sizes above."""
 
 
+FIT_STEP_CPU_S = 1e-2
+"""An Adam step of the built-in scene's NeRF fit (nerf-4x256, JAX on the CPU): 12 ms measured
+under load (250 steps against 50, the compilation cancelled out), rounded down."""
+
+
+def check_fit_steps(steps: int, yes: bool) -> float:
+    """The time a scene fit of ``steps`` Adam steps is estimated to take (when not cached);
+    refused over the co-simulation's limit unless ``yes``."""
+    from spicecim.cost.duration import DURATION_LIMIT_S
+
+    seconds = steps * FIT_STEP_CPU_S
+    if seconds > DURATION_LIMIT_S and not yes:
+        raise SpecError(f"--fit-steps {steps} is estimated at {seconds / 60:.0f} min of fitting, "
+                        f"over the {DURATION_LIMIT_S / 60:.0f} min limit: expected at most "
+                        f"{int(DURATION_LIMIT_S / FIT_STEP_CPU_S)} steps, or --yes to run it")
+    return seconds
+
+
 def check_acam_search(rows: int, cells: int, searches: int, tries: int, yes: bool) -> float:
     """The time ``spicecim acam simulate`` is estimated to take (``searches`` input vectors of a
     ``rows`` x ``cells`` array, at up to ``tries`` sense times); refused over the co-simulation's

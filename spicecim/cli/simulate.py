@@ -165,6 +165,7 @@ def _plan(model: str, opts: dict[str, Any], given: dict[str, Any]) -> cosim.Plan
     width, height = parse_size(given["resolution"], "resolution")
     if given["scene"]:
         limits.check_frame(width, height, given["samples_per_ray"])
+        limits.check_fit_steps(given["fit_steps"], given["yes"])
     names = given["layer_names"]
     return make_plan(model, spec, weight_mapping(opts, spec.cell.memristor), given["samples"],
                      weights_path=given["model_weights"], scene=given["scene"],

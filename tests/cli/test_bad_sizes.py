@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spicecim.cli import cli
-from spicecim.cli.limits import ACAM_CELL_CPU_S
+from spicecim.cli.limits import ACAM_CELL_CPU_S, FIT_STEP_CPU_S
 from spicecim.cost.duration import DURATION_LIMIT_S
 
 FAST = settings(max_examples=25, deadline=None,
@@ -59,3 +59,12 @@ def test_evaluate_refuses_to_simulate_a_tile_beyond_memory_before_any_work(
     _refused(["evaluate", str(finished_run), "--no-accuracy", "--no-baseline",
               "--simulate-missing", "--tile", f"{rows}x{cols}", "--simulate-dir", "{d}/sim"],
              tmp_path, f"a {rows}x{cols} tile needs about", "of memory")
+
+
+@FAST
+@given(steps=st.integers(int(DURATION_LIMIT_S / FIT_STEP_CPU_S) + 1, 10**15))
+def test_a_scene_fit_over_the_time_limit_is_refused_before_it_starts(
+        steps: int, tmp_path: Path) -> None:
+    _refused(["simulate", "--rows", "4", "--cols", "4", "--model", "nerf", "--scene",
+              "--fit-steps", str(steps), "--out", "{d}/r.h5", "--cache-dir", "{d}/cache"],
+             tmp_path, f"--fit-steps {steps} is estimated at", "--yes")
