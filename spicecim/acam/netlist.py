@@ -6,9 +6,12 @@ supply ``sl`` to the cell's divider nodes, as linear resistors (``device="linear
 memristor subcircuit at its programmed gap (``device="memristor"``). A conductance is the chord
 conductance at the memristor's read voltage: what a program-and-verify loop measures.
 
-Search timing: the match lines (ML) start precharged to ``vpre`` (an ``.ic``), the precharge
-PMOS is released by a gate edge of ``rise_s`` from t = 0, and the sense amplifier samples at
-``release_s + t_eval_s``, where ``release_s`` is the edge's 50 % point.
+Search timing: the search starts at t = 0 with the match lines (ML) precharged to ``vpre`` (an
+``.ic``: a precharge completed before the inputs arrive) and the data lines at their inputs; the
+precharge PMOS is released by a gate edge of ``rise_s`` from t = 0, and the sense amplifier
+samples at ``release_s + t_eval_s``, where ``release_s`` is the edge's 50 % point (where the
+PMOS cuts off, so a marginal pull-down discharges the ML for ``t_eval_s``). Latencies count from
+t = 0: a strong mismatch outpulls the precharge device before it is off.
 
 Node names, so waveforms can be found by name:
 

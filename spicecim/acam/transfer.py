@@ -5,6 +5,7 @@ the process and, given a cache file, on disk.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from spicecim.store import files
 # pull-down current against its gate is not (with lambda = 0 the inverter's gain is unbounded at
 # its switching point), so that sweep takes 10 uV steps: a small circuit, so a cheap run.
 TRANSFER_POINTS = 64
+# The most conductances a sweep takes: 16x the default's grid, neighbours 0.4 % apart, far
+# finer than the interpolation needs; ngspice's DC sweep of one cell per conductance grows
+# faster than linearly (100,000 points ran over 3 min under load, 10^9 would not fit in memory).
+MAX_TRANSFER_POINTS = 1024
 TRANSFER_STEP_V = 1e-3
 GATE_STEP_V = 1e-5
 _TABLE_ARRAYS = ("g_s", "dl_v", "v_lo_v", "v_hi_v", "gate_v", "i_gate_lo_a", "i_gate_hi_a")
@@ -77,7 +82,8 @@ def level_crossing(x: np.ndarray, y: np.ndarray, level: float, *, rising: bool) 
 
 
 def transfer_grid(cell: AcamCell, points: int = TRANSFER_POINTS) -> np.ndarray:
-    check(isinstance(points, int) and points >= 8, "points", points, "an integer >= 8")
+    check(isinstance(points, int) and 8 <= points <= MAX_TRANSFER_POINTS, "points", points,
+          f"an integer from 8 to {MAX_TRANSFER_POINTS}")
     return np.geomspace(cell.g_min_s, cell.g_max_s, points)
 
 
@@ -87,9 +93,12 @@ def measure_transfer(cell: AcamCell, *, points: int = TRANSFER_POINTS,
     """The cell's transfer table from real ngspice DC sweeps, memoised in this process and, when
     ``cache`` (an ``.npz`` path) is given, on disk."""
     key = (cell.transfer_digest(), points, dl_step_v)
-    if key in _TRANSFER_MEMO:
-        return _TRANSFER_MEMO[key]
-    table = None
+    memo = _TRANSFER_MEMO.get(key)
+    if memo is not None:
+        if cache is not None and not cache.is_file():  # a memoised table is still stored
+            save_transfer(memo, cache)
+        return memo
+    table: TransferTable | None = None
     if cache is not None and cache.is_file():
         table = load_transfer(cache, cell)
         if not _measured_as(table, points, dl_step_v):
@@ -140,11 +149,13 @@ def save_transfer(table: TransferTable, path: Path) -> Path:
 
 def load_transfer(path: Path, cell: AcamCell) -> TransferTable:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # opened here, so a damaged archive's handle is closed too (np.load leaks it)
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             digest = str(z["cell_digest"])
             arrays = {name: np.asarray(z[name]) for name in _TABLE_ARRAYS}
-    except (OSError, KeyError, ValueError) as exc:
-        raise ResultFileError(f"{path} is not an ACAM transfer table ({exc})") from exc
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ResultFileError(f"{path} is not an ACAM transfer table "
+                              f"({exc or type(exc).__name__})") from exc
     if digest != cell.transfer_digest():
         raise ResultFileError(f"{path} holds the transfer table of another cell ({digest}, "
                               f"expected {cell.transfer_digest()})")

@@ -13,6 +13,8 @@ import click
 from spicecim.acam.converter import FUNCTIONS, MAX_BITS, function_map, program_function
 from spicecim.acam.netlist import DEVICES, AcamArray, AcamCell, acam_cell
 from spicecim.acam.search import (
+    SEARCH_CASES,
+    SENSE_TIMES_S,
     Programmer,
     check_intervals,
     shortest_sense_time,
@@ -21,12 +23,15 @@ from spicecim.acam.search import (
     write_search,
 )
 from spicecim.acam.transfer import (
+    MAX_TRANSFER_POINTS,
     TRANSFER_POINTS,
     measure_transfer,
     reusable_transfer,
     save_transfer,
 )
+from spicecim.cli.limits import check_acam_search
 from spicecim.cli.options import FINITE, check_output
+from spicecim.cost.duration import DURATION_LIMIT_S
 from spicecim.cost.mapping import TileGeometry
 from spicecim.errors import SpecError
 from spicecim.models.presets import NERF_PRESETS, preset_mlp
@@ -93,13 +98,16 @@ def acam() -> None:
                    "the shortest of 0.125..16 ns (octaves) at which the searches work.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("runs/acam.h5"), show_default=True, help="HDF5 result file.")
+@click.option("--yes", is_flag=True, help="Run searches estimated to take over "
+              f"{DURATION_LIMIT_S / 60:.0f} min (else refused with the estimate).")
 @_overwrite
 @_as_json
-def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path,
+def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path, yes: bool,
              overwrite: bool, as_json: bool) -> None:
     """Worst-case search latency and energy of an array, simulated in ngspice."""
     check_output(out, overwrite)
     auto = t_eval == "auto"
+    check_acam_search(rows, cells, len(SEARCH_CASES), len(SENSE_TIMES_S) if auto else 1, yes)
     cell = _cell(device, None if auto else _seconds(t_eval))
     array = AcamArray(rows=rows, cells=cells, cell=cell)
     session = NgspiceSession()
@@ -126,7 +134,8 @@ def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path,
 @click.option("--cells", type=_COUNT, default=1, show_default=True,
               help="Cells per row: their match-line capacitance sets the trip current.")
 @_t_eval
-@click.option("--points", type=click.IntRange(min=8), default=TRANSFER_POINTS, show_default=True,
+@click.option("--points", type=click.IntRange(8, MAX_TRANSFER_POINTS), default=TRANSFER_POINTS,
+              show_default=True,
               help="Conductances in the sweep (log-spaced over the cell's range).")
 @click.option("--check", "checks", multiple=True, metavar="LOW:HIGH",
               help="Program this interval (V) into a one-cell row, sweep it in ngspice and report "

@@ -83,6 +83,13 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
                         "(START <= STOP, STEP > 0)") from None
     if not all(math.isfinite(v) for v in numbers):
         raise SpecError(f"sweep={text!r} is invalid: expected finite numbers")
+    # each axis's values as its option takes them (--adc-bits 1..16, --variation >= 0, ...)
+    bits, switch = name.endswith("_bits"), name == "ir_drop"
+    if not all((v == int(v) and 1 <= v <= 16) if bits else v in (0, 1) if switch else v >= 0
+               for v in numbers):
+        domain = ("integers from 1 to 16" if bits else "0 (off) or 1 (on)" if switch
+                  else "values >= 0")
+        raise SpecError(f"sweep={text!r} is invalid: expected {name} {domain}")
     return name, numbers
 
 
@@ -260,6 +267,8 @@ def _check_sizes(ctx: click.Context, model: str, model_file: Path | None,
         batches["--baseline-batch"] = (options["baseline_batch"], baseline)
     if model_file is None:
         limits.check_model(model, batches)
+    if ctx.params["tile"] and options["simulate_missing"]:  # that tile is built: it must fit
+        limits.check_tile(*parse_size(ctx.params["tile"], "tile"))
     for option, path in inputs:
         if path is not None:
             check_input_file(path, option)

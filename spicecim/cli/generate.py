@@ -40,9 +40,9 @@ def generate(out_dir: Path, stop: float, step: float, overwrite: bool, progress:
     """Write netlists/<out>/array.cir and one colNNNN.cir per column."""
     analysis = Transient(stop_s=stop, step_s=step)
     tile = build_tile(pop_tile_options(kwargs))  # refused first if it cannot fit in memory
-    limits.check_netlist_disk(out_dir, tile.spec.rows, tile.spec.cols)
     same = holds_netlists_of(out_dir, tile, analysis)
     check_output(out_dir, overwrite, inside=[] if same else netlists_in(out_dir))
+    limits.check_netlist_disk(out_dir, tile.spec.rows, tile.spec.cols)
     start = time.perf_counter()
     progress_.show(progress)
     with progress_.bar(tile.spec.cols + 1, "file", "netlists") as bar:

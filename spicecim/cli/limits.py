@@ -46,6 +46,47 @@ FRAME_BYTES_PER_PIXEL = 256
 """A frame's rays and its images (scene, float, crossbar, difference)."""
 
 
+PROCESS_BYTES = 100_000_000
+"""A worker process: 103 MB peak RSS measured with the simulator and ngspice's library loaded."""
+ACAM_CELL_CPU_S = 1e-3
+"""ngspice's time per ACAM cell of a search netlist: 16 rows x 64 cells, three searches (3,072
+cells), simulate in about 3 s on an idle core (``spicecim acam simulate``, import and transfer
+sweep excluded); 5 to 16 ms under load. A floor, like the sizes above."""
+
+
+FIT_STEP_CPU_S = 1e-2
+"""An Adam step of the built-in scene's NeRF fit (nerf-4x256, JAX on the CPU): 12 ms measured
+under load (250 steps against 50, the compilation cancelled out), rounded down."""
+
+
+def check_fit_steps(steps: int, yes: bool) -> float:
+    """The time a scene fit of ``steps`` Adam steps is estimated to take (when not cached);
+    refused over the co-simulation's limit unless ``yes``."""
+    from spicecim.cost.duration import DURATION_LIMIT_S
+
+    seconds = steps * FIT_STEP_CPU_S
+    if seconds > DURATION_LIMIT_S and not yes:
+        raise SpecError(f"--fit-steps {steps} is estimated at {seconds / 60:.0f} min of fitting, "
+                        f"over the {DURATION_LIMIT_S / 60:.0f} min limit: expected at most "
+                        f"{int(DURATION_LIMIT_S / FIT_STEP_CPU_S)} steps, or --yes to run it")
+    return seconds
+
+
+def check_acam_search(rows: int, cells: int, searches: int, tries: int, yes: bool) -> float:
+    """The time ``spicecim acam simulate`` is estimated to take (``searches`` input vectors of a
+    ``rows`` x ``cells`` array, at up to ``tries`` sense times); refused over the co-simulation's
+    limit unless ``yes``."""
+    from spicecim.cost.duration import DURATION_LIMIT_S
+
+    seconds = rows * cells * searches * tries * ACAM_CELL_CPU_S
+    if seconds > DURATION_LIMIT_S and not yes:
+        raise SpecError(f"the searches of a {rows}x{cells} ACAM array are estimated at "
+                        f"{'up to ' if tries > 1 else ''}{seconds / 60:.0f} min in ngspice, over "
+                        f"the {DURATION_LIMIT_S / 60:.0f} min limit: expected fewer --rows or "
+                        "--cells, or --yes to run it")
+    return seconds
+
+
 def available_memory_bytes() -> int:
     """The memory a new allocation can get now: ``MemAvailable`` (Linux), else the free
     physical pages."""
@@ -74,6 +115,12 @@ def check_memory(need_bytes: float, what: str, fix: str) -> None:
     if need_bytes > available:
         raise SpecError(f"{what} needs about {size_text(need_bytes)} of memory, more than the "
                         f"{size_text(available)} available: expected {fix}")
+
+
+def check_processes(count: int, option: str) -> None:
+    """``count`` worker processes (``option``) must fit in memory before the first starts."""
+    check_memory(count * PROCESS_BYTES, f"{option} {count} (worker processes)",
+                 f"a smaller {option}")
 
 
 def check_tile(rows: int, cols: int) -> None:

@@ -3,8 +3,11 @@ paper does (access time and TOPS/W at its precision, energy by part, against the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from spicecim.cli.paths import check_input_file
 from spicecim.macros import load
 from spicecim.macros.reproduce import SIM_COLUMNS, reproduce
 
@@ -19,6 +22,8 @@ def macro(macro: str, columns: int, seed: int) -> None:
     """Reproduce a published macro: a shipped NAME or a description FILE (.toml).
 
     Shipped: hung2021, hung2023, wan2022 (see docs/validation.md)."""
+    if Path(macro).suffix == ".toml" or Path(macro).exists():  # a FIFO would block the read
+        check_input_file(Path(macro), "MACRO")
     desc = load(macro)
     result = reproduce(desc, columns=columns, seed=seed)
     click.echo(f"{desc.title}\n  {desc.reference}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import click
 import numpy as np
 
 from spicecim import devices
-from spicecim.cli import limits
+from spicecim.cli import limits, paths
 from spicecim.errors import SpecError
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping, make_tile
@@ -245,12 +244,14 @@ def check_output(path: Path, overwrite: bool, option: str = "--out", *,
     with or without ``overwrite`` a file another live run is writing (its lock). ``inside``
     makes ``path`` a folder output: the names of the files the command would write or remove
     in it (each existing one refused like a file); else ``path`` is a file, never a folder.
-    Nothing is created here: the one message of every command that writes."""
+    Nothing is left here (a probe file shows the folder writable, and goes): the one message of
+    every command that writes."""
     if inside is None and path.is_dir():
         raise SpecError(f"{option} {str(path)!r} is a directory: expected a file path")
     if inside is not None and path.exists() and not path.is_dir():
         raise SpecError(f"{option} {str(path)!r} is a file: expected a folder")
     for target in [path] if inside is None else [path / name for name in inside]:
+        paths.check_not_special(target, option)
         if target.exists() and not overwrite:
             raise SpecError(f"{option} {str(target)!r} exists: expected a new path, or "
                             "--overwrite to replace it")
@@ -262,6 +263,4 @@ def check_output(path: Path, overwrite: bool, option: str = "--out", *,
     if not folder.is_dir():
         raise SpecError(f"{option} {str(path)!r} lies under {str(folder)!r}, which is a file: "
                         "expected a path in a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise SpecError(f"{option} {str(path)!r}: folder {str(folder)!r} is not writable: "
-                        "expected a folder this user can write")
+    paths.check_can_create(folder, path, option)

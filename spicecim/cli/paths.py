@@ -1,13 +1,16 @@
 """Input and output paths checked before any work: an input must be a regular file this user
 can read (a FIFO, a device or a folder is refused from its ``stat``, never opened: reading a
-FIFO with no writer blocks for ever), and no output may be one of the command's inputs, with
-``--overwrite`` too (``evaluate RUN --out RUN --overwrite`` would replace the run with its
-report)."""
+FIFO with no writer blocks for ever), an output may not be a special file (with ``--overwrite``
+too: the rename that writes a file would replace a device node, and a FIFO would be read as a
+run to resume) and must lie in a folder this user can create files in, and no output may be one
+of the command's inputs, with ``--overwrite`` too (``evaluate RUN --out RUN --overwrite`` would
+replace the run with its report)."""
 
 from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,6 +36,31 @@ def check_input_file(path: Path, option: str) -> None:
     if not os.access(path, os.R_OK):
         raise SpecError(f"{option} {str(path)!r} is not readable by this user: expected a "
                         "readable file")
+
+
+def check_not_special(path: Path, option: str) -> None:
+    """Refuse an output ``path`` that exists as a FIFO, device or socket (a symbolic link counts
+    as what it points to): it is never written, read or replaced."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # nothing there (or nothing this user can see): a new file
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise SpecError(f"{option} {str(path)!r} is {_kind(mode)}, not a regular file: expected "
+                        "a file path (a pipe or device is never written or replaced)")
+
+
+def check_can_create(folder: Path, path: Path, option: str) -> None:
+    """Refuse ``path`` unless a file can be created in ``folder`` (its first existing folder):
+    tried with a file made and removed at once, since permission bits say nothing for root and
+    nothing of read-only mounts or pseudo file systems (``/proc``, ``/sys``)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".spicecim-probe-")
+    except OSError as exc:
+        raise SpecError(f"{option} {str(path)!r}: folder {str(folder)!r} is not writable "
+                        f"({exc.strerror}): expected a folder this user can write") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _kind(mode: int) -> str:

@@ -137,6 +137,9 @@ def simulate(out: Path, model: str | None, overwrite: bool, progress: bool | Non
     opts = pop_tile_options(given)
     if given["mc"]:
         limits.check_replicas(given["mc"], opts["rows"], opts["cols"])
+    for option in ("workers", "dask_local"):
+        if given[option]:
+            limits.check_processes(given[option], f"--{option.replace('_', '-')}")
     cluster = Cluster.from_options(given["scheduler"], given["dask_local"], given["workers"],
                                    os.environ)
     options = RunOptions(drive=given["drive"], adc_share=given["adc_share"],
@@ -162,6 +165,7 @@ def _plan(model: str, opts: dict[str, Any], given: dict[str, Any]) -> cosim.Plan
     width, height = parse_size(given["resolution"], "resolution")
     if given["scene"]:
         limits.check_frame(width, height, given["samples_per_ray"])
+        limits.check_fit_steps(given["fit_steps"], given["yes"])
     names = given["layer_names"]
     return make_plan(model, spec, weight_mapping(opts, spec.cell.memristor), given["samples"],
                      weights_path=given["model_weights"], scene=given["scene"],

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecim.errors import ResultFileError, SpecError, check
+from spicecim.errors import InputFileError, ResultFileError, SpecError, check
 from spicecim.models.encoding import (
     DIRECTION_LEVELS,
     POSITION_LEVELS,
@@ -286,6 +286,16 @@ MODEL_FILES = (".npz", ".onnx")
 (:func:`~spicecim.models.mlp.save_mlp`) and an ONNX MLP."""
 
 
+def _model_file(path: Path) -> Path:
+    """``path`` if it is a regular file (a link to one counts): its bytes are hashed before it is
+    parsed, and reading a FIFO with no writer would block for ever."""
+    if not path.is_file():
+        what = "does not exist" if not path.exists() else "is not a regular file"
+        raise InputFileError(f"model file {str(path)!r} {what}: expected an existing "
+                             f"{' or '.join(MODEL_FILES)} file")
+    return path
+
+
 def choose_model(model: str, weights_path: Path | None = None, *, seed: int = 0
                  ) -> ModelChoice:
     """``model`` (a preset name, ``mlp:IN-H1-...-OUT``, or a file of :data:`MODEL_FILES` that
@@ -295,13 +305,13 @@ def choose_model(model: str, weights_path: Path | None = None, *, seed: int = 0
     if weights_path is None and Path(model).suffix in MODEL_FILES:  # graph and weights in one
         if Path(model).suffix == ".onnx":
             return choose_model("", Path(model))
-        path = Path(model)
+        path = _model_file(Path(model))
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         return ModelChoice(load_mlp_extra(path)[0], f"npz:{path.name}", f"{path} ({digest})")
     if weights_path is not None and Path(weights_path).suffix == ".onnx":
         from spicecim.models.onnx_import import load_onnx
 
-        path = Path(weights_path)
+        path = _model_file(Path(weights_path))
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         return ModelChoice(load_onnx(path), f"onnx:{path.name}", f"{path} ({digest})")
     check_preset(model)

@@ -47,6 +47,12 @@ class Op:
     """A DC operating point (inputs held at their final value)."""
 
 
+# The most print points a transient may ask for: ngspice keeps every saved vector in memory,
+# 80 MB each at 10^7 points (a 256x256 tile saves hundreds); --stop 1 --step 1e-15 would ask
+# for 10^15.
+MAX_PRINT_POINTS = 10**7
+
+
 @dataclass(frozen=True, slots=True)
 class Transient:
     """A transient from t = 0: every input rises from 0 at t = 0 over the driver's rise time.
@@ -66,6 +72,8 @@ class Transient:
         check(isinstance(self.edge_points, int) and self.edge_points >= 1, "edge_points",
               self.edge_points, "an integer >= 1")
         check(0 < self.step_s <= self.stop_s, "step_s", self.step_s, f"in (0, {self.stop_s}] s")
+        check(self.stop_s / self.step_s <= MAX_PRINT_POINTS, "stop_s / step_s",
+              f"{self.stop_s / self.step_s:.3g}", f"at most {MAX_PRINT_POINTS:.0e} print points")
         if self.max_step_s is not None:
             check(self.max_step_s > 0, "max_step_s", self.max_step_s, "a time > 0 s")
 

@@ -1,0 +1,70 @@
+"""Counts that would run for hours or start more processes than memory holds, drawn over each
+option's domain (hypothesis): refused before any work with the estimate, one line, exit code 2,
+nothing written."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spicecim.cli import cli
+from spicecim.cli.limits import ACAM_CELL_CPU_S, FIT_STEP_CPU_S
+from spicecim.cost.duration import DURATION_LIMIT_S
+
+FAST = settings(max_examples=25, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Rows x cells x the three searches above this take longer than the limit.
+TOO_MANY_CELLS = int(DURATION_LIMIT_S / ACAM_CELL_CPU_S / 3) + 1
+
+
+def _refused(args: list[str], tmp_path: Path, *fragments: str) -> None:
+    d = Path(tempfile.mkdtemp(dir=tmp_path))
+    result = CliRunner().invoke(cli, [a.format(d=d) for a in args])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+    assert list(d.iterdir()) == []
+
+
+@FAST
+@given(rows=st.integers(1, 10**9), cells=st.integers(1, 10**6), auto=st.booleans())
+def test_acam_searches_over_the_time_limit_are_refused_with_their_estimate(
+        rows: int, cells: int, auto: bool, tmp_path: Path) -> None:
+    tries = 8 if auto else 1
+    cells = max(cells, TOO_MANY_CELLS // (rows * tries) + 1)  # over the limit, by construction
+    args = ["acam", "simulate", "--rows", str(rows), "--cells", str(cells), "--out", "{d}/a.h5",
+            *(["--t-eval", "auto"] if auto else [])]
+    _refused(args, tmp_path, f"the searches of a {rows}x{cells} ACAM array are estimated at",
+             "over the 30 min limit", "--yes")
+
+
+@FAST
+@given(option=st.sampled_from(["--workers", "--dask-local"]), count=st.integers(10**6, 10**12))
+def test_more_worker_processes_than_memory_holds_are_refused_before_one_starts(
+        option: str, count: int, tmp_path: Path) -> None:
+    _refused(["simulate", "--rows", "4", "--cols", "4", option, str(count), "--out", "{d}/r.h5"],
+             tmp_path, f"{option} {count} (worker processes) needs about", "of memory")
+
+
+@FAST
+@given(rows=st.integers(10**5, 10**7), cols=st.integers(10**5, 10**7))
+def test_evaluate_refuses_to_simulate_a_tile_beyond_memory_before_any_work(
+        rows: int, cols: int, tmp_path: Path, finished_run: Path) -> None:
+    _refused(["evaluate", str(finished_run), "--no-accuracy", "--no-baseline",
+              "--simulate-missing", "--tile", f"{rows}x{cols}", "--simulate-dir", "{d}/sim"],
+             tmp_path, f"a {rows}x{cols} tile needs about", "of memory")
+
+
+@FAST
+@given(steps=st.integers(int(DURATION_LIMIT_S / FIT_STEP_CPU_S) + 1, 10**15))
+def test_a_scene_fit_over_the_time_limit_is_refused_before_it_starts(
+        steps: int, tmp_path: Path) -> None:
+    _refused(["simulate", "--rows", "4", "--cols", "4", "--model", "nerf", "--scene",
+              "--fit-steps", str(steps), "--out", "{d}/r.h5", "--cache-dir", "{d}/cache"],
+             tmp_path, f"--fit-steps {steps} is estimated at", "--yes")
