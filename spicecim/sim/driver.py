@@ -332,7 +332,7 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
                             for n, c, r in zip(layer.tiles, columns, rows, strict=True)]
                 schedules[layer.name] = layer.combine(per_tile)
                 writer.write_layer(layer.name, schedules[layer.name], list(layer.tiles))
-            spot = _spot_check(tiles, tables, options_of, options, drive)
+            spot = _spot_check(tiles, tables, options_of, options, drive, pool)
             path = writer.finish(None if spot is None else functools.partial(_record, spot))
         finally:
             writer.close()
@@ -358,8 +358,8 @@ def _task_size(options: RunOptions, pending: Mapping[str, Sequence[int]], worker
 
 
 def _spot_check(tiles: Sequence[TileJob], tables: Mapping[str, Table],
-                options_of: Mapping[str, SimOptions], options: RunOptions, drive: str
-                ) -> SpotCheck | None:
+                options_of: Mapping[str, SimOptions], options: RunOptions, drive: str,
+                executor: cf.Executor) -> SpotCheck | None:
     """On the batched engine, ``options.check_columns`` columns of each tile again in ngspice
     (of a group of tiles sharing conductances, its first: its inputs share every element); on
     the array drive, on the coupled decomposition in both engines (:mod:`spicecim.sim.check`)."""
@@ -378,7 +378,7 @@ def _spot_check(tiles: Sequence[TileJob], tables: Mapping[str, Table],
         chosen.append((t.name, t.tile,
                        row_drives(t.tile, BEST_COLUMN_DRIVE if drive == "array" else drive), table))
     return spot_check(chosen, options_of, options.check_columns, options.threshold_fraction,
-                      array=drive == "array")
+                      array=drive == "array", executor=executor)
 
 
 def _record(spot: SpotCheck, f: Any) -> None:
