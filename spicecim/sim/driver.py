@@ -299,7 +299,8 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
                   schema.ATTR_COMMAND: command_line, schema.ATTR_ENGINE: options.engine}
     # The executor first: a cluster that cannot be reached is refused before anything is
     # written beside the output.
-    with _executor(cluster, executor, workers) as (pool, n_workers, per_task):
+    with _executor(cluster, executor, workers, options.engine == "batched") as (
+            pool, n_workers, per_task):
         writer = RunWriter(Path(out), config, provenance, overwrite=overwrite)
         try:
             for t in tiles:
@@ -421,14 +422,15 @@ def _store(writer: RunWriter, tile: Tile, name: str, runs: Sequence[ColumnRun],
 
 
 @contextmanager
-def _executor(cluster: Cluster | None, executor: cf.Executor | None, workers: int | None
-              ) -> Iterator[tuple[cf.Executor, int | None, Callable[[Tile], int | None]]]:
+def _executor(cluster: Cluster | None, executor: cf.Executor | None, workers: int | None,
+              batched: bool) -> Iterator[tuple[cf.Executor, int | None,
+                                               Callable[[Tile], int | None]]]:
     """The executor to run on, its worker count (None: the executor's own), and the columns
     per task for a tile (None: the sweep's batching)."""
     if executor is not None:
         yield executor, workers, lambda tile: None
         return
-    with open_pool(cluster or Cluster(workers=workers)) as pool:
+    with open_pool(cluster or Cluster(workers=workers), batched=batched) as pool:
         yield (pool.executor, pool.workers,
                lambda tile: pool.columns_per_task(tile.spec.rows, tile.spec.cols))
 
