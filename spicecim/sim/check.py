@@ -10,8 +10,10 @@ is the reference; a decomposition is a model of it, off by what it is off)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import concurrent.futures as cf
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +22,6 @@ from spicecim.measure import measure_column
 from spicecim.netlist.crossbar import RowDrive
 from spicecim.netlist.spec import Tile
 from spicecim.sim.column import ColumnRun, simulate_column
-from spicecim.sim.ngspice import NgspiceSession
 from spicecim.sim.scales import SimOptions
 from spicecim.store import schema
 
@@ -142,11 +143,24 @@ def pick_columns(table: Mapping[str, np.ndarray], count: int, seed: str) -> list
     return [int(np.asarray(table["column"])[j]) for j in columns]
 
 
-def compare(tile: Tile, name: str, column: int, row: Mapping[str, object], drive: RowDrive,
-            options: SimOptions, threshold_fraction: float,
-            session: NgspiceSession | None = None) -> Disagreement:
-    """Column ``column`` of ``tile`` in ngspice against its stored ``row``."""
-    run = simulate_column(tile, column, drive, options, session)
+def ngspice_column(tile: Tile, column: int, drive: RowDrive, options: SimOptions
+                   ) -> ColumnRun:
+    """Column ``column`` of ``tile`` in ngspice (a pool worker's task)."""
+    return simulate_column(tile, column, drive, options)
+
+
+def batched_columns(tile: Tile, columns: Sequence[int], drives: Sequence[RowDrive],
+                    options: SimOptions) -> list[ColumnRun]:
+    """``columns`` of ``tile`` under ``drives`` (by column) on the batched column engine, none
+    handed to ngspice where it fails (a pool worker's task)."""
+    from spicecim.sim.batched.engine import simulate_columns  # JAX only where it runs
+
+    return simulate_columns([(tile, j, drives[j]) for j in columns], options)
+
+
+def _against(tile: Tile, name: str, column: int, row: Mapping[str, object], run: ColumnRun,
+             threshold_fraction: float) -> Disagreement:
+    """Stored ``row`` against ngspice's ``run`` of the column."""
     if run.status == "failed":
         raise EngineDisagreementError(f"{name} column {column}: ngspice failed where the batched "
                                       f"engine did not: {run.message}")
@@ -177,48 +191,52 @@ def difference(tile: Tile, name: str, column: int, row: Mapping[str, object],
     return Disagreement(name, column, latency, energy, part, final)
 
 
-def compare_decomposed(tile: Tile, name: str, rows: Mapping[int, Mapping[str, object]],
-                       drives: Sequence[RowDrive], options: SimOptions,
-                       threshold_fraction: float, session: NgspiceSession | None = None
-                       ) -> tuple[list[Disagreement], list[Disagreement]]:
-    """Columns stored from the full array (``rows`` by column), each run on the coupled
-    decomposition (``drives``) in both engines: the batched against ngspice (the engines'
-    agreement), and the batched against the stored full array (the decomposition's
-    difference, one engine on both sides)."""
-    from spicecim.sim.batched.engine import simulate_columns  # JAX only where it runs
-
-    columns = list(rows)
-    runs = simulate_columns([(tile, j, drives[j]) for j in columns], options)
-    engine, decomposition = [], []
-    for j, run in zip(columns, runs, strict=True):
-        if run.status == "failed":
-            raise EngineDisagreementError(f"{name} column {j}: the batched engine failed on the "
-                                          f"coupled decomposition: {run.message}")
-        mine = _figures(tile, run, threshold_fraction)
-        engine.append(compare(tile, name, j, mine, drives[j], options, threshold_fraction,
-                              session))
-        decomposition.append(difference(tile, name, j, mine, rows[j]))  # type: ignore[arg-type]
-    return engine, decomposition
+def _submit(executor: cf.Executor | None, fn: Callable[..., Any], *args: Any) -> cf.Future:
+    """``fn(*args)`` on ``executor``, or here and now without one."""
+    if executor is not None:
+        return executor.submit(fn, *args)
+    done: cf.Future = cf.Future()
+    done.set_result(fn(*args))
+    return done
 
 
 def spot_check(tiles: Sequence[tuple[str, Tile, Sequence[RowDrive], Mapping[str, np.ndarray]]],
                options_of: Mapping[str, SimOptions], count: int,
-               threshold_fraction: float, *, array: bool = False) -> SpotCheck:
-    """``count`` columns of each ``(name, tile, drives, table)`` (:func:`pick_columns`);
-    ``array``: the tables came from the full array, and ``drives`` are the coupled
-    decomposition's (:func:`compare_decomposed`)."""
-    session = NgspiceSession()
-    found, decomposition = [], []
+               threshold_fraction: float, *, array: bool = False,
+               executor: cf.Executor | None = None) -> SpotCheck:
+    """``count`` columns of each ``(name, tile, drives, table)`` (:func:`pick_columns`) again
+    in ngspice. ``array``: the tables came from the full array, and ``drives`` are the coupled
+    decomposition's: each column runs on the decomposition in both engines, the batched
+    against ngspice (the engines' agreement), and the batched against the stored full array
+    (the decomposition's difference, one engine on both sides). Every run is a task of
+    ``executor`` (a column per ngspice task, a tile's columns per batched task), all submitted
+    before any is awaited, so they share the pool's workers; without one, they run here."""
+    picked = []
     for name, tile, drives, table in tiles:
         index = {int(j): n for n, j in enumerate(np.asarray(table["column"]))}
         rows = {j: {k: np.asarray(v)[index[j]] for k, v in table.items()}
                 for j in pick_columns(table, count, tile.digest())}
-        if array and rows:
-            engine, decomposed = compare_decomposed(tile, name, rows, drives, options_of[name],
-                                                    threshold_fraction, session)
-            found += engine
-            decomposition += decomposed
+        if rows:
+            picked.append((name, tile, drives, rows))
+    tasks = []
+    for name, tile, drives, rows in picked:
+        options = options_of[name]
+        mine = (_submit(executor, batched_columns, tile, list(rows), drives, options)
+                if array else None)
+        tasks.append((mine, {j: _submit(executor, ngspice_column, tile, j, drives[j], options)
+                             for j in rows}))
+    found, decomposition = [], []
+    for (name, tile, _, rows), (mine, refs) in zip(picked, tasks, strict=True):
+        if mine is None:
+            found += [_against(tile, name, j, row, refs[j].result(), threshold_fraction)
+                      for j, row in rows.items()]
             continue
-        found += [compare(tile, name, j, row, drives[j], options_of[name], threshold_fraction,
-                          session) for j, row in rows.items()]
+        for j, run in zip(rows, mine.result(), strict=True):
+            if run.status == "failed":
+                raise EngineDisagreementError(
+                    f"{name} column {j}: the batched engine failed on the coupled "
+                    f"decomposition: {run.message}")
+            figures = _figures(tile, run, threshold_fraction)
+            found.append(_against(tile, name, j, figures, refs[j].result(), threshold_fraction))
+            decomposition.append(difference(tile, name, j, figures, rows[j]))
     return SpotCheck(tuple(found), tuple(decomposition))

@@ -299,7 +299,14 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
                   schema.ATTR_COMMAND: command_line, schema.ATTR_ENGINE: options.engine}
     # The executor first: a cluster that cannot be reached is refused before anything is
     # written beside the output.
-    with _executor(cluster, executor, workers) as (pool, n_workers, per_task):
+    # On the array drive the spot check's coupled drives are solved on a thread while the
+    # arrays run (the main process mostly waits on the pool then), not after them; a column
+    # drive's own solves come first (the sweep's), so the check's wait until it needs them.
+    ahead = cf.ThreadPoolExecutor(1, thread_name_prefix="spicecim-check-drives")
+    check_drives = {t.name: ahead.submit(row_drives, t.tile, BEST_COLUMN_DRIVE)
+                    for t in _checked(tiles, options) if drive == "array"}
+    with _executor(cluster, executor, workers, options.engine == "batched") as (
+            pool, n_workers, per_task):
         writer = RunWriter(Path(out), config, provenance, overwrite=overwrite)
         try:
             for t in tiles:
@@ -332,10 +339,11 @@ def run_job(tiles: Sequence[TileJob], layers: Sequence[LayerJob], out: Path | st
                             for n, c, r in zip(layer.tiles, columns, rows, strict=True)]
                 schedules[layer.name] = layer.combine(per_tile)
                 writer.write_layer(layer.name, schedules[layer.name], list(layer.tiles))
-            spot = _spot_check(tiles, tables, options_of, options, drive)
+            spot = _spot_check(tiles, tables, options_of, options, drive, pool, check_drives)
             path = writer.finish(None if spot is None else functools.partial(_record, spot))
         finally:
             writer.close()
+            ahead.shutdown(wait=False, cancel_futures=True)
     if spot is not None and spot.failures():
         raise EngineDisagreementError(
             "the batched engine disagrees with ngspice beyond the tolerance: "
@@ -357,28 +365,39 @@ def _task_size(options: RunOptions, pending: Mapping[str, Sequence[int]], worker
     return max(1, math.ceil(most / (workers or os.cpu_count() or 1)))
 
 
-def _spot_check(tiles: Sequence[TileJob], tables: Mapping[str, Table],
-                options_of: Mapping[str, SimOptions], options: RunOptions, drive: str
-                ) -> SpotCheck | None:
-    """On the batched engine, ``options.check_columns`` columns of each tile again in ngspice
-    (of a group of tiles sharing conductances, its first: its inputs share every element); on
-    the array drive, on the coupled decomposition in both engines (:mod:`spicecim.sim.check`)."""
+def _checked(tiles: Sequence[TileJob], options: RunOptions) -> list[TileJob]:
+    """The tiles a run's spot check covers: on the batched engine with ``check_columns``, every
+    tile (of a group of tiles sharing conductances, its first: its inputs share every
+    element)."""
     if options.engine != "batched" or not options.check_columns:
+        return []
+    seen: set[str] = set()
+    out = []
+    for t in tiles:
+        if t.group is None or t.group not in seen:
+            seen.add(t.group or t.name)
+            out.append(t)
+    return out
+
+
+def _spot_check(tiles: Sequence[TileJob], tables: Mapping[str, Table],
+                options_of: Mapping[str, SimOptions], options: RunOptions, drive: str,
+                executor: cf.Executor, drives: Mapping[str, cf.Future]) -> SpotCheck | None:
+    """``options.check_columns`` columns of each :func:`_checked` tile again in ngspice,
+    under ``drives`` (by tile, solved ahead) or the run's drive; on the array drive, on the
+    coupled decomposition in both engines (:mod:`spicecim.sim.check`)."""
+    checked = _checked(tiles, options)
+    if not checked:
         return None
     from spicecim.sim.check import spot_check
 
-    seen: set[str] = set()
-    chosen = []
-    for t in tiles:
-        if t.group is not None and t.group in seen:
-            continue
-        seen.add(t.group or t.name)
-        table = {k: tables[t.name][k] for k in ("column", "status", "latency_s", "v_final_v",
-                                                *map(schema.energy_field, schema.ENERGY_PARTS))}
-        chosen.append((t.name, t.tile,
-                       row_drives(t.tile, BEST_COLUMN_DRIVE if drive == "array" else drive), table))
+    fields = ("column", "status", "latency_s", "v_final_v",
+              *map(schema.energy_field, schema.ENERGY_PARTS))
+    chosen = [(t.name, t.tile, drives[t.name].result() if t.name in drives
+               else row_drives(t.tile, drive), {k: tables[t.name][k] for k in fields})
+              for t in checked]
     return spot_check(chosen, options_of, options.check_columns, options.threshold_fraction,
-                      array=drive == "array")
+                      array=drive == "array", executor=executor)
 
 
 def _record(spot: SpotCheck, f: Any) -> None:
@@ -421,14 +440,15 @@ def _store(writer: RunWriter, tile: Tile, name: str, runs: Sequence[ColumnRun],
 
 
 @contextmanager
-def _executor(cluster: Cluster | None, executor: cf.Executor | None, workers: int | None
-              ) -> Iterator[tuple[cf.Executor, int | None, Callable[[Tile], int | None]]]:
+def _executor(cluster: Cluster | None, executor: cf.Executor | None, workers: int | None,
+              batched: bool) -> Iterator[tuple[cf.Executor, int | None,
+                                               Callable[[Tile], int | None]]]:
     """The executor to run on, its worker count (None: the executor's own), and the columns
     per task for a tile (None: the sweep's batching)."""
     if executor is not None:
         yield executor, workers, lambda tile: None
         return
-    with open_pool(cluster or Cluster(workers=workers)) as pool:
+    with open_pool(cluster or Cluster(workers=workers), batched=batched) as pool:
         yield (pool.executor, pool.workers,
                lambda tile: pool.columns_per_task(tile.spec.rows, tile.spec.cols))
 

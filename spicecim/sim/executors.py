@@ -72,15 +72,24 @@ PARENT_POLL_S = 0.2
 """How often a worker checks that its parent lives, where no pidfd can tell it at once."""
 
 
-def local_executor(workers: int | None = None) -> cf.ProcessPoolExecutor:
+BATCHED_PRELOAD = "spicecim.sim.batched.solver"
+"""What a pool for the batched engine preloads besides the column module: JAX (importing it
+costs 1-2.5 s of CPU, once in the server instead of once per worker; importing JAX starts no
+thread, so the server still forks safely)."""
+
+
+def local_executor(workers: int | None = None, *, batched: bool = False
+                   ) -> cf.ProcessPoolExecutor:
     """A process pool of ``workers`` (default: one per core), each with its own ngspice.
 
     Workers never inherit a loaded ngspice: forkserver forks them from a clean server process
-    that has imported this module, so each starts in milliseconds. Nor do they import the
-    caller's main module (:func:`main_hidden`).
+    that has imported this module (and, ``batched``, JAX: :data:`BATCHED_PRELOAD`), so each
+    starts in milliseconds. Nor do they import the caller's main module (:func:`main_hidden`).
+    The server is one per process: what it preloads is what its first pool asked for.
     """
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["spicecim.sim.column"])
+    context.set_forkserver_preload(["spicecim.sim.column", *([BATCHED_PRELOAD] if batched
+                                                             else [])])
     return _Pool(max_workers=workers or os.cpu_count() or 1, mp_context=context,
                  initializer=_guard_worker, initargs=(os.getpid(),))
 
@@ -233,11 +242,12 @@ class Pool:
 
 
 @contextmanager
-def open_pool(cluster: Cluster) -> Iterator[Pool]:
-    """The executor ``cluster`` describes, checked and ready; shut down on exit."""
+def open_pool(cluster: Cluster, *, batched: bool = False) -> Iterator[Pool]:
+    """The executor ``cluster`` describes, checked and ready; shut down on exit. ``batched``:
+    its tasks run the batched engine (a local pool preloads JAX)."""
     if cluster.scheduler is None and cluster.dask_local is None:
         workers = cluster.workers or os.cpu_count() or 1
-        with stopping(local_executor(workers)) as executor:
+        with stopping(local_executor(workers, batched=batched)) as executor:
             yield Pool(executor, workers, f"local pool of {workers} processes")
         return
     with ExitStack() as stack:

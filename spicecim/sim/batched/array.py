@@ -10,8 +10,10 @@ is a two-terminal stamp between its row node and its column node: current ``I0 +
 beta dc``. Each front end is eliminated onto its column end as in the column solver. What is
 left is ``rows`` row-line tridiagonals (driver and wire segments, wire capacitance, the cells'
 ``alpha``) and ``cols`` column-line tridiagonals (wire, the cells' ``-beta``, the front end),
-coupled only through the cells. The coupled system is solved by block Gauss-Seidel (every row
-line, then every column line, each line exactly) until the update moves by less than
+coupled only through the cells. Each line solve is a cyclic reduction of every line at
+once (:mod:`~spicecim.sim.batched.lines`), factored once per Newton iteration. The coupled
+system is solved by block Gauss-Seidel (every row line, then every column line, each line
+exactly) until the update moves by less than
 :data:`LINEAR_TOL` of Newton's voltage tolerance: the cells' conductances are small beside the
 wires', and each line's own cells sit on its diagonal, so the sweeps contract (both blocks are
 diagonally dominant M-matrices; measured on the default 128x128 tile: 1.45 sweeps per Newton
@@ -35,6 +37,7 @@ from spicecim.errors import SimulationError, SpecError
 from spicecim.measure import measure_column
 from spicecim.netlist.crossbar import SOURCE_GROUPS, edge_corners_s, isolated_drive
 from spicecim.netlist.spec import Tile
+from spicecim.sim.batched import lines
 from spicecim.sim.batched.circuit import Structure, build_batch, structure_of, unsupported
 from spicecim.sim.batched.engine import CACHE_ENV, ENGINE
 from spicecim.sim.batched.schedule import ngspice_schedule
@@ -111,41 +114,42 @@ def _make(shape: ArrayShape) -> Callable[..., Any]:
         return st.memristor.read_current_slope(v_r - v_c, p["cell_a"], jnp)
 
     def col_caps(p: Arrays) -> Any:
-        return jnp.concatenate([jnp.broadcast_to(p["c_col_f"][:, None], (n, m)),
-                                p["c_end_f"][:, None]], axis=1)
+        return jnp.concatenate([jnp.broadcast_to(p["c_col_f"][None, :], (m, n)),
+                                p["c_end_f"][None, :]], axis=0)
 
     def charges(p: Arrays, s: dict, t: Any) -> tuple[Any, Any, Any]:
-        _, q_fe = fe_batch(p, jnp.full(n, t), s["x"][:, -1], s["y"])
+        _, q_fe = fe_batch(p, jnp.full(n, t), s["x"][-1], s["y"])
         return col_caps(p) * s["x"], p["c_row_f"] * s["r"], q_fe
 
     def source(p: Arrays, t: Any) -> Any:
         return p["v_in_v"] * jnp.clip(t / p["rise_s"], 0.0, 1.0)
 
-    def tri(diag: Any, off: Any, rhs: Any) -> Any:
-        lower = off.at[:, 0].set(0.0)
-        upper = off.at[:, -1].set(0.0)
-        return jax.lax.linalg.tridiagonal_solve(lower, diag, upper, rhs[..., None])[..., 0]
-
     def newton(p: Arrays, s: dict, a0: Any, hist: tuple[Any, Any, Any], t: Any
                ) -> tuple[dict, Any, Any, Any]:
-        """``s``: ``x`` (cols, rows + 1) column nodes and ends; ``r`` and ``a`` (rows, cols)
-        row-wire and inner nodes; ``y`` (cols, k) the front ends' own nodes."""
+        """``s``: ``x`` (rows + 1, cols) column nodes and ends; ``r`` and ``a`` (rows, cols)
+        row-wire and inner nodes; ``y`` (cols, k) the front ends' own nodes. Every node array
+        is (node along the column, column): the cells meet their row and column nodes at the
+        same index, and each line solve runs along its own axis, so nothing is transposed."""
         v_src = source(p, t)
         g_r, g_first = p["g_row_s"], p["g_first_s"]
         g_left = jnp.concatenate([jnp.full((m, 1), g_first), jnp.full((m, n - 1), g_r)], 1)
         g_right = jnp.concatenate([jnp.full((m, n - 1), g_r), jnp.zeros((m, 1))], 1)
         c_r = p["c_row_f"] * a0
-        g_c = p["g_col_s"][:, None]
+        g_c = p["g_col_s"][None, :]
         c_node = col_caps(p)
-        n_wire = jnp.concatenate([jnp.ones((1, m)), jnp.zeros((1, 1))], axis=1)
-        n_wire = n_wire + jnp.concatenate([jnp.zeros((1, 1)), jnp.ones((1, m))], axis=1)
+        n_wire = jnp.concatenate([jnp.ones((m, 1)), jnp.zeros((1, 1))], axis=0)
+        n_wire = n_wire + jnp.concatenate([jnp.zeros((1, 1)), jnp.ones((m, 1))], axis=0)
         tt = jnp.full(n, t)
         lin_tol = LINEAR_TOL * vntol
+
+        def end(v: Any) -> Any:
+            """(rows, cols) as the column nodes, 0 at the column ends."""
+            return jnp.concatenate([v, jnp.zeros((1, n))], axis=0)
 
         def body(carry: tuple) -> tuple:
             s, it, _, sweeps = carry
             x, r, a, y = s["x"], s["r"], s["a"], s["y"]
-            xc = x[:, :m].T  # (rows, cols), as r
+            xc = x[:m]
             i_m, g_m = cell_slope(p, r, a if access is not None else xc)
             if access is not None:
                 i_t, g_a, g_x = access.drain_current_slopes(a, xc, jnp)
@@ -155,33 +159,31 @@ def _make(shape: ArrayShape) -> Callable[..., Any]:
                 alpha, beta = g_m * g_a / big, g_m * g_x / big
             else:
                 i0, alpha, beta = i_m, g_m, -g_m
-            # the row lines: (rows, cols), driven from the left
+            # the row lines, along axis 1, driven from the left
             left = jnp.concatenate([v_src[:, None], r[:, :-1]], axis=1)
             right = jnp.concatenate([r[:, 1:], r[:, -1:]], axis=1)
             f_r = g_left * (r - left) + g_right * (r - right) + c_r * r + hist[1] + i0
             d_r = g_left + g_right + c_r + alpha
-            off_r = -jnp.full((m, n), g_r)
-            # the column lines: (cols, rows + 1), as the column solver's chain
-            up = jnp.concatenate([x[:, :1], x[:, :-1]], axis=1)
-            down = jnp.concatenate([x[:, 1:], x[:, -1:]], axis=1)
-            f_x = g_c * (2 * x - up - down) + c_node * a0 * x + hist[0]
-            f_x = f_x.at[:, :m].add(-i0.T)
-            d_x = (g_c * n_wire + c_node * a0).at[:, :m].add(-beta.T)
-            i_fe, q_fe, di, dq = fe_jac(p, tt, x[:, -1], y)
+            # the column lines, along axis 0, as the column solver's chain
+            up = jnp.concatenate([x[:1], x[:-1]], axis=0)
+            down = jnp.concatenate([x[1:], x[-1:]], axis=0)
+            f_x = g_c * (2 * x - up - down) + c_node * a0 * x + hist[0] - end(i0)
+            i_fe, q_fe, di, dq = fe_jac(p, tt, x[-1], y)
             r_fe = i_fe + a0 * q_fe + hist[2]
             jac = di + a0 * dq
             j_yy, j_yb, j_by = jac[:, 1:k + 1, 1:k + 1], jac[:, 1:k + 1, 0], jac[:, 0, 1:k + 1]
             solve_y = _small_solve(j_yy, jnp.stack([-r_fe[:, 1:k + 1], -j_yb], axis=2))
-            d_x = d_x.at[:, -1].add(jac[:, 0, 0] + jnp.einsum("bi,bi->b", j_by,
-                                                                solve_y[..., 1]))
-            rhs_x = (-f_x).at[:, -1].add(-r_fe[:, 0] - jnp.einsum("bi,bi->b", j_by,
-                                                                   solve_y[..., 0]))
-            off_x = -jnp.broadcast_to(g_c, d_x.shape)
+            b_fe = jac[:, 0, 0] + jnp.einsum("bi,bi->b", j_by, solve_y[..., 1])
+            r_b = -r_fe[:, 0] - jnp.einsum("bi,bi->b", j_by, solve_y[..., 0])
+            d_x = g_c * n_wire + c_node * a0 - end(beta)
+            d_x = jnp.concatenate([d_x[:m], d_x[m:] + b_fe[None, :]], axis=0)
+            rhs_x = jnp.concatenate([-f_x[:m], -f_x[m:] + r_b[None, :]], axis=0)
+            fac_r, fac_x = lines.factor(d_r, -g_r, 1), lines.factor(d_x, -g_c, 0)
 
             def sweep(c: tuple) -> tuple:
                 dr, dx, _, count = c
-                dr_new = tri(d_r, off_r, -f_r - beta * dx[:, :m].T)
-                dx_new = tri(d_x, off_x, rhs_x.at[:, :m].add(alpha.T * dr_new.T))
+                dr_new = lines.solve(fac_r, -f_r - beta * dx[:m], 1)
+                dx_new = lines.solve(fac_x, rhs_x + end(alpha * dr_new), 0)
                 moved = jnp.maximum(jnp.max(jnp.abs(dr_new - dr)), jnp.max(jnp.abs(dx_new - dx)))
                 return dr_new, dx_new, moved, count + 1
 
@@ -190,9 +192,9 @@ def _make(shape: ArrayShape) -> Callable[..., Any]:
 
             dr, dx, _, count = jax.lax.while_loop(
                 sweeping, sweep, (jnp.zeros_like(r), jnp.zeros_like(x), jnp.inf, 0))
-            dy = solve_y[..., 0] + solve_y[..., 1] * dx[:, -1:]
+            dy = solve_y[..., 0] + solve_y[..., 1] * dx[-1][:, None]
             if access is not None:
-                da = (g_m * dr - g_x * dx[:, :m].T - f_a) / big
+                da = (g_m * dr - g_x * dx[:m] - f_a) / big
             else:
                 da = jnp.zeros_like(a)
             new = {"x": x + dx, "r": r + dr, "a": a + da, "y": y + dy}
@@ -215,12 +217,12 @@ def _make(shape: ArrayShape) -> Callable[..., Any]:
         cell's current at column ``j`` and the wire capacitance's there (their sum over the
         columns is the source's current, by Kirchhoff along the line)."""
         v_src = source(p, t)
-        inner = s["a"] if access is not None else s["x"][:, :m].T
+        inner = s["a"] if access is not None else s["x"][:m]
         share = cell_slope(p, s["r"], inner)[0] + a0 * q[1] + hist[1]  # (rows, cols)
         p_drv = jnp.sum(v_src[:, None] * share, axis=0)
         p_rail = p["rail_v"] * jnp.sum(share, axis=0)
         if st.opamp is not None:
-            i_fe, _ = fe_batch(p, jnp.full(n, t), s["x"][:, -1], s["y"])
+            i_fe, _ = fe_batch(p, jnp.full(n, t), s["x"][-1], s["y"])
             i_out = i_fe[:, -1] + a0 * q[2][:, -1] + hist[2][:, -1]
             p_fe = amplifier.supply_power_w(i_out, p["fe_i_q_a"], p["fe_vdd_v"], jnp)
         else:
@@ -237,16 +239,12 @@ def _make(shape: ArrayShape) -> Callable[..., Any]:
         new, done, its, sweeps = newton(p, guess, a0, hist, t)
         q_new = charges(p, new, t)
 
-        def keep(a: Any, b: Any) -> Any:
-            return jnp.where(live, a, b)
-
-        s_next = {name: keep(new[name], s[name]) for name in s}
-        prev_next = {name: keep(s[name], s_prev[name]) for name in s}
-        q_next = tuple(keep(a, b) for a, b in zip(q_new, q, strict=True))
-        qp_next = tuple(keep(a, b) for a, b in zip(q, q_prev, strict=True))
+        # A padding point (past the run's last) steps on unmasked: its state is never read
+        # (the outputs are cut at the last point, an extension reruns from the start), and a
+        # select per node array and point would cost as much as a sweep.
         out = (*observe(p, new, q_new, a0, hist, t), jnp.where(live, its, 0),
                jnp.where(live, sweeps, 0))
-        return (s_next, prev_next, q_next, qp_next, ok & (done | ~live)), out
+        return (new, s, q_new, q, ok & (done | ~live)), out
 
     def advance(p: Arrays, points: Arrays, carry: tuple) -> tuple:
         return jax.lax.scan(partial(step, p=p), carry, points)
@@ -310,9 +308,9 @@ def _solve(tile: Tile, options: SimOptions, stop_s: float, max_step_s: float
     with jax.enable_x64(True):
         fn = _compiled(ArrayShape(st, n, options.reltol, vntol))
         p = {name: jnp.asarray(v) for name, v in _arrays(tile).items()}
-        s0 = {"x": jnp.zeros((n, m + 1)), "r": jnp.zeros((m, n)), "a": jnp.zeros((m, n)),
+        s0 = {"x": jnp.zeros((m + 1, n)), "r": jnp.zeros((m, n)), "a": jnp.zeros((m, n)),
               "y": jnp.zeros((n, k))}
-        q0 = (jnp.zeros((n, m + 1)), jnp.zeros((m, n)), jnp.zeros((n, k + 2)))
+        q0 = (jnp.zeros((m + 1, n)), jnp.zeros((m, n)), jnp.zeros((n, k + 2)))
         carry = (s0, s0, q0, q0, jnp.array(True))
         blocks = []
         for start in range(0, total, POINT_BLOCK):

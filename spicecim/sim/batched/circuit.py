@@ -137,7 +137,10 @@ def structure_of(tile: Tile) -> Structure:
 def build_batch(columns: Sequence[tuple[Tile, int, RowDrive]]) -> ColumnBatch:
     """The arrays of columns ``(tile, j, drive)``, all of one :class:`Structure`."""
     check(len(columns) >= 1, "columns", len(columns), "one or more")
-    structures = {structure_of(t) for t, _, _ in columns}
+    # per distinct tile, not per column: sizing a tile's readout reads its amplifier's .lib
+    tiles = {id(t): t for t, _, _ in columns}
+    structures = {structure_of(t) for t in tiles.values()}
+    front_ends = {key: _front_end(t) for key, t in tiles.items()}
     check(len(structures) == 1, "structures", len(structures), "one (batch alike columns)")
     structure = structures.pop()
     per_row: dict[str, list[np.ndarray]] = {k: [] for k in (
@@ -163,7 +166,7 @@ def build_batch(columns: Sequence[tuple[Tile, int, RowDrive]]) -> ColumnBatch:
         per_col["c_end_f"].append(0.0 if structure.wire else w.c_col_f * spec.rows)
         per_col["rise_s"].append(spec.driver.rise_s)
         per_col["rail_v"].append(spec.driver.rail_v)
-        for name, value in _front_end(tile).items():
+        for name, value in front_ends[id(tile)].items():
             per_col[f"fe_{name}"].append(value)
     front_end = {p: np.array(per_col.pop(f"fe_{p}")) for p in FRONT_END_PARAMS}
     arrays = {k: np.array(v) for k, v in (*per_row.items(), *per_col.items())}
