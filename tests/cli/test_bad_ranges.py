@@ -1,0 +1,74 @@
+"""Values each option's type takes but that make no sense, alone or beside the others, named
+one by one: a digital adder of 1e300 s, more replicas than the frame has samples, more columns
+per ADC than the tile has, a run given twice, a sweep axis given twice, a held-out share that
+holds out no row, a fit of hours, a cache folder no file can be made in. Each used to exit 0
+printing the absurd figure (or to run on past 20 s); now one line on stderr, exit code 2, no
+file made or changed, all before any work (so none runs a simulation or a fit)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from spicecim.cli import cli
+
+QUICK = ("--no-baseline", "--no-accuracy")
+HOURS = "1000000000000"
+# (id, arguments with {run} a finished 4x4 run and {d} the test's folder, what the line says)
+CASES = [
+    ("evaluate --tile beyond memory", ("evaluate", "{run}", *QUICK, "--tile", "100000x100000"),
+     "a 100000x100000 tile needs about"),
+    ("evaluate --replicas", ("evaluate", "{run}", *QUICK, "--replicas", HOURS),
+     f"--replicas {HOURS} is invalid: expected 1 to"),
+    ("evaluate --adc-share", ("evaluate", "{run}", *QUICK, "--adc-share", HOURS),
+     f"--adc-share {HOURS} is invalid: expected 1 to 4 (columns per ADC"),
+    ("evaluate --adc-share over --tile", ("evaluate", "{run}", *QUICK, "--tile", "8x8",
+                                          "--adc-share", "9"), "expected 1 to 8"),
+    ("evaluate --adder-latency", ("evaluate", "{run}", *QUICK, "--adder-latency", "1e300"),
+     "0<=x<=1e-06"),
+    ("evaluate --adder-energy", ("evaluate", "{run}", *QUICK, "--adder-energy", "1e300"),
+     "0<=x<=1e-09"),
+    ("evaluate --samples-per-ray", ("evaluate", "{run}", *QUICK, "--model", "nerf",
+                                    "--samples-per-ray", "1000000000"), "1<=x<=4096"),
+    ("evaluate RUN RUN", ("evaluate", "{run}", "{run}", *QUICK), "is given twice"),
+    ("evaluate --sweep twice", ("evaluate", "{run}", "--no-baseline", "--sweep", "adc_bits=4",
+                                "--sweep", "adc_bits=6"), "repeats the axis adc_bits"),
+    ("evaluate --fit-steps", ("evaluate", "{run}", *QUICK, "--model", "nerf", "--scene",
+                              "--fit-steps", HOURS, "--cache-dir", "{d}/cache"),
+     f"--fit-steps {HOURS} is estimated at"),
+    ("evaluate --cache-dir /sys", ("evaluate", "{run}", *QUICK, "--model", "nerf", "--scene",
+                                   "--cache-dir", "/sys"), "--cache-dir '/sys'"),
+    ("evaluate --calibration-fraction", ("evaluate", "{run}", *QUICK, "--model", "mlp:8-3",
+                                         "--data", "{d}/in/data.npz", "--accuracy",
+                                         "--calibration-fraction", "1e-300"),
+     "holds out 0 of the 10 rows of --data: expected a share that holds out 1 to 9"),
+    ("simulate --adc-share", ("simulate", "--rows", "4", "--cols", "4", "--adc-share", HOURS,
+                              "--out", "{d}/run.h5"),
+     f"--adc-share {HOURS} is invalid: expected 1 to 4"),
+]
+
+
+def _listing(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() if p.is_file() else b"<folder>"
+            for p in sorted(d.rglob("*"))}
+
+
+@pytest.mark.parametrize("args, fragment", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_a_value_that_makes_no_sense_is_refused_before_work(
+        args: tuple[str, ...], fragment: str, tmp_path: Path, finished_run: Path) -> None:
+    (tmp_path / "in").mkdir()
+    np.savez(tmp_path / "in" / "data.npz", inputs=np.zeros((10, 8), np.float32))
+    before, run_before = _listing(tmp_path), finished_run.read_bytes()
+    result = CliRunner().invoke(cli, [a.format(run=finished_run, d=tmp_path) for a in args])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
+    assert fragment in result.stderr, result.stderr
+    assert _listing(tmp_path) == before
+    assert finished_run.read_bytes() == run_before
+    assert not any(p.name.endswith(".journal") for p in finished_run.parent.iterdir())
+    assert os.listdir(tmp_path) == ["in"]
