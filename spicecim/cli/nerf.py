@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import design as designs
 from spicecim.cost.duration import DURATION_LIMIT_S
 from spicecim.cost.schedule import TileTable
+from spicecim.errors import SpecError
 from spicecim.models.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
 from spicecim.models.scene import default_scene
 from spicecim.nerf import frame as frames
@@ -137,7 +139,7 @@ def nerf_cmd(run: Path, model: str, out: Path, cache_dir: Path | None, fit_steps
     cosim_run = None if table.generic else run  # load_table: a co-simulation's configuration
     if cosim_run is not None:
         frames.check_cosim_share(cosim_run, given["adc_share"])
-    design = _design(given)
+    design = _checked_design(table, design_axes, cosim_run is None, fit_steps, given)
 
     from spicecim.models.fit import cached_fit  # loads JAX: only when a fit may run
 
@@ -170,7 +172,36 @@ def _sweeps(texts: tuple[str, ...]) -> tuple[tuple[str, list[float]] | None,
     if len(accuracy_texts) > 1:
         raise click.UsageError("one accuracy --sweep axis at a time (design axes may repeat)")
     sweep = parse_sweep(accuracy_texts[0]) if accuracy_texts else None
-    return sweep, designs.parse_design_sweep(design_texts)
+    axes: dict[str, list[float]] = {}
+    for text in design_texts:
+        ((name, values),) = designs.parse_design_sweep([text]).items()
+        if name in axes:
+            raise SpecError(f"sweep={text!r} repeats the axis {name}: expected each axis once "
+                            "(its values in one --sweep, e.g. tile=64,128)")
+        _check_axis(text, name, values)
+        axes[name] = values
+    return sweep, axes
+
+
+# Each design axis's values as its option takes them: (lowest, highest, integers only).
+_AXIS_DOMAINS = {"tile": (2, None, True), "rows_per_read": (1, None, True),
+                 "g_min": (0, None, False), "g_max": (0, None, False), "slices": (1, 8, True),
+                 "copies": (1, 8, True)}
+
+
+def _check_axis(text: str, name: str, values: list[float]) -> None:
+    """Refuse a design axis's value outside its domain (a tile beyond memory too): the
+    option's own range, where a value used to fail only after the fit and the first render."""
+    lo, hi, integer = _AXIS_DOMAINS[name]
+    for v in values:
+        if not (math.isfinite(v) and (v >= lo if integer else v > lo)
+                and (hi is None or v <= hi) and (not integer or v == int(v))):
+            kind = "integers" if integer else "finite values"
+            bound = f"from {lo} to {hi}" if hi is not None else (
+                f">= {lo}" if integer else f"> {lo}")
+            raise SpecError(f"sweep={text!r} is invalid: expected {name} {kind} {bound}")
+        if name == "tile":
+            limits.check_tile(int(v), int(v))
 
 
 def _check_outputs(run: Path, out: Path, cache: Path, sweep: bool, design_sweep: bool,
@@ -180,9 +211,46 @@ def _check_outputs(run: Path, out: Path, cache: Path, sweep: bool, design_sweep:
     check_not_input([out / name for name in names], [("RUN", run)])
     check_output(out, given["overwrite"], inside=names)
     check_output(cache, True, "--cache-dir", inside=())
-    if given["ladder"] or design_sweep:
+    # a folder given is checked whether or not a design point is simulated there; RUN's own
+    # folder (read-only, maybe) only where one may be
+    if given["simulate_dir"] or given["ladder"] or design_sweep:
         check_output(given["simulate_dir"] or run.parent, True, "--simulate-dir", inside=())
     check_input_file(run, "RUN")
+
+
+def _checked_design(table: TileTable, axes: dict[str, list[float]], generic: bool,
+                    fit_steps: int, given: dict[str, Any]) -> designs.DesignPoint:
+    """The design point of the options (:func:`_design`), and what the options ask for checked
+    against the tables' tile and the time limit, before the fit: its tile in memory, its
+    conductances within the device's range, rows per read and columns per ADC within its tile,
+    the worker processes in memory, the fit's and the fine-tuning's steps in time (unless
+    --yes)."""
+    design = _design(given)
+    limits.check_fit_steps(fit_steps, given["yes"])
+    if (given["finetune"] or given["ladder"]) and given["finetune_steps"]:
+        limits.check_fit_steps(given["finetune_steps"], given["yes"], "--finetune-steps")
+    if given["workers"]:
+        limits.check_processes(given["workers"], "--workers")
+    spec = design.spec(table.spec)
+    limits.check_tile(spec.rows, spec.cols)
+    mem = table.spec.cell.memristor
+    for option, g in (("--g-min", design.g_min_s), ("--g-max", design.g_max_s),
+                      *(("--sweep g_min", v) for v in axes.get("g_min", ())),
+                      *(("--sweep g_max", v) for v in axes.get("g_max", ()))):
+        if table.spec.cell.kind == "memristor" and g is not None and not (
+                mem.g_off_s <= g <= mem.g_on_s):
+            raise SpecError(f"{option} {g:g} is invalid: expected {mem.g_off_s:.3g} to "
+                            f"{mem.g_on_s:.3g} S (the range of RUN's device, {mem.name})")
+    design.weights(table.weights)  # --g-min below --g-max
+    rows = int(max([spec.rows, *axes.get("tile", ())]))
+    for option, n in (("--rows-per-read", design.rows_per_read or 1),
+                      *(("--sweep rows_per_read", v) for v in axes.get("rows_per_read", ()))):
+        limits.check_count(int(n), rows, option,
+                           f"rows activated per read, at most the tile's {rows} rows")
+    if generic and given["adc_share"]:
+        limits.check_count(given["adc_share"], spec.cols, "--adc-share",
+                           f"columns per ADC, at most the tile's {spec.cols} columns")
+    return design
 
 
 def _design(given: dict[str, Any]) -> designs.DesignPoint:
