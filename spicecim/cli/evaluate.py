@@ -19,6 +19,7 @@ from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, Finite, check_output, parse_size
 from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import schedule as sched
+from spicecim.cost.duration import DURATION_LIMIT_S
 from spicecim.errors import SpecError
 from spicecim.models.mlp import Mlp
 from spicecim.models.presets import (
@@ -125,8 +126,8 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--fit-steps", type=click.IntRange(min=1), default=3000, show_default=True,
               help="Adam steps of the --scene fit.")
 @click.option("--yes", is_flag=True,
-              help="Run a --scene fit estimated to take over the 30 min limit (else refused "
-                   "with the estimate).")
+              help=f"Run a --scene fit estimated to take over {DURATION_LIMIT_S / 60:.0f} min "
+                   "(else refused with the estimate).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where --scene fits are kept [default: $SPICECIM_CACHE or ~/.cache/spicecim].")
 @click.option("--schedule", type=click.Choice(sched.SCHEDULES),
@@ -287,7 +288,8 @@ def _check_values(runs: tuple[Path, ...], tile: tuple[int, int] | None, replicas
                   samples: int, yes: bool, options: dict[str, object]) -> None:
     """Values that make no sense together, the runs' own tile read for its columns: each RUN
     once, --replicas up to the frame's ``samples``, --adc-share up to the tile's columns, the
-    --scene fit's time and its cache folder; checked before any work."""
+    worker processes in memory, --simulate-dir, the --scene fit's time and its cache folder;
+    checked before any work."""
     for i, run in enumerate(runs):
         for other in runs[:i]:
             if os.path.samefile(run, other):
@@ -300,6 +302,10 @@ def _check_values(runs: tuple[Path, ...], tile: tuple[int, int] | None, replicas
         cols = tile[1] if tile else _run_cols(runs[0])
         limits.check_count(cast(int, options["adc_share"]), cols, "--adc-share",
                            f"columns per ADC, at most the tile's {cols} columns")
+    if options["workers"]:
+        limits.check_processes(cast(int, options["workers"]), "--workers")
+    if options["simulate_dir"]:  # a folder given is a folder used: checked before any work
+        check_output(cast(Path, options["simulate_dir"]), True, "--simulate-dir", inside=())
     if options["scene"]:
         limits.check_fit_steps(cast(int, options["fit_steps"]), yes)
         check_output(cast("Path | None", options["cache_dir"]) or default_cache_dir(), True,

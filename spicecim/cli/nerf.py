@@ -108,8 +108,9 @@ if TYPE_CHECKING:  # finetune loads JAX: imported where fine-tuning runs
                    "co-simulation's engine; for a generic tile's tables, "
                    f"{DEFAULT_ENGINE}].")
 @click.option("--yes", is_flag=True,
-              help="Run co-simulations of design points estimated to take over "
-                   f"{DURATION_LIMIT_S / 60:.0f} min (else refused with the estimate).")
+              help="Run co-simulations of design points, a fit or a fine-tuning estimated to "
+                   f"take over {DURATION_LIMIT_S / 60:.0f} min (else refused with the "
+                   "estimate).")
 @click.option("--adc-share", type=click.IntRange(min=1),
               help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
 @click.option("--calibration-points", type=click.IntRange(min=1), default=8192,
