@@ -341,7 +341,7 @@ def _check_sizes(ctx: click.Context, model: str, model_file: Path | None,
     if model_file is None:
         limits.check_model(model, batches)
     if ctx.params["tile"]:  # a tile that could never be built is no design point to report
-        limits.check_tile(*parse_size(ctx.params["tile"], "tile"))
+        limits.check_tile(*parse_size(ctx.params["tile"], "tile"), "a smaller --tile")
     for option, path in inputs:
         if path is not None:
             check_input_file(path, option)

@@ -131,10 +131,10 @@ def check_processes(count: int, option: str) -> None:
                  f"a smaller {option}")
 
 
-def check_tile(rows: int, cols: int) -> None:
-    """A tile of ``rows`` x ``cols`` cells must fit in memory to be built at all."""
-    check_memory(rows * cols * TILE_BYTES_PER_CELL, f"a {rows}x{cols} tile",
-                 "fewer --rows or --cols")
+def check_tile(rows: int, cols: int, fix: str = "fewer --rows or --cols") -> None:
+    """A tile of ``rows`` x ``cols`` cells must fit in memory to be built at all (``fix``:
+    the options that size it)."""
+    check_memory(rows * cols * TILE_BYTES_PER_CELL, f"a {rows}x{cols} tile", fix)
 
 
 def check_netlist_disk(out_dir: Path, rows: int, cols: int) -> None:

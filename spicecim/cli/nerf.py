@@ -202,7 +202,7 @@ def _check_axis(text: str, name: str, values: list[float]) -> None:
                 f">= {lo}" if integer else f"> {lo}")
             raise SpecError(f"sweep={text!r} is invalid: expected {name} {kind} {bound}")
         if name == "tile":
-            limits.check_tile(int(v), int(v))
+            limits.check_tile(int(v), int(v), "smaller tile= values")
 
 
 def _check_outputs(run: Path, out: Path, cache: Path, sweep: bool, design_sweep: bool,
@@ -233,7 +233,7 @@ def _checked_design(table: TileTable, axes: dict[str, list[float]], generic: boo
     if given["workers"]:
         limits.check_processes(given["workers"], "--workers")
     spec = design.spec(table.spec)
-    limits.check_tile(spec.rows, spec.cols)
+    limits.check_tile(spec.rows, spec.cols, "a smaller --tile")
     mem = table.spec.cell.memristor
     for option, g in (("--g-min", design.g_min_s), ("--g-max", design.g_max_s),
                       *(("--sweep g_min", v) for v in axes.get("g_min", ())),

@@ -7,15 +7,21 @@ file made or changed, all before any work (so none runs a simulation or a fit)."
 
 from __future__ import annotations
 
+import math
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spicecim.cli import cli
 
+FAST = settings(max_examples=15, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 QUICK = ("--no-baseline", "--no-accuracy")
 HOURS = "1000000000000"
 # (id, arguments with {run} a finished 4x4 run and {d} the test's folder, what the line says)
@@ -84,18 +90,53 @@ def _listing(d: Path) -> dict[str, bytes]:
             for p in sorted(d.rglob("*"))}
 
 
-@pytest.mark.parametrize("args, fragment", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_a_value_that_makes_no_sense_is_refused_before_work(
-        args: tuple[str, ...], fragment: str, tmp_path: Path, finished_run: Path) -> None:
-    (tmp_path / "in").mkdir()
-    np.savez(tmp_path / "in" / "data.npz", inputs=np.zeros((10, 8), np.float32))
-    before, run_before = _listing(tmp_path), finished_run.read_bytes()
-    result = CliRunner().invoke(cli, [a.format(run=finished_run, d=tmp_path) for a in args])
+def _refused(args: tuple[str, ...], d: Path, run: Path, fragment: str) -> None:
+    (d / "in").mkdir()
+    np.savez(d / "in" / "data.npz", inputs=np.zeros((10, 8), np.float32))
+    before, run_before = _listing(d), run.read_bytes()
+    result = CliRunner().invoke(cli, [a.format(run=run, d=d) for a in args])
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
     assert fragment in result.stderr, result.stderr
-    assert _listing(tmp_path) == before
-    assert finished_run.read_bytes() == run_before
-    assert not any(p.name.endswith(".journal") for p in finished_run.parent.iterdir())
-    assert os.listdir(tmp_path) == ["in"]
+    assert _listing(d) == before
+    assert run.read_bytes() == run_before
+    assert not any(p.name.endswith(".journal") for p in run.parent.iterdir())
+    assert os.listdir(d) == ["in"]
+
+
+@pytest.mark.parametrize("args, fragment", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_a_value_that_makes_no_sense_is_refused_before_work(
+        args: tuple[str, ...], fragment: str, tmp_path: Path, finished_run: Path) -> None:
+    _refused(args, tmp_path, finished_run, fragment)
+
+
+@FAST
+@given(share=st.integers(5, 10**15), command=st.sampled_from(["simulate", "evaluate", "nerf"]))
+def test_more_columns_per_adc_than_the_tile_has_are_refused(
+        share: int, command: str, tmp_path: Path, finished_run: Path) -> None:
+    args = {"simulate": ("simulate", "--rows", "4", "--cols", "4", "--out", "{d}/run.h5"),
+            "evaluate": ("evaluate", "{run}", *QUICK),
+            "nerf": ("nerf", "{run}", "--out", "{d}/r", "--cache-dir", "{d}/cache")}[command]
+    _refused((*args, "--adc-share", str(share)), Path(tempfile.mkdtemp(dir=tmp_path)),
+             finished_run, f"--adc-share {share} is invalid: expected 1 to 4")
+
+
+# Values outside each design axis's domain (a NaN or infinity on any axis).
+_FRACTION = st.floats(1.01, 3.99).filter(lambda v: v != int(v))
+_OUTSIDE = {"tile": st.one_of(st.integers(-10**6, 1), _FRACTION),
+            "rows_per_read": st.one_of(st.integers(-10**6, 0), _FRACTION),
+            "g_min": st.floats(-1e6, 0.0), "g_max": st.floats(-1e6, 0.0),
+            "slices": st.one_of(st.integers(-10**6, 0), st.integers(9, 10**6)),
+            "copies": st.one_of(st.integers(-10**6, 0), st.integers(9, 10**6))}
+
+
+@FAST
+@given(data=st.data(), axis=st.sampled_from(sorted(_OUTSIDE)))
+def test_a_design_axis_value_outside_its_domain_is_refused_before_the_fit(
+        data: st.DataObject, axis: str, tmp_path: Path, finished_run: Path) -> None:
+    bad = data.draw(st.one_of(_OUTSIDE[axis], st.sampled_from([math.nan, math.inf])))
+    spec = f"{axis}={bad!r}"
+    _refused(("nerf", "{run}", "--out", "{d}/r", "--cache-dir", "{d}/cache", "--sweep", spec),
+             Path(tempfile.mkdtemp(dir=tmp_path)), finished_run,
+             f"sweep={spec!r} is invalid: expected {axis} ")
