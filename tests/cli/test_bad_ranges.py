@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from spicecim.cli import cli
 
+pytestmark = pytest.mark.ngspice  # finished_run: a 4x4 run simulated once
 FAST = settings(max_examples=15, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 QUICK = ("--no-baseline", "--no-accuracy")
