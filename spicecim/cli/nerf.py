@@ -242,12 +242,10 @@ def _checked_design(table: TileTable, axes: dict[str, list[float]], generic: boo
                 mem.g_off_s <= g <= mem.g_on_s):
             raise SpecError(f"{option} {g:g} is invalid: expected {mem.g_off_s:.3g} to "
                             f"{mem.g_on_s:.3g} S (the range of RUN's device, {mem.name})")
-    design.weights(table.weights)  # --g-min below --g-max
-    rows = int(max([spec.rows, *axes.get("tile", ())]))
-    for option, n in (("--rows-per-read", design.rows_per_read or 1),
-                      *(("--sweep rows_per_read", v) for v in axes.get("rows_per_read", ()))):
-        limits.check_count(int(n), rows, option,
-                           f"rows activated per read, at most the tile's {rows} rows")
+    # each point's tile can be cut: g_min < g_max, even columns, rows >= copies, rows per read
+    # a multiple of the copies up to the rows
+    for point in [design, *designs.sweep_points(design, axes)]:
+        point.geometry(table.spec, point.weights(table.weights))
     if generic and given["adc_share"]:
         limits.check_count(given["adc_share"], spec.cols, "--adc-share",
                            f"columns per ADC, at most the tile's {spec.cols} columns")

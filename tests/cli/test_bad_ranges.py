@@ -62,12 +62,17 @@ CASES = [
         (("--fit-steps", HOURS), f"--fit-steps {HOURS} is estimated at"),
         (("--finetune", "--finetune-steps", HOURS), f"--finetune-steps {HOURS} is estimated"),
         (("--tile", "100000x100000"), "a 100000x100000 tile needs about"),
+        (("--tile", "4x1"), "tile cols=1 is invalid: expected an integer >= 2"),
+        (("--copies", "8"), "tile rows=4 is invalid: expected >= copies = 8"),
+        (("--sweep", "slices=3"), "tile cols=4 is invalid: expected >= 2 * slices = 6"),
+        (("--g-min", "5e-5", "--g-max", "2e-5"), "expected > g_min_s = 5e-05 S"),
         (("--g-min", "1e300"), "--g-min 1e+300 is invalid: expected"),
         (("--g-max", "1e-300"), "--g-max 1e-300 is invalid: expected"),
         (("--workers", "1000000"), "--workers 1000000 (worker processes) needs about"),
         (("--adc-share", HOURS), f"--adc-share {HOURS} is invalid: expected 1 to 4"),
-        (("--rows-per-read", "1000000000"), "--rows-per-read 1000000000 is invalid: expected "
-                                             "1 to 4"),
+        (("--rows-per-read", "1000000000"), "rows_per_read=1000000000 is invalid: expected "
+                                             "None or a multiple of copies = 1 up to the tile's "
+                                             "4 rows"),
         (("--simulate-dir", "/sys"), "--simulate-dir '/sys'"),
         (("--sweep", "tile=0"), "sweep='tile=0' is invalid: expected tile integers >= 2"),
         (("--sweep", "tile=100000"), "a 100000x100000 tile needs about"),
@@ -77,7 +82,8 @@ CASES = [
         (("--sweep", "slices=0"), "expected slices integers from 1 to 8"),
         (("--sweep", "copies=1000"), "expected copies integers from 1 to 8"),
         (("--sweep", "rows_per_read=0"), "expected rows_per_read integers >= 1"),
-        (("--sweep", "rows_per_read=64"), "--sweep rows_per_read 64 is invalid: expected 1 to 4"),
+        (("--sweep", "rows_per_read=64"), "rows_per_read=64 is invalid: expected None or a "
+                                           "multiple of copies = 1 up to the tile's 4 rows"),
         (("--sweep", "tile=8", "--sweep", "tile=16"), "repeats the axis tile"),
     ]],
     ("simulate --adc-share", ("simulate", "--rows", "4", "--cols", "4", "--adc-share", HOURS,
