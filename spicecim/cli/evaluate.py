@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -18,9 +19,16 @@ from spicecim.cli.figures import refuse_failed
 from spicecim.cli.options import NON_NEGATIVE, Finite, check_output, parse_size
 from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import schedule as sched
+from spicecim.cost.duration import DURATION_LIMIT_S
 from spicecim.errors import SpecError
 from spicecim.models.mlp import Mlp
-from spicecim.models.presets import MODEL_FILES, NERF_PRESETS, check_preset, choose_model
+from spicecim.models.presets import (
+    MODEL_FILES,
+    NERF_PRESETS,
+    check_preset,
+    choose_model,
+    default_cache_dir,
+)
 from spicecim.netlist.weights import (
     DEFAULT_VARIATION_MODEL,
     VARIATION_MODELS,
@@ -32,6 +40,14 @@ from spicecim.report.report import Report, render, to_dict, write_h5
 from spicecim.sim.sweep import DEFAULT_ENGINE, ENGINES
 
 _MAX_SWEEP_VALUES = 200
+# The digital adder's bounds: three orders of magnitude above its defaults (1 ns per level, one
+# cycle of a 1 GHz clock; 0.1 pJ per addition, Horowitz ISSCC 2014), so a figure past them is a
+# typo, not a design (1e300 s per level would print as a frame's latency).
+_MAX_ADD_LATENCY_S = 1e-6
+_MAX_ADD_ENERGY_J = 1e-9
+# Samples per ray: 21x the 192 (64 coarse + 128 fine) of Mildenhall et al. 2020's NeRF; more
+# would cost a frame that no renderer takes.
+_MAX_SAMPLES_PER_RAY = 4096
 
 
 class ModelName(click.ParamType):
@@ -109,6 +125,9 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
                    "and 'simulate --scene' use them; cached).")
 @click.option("--fit-steps", type=click.IntRange(min=1), default=3000, show_default=True,
               help="Adam steps of the --scene fit.")
+@click.option("--yes", is_flag=True,
+              help=f"Run a --scene fit estimated to take over {DURATION_LIMIT_S / 60:.0f} min "
+                   "(else refused with the estimate).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where --scene fits are kept [default: $SPICECIM_CACHE or ~/.cache/spicecim].")
 @click.option("--schedule", type=click.Choice(sched.SCHEDULES),
@@ -137,15 +156,18 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True,
               help="The simulator of --simulate-missing (the run records it; each engine's run "
                    "is kept apart).")
-@click.option("--samples-per-ray", type=click.IntRange(min=1), default=192, show_default=True,
+@click.option("--samples-per-ray", type=click.IntRange(1, _MAX_SAMPLES_PER_RAY), default=192,
+              show_default=True,
               help="Samples per ray (64 coarse + 128 fine).")
 @click.option("--resolution", default="800x800", show_default=True, help="Frame WIDTHxHEIGHT.")
 @click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
               help="Copies of the model's arrays working on different samples.")
-@click.option("--adder-latency", type=NON_NEGATIVE, default=sched.DEFAULT_ADD_LATENCY_S,
-              show_default=True, help="Digital adder time per level (s; assumption).")
-@click.option("--adder-energy", type=NON_NEGATIVE, default=sched.DEFAULT_ADD_ENERGY_J,
-              show_default=True, help="Energy per digital addition (J; Horowitz ISSCC 2014).")
+@click.option("--adder-latency", type=Finite(0, max=_MAX_ADD_LATENCY_S),
+              default=sched.DEFAULT_ADD_LATENCY_S, show_default=True,
+              help="Digital adder time per level (s; assumption).")
+@click.option("--adder-energy", type=Finite(0, max=_MAX_ADD_ENERGY_J),
+              default=sched.DEFAULT_ADD_ENERGY_J, show_default=True,
+              help="Energy per digital addition (J; Horowitz ISSCC 2014).")
 @click.option("--accuracy/--no-accuracy", default=True, show_default=True)
 @click.option("--points", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Sample points of the accuracy evaluation.")
@@ -207,7 +229,7 @@ def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_pat
              schedule: str | None, tile: str | None, samples_per_ray: int, resolution: str,
              replicas: int, adder_latency: float, adder_energy: float, sweeps: tuple[str, ...],
              as_json: bool, out: Path | None, overwrite: bool, data_path: Path | None,
-             calibration_path: Path | None, **options: object) -> None:
+             calibration_path: Path | None, yes: bool, **options: object) -> None:
     """Map a model onto the tiles of simulated RUN files (a model's co-simulation, or a
     generic tile); print latency, energy, accuracy and baselines.
 
@@ -221,18 +243,16 @@ def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_pat
         ("--model", model_file), ("--weights", weights_path), ("--data", data_path),
         ("--calibration", calibration_path),
         ("--gpu-baseline", cast("Path | None", options["gpu_baseline"]))]
-    if out:
-        check_not_input([out], inputs)
-        check_output(out, overwrite)
-    _check_sizes(ctx, model, model_file, inputs, data_path, calibration_path, bool(sweeps),
-                 options)
+    _check_sizes(ctx, model, model_file, inputs, (out, overwrite), (data_path, calibration_path),
+                 bool(sweeps), options)
     width, height = parse_size(resolution, "resolution")
+    size = parse_size(tile, "tile") if tile else None
+    _check_values(runs, size, replicas, width * height * samples_per_ray, yes, options)
     settings = evaluation.Settings(
-        schedules=(schedule,) if schedule else sched.SCHEDULES,
-        tile=parse_size(tile, "tile") if tile else None,
+        schedules=(schedule,) if schedule else sched.SCHEDULES, tile=size,
         workload=sched.Workload(samples_per_ray, width, height, replicas),
         adder=sched.DigitalAdder(adder_latency, adder_energy),
-        sweeps=dict(parse_sweep(s) for s in sweeps), **options)  # type: ignore[arg-type]
+        sweeps=_parse_sweeps(sweeps), **options)  # type: ignore[arg-type]
     command_line = shlex.join(["spicecim", *sys.argv[1:]])
     report = evaluation.run(model, runs, weights=weights_path, settings=settings,
                             command_line=command_line, data=data_path,
@@ -252,12 +272,65 @@ def _refuse_failed(report: Report) -> None:
                   "the accuracy pass")
 
 
-def _check_sizes(ctx: click.Context, model: str, model_file: Path | None,
-                 inputs: list[tuple[str, Path | None]], data_path: Path | None,
-                 calibration_path: Path | None, sweeps: bool, options: dict[str, object]
-                 ) -> None:
-    """The input files, and the model and every batch the options ask for against the memory,
+def _parse_sweeps(texts: tuple[str, ...]) -> dict[str, list[float]]:
+    """The --sweep axes, each given once (a second would silently replace the first)."""
+    axes: dict[str, list[float]] = {}
+    for text in texts:
+        name, values = parse_sweep(text)
+        if name in axes:
+            raise SpecError(f"sweep={text!r} repeats the axis {name}: expected each axis once "
+                            "(its values in one --sweep, e.g. adc_bits=4,6,8)")
+        axes[name] = values
+    return axes
+
+
+def _check_values(runs: tuple[Path, ...], tile: tuple[int, int] | None, replicas: int,
+                  samples: int, yes: bool, options: dict[str, object]) -> None:
+    """Values that make no sense together, the runs' own tile read for its columns: each RUN
+    once, --replicas up to the frame's ``samples``, --adc-share up to the tile's columns, the
+    worker processes in memory, --simulate-dir, the --scene fit's time and its cache folder;
     checked before any work."""
+    for i, run in enumerate(runs):
+        for other in runs[:i]:
+            if os.path.samefile(run, other):
+                raise SpecError(f"RUN {str(run)!r} is given twice (as {str(other)!r}): "
+                                "expected each run file once")
+    limits.check_count(replicas, samples, "--replicas",
+                       "a replica per sample of the frame at most, WIDTHxHEIGHT x "
+                       "--samples-per-ray")
+    if options["adc_share"] is not None:
+        cols = tile[1] if tile else _run_cols(runs[0])
+        limits.check_count(cast(int, options["adc_share"]), cols, "--adc-share",
+                           f"columns per ADC, at most the tile's {cols} columns")
+    if options["workers"]:
+        limits.check_processes(cast(int, options["workers"]), "--workers")
+    if options["simulate_dir"]:  # a folder given is a folder used: checked before any work
+        check_output(cast(Path, options["simulate_dir"]), True, "--simulate-dir", inside=())
+    if options["scene"]:
+        limits.check_fit_steps(cast(int, options["fit_steps"]), yes)
+        check_output(cast("Path | None", options["cache_dir"]) or default_cache_dir(), True,
+                     "--cache-dir", inside=())
+
+
+def _run_cols(run: Path) -> int:
+    """The columns of the (first) tile of ``run``."""
+    from spicecim.store.hdf5 import open_run
+
+    with open_run(run) as r:
+        return int(r.spec.cols)
+
+
+def _check_sizes(ctx: click.Context, model: str, model_file: Path | None,
+                 inputs: list[tuple[str, Path | None]], output: tuple[Path | None, bool],
+                 data: tuple[Path | None, Path | None], sweeps: bool,
+                 options: dict[str, object]) -> None:
+    """--out (``output``: with --overwrite), the input files, and the model and every batch
+    the options ask for against the memory, checked before any work."""
+    out, overwrite = output
+    if out:
+        check_not_input([out], inputs)
+        check_output(out, overwrite)
+    data_path, calibration_path = data
     accuracy, baseline = limits.ACCURACY_BYTES_PER_VALUE, limits.BASELINE_BYTES_PER_VALUE
     batches = {}
     if options["accuracy"] or sweeps:
@@ -267,8 +340,8 @@ def _check_sizes(ctx: click.Context, model: str, model_file: Path | None,
         batches["--baseline-batch"] = (options["baseline_batch"], baseline)
     if model_file is None:
         limits.check_model(model, batches)
-    if ctx.params["tile"] and options["simulate_missing"]:  # that tile is built: it must fit
-        limits.check_tile(*parse_size(ctx.params["tile"], "tile"))
+    if ctx.params["tile"]:  # a tile that could never be built is no design point to report
+        limits.check_tile(*parse_size(ctx.params["tile"], "tile"), "a smaller --tile")
     for option, path in inputs:
         if path is not None:
             check_input_file(path, option)
@@ -305,5 +378,10 @@ def _data_rows(ctx: click.Context, data: Path | None, calibration: Path | None
         raise SpecError("--calibration-fraction is invalid with --calibration: expected one "
                         "of them (a file to calibrate on, or a share of --data held out)")
     n = len(next(iter(read_arrays(data).values())))
+    fraction = cast(float, ctx.params["calibration_fraction"])
+    if given("calibration_fraction") and not 1 <= round(fraction * n) <= n - 1:
+        raise SpecError(f"--calibration-fraction {fraction:g} holds out {round(fraction * n)} of "
+                        f"the {n} rows of --data: expected a share that holds out 1 to {n - 1} "
+                        "(one row at least to calibrate on, one to score)")
     return n, (len(next(iter(read_arrays(calibration, "--calibration").values())))
                if calibration is not None else n)

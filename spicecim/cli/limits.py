@@ -59,17 +59,25 @@ FIT_STEP_CPU_S = 1e-2
 under load (250 steps against 50, the compilation cancelled out), rounded down."""
 
 
-def check_fit_steps(steps: int, yes: bool) -> float:
+def check_fit_steps(steps: int, yes: bool, option: str = "--fit-steps") -> float:
     """The time a scene fit of ``steps`` Adam steps is estimated to take (when not cached);
-    refused over the co-simulation's limit unless ``yes``."""
+    refused over the co-simulation's limit unless ``yes``. A fine-tuning step (``option``
+    ``--finetune-steps``) runs the same MLP's pass and its crossbar model: the fit's step is its
+    floor."""
     from spicecim.cost.duration import DURATION_LIMIT_S
 
     seconds = steps * FIT_STEP_CPU_S
     if seconds > DURATION_LIMIT_S and not yes:
-        raise SpecError(f"--fit-steps {steps} is estimated at {seconds / 60:.0f} min of fitting, "
+        raise SpecError(f"{option} {steps} is estimated at {seconds / 60:.0f} min of fitting, "
                         f"over the {DURATION_LIMIT_S / 60:.0f} min limit: expected at most "
                         f"{int(DURATION_LIMIT_S / FIT_STEP_CPU_S)} steps, or --yes to run it")
     return seconds
+
+
+def check_count(value: int, most: int, option: str, why: str) -> None:
+    """Refuse ``option`` ``value`` above ``most`` (``why``: what bounds it)."""
+    if value > most:
+        raise SpecError(f"{option} {value} is invalid: expected 1 to {most} ({why})")
 
 
 def check_acam_search(rows: int, cells: int, searches: int, tries: int, yes: bool) -> float:
@@ -123,10 +131,10 @@ def check_processes(count: int, option: str) -> None:
                  f"a smaller {option}")
 
 
-def check_tile(rows: int, cols: int) -> None:
-    """A tile of ``rows`` x ``cols`` cells must fit in memory to be built at all."""
-    check_memory(rows * cols * TILE_BYTES_PER_CELL, f"a {rows}x{cols} tile",
-                 "fewer --rows or --cols")
+def check_tile(rows: int, cols: int, fix: str = "fewer --rows or --cols") -> None:
+    """A tile of ``rows`` x ``cols`` cells must fit in memory to be built at all (``fix``:
+    the options that size it)."""
+    check_memory(rows * cols * TILE_BYTES_PER_CELL, f"a {rows}x{cols} tile", fix)
 
 
 def check_netlist_disk(out_dir: Path, rows: int, cols: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import design as designs
 from spicecim.cost.duration import DURATION_LIMIT_S
 from spicecim.cost.schedule import TileTable
+from spicecim.errors import SpecError
 from spicecim.models.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
 from spicecim.models.scene import default_scene
 from spicecim.nerf import frame as frames
@@ -106,8 +108,9 @@ if TYPE_CHECKING:  # finetune loads JAX: imported where fine-tuning runs
                    "co-simulation's engine; for a generic tile's tables, "
                    f"{DEFAULT_ENGINE}].")
 @click.option("--yes", is_flag=True,
-              help="Run co-simulations of design points estimated to take over "
-                   f"{DURATION_LIMIT_S / 60:.0f} min (else refused with the estimate).")
+              help="Run co-simulations of design points, a fit or a fine-tuning estimated to "
+                   f"take over {DURATION_LIMIT_S / 60:.0f} min (else refused with the "
+                   "estimate).")
 @click.option("--adc-share", type=click.IntRange(min=1),
               help="Columns per ADC in the ADC-shared schedule [default: the tables'].")
 @click.option("--calibration-points", type=click.IntRange(min=1), default=8192,
@@ -137,7 +140,7 @@ def nerf_cmd(run: Path, model: str, out: Path, cache_dir: Path | None, fit_steps
     cosim_run = None if table.generic else run  # load_table: a co-simulation's configuration
     if cosim_run is not None:
         frames.check_cosim_share(cosim_run, given["adc_share"])
-    design = _design(given)
+    design = _checked_design(table, design_axes, cosim_run is None, fit_steps, given)
 
     from spicecim.models.fit import cached_fit  # loads JAX: only when a fit may run
 
@@ -170,7 +173,36 @@ def _sweeps(texts: tuple[str, ...]) -> tuple[tuple[str, list[float]] | None,
     if len(accuracy_texts) > 1:
         raise click.UsageError("one accuracy --sweep axis at a time (design axes may repeat)")
     sweep = parse_sweep(accuracy_texts[0]) if accuracy_texts else None
-    return sweep, designs.parse_design_sweep(design_texts)
+    axes: dict[str, list[float]] = {}
+    for text in design_texts:
+        ((name, values),) = designs.parse_design_sweep([text]).items()
+        if name in axes:
+            raise SpecError(f"sweep={text!r} repeats the axis {name}: expected each axis once "
+                            "(its values in one --sweep, e.g. tile=64,128)")
+        _check_axis(text, name, values)
+        axes[name] = values
+    return sweep, axes
+
+
+# Each design axis's values as its option takes them: (lowest, highest, integers only).
+_AXIS_DOMAINS = {"tile": (2, None, True), "rows_per_read": (1, None, True),
+                 "g_min": (0, None, False), "g_max": (0, None, False), "slices": (1, 8, True),
+                 "copies": (1, 8, True)}
+
+
+def _check_axis(text: str, name: str, values: list[float]) -> None:
+    """Refuse a design axis's value outside its domain (a tile beyond memory too): the
+    option's own range, where a value used to fail only after the fit and the first render."""
+    lo, hi, integer = _AXIS_DOMAINS[name]
+    for v in values:
+        if not (math.isfinite(v) and (v >= lo if integer else v > lo)
+                and (hi is None or v <= hi) and (not integer or v == int(v))):
+            kind = "integers" if integer else "finite values"
+            bound = f"from {lo} to {hi}" if hi is not None else (
+                f">= {lo}" if integer else f"> {lo}")
+            raise SpecError(f"sweep={text!r} is invalid: expected {name} {kind} {bound}")
+        if name == "tile":
+            limits.check_tile(int(v), int(v), "smaller tile= values")
 
 
 def _check_outputs(run: Path, out: Path, cache: Path, sweep: bool, design_sweep: bool,
@@ -180,9 +212,44 @@ def _check_outputs(run: Path, out: Path, cache: Path, sweep: bool, design_sweep:
     check_not_input([out / name for name in names], [("RUN", run)])
     check_output(out, given["overwrite"], inside=names)
     check_output(cache, True, "--cache-dir", inside=())
-    if given["ladder"] or design_sweep:
+    # a folder given is checked whether or not a design point is simulated there; RUN's own
+    # folder (read-only, maybe) only where one may be
+    if given["simulate_dir"] or given["ladder"] or design_sweep:
         check_output(given["simulate_dir"] or run.parent, True, "--simulate-dir", inside=())
     check_input_file(run, "RUN")
+
+
+def _checked_design(table: TileTable, axes: dict[str, list[float]], generic: bool,
+                    fit_steps: int, given: dict[str, Any]) -> designs.DesignPoint:
+    """The design point of the options (:func:`_design`), and what the options ask for checked
+    against the tables' tile and the time limit, before the fit: its tile in memory, its
+    conductances within the device's range, rows per read and columns per ADC within its tile,
+    the worker processes in memory, the fit's and the fine-tuning's steps in time (unless
+    --yes)."""
+    design = _design(given)
+    limits.check_fit_steps(fit_steps, given["yes"])
+    if (given["finetune"] or given["ladder"]) and given["finetune_steps"]:
+        limits.check_fit_steps(given["finetune_steps"], given["yes"], "--finetune-steps")
+    if given["workers"]:
+        limits.check_processes(given["workers"], "--workers")
+    spec = design.spec(table.spec)
+    limits.check_tile(spec.rows, spec.cols, "a smaller --tile")
+    mem = table.spec.cell.memristor
+    for option, g in (("--g-min", design.g_min_s), ("--g-max", design.g_max_s),
+                      *(("--sweep g_min", v) for v in axes.get("g_min", ())),
+                      *(("--sweep g_max", v) for v in axes.get("g_max", ()))):
+        if table.spec.cell.kind == "memristor" and g is not None and not (
+                mem.g_off_s <= g <= mem.g_on_s):
+            raise SpecError(f"{option} {g:g} is invalid: expected {mem.g_off_s:.3g} to "
+                            f"{mem.g_on_s:.3g} S (the range of RUN's device, {mem.name})")
+    # each point's tile can be cut: g_min < g_max, even columns, rows >= copies, rows per read
+    # a multiple of the copies up to the rows
+    for point in [design, *designs.sweep_points(design, axes)]:
+        point.geometry(table.spec, point.weights(table.weights))
+    if generic and given["adc_share"]:
+        limits.check_count(given["adc_share"], spec.cols, "--adc-share",
+                           f"columns per ADC, at most the tile's {spec.cols} columns")
+    return design
 
 
 def _design(given: dict[str, Any]) -> designs.DesignPoint:
