@@ -300,8 +300,7 @@ def _check_values(runs: tuple[Path, ...], tile: tuple[int, int] | None, replicas
                        "--samples-per-ray")
     if options["adc_share"] is not None:
         cols = tile[1] if tile else _run_cols(runs[0])
-        limits.check_count(cast(int, options["adc_share"]), cols, "--adc-share",
-                           f"columns per ADC, at most the tile's {cols} columns")
+        limits.check_adc_share(cast(int, options["adc_share"]), cols, "tile")
     if options["workers"]:
         limits.check_processes(cast(int, options["workers"]), "--workers")
     if options["simulate_dir"]:  # a folder given is a folder used: checked before any work

@@ -247,8 +247,7 @@ def _checked_design(table: TileTable, axes: dict[str, list[float]], generic: boo
     for point in [design, *designs.sweep_points(design, axes)]:
         point.geometry(table.spec, point.weights(table.weights))
     if generic and given["adc_share"]:
-        limits.check_count(given["adc_share"], spec.cols, "--adc-share",
-                           f"columns per ADC, at most the tile's {spec.cols} columns")
+        limits.check_adc_share(given["adc_share"], spec.cols, "tile")
     return design
 
 

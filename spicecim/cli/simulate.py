@@ -135,9 +135,7 @@ def simulate(out: Path, model: str | None, overwrite: bool, progress: bool | Non
     if given["scene"]:
         check_output(given["cache_dir"] or default_cache_dir(), True, "--cache-dir", inside=())
     opts = pop_tile_options(given)
-    if ctx.get_parameter_source("adc_share") is not ParameterSource.DEFAULT:  # 8 on any tile
-        limits.check_count(given["adc_share"], opts["cols"], "--adc-share",
-                           f"columns per ADC, at most the tile's {opts['cols']} --cols")
+    limits.check_adc_share(given["adc_share"], opts["cols"], "tile")
     if given["mc"]:
         limits.check_replicas(given["mc"], opts["rows"], opts["cols"])
     for option in ("workers", "dask_local"):

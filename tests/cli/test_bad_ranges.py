@@ -32,7 +32,7 @@ CASES = [
     ("evaluate --replicas", ("evaluate", "{run}", *QUICK, "--replicas", HOURS),
      f"--replicas {HOURS} is invalid: expected 1 to"),
     ("evaluate --adc-share", ("evaluate", "{run}", *QUICK, "--adc-share", HOURS),
-     f"--adc-share {HOURS} is invalid: expected 1 to 4 (columns per ADC"),
+     f"--adc-share {HOURS} is invalid: expected 1 to 8 (columns per ADC"),
     ("evaluate --adc-share over --tile", ("evaluate", "{run}", *QUICK, "--tile", "8x8",
                                           "--adc-share", "9"), "expected 1 to 8"),
     ("evaluate --adder-latency", ("evaluate", "{run}", *QUICK, "--adder-latency", "1e300"),
@@ -69,7 +69,7 @@ CASES = [
         (("--g-min", "1e300"), "--g-min 1e+300 is invalid: expected"),
         (("--g-max", "1e-300"), "--g-max 1e-300 is invalid: expected"),
         (("--workers", "1000000"), "--workers 1000000 (worker processes) needs about"),
-        (("--adc-share", HOURS), f"--adc-share {HOURS} is invalid: expected 1 to 4"),
+        (("--adc-share", HOURS), f"--adc-share {HOURS} is invalid: expected 1 to 8"),
         (("--rows-per-read", "1000000000"), "rows_per_read=1000000000 is invalid: expected "
                                              "None or a multiple of copies = 1 up to the tile's "
                                              "4 rows"),
@@ -88,7 +88,7 @@ CASES = [
     ]],
     ("simulate --adc-share", ("simulate", "--rows", "4", "--cols", "4", "--adc-share", HOURS,
                               "--out", "{d}/run.h5"),
-     f"--adc-share {HOURS} is invalid: expected 1 to 4"),
+     f"--adc-share {HOURS} is invalid: expected 1 to 8"),
 ]
 
 
@@ -119,14 +119,15 @@ def test_a_value_that_makes_no_sense_is_refused_before_work(
 
 
 @FAST
-@given(share=st.integers(5, 10**15), command=st.sampled_from(["simulate", "evaluate", "nerf"]))
-def test_more_columns_per_adc_than_the_tile_has_are_refused(
+@given(share=st.integers(9, 10**15), command=st.sampled_from(["simulate", "evaluate", "nerf"]))
+def test_more_columns_per_adc_than_the_tile_has_or_the_default_are_refused(
         share: int, command: str, tmp_path: Path, finished_run: Path) -> None:
     args = {"simulate": ("simulate", "--rows", "4", "--cols", "4", "--out", "{d}/run.h5"),
             "evaluate": ("evaluate", "{run}", *QUICK),
             "nerf": ("nerf", "{run}", "--out", "{d}/r", "--cache-dir", "{d}/cache")}[command]
     _refused((*args, "--adc-share", str(share)), Path(tempfile.mkdtemp(dir=tmp_path)),
-             finished_run, f"--adc-share {share} is invalid: expected 1 to 4")
+             finished_run, f"--adc-share {share} is invalid: expected 1 to 8 (columns per ADC, "
+             "at most the tile's 4 columns or the default 8)")
 
 
 # Values outside each design axis's domain (a NaN or infinity on any axis).
