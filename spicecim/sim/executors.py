@@ -99,7 +99,31 @@ class _Pool(cf.ProcessPoolExecutor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
         with main_hidden():
+            _start_server()
             return super().submit(fn, *args, **kwargs)
+
+
+def _start_server() -> None:
+    """Start the forkserver, if it is not running, with its standard error on ``/dev/null``.
+    It inherits this process's streams, and a terminal's Ctrl-C reaches the whole process
+    group: landing while the server still imports its preloads (it ignores SIGINT only after
+    them), or while it forks a worker for a run that has just ended, it printed a traceback
+    beside the run's one line. The workers point their streams at ``/dev/null`` anyway
+    (:func:`_guard_worker`); this process's own standard error is restored at once."""
+    from multiprocessing import forkserver
+
+    # The server's PID is None until it is started (CPython keeps it on this private object).
+    if getattr(forkserver._forkserver, "_forkserver_pid", None) is not None:
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(2)
+    try:
+        os.dup2(null, 2)
+        forkserver.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 @contextmanager
