@@ -80,17 +80,15 @@ def check_count(value: int, most: int, option: str, why: str) -> None:
         raise SpecError(f"{option} {value} is invalid: expected 1 to {most} ({why})")
 
 
-ADC_SHARE_ON_ANY_TILE = 8
-"""The default ADC share (``--adc-share``), accepted on any tile: a share over a tile's columns
-is one ADC for them all. A command line stored in a run names it, and reruns on a small tile."""
-
-
 def check_adc_share(value: int, cols: int, what: str) -> None:
     """Refuse an ADC share above both the tile's ``cols`` (``what``: how the tile is named)
-    and the default."""
-    check_count(value, max(cols, ADC_SHARE_ON_ANY_TILE), "--adc-share",
-                f"columns per ADC, at most the {what}'s {cols} columns or the default "
-                f"{ADC_SHARE_ON_ANY_TILE}")
+    and the default (``RunOptions.adc_share``), which is accepted on any tile: a share over a
+    tile's columns is one ADC for them all, and a command line stored in a run names it."""
+    from spicecim.sim.driver import RunOptions
+
+    default = RunOptions().adc_share
+    check_count(value, max(cols, default), "--adc-share",
+                f"columns per ADC, at most the {what}'s {cols} columns or the default {default}")
 
 
 def check_acam_search(rows: int, cells: int, searches: int, tries: int, yes: bool) -> float:

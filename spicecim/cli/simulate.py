@@ -74,7 +74,8 @@ FAILED_EXIT = 1
               help="With --engine batched: columns per tile simulated again in ngspice (the "
                    "slowest, the fastest, then drawn at random); a disagreement over the "
                    "tolerance fails the run (exit 1). 0: no check.")
-@click.option("--adc-share", type=click.IntRange(min=1), default=8, show_default=True,
+@click.option("--adc-share", type=click.IntRange(min=1), default=RunOptions().adc_share,
+              show_default=True,
               help="Columns per ADC in the ADC-shared schedule.")
 @click.option("--model", help="Co-simulate this model instead of one tile: a preset "
               "(nerf, nerf-4x256, mlp:IN-H1-...-OUT), every tile of its mapping with its own "
