@@ -52,3 +52,21 @@ class InputFileError(SpecError, ResultFileError):
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread as Ctrl-C raises :class:`KeyboardInterrupt`, so a
     terminated run stops the way an interrupted one does (finished work kept)."""
+
+
+# The stop a signal handler raised, kept until a checkpoint re-raises it: an exception raised
+# by a handler while the main thread runs a weakref callback or a ``__del__`` is printed as
+# "Exception ignored" and dropped by Python, and the run would go on to exit 0.
+_pending_stop: list[type[KeyboardInterrupt]] = []
+
+
+def stop(kind: type[KeyboardInterrupt]) -> None:
+    """Raise ``kind`` from a signal handler, kept for :func:`raise_if_stopped` as well."""
+    _pending_stop[:] = [kind]
+    raise kind
+
+
+def raise_if_stopped() -> None:
+    """A loop's checkpoint: raise again a stop that a signal handler raised and Python dropped."""
+    if _pending_stop:
+        raise _pending_stop.pop()

@@ -23,7 +23,7 @@ from spicecim.cli.program import (
     USAGE_ERROR,
     interrupted_exit,
 )
-from spicecim.errors import Terminated
+from spicecim.errors import Terminated, stop
 
 if TYPE_CHECKING:
     from spicecim.cli.group import OneLineErrors, cli
@@ -32,7 +32,11 @@ __all__ = ["COMMANDS", "INTERRUPTED_EARLY", "INTERRUPTED_EXIT", "TERMINATED_EXIT
            "OneLineErrors", "cli", "interrupted_exit", "main"]
 
 def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
+    stop(Terminated)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    stop(KeyboardInterrupt)
 
 
 def main() -> None:
@@ -41,6 +45,10 @@ def main() -> None:
     line and exit code as one in a command, never a traceback or a silent kill."""
     try:
         signal.signal(signal.SIGTERM, _terminate)
+        # Ctrl-C handled as SIGTERM is (kept for the run's checkpoints), unless this process
+        # was started with it ignored (a background job), which it then stays.
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _interrupt)
         from spicecim.cli.group import cli, show_notes
 
         show_notes()

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from spicecim.errors import SimulationError, SpecError, check
+from spicecim.errors import SimulationError, SpecError, check, raise_if_stopped
 from spicecim.netlist.crossbar import RowDrive, isolated_drive
 from spicecim.netlist.spec import Tile
 from spicecim.sim.column import ColumnRun, simulate_column, simulate_column_inputs
@@ -332,6 +332,7 @@ def sweep_tiles(parts: Sequence[SweepPart], *, executor: cf.Executor | None = No
         submit()
         while running:
             done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            raise_if_stopped()
             for future in done:
                 key = running.pop(future)
                 try:
