@@ -104,25 +104,29 @@ class _Pool(cf.ProcessPoolExecutor):
 
 
 def _start_server() -> None:
-    """Start the forkserver, if it is not running, with its standard error on ``/dev/null``.
-    It inherits this process's streams, and a terminal's Ctrl-C reaches the whole process
-    group: landing while the server still imports its preloads (it ignores SIGINT only after
-    them), or while it forks a worker for a run that has just ended, it printed a traceback
-    beside the run's one line. The workers point their streams at ``/dev/null`` anyway
-    (:func:`_guard_worker`); this process's own standard error is restored at once."""
+    """Start the forkserver, if it is not running, with its standard output and error on
+    ``/dev/null``. It inherits this process's streams, and a terminal's Ctrl-C reaches the whole
+    process group: landing while the server still imports its preloads (it ignores SIGINT only
+    after them), or while it forks a worker for a run that has just ended, it printed a
+    traceback beside the run's one line; and a run killed while the server imported its
+    preloads (seconds on a loaded machine) left the caller's output pipe open until the
+    imports ended. The workers point their streams at ``/dev/null`` anyway
+    (:func:`_guard_worker`); this process's own streams are restored at once."""
     from multiprocessing import forkserver
 
     # The server's PID is None until it is started (CPython keeps it on this private object).
     if getattr(forkserver._forkserver, "_forkserver_pid", None) is not None:
         return
     null = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(2)
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     try:
-        os.dup2(null, 2)
+        for fd in saved:
+            os.dup2(null, fd)
         forkserver.ensure_running()
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(null)
 
 

@@ -149,6 +149,9 @@ def _kill_at_random(folder: Path, args: list[str], run_s: float, rng: np.random.
         proc.communicate(timeout=GRACE_S)
     except subprocess.TimeoutExpired:
         proc.kill()
+        for pipe in (proc.stdout, proc.stderr):  # closed here, not left to the collector
+            if pipe is not None:
+                pipe.close()
         raise AssertionError(f"the output pipes were still open {GRACE_S} s after the kill"
                              ) from None
     assert _gone(tag) == [], "processes of the killed run are still running"
