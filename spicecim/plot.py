@@ -50,10 +50,6 @@ def _peak(values: np.ndarray) -> float:
     return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
 
 
-def _attr(run: Run, tile: str, name: str) -> float:
-    return float(np.asarray(run.tile_attrs(tile)[name]))
-
-
 def check_tile(run: Run, tile: str) -> None:
     tiles = run.tiles()
     check(tile in tiles, "tile", tile, f"one of {', '.join(tiles) or '(none: the run is empty)'}")
@@ -90,7 +86,8 @@ def waveform_figure(run: Run, tile: str, column: int) -> Figure:
     check_columns(run, tile, [column])
     wave, table = run.waveform(tile, column), run.columns(tile)
     t, v_in, v_out = wave["time_s"], wave["v_in_v"], wave["v_out_v"]
-    lsb, fraction = _attr(run, tile, "adc_lsb_v"), _attr(run, tile, "threshold_fraction")
+    attrs = run.tile_attrs(tile)
+    lsb, fraction = attrs.adc_lsb_v, attrs.threshold_fraction
     v_final, settle = float(table["v_final_v"][column]), float(table["settle_s"][column])
     latency, threshold = float(table["latency_s"][column]), float(table["threshold_s"][column])
     edge = edge_time(t, v_in)

@@ -114,8 +114,8 @@ class TileTable:
 
 
 def stored_float(values: Mapping[str, object], key: str, where: str) -> float:
-    """``values[key]``, a number of a run file (an attribute or a table row, which the store
-    gives untyped), as a float; ``where`` names it in the error."""
+    """``values[key]``, a number of a run file (a table row, which the store gives untyped), as
+    a float; ``where`` names it in the error."""
     value = values[key]
     if not isinstance(value, SupportsFloat):
         raise ResultFileError(f"{where}: {key}={value!r} is invalid: expected a number")
@@ -128,6 +128,10 @@ def stored_int(values: Mapping[str, object], key: str, where: str) -> int:
     if not isinstance(value, SupportsInt | SupportsIndex):
         raise ResultFileError(f"{where}: {key}={value!r} is invalid: expected a count")
     return int(value)
+
+
+_TABLE_ATTRS = ("dac_e_conv_j", "sh_e_clock_j", "row_bias_w", "wordline_e_j")
+"""The tile attributes a table costs with: a run that did not store them is refused."""
 
 
 def read_tables(path: Path | str) -> list[TileTable]:
@@ -146,18 +150,17 @@ def read_tables(path: Path | str) -> list[TileTable]:
         out = []
         for tile in run.tiles():
             attrs = run.tile_attrs(tile)
-            if attrs.get("spec_digest") != spec.digest():
+            if attrs.spec_digest != spec.digest():
                 continue
             t = run.columns(tile)
             where = f"{run.path}:{tile}"
+            attrs.require(where, *_TABLE_ATTRS)
             out.append(TileTable(
                 source=where, spec=spec, weights=weights, adc_share=adc_share,
-                columns=run.column_figures(tile),
-                dac_e_conv_j=stored_float(attrs, "dac_e_conv_j", where),
-                sh_e_clock_j=stored_float(attrs, "sh_e_clock_j", where),
+                columns=run.column_figures(tile), dac_e_conv_j=attrs.dac_e_conv_j,
+                sh_e_clock_j=attrs.sh_e_clock_j,
                 failed=tuple(int(j) for j in np.nonzero(t["status"] != "ok")[0]),
-                row_bias_w=stored_float(attrs, "row_bias_w", where),
-                wordline_e_j=stored_float(attrs, "wordline_e_j", where)))
+                row_bias_w=attrs.row_bias_w, wordline_e_j=attrs.wordline_e_j))
     return out
 
 
@@ -183,14 +186,12 @@ def cosim_tile_table(path: Path | str) -> TileTable:
         refuse_partial(run)
         tile = run.tiles()[0]
         attrs = run.tile_attrs(tile)
-        where = f"{run.path}:{tile}"
+        attrs.require(f"{run.path}:{tile}", *_TABLE_ATTRS)
         return TileTable(source=f"{run.path} (co-simulation)", spec=spec, weights=weights,
                          adc_share=int(run.simulation["adc_share"]),
-                         columns=run.column_figures(tile),
-                         dac_e_conv_j=stored_float(attrs, "dac_e_conv_j", where),
-                         sh_e_clock_j=stored_float(attrs, "sh_e_clock_j", where),
-                         generic=False, row_bias_w=stored_float(attrs, "row_bias_w", where),
-                         wordline_e_j=stored_float(attrs, "wordline_e_j", where))
+                         columns=run.column_figures(tile), dac_e_conv_j=attrs.dac_e_conv_j,
+                         sh_e_clock_j=attrs.sh_e_clock_j, generic=False,
+                         row_bias_w=attrs.row_bias_w, wordline_e_j=attrs.wordline_e_j)
 
 
 def find_table(tables: Sequence[TileTable], spec: specs.CrossbarSpec,

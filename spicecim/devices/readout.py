@@ -1,7 +1,8 @@
 """The column readout: a front end that turns the column current into a voltage, a
 sample-and-hold, and a behavioural ADC.
 
-Front ends (:data:`FRONT_ENDS`):
+Front ends (:data:`FRONT_ENDS`; each one's sizing and time constants in its class,
+:mod:`spicecim.devices.frontends`, resolved once from the name by :attr:`Readout.front`):
 
 - ``tia``: an op-amp (:class:`~spicecim.devices.amplifier.OpAmp`, by default the two-stage
   ``device_models/readout/opamp_2s.lib`` sized for this load) holds the column at virtual
@@ -50,11 +51,12 @@ from spicecim.devices.amplifier import (
     phase_margin_deg,
     sampled_noise_v2,
 )
+from spicecim.devices.frontends import FRONT_ENDS as FRONT_ENDS  # where callers look for it
+from spicecim.devices.frontends import FrontEnd, front_end
 from spicecim.devices.transistor import AccessTransistor
 from spicecim.errors import check
 from spicecim.units import param
 
-FRONT_ENDS = ("tia", "integrator", "passive")
 AMP_FIGURES = ("amp_i_q_a", "amp_i_out_a", "amp_gbw_hz", "amp_a0", "amp_gain_error_lsb",
                "amp_r_out_ohm", "amp_slew_v_per_s", "amp_phase_margin_deg", "amp_settle_s",
                "amp_settle_window_s")
@@ -188,7 +190,7 @@ class Readout:
     settle_conversions: int = SETTLE_CONVERSIONS
 
     def __post_init__(self) -> None:
-        check(self.front_end in FRONT_ENDS, "front_end", self.front_end, f"one of {FRONT_ENDS}")
+        front_end(self.front_end)  # a name of FRONT_ENDS (one line naming it otherwise)
         for name in ("r_f_ohm", "t_int_s", "r_sense_ohm", "full_scale_v", "i_range_a"):
             value = getattr(self, name)
             check(value is None or (math.isfinite(value) and value > 0), name, value,
@@ -217,9 +219,14 @@ class Readout:
             opamp=sized.readout.opamp)
 
     @property
+    def front(self) -> FrontEnd:
+        """The front end :attr:`front_end` names."""
+        return front_end(self.front_end)
+
+    @property
     def virtual_ground(self) -> bool:
         """Whether the column end is held at 0 V (the fast solver's boundary condition)."""
-        return self.front_end != "passive"
+        return self.front.has_amplifier
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -384,22 +391,12 @@ def size(readout: Readout, i_fs_a: float, v_read_v: float, rise_s: float,
     check(math.isfinite(i_fs_a) and i_fs_a > 0, "worst-case column current", i_fs_a,
           "a finite current > 0 A")
     i_range = readout.i_range_a or i_fs_a
-    swing = readout.opamp.v_swing_v
-    r_f = t_int = r_sense = None
-    if readout.front_end == "tia":
-        r_f = readout.r_f_ohm or swing / i_range
-        gain = r_f
-    elif readout.front_end == "integrator":
-        t_int = readout.t_int_s or readout.c_int_f * swing / i_range + 0.5 * rise_s
-        gain = (t_int - 0.5 * rise_s) / readout.c_int_f
-        check(gain > 0, "t_int_s", t_int, f"> half the input edge ({0.5 * rise_s} s)")
-    else:
-        r_sense = readout.r_sense_ohm or readout.full_scale_fraction * v_read_v / i_range
-        gain = r_sense
+    sizing = readout.front.size(readout, i_range, v_read_v, rise_s)
+    r_f, t_int, r_sense, gain = sizing.r_f_ohm, sizing.t_int_s, sizing.r_sense_ohm, sizing.gain_ohm
     full_scale = readout.full_scale_v or i_range * gain
     sh = readout.sample_hold
     c_s = sh.c_s_f or kt_capacitance_f(full_scale, readout.adc.bits, sh.kt_margin)
-    if readout.front_end == "passive":
+    if not readout.front.has_amplifier:
         noise = {"sampling": BOLTZMANN_J_PER_K * ROOM_TEMPERATURE_K / c_s}
         return SizedReadout(readout, i_fs_a, r_f, t_int, r_sense, c_s, gain, full_scale,
                             noise_v2=noise, i_range_a=i_range)

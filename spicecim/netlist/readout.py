@@ -12,10 +12,17 @@ circuit (:attr:`spicecim.devices.readout.SampleHold.clock_energy_j`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from spicecim.devices.frontends import (
+    FrontEnd,
+    IntegratorFrontEnd,
+    PassiveFrontEnd,
+    TiaFrontEnd,
+)
 from spicecim.devices.library import fmt
 from spicecim.devices.readout import SizedReadout
 
@@ -36,11 +43,11 @@ def output_node(j: int) -> str:
 
 def hold_time_s(sized: SizedReadout) -> float | None:
     """When the sample-and-hold opens (the integrator's window end); None: it tracks."""
-    return sized.t_int_s if sized.readout.front_end == "integrator" else None
+    return sized.readout.front.hold_time_s(sized)
 
 
 def model_lines(sized: SizedReadout) -> list[str]:
-    if sized.readout.front_end == "passive":
+    if not sized.readout.front.has_amplifier:
         return []
     return [f"* --- readout amplifier: {sized.readout.opamp.name}",
             sized.readout.opamp.subckt_text().rstrip()]
@@ -48,7 +55,7 @@ def model_lines(sized: SizedReadout) -> list[str]:
 
 def supply_lines(sized: SizedReadout) -> list[str]:
     """The amplifiers' supply, split about the virtual ground (none for ``passive``)."""
-    if sized.readout.front_end == "passive":
+    if not sized.readout.front.has_amplifier:
         return []
     half = 0.5 * sized.readout.opamp.vdd_v
     return ["* --- readout supply (split about the virtual ground)",
@@ -77,25 +84,42 @@ def _switch(name: str, a: str, b: str, r_on: float, open_at: float | None) -> st
     return f"B{name} {a} {b} I = v({a},{b})*({fmt(g_off)}+{fmt(g_on - g_off)}*{closed})"
 
 
+def _amplifier(sized: SizedReadout, j: int, b: str, f: str) -> str:
+    """The op-amp from the column end ``b`` (its inverting input) to ``f``."""
+    amp = sized.readout.opamp
+    return f"Xa{j} 0 {b} {f} vdd vss {amp.name} {amp.instance_params()}"
+
+
+def _tia(sized: SizedReadout, j: int, b: str, f: str) -> tuple[list[str], str]:
+    assert sized.r_f_ohm is not None
+    return [_amplifier(sized, j, b, f), f"Rf{j} {b} {f} {fmt(sized.r_f_ohm)}"], f
+
+
+def _integrator(sized: SizedReadout, j: int, b: str, f: str) -> tuple[list[str], str]:
+    # The reset switch shorts the capacitor for the operating point (t <= 0) and opens as the
+    # inputs start: without it the DC solution has no feedback path.
+    return [_amplifier(sized, j, b, f), f"Ci{j} {b} {f} {fmt(sized.readout.c_int_f)}",
+            f"Brst{j} {b} {f} I = v({b},{f})*(time > 0 ? 0 : 1)"], f
+
+
+def _passive(sized: SizedReadout, j: int, b: str, f: str) -> tuple[list[str], str]:
+    assert sized.r_sense_ohm is not None
+    return [f"Rs{j} {b} 0 {fmt(sized.r_sense_ohm)}"], b  # the sample-and-hold reads b itself
+
+
+FRONT_END_LINES: dict[type[FrontEnd], Callable[[SizedReadout, int, str, str],
+                                               tuple[list[str], str]]] = {
+    TiaFrontEnd: _tia, IntegratorFrontEnd: _integrator, PassiveFrontEnd: _passive}
+"""Each front end's elements from the column end ``b`` towards ``f``: ``(lines, the node the
+sample-and-hold reads)``."""
+
+
 def readout_lines(sized: SizedReadout, j: int) -> list[str]:
     """Column ``j``'s front end and sample-and-hold, from ``b<j>`` to ``out<j>``."""
     ro = sized.readout
-    b, f, out = bottom_node(j), f"f{j}", output_node(j)
-    lines = [f"* --- readout of column {j}: {ro.front_end}, sample-and-hold"]
-    if ro.front_end == "passive":
-        assert sized.r_sense_ohm is not None
-        lines.append(f"Rs{j} {b} 0 {fmt(sized.r_sense_ohm)}")
-        f = b
-    else:
-        lines.append(f"Xa{j} 0 {b} {f} vdd vss {ro.opamp.name} {ro.opamp.instance_params()}")
-        if ro.front_end == "tia":
-            assert sized.r_f_ohm is not None
-            lines.append(f"Rf{j} {b} {f} {fmt(sized.r_f_ohm)}")
-        else:
-            # The reset switch shorts the capacitor for the operating point (t <= 0) and opens
-            # as the inputs start: without it the DC solution has no feedback path.
-            lines.append(f"Ci{j} {b} {f} {fmt(ro.c_int_f)}")
-            lines.append(f"Brst{j} {b} {f} I = v({b},{f})*(time > 0 ? 0 : 1)")
+    b, out = bottom_node(j), output_node(j)
+    elements, f = FRONT_END_LINES[type(ro.front)](sized, j, b, f"f{j}")
+    lines = [f"* --- readout of column {j}: {ro.front_end}, sample-and-hold", *elements]
     hold = hold_time_s(sized)
     lines.append(_switch(f"h{j}", f, out, ro.sample_hold.r_on_ohm, hold))
     lines.append(f"Cs{j} {out} 0 {fmt(sized.c_s_f)}")

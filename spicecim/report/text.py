@@ -67,18 +67,19 @@ def _partial_line(run: Run) -> str:
     return f"{run.path}: partial run, {done} of {total} columns done ({state})"
 
 
-def _efficiency_titles(attrs: dict) -> str:
-    return f"{'TOPS/W':>9}{'ADC/array':>11}" if "ops" in attrs else ""
+def _efficiency_titles(attrs: schema.TileAttrs | None) -> str:
+    return f"{'TOPS/W':>9}{'ADC/array':>11}" if attrs is not None and attrs.ops else ""
 
 
-def _efficiency(attrs: dict, row: dict) -> str:
-    """A schedule's operations per joule (TOPS/W) and its ADCs' area over the array's."""
-    if "ops" not in attrs:
+def _efficiency(attrs: schema.TileAttrs | None, row: dict) -> str:
+    """A schedule's operations per joule (TOPS/W) and its ADCs' area over the array's (none
+    for a layer of several tiles, or a run that did not store its operations)."""
+    if attrs is None or not attrs.ops:
         return ""
-    tops_w = tops_per_w(stored_float(attrs, "ops", "tile"), float(row["energy_j"]))
+    tops_w = tops_per_w(attrs.ops, float(row["energy_j"]))
     adcs = -(-int(row["conversions"]) // int(row["rounds"]))
-    adc_area = stored_float(attrs, "adc_area_m2", "tile")
-    ratio = adcs * adc_area / stored_float(attrs, "array_area_m2", "tile")
+    adc_area = attrs.adc_area_m2
+    ratio = adcs * adc_area / attrs.array_area_m2
     return f"{tops_w:>9.3g}" + (f"{ratio:>10.3g}x" if adc_area > 0 else f"{'?':>11}")
 
 
@@ -93,7 +94,7 @@ def describe(run: Run) -> dict:
         "columns_done": done,
         "columns_total": total,
         "provenance": run.provenance,
-        "tiles": {t: run.tile_attrs(t) for t in run.tiles()},
+        "tiles": {t: run.tile_attrs(t).to_dict() for t in run.tiles()},
         "layers": layers,
         "failures": {t: [{"column": j, "status": s, "message": m} for j, s, m in f]
                      for t, f in failures.items()},
@@ -116,50 +117,42 @@ def column_breakdown(run: Run, tile: str) -> dict:
 
 def _readout_line(run: Run, tile: str) -> str:
     a = run.tile_attrs(tile)
-    if "front_end" not in a:
+    if not a.front_end:
         return ""
-
-    def value(key: str) -> float:
-        return stored_float(a, key, where=f"{run.path}: tile {tile!r}")
-
-    def num(key: str, unit: str) -> str:
-        return si(value(key), unit)
-
-    lines = [f"{tile}: {a['front_end']} front end; inputs (sized from the tile, not measured): "
-             f"ADC {a['adc_bits']} bit over {num('adc_full_scale_v', 'V')} (LSB "
-             f"{num('adc_lsb_v', 'V')}), sampling capacitor {num('c_s_f', 'F')} (kT/C "
-             f"{num('noise_ktc_v', 'V')} rms)" if "noise_ktc_v" in a else
-             f"{tile}: {a['front_end']} front end, ADC {a['adc_bits']} bit over "
-             f"{num('adc_full_scale_v', 'V')} (LSB {num('adc_lsb_v', 'V')}), sampling "
-             f"capacitor {num('c_s_f', 'F')}, kT/C noise {num('noise_v', 'V')} rms"]
-    if "adc_range_a" in a:
+    lines = [f"{tile}: {a.front_end} front end; inputs (sized from the tile, not measured): "
+             f"ADC {a.adc_bits} bit over {si(a.adc_full_scale_v, 'V')} (LSB "
+             f"{si(a.adc_lsb_v, 'V')}), sampling capacitor {si(a.c_s_f, 'F')} (kT/C "
+             f"{si(a.noise_ktc_v, 'V')} rms)" if not math.isnan(a.noise_ktc_v) else
+             f"{tile}: {a.front_end} front end, ADC {a.adc_bits} bit over "
+             f"{si(a.adc_full_scale_v, 'V')} (LSB {si(a.adc_lsb_v, 'V')}), sampling "
+             f"capacitor {si(a.c_s_f, 'F')}, kT/C noise {si(a.noise_v, 'V')} rms"]
+    if not math.isnan(a.adc_range_a):
         kind = ("calibrated on the workload by the accuracy pass"
-                if value("adc_range_a") < value("i_fs_a") else "the worst-case column current")
-        lines.append(f"{tile}: ADC range sized for {num('adc_range_a', 'A')} of column current "
+                if a.adc_range_a < a.i_fs_a else "the worst-case column current")
+        lines.append(f"{tile}: ADC range sized for {si(a.adc_range_a, 'A')} of column current "
                      f"({kind}); the worst case, every input at full scale, is "
-                     f"{value('i_fs_a') / value('adc_range_a'):.3g}x it")
-    if "enob" in a:
-        lines.append(f"{tile}: sampled noise of the front end {num('noise_v', 'V')} rms "
-                     f"(amplifier, feedback, cells, switch): SNR {value('snr_db'):.1f} dB, "
-                     f"{value('enob'):.2f} effective bits")
-    if "amp_i_q_a" in a and math.isfinite(value("amp_i_q_a")):
-        cause = bias_cause(value("amp_i_out_a"), value("adc_range_a"), value("amp_settle_s"),
-                           value("amp_settle_window_s"))
-        lines.append(f"{tile}: amplifier sized for its load and a {num('amp_settle_window_s', 's')}"
+                     f"{a.i_fs_a / a.adc_range_a:.3g}x it")
+    if not math.isnan(a.enob):
+        lines.append(f"{tile}: sampled noise of the front end {si(a.noise_v, 'V')} rms "
+                     f"(amplifier, feedback, cells, switch): SNR {a.snr_db:.1f} dB, "
+                     f"{a.enob:.2f} effective bits")
+    if math.isfinite(a.amp_i_q_a):
+        cause = bias_cause(a.amp_i_out_a, a.adc_range_a, a.amp_settle_s, a.amp_settle_window_s)
+        lines.append(f"{tile}: amplifier sized for its load and a {si(a.amp_settle_window_s, 's')}"
                      f" settling window: a full-scale step settles to half an LSB in "
-                     f"{num('amp_settle_s', 's')} (closed form); bias set by the {cause}")
-        lines.append(f"{tile}: amplifier: bias {num('amp_i_q_a', 'A')} per "
-                     f"column (output stage {num('amp_i_out_a', 'A')}), GBW "
-                     f"{num('amp_gbw_hz', 'Hz')}, phase margin "
-                     f"{value('amp_phase_margin_deg'):.1f} deg, output resistance "
-                     f"{num('amp_r_out_ohm', 'ohm')}, slew {num('amp_slew_v_per_s', 'V/s')}, "
-                     f"gain error {value('amp_gain_error_lsb'):.2f} LSB")
-    if "row_bias_w" in a:
+                     f"{si(a.amp_settle_s, 's')} (closed form); bias set by the {cause}")
+        lines.append(f"{tile}: amplifier: bias {si(a.amp_i_q_a, 'A')} per "
+                     f"column (output stage {si(a.amp_i_out_a, 'A')}), GBW "
+                     f"{si(a.amp_gbw_hz, 'Hz')}, phase margin "
+                     f"{a.amp_phase_margin_deg:.1f} deg, output resistance "
+                     f"{si(a.amp_r_out_ohm, 'ohm')}, slew {si(a.amp_slew_v_per_s, 'V/s')}, "
+                     f"gain error {a.amp_gain_error_lsb:.2f} LSB")
+    if not math.isnan(a.row_bias_w):
         lines.append(f"{tile}: periphery (sized from the tile, not simulated): row buffer bias "
-                     f"{num('row_buffer_i_q_a', 'A')} ({num('row_bias_w', 'W')} at the rows' "
-                     f"rail) per driven row, word line {num('wordline_e_j', 'J')} per row and "
-                     f"read, DAC {num('dac_e_conv_j', 'J')} and ADC reference "
-                     f"{num('adc_ref_e_conv_j', 'J')} per conversion")
+                     f"{si(a.row_buffer_i_q_a, 'A')} ({si(a.row_bias_w, 'W')} at the rows' "
+                     f"rail) per driven row, word line {si(a.wordline_e_j, 'J')} per row and "
+                     f"read, DAC {si(a.dac_e_conv_j, 'J')} and ADC reference "
+                     f"{si(a.adc_ref_e_conv_j, 'J')} per conversion")
     return "\n".join(lines)
 
 
@@ -200,24 +193,23 @@ def render_model(run: Run, model: dict) -> str:
 def _range_lines(run: Run) -> list[str]:
     """Per co-simulated layer, the range its tiles' ADCs are sized for over their worst case
     (the range's use) and what that range asks of the amplifier."""
-    by_layer: dict[str, list[dict]] = {}
+    by_layer: dict[str, list[schema.TileAttrs]] = {}
     for tile in run.tiles():
         by_layer.setdefault(tile.split(".")[0], []).append(run.tile_attrs(tile))
     lines = ["ADC range per layer (each tile's front end sized for the range the accuracy pass "
              "calibrates on it; use = that range over the tile's worst case):"]
     for layer, attrs in by_layer.items():
-        def span(key: str, unit: str, a: list[dict] = attrs) -> str:
-            values = [float(x[key]) for x in a]
+        def span(values: list[float], unit: str) -> str:
             lo, hi = min(values), max(values)
             return si(lo, unit) if lo == hi else f"{si(lo, unit)}-{si(hi, unit)}"
 
-        use = [float(a["adc_range_a"]) / float(a["i_fs_a"]) for a in attrs]
-        causes = sorted({bias_cause(float(a["amp_i_out_a"]), float(a["adc_range_a"]),
-                                    float(a["amp_settle_s"]), float(a["amp_settle_window_s"]))
-                         for a in attrs})
+        use = [a.adc_range_a / a.i_fs_a for a in attrs]
+        causes = sorted({bias_cause(a.amp_i_out_a, a.adc_range_a, a.amp_settle_s,
+                                    a.amp_settle_window_s) for a in attrs})
         lines.append(f"  {layer:<12} use {min(use):.1%}-{max(use):.1%}; amplifier bias "
-                     f"{span('amp_i_q_a', 'A')} per column, settles in "
-                     f"{span('amp_settle_s', 's')} (window {span('amp_settle_window_s', 's')}); "
+                     f"{span([a.amp_i_q_a for a in attrs], 'A')} per column, settles in "
+                     f"{span([a.amp_settle_s for a in attrs], 's')} (window "
+                     f"{span([a.amp_settle_window_s for a in attrs], 's')}); "
                      f"bias set by {', '.join(causes)}")
     return lines
 
@@ -249,7 +241,7 @@ def render(run: Run) -> str:
         shown = (", ".join(layer_tiles) if len(layer_tiles) <= 4
                  else f"{layer_tiles[0]} .. {layer_tiles[-1]}, {len(layer_tiles)} tiles")
         lines.append(f"{name} ({shown}):")
-        attrs = run.tile_attrs(layer_tiles[0]) if len(layer_tiles) == 1 else {}
+        attrs = run.tile_attrs(layer_tiles[0]) if len(layer_tiles) == 1 else None
         extra = _efficiency_titles(attrs)
         lines.append(f"  {'schedule':<15}{'rows':<8}{'k':>5}{'rounds':>8}"
                      + "".join(f"{n:>{width[n]}}" for n in _LAYER_FIGURES) + extra)
@@ -259,8 +251,8 @@ def render(run: Run) -> str:
                          + "".join(f"{si(_figure(row, key), unit, digits[n]):>{width[n]}}"
                                    for n, (key, unit) in _LAYER_FIGURES.items())
                          + _efficiency(attrs, row))
-        if extra:
-            lines.append(f"  TOPS/W at the tile's precision ({attrs['precision']}); ADC/array: "
+        if attrs is not None and extra:
+            lines.append(f"  TOPS/W at the tile's precision ({attrs.precision}); ADC/array: "
                          "the ADCs' area over the array's (> 1: they do not fit under it)")
     if not run.layers():
         lines.append(f"{run.path}: no layer schedules stored (they are made once every column "
@@ -276,7 +268,7 @@ def render(run: Run) -> str:
                      "word lines charged once; front end = amplifiers and sample-and-hold "
                      "clocks; ADC ref = the reference buffers")
     for tile in tiles:
-        warning = run.tile_attrs(tile).get("noise_warning")
+        warning = run.tile_attrs(tile).noise_warning
         if warning:
             lines.append(f"{tile}: WARNING: {warning}")
         pending = run.pending(tile)

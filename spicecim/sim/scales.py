@@ -104,7 +104,6 @@ def time_scales(tile: Tile, drive: RowDrive, j: int | None = None) -> TimeScales
     spec = tile.spec
     w, n, m = spec.wire, spec.cols, spec.rows
     sized = tile.readout
-    ro = sized.readout
     r_row = float(np.max(drive.r_th_ohm))
     # Driver charging the whole row, each segment charging the wire beyond it (farthest column).
     row = spec.driver.r_out_ohm * n * w.c_row_f + w.r_row_ohm * w.c_row_f * n * (n + 1) / 2
@@ -114,27 +113,9 @@ def time_scales(tile: Tile, drive: RowDrive, j: int | None = None) -> TimeScales
     # The cells as the column end sees them: in series with the rows' and the column's wires.
     g_path = 1.0 / (1.0 / g_cells + r_row / m + m * w.r_col_ohm)
     c_column = m * w.c_col_f
-    window = 0.0
-    if ro.front_end == "tia":
-        assert sized.r_f_ohm is not None
-        # The wires in series with the cells only lower the noise gain: the cells' conductance
-        # bounds it (and so the amplifier's time constant) from above.
-        noise_gain = 1.0 + sized.r_f_ohm * g_cells
-        frontend = (ro.opamp.closed_loop_tau_s(noise_gain)
-                    + c_column / (g_path + 1.0 / sized.r_f_ohm))
-        sample_hold = sized.sample_hold_tau_s
-    elif ro.front_end == "integrator":
-        assert sized.t_int_s is not None
-        frontend = ro.opamp.closed_loop_tau_s(1.0 + c_column / ro.c_int_f)
-        sample_hold = sized.sample_hold_tau_s
-        window = sized.t_int_s
-    else:
-        assert sized.r_sense_ohm is not None
-        r_node = 1.0 / (g_path + 1.0 / sized.r_sense_ohm)
-        frontend = c_column * r_node
-        sample_hold = (ro.sample_hold.r_on_ohm + r_node) * sized.c_s_f
-    return TimeScales(spec.driver.rise_s, float(row), float(column), float(frontend),
-                      float(sample_hold), float(window))
+    fe = sized.readout.front.time_constants(sized, g_cells, g_path, c_column)
+    return TimeScales(spec.driver.rise_s, float(row), float(column), float(fe.frontend_s),
+                      float(fe.sample_hold_s), float(fe.window_s))
 
 
 @dataclass(frozen=True, slots=True)

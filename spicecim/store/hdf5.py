@@ -192,7 +192,7 @@ class RunWriter:
             for name in run.tiles():
                 try:
                     table = run.columns(name)
-                    self.add_tile(name, len(table), run.tile_attrs(name))
+                    self.add_tile(name, len(table), run.stored_tile_attrs(name))
                 except (OSError, KeyError, ValueError, ResultFileError):
                     continue  # this tile is simulated anew
                 total += len(table)

@@ -174,15 +174,14 @@ class Run(ABC):
     def tiles(self) -> list[str]: ...
 
     @abstractmethod
-    def tile_attrs(self, tile: str) -> dict[str, object]: ...
+    def stored_tile_attrs(self, tile: str) -> dict[str, object]:
+        """A tile's attributes exactly as stored (what a copy of the run writes again)."""
 
-    def tile_record(self, tile: str) -> schema.TileAttrs:
-        """A tile's attributes as their typed record (a run written by this spicecim holds
-        every one; :meth:`tile_attrs` reads older runs too)."""
-        try:
-            return schema.TileAttrs.from_dict(self.tile_attrs(tile))
-        except ResultFileError as exc:
-            raise ResultFileError(f"{self.path}: tile {tile!r}: {exc}") from None
+    def tile_attrs(self, tile: str) -> schema.TileAttrs:
+        """A tile's attributes as their typed record (those a run of an earlier spicecim did
+        not store read as not stored: :meth:`spicecim.store.schema.TileAttrs.from_dict`)."""
+        return schema.TileAttrs.from_dict(self.stored_tile_attrs(tile),
+                                          where=f"{self.path}: tile {tile!r}")
 
     @abstractmethod
     def columns(self, tile: str) -> Table: ...
@@ -267,7 +266,7 @@ class FileRun(Run):
     def tiles(self) -> list[str]:
         return sorted(self.file.get(schema.TILES, {}))
 
-    def tile_attrs(self, tile: str) -> dict[str, object]:
+    def stored_tile_attrs(self, tile: str) -> dict[str, object]:
         return {k: _scalar(v) for k, v in self._get(schema.tile_group(tile)).attrs.items()}
 
     def columns(self, tile: str) -> Table:
@@ -318,7 +317,7 @@ def state_of(run: FileRun) -> RunState:
     state = RunState(run.config, attrs)
     for name in run.tiles():
         table = run.columns(name)
-        tile = TileState(len(table), run.tile_attrs(name), dict(table.data))
+        tile = TileState(len(table), run.stored_tile_attrs(name), dict(table.data))
         tile.waves = dict.fromkeys(run.waveform_columns(name), BASE)
         state.tiles[name] = tile
     for name in run.layers():
@@ -381,7 +380,7 @@ class PartialRun(Run):
     def tiles(self) -> list[str]:
         return sorted(self._state.tiles)
 
-    def tile_attrs(self, tile: str) -> dict[str, object]:
+    def stored_tile_attrs(self, tile: str) -> dict[str, object]:
         return dict(self._state.tiles[tile].attrs)
 
     def columns(self, tile: str) -> Table:

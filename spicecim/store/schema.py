@@ -19,11 +19,12 @@ for strings, ``json`` for the configuration.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from spicecim.errors import ResultFileError, check
+from spicecim.errors import ResultFileError, SpecError, check
 from spicecim.netlist.crossbar import SOURCE_GROUPS
 
 SCHEMA_VERSION = 2
@@ -202,6 +203,12 @@ WAVEFORM_FIELDS = (
     *(Field(f"p_{g}_w", "f8", "W", None) for g in SOURCE_GROUPS),
 )
 
+_ABSENT: dict[str, object] = {"float": _NAN, "int": 0, "str": "", "bool": False}
+"""What a tile attribute reads as when its run did not store it (a run of an earlier spicecim),
+by the field's type: NaN, 0, '' or False."""
+_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "bool": bool}
+
+
 def _attr(units: str) -> Any:
     return field(metadata={"units": units})
 
@@ -209,7 +216,8 @@ def _attr(units: str) -> Any:
 @dataclass(frozen=True, slots=True)
 class TileAttrs:
     """A tile's attributes: the measurement definitions and readout sizing its table was made
-    with (:data:`TILE_ATTRS`, their units in each field's metadata)."""
+    with (:data:`TILE_ATTRS`, their units in each field's metadata). Each value is held as its
+    field's Python type (a number stored by numpy or JSON converted on construction)."""
 
     spec_digest: str = _attr("text")
     data_digest: str = _attr("text")
@@ -254,18 +262,47 @@ class TileAttrs:
     wordline_e_j: float = _attr("J")
     adc_ref_e_conv_j: float = _attr("J")
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value, kind = getattr(self, f.name), _TYPES[str(f.type)]
+            # a number is never text, and text never a number; a count is whole
+            ok = (isinstance(value, str) if kind is str
+                  else not isinstance(value, str | bytes) and _converts(value, kind))
+            check(ok, f.name, value, f"a {kind.__name__}")
+            object.__setattr__(self, f.name, kind(value))
+
     def to_dict(self) -> dict[str, object]:
         """The attributes as stored: name -> value, in :data:`TILE_ATTRS` order."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, attrs: Mapping[str, object]) -> TileAttrs:
-        """The record of a tile's stored attributes (every one of them)."""
-        missing = [name for name in TILE_ATTR_NAMES if name not in attrs]
+    def from_dict(cls, attrs: Mapping[str, object], where: str = "") -> TileAttrs:
+        """The record of a tile's stored attributes ``attrs``: one that a run of an earlier
+        spicecim did not store reads as not stored (NaN, 0, '' or False by its type; the
+        names it stored that this spicecim does not know are left out). ``where`` names the
+        tile in the error of a value of the wrong type."""
+        values = {f.name: attrs.get(f.name, _ABSENT[str(f.type)]) for f in fields(cls)}
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except SpecError as exc:
+            raise ResultFileError(f"{where}: tile attribute {exc}") from None
+
+    def require(self, where: str, *names: str) -> None:
+        """Refuse (one line naming ``where``) a record whose figures ``names`` its run did not
+        store (NaN)."""
+        missing = [n for n in names if math.isnan(getattr(self, n))]
         if missing:
-            raise ResultFileError(f"tile attributes {missing} are missing: expected a run "
-                                  "written by this spicecim")
-        return cls(**{name: attrs[name] for name in TILE_ATTR_NAMES})  # type: ignore[arg-type]
+            raise ResultFileError(f"{where}: tile attributes {missing} are missing: expected "
+                                  "a run written by this spicecim")
+
+
+def _converts(value: object, kind: type) -> bool:
+    """Whether ``value`` (a Python or numpy scalar) is a ``kind`` without losing anything."""
+    try:
+        converted = kind(value)
+    except (TypeError, ValueError):
+        return False
+    return bool(converted == value) or (kind is float and math.isnan(converted))
 
 
 TILE_ATTRS = tuple((f.name, str(f.metadata["units"])) for f in fields(TileAttrs))

@@ -71,7 +71,7 @@ def test_a_batched_run_defaults_to_the_full_array_and_checks_its_decomposition(
                        workers=1, progress=False)
     with summary.open() as run:
         assert run.config["simulation"]["drive"] == "array"
-        assert run.tile_attrs("tile0")["drive"] == "array"
+        assert run.tile_attrs("tile0").drive == "array"
         table = run.columns("tile0")
     with h5py.File(summary.path) as f:
         engine = json.loads(f.attrs[schema.ATTR_ENGINE_CHECK])

@@ -61,12 +61,12 @@ def test_a_replica_varies_each_cell_by_its_sigma() -> None:
 def _replica_schedules(run: Run, tile: str, adc_share: int, rows: int) -> list[LayerSchedule]:
     """A replica's schedules recomputed from its stored column table and tile attributes."""
     attrs = run.tile_attrs(tile)
-    adc = AdcModel(bits=int(attrs["adc_bits"]), t_conv_s=attrs["adc_t_conv_s"],
-                   e_conv_j=attrs["adc_e_conv_j"],
-                   ref_fraction=attrs["adc_ref_e_conv_j"] / attrs["adc_e_conv_j"])
+    adc = AdcModel(bits=attrs.adc_bits, t_conv_s=attrs.adc_t_conv_s,
+                   e_conv_j=attrs.adc_e_conv_j,
+                   ref_fraction=attrs.adc_ref_e_conv_j / attrs.adc_e_conv_j)
     return schedule_layer(run.column_figures(tile), adc, adc_share, rows=rows,
-                          dac_e_conv_j=attrs["dac_e_conv_j"], sh_e_clock_j=attrs["sh_e_clock_j"],
-                          row_bias_w=attrs["row_bias_w"], wordline_e_j=attrs["wordline_e_j"])
+                          dac_e_conv_j=attrs.dac_e_conv_j, sh_e_clock_j=attrs.sh_e_clock_j,
+                          row_bias_w=attrs.row_bias_w, wordline_e_j=attrs.wordline_e_j)
 
 
 @pytest.mark.ngspice
@@ -85,7 +85,7 @@ def test_mc_stores_replicas_and_the_percentiles_of_each_schedule(tmp_path: Path)
         assert run.complete
         assert run.tiles() == ["tile0", *names]
         assert run.config["parameters"]["monte_carlo"]["replicas"] == 3
-        digests = {run.tile_attrs(t)["data_digest"] for t in run.tiles()}
+        digests = {run.tile_attrs(t).data_digest for t in run.tiles()}
         assert len(digests) == 4  # every replica programmed differently
         per_replica = [_replica_schedules(run, t, 4, 8) for t in names]
         parts = [f"energy_{part}_j" for part in schema.LAYER_ENERGY_PARTS]

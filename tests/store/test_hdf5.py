@@ -72,7 +72,7 @@ def test_round_trip(cols: int, data: st.DataObject, n: int, value: float) -> Non
             assert run.complete and run.tiles() == ["tile0"] and run.layers() == ["layer0"]
             assert run.config == CONFIG
             assert run.provenance[schema.ATTR_COMMAND] == PROVENANCE[schema.ATTR_COMMAND]
-            assert run.tile_attrs("tile0") == {"drive": "coupled", "adc_lsb_v": 1e-5}
+            assert run.stored_tile_attrs("tile0") == {"drive": "coupled", "adc_lsb_v": 1e-5}
             table = run.columns("tile0")
             np.testing.assert_array_equal(table["column"], np.arange(cols))
             for j in range(cols):
@@ -133,7 +133,7 @@ def test_an_unfinished_run_is_read_from_its_journal_and_resumes(tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5.journal"]
     with open_run(out) as run:  # the journal, as the run file would be
         assert not run.complete and run.path == tmp_path / "run.h5.journal"
-        assert run.config == CONFIG and run.tile_attrs("tile0") == {"drive": "coupled"}
+        assert run.config == CONFIG and run.stored_tile_attrs("tile0") == {"drive": "coupled"}
         assert run.provenance[schema.ATTR_COMMAND] == PROVENANCE[schema.ATTR_COMMAND]
         assert run.columns("tile0")["status"].tolist() == ["pending", "ok", "pending"]
         assert run.pending("tile0") == [0, 2] and run.failures("tile0") == []

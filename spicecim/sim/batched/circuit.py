@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spicecim.devices.amplifier import OpAmp
+from spicecim.devices.frontends import FrontEnd
 from spicecim.devices.memristor import MemristorParams
 from spicecim.devices.transistor import AccessTransistor
 from spicecim.errors import SpecError, check
@@ -26,10 +27,6 @@ from spicecim.netlist.crossbar import RowDrive, _elmore_row_capacitance
 from spicecim.netlist.readout import hold_time_s
 from spicecim.netlist.spec import Tile
 
-FRONT_END_UNKNOWNS = {"tia": 2, "integrator": 2, "passive": 1}
-"""The front end's own nodes besides the column end: the amplifier's gain node ``p1`` (its
-output ``f`` is a function of it) and the sampling capacitor ``out``; ``passive``: ``out``.
-An amplifier with an output resistance adds its pin ``f`` (:attr:`Structure.unknowns`)."""
 MODELLED_OPAMPS = ("opamp_1p", "opamp_2s")
 """The macromodels whose equations :class:`~spicecim.devices.amplifier.OpAmp` holds."""
 
@@ -46,7 +43,7 @@ class Structure:
     rows: int
     wire: bool  # a column wire of r > 0: one node per row; else every cell meets at b
     cell: str
-    front_end: str
+    front: FrontEnd
     hold: bool  # the sample-and-hold opens at a time (the integrator's window end)
     memristor: MemristorParams
     access: AccessTransistor | None
@@ -55,15 +52,17 @@ class Structure:
     amp_pin: bool  # its output resistance makes the pin a node
 
     def __post_init__(self) -> None:
-        check(self.front_end in FRONT_END_UNKNOWNS, "front_end", self.front_end,
-              f"one of {sorted(FRONT_END_UNKNOWNS)}")
+        check(isinstance(self.front, FrontEnd), "front", self.front,
+              "a front end of spicecim.devices.frontends")
 
     @property
     def unknowns(self) -> int:
-        """The front end's own unknowns: :data:`FRONT_END_UNKNOWNS`, and the amplifier's pin
-        behind an output resistance (the capacitive feedback of the integrator reaches it, so
-        it stays a node rather than a Thevenin form)."""
-        return FRONT_END_UNKNOWNS[self.front_end] + int(self.amp_pin)
+        """The front end's own unknowns besides the column end (:attr:`FrontEnd.unknowns`:
+        the amplifier's gain node ``p1``, whose function its output ``f`` is, and the sampling
+        capacitor ``out``; ``passive``: ``out``), and the amplifier's pin behind an output
+        resistance (the capacitive feedback of the integrator reaches it, so it stays a node
+        rather than a Thevenin form)."""
+        return self.front.unknowns + int(self.amp_pin)
 
     @property
     def nodes(self) -> int:
@@ -112,7 +111,7 @@ def unsupported(tile: Tile) -> str | None:
     if tile.spec.driver.encoding != "amplitude":
         return "the batched engine drives amplitude-encoded inputs only"
     ro = tile.spec.readout
-    if ro.front_end != "passive" and ro.opamp.name not in MODELLED_OPAMPS:
+    if ro.front.has_amplifier and ro.opamp.name not in MODELLED_OPAMPS:
         return (f"the batched engine models the op-amps {MODELLED_OPAMPS}, not "
                 f"{ro.opamp.name!r}")
     return None
@@ -125,9 +124,9 @@ def structure_of(tile: Tile) -> Structure:
     if reason is not None:
         raise SpecError(reason)
     ro = tile.readout.readout  # the amplifier as sized for this tile
-    amp = None if ro.front_end == "passive" else ro.opamp
+    amp = ro.opamp if ro.front.has_amplifier else None
     return Structure(rows=spec.rows, wire=spec.wire.r_col_ohm > 0, cell=cell.kind,
-                     front_end=ro.front_end, hold=hold_time_s(tile.readout) is not None,
+                     front=ro.front, hold=hold_time_s(tile.readout) is not None,
                      memristor=cell.memristor, access=cell.access,
                      opamp=None if amp is None else amp.name,
                      slew=amp is not None and math.isfinite(amp.slew_current_a),
@@ -180,7 +179,7 @@ def _front_end(tile: Tile) -> dict[str, float]:
     ro = sized.readout
     amp = ro.opamp
     hold = hold_time_s(sized)
-    gm = amp.gm_s if ro.front_end != "passive" else 0.0
+    gm = amp.gm_s if ro.front.has_amplifier else 0.0
     return {
         "r_f_ohm": sized.r_f_ohm or 0.0, "c_int_f": ro.c_int_f,
         "r_sense_ohm": sized.r_sense_ohm or 0.0, "gm_s": gm,

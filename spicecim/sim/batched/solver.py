@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from spicecim.devices import amplifier
+from spicecim.devices.frontends import AmplifierFrontEnd
 from spicecim.netlist.readout import switch_conductance_s
 from spicecim.sim.batched.circuit import Structure
 
@@ -47,7 +48,7 @@ def _front_end(st: Structure, p: Arrays, t: Any, vb: Any, y: Any) -> tuple[Any, 
     behind its output resistance when it has one (else ``f`` is ``o``)."""
     g_h = switch_conductance_s(t, p["fe_r_on_ohm"], p["fe_hold_s"] if st.hold else None, jnp)
     zero = 0.0 * vb
-    if st.front_end == "passive":
+    if not isinstance(st.front, AmplifierFrontEnd):  # passive: the sense resistor from b
         out = y[0]
         i = jnp.stack([vb / p["fe_r_sense_ohm"] + (vb - out) * g_h, (out - vb) * g_h, zero])
         q = jnp.stack([zero, p["fe_c_s_f"] * out, zero])
@@ -60,10 +61,7 @@ def _front_end(st: Structure, p: Arrays, t: Any, vb: Any, y: Any) -> tuple[Any, 
     i_p1 = -amplifier.first_stage_a(-vb, p["fe_gm_s"], i_sl, jnp) + p1 / p["fe_r1_ohm"]
     q_p1 = p["fe_c1_f"] * p1
     i_out, q_out = (out - f) * g_h, p["fe_c_s_f"] * out
-    if st.front_end == "tia":
-        i_b, q_b = (vb - f) / p["fe_r_f_ohm"], zero
-    else:  # integrator: the reset switch is open for every t > 0
-        i_b, q_b = zero, p["fe_c_int_f"] * (vb - f)
+    i_b, q_b = st.front.feedback(vb, f, p["fe_r_f_ohm"], p["fe_c_int_f"])
     i_f, q_f = -i_b - i_out, -q_b  # into the feedback and the switch from the pin
     if not st.amp_pin:
         return jnp.stack([i_b, i_p1, i_out, i_f]), jnp.stack([q_b, q_p1, q_out, q_f])
