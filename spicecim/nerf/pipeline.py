@@ -353,8 +353,8 @@ def _cosimulated(design: designs.DesignPoint, table: sched.TileTable,
 def _check_cosimulation(path: Path, nerf: NerfField, adc_share: int) -> dict[str, object]:
     """Refuse (one line) a co-simulation of another model or other weights, or with other
     columns per ADC than ``adc_share``, before any render; its tiles' geometry."""
+    from spicecim import open_run
     from spicecim.cost import cosim
-    from spicecim.store.hdf5 import open_run
 
     check_cosim_share(path, adc_share)
     with open_run(path) as run:

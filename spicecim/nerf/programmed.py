@@ -26,11 +26,9 @@ from typing import Any
 import numpy as np
 
 import spicecim
+from spicecim import CrossbarSpec, Mlp, WeightMapping
 from spicecim.analog import accuracy as acc
 from spicecim.cost.mapping import ModelMapping
-from spicecim.models.mlp import Mlp
-from spicecim.netlist.spec import CrossbarSpec
-from spicecim.netlist.weights import WeightMapping
 from spicecim.solve import transfer_cache
 from spicecim.store.files import atomic_write
 
