@@ -51,7 +51,7 @@ from spicecim.nerf.frame import (
     inside_samples,
     view,
 )
-from spicecim.nerf.programmed import programmed_layers
+from spicecim.nerf.programmed import programmed_layers, programming_settings
 from spicecim.nerf.quality import ssim
 from spicecim.nerf.render import Rays, psnr, render
 
@@ -148,12 +148,6 @@ class NerfResult:
               "an axis name exactly when there are sweep renders")
 
 
-def _programmed_key(settings: acc.Nonideality) -> acc.Nonideality:
-    """The settings that decide how tiles are programmed (not what happens at read time)."""
-    return dataclasses.replace(settings, adc_bits=None, dac_bits=None, read_noise=0.0,
-                               adc_range="calibrated", calibrate=True)
-
-
 def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, rays: Rays,
                     near: float, far: float,
                     programmed: dict[acc.Nonideality, dict[str, acc.ProgrammedLayer]],
@@ -165,7 +159,7 @@ def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, ra
     column calibration programs (and factorises) the tiles once; with ``cache_dir``, tiles
     programmed by an earlier run are read from it (:mod:`spicecim.nerf.programmed`)."""
     spec, weights = model.table.spec, model.table.weights
-    key = _programmed_key(settings)
+    key = programming_settings(settings)
     if key not in programmed:
         tiles = sum(layer.row_tiles * layer.col_tiles for layer in model.mapping.layers)
         with progress.counting(tiles, "tile", f"{label}: programming") as bar:
@@ -291,7 +285,7 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
             programmed = {}
         image = render_crossbar(tuned, s, frame, rays, near, far, programmed, label,
                                 mit.cache_dir)
-        key = next(iter(programmed))
+        key = programming_settings(s)
         tell(f"{label}: PSNR {format_db(psnr(image, float_image))} against the float render "
              f"({time.perf_counter() - started:.0f} s)")
         return CrossbarRender(
@@ -324,7 +318,7 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     if sweep is not None:
         axis, values = sweep
         renders = tuple(main if s == main.settings else
-                        through(main_model, s, f"{axis}", mit.finetune, {})
+                        through(main_model, s, f"{axis}", mit.finetune, main_programmed)
                         for s in scoring.sweep_settings(main.settings, {axis: values}))
     points_d: list[designs.DesignPoint] = []
     swept: tuple[CrossbarRender, ...] = ()
@@ -369,7 +363,7 @@ def _finetuned(xbar: Crossbar, scene: Scene, settings: acc.Nonideality, ft: Fine
     from spicecim.analog import finetune  # loads JAX: only when fine-tuning
 
     spec, weights = xbar.table.spec, xbar.table.weights
-    key = _programmed_key(settings)
+    key = programming_settings(settings)
     layers = programmed.get(key) or programmed_layers(xbar.nerf.mlp, xbar.mapping, spec,
                                                       weights, settings, xbar.calibration,
                                                       cache_dir)

@@ -35,6 +35,13 @@ from spicecim.store.files import atomic_write
 _FORMAT = b"programmed-layers 1"  # how the file is written (pickle of the layers' dict)
 
 
+def programming_settings(settings: acc.Nonideality) -> acc.Nonideality:
+    """The settings that decide how tiles are programmed (not what happens at read time: the
+    ADC and DAC bits, the read noise, the ADC range and the column calibration)."""
+    return dataclasses.replace(settings, adc_bits=None, dac_bits=None, read_noise=0.0,
+                               adc_range="calibrated", calibrate=True, acam_edges=None)
+
+
 def programmed_layers(mlp: Mlp, mapping: ModelMapping, spec: CrossbarSpec,
                       weights: WeightMapping, settings: acc.Nonideality,
                       calibration: Mapping[str, np.ndarray], cache_dir: Path | None,
@@ -43,11 +50,11 @@ def programmed_layers(mlp: Mlp, mapping: ModelMapping, spec: CrossbarSpec,
     """:func:`~spicecim.analog.accuracy.program`'s layers, read from ``cache_dir`` where a
     run with the same content key kept them, else programmed and kept there (``cache_dir``
     None: programmed, nothing kept); ``done`` is told of the tiles programmed (read: all at
-    once)."""
+    once). Settings that differ only at read time (:func:`programming_settings`) share a key."""
     tell = done or (lambda _: None)
     if cache_dir is None:
         return acc.program(mlp, mapping, spec, weights, settings, calibration, tell)
-    key = content_key(mlp, mapping, spec, weights, settings, calibration)
+    key = content_key(mlp, mapping, spec, weights, programming_settings(settings), calibration)
     path = Path(cache_dir) / "programmed" / f"{key}.pkl"
     if path.is_file():
         try:

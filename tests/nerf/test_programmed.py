@@ -60,6 +60,10 @@ def test_kept_tiles_are_read_back_and_other_settings_program_afresh(
                                          tmp_path, told.append)
     assert _equal(again, fresh) and calls == []
     assert told == [sum(len(layer.tiles) for layer in fresh.values())]
+    read_time = dataclasses.replace(settings, adc_bits=2, dac_bits=3, read_noise=0.05,
+                                    adc_range="worst", calibrate=False)
+    programmed.programmed_layers(mlp, mapping, spec, weights, read_time, calibration, tmp_path)
+    assert calls == []  # what happens at read time programs nothing afresh
     other = dataclasses.replace(settings, variation=0.5)
     programmed.programmed_layers(mlp, mapping, spec, weights, other, calibration, tmp_path)
     assert calls == [1] and len(list((tmp_path / "programmed").glob("*.pkl"))) == 2
