@@ -21,7 +21,6 @@ cores at load 6, measured by this script before it was removed, commit 0af0461).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import time
@@ -30,6 +29,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import frame_of, frame_parser
 
 from spicecim.analog import accuracy as acc
 from spicecim.analog import forward
@@ -61,14 +61,8 @@ class MainNoise(forward.AnalogMatmul):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--resolution", default="32x32")
-    parser.add_argument("--samples-per-ray", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--seeds", type=int, default=4)
-    args = parser.parse_args()
-    width, height = (int(v) for v in args.resolution.split("x"))
-    frame = nerf.Frame(width, height, args.samples_per_ray)
+    args = frame_parser(__doc__).parse_args()
+    frame = frame_of(args)
     field = NerfField(init_mlp("nerf-4x256", np.random.default_rng(0)))
     spec = specs.default_spec(256, 256)
     weights = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)

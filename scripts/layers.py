@@ -187,6 +187,85 @@ def confined() -> list[str]:
     return out
 
 
+# The public API a wing on top uses: the names of the package root (its ``__all__``), the
+# names of a package's own ``__all__`` (``spicecim.solve``, ``spicecim.devices``), and each
+# part's public modules below (those docs/architecture.md describes; the rest are how the part
+# works inside). A part of PUBLIC_ONLY imports nothing else of the parts below it, no name that
+# starts with an underscore, and a name the root exports only from the root.
+PUBLIC_MODULES = {
+    "netlist": ("crossbar", "spec", "weights"),
+    "store": ("files", "hdf5", "kinds", "npy", "runs", "schema"),
+    "sim": ("driver", "executors", "montecarlo", "sweep"),
+    "models": ("baseline", "encoding", "fit", "jax_mlp", "mlp", "onnx_import", "presets",
+               "scene"),
+    "cost": ("cosim", "design", "duration", "inputs", "mapping", "schedule", "slicing"),
+    "analog": ("accuracy", "converters", "finetune", "forward", "model", "programming",
+               "scoring"),
+}
+PUBLIC_ONLY = ("nerf",)
+
+
+def _exported(module: str) -> set[str]:
+    """The names a module's literal ``__all__`` lists (none without one)."""
+    tree = ast.parse(modules()[module].read_text())
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
+                                                 for t in node.targets)):
+            return {e.value for e in getattr(node.value, "elts", ())
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    return set()
+
+
+def _why_private(module: str, name: str | None) -> str | None:
+    """Why importing ``name`` from ``module`` (the module itself: None) is not public API;
+    None where it is."""
+    if name is not None and name.startswith("_"):
+        return "a private name"
+    known = modules()
+    sub = None if name is None else f"{module}.{name}"
+    if sub in known:  # ``from spicecim.cost import schedule``: the module itself
+        module, name = sub, None
+    if module == API:
+        return None if name is None or name in _exported(API) else "not in spicecim.__all__"
+    if part(module) in LAYERS[0]:
+        return None  # the ground (errors, units, the progress bar, the atomic writer)
+    if name in _exported(API):
+        return "the package root exports it: import it from spicecim"
+    if name is not None and known[module].name == "__init__.py" and name in _exported(module):
+        return None
+    wing, _, rest = module.removeprefix(f"{API}.").partition(".")
+    if rest.split(".")[0] in PUBLIC_MODULES.get(wing, ()):
+        return None
+    return f"not a public module of {wing} (PUBLIC_MODULES) nor in its __all__"
+
+
+def private_imports() -> list[str]:
+    """Every import by a module of a :data:`PUBLIC_ONLY` part that is not public API
+    (:func:`_why_private`), one line each; the part's own modules excepted."""
+    out = []
+    for module, path in modules().items():
+        own = part(module)
+        if own not in PUBLIC_ONLY:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                pairs = [(node.module, alias.name) for alias in node.names]
+            elif isinstance(node, ast.Import):
+                pairs = [(alias.name, None) for alias in node.names]
+            else:
+                continue
+            for target, name in pairs:
+                if target.split(".")[0] != API:
+                    continue
+                if target in modules() and part(target) == own:
+                    continue
+                why = _why_private(target, name)
+                if why is not None:
+                    what = target if name is None else f"{target}.{name}"
+                    out.append(f"{module} imports {what}: {why}")
+    return out
+
+
 def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The import circles: strongly connected groups of more than one module (Tarjan)."""
     index: dict[str, int] = {}
@@ -263,7 +342,7 @@ def main() -> int:
     if args.write:
         write_doc(graph)
     # An annotation-only import runs nothing, so it closes no circle; it still obeys the layers.
-    problems = violations(graph) + api_loads_lazily() + confined()
+    problems = violations(graph) + api_loads_lazily() + confined() + private_imports()
     problems += [f"import circle: {' <-> '.join(c)}"
                  for c in circles(import_graph(typing_only=False))]
     if not args.write and documented() != layer_table(graph):

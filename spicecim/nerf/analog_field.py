@@ -34,15 +34,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spicecim import Mlp, WeightMapping
 from spicecim.analog import forward as fwd
 from spicecim.errors import check
 from spicecim.models import jax_mlp
-from spicecim.models.mlp import NONNEGATIVE, Mlp
+from spicecim.models.mlp import NONNEGATIVE
 from spicecim.models.presets import NerfField, default_cache_dir
-from spicecim.netlist.weights import WeightMapping
 
 if TYPE_CHECKING:
-    from spicecim.analog.accuracy import Nonideality, ProgrammedLayer
+    from spicecim import Nonideality
+    from spicecim.analog.accuracy import ProgrammedLayer
 
 BATCH_ROWS = 1024
 """Samples per compiled call: large enough that a 256-wide product runs near the matmul's

@@ -68,8 +68,8 @@ def frame_cost(mapping: ModelMapping, table: sched.TileTable, frame: Frame, adc_
     is); every figure missing where the scaling has no cited figure."""
     adc = table.adc if adc_bits is None else sched.scaled_adc(table.adc, adc_bits)
     if cosim_run is not None and adc is not None:
+        from spicecim import open_run
         from spicecim.cost import cosim  # imports the simulator: only for a co-simulation
-        from spicecim.store.hdf5 import open_run
 
         with open_run(cosim_run) as run:
             layers = cosim.layer_costs(run, mapping, sched.DigitalAdder(), adc_share=adc_share,
@@ -137,7 +137,7 @@ def calibration_samples(frame: Frame, bound: float, points: int, seed: int
 
 def is_cosimulation(path: Path | str) -> bool:
     """Whether the run file at ``path`` holds a model's co-simulation (``simulate --model``)."""
-    from spicecim.store.hdf5 import open_run
+    from spicecim import open_run
 
     with open_run(path) as run:
         return run.model is not None
@@ -146,7 +146,7 @@ def is_cosimulation(path: Path | str) -> bool:
 def check_cosim_share(path: Path | str, adc_share: int | None) -> None:
     """Refuse (one line) other columns per ADC than the co-simulation in ``path`` formed its
     schedules with (None: its own)."""
-    from spicecim.store.hdf5 import open_run
+    from spicecim import open_run
 
     with open_run(path) as run:
         own = int(run.simulation["adc_share"])

@@ -51,6 +51,7 @@ from spicecim.nerf.frame import (
     inside_samples,
     view,
 )
+from spicecim.nerf.programmed import programmed_layers, programming_settings
 from spicecim.nerf.quality import ssim
 from spicecim.nerf.render import Rays, psnr, render
 
@@ -147,28 +148,24 @@ class NerfResult:
               "an axis name exactly when there are sweep renders")
 
 
-def _programmed_key(settings: acc.Nonideality) -> acc.Nonideality:
-    """The settings that decide how tiles are programmed (not what happens at read time)."""
-    return dataclasses.replace(settings, adc_bits=None, dac_bits=None, read_noise=0.0,
-                               adc_range="calibrated", calibrate=True)
-
-
 def render_crossbar(model: Crossbar, settings: acc.Nonideality, frame: Frame, rays: Rays,
                     near: float, far: float,
                     programmed: dict[acc.Nonideality, dict[str, acc.ProgrammedLayer]],
-                    label: str = "render") -> np.ndarray:
+                    label: str = "render", cache_dir: Path | None = None) -> np.ndarray:
     """The frame with every layer on the crossbar model (:class:`CrossbarField`: the whole
     MLP compiled per batch of samples), under a bar of the samples read (``label``). Tiles
     programmed for settings that differ only in what happens at read time are reused from
     ``programmed``, so a sweep of the ADC (bits or range), the DAC, the read noise or the
-    column calibration programs (and factorises) the tiles once."""
+    column calibration programs (and factorises) the tiles once; with ``cache_dir``, tiles
+    programmed by an earlier run are read from it (:mod:`spicecim.nerf.programmed`)."""
     spec, weights = model.table.spec, model.table.weights
-    key = _programmed_key(settings)
+    key = programming_settings(settings)
     if key not in programmed:
         tiles = sum(layer.row_tiles * layer.col_tiles for layer in model.mapping.layers)
         with progress.counting(tiles, "tile", f"{label}: programming") as bar:
-            programmed[key] = acc.program(model.nerf.mlp, model.mapping, spec, weights,
-                                          settings, model.calibration, bar.update)
+            programmed[key] = programmed_layers(model.nerf.mlp, model.mapping, spec, weights,
+                                                settings, model.calibration, cache_dir,
+                                                bar.update)
     inside = len(inside_samples(rays, frame, near, far, model.nerf.bound)[0])
     with progress.counting(inside, "sample", f"{label}: render") as bar:
         field_fn = CrossbarField(model.nerf, programmed[key], spec.driver.v_full_v, weights,
@@ -193,7 +190,8 @@ def _ir_error(layers: dict[str, acc.ProgrammedLayer]) -> tuple[float, float, flo
 class Mitigations:
     """What :func:`run_nerf` adds on top of ``settings`` and the table: a design point
     (``design``, its tables found or simulated under ``simulate_dir``), fine-tuning
-    (``finetune``: its settings, cached under ``cache_dir``; None: none), the ladder of them
+    (``finetune``: its settings, cached under ``cache_dir``; None: none; the tiles programmed
+    are kept there too, :mod:`spicecim.nerf.programmed`), the ladder of them
     added one at a time, and a design sweep (axes of :data:`~spicecim.cost.design.DESIGN_AXES`
     on top of ``design``)."""
 
@@ -285,8 +283,9 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
         if finetune is not None:
             tuned, how = _finetuned(xbar, scene, s, finetune, mit.cache_dir, programmed)
             programmed = {}
-        image = render_crossbar(tuned, s, frame, rays, near, far, programmed, label)
-        key = next(iter(programmed))
+        image = render_crossbar(tuned, s, frame, rays, near, far, programmed, label,
+                                mit.cache_dir)
+        key = programming_settings(s)
         tell(f"{label}: PSNR {format_db(psnr(image, float_image))} against the float render "
              f"({time.perf_counter() - started:.0f} s)")
         return CrossbarRender(
@@ -319,7 +318,7 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
     if sweep is not None:
         axis, values = sweep
         renders = tuple(main if s == main.settings else
-                        through(main_model, s, f"{axis}", mit.finetune, {})
+                        through(main_model, s, f"{axis}", mit.finetune, main_programmed)
                         for s in scoring.sweep_settings(main.settings, {axis: values}))
     points_d: list[designs.DesignPoint] = []
     swept: tuple[CrossbarRender, ...] = ()
@@ -348,8 +347,8 @@ def _cosimulated(design: designs.DesignPoint, table: sched.TileTable,
 def _check_cosimulation(path: Path, nerf: NerfField, adc_share: int) -> dict[str, object]:
     """Refuse (one line) a co-simulation of another model or other weights, or with other
     columns per ADC than ``adc_share``, before any render; its tiles' geometry."""
+    from spicecim import open_run
     from spicecim.cost import cosim
-    from spicecim.store.hdf5 import open_run
 
     check_cosim_share(path, adc_share)
     with open_run(path) as run:
@@ -364,9 +363,10 @@ def _finetuned(xbar: Crossbar, scene: Scene, settings: acc.Nonideality, ft: Fine
     from spicecim.analog import finetune  # loads JAX: only when fine-tuning
 
     spec, weights = xbar.table.spec, xbar.table.weights
-    key = _programmed_key(settings)
-    layers = programmed.get(key) or acc.program(xbar.nerf.mlp, xbar.mapping, spec, weights,
-                                                settings, xbar.calibration)
+    key = programming_settings(settings)
+    layers = programmed.get(key) or programmed_layers(xbar.nerf.mlp, xbar.mapping, spec,
+                                                      weights, settings, xbar.calibration,
+                                                      cache_dir)
     tuned, seconds = finetune.cached_finetune(cache_dir or default_cache_dir(), xbar.nerf, scene,
                                               layers, xbar.mapping, spec, weights, settings,
                                               xbar.calibration, ft)

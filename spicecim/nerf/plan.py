@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from spicecim import CrossbarSpec, WeightMapping
 from spicecim.cost import inputs
 from spicecim.cost.cosim import Plan
 from spicecim.cost.design import BASELINE, DesignPoint
 from spicecim.errors import SpecError, check
 from spicecim.models.presets import NerfField, as_field, choose_model
 from spicecim.nerf.frame import Frame, inside_samples, view
-from spicecim.netlist.spec import CrossbarSpec
-from spicecim.netlist.weights import WeightMapping
 from spicecim.store.runs import Run
 
 CALIBRATION_SAMPLES = 8192

@@ -18,14 +18,13 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from spicecim import RunOptions, open_run
 from spicecim.cost import cosim, duration
 from spicecim.cost.design import DesignPoint
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.models.presets import NerfField
 from spicecim.nerf.plan import design_plan
-from spicecim.sim.driver import RunOptions
 from spicecim.sim.sweep import DEFAULT_ENGINE
-from spicecim.store.hdf5 import open_run
 from spicecim.store.runs import Run
 
 

@@ -5,8 +5,12 @@ calibrates (:func:`calibrated_range_a`); :mod:`spicecim.solve` describes the met
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 from scipy.linalg import blas, lapack
@@ -14,6 +18,7 @@ from threadpoolctl import ThreadpoolController
 
 from spicecim.errors import check
 from spicecim.netlist.spec import CrossbarSpec, sized_readout
+from spicecim.store.files import atomic_write
 
 
 def termination_ohm(spec: CrossbarSpec, g_s: np.ndarray) -> float:
@@ -139,19 +144,73 @@ def transfer_matrix(spec: CrossbarSpec, g_s: np.ndarray) -> np.ndarray:
     """The (rows, cols) matrix ``M`` of a tile of linear cells: column currents = ``v_in @ M``.
 
     Exact to rounding for every wire, driver and readout setting; O(cols * rows^3) time,
-    O(rows * (rows + cols)) memory.
+    O(rows * (rows + cols)) memory. Inside :func:`transfer_cache`, read from (and kept in)
+    its folder by content: the same tile and conductances give the same bytes.
     """
     g = _conductances(spec, g_s)
+    r_term = termination_ohm(spec, g)
+    folder = _CACHE.get()
+    path = None if folder is None else folder / f"{_content_key(spec, g, r_term)}.npy"
+    if path is not None and path.is_file():
+        try:
+            kept = np.load(path, allow_pickle=False)
+            if kept.shape == g.shape and kept.dtype == np.float64:
+                return kept
+        except (OSError, ValueError):  # a damaged file: computed again and replaced
+            pass
     # One BLAS thread: on rows x rows matrices (and on the Krylov solver's vectors) OpenBLAS
     # threads gain little, and on a busy machine they stall for far longer than the work
     # (measured on a loaded 2-core machine: 100x slower).
     with _one_blas_thread():
-        return _sweep(spec, g)
+        matrix = _sweep(spec, g, r_term)
+    if path is not None:
+        atomic_write(path, lambda tmp: _save(tmp, matrix), sync_dir=False)
+    return matrix
 
 
-def _sweep(spec: CrossbarSpec, g: np.ndarray) -> np.ndarray:
+# --- kept by content -----------------------------------------------------------------------
+
+_CACHE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("transfer_cache",
+                                                                     default=None)
+
+
+@contextlib.contextmanager
+def transfer_cache(folder: Path | None) -> Iterator[None]:
+    """Within the block, :func:`transfer_matrix` keeps each matrix under ``folder`` (one
+    ``.npy`` per tile and conductances; a 128x128 tile's is 128 KiB) and reads it back instead
+    of computing it again (None: nothing kept). A content key, not a memo: a matrix computed
+    once is found by any later run whose tile has the same conductances and the same wire,
+    driver and termination resistances."""
+    token = _CACHE.set(None if folder is None else Path(folder))
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
+
+
+def _content_key(spec: CrossbarSpec, g: np.ndarray, r_term: float) -> str:
+    """What :func:`_sweep` reads, hashed: the conductances' bytes and the four resistances,
+    and this module's source text (an edit of the sweep never reads a matrix kept before)."""
+    digest = hashlib.sha256(_own_source())
+    digest.update(np.array([spec.wire.r_row_ohm, spec.wire.r_col_ohm, spec.driver.r_out_ohm,
+                            r_term], dtype="<f8").tobytes())
+    digest.update(np.array(g.shape, dtype="<i8").tobytes())
+    digest.update(np.ascontiguousarray(g, dtype="<f8").tobytes())
+    return digest.hexdigest()[:32]
+
+
+@functools.cache
+def _own_source() -> bytes:
+    return Path(__file__).read_bytes()
+
+
+def _save(path: Path, matrix: np.ndarray) -> None:
+    with open(path, "wb") as fh:
+        np.save(fh, matrix, allow_pickle=False)
+
+
+def _sweep(spec: CrossbarSpec, g: np.ndarray, r_term: float) -> np.ndarray:
     rows, cols = g.shape
-    r_term = termination_ohm(spec, g)
     r_row = spec.wire.r_row_ohm
     eye = np.eye(rows)
     # state[:, :rows] is the admittance seen into the row wires right of the sweep; column
