@@ -433,15 +433,16 @@ def _store(writer: RunWriter, tile: Tile, name: str, runs: Sequence[ColumnRun],
     """Measure a task's columns together (:func:`spicecim.measure_batch.measure_columns`) and
     write their records (and waveforms) in one go."""
     done = [run for run in runs if run.status != "failed"]
-    measured = dict(zip((run.column for run in done), _measure(tile, done, options),
+    measured = dict(zip((run.column for run in done), measure_runs(tile, done, options),
                         strict=True))
     rows = {run.column: column_record(run, measured.get(run.column)).row() for run in runs}
     waves = {run.column: _waves(run) for run in done} if options.waveforms else {}
     writer.write_columns(name, rows, waves)
 
 
-def _measure(tile: Tile, runs: Sequence[ColumnRun], options: RunOptions
-             ) -> list[ColumnMeasure]:
+def measure_runs(tile: Tile, runs: Sequence[ColumnRun], options: RunOptions
+                 ) -> list[ColumnMeasure]:
+    """Every figure of ``runs`` (none failed), :data:`MEASURE_BLOCK` columns at a time."""
     out: list[ColumnMeasure] = []
     for start in range(0, len(runs), MEASURE_BLOCK):
         block = runs[start:start + MEASURE_BLOCK]
