@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("netlist",),
     ("solve",),
     ("measure",),
-    ("store",),
+    ("store", "measure_batch"),
     # The simulation wing in three layers: one ngspice column transient (on the time scales
     # both engines step on, beside the ngspice bridge), the batched engine on those time
     # scales, and the run driver that dispatches to either.
@@ -58,6 +58,7 @@ WHAT = {
     "netlist": "specifications, weights -> conductances, SPICE text",
     "solve": "the DC solvers: wire-layer lines and the sparse nodal network",
     "measure": "latency, energy and schedules from waveforms (pure numpy)",
+    "measure_batch": "the same figures for many columns in one pass",
     "store": "the HDF5 run file, its journal and lock (imports no simulator)",
     "sim.ngspice": "the ngspice shared library (the only PySpice import)",
     "sim.scales": "a column's time constants, maximum step and stop time, the run options",

@@ -33,11 +33,11 @@ from spicecim.measure import (
     ColumnMeasure,
     LayerSchedule,
     adc_band,
-    measure_column,
     ops_per_read,
     periphery,
     schedule_layer,
 )
+from spicecim.measure_batch import measure_columns, stack
 from spicecim.netlist.spec import CELL_AREA_M2, Tile
 from spicecim.progress import ticking
 from spicecim.sim.check import DEFAULT_CHECK_COLUMNS, EngineDisagreementError, SpotCheck
@@ -63,6 +63,9 @@ TILE = "tile0"
 LAYER = "layer0"
 SETTLE_MARGIN = 100
 """The simulator stops once the sampled value drifts less than half an LSB over this margin."""
+MEASURE_BLOCK = 32
+"""Columns measured in one pass: a block's (groups, columns, points) arrays stay in the cache
+(measured on the default tile's 256 columns: 32 at a time took half the time of all at once)."""
 
 Combine = Callable[[Sequence[Sequence[LayerSchedule]]], list[LayerSchedule]]
 
@@ -427,16 +430,29 @@ def _config(tiles: Sequence[TileJob], reference: Tile, options: RunOptions,
 
 def _store(writer: RunWriter, tile: Tile, name: str, runs: Sequence[ColumnRun],
            options: RunOptions) -> None:
-    rows, waves = {}, {}
-    for run in runs:
-        m = None
-        if run.status != "failed":
-            m = measure_column(run.time_s, run.v_out_v, run.v_in_v, run.power_w, tile.readout,
-                               options.threshold_fraction, tile.spec.driver.rise_s)
-            if options.waveforms:
-                waves[run.column] = _waves(run)
-        rows[run.column] = column_record(run, m).row()
+    """Measure a task's columns together (:func:`spicecim.measure_batch.measure_columns`) and
+    write their records (and waveforms) in one go."""
+    done = [run for run in runs if run.status != "failed"]
+    measured = dict(zip((run.column for run in done), measure_runs(tile, done, options),
+                        strict=True))
+    rows = {run.column: column_record(run, measured.get(run.column)).row() for run in runs}
+    waves = {run.column: _waves(run) for run in done} if options.waveforms else {}
     writer.write_columns(name, rows, waves)
+
+
+def measure_runs(tile: Tile, runs: Sequence[ColumnRun], options: RunOptions
+                 ) -> list[ColumnMeasure]:
+    """Every figure of ``runs`` (none failed), :data:`MEASURE_BLOCK` columns at a time."""
+    out: list[ColumnMeasure] = []
+    for start in range(0, len(runs), MEASURE_BLOCK):
+        block = runs[start:start + MEASURE_BLOCK]
+        out += measure_columns(
+            stack([r.time_s for r in block]), stack([r.v_out_v for r in block]),
+            stack([r.v_in_v for r in block]),
+            {g: stack([r.power_w[g] for r in block]) for g in block[0].power_w},
+            np.array([len(r.time_s) for r in block]), tile.readout,
+            options.threshold_fraction, tile.spec.driver.rise_s)
+    return out
 
 
 @contextmanager

@@ -124,7 +124,7 @@ def _make(shape: ArrayShape) -> Callable[..., Any]:
     def source(p: Arrays, t: Any) -> Any:
         return p["v_in_v"] * jnp.clip(t / p["rise_s"], 0.0, 1.0)
 
-    def newton(p: Arrays, s: dict, a0: Any, hist: tuple[Any, Any, Any], t: Any
+    def newton(p: Arrays, s: dict, a0: Any, hist: tuple[Any, Any, Any], t: Any, live: Any
                ) -> tuple[dict, Any, Any, Any]:
         """``s``: ``x`` (rows + 1, cols) column nodes and ends; ``r`` and ``a`` (rows, cols)
         row-wire and inner nodes; ``y`` (cols, k) the front ends' own nodes. Every node array
@@ -206,7 +206,7 @@ def _make(shape: ArrayShape) -> Callable[..., Any]:
 
         def going(carry: tuple) -> Any:
             _, it, done, _ = carry
-            return (it < 2) | ((it < MAX_ITERATIONS) & ~done)
+            return live & ((it < 2) | ((it < MAX_ITERATIONS) & ~done))
 
         s, it, done, sweeps = jax.lax.while_loop(going, body, (s, 0, jnp.array(False), 0))
         return s, done, it, sweeps
@@ -236,14 +236,14 @@ def _make(shape: ArrayShape) -> Callable[..., Any]:
         ratio, live = point["ratio"], point["live"]
         guess = {name: s[name] + ratio * (s[name] - s_prev[name]) for name in s}
         hist = tuple(a1 * qn + a2 * qp for qn, qp in zip(q, q_prev, strict=True))
-        new, done, its, sweeps = newton(p, guess, a0, hist, t)
+        new, done, its, sweeps = newton(p, guess, a0, hist, t, live)
         q_new = charges(p, new, t)
 
-        # A padding point (past the run's last) steps on unmasked: its state is never read
-        # (the outputs are cut at the last point, an extension reruns from the start), and a
-        # select per node array and point would cost as much as a sweep.
-        out = (*observe(p, new, q_new, a0, hist, t), jnp.where(live, its, 0),
-               jnp.where(live, sweeps, 0))
+        # A padding point (past the run's last) takes no Newton iteration and steps on
+        # unmasked from its prediction: its state is never read (the outputs are cut at the
+        # last point, an extension reruns from the start), and a select per node array and
+        # point would cost as much as a sweep.
+        out = (*observe(p, new, q_new, a0, hist, t), its, sweeps)
         return (new, s, q_new, q, ok & (done | ~live)), out
 
     def advance(p: Arrays, points: Arrays, carry: tuple) -> tuple:
