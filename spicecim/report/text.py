@@ -13,6 +13,7 @@ import numpy as np
 
 from spicecim.cost import cosim
 from spicecim.cost.schedule import DEFAULT_POLICY, stored_float
+from spicecim.devices.ranging import bits_given_up
 from spicecim.devices.readout import bias_cause
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown, tops_per_w
 from spicecim.store import kinds, runs, schema
@@ -203,8 +204,10 @@ def _range_lines(run: Run) -> list[str]:
     by_layer: dict[str, list[dict]] = {}
     for tile in run.tiles():
         by_layer.setdefault(tile.split(".")[0], []).append(run.tile_attrs(tile))
+    ranges = (run.model or {}).get(cosim.RANGES, {})
     lines = ["ADC range per layer (each tile's front end sized for the range the accuracy pass "
-             "calibrates on it; use = that range over the tile's worst case):"]
+             "uses on it: the workload's calibrated range, raised to the noise floor where the "
+             "front end would not settle in its window; use = range over the tile's worst case):"]
     for layer, attrs in by_layer.items():
         def span(key: str, unit: str, a: list[dict] = attrs) -> str:
             values = [float(x[key]) for x in a]
@@ -215,11 +218,24 @@ def _range_lines(run: Run) -> list[str]:
         causes = sorted({bias_cause(float(a["amp_i_out_a"]), float(a["adc_range_a"]),
                                     float(a["amp_settle_s"]), float(a["amp_settle_window_s"]))
                          for a in attrs})
-        lines.append(f"  {layer:<12} use {min(use):.1%}-{max(use):.1%}; amplifier bias "
+        lines.append(f"  {layer:<12} use {min(use):.1%}-{max(use):.1%}"
+                     f"{_floor_words(layer, ranges)}; amplifier bias "
                      f"{span('amp_i_q_a', 'A')} per column, settles in "
                      f"{span('amp_settle_s', 's')} (window {span('amp_settle_window_s', 's')}); "
                      f"bias set by {', '.join(causes)}")
     return lines
+
+
+def _floor_words(layer: str, ranges: dict) -> str:
+    """What set a layer's ranges, from the co-simulation's record (:data:`cosim.RANGES`,
+    ``{tile group: [calibrated, range]}``): the tiles the noise floor raised and the bits of the
+    ADC it leaves unused over the workload's range ('' for a run without the record)."""
+    pairs = [v for g, v in ranges.items() if g.split(".")[0] == layer]
+    if not pairs:
+        return ""
+    lost = [bits_given_up(i_range, i_cal) for i_cal, i_range in pairs]
+    return (f"; noise floor on {sum(1 for b in lost if b > 0)} of {len(pairs)} tiles, "
+            f"{max(lost):.2f} bits of the ADC above the workload's range at most")
 
 
 def render(run: Run) -> str:
