@@ -253,7 +253,7 @@ def render(run: Run) -> str:
                                if s > 0)
             lines.append(f"{tiles[0]}: column latency median {si(layer['latency_median_s'], 's')},"
                          f" max {si(layer['latency_max_s'], 's')}; set by (largest time "
-                         f"constant): {shares}")
+                         f"constant, an estimate; --latency-causes K measures it): {shares}")
     tables = {name: run.layer(name).rows() for name in run.layers()}
     same = {len(rows) for rows in tables.values()} == {len(next(iter(tables.values()), []))}
     digits = (layer_digits(list(tables.values())) if tables and same
