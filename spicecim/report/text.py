@@ -134,7 +134,8 @@ def _readout_line(run: Run, tile: str) -> str:
              f"{num('adc_full_scale_v', 'V')} (LSB {num('adc_lsb_v', 'V')}), sampling "
              f"capacitor {num('c_s_f', 'F')}, kT/C noise {num('noise_v', 'V')} rms"]
     if "adc_range_a" in a:
-        kind = ("calibrated on the workload by the accuracy pass"
+        kind = ("the accuracy pass's: calibrated on the workload, raised to the front end's "
+                "noise floor where it would not settle"
                 if value("adc_range_a") < value("i_fs_a") else "the worst-case column current")
         lines.append(f"{tile}: ADC range sized for {num('adc_range_a', 'A')} of column current "
                      f"({kind}); the worst case, every input at full scale, is "
