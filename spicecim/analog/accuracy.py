@@ -35,7 +35,11 @@ sums of row tiles add up). Then, in the order the hardware meets them:
    current, every input at full scale; the latency tables' LSB). ``adc_range="calibrated"``
    (default; ADC range calibration, standard practice in analog in-memory computing): per tile,
    the largest noiseless column current over the calibration batch, so the codes span the
-   currents the workload produces; currents beyond it clip. ``acam_edges`` (an ACAM converter's
+   currents the workload produces; currents beyond it clip. With ``range_floor`` (default) that
+   range is raised to the noise floor of the front end the circuit sizes for the tile
+   (:func:`spicecim.solve.adc_range_a`: the least range at which its thermal noise within half
+   an LSB still lets a full-scale step settle in the read's window), so the LSB here is the
+   circuit's. ``acam_edges`` (an ACAM converter's
    code edges, :mod:`spicecim.acam.converter`, as fractions of its input range): the edges are
    mapped linearly onto ``[0, full scale]`` and a current reads as the centre of its interval
    (the ends: 0 and the full scale) instead of the nearest of ``2^adc_bits`` uniform levels.
@@ -81,7 +85,7 @@ from spicecim.netlist.weights import (
     WeightMapping,
     programming_sigma_s,
 )
-from spicecim.solve import calibration_drive
+from spicecim.solve import adc_range_a, calibration_drive
 
 # Read noise: 1 % relative sigma per device per read, the short-term read noise aihwkit
 # suggests beside its NeuRRAM programming-noise model ("To account for short-term read noise
@@ -110,6 +114,7 @@ class Nonideality:
     acam_edges: tuple[float, ...] | None = None  # ACAM code edges as fractions of full scale
     variation_model: str = DEFAULT_VARIATION_MODEL
     ir_aware: bool = False  # IR-drop-aware programming (spicecim.analog.programming)
+    range_floor: bool = True  # the calibrated ADC range raised to the front end's noise floor
 
     def __post_init__(self) -> None:
         check(self.variation_model in VARIATION_MODELS, "variation_model",
@@ -157,8 +162,10 @@ class Nonideality:
         if self.adc_bits is None:
             adc = "ADC range: none (no ADC quantisation)"
         elif self.adc_range == "calibrated":
+            floor = (", raised to the front end's noise floor where it would not settle in "
+                     "its window" if self.range_floor else "")
             adc = (f"ADC range calibrated per tile on {points} calibration points (largest "
-                   f"column current, beyond it clipped; {_STANDARD})")
+                   f"column current, beyond it clipped; {_STANDARD}){floor}")
         else:
             adc = ("ADC range as the readout is sized: each tile's worst-case column current "
                    "(every input at full scale), the latency tables' LSB")
@@ -190,12 +197,13 @@ class ProgrammedTile:
     used_cols: int
     transfer: np.ndarray  # (rows used, cols): column currents per volt on each row
     g_sq: np.ndarray  # (rows used, cols): programmed conductances squared, for read noise
-    adc_full_a: float  # calibrated ADC full scale: largest noiseless column current (A)
+    adc_full_a: float  # the ADC full scale: workload_full_a, raised to the noise floor (A)
     sized_full_a: float  # the readout's sizing: the tile's worst-case column current (A)
     gain: np.ndarray  # (cols,): per-column digital correction a * I + b ...
     offset: np.ndarray  # (cols,): ... fitted on the calibration batch (b in A)
     ir_error: float = math.nan  # column-current error vs target, calibration batch, nominal G
     ir_error_raw: float = math.nan  # the same without IR-drop-aware programming
+    workload_full_a: float = math.nan  # calibrated: largest noiseless column current (A)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,11 +287,13 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
                 errors = (math.nan, math.nan) if fit is None else tuple(
                     programming.current_error(v[:_RESIDUAL_POINTS], fold(t[k]), ideal)
                     for t in (fit.transfers, fit.initial))
+                workload = float(analog[:, :n_cols].max(initial=0.0))
                 tiles.append(ProgrammedTile(
                     slice(row0 + i0, row0 + i0 + ni), slice(out0, out0 + n_out), n_cols,
-                    transfer, fold(g[rows.start:] ** 2), float(analog[:, :n_cols].max(initial=0.0)),
+                    transfer, fold(g[rows.start:] ** 2),
+                    adc_range_a(spec, g, workload) if settings.range_floor else workload,
                     float(g[rows].sum(axis=0).max()) * spec.driver.v_full_v, gain, offset,
-                    *errors))
+                    ir_error=errors[0], ir_error_raw=errors[1], workload_full_a=workload))
             out0 += n_out
         row0 += n_in
     return ProgrammedLayer(tuple(tiles), w_max, scale, m.input_phases, code)
@@ -291,10 +301,11 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
 
 def range_use(layers: Mapping[str, ProgrammedLayer]) -> tuple[tuple[str, float], ...]:
     """Per layer, the fraction of the worst-case full scale (every input at full scale, no IR
-    drop: the readout's sizing without a calibrated range) that the calibrated ADC range
-    takes, the largest over the layer's tiles: how much of that full scale the workload
-    uses. :func:`spicecim.solve.with_calibrated_range` sizes a tile's front end for this range,
-    as the co-simulation does for each of its tiles (README, "One ADC range")."""
+    drop: the readout's sizing without a calibrated range) that the ADC range takes (the
+    calibrated one, raised to the front end's noise floor where ``range_floor``), the largest
+    over the layer's tiles. :func:`spicecim.solve.with_calibrated_range` sizes a tile's front
+    end for this range, as the co-simulation does for each of its tiles (README, "One ADC
+    range")."""
     return tuple((name, max((t.adc_full_a / t.sized_full_a for t in layer.tiles
                              if t.sized_full_a > 0), default=math.nan))
                  for name, layer in layers.items())

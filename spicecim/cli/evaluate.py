@@ -207,6 +207,10 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
               show_default=True,
               help="ADC full scale: per tile from the calibration batch's largest column "
                    "current, or the worst case rows x G_max x V (the latency tables' LSB).")
+@click.option("--range-floor/--no-range-floor", default=True, show_default=True,
+              help="Raise each tile's calibrated ADC range to its front end's noise floor, the "
+                   "least range at which it settles in its window with its noise within half "
+                   "an LSB (the circuit's range; off: the workload's range alone).")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True,
               help="Per-column least-squares gain and offset on the calibration batch, "
                    "applied after the ADC (corrects IR drop's systematic loss).")

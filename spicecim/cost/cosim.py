@@ -56,11 +56,14 @@ from spicecim.netlist.spec import CrossbarSpec, Tile
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
 from spicecim.sim.driver import LayerJob, RunOptions, RunSummary, TileJob, check_encoding, run_job
 from spicecim.sim.executors import Cluster
-from spicecim.solve import calibration_drive, with_calibrated_range
+from spicecim.solve import adc_range_a, calibrated_range_a, calibration_drive
 from spicecim.store import schema
 from spicecim.store.runs import Run
 
 STATISTICS = ("mean", "max", "p95")
+RANGES = "ranges"
+"""The co-simulation's record of each tile's ADC range: ``{tile group: [calibrated, range]}``
+in amperes (:func:`tile_range_a`)."""
 
 
 def model_digest(mlp: Mlp) -> str:
@@ -248,19 +251,40 @@ def _row_groups(rows: int, rows_per_read: int | None) -> list[tuple[int, int]]:
     return [(start, min(start + rows_per_read, rows)) for start in range(0, rows, rows_per_read)]
 
 
-def calibrated_spec(plan: Plan, tile: _Tile, u: np.ndarray) -> CrossbarSpec:
-    """The plan's spec with ``tile``'s front end sized for the ADC range the accuracy pass
-    calibrates on it (:func:`~spicecim.solve.with_calibrated_range`): the calibration batch's
-    layer inputs ``u`` over the DAC scale, both phases, each input on its copies' rows, every
-    row at once (a row group's read is within it)."""
-    drive = np.repeat(calibration_drive(u[:, tile.rows], tile.layer.input_phases,
-                                        plan.spec.driver.v_full_v), plan.geometry.copies, axis=1)
-    return with_calibrated_range(plan.spec, tile.g_s, drive, tile.layer.column_counts[tile.col])
+def tile_range_a(plan: Plan, tile: _Tile, u: np.ndarray) -> tuple[float, float]:
+    """``(calibrated, range)``: the ADC range the accuracy pass calibrates on ``tile`` (the
+    calibration batch's layer inputs ``u`` over the DAC scale, both phases, each input on its
+    copies' rows, every row at once: a row group's read is within it) and the one it uses,
+    raised to the front end's noise floor (:func:`~spicecim.solve.adc_range_a`)."""
+    spec = plan.spec
+    drive = np.zeros((len(u) * tile.layer.input_phases, spec.rows))
+    used = np.repeat(calibration_drive(u[:, tile.rows], tile.layer.input_phases,
+                                       spec.driver.v_full_v), plan.geometry.copies, axis=1)
+    drive[:, :used.shape[1]] = used
+    workload = calibrated_range_a(spec, tile.g_s, drive, tile.layer.column_counts[tile.col])
+    return workload, adc_range_a(spec, tile.g_s, workload)
+
+
+def calibrated_spec(plan: Plan, i_range_a: float) -> CrossbarSpec:
+    """The plan's spec with its front end sized for the ADC range ``i_range_a`` (unchanged
+    where no current flows: the worst case)."""
+    if i_range_a <= 0:
+        return plan.spec
+    return dataclasses.replace(plan.spec, readout=dataclasses.replace(plan.spec.readout,
+                                                                      i_range_a=i_range_a))
 
 
 def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
     """The run's tiles (every programmed tile under every sample, phase and row group, the
     rows outside the group at 0 V) and layers."""
+    tiles, layers, mapping, _ = _jobs(plan)
+    return tiles, layers, mapping
+
+
+def _jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping,
+                               dict[str, list[float]]]:
+    """:func:`jobs`, and each programmed tile's ``[calibrated, range]`` currents
+    (:func:`tile_range_a`) by its group name."""
     geometry, mapping = plan.geometry, plan.model_mapping
     seen = layer_inputs(plan.mlp, plan.inputs)
     calibration = layer_inputs(plan.mlp, plan.calibration)
@@ -268,8 +292,11 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
     spec, k, copies = plan.spec, plan.samples, geometry.copies
     tiles: list[TileJob] = []
     reads: dict[str, list[_Read]] = {d.name: [] for d in plan.mlp.layers}
+    ranges: dict[str, list[float]] = {}
     for t in _programmed(plan):
-        tile_spec = calibrated_spec(plan, t, calibration[t.layer.name] / peaks[t.layer.name])
+        ranges[t.group] = list(tile_range_a(plan, t, calibration[t.layer.name]
+                                            / peaks[t.layer.name]))
+        tile_spec = calibrated_spec(plan, ranges[t.group][1])
         u = seen[t.layer.name][:, t.rows] / peaks[t.layer.name]
         phases = [np.clip(u, 0.0, 1.0)]
         if t.layer.input_phases == 2:
@@ -291,7 +318,7 @@ def jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping]:
                        columns=tuple(r.columns for r in members),
                        rows=tuple(r.inputs for r in members))
               for name, members in reads.items() if members for stat in STATISTICS]
-    return tiles, layers, mapping
+    return tiles, layers, mapping, ranges
 
 
 _FIGURES = ("latency_s", "t_sample_s", "rows_on_s",
@@ -351,10 +378,12 @@ def cosimulate(plan: Plan, out: Path | str, *, options: RunOptions | None = None
     options = RunOptions() if options is None else options
     check(options.monte_carlo == 0, "monte_carlo", options.monte_carlo,
           "0 for a co-simulation (its variation is the plan's)")
-    tiles, layers, _ = jobs(plan)
+    tiles, layers, _, ranges = _jobs(plan)
     check_encoding(tiles[0].tile)
+    # The ADC ranges as the accuracy pass finds them, for the tables (RANGES).
+    model = {**plan.provenance(), RANGES: ranges}
     return run_job(tiles, layers, out, reference=tiles[0].tile, options=options,
-                   parameters={schema.PARAMETER_MODEL: plan.provenance()}, cluster=cluster,
+                   parameters={schema.PARAMETER_MODEL: model}, cluster=cluster,
                    workers=workers, overwrite=overwrite, progress=progress,
                    command_line=command_line)
 

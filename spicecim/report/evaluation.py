@@ -75,6 +75,7 @@ class Settings:
     read_noise: float = acc.DEFAULT_READ_NOISE
     ir_drop: bool = True
     adc_range: str = "calibrated"
+    range_floor: bool = True
     calibrate: bool = True
     sweeps: Mapping[str, Sequence[float]] = field(default_factory=dict)
     baseline: bool = True
@@ -208,6 +209,7 @@ def run(model: Mlp | str, tables: Path | str | Sequence[Path | str], *,
         nonideal = acc.Nonideality.of(
             spec, weights_map, variation=s.variation, read_noise=s.read_noise,
             ir_drop=s.ir_drop, seed=s.seed, adc_range=s.adc_range, calibrate=s.calibrate,
+            range_floor=s.range_floor,
             acam_edges=acam_edges, ir_aware=s.ir_aware, variation_model=s.variation_model,
             **{k: v for k, v in (("adc_bits", s.adc_bits), ("dac_bits", s.dac_bits),
                                  ("weight_bits", s.weight_bits)) if v is not None})

@@ -128,7 +128,8 @@ def render(report: Report) -> str:
         lines += ["", f"accuracy vs the ideal float64 pass, {a.points} points: "
                       f"{a.settings.describe()}",
                   f"calibration: {a.settings.describe_calibration(a.calibration_points)}",
-                  "ADC range use per layer (calibrated range over the worst-case full scale): "
+                  "ADC range use per layer (the range the accuracy pass quantises with over "
+                  "the worst-case full scale): "
                   + ", ".join(f"{name} {use:.1%}" for name, use in a.range_use),
                   f"scored on: {report.scored_on}",
                   f"calibrated on: {report.calibrated_on}",

@@ -13,6 +13,7 @@ import numpy as np
 
 from spicecim.cost import cosim
 from spicecim.cost.schedule import DEFAULT_POLICY, stored_float
+from spicecim.devices.ranging import bits_given_up
 from spicecim.devices.readout import bias_cause
 from spicecim.measure import TIME_CONSTANTS, latency_breakdown, tops_per_w
 from spicecim.store import kinds, runs, schema
@@ -127,7 +128,8 @@ def _readout_line(run: Run, tile: str) -> str:
              f"{si(a.adc_full_scale_v, 'V')} (LSB {si(a.adc_lsb_v, 'V')}), sampling "
              f"capacitor {si(a.c_s_f, 'F')}, kT/C noise {si(a.noise_v, 'V')} rms"]
     if not math.isnan(a.adc_range_a):
-        kind = ("calibrated on the workload by the accuracy pass"
+        kind = ("the accuracy pass's: calibrated on the workload, raised to the front end's "
+                "noise floor where it would not settle"
                 if a.adc_range_a < a.i_fs_a else "the worst-case column current")
         lines.append(f"{tile}: ADC range sized for {si(a.adc_range_a, 'A')} of column current "
                      f"({kind}); the worst case, every input at full scale, is "
@@ -196,8 +198,10 @@ def _range_lines(run: Run) -> list[str]:
     by_layer: dict[str, list[schema.TileAttrs]] = {}
     for tile in run.tiles():
         by_layer.setdefault(tile.split(".")[0], []).append(run.tile_attrs(tile))
+    ranges = (run.model or {}).get(cosim.RANGES, {})
     lines = ["ADC range per layer (each tile's front end sized for the range the accuracy pass "
-             "calibrates on it; use = that range over the tile's worst case):"]
+             "uses on it: the workload's calibrated range, raised to the noise floor where the "
+             "front end would not settle in its window; use = range over the tile's worst case):"]
     for layer, attrs in by_layer.items():
         def span(values: list[float], unit: str) -> str:
             lo, hi = min(values), max(values)
@@ -206,12 +210,25 @@ def _range_lines(run: Run) -> list[str]:
         use = [a.adc_range_a / a.i_fs_a for a in attrs]
         causes = sorted({bias_cause(a.amp_i_out_a, a.adc_range_a, a.amp_settle_s,
                                     a.amp_settle_window_s) for a in attrs})
-        lines.append(f"  {layer:<12} use {min(use):.1%}-{max(use):.1%}; amplifier bias "
+        lines.append(f"  {layer:<12} use {min(use):.1%}-{max(use):.1%}"
+                     f"{_floor_words(layer, ranges)}; amplifier bias "
                      f"{span([a.amp_i_q_a for a in attrs], 'A')} per column, settles in "
                      f"{span([a.amp_settle_s for a in attrs], 's')} (window "
                      f"{span([a.amp_settle_window_s for a in attrs], 's')}); "
                      f"bias set by {', '.join(causes)}")
     return lines
+
+
+def _floor_words(layer: str, ranges: dict) -> str:
+    """What set a layer's ranges, from the co-simulation's record (:data:`cosim.RANGES`,
+    ``{tile group: [calibrated, range]}``): the tiles the noise floor raised and the bits of the
+    ADC it leaves unused over the workload's range ('' for a run without the record)."""
+    pairs = [v for g, v in ranges.items() if g.split(".")[0] == layer]
+    if not pairs:
+        return ""
+    lost = [bits_given_up(i_range, i_cal) for i_cal, i_range in pairs]
+    return (f"; noise floor on {sum(1 for b in lost if b > 0)} of {len(pairs)} tiles, "
+            f"{max(lost):.2f} bits of the ADC above the workload's range at most")
 
 
 def render(run: Run) -> str:
@@ -229,7 +246,7 @@ def render(run: Run) -> str:
                                if s > 0)
             lines.append(f"{tiles[0]}: column latency median {si(layer['latency_median_s'], 's')},"
                          f" max {si(layer['latency_max_s'], 's')}; set by (largest time "
-                         f"constant): {shares}")
+                         f"constant, an estimate; --latency-causes K measures it): {shares}")
     tables = {name: run.layer(name).rows() for name in run.layers()}
     same = {len(rows) for rows in tables.values()} == {len(next(iter(tables.values()), []))}
     digits = (layer_digits(list(tables.values())) if tables and same

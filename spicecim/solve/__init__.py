@@ -53,6 +53,7 @@ from spicecim.solve.transfer import (
     _conductances,
     _factor_tridiagonal,
     _one_blas_thread,
+    adc_range_a,
     calibrated_range_a,
     calibration_drive,
     termination_ohm,
@@ -61,9 +62,9 @@ from spicecim.solve.transfer import (
     with_calibrated_range,
 )
 
-__all__ = ["Solution", "calibrated_range_a", "calibration_drive", "drive_voltages", "row_drive",
-           "row_drives", "solve", "solve_batch", "solve_nodal", "termination_ohm",
-           "transfer_cache", "transfer_matrix", "with_calibrated_range"]
+__all__ = ["Solution", "adc_range_a", "calibrated_range_a", "calibration_drive",
+           "drive_voltages", "row_drive", "row_drives", "solve", "solve_batch", "solve_nodal",
+           "termination_ohm", "transfer_cache", "transfer_matrix", "with_calibrated_range"]
 
 RTOL = 1e-10
 """Newton stops when a step changes no cell current by more than this times the largest one."""

@@ -1,6 +1,7 @@
 """The column sweep of a tile of linear cells (:func:`transfer_matrix`), the readout's DC
 termination the solvers share (:func:`termination_ohm`), and the ADC range the accuracy pass
-calibrates (:func:`calibrated_range_a`); :mod:`spicecim.solve` describes the method."""
+calibrates (:func:`calibrated_range_a`), raised to the front end's noise floor
+(:func:`adc_range_a`); :mod:`spicecim.solve` describes the method."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 from scipy.linalg import blas, lapack
 from threadpoolctl import ThreadpoolController
 
+from spicecim.devices.ranging import floored_range_a
 from spicecim.errors import check
 from spicecim.netlist.spec import CrossbarSpec, sized_readout
 from spicecim.store.files import atomic_write
@@ -49,14 +51,25 @@ def calibration_drive(u: np.ndarray, phases: int, v_full_v: float) -> np.ndarray
 def with_calibrated_range(spec: CrossbarSpec, g_s: np.ndarray, drive_v: np.ndarray,
                           used_cols: int) -> CrossbarSpec:
     """``spec`` with its readout's ADC range (``i_range_a``) the one the accuracy pass
-    calibrates on this tile (:func:`calibrated_range_a`; unchanged where no current flows)."""
+    uses on this tile (:func:`adc_range_a`; unchanged where no current flows)."""
     rows = np.zeros((len(drive_v), spec.rows))
     rows[:, :np.shape(drive_v)[1]] = drive_v
-    i_range = calibrated_range_a(spec, g_s, rows, used_cols)
+    i_range = adc_range_a(spec, g_s, calibrated_range_a(spec, g_s, rows, used_cols))
     if i_range <= 0:
         return spec
     return dataclasses.replace(spec, readout=dataclasses.replace(spec.readout,
                                                                  i_range_a=i_range))
+
+
+def adc_range_a(spec: CrossbarSpec, g_s: np.ndarray, i_calibrated_a: float) -> float:
+    """The ADC range of a tile of conductances ``g_s`` whose workload calibrates to
+    ``i_calibrated_a``: that range, raised to the noise floor of the front end sized for the
+    tile where it could not settle at it within its window
+    (:func:`spicecim.devices.ranging.floored_range_a`). The accuracy pass and the netlist take
+    this one range."""
+    d = spec.driver
+    return floored_range_a(spec.readout, i_calibrated_a, sized_readout(spec, g_s).i_fs_a,
+                           d.v_full_v, d.rise_s, spec.rows * spec.wire.c_col_f)
 
 
 def calibrated_range_a(spec: CrossbarSpec, g_s: np.ndarray, drive_v: np.ndarray,

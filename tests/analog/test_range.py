@@ -1,5 +1,6 @@
 """One ADC range: the front end the netlist builds for a tile is sized for the range the
-accuracy pass calibrates on the same tile."""
+accuracy pass uses on the same tile: the calibrated one, raised to the front end's noise
+floor."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from spicecim.models.mlp import Dense, Mlp
 from spicecim.netlist import spec as specs
 from spicecim.netlist.crossbar import Op, build_column
 from spicecim.netlist.weights import WeightMapping
-from spicecim.solve import calibration_drive, with_calibrated_range
+from spicecim.solve import adc_range_a, calibration_drive, with_calibrated_range
 
 
 def test_the_netlists_adc_range_is_the_one_the_accuracy_pass_calibrates() -> None:
@@ -40,7 +41,10 @@ def test_the_netlists_adc_range_is_the_one_the_accuracy_pass_calibrates() -> Non
     sized = circuit.readout
     # Equal to the float32 precision the model's activations are recorded in.
     assert sized.i_range_a == pytest.approx(tile.adc_full_a, rel=1e-6, abs=0)
-    assert sized.i_range_a < 0.9 * sized.i_fs_a  # a calibrated range, not the worst case
+    assert tile.workload_full_a < 0.9 * sized.i_fs_a  # the workload's range, not the worst case
+    # This tile's cells are small (at most 12.4 uS over 6 rows): the noise floor lifts the
+    # range above the workload's, to where its front end settles in the window.
+    assert tile.adc_full_a == adc_range_a(spec, g, tile.workload_full_a) > tile.workload_full_a
     assert sized.i_fs_a == pytest.approx(tile.sized_full_a, rel=1e-9, abs=0)
     swing = sized.readout.opamp.v_swing_v
     assert sized.r_f_ohm == pytest.approx(swing / tile.adc_full_a, rel=1e-6)
@@ -52,3 +56,17 @@ def test_the_netlists_adc_range_is_the_one_the_accuracy_pass_calibrates() -> Non
     (name, use), = acc.range_use({"fc": layer})
     assert name == "fc" and use == pytest.approx(tile.adc_full_a / tile.sized_full_a)
     assert sized.range_use == pytest.approx(1 / use)
+
+
+def test_without_the_floor_the_range_is_the_workloads() -> None:
+    """range_floor=False: the accuracy pass's range is the calibrated one alone."""
+    rng = np.random.default_rng(3)
+    w = rng.uniform(-1, 1, (6, 3)).astype(np.float32)
+    mlp = Mlp({"x": 6}, (Dense("fc", ("x",), w, np.zeros(3, np.float32), "none"),))
+    spec = specs.default_spec(8, 8)
+    weights = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)
+    settings = dataclasses.replace(acc.Nonideality.of(spec, weights), variation=0.0,
+                                   read_noise=0.0, range_floor=False)
+    (tile,) = acc.program(mlp, map_model(mlp, TileGeometry(8, 8, "differential")), spec,
+                          weights, settings, {"x": rng.uniform(-1, 1, (50, 6))})["fc"].tiles
+    assert tile.adc_full_a == tile.workload_full_a < 0.9 * tile.sized_full_a

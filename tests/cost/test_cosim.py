@@ -22,6 +22,7 @@ from spicecim.models.mlp import Dense, Mlp
 from spicecim.netlist import spec as specs
 from spicecim.netlist.crossbar import Op, build_column
 from spicecim.netlist.weights import WeightMapping
+from spicecim.report.text import render_model
 from spicecim.sim import driver
 from spicecim.sim.driver import RunOptions
 from spicecim.solve import calibration_drive, with_calibrated_range
@@ -162,6 +163,14 @@ def test_the_run_records_what_was_co_simulated_and_refuses_another_model(
         with pytest.raises(ResultFileError, match="other weights"):
             cosim.check_model(run, _mlp(seed=1))
         table = cosim.model_table(run)
+        # Each tile's ADC range as recorded: the calibrated one, raised to the noise floor.
+        ranges = model[cosim.RANGES]
+        assert set(ranges) == {t.rsplit(".", 1)[0] for t in run.tiles()}
+        for tile in run.tiles():
+            calibrated, i_range = ranges[tile.rsplit(".", 1)[0]]
+            assert float(run.tile_attrs(tile)["adc_range_a"]) == i_range >= calibrated > 0
+        text = render_model(run, model)
+    assert "noise floor on" in text and "bits of the ADC above the workload's range" in text
     assert {(r["layer"], r["schedule"]) for r in table} == {
         (layer, s) for layer in ("fc0", "fc1")
         for s in ("fully_parallel", "adc_shared", "serialized")}
