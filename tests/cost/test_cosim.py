@@ -168,7 +168,7 @@ def test_the_run_records_what_was_co_simulated_and_refuses_another_model(
         assert set(ranges) == {t.rsplit(".", 1)[0] for t in run.tiles()}
         for tile in run.tiles():
             calibrated, i_range = ranges[tile.rsplit(".", 1)[0]]
-            assert float(run.tile_attrs(tile)["adc_range_a"]) == i_range >= calibrated > 0
+            assert run.tile_attrs(tile).adc_range_a == i_range >= calibrated > 0
         text = render_model(run, model)
     assert "noise floor on" in text and "bits of the ADC above the workload's range" in text
     assert {(r["layer"], r["schedule"]) for r in table} == {
