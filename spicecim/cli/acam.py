@@ -10,8 +10,14 @@ from typing import TypedDict
 
 import click
 
-from spicecim.acam.converter import FUNCTIONS, MAX_BITS, function_map, program_function
-from spicecim.acam.netlist import DEVICES, AcamArray, AcamCell, acam_cell
+from spicecim.acam.converter import (
+    FUNCTIONS,
+    MAX_BITS,
+    MAX_INPUT,
+    function_map,
+    program_function,
+)
+from spicecim.acam.netlist import DEVICES, T_EVAL_MAX_S, AcamArray, AcamCell, acam_cell
 from spicecim.acam.search import (
     SEARCH_CASES,
     SENSE_TIMES_S,
@@ -30,7 +36,7 @@ from spicecim.acam.transfer import (
     save_transfer,
 )
 from spicecim.cli.limits import check_acam_search
-from spicecim.cli.options import FINITE, check_output
+from spicecim.cli.options import FINITE, Finite, check_output
 from spicecim.cost.duration import DURATION_LIMIT_S
 from spicecim.cost.mapping import TileGeometry
 from spicecim.errors import SpecError
@@ -42,7 +48,16 @@ from spicecim.sim.ngspice import NgspiceSession
 
 
 def _cell(device: str, t_eval: float | None) -> AcamCell:
-    return acam_cell(device=device) if t_eval is None else acam_cell(device=device, t_eval_s=t_eval)
+    """The cell file's cell, sensed at ``t_eval`` (None: the file's) if it lies in the accepted
+    range: from the precharge release edge's rise time to :data:`T_EVAL_MAX_S`."""
+    cell = acam_cell(device=device)
+    if t_eval is None:
+        return cell
+    if not cell.rise_s <= t_eval <= T_EVAL_MAX_S:
+        raise SpecError(f"--t-eval {t_eval:g} is invalid: expected {cell.rise_s:g} to "
+                        f"{T_EVAL_MAX_S:g} s (from the precharge release edge's rise time to "
+                        "a microsecond), or 'auto' with acam simulate")
+    return dataclasses.replace(cell, t_eval_s=t_eval)
 
 
 class _FunctionRow(TypedDict):
@@ -60,21 +75,27 @@ def _seconds(text: str | None) -> float | None:
     try:
         return None if text is None else FINITE.convert(text, None, None)
     except click.BadParameter as exc:
-        raise SpecError(f"--t-eval {text!r} is invalid: expected seconds or 'auto'") from exc
+        raise SpecError(f"--t-eval {text!r} is invalid: expected seconds up to "
+                        f"{T_EVAL_MAX_S:g} or 'auto'") from exc
 
 
-def _interval(text: str) -> tuple[float, float]:
+def _interval(text: str, vdd_v: float) -> tuple[float, float]:
+    """A --check interval, within the data line's 0 to ``vdd_v`` (before any simulation)."""
     try:
         lo, hi = (FINITE.convert(part, None, None) for part in text.split(":"))
     except (ValueError, click.BadParameter) as exc:
         raise SpecError(f"--check {text!r} is invalid: expected LOW:HIGH in volts") from exc
-    if not lo < hi:  # before any simulation
+    if not lo < hi:
         raise SpecError(f"interval [{lo}, {hi}] V is invalid: expected a non-empty interval with "
                         "low < high")
+    if not 0 <= lo < hi <= vdd_v:
+        raise SpecError(f"--check {text!r} is invalid: expected LOW:HIGH within the data line's "
+                        f"0 to {vdd_v:g} V")
     return lo, hi
 
 
 _COUNT = click.IntRange(min=1)
+_INPUT = Finite(min=-MAX_INPUT, max=MAX_INPUT)
 _device = click.option("--device", type=click.Choice(DEVICES), default="linear", show_default=True,
                        help="Memristors as linear resistors or as the HfOx memristor subcircuit.")
 _t_eval = click.option("--t-eval", type=FINITE, default=None,
@@ -148,8 +169,8 @@ def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path, 
 def transfer(device: str, cells: int, t_eval: float | None, points: int, checks: tuple[str, ...],
              out: Path | None, overwrite: bool, as_json: bool) -> None:
     """The cell's measured transfer curve: bounds against memristor conductance."""
-    intervals = [_interval(text) for text in checks]
     array = AcamArray(rows=1, cells=cells, cell=_cell(device, t_eval))
+    intervals = [_interval(text, array.cell.vdd_v) for text in checks]
     reused = out is not None and out.is_file() and reusable_transfer(out, array.cell,
                                                                       points=points)
     if out is not None:
@@ -213,8 +234,8 @@ def versus(model: str, as_json: bool) -> None:
 @click.option("--name", type=click.Choice(tuple(FUNCTIONS)), default="sigmoid", show_default=True)
 @click.option("--bits", type=click.IntRange(1, MAX_BITS), default=4, show_default=True,
               help="Output code bits.")
-@click.option("--x-min", type=FINITE, default=-4.0, show_default=True, help="Input range start.")
-@click.option("--x-max", type=FINITE, default=4.0, show_default=True, help="Input range end.")
+@click.option("--x-min", type=_INPUT, default=-4.0, show_default=True, help="Input range start.")
+@click.option("--x-max", type=_INPUT, default=4.0, show_default=True, help="Input range end.")
 @_device
 @_as_json
 def function_(name: str, bits: int, x_min: float, x_max: float, device: str, as_json: bool) -> None:

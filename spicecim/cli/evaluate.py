@@ -16,7 +16,15 @@ from spicecim.analog import accuracy as acc
 from spicecim.analog import scoring
 from spicecim.cli import limits
 from spicecim.cli.figures import refuse_failed
-from spicecim.cli.options import NON_NEGATIVE, Finite, check_output, parse_size
+from spicecim.cli.options import (
+    MAX_READ_NOISE,
+    MAX_VARIATION_SCALE,
+    READ_NOISE,
+    VARIATION,
+    Finite,
+    check_output,
+    parse_size,
+)
 from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import schedule as sched
 from spicecim.cost.duration import DURATION_LIMIT_S
@@ -101,10 +109,11 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
         raise SpecError(f"sweep={text!r} is invalid: expected finite numbers")
     # each axis's values as its option takes them (--adc-bits 1..16, --variation >= 0, ...)
     bits, switch = name.endswith("_bits"), name == "ir_drop"
-    if not all((v == int(v) and 1 <= v <= 16) if bits else v in (0, 1) if switch else v >= 0
-               for v in numbers):
+    most = MAX_VARIATION_SCALE if name == "variation" else MAX_READ_NOISE
+    if not all((v == int(v) and 1 <= v <= 16) if bits else v in (0, 1) if switch
+               else 0 <= v <= most for v in numbers):
         domain = ("integers from 1 to 16" if bits else "0 (off) or 1 (on)" if switch
-                  else "values >= 0")
+                  else f"values from 0 to {most:g}")
         raise SpecError(f"sweep={text!r} is invalid: expected {name} {domain}")
     return name, numbers
 
@@ -197,9 +206,9 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the run's DAC]")
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the run's].")
-@click.option("--variation", type=NON_NEGATIVE, default=1.0, show_default=True,
+@click.option("--variation", type=VARIATION, default=1.0, show_default=True,
               help="Scale of the programming variation sigma_G of --variation-model.")
-@click.option("--read-noise", type=NON_NEGATIVE, default=acc.DEFAULT_READ_NOISE,
+@click.option("--read-noise", type=READ_NOISE, default=acc.DEFAULT_READ_NOISE,
               show_default=True, help="Relative read-noise sigma per device per read.")
 @click.option("--ir-drop/--no-ir-drop", default=True, show_default=True,
               help="Wire, driver and sense resistances in the accuracy pass.")
@@ -246,6 +255,7 @@ def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_pat
     _check_sizes(ctx, model, model_file, inputs, (out, overwrite), (data_path, calibration_path),
                  bool(sweeps), options)
     width, height = parse_size(resolution, "resolution")
+    limits.check_frame_image(width, height)
     size = parse_size(tile, "tile") if tile else None
     _check_values(runs, size, replicas, width * height * samples_per_ray, yes, options)
     settings = evaluation.Settings(

@@ -192,6 +192,13 @@ def check_model(model: str | Mlp, batches: Mapping[str, tuple[Any, int]]) -> Non
                      f"a smaller {option}")
 
 
+def check_frame_image(width_px: int, height_px: int) -> None:
+    """A frame a command costs without rendering it (``evaluate --resolution``) must still be
+    one whose rays and images fit in memory: a frame no machine here could render is a typo."""
+    check_memory(width_px * height_px * FRAME_BYTES_PER_PIXEL,
+                 f"a {width_px}x{height_px} frame (its rays and images)", "a smaller --resolution")
+
+
 def check_frame(width_px: int, height_px: int, samples_per_ray: int) -> None:
     """A NeRF frame of this size must fit in memory to be rendered."""
     pixels = width_px * height_px

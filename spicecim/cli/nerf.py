@@ -14,7 +14,7 @@ from spicecim.analog import accuracy as acc
 from spicecim.cli import limits
 from spicecim.cli.evaluate import parse_size, parse_sweep
 from spicecim.cli.figures import refuse_failed
-from spicecim.cli.options import NON_NEGATIVE, POSITIVE, check_output
+from spicecim.cli.options import POSITIVE, READ_NOISE, VARIATION, check_output
 from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import design as designs
 from spicecim.cost.duration import DURATION_LIMIT_S
@@ -50,9 +50,9 @@ if TYPE_CHECKING:  # finetune loads JAX: imported where fine-tuning runs
 @click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the tables' DAC]")
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the tables'].")
-@click.option("--variation", type=NON_NEGATIVE,
+@click.option("--variation", type=VARIATION,
               help="Scale of the programming variation sigma_G of --variation-model [default: 1].")
-@click.option("--read-noise", type=NON_NEGATIVE,
+@click.option("--read-noise", type=READ_NOISE,
               help=f"Relative read-noise sigma per device per read [default: "
                    f"{acc.DEFAULT_READ_NOISE:g}].")
 @click.option("--ir-drop/--no-ir-drop", default=None,
