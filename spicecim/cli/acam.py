@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import TypedDict
@@ -22,6 +23,7 @@ from spicecim.acam.search import (
     SEARCH_CASES,
     SENSE_TIMES_S,
     Programmer,
+    SearchReport,
     check_intervals,
     shortest_sense_time,
     simulate_search,
@@ -37,6 +39,7 @@ from spicecim.acam.transfer import (
 )
 from spicecim.cli.limits import check_acam_search
 from spicecim.cli.options import FINITE, Finite, check_output
+from spicecim.cli.program import interrupted_exit
 from spicecim.cost.duration import DURATION_LIMIT_S
 from spicecim.cost.mapping import TileGeometry
 from spicecim.errors import SpecError
@@ -44,7 +47,9 @@ from spicecim.models.presets import NERF_PRESETS, preset_mlp
 from spicecim.netlist.spec import default_spec
 from spicecim.netlist.weights import default_mapping
 from spicecim.report.converters import compare_converters
+from spicecim.sim.executors import local_executor, stopping
 from spicecim.sim.ngspice import NgspiceSession
+from spicecim.store.runs import beside
 
 
 def _cell(device: str, t_eval: float | None) -> AcamCell:
@@ -130,12 +135,12 @@ def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path, 
     auto = t_eval == "auto"
     check_acam_search(rows, cells, len(SEARCH_CASES), len(SENSE_TIMES_S) if auto else 1, yes)
     cell = _cell(device, None if auto else _seconds(t_eval))
-    array = AcamArray(rows=rows, cells=cells, cell=cell)
     session = NgspiceSession()
-    report = (shortest_sense_time(array, session=session) if auto
-              else simulate_search(array, session=session))
+    kept = beside(out, KEPT_SUFFIX)
+    report = _search(AcamArray(rows=rows, cells=cells, cell=cell), auto, session, kept)
     array = report.array
     write_search(out, report, command=" ".join(sys.argv), ngspice_version=session.version())
+    shutil.rmtree(kept, ignore_errors=True)  # in the run file now
     summary = {**report.summary(), "out": str(out)}
     if as_json:
         click.echo(json.dumps(summary))
@@ -148,6 +153,28 @@ def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path, 
         latency = "" if case == "match" else f"latency {figures['latency_s'] * 1e12:.1f} ps, "
         click.echo(f"  {what}: {latency}energy per search {figures['energy_j'] * 1e12:.3f} pJ")
     click.echo(f"wrote {out}" + ("" if report.ok else f" (WARNING: {report.problem})"))
+
+
+KEPT_SUFFIX = ".searches"
+"""``<out>.searches``: the folder where a stopped ``acam simulate`` keeps each finished netlist's
+searches until the run file holds them (a rerun reads them back)."""
+
+
+def _search(array: AcamArray, auto: bool, session: NgspiceSession, kept: Path) -> SearchReport:
+    """The searches, their netlists simulated in a worker process: this one, waiting on it,
+    stops within moments of a Ctrl-C or SIGTERM (one line, every finished netlist kept), where
+    ngspice running here would hold the signal until its netlist ends, minutes on a large
+    array."""
+    try:
+        with stopping(local_executor(1)) as pool:
+            if auto:
+                return shortest_sense_time(array, session=session, executor=pool, kept=kept)
+            return simulate_search(array, session=session, executor=pool, kept=kept)
+    except KeyboardInterrupt as exc:
+        count = len(list(kept.glob("*.npz"))) if kept.is_dir() else 0
+        click.echo(f"interrupted: {count} finished search netlist(s) kept in {kept}; rerun the "
+                   "same command to resume", err=True)
+        sys.exit(interrupted_exit(exc))
 
 
 @acam.command()
