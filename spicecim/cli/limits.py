@@ -59,6 +59,33 @@ FIT_STEP_CPU_S = 1e-2
 under load (250 steps against 50, the compilation cancelled out), rounded down."""
 
 
+DESIGN_POINT_CPU_S = 30.0
+"""A design point of ``nerf --sweep``: the model programmed on its tiles and the frame rendered
+through them; 52 to 108 s measured under load (the nerf preset on 64x64 tiles, a 32x32 frame of
+32 samples per ray, the smallest a sweep shows anything on), rounded down: a floor, its tables'
+simulation not counted."""
+
+
+def check_design_grid(points: int, width_px: int, height_px: int, yes: bool) -> float:
+    """The time a design sweep of ``points`` points (the product of its axes' value counts)
+    is estimated to take; refused if their frames' images cannot all be held, and over the
+    co-simulation's limit unless ``yes``. Checked before the points are built: a grid of
+    10^12 points would never finish being listed."""
+    from spicecim.cost.duration import DURATION_LIMIT_S
+
+    check_memory(points * width_px * height_px * FRAME_BYTES_PER_PIXEL,
+                 f"a design sweep of {points} points on a {width_px}x{height_px} frame (each "
+                 "point's images kept)", "fewer --sweep values or a smaller --resolution")
+    seconds = points * DESIGN_POINT_CPU_S
+    if seconds > DURATION_LIMIT_S and not yes:
+        raise SpecError(f"a design sweep of {points} points is estimated at {seconds / 60:.0f} "
+                        f"min of rendering (at least {DESIGN_POINT_CPU_S:.0f} s per point), over "
+                        f"the {DURATION_LIMIT_S / 60:.0f} min limit: expected at most "
+                        f"{int(DURATION_LIMIT_S / DESIGN_POINT_CPU_S)} points (fewer --sweep "
+                        "values), or --yes to run it")
+    return seconds
+
+
 def check_fit_steps(steps: int, yes: bool, option: str = "--fit-steps") -> float:
     """The time a scene fit of ``steps`` Adam steps is estimated to take (when not cached);
     refused over the co-simulation's limit unless ``yes``. A fine-tuning step (``option``

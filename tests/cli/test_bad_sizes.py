@@ -1,6 +1,6 @@
-"""Counts that would run for hours or start more processes than memory holds, drawn over each
-option's domain (hypothesis): refused before any work with the estimate, one line, exit code 2,
-nothing written."""
+"""Counts that would run for hours or start more processes than memory holds (a design sweep's
+grid among them), drawn over each option's domain (hypothesis): refused before any work with
+the estimate, one line, exit code 2, nothing written."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spicecim.cli import cli
-from spicecim.cli.limits import ACAM_CELL_CPU_S, FIT_STEP_CPU_S
+from spicecim.cli.limits import (
+    ACAM_CELL_CPU_S,
+    DESIGN_POINT_CPU_S,
+    FIT_STEP_CPU_S,
+    FRAME_BYTES_PER_PIXEL,
+    available_memory_bytes,
+)
 from spicecim.cost.duration import DURATION_LIMIT_S
 
 FAST = settings(max_examples=25, deadline=None,
@@ -68,3 +74,23 @@ def test_a_scene_fit_over_the_time_limit_is_refused_before_it_starts(
     _refused(["simulate", "--rows", "4", "--cols", "4", "--model", "nerf", "--scene",
               "--fit-steps", str(steps), "--out", "{d}/r.h5", "--cache-dir", "{d}/cache"],
              tmp_path, f"--fit-steps {steps} is estimated at", "--yes")
+
+
+@FAST
+@given(g_min=st.integers(1, 40), g_max=st.integers(1, 40), big=st.booleans())
+def test_a_design_sweep_grid_over_the_time_limit_or_memory_is_refused_with_its_estimate(
+        g_min: int, g_max: int, big: bool, tmp_path: Path, finished_run: Path) -> None:
+    """The grid's size is the product of its axes' value counts, estimated before a point is
+    built: over the time limit without --yes, or (a frame of 1000x1000) beyond memory."""
+    g_max = max(g_max, int(DURATION_LIMIT_S / DESIGN_POINT_CPU_S) // g_min + 1)
+    points = g_min * g_max
+    resolution = ["--resolution", "1000x1000", "--samples-per-ray", "1"] if big else []
+    args = ["nerf", str(finished_run), "--out", "{d}/r", "--cache-dir", "{d}/c", *resolution,
+            "--sweep", "g_min=" + ",".join(f"{1 + k}e-6" for k in range(g_min)),
+            "--sweep", "g_max=" + ",".join(f"{50 + k}e-6" for k in range(g_max))]
+    if big and points * 1000 * 1000 * FRAME_BYTES_PER_PIXEL > available_memory_bytes():
+        _refused([*args, "--yes"], tmp_path, f"a design sweep of {points} points on a "
+                 "1000x1000 frame (each point's images kept) needs about", "of memory")
+    else:
+        _refused(args, tmp_path, f"a design sweep of {points} points is estimated at",
+                 "over the 30 min limit", "--yes")
