@@ -135,8 +135,8 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--fit-steps", type=click.IntRange(min=1), default=3000, show_default=True,
               help="Adam steps of the --scene fit.")
 @click.option("--yes", is_flag=True,
-              help=f"Run a --scene fit estimated to take over {DURATION_LIMIT_S / 60:.0f} min "
-                   "(else refused with the estimate).")
+              help=f"Run a --scene fit or a --sweep grid estimated to take over "
+                   f"{DURATION_LIMIT_S / 60:.0f} min (else refused with the estimate).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where --scene fits are kept [default: $SPICECIM_CACHE or ~/.cache/spicecim].")
 @click.option("--schedule", type=click.Choice(sched.SCHEDULES),
@@ -262,7 +262,7 @@ def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_pat
         schedules=(schedule,) if schedule else sched.SCHEDULES, tile=size,
         workload=sched.Workload(samples_per_ray, width, height, replicas),
         adder=sched.DigitalAdder(adder_latency, adder_energy),
-        sweeps=_parse_sweeps(sweeps), **options)  # type: ignore[arg-type]
+        sweeps=_parse_sweeps(sweeps, yes), **options)  # type: ignore[arg-type]
     command_line = shlex.join(["spicecim", *sys.argv[1:]])
     report = evaluation.run(model, runs, weights=weights_path, settings=settings,
                             command_line=command_line, data=data_path,
@@ -282,8 +282,9 @@ def _refuse_failed(report: Report) -> None:
                   "the accuracy pass")
 
 
-def _parse_sweeps(texts: tuple[str, ...]) -> dict[str, list[float]]:
-    """The --sweep axes, each given once (a second would silently replace the first)."""
+def _parse_sweeps(texts: tuple[str, ...], yes: bool) -> dict[str, list[float]]:
+    """The --sweep axes, each given once (a second would silently replace the first), their
+    grid's time estimated (refused over the limit unless ``yes``)."""
     axes: dict[str, list[float]] = {}
     for text in texts:
         name, values = parse_sweep(text)
@@ -291,6 +292,9 @@ def _parse_sweeps(texts: tuple[str, ...]) -> dict[str, list[float]]:
             raise SpecError(f"sweep={text!r} repeats the axis {name}: expected each axis once "
                             "(its values in one --sweep, e.g. adc_bits=4,6,8)")
         axes[name] = values
+    if axes:
+        limits.check_grid_time(math.prod(map(len, axes.values())), limits.SWEEP_POINT_CPU_S,
+                               "an accuracy sweep", "accuracy passes", yes)
     return axes
 
 

@@ -59,6 +59,10 @@ FIT_STEP_CPU_S = 1e-2
 under load (250 steps against 50, the compilation cancelled out), rounded down."""
 
 
+SWEEP_POINT_CPU_S = 1e-2
+"""A point of ``evaluate --sweep``: the accuracy pass again at its settings; 13 to 16 ms measured
+under load (mlp:8-3, 100 points, sweeps of 100 and 200 points against none), rounded down: a
+floor, larger models take longer."""
 DESIGN_POINT_CPU_S = 30.0
 """A design point of ``nerf --sweep``: the model programmed on its tiles and the frame rendered
 through them; 52 to 108 s measured under load (the nerf preset on 64x64 tiles, a 32x32 frame of
@@ -71,18 +75,24 @@ def check_design_grid(points: int, width_px: int, height_px: int, yes: bool) -> 
     is estimated to take; refused if their frames' images cannot all be held, and over the
     co-simulation's limit unless ``yes``. Checked before the points are built: a grid of
     10^12 points would never finish being listed."""
-    from spicecim.cost.duration import DURATION_LIMIT_S
-
     check_memory(points * width_px * height_px * FRAME_BYTES_PER_PIXEL,
                  f"a design sweep of {points} points on a {width_px}x{height_px} frame (each "
                  "point's images kept)", "fewer --sweep values or a smaller --resolution")
-    seconds = points * DESIGN_POINT_CPU_S
+    return check_grid_time(points, DESIGN_POINT_CPU_S, "a design sweep", "rendering", yes)
+
+
+def check_grid_time(points: int, point_s: float, what: str, work: str, yes: bool) -> float:
+    """The time a sweep (``what``) of ``points`` points of ``point_s`` each is estimated to
+    take; refused over the co-simulation's limit unless ``yes``."""
+    from spicecim.cost.duration import DURATION_LIMIT_S
+
+    seconds = points * point_s
     if seconds > DURATION_LIMIT_S and not yes:
-        raise SpecError(f"a design sweep of {points} points is estimated at {seconds / 60:.0f} "
-                        f"min of rendering (at least {DESIGN_POINT_CPU_S:.0f} s per point), over "
-                        f"the {DURATION_LIMIT_S / 60:.0f} min limit: expected at most "
-                        f"{int(DURATION_LIMIT_S / DESIGN_POINT_CPU_S)} points (fewer --sweep "
-                        "values), or --yes to run it")
+        raise SpecError(f"{what} of {points} points is estimated at {seconds / 60:.0f} min of "
+                        f"{work} (at least {point_s:g} s per point), over the "
+                        f"{DURATION_LIMIT_S / 60:.0f} min limit: expected at most "
+                        f"{int(DURATION_LIMIT_S / point_s)} points (fewer --sweep values), or "
+                        "--yes to run it")
     return seconds
 
 

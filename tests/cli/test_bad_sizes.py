@@ -4,11 +4,12 @@ the estimate, one line, exit code 2, nothing written."""
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from spicecim.cli import cli
@@ -17,6 +18,7 @@ from spicecim.cli.limits import (
     DESIGN_POINT_CPU_S,
     FIT_STEP_CPU_S,
     FRAME_BYTES_PER_PIXEL,
+    SWEEP_POINT_CPU_S,
     available_memory_bytes,
 )
 from spicecim.cost.duration import DURATION_LIMIT_S
@@ -94,3 +96,19 @@ def test_a_design_sweep_grid_over_the_time_limit_or_memory_is_refused_with_its_e
     else:
         _refused(args, tmp_path, f"a design sweep of {points} points is estimated at",
                  "over the 30 min limit", "--yes")
+
+
+@FAST
+@given(bits=st.lists(st.integers(1, 16), min_size=3, max_size=3),
+       variation=st.integers(1, 200), noise=st.integers(1, 200))
+def test_an_accuracy_sweep_grid_over_the_time_limit_is_refused_with_its_estimate(
+        bits: list[int], variation: int, noise: int, tmp_path: Path, finished_run: Path) -> None:
+    points = math.prod(bits) * variation * noise
+    assume(points * SWEEP_POINT_CPU_S > DURATION_LIMIT_S)
+    axes = [f"{name}=1:{n}" for name, n in zip(("adc_bits", "dac_bits", "weight_bits"), bits,
+                                               strict=True)]
+    axes += [f"variation=0:{(variation - 1) / 10}:0.1", f"read_noise=0:{(noise - 1) / 200}:0.005"]
+    _refused(["evaluate", str(finished_run), "--no-baseline", "--model", "mlp:8-3",
+              "--out", "{d}/report.h5", *[a for axis in axes for a in ("--sweep", axis)]],
+             tmp_path, f"an accuracy sweep of {points} points is estimated at",
+             "over the 30 min limit", "--yes")
