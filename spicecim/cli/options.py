@@ -47,10 +47,10 @@ class Finite(click.FloatRange):
 FINITE = Finite()
 POSITIVE = Finite(min=0.0, min_open=True)
 MAX_VARIATION_SCALE = 20.0
-"""The largest scale of sigma_G: the cited fits peak at about 2 uS of a 40 uS range (Wan et al.
-2022, about 5 %; Milo et al. 2021 alike), so at 20 times sigma_G spans the whole conductance
-range and every device is programmed to noise; a larger scale (``--variation 1e300``) is a
-typo, not a device."""
+"""The largest scale of sigma_G: the default fit peaks at 2.3 uS of its 40 uS range (Wan et al.
+2022, docs/sources.md section 6), so at 20 times sigma_G exceeds the whole conductance range
+and every device is programmed to noise; a larger scale (``--variation 1e300``) is a typo, not
+a device."""
 MAX_READ_NOISE = 1.0
 """The largest relative read-noise sigma: 100 %, noise as large as the signal it reads."""
 VARIATION = Finite(min=0.0, max=MAX_VARIATION_SCALE)
