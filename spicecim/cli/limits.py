@@ -53,6 +53,11 @@ ACAM_CELL_CPU_S = 1e-3
 cells), simulate in about 3 s on an idle core (``spicecim acam simulate``, import and transfer
 sweep excluded); 5 to 16 ms under load. A floor, like the sizes above."""
 
+ACAM_CELL_BYTES = 1024
+"""An ACAM cell of a search netlist: 652 B per cell at the text's peak measured (tracemalloc,
+a 32x64 array, one search), rounded up; ngspice's own copy of the circuit not counted:
+a floor."""
+
 
 FIT_STEP_CPU_S = 1e-2
 """An Adam step of the built-in scene's NeRF fit (nerf-4x256, JAX on the CPU): 12 ms measured
@@ -131,9 +136,11 @@ def check_adc_share(value: int, cols: int, what: str) -> None:
 def check_acam_search(rows: int, cells: int, searches: int, tries: int, yes: bool) -> float:
     """The time ``spicecim acam simulate`` is estimated to take (``searches`` input vectors of a
     ``rows`` x ``cells`` array, at up to ``tries`` sense times); refused over the co-simulation's
-    limit unless ``yes``."""
+    limit unless ``yes``, and refused if one search's netlist cannot be held."""
     from spicecim.cost.duration import DURATION_LIMIT_S
 
+    check_memory(rows * cells * ACAM_CELL_BYTES, f"a {rows}x{cells} ACAM array's search netlist",
+                 "fewer --rows or --cells")
     seconds = rows * cells * searches * tries * ACAM_CELL_CPU_S
     if seconds > DURATION_LIMIT_S and not yes:
         raise SpecError(f"the searches of a {rows}x{cells} ACAM array are estimated at "

@@ -41,11 +41,12 @@ def _refused(args: list[str], tmp_path: Path, *fragments: str) -> None:
 
 
 @FAST
-@given(rows=st.integers(1, 10**9), cells=st.integers(1, 10**6), auto=st.booleans())
+@given(rows=st.integers(1, 10**4), extra=st.integers(0, 10), auto=st.booleans())
 def test_acam_searches_over_the_time_limit_are_refused_with_their_estimate(
-        rows: int, cells: int, auto: bool, tmp_path: Path) -> None:
+        rows: int, extra: int, auto: bool, tmp_path: Path) -> None:
     tries = 8 if auto else 1
-    cells = max(cells, TOO_MANY_CELLS // (rows * tries) + 1)  # over the limit, by construction
+    # over the time limit by construction, and within memory (the next test's refusal)
+    cells = TOO_MANY_CELLS // (rows * tries) + 1 + extra
     args = ["acam", "simulate", "--rows", str(rows), "--cells", str(cells), "--out", "{d}/a.h5",
             *(["--t-eval", "auto"] if auto else [])]
     _refused(args, tmp_path, f"the searches of a {rows}x{cells} ACAM array are estimated at",
@@ -112,3 +113,13 @@ def test_an_accuracy_sweep_grid_over_the_time_limit_is_refused_with_its_estimate
               "--out", "{d}/report.h5", *[a for axis in axes for a in ("--sweep", axis)]],
              tmp_path, f"an accuracy sweep of {points} points is estimated at",
              "over the 30 min limit", "--yes")
+
+
+@FAST
+@given(rows=st.integers(10**8, 10**12), cells=st.integers(1, 64), auto=st.booleans())
+def test_an_acam_array_beyond_memory_is_refused_with_its_estimate_even_with_yes(
+        rows: int, cells: int, auto: bool, tmp_path: Path) -> None:
+    args = ["acam", "simulate", "--rows", str(rows), "--cells", str(cells), "--yes", "--out",
+            "{d}/a.h5", *(["--t-eval", "auto"] if auto else [])]
+    _refused(args, tmp_path, f"a {rows}x{cells} ACAM array's search netlist needs about",
+             "of memory")
