@@ -123,8 +123,12 @@ def _check_inside(what: str, v: np.ndarray, lo: float, hi: float) -> None:
 
 
 def programmer(array: AcamArray, *, session: NgspiceSession | None = None,
-               cache: Path | None = None) -> Programmer:
-    """The programmer of ``array`` from its cell's (memoised) measured transfer table."""
+               cache: Path | None = None, executor: cf.Executor | None = None) -> Programmer:
+    """The programmer of ``array`` from its cell's (memoised) measured transfer table, measured
+    on ``executor`` if given (and no ``cache``): ngspice in this process would hold a signal
+    until its sweep ends, seconds for the memristor cell."""
+    if executor is not None and cache is None:
+        return Programmer(executor.submit(measure_transfer, array.cell).result(), array)
     return Programmer(measure_transfer(array.cell, session=session, cache=cache), array)
 
 
@@ -380,7 +384,7 @@ def simulate_search(array: AcamArray, *, session: NgspiceSession | None = None,
                     kept: Path | None = None) -> SearchReport:
     """Latency and energy of the worst-case search (see :class:`SearchReport`) from ngspice."""
     session = session or NgspiceSession()
-    prog = programmer(array, session=session, cache=cache)
+    prog = programmer(array, session=session, cache=cache, executor=executor)
     w = prog.window
     lo_c, hi_c = w.common
     lo, hi = lo_c + 0.375 * (hi_c - lo_c), lo_c + 0.625 * (hi_c - lo_c)

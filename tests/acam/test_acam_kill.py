@@ -92,3 +92,28 @@ def test_a_signal_mid_netlist_stops_at_once_keeping_finished_netlists(
         v_ml = f[schema.ACAM_SEARCH]["v_ml_v"][()]
     # the kept netlist's searches are one case's of the run file, as simulated before the stop
     assert any(np.array_equal(kept_v[0], row) for row in v_ml)
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_sigterm_during_the_transfer_measurement_stops_at_once(tmp_path: Path) -> None:
+    """The memristor cell's transfer sweep (seconds of ngspice) runs in the worker too: a
+    SIGTERM landing in it stops the command at once, with no traceback from ngspice's
+    callbacks."""
+    tag = uuid.uuid4().hex
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "SPICECIM_TEST_RUN": tag}
+    proc = subprocess.Popen([*ACAM, "--device", "memristor", "--rows", "2", "--cells", "8"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    # the worker is up (a grandchild, by way of the forkserver): the sweep has begun
+    while len(psutil.Process(proc.pid).children(recursive=True)) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.05)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < GRACE_S
+    assert proc.returncode == 143, err.decode()
+    assert err.decode() == ("interrupted: 0 finished search netlist(s) kept in a.h5.searches; "
+                            "rerun the same command to resume\n")
+    assert _left(tag) == [] and os.listdir(tmp_path) == []
