@@ -1,9 +1,10 @@
 """Physically absurd magnitudes and special files where a file is read, named one by one and drawn
 over each option's domain (hypothesis): a programming variation of 1e300 times sigma_G, a read
 noise of 1e300, a sense time of 1e-300 s, a function map over +-1e300, a frame no machine here
-could hold, a FIFO or a device as a tile's weights. Each used to run (and print the absurd
-figure, or block reading the FIFO, or say the FIFO "does not exist"); now one line on stderr
-naming the accepted range, exit code 2, no file made or changed, before any work."""
+could hold, a sweep grid of hours or beyond memory, an ACAM array whose netlist cannot be held,
+a FIFO or a device as a tile's weights. Each used to run (and print the absurd figure, run for
+hours, end in a MemoryError, or say the FIFO "does not exist"); now one line on stderr naming
+the accepted range or the estimate, exit code 2, no file made or changed, before any work."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ MODEL = ("--model", "mlp:4-2", "--inputs-file", "{d}/in/x.npy", "--inputs", "2")
 VARIATION_RANGE = f"0.0<=x<={MAX_VARIATION_SCALE}"
 NOISE_RANGE = f"0.0<=x<={MAX_READ_NOISE}"
 T_EVAL_RANGE = f"expected {acam_cell().rise_s:g} to {T_EVAL_MAX_S:g} s"
+TILES_2_TO_999 = "tile=" + ",".join(map(str, range(2, 1000)))
 NOT_REGULAR = "not a regular file: expected a file on disk (a pipe or device is not read)"
 # (id, arguments with {run} a finished 4x4 run, {d} the test's folder and {d}/in/fifo a FIFO,
 # what the line says)
@@ -76,6 +78,26 @@ CASES = [
     ("simulate --model --inputs-file FIFO", ("simulate", *TILE, "--model", "mlp:4-2",
                                              "--inputs-file", "{d}/in/fifo", "--out", "{d}/r.h5"),
      NOT_REGULAR),
+    ("nerf --sweep grid over the time limit", ("nerf", "{run}", "--out", "{d}/r", "--cache-dir",
+                                                "{d}/c", "--sweep", "copies=1,2,3,4,5,6,7,8",
+                                                "--sweep", "slices=1,2,3,4,5,6,7,8"),
+     "a design sweep of 64 points is estimated at 32 min of rendering"),
+    ("nerf --sweep grid beyond memory", ("nerf", "{run}", "--out", "{d}/r", "--cache-dir", "{d}/c",
+                                         "--yes", "--resolution", "1000x1000",
+                                         "--samples-per-ray", "1", "--sweep", TILES_2_TO_999,
+                                         "--sweep", "copies=1,2,3,4,5,6,7,8",
+                                         "--sweep", "slices=1,2,3,4,5,6,7,8"),
+     "a design sweep of 63872 points on a 1000x1000 frame (each point's images kept) needs "
+     "about 16.4 TB"),
+    ("evaluate --sweep grid over the time limit", ("evaluate", "{run}", "--no-baseline",
+                                                   *(a for axis in ("adc_bits", "dac_bits",
+                                                                    "weight_bits")
+                                                     for a in ("--sweep", f"{axis}=1:16")),
+                                                   "--sweep", "variation=0:19.9:0.1"),
+     "an accuracy sweep of 819200 points is estimated at 137 min"),
+    ("acam simulate beyond memory --yes", ("acam", "simulate", "--rows", "100000000", "--cells",
+                                           "64", "--yes", "--out", "{d}/a.h5"),
+     "a 100000000x64 ACAM array's search netlist needs about 6.55 TB of memory"),
     ("simulate --model --weights FIFO", ("simulate", *TILE, *MODEL, "--weights", "{d}/in/fifo",
                                          "--out", "{d}/r.h5"), NOT_REGULAR),
 ]
