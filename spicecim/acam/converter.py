@@ -39,6 +39,10 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 # 256 rows: an 8-bit code over the ~0.33 V window is a 1.3 mV step, already near what matching
 # and device variation allow; more rows than that is no longer a sensible converter.
 MAX_BITS = 8
+MAX_INPUT = 700.0
+"""The largest input magnitude of a function map: exp's largest finite float64 value is at 709.8,
+and past +-700 every other shipped function is constant to double precision (sigmoid) or its
+own input, so a wider range (``--x-max 1e300``) maps no function, only its rounding."""
 # Samples per output code when looking for the function's crossings of the code thresholds.
 SAMPLES_PER_CODE = 64
 # Keeps the input range this far inside the window where every edge can be programmed, so the
@@ -92,8 +96,8 @@ def function_map(function: str | Callable[[np.ndarray], np.ndarray], bits: int, 
         name, f = getattr(function, "__name__", "function"), function
     check(isinstance(bits, int) and 1 <= bits <= MAX_BITS, "bits", bits,
           f"an integer from 1 to {MAX_BITS}")
-    check(bool(np.isfinite(x_min) and np.isfinite(x_max) and x_min < x_max), "input range",
-          (x_min, x_max), "finite x_min < x_max")
+    check(bool(-MAX_INPUT <= x_min < x_max <= MAX_INPUT), "input range", (x_min, x_max),
+          f"x_min < x_max within +-{MAX_INPUT:g}")
     levels = 1 << bits
     x = np.linspace(x_min, x_max, SAMPLES_PER_CODE * levels + 1)
     y = np.asarray(f(x), dtype=float)

@@ -45,6 +45,10 @@ PMOS_MODEL = "pmos_acam"
 # Points per transient: a marginal mismatch discharges the ML linearly over the whole window,
 # so a uniform step resolves the sampled voltage well; 200 keeps ngspice's error far below 1 mV.
 TRAN_POINTS = 200
+T_EVAL_MAX_S = 1e-6
+"""The longest sense time: 1000 times the cell file's 1 ns (X-TIME's 1 GHz clock, as the file
+cites) and 60 times the longest that ``acam simulate --t-eval auto`` tries; a CAM sensed after
+a microsecond is no longer the fast search it models (``--t-eval 1e300`` is a typo)."""
 _NOT_IN_TRANSFER = ("vpre_v", "c_ml_cell_f", "c_ml_fixed_f", "rise_s", "t_eval_s", "pre_w_m",
                     "pre_l_m")
 
@@ -86,7 +90,9 @@ class AcamCell:
         for name in ("c_ml_cell_f", "c_ml_fixed_f"):
             check(getattr(self, name) >= 0, name, getattr(self, name), "a capacitance >= 0 F")
         check(self.rise_s > 0, "rise_s", self.rise_s, "an edge time > 0 s")
-        check(self.t_eval_s > 0, "t_eval_s", self.t_eval_s, "an evaluation time > 0 s")
+        check(self.rise_s <= self.t_eval_s <= T_EVAL_MAX_S, "t_eval_s", self.t_eval_s,
+              f"an evaluation time from the release edge's {self.rise_s:g} s to "
+              f"{T_EVAL_MAX_S:g} s")
         check(self.g_min_s > 0, "g_min_s", self.g_min_s, "a conductance > 0 S")
         check(self.g_max_s > self.g_min_s, "g_max_s", self.g_max_s, f"> g_min_s = {self.g_min_s} S")
         check(self.pre_w_m > 0 and self.pre_l_m > 0, "precharge size", (self.pre_w_m, self.pre_l_m),

@@ -31,10 +31,10 @@ from spicecim.acam.netlist import (
     build_search,
 )
 from spicecim.acam.transfer import TransferTable, level_crossing, measure_transfer
-from spicecim.errors import ResultFileError, SpecError, check
+from spicecim.errors import ResultFileError, SpecError, check, raise_if_stopped
 from spicecim.measure import crossing_time
 from spicecim.sim.ngspice import NgspiceSession
-from spicecim.store import schema
+from spicecim.store import files, schema
 from spicecim.store.hdf5 import FileRun, RunWriter, Table, open_run
 from spicecim.store.runs import read_table
 
@@ -123,8 +123,12 @@ def _check_inside(what: str, v: np.ndarray, lo: float, hi: float) -> None:
 
 
 def programmer(array: AcamArray, *, session: NgspiceSession | None = None,
-               cache: Path | None = None) -> Programmer:
-    """The programmer of ``array`` from its cell's (memoised) measured transfer table."""
+               cache: Path | None = None, executor: cf.Executor | None = None) -> Programmer:
+    """The programmer of ``array`` from its cell's (memoised) measured transfer table, measured
+    on ``executor`` if given (and no ``cache``): ngspice in this process would hold a signal
+    until its sweep ends, seconds for the memristor cell."""
+    if executor is not None and cache is None:
+        return Programmer(executor.submit(measure_transfer, array.cell).result(), array)
     return Programmer(measure_transfer(array.cell, session=session, cache=cache), array)
 
 
@@ -177,6 +181,7 @@ def search_chunk(data: SearchData, session: NgspiceSession | None = None) -> _Me
     t = vec["time"]
     v_ml, t_cross, energy = [], [], []
     for q in range(data.inputs):
+        raise_if_stopped()
         waves = [vec[f"ml{q}_{r}"] for r in range(a.rows)]
         sampled = np.array([np.interp(c.sample_s, t, w) for w in waves])
         v_ml.append(sampled)
@@ -189,20 +194,57 @@ def search_chunk(data: SearchData, session: NgspiceSession | None = None) -> _Me
     return _Measured(np.array(v_ml), np.array(t_cross), np.array(energy))
 
 
+def _kept_path(kept: Path, chunk: SearchData) -> Path:
+    return kept / f"{chunk.digest()}.npz"
+
+
+def _read_kept(kept: Path | None, chunk: SearchData) -> _Measured | None:
+    """A netlist's searches kept by an earlier, stopped run (None: not kept, or unreadable:
+    simulated again)."""
+    path = None if kept is None else _kept_path(kept, chunk)
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            return _Measured(f["v_ml_v"], f["t_cross_s"], f["energy"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _keep(kept: Path | None, chunk: SearchData, measured: _Measured) -> _Measured:
+    """Keep ``measured`` under ``kept`` (named by the netlist's digest), whole or not at all."""
+    if kept is not None:
+        files.write_stream(_kept_path(kept, chunk), lambda f: np.savez(
+            f, v_ml_v=measured.v_ml_v, t_cross_s=measured.t_cross_s, energy=measured.energy))
+    return measured
+
+
 def run_search(data: SearchData, *, session: NgspiceSession | None = None,
-               executor: cf.Executor | None = None) -> SearchResult:
+               executor: cf.Executor | None = None, kept: Path | None = None) -> SearchResult:
     """Simulate every input vector of ``data``: several per netlist for small arrays, the
     netlists one after another in this process or spread over ``executor`` (for instance
-    :func:`spicecim.sim.executors.local_executor`)."""
+    :func:`spicecim.sim.executors.local_executor`). Each finished netlist's searches are kept
+    in the folder ``kept`` (if given), and read back from it instead of simulated again: a
+    stopped run resumes."""
     a = data.array
     per_run = max(1, CELLS_PER_RUN // (a.rows * a.cells))
     chunks = [SearchData(a, data.g_lo_s, data.g_hi_s, data.dl_v[k:k + per_run])
               for k in range(0, data.inputs, per_run)]
+    found = [_read_kept(kept, chunk) for chunk in chunks]
+    todo = [i for i, part in enumerate(found) if part is None]
     if executor is None:
         session = session or NgspiceSession()
-        parts = [search_chunk(chunk, session) for chunk in chunks]
+        for i in todo:
+            raise_if_stopped()
+            found[i] = _keep(kept, chunks[i], search_chunk(chunks[i], session))
     else:
-        parts = list(executor.map(search_chunk, chunks))
+        # waiting on a worker, this process takes a signal at once (ngspice's call would hold it)
+        futures = {executor.submit(search_chunk, chunks[i]): i for i in todo}
+        for future in cf.as_completed(futures):
+            raise_if_stopped()
+            i = futures[future]
+            found[i] = _keep(kept, chunks[i], future.result())
+    parts = [part for part in found if part is not None]
     energy = np.concatenate([p.energy for p in parts])
     return SearchResult(data, np.concatenate([p.v_ml_v for p in parts]),
                         np.concatenate([p.t_cross_s for p in parts]),
@@ -338,10 +380,11 @@ class SearchReport:
 
 
 def simulate_search(array: AcamArray, *, session: NgspiceSession | None = None,
-                    cache: Path | None = None, executor: cf.Executor | None = None) -> SearchReport:
+                    cache: Path | None = None, executor: cf.Executor | None = None,
+                    kept: Path | None = None) -> SearchReport:
     """Latency and energy of the worst-case search (see :class:`SearchReport`) from ngspice."""
     session = session or NgspiceSession()
-    prog = programmer(array, session=session, cache=cache)
+    prog = programmer(array, session=session, cache=cache, executor=executor)
     w = prog.window
     lo_c, hi_c = w.common
     lo, hi = lo_c + 0.375 * (hi_c - lo_c), lo_c + 0.625 * (hi_c - lo_c)
@@ -351,7 +394,7 @@ def simulate_search(array: AcamArray, *, session: NgspiceSession | None = None,
     shape = (array.rows, array.cells)
     data = SearchData(array, np.full(shape, g_lo), np.full(shape, g_hi), dl)
     return SearchReport(array, (float(lo), float(hi)),
-                        run_search(data, session=session, executor=executor))
+                        run_search(data, session=session, executor=executor, kept=kept))
 
 
 # Sense times tried by shortest_sense_time: octaves around the cell file's 1 ns.
@@ -360,17 +403,19 @@ SENSE_TIMES_S = (0.125e-9, 0.25e-9, 0.5e-9, 1e-9, 2e-9, 4e-9, 8e-9, 16e-9)
 
 def shortest_sense_time(array: AcamArray, *, candidates_s: tuple[float, ...] = SENSE_TIMES_S,
                         session: NgspiceSession | None = None,
-                        executor: cf.Executor | None = None) -> SearchReport:
+                        executor: cf.Executor | None = None,
+                        kept: Path | None = None) -> SearchReport:
     """The worst-case search at the shortest sense time of ``candidates_s`` at which it works
     (:attr:`SearchReport.ok`). A shorter sense time needs a larger trip current, so cells well
     inside their intervals conduct too and, summed along a long row, pull a matching row down:
     the shortest workable time grows with the row's length."""
     session = session or NgspiceSession()
     for t_eval in sorted(candidates_s):
+        raise_if_stopped()
         cell = dataclasses.replace(array.cell, t_eval_s=t_eval)
         try:
             report = simulate_search(dataclasses.replace(array, cell=cell), session=session,
-                                     executor=executor)
+                                     executor=executor, kept=kept)
         except SpecError:  # bounds cannot be sensed at all this fast
             continue
         if report.ok:

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import TypedDict
 
 import click
 
-from spicecim.acam.converter import FUNCTIONS, MAX_BITS, function_map, program_function
-from spicecim.acam.netlist import DEVICES, AcamArray, AcamCell, acam_cell
+from spicecim.acam.converter import (
+    FUNCTIONS,
+    MAX_BITS,
+    MAX_INPUT,
+    function_map,
+    program_function,
+)
+from spicecim.acam.netlist import DEVICES, T_EVAL_MAX_S, AcamArray, AcamCell, acam_cell
 from spicecim.acam.search import (
     SEARCH_CASES,
     SENSE_TIMES_S,
     Programmer,
+    SearchReport,
     check_intervals,
     shortest_sense_time,
     simulate_search,
@@ -30,7 +38,8 @@ from spicecim.acam.transfer import (
     save_transfer,
 )
 from spicecim.cli.limits import check_acam_search
-from spicecim.cli.options import FINITE, check_output
+from spicecim.cli.options import FINITE, Finite, check_output
+from spicecim.cli.program import interrupted_exit
 from spicecim.cost.duration import DURATION_LIMIT_S
 from spicecim.cost.mapping import TileGeometry
 from spicecim.errors import SpecError
@@ -38,11 +47,22 @@ from spicecim.models.presets import NERF_PRESETS, preset_mlp
 from spicecim.netlist.spec import default_spec
 from spicecim.netlist.weights import default_mapping
 from spicecim.report.converters import compare_converters
+from spicecim.sim.executors import local_executor, stopping
 from spicecim.sim.ngspice import NgspiceSession
+from spicecim.store.runs import beside
 
 
 def _cell(device: str, t_eval: float | None) -> AcamCell:
-    return acam_cell(device=device) if t_eval is None else acam_cell(device=device, t_eval_s=t_eval)
+    """The cell file's cell, sensed at ``t_eval`` (None: the file's) if it lies in the accepted
+    range: from the precharge release edge's rise time to :data:`T_EVAL_MAX_S`."""
+    cell = acam_cell(device=device)
+    if t_eval is None:
+        return cell
+    if not cell.rise_s <= t_eval <= T_EVAL_MAX_S:
+        raise SpecError(f"--t-eval {t_eval:g} is invalid: expected {cell.rise_s:g} to "
+                        f"{T_EVAL_MAX_S:g} s (from the precharge release edge's rise time to "
+                        "a microsecond), or 'auto' with acam simulate")
+    return dataclasses.replace(cell, t_eval_s=t_eval)
 
 
 class _FunctionRow(TypedDict):
@@ -60,21 +80,27 @@ def _seconds(text: str | None) -> float | None:
     try:
         return None if text is None else FINITE.convert(text, None, None)
     except click.BadParameter as exc:
-        raise SpecError(f"--t-eval {text!r} is invalid: expected seconds or 'auto'") from exc
+        raise SpecError(f"--t-eval {text!r} is invalid: expected seconds up to "
+                        f"{T_EVAL_MAX_S:g} or 'auto'") from exc
 
 
-def _interval(text: str) -> tuple[float, float]:
+def _interval(text: str, vdd_v: float) -> tuple[float, float]:
+    """A --check interval, within the data line's 0 to ``vdd_v`` (before any simulation)."""
     try:
         lo, hi = (FINITE.convert(part, None, None) for part in text.split(":"))
     except (ValueError, click.BadParameter) as exc:
         raise SpecError(f"--check {text!r} is invalid: expected LOW:HIGH in volts") from exc
-    if not lo < hi:  # before any simulation
+    if not lo < hi:
         raise SpecError(f"interval [{lo}, {hi}] V is invalid: expected a non-empty interval with "
                         "low < high")
+    if not 0 <= lo < hi <= vdd_v:
+        raise SpecError(f"--check {text!r} is invalid: expected LOW:HIGH within the data line's "
+                        f"0 to {vdd_v:g} V")
     return lo, hi
 
 
 _COUNT = click.IntRange(min=1)
+_INPUT = Finite(min=-MAX_INPUT, max=MAX_INPUT)
 _device = click.option("--device", type=click.Choice(DEVICES), default="linear", show_default=True,
                        help="Memristors as linear resistors or as the HfOx memristor subcircuit.")
 _t_eval = click.option("--t-eval", type=FINITE, default=None,
@@ -109,12 +135,12 @@ def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path, 
     auto = t_eval == "auto"
     check_acam_search(rows, cells, len(SEARCH_CASES), len(SENSE_TIMES_S) if auto else 1, yes)
     cell = _cell(device, None if auto else _seconds(t_eval))
-    array = AcamArray(rows=rows, cells=cells, cell=cell)
     session = NgspiceSession()
-    report = (shortest_sense_time(array, session=session) if auto
-              else simulate_search(array, session=session))
+    kept = beside(out, KEPT_SUFFIX)
+    report = _search(AcamArray(rows=rows, cells=cells, cell=cell), auto, session, kept)
     array = report.array
     write_search(out, report, command=" ".join(sys.argv), ngspice_version=session.version())
+    shutil.rmtree(kept, ignore_errors=True)  # in the run file now
     summary = {**report.summary(), "out": str(out)}
     if as_json:
         click.echo(json.dumps(summary))
@@ -127,6 +153,28 @@ def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path, 
         latency = "" if case == "match" else f"latency {figures['latency_s'] * 1e12:.1f} ps, "
         click.echo(f"  {what}: {latency}energy per search {figures['energy_j'] * 1e12:.3f} pJ")
     click.echo(f"wrote {out}" + ("" if report.ok else f" (WARNING: {report.problem})"))
+
+
+KEPT_SUFFIX = ".searches"
+"""``<out>.searches``: the folder where a stopped ``acam simulate`` keeps each finished netlist's
+searches until the run file holds them (a rerun reads them back)."""
+
+
+def _search(array: AcamArray, auto: bool, session: NgspiceSession, kept: Path) -> SearchReport:
+    """The searches, their netlists simulated in a worker process: this one, waiting on it,
+    stops within moments of a Ctrl-C or SIGTERM (one line, every finished netlist kept), where
+    ngspice running here would hold the signal until its netlist ends, minutes on a large
+    array."""
+    try:
+        with stopping(local_executor(1)) as pool:
+            if auto:
+                return shortest_sense_time(array, session=session, executor=pool, kept=kept)
+            return simulate_search(array, session=session, executor=pool, kept=kept)
+    except KeyboardInterrupt as exc:
+        count = len(list(kept.glob("*.npz"))) if kept.is_dir() else 0
+        click.echo(f"interrupted: {count} finished search netlist(s) kept in {kept}; rerun the "
+                   "same command to resume", err=True)
+        sys.exit(interrupted_exit(exc))
 
 
 @acam.command()
@@ -148,8 +196,8 @@ def simulate(cells: int, rows: int, device: str, t_eval: str | None, out: Path, 
 def transfer(device: str, cells: int, t_eval: float | None, points: int, checks: tuple[str, ...],
              out: Path | None, overwrite: bool, as_json: bool) -> None:
     """The cell's measured transfer curve: bounds against memristor conductance."""
-    intervals = [_interval(text) for text in checks]
     array = AcamArray(rows=1, cells=cells, cell=_cell(device, t_eval))
+    intervals = [_interval(text, array.cell.vdd_v) for text in checks]
     reused = out is not None and out.is_file() and reusable_transfer(out, array.cell,
                                                                       points=points)
     if out is not None:
@@ -213,8 +261,8 @@ def versus(model: str, as_json: bool) -> None:
 @click.option("--name", type=click.Choice(tuple(FUNCTIONS)), default="sigmoid", show_default=True)
 @click.option("--bits", type=click.IntRange(1, MAX_BITS), default=4, show_default=True,
               help="Output code bits.")
-@click.option("--x-min", type=FINITE, default=-4.0, show_default=True, help="Input range start.")
-@click.option("--x-max", type=FINITE, default=4.0, show_default=True, help="Input range end.")
+@click.option("--x-min", type=_INPUT, default=-4.0, show_default=True, help="Input range start.")
+@click.option("--x-max", type=_INPUT, default=4.0, show_default=True, help="Input range end.")
 @_device
 @_as_json
 def function_(name: str, bits: int, x_min: float, x_max: float, device: str, as_json: bool) -> None:

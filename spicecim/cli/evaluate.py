@@ -16,7 +16,15 @@ from spicecim.analog import accuracy as acc
 from spicecim.analog import scoring
 from spicecim.cli import limits
 from spicecim.cli.figures import refuse_failed
-from spicecim.cli.options import NON_NEGATIVE, Finite, check_output, parse_size
+from spicecim.cli.options import (
+    MAX_READ_NOISE,
+    MAX_VARIATION_SCALE,
+    READ_NOISE,
+    VARIATION,
+    Finite,
+    check_output,
+    parse_size,
+)
 from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import schedule as sched
 from spicecim.cost.duration import DURATION_LIMIT_S
@@ -101,10 +109,11 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
         raise SpecError(f"sweep={text!r} is invalid: expected finite numbers")
     # each axis's values as its option takes them (--adc-bits 1..16, --variation >= 0, ...)
     bits, switch = name.endswith("_bits"), name == "ir_drop"
-    if not all((v == int(v) and 1 <= v <= 16) if bits else v in (0, 1) if switch else v >= 0
-               for v in numbers):
+    most = MAX_VARIATION_SCALE if name == "variation" else MAX_READ_NOISE
+    if not all((v == int(v) and 1 <= v <= 16) if bits else v in (0, 1) if switch
+               else 0 <= v <= most for v in numbers):
         domain = ("integers from 1 to 16" if bits else "0 (off) or 1 (on)" if switch
-                  else "values >= 0")
+                  else f"values from 0 to {most:g}")
         raise SpecError(f"sweep={text!r} is invalid: expected {name} {domain}")
     return name, numbers
 
@@ -126,8 +135,8 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--fit-steps", type=click.IntRange(min=1), default=3000, show_default=True,
               help="Adam steps of the --scene fit.")
 @click.option("--yes", is_flag=True,
-              help=f"Run a --scene fit estimated to take over {DURATION_LIMIT_S / 60:.0f} min "
-                   "(else refused with the estimate).")
+              help=f"Run a --scene fit or a --sweep grid estimated to take over "
+                   f"{DURATION_LIMIT_S / 60:.0f} min (else refused with the estimate).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where --scene fits are kept [default: $SPICECIM_CACHE or ~/.cache/spicecim].")
 @click.option("--schedule", type=click.Choice(sched.SCHEDULES),
@@ -197,9 +206,9 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 @click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the run's DAC]")
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the run's].")
-@click.option("--variation", type=NON_NEGATIVE, default=1.0, show_default=True,
+@click.option("--variation", type=VARIATION, default=1.0, show_default=True,
               help="Scale of the programming variation sigma_G of --variation-model.")
-@click.option("--read-noise", type=NON_NEGATIVE, default=acc.DEFAULT_READ_NOISE,
+@click.option("--read-noise", type=READ_NOISE, default=acc.DEFAULT_READ_NOISE,
               show_default=True, help="Relative read-noise sigma per device per read.")
 @click.option("--ir-drop/--no-ir-drop", default=True, show_default=True,
               help="Wire, driver and sense resistances in the accuracy pass.")
@@ -250,13 +259,14 @@ def evaluate(ctx: click.Context, runs: tuple[Path, ...], model: str, weights_pat
     _check_sizes(ctx, model, model_file, inputs, (out, overwrite), (data_path, calibration_path),
                  bool(sweeps), options)
     width, height = parse_size(resolution, "resolution")
+    limits.check_frame_image(width, height)
     size = parse_size(tile, "tile") if tile else None
     _check_values(runs, size, replicas, width * height * samples_per_ray, yes, options)
     settings = evaluation.Settings(
         schedules=(schedule,) if schedule else sched.SCHEDULES, tile=size,
         workload=sched.Workload(samples_per_ray, width, height, replicas),
         adder=sched.DigitalAdder(adder_latency, adder_energy),
-        sweeps=_parse_sweeps(sweeps), **options)  # type: ignore[arg-type]
+        sweeps=_parse_sweeps(sweeps, yes), **options)  # type: ignore[arg-type]
     command_line = shlex.join(["spicecim", *sys.argv[1:]])
     report = evaluation.run(model, runs, weights=weights_path, settings=settings,
                             command_line=command_line, data=data_path,
@@ -276,8 +286,9 @@ def _refuse_failed(report: Report) -> None:
                   "the accuracy pass")
 
 
-def _parse_sweeps(texts: tuple[str, ...]) -> dict[str, list[float]]:
-    """The --sweep axes, each given once (a second would silently replace the first)."""
+def _parse_sweeps(texts: tuple[str, ...], yes: bool) -> dict[str, list[float]]:
+    """The --sweep axes, each given once (a second would silently replace the first), their
+    grid's time estimated (refused over the limit unless ``yes``)."""
     axes: dict[str, list[float]] = {}
     for text in texts:
         name, values = parse_sweep(text)
@@ -285,6 +296,9 @@ def _parse_sweeps(texts: tuple[str, ...]) -> dict[str, list[float]]:
             raise SpecError(f"sweep={text!r} repeats the axis {name}: expected each axis once "
                             "(its values in one --sweep, e.g. adc_bits=4,6,8)")
         axes[name] = values
+    if axes:
+        limits.check_grid_time(math.prod(map(len, axes.values())), limits.SWEEP_POINT_CPU_S,
+                               "an accuracy sweep", "accuracy passes", yes)
     return axes
 
 

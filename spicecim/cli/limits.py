@@ -53,10 +53,52 @@ ACAM_CELL_CPU_S = 1e-3
 cells), simulate in about 3 s on an idle core (``spicecim acam simulate``, import and transfer
 sweep excluded); 5 to 16 ms under load. A floor, like the sizes above."""
 
+ACAM_CELL_BYTES = 1024
+"""An ACAM cell of a search netlist: 652 B per cell at the text's peak measured (tracemalloc,
+a 32x64 array, one search), rounded up; ngspice's own copy of the circuit not counted:
+a floor."""
+
 
 FIT_STEP_CPU_S = 1e-2
 """An Adam step of the built-in scene's NeRF fit (nerf-4x256, JAX on the CPU): 12 ms measured
 under load (250 steps against 50, the compilation cancelled out), rounded down."""
+
+
+SWEEP_POINT_CPU_S = 1e-2
+"""A point of ``evaluate --sweep``: the accuracy pass again at its settings; 13 to 16 ms measured
+under load (mlp:8-3, 100 points, sweeps of 100 and 200 points against none), rounded down: a
+floor, larger models take longer."""
+DESIGN_POINT_CPU_S = 30.0
+"""A design point of ``nerf --sweep``: the model programmed on its tiles and the frame rendered
+through them; 52 to 108 s measured under load (the nerf preset on 64x64 tiles, a 32x32 frame of
+32 samples per ray, the smallest a sweep shows anything on), rounded down: a floor, its tables'
+simulation not counted."""
+
+
+def check_design_grid(points: int, width_px: int, height_px: int, yes: bool) -> float:
+    """The time a design sweep of ``points`` points (the product of its axes' value counts)
+    is estimated to take; refused if their frames' images cannot all be held, and over the
+    co-simulation's limit unless ``yes``. Checked before the points are built: a grid of
+    10^12 points would never finish being listed."""
+    check_memory(points * width_px * height_px * FRAME_BYTES_PER_PIXEL,
+                 f"a design sweep of {points} points on a {width_px}x{height_px} frame (each "
+                 "point's images kept)", "fewer --sweep values or a smaller --resolution")
+    return check_grid_time(points, DESIGN_POINT_CPU_S, "a design sweep", "rendering", yes)
+
+
+def check_grid_time(points: int, point_s: float, what: str, work: str, yes: bool) -> float:
+    """The time a sweep (``what``) of ``points`` points of ``point_s`` each is estimated to
+    take; refused over the co-simulation's limit unless ``yes``."""
+    from spicecim.cost.duration import DURATION_LIMIT_S
+
+    seconds = points * point_s
+    if seconds > DURATION_LIMIT_S and not yes:
+        raise SpecError(f"{what} of {points} points is estimated at {seconds / 60:.0f} min of "
+                        f"{work} (at least {point_s:g} s per point), over the "
+                        f"{DURATION_LIMIT_S / 60:.0f} min limit: expected at most "
+                        f"{int(DURATION_LIMIT_S / point_s)} points (fewer --sweep values), or "
+                        "--yes to run it")
+    return seconds
 
 
 def check_fit_steps(steps: int, yes: bool, option: str = "--fit-steps") -> float:
@@ -94,9 +136,11 @@ def check_adc_share(value: int, cols: int, what: str) -> None:
 def check_acam_search(rows: int, cells: int, searches: int, tries: int, yes: bool) -> float:
     """The time ``spicecim acam simulate`` is estimated to take (``searches`` input vectors of a
     ``rows`` x ``cells`` array, at up to ``tries`` sense times); refused over the co-simulation's
-    limit unless ``yes``."""
+    limit unless ``yes``, and refused if one search's netlist cannot be held."""
     from spicecim.cost.duration import DURATION_LIMIT_S
 
+    check_memory(rows * cells * ACAM_CELL_BYTES, f"a {rows}x{cells} ACAM array's search netlist",
+                 "fewer --rows or --cells")
     seconds = rows * cells * searches * tries * ACAM_CELL_CPU_S
     if seconds > DURATION_LIMIT_S and not yes:
         raise SpecError(f"the searches of a {rows}x{cells} ACAM array are estimated at "
@@ -190,6 +234,13 @@ def check_model(model: str | Mlp, batches: Mapping[str, tuple[Any, int]]) -> Non
         check_memory(int(points) * total * per_value,
                      f"{option} {points} on model {model!r} (total layer width {total})",
                      f"a smaller {option}")
+
+
+def check_frame_image(width_px: int, height_px: int) -> None:
+    """A frame a command costs without rendering it (``evaluate --resolution``) must still be
+    one whose rays and images fit in memory: a frame no machine here could render is a typo."""
+    check_memory(width_px * height_px * FRAME_BYTES_PER_PIXEL,
+                 f"a {width_px}x{height_px} frame (its rays and images)", "a smaller --resolution")
 
 
 def check_frame(width_px: int, height_px: int, samples_per_ray: int) -> None:

@@ -14,7 +14,7 @@ from spicecim.analog import accuracy as acc
 from spicecim.cli import limits
 from spicecim.cli.evaluate import parse_size, parse_sweep
 from spicecim.cli.figures import refuse_failed
-from spicecim.cli.options import NON_NEGATIVE, POSITIVE, check_output
+from spicecim.cli.options import POSITIVE, READ_NOISE, VARIATION, check_output
 from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import design as designs
 from spicecim.cost.duration import DURATION_LIMIT_S
@@ -50,9 +50,9 @@ if TYPE_CHECKING:  # finetune loads JAX: imported where fine-tuning runs
 @click.option("--dac-bits", type=click.IntRange(1, 16), help="[default: the tables' DAC]")
 @click.option("--weight-bits", type=click.IntRange(1, 16),
               help="Conductance levels 2^bits [default: the tables'].")
-@click.option("--variation", type=NON_NEGATIVE,
+@click.option("--variation", type=VARIATION,
               help="Scale of the programming variation sigma_G of --variation-model [default: 1].")
-@click.option("--read-noise", type=NON_NEGATIVE,
+@click.option("--read-noise", type=READ_NOISE,
               help=f"Relative read-noise sigma per device per read [default: "
                    f"{acc.DEFAULT_READ_NOISE:g}].")
 @click.option("--ir-drop/--no-ir-drop", default=None,
@@ -133,7 +133,7 @@ def nerf_cmd(run: Path, model: str, out: Path, cache_dir: Path | None, fit_steps
     limits.check_frame(width, height, given["samples_per_ray"])
     limits.check_model(model, {"--calibration-points": (given["calibration_points"],
                                                         limits.ACCURACY_BYTES_PER_VALUE)})
-    sweep, design_axes = _sweeps(given["sweep_texts"])
+    sweep, design_axes = _sweeps(given["sweep_texts"], frame, given["yes"])
     cache = cache_dir or default_cache_dir()
     _check_outputs(run, out, cache, sweep is not None, bool(design_axes), given)
     table = frames.load_table(run)
@@ -165,9 +165,10 @@ def nerf_cmd(run: Path, model: str, out: Path, cache_dir: Path | None, fit_steps
     _report(result, out)
 
 
-def _sweeps(texts: tuple[str, ...]) -> tuple[tuple[str, list[float]] | None,
-                                             dict[str, list[float]]]:
-    """The accuracy sweep (one axis at most) and the design sweep's axes of --sweep."""
+def _sweeps(texts: tuple[str, ...], frame: frames.Frame, yes: bool
+            ) -> tuple[tuple[str, list[float]] | None, dict[str, list[float]]]:
+    """The accuracy sweep (one axis at most) and the design sweep's axes of --sweep, the
+    design grid's time and memory estimated on ``frame`` (over the limit unless ``yes``)."""
     design_texts = [t for t in texts if t.partition("=")[0].strip() in designs.DESIGN_AXES]
     accuracy_texts = [t for t in texts if t not in design_texts]
     if len(accuracy_texts) > 1:
@@ -181,6 +182,9 @@ def _sweeps(texts: tuple[str, ...]) -> tuple[tuple[str, list[float]] | None,
                             "(its values in one --sweep, e.g. tile=64,128)")
         _check_axis(text, name, values)
         axes[name] = values
+    if axes:
+        limits.check_design_grid(math.prod(map(len, axes.values())), frame.width_px,
+                                 frame.height_px, yes)
     return sweep, axes
 
 

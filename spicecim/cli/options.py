@@ -45,8 +45,16 @@ class Finite(click.FloatRange):
 
 
 FINITE = Finite()
-NON_NEGATIVE = Finite(min=0.0)
 POSITIVE = Finite(min=0.0, min_open=True)
+MAX_VARIATION_SCALE = 20.0
+"""The largest scale of sigma_G: the default fit peaks at 2.3 uS of its 40 uS range (Wan et al.
+2022, docs/sources.md section 6), so at 20 times sigma_G exceeds the whole conductance range
+and every device is programmed to noise; a larger scale (``--variation 1e300``) is a typo, not
+a device."""
+MAX_READ_NOISE = 1.0
+"""The largest relative read-noise sigma: 100 %, noise as large as the signal it reads."""
+VARIATION = Finite(min=0.0, max=MAX_VARIATION_SCALE)
+READ_NOISE = Finite(min=0.0, max=MAX_READ_NOISE)
 _BITS = click.IntRange(1, 16)
 _ONE_ENCODING = ("Amplitude: the only encoding simulate measures (pulse-width netlists: "
                  "spicecim generate).")
@@ -165,6 +173,8 @@ def _option_names() -> tuple[str, ...]:
 def build_tile(opts: dict[str, Any]) -> specs.Tile:
     """A tile from the option values: validated spec, mapped weights, quantised inputs."""
     o = opts
+    paths.check_input_files([("--tile-weights", o["weights_file"]),
+                             ("--tile-inputs", o["inputs_file"])])
     spec = build_spec(o)
     mapping = weight_mapping(o, spec.cell.memristor)
     outputs = mapping.outputs_for(o["cols"])

@@ -38,6 +38,13 @@ def check_input_file(path: Path, option: str) -> None:
                         "readable file")
 
 
+def check_input_files(inputs: Iterable[tuple[str, Path | None]]) -> None:
+    """:func:`check_input_file` on each ``(option, path)`` given (``None`` skipped)."""
+    for option, path in inputs:
+        if path is not None:
+            check_input_file(path, option)
+
+
 def check_not_special(path: Path, option: str) -> None:
     """Refuse an output ``path`` that exists as a FIFO, device or socket (a symbolic link counts
     as what it points to): it is never written, read or replaced."""

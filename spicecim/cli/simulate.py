@@ -16,7 +16,7 @@ from click.core import ParameterSource
 
 from spicecim.cli import interrupted_exit, limits
 from spicecim.cli.options import (
-    NON_NEGATIVE,
+    VARIATION,
     build_spec,
     build_tile,
     check_output,
@@ -25,7 +25,7 @@ from spicecim.cli.options import (
     tile_options,
     weight_mapping,
 )
-from spicecim.cli.paths import check_not_input
+from spicecim.cli.paths import check_input_files, check_not_input
 from spicecim.cost import cosim, duration
 from spicecim.errors import ResultFileError, SpecError
 from spicecim.models.presets import default_cache_dir
@@ -99,7 +99,7 @@ FAILED_EXIT = 1
               help="The --scene frame, WIDTHxHEIGHT.")
 @click.option("--samples-per-ray", type=click.IntRange(min=1), default=32, show_default=True,
               help="The --scene frame's samples per ray.")
-@click.option("--variation", type=NON_NEGATIVE, default=0.0, show_default=True,
+@click.option("--variation", type=VARIATION, default=0.0, show_default=True,
               help="Programming variation of the co-simulated tiles (scale of sigma_G, "
                    f"{VARIATION_SOURCES[DEFAULT_VARIATION_MODEL]}, drawn from --seed).")
 @click.option("--slices", type=click.IntRange(1, 8), default=1, show_default=True,
@@ -128,10 +128,10 @@ def simulate(out: Path, model: str | None, overwrite: bool, progress: bool | Non
     if it exists; print its schedules."""
     ctx = click.get_current_context()
     _check_mode(ctx, model is not None)
-    check_not_input([out], [("--weights", given["model_weights"]),
-                            ("--inputs-file", given["model_inputs"]),
-                            ("--tile-weights", given["weights_file"]),
-                            ("--tile-inputs", given["inputs_file"])])
+    inputs = [("--weights", given["model_weights"]), ("--inputs-file", given["model_inputs"]),
+              ("--tile-weights", given["weights_file"]), ("--tile-inputs", given["inputs_file"])]
+    check_not_input([out], inputs)
+    check_input_files(inputs)  # a FIFO, a device or a folder refused without reading it
     check_output(out, True)  # an existing run is resumed (or, with --overwrite, replaced)
     if given["scene"]:
         check_output(given["cache_dir"] or default_cache_dir(), True, "--cache-dir", inside=())

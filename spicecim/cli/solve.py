@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 
 from spicecim.cli.options import build_tile, check_output, pop_tile_options, tile_options
-from spicecim.cli.paths import check_not_input
+from spicecim.cli.paths import check_input_files, check_not_input
 from spicecim.errors import SpiceCimError
 from spicecim.netlist.spec import sized_readout
 from spicecim.solve import solve_batch
@@ -43,9 +43,11 @@ def solve_cmd(conductances_file: Path | None, out_file: Path, overwrite: bool, a
     --tile-inputs may hold one vector (rows,) or a batch (batch, rows), values in [0, 1].
     """
     try:
-        check_not_input([out_file], [("--conductances", conductances_file),
-                                     ("--tile-weights", kwargs["weights_file"]),
-                                     ("--tile-inputs", kwargs["inputs_file"])])
+        inputs = [("--conductances", conductances_file),
+                  ("--tile-weights", kwargs["weights_file"]),
+                  ("--tile-inputs", kwargs["inputs_file"])]
+        check_not_input([out_file], inputs)
+        check_input_files(inputs)  # a FIFO, a device or a folder refused without reading it
         check_output(out_file, overwrite)
         summary = _run(pop_tile_options(kwargs), conductances_file, out_file)
     except SpiceCimError as exc:

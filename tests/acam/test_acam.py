@@ -10,6 +10,7 @@ subcircuit. Figures are printed (``pytest -s``) as well as asserted.
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -369,6 +370,7 @@ def test_cli_simulate_writes_a_run_file(tmp_path) -> None:  # noqa: ANN001
     assert summary["ok"] and summary["latency_s"] > 0
     table = search.read_search(out)
     assert list(table["case"]) == ["match", "lower", "upper"]
+    assert os.listdir(tmp_path) == ["search.h5"]  # the kept netlists are in the run file now
     assert table.units["latency_s"] == "s" and table.units["energy_j"] == "J"
     energies = [summary["cases"][c]["energy_j"] for c in search.SEARCH_CASES]
     assert np.allclose(table["energy_j"], energies)
