@@ -173,14 +173,15 @@ def _option_names() -> tuple[str, ...]:
 def build_tile(opts: dict[str, Any]) -> specs.Tile:
     """A tile from the option values: validated spec, mapped weights, quantised inputs."""
     o = opts
-    paths.check_input_files([("--tile-weights", o["weights_file"]),
-                             ("--tile-inputs", o["inputs_file"])])
     spec = build_spec(o)
     mapping = weight_mapping(o, spec.cell.memristor)
-    outputs = mapping.outputs_for(o["cols"])
-    w = (None if o["weights_file"] is None
-         else load_npy(o["weights_file"], "weights", (o["rows"], outputs)))
-    x = None if o["inputs_file"] is None else load_npy(o["inputs_file"], "inputs", (o["rows"],))
+    w_shape, x_shape = (o["rows"], mapping.outputs_for(o["cols"])), (o["rows"],)
+    paths.check_input_files([("--tile-weights", o["weights_file"]),
+                             ("--tile-inputs", o["inputs_file"])],
+                            {"--tile-weights": f"a .npy file of shape {w_shape}",
+                             "--tile-inputs": f"a .npy file of shape {x_shape}"})
+    w = None if o["weights_file"] is None else load_npy(o["weights_file"], "weights", w_shape)
+    x = None if o["inputs_file"] is None else load_npy(o["inputs_file"], "inputs", x_shape)
     return make_tile(spec, mapping, w, x, seed=o["seed"])
 
 

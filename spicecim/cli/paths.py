@@ -17,14 +17,14 @@ from pathlib import Path
 from spicecim.errors import SpecError
 
 
-def check_input_file(path: Path, option: str) -> None:
+def check_input_file(path: Path, option: str, expected: str = "an existing file") -> None:
     """Refuse ``path`` (given as ``option``) unless it is an existing regular file this user
-    can read; a symbolic link counts as what it points to."""
+    can read; a symbolic link counts as what it points to. ``expected`` says what a missing
+    file should have been."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise SpecError(f"{option} {str(path)!r} does not exist: expected an existing "
-                        "file") from None
+        raise SpecError(f"{option} {str(path)!r} does not exist: expected {expected}") from None
     except OSError as exc:
         raise SpecError(f"{option} {str(path)!r} cannot be read ({exc.strerror}): expected "
                         "a readable file") from None
@@ -38,11 +38,13 @@ def check_input_file(path: Path, option: str) -> None:
                         "readable file")
 
 
-def check_input_files(inputs: Iterable[tuple[str, Path | None]]) -> None:
-    """:func:`check_input_file` on each ``(option, path)`` given (``None`` skipped)."""
+def check_input_files(inputs: Iterable[tuple[str, Path | None]],
+                      expected: dict[str, str] | None = None) -> None:
+    """:func:`check_input_file` on each ``(option, path)`` given (``None`` skipped), with what
+    ``expected`` says an option's file holds, where it says."""
     for option, path in inputs:
         if path is not None:
-            check_input_file(path, option)
+            check_input_file(path, option, (expected or {}).get(option, "an existing file"))
 
 
 def check_not_special(path: Path, option: str) -> None:

@@ -29,14 +29,14 @@ import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from spicecim.cost.mapping import LayerMapping, ModelMapping, TileGeometry, map_model
+from spicecim.cost.reads import Read, combine_reads
 from spicecim.cost.schedule import (
     COSIMULATED,
     DEFAULT_POLICY,
@@ -50,7 +50,7 @@ from spicecim.cost.schedule import (
 from spicecim.cost.slicing import target_conductances
 from spicecim.devices import AdcModel
 from spicecim.errors import ResultFileError, SpecError, check
-from spicecim.measure import ENERGY_PARTS, SCHEDULES, LayerSchedule
+from spicecim.measure import SCHEDULES
 from spicecim.models.mlp import Mlp, batch_size
 from spicecim.netlist.spec import CrossbarSpec, Tile
 from spicecim.netlist.weights import WeightMapping, programming_sigma_s
@@ -198,24 +198,6 @@ class _Tile:
         return f"{self.layer.name}.r{self.row}c{self.col}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Read:
-    """One read of a programmed tile (``array``, its group name): a sample, an input phase and
-    a row group (None: every row at once); ``columns`` converted, ``inputs`` driven by DACs."""
-
-    array: str
-    sample: int
-    phase: int
-    group: int | None
-    columns: int
-    inputs: int
-
-    @property
-    def name(self) -> str:
-        rows = "" if self.group is None else f"g{self.group}"
-        return f"{self.array}.k{self.sample}p{self.phase}{rows}"
-
-
 def _programmed(plan: Plan) -> list[_Tile]:
     """Every tile of the mapping programmed as the evaluator places the weights: each input on
     ``copies`` rows, each output on ``2 * slices`` columns (:func:`~spicecim.cost.slicing.
@@ -291,7 +273,7 @@ def _jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping,
     peaks = {name: float(np.max(np.abs(x))) or 1.0 for name, x in calibration.items()}
     spec, k, copies = plan.spec, plan.samples, geometry.copies
     tiles: list[TileJob] = []
-    reads: dict[str, list[_Read]] = {d.name: [] for d in plan.mlp.layers}
+    reads: dict[str, list[Read]] = {d.name: [] for d in plan.mlp.layers}
     ranges: dict[str, list[float]] = {}
     for t in _programmed(plan):
         ranges[t.group] = list(tile_range_a(plan, t, calibration[t.layer.name]
@@ -308,65 +290,17 @@ def _jobs(plan: Plan) -> tuple[list[TileJob], list[LayerJob], ModelMapping,
                 for s in range(k):
                     rows = np.zeros(spec.rows)
                     rows[start:stop] = driven[s, start:stop]
-                    read = _Read(t.group, s, p, None if geometry.rows_per_read is None else g,
+                    read = Read(t.group, s, p, None if geometry.rows_per_read is None else g,
                                  t.layer.column_counts[t.col], (stop - start) // copies)
                     tiles.append(TileJob(read.name, Tile(tile_spec, t.g_s, rows, plan.mapping),
                                          t.group))
                     reads[t.layer.name].append(read)
     layers = [LayerJob(f"{name}.{stat}", tuple(r.name for r in members),
-                       _combine(members, k, stat),
+                       combine_reads(members, k, stat),
                        columns=tuple(r.columns for r in members),
                        rows=tuple(r.inputs for r in members))
               for name, members in reads.items() if members for stat in STATISTICS]
     return tiles, layers, mapping, ranges
-
-
-_FIGURES = ("latency_s", "t_sample_s", "rows_on_s",
-            *(f"energy_{part}_j" for part in ENERGY_PARTS))
-_TIMES = 3
-"""The first :data:`_FIGURES` are times (a read's slowest tile counts), the rest energies."""
-
-
-_STATISTIC: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "mean": lambda a: np.mean(a, axis=0), "max": lambda a: np.max(a, axis=0),
-    "p95": lambda a: np.percentile(a, 95, axis=0)}
-"""Each statistic over the samples (axis 0) of a layer's figures."""
-
-
-def _combine(reads: Sequence[_Read], samples: int, stat: str):  # noqa: ANN202 - a Combine
-    """Per sample: each array reads its row groups one after another (times add), the arrays
-    of a phase in parallel (the slowest counts), the phases one after the other (times add);
-    every read's energy adds. Then ``stat`` over the samples (module docstring)."""
-    steps: dict[tuple[int, str], int] = {}
-    for r in reads:
-        steps[r.sample, r.array] = steps.get((r.sample, r.array), 0) + 1
-    sequential = max(steps.values())  # reads one after another on the busiest array
-
-    def combine(per_tile: Sequence[Sequence[LayerSchedule]]) -> list[LayerSchedule]:
-        out = []
-        for i, template in enumerate(per_tile[0]):
-            per_sample = np.zeros((samples, len(_FIGURES)))
-            times: dict[tuple[int, int, str], np.ndarray] = {}
-            for r, schedules in zip(reads, per_tile, strict=True):
-                figures = np.array([getattr(schedules[i], f) for f in _FIGURES])
-                key = (r.sample, r.phase, r.array)
-                times[key] = times.get(key, 0.0) + figures[:_TIMES]
-                per_sample[r.sample, _TIMES:] += figures[_TIMES:]
-            slowest: dict[tuple[int, int], np.ndarray] = {}
-            for (s, p, _), t in times.items():
-                slowest[s, p] = t if (s, p) not in slowest else np.maximum(slowest[s, p], t)
-            for (s, _), t in slowest.items():
-                per_sample[s, :_TIMES] += t
-            figures = _STATISTIC[stat](per_sample)
-            conversions = sum(m[i].conversions for m in per_tile) // samples
-            rounds = sequential * max(m[i].rounds for m in per_tile)
-            # Every name in _FIGURES is a float field of LayerSchedule.
-            floats: dict[str, Any] = dict(zip(_FIGURES, map(float, figures), strict=True))
-            out.append(dataclasses.replace(template, conversions=conversions, rounds=rounds,
-                                           **floats))
-        return out
-
-    return combine
 
 
 def cosimulate(plan: Plan, out: Path | str, *, options: RunOptions | None = None,
