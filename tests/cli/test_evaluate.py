@@ -204,3 +204,22 @@ def test_a_model_s_co_simulation_gives_every_layer_its_own_figures(tmp_path: Pat
     other = CliRunner().invoke(cli, ["evaluate", *args, "--seed", "1"])
     assert other.exit_code == 2 and other.output.count("\n") == 1
     assert "with other weights" in other.output
+
+
+@pytest.mark.ngspice
+def test_the_noise_floor_only_raises_ranges_and_can_be_turned_off(real_tables: Path) -> None:
+    """Each tile's ADC range is the calibrated one raised to the front end's noise floor;
+    ``--no-range-floor`` scores the calibrated ranges alone, so no layer's range use is lower
+    with the floor than without it."""
+    uses = {}
+    for flag in ("--range-floor", "--no-range-floor"):
+        result = _invoke(str(real_tables), "--model", "nerf-4x256", "--no-baseline", *FAST, flag)
+        assert result.exit_code == 0, result.output
+        text = result.stdout
+        assert ("raised to the front end's noise floor" in text) == (flag == "--range-floor")
+        line = next(x for x in text.splitlines() if x.startswith("ADC range use per layer"))
+        uses[flag] = {name: float(use) for name, use in
+                      (item.split() for item in line.split("):", 1)[1].rstrip("%").split("%,"))}
+    assert set(uses["--range-floor"]) == set(LAYERS)
+    assert all(uses["--range-floor"][n] >= uses["--no-range-floor"][n] for n in LAYERS)
+    assert any(uses["--range-floor"][n] > uses["--no-range-floor"][n] for n in LAYERS)
