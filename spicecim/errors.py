@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 
 class SpiceCimError(Exception):
@@ -70,3 +72,12 @@ def raise_if_stopped() -> None:
     """A loop's checkpoint: raise again a stop that a signal handler raised and Python dropped."""
     if _pending_stop:
         raise _pending_stop.pop()
+
+
+def quiet_dropped_stop(unraisable: Any) -> None:  # noqa: ANN401 - sys.UnraisableHookArgs
+    """``sys.unraisablehook``: a stop Python dropped (kept for :func:`raise_if_stopped`) prints
+    nothing, where Python would print "Exception ignored" and a traceback beside the run's one
+    line; anything else as Python prints it."""
+    if _pending_stop and isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(unraisable)

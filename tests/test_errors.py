@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from spicecim import cli as program
-from spicecim.errors import Terminated, raise_if_stopped
+from spicecim.errors import Terminated, quiet_dropped_stop, raise_if_stopped
 
 
 class _SignalledWhileCollected:
@@ -42,3 +42,19 @@ def test_a_stop_python_drops_is_raised_at_the_next_checkpoint(
 
 def test_no_signal_no_stop() -> None:
     raise_if_stopped()
+
+
+def test_a_dropped_stop_prints_nothing_and_other_errors_print(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "unraisablehook", quiet_dropped_stop)
+    _SignalledWhileCollected(signal.SIGTERM, program._terminate)
+    assert capsys.readouterr().err == ""  # the run's one line stays the only one
+    with pytest.raises(Terminated):
+        raise_if_stopped()
+    _Failing()  # not a stop: Python's own "Exception ignored" report
+    assert "Exception ignored" in capsys.readouterr().err
+
+
+class _Failing:
+    def __del__(self) -> None:
+        raise RuntimeError("not a stop")

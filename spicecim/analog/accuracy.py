@@ -75,7 +75,7 @@ import numpy as np
 from spicecim.analog import forward, programming
 from spicecim.cost.mapping import LayerMapping, ModelMapping
 from spicecim.cost.slicing import WeightCode
-from spicecim.errors import check
+from spicecim.errors import check, raise_if_stopped
 from spicecim.models.mlp import Mlp
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import (
@@ -256,6 +256,7 @@ def _program(m: LayerMapping, weight: np.ndarray, scale: float, spec: specs.Cros
         out0, n_rows = 0, n_in * copies  # the physical rows used: each input on its copies
         groups = programming.row_groups(n_rows, m.tile.rows_per_read, spec.rows)
         for n_out, n_cols in zip(m.output_counts, m.column_counts, strict=True):
+            raise_if_stopped()  # a tile's solves take up to seconds: a stop waits for one
             target = np.full((spec.rows, spec.cols), weights.g_min_s)
             target[:n_rows, :n_cols] = np.repeat(code.to_conductances(
                 w[row0:row0 + n_in, out0:out0 + n_out], w_max), copies, axis=0)

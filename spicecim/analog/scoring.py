@@ -23,7 +23,7 @@ from spicecim.analog.accuracy import (
     range_use,
 )
 from spicecim.cost.mapping import ModelMapping
-from spicecim.errors import check
+from spicecim.errors import check, raise_if_stopped
 from spicecim.models.mlp import Mlp, batch_size
 from spicecim.netlist import spec as specs
 from spicecim.netlist.weights import WeightMapping
@@ -160,6 +160,7 @@ def sweep_accuracy(mlp: Mlp, mapping: ModelMapping, spec: specs.CrossbarSpec,
     programmed: dict[tuple, dict[str, ProgrammedLayer]] = {}
     results = []
     for settings in sweep_settings(base, axes):
+        raise_if_stopped()
         key = (settings.weight_bits, settings.variation, settings.ir_drop, settings.seed)
         if key not in programmed:
             programmed[key] = program(mlp, mapping, spec, weights, settings, calibration)

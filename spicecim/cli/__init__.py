@@ -23,7 +23,7 @@ from spicecim.cli.program import (
     USAGE_ERROR,
     interrupted_exit,
 )
-from spicecim.errors import Terminated, stop
+from spicecim.errors import Terminated, quiet_dropped_stop, stop
 
 if TYPE_CHECKING:
     from spicecim.cli.group import OneLineErrors, cli
@@ -44,6 +44,7 @@ def main() -> None:
     (click and the group) after them, so a signal that lands while they load is the same one
     line and exit code as one in a command, never a traceback or a silent kill."""
     try:
+        sys.unraisablehook = quiet_dropped_stop
         signal.signal(signal.SIGTERM, _terminate)
         # Ctrl-C handled as SIGTERM is (kept for the run's checkpoints), unless this process
         # was started with it ignored (a background job), which it then stays.

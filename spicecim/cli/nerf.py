@@ -19,7 +19,7 @@ from spicecim.cli.paths import check_input_file, check_not_input
 from spicecim.cost import design as designs
 from spicecim.cost.duration import DURATION_LIMIT_S
 from spicecim.cost.schedule import TileTable
-from spicecim.errors import SpecError
+from spicecim.errors import SpecError, raise_if_stopped
 from spicecim.models.presets import CACHE_ENV, NERF_PRESETS, default_cache_dir
 from spicecim.models.scene import default_scene
 from spicecim.nerf import frame as frames
@@ -288,6 +288,7 @@ def _tuning(given: dict[str, Any], seed: int) -> FinetuneSettings | None:
 
 
 def _report(result: pipeline.NerfResult, out: Path) -> None:
+    raise_if_stopped()  # a stop Python dropped in the last step: nothing written
     renders = (result.crossbar, *result.sweep, *result.ladder, *result.design_sweep)
     refuse_failed({"float MLP PSNR": result.float_psnr_db,
                    **{f"{r.label} PSNR vs {vs} ({r.settings.describe()})":

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from spicecim.errors import SpecError, check
+from spicecim.errors import SpecError, check, raise_if_stopped
 from spicecim.models import jax_mlp
 from spicecim.models.mlp import Mlp
 from spicecim.models.presets import (
@@ -119,6 +119,7 @@ def fit(mlp: Mlp, batches: Batches, loss: Loss, settings: FitSettings = FitSetti
     # the end and wait there.
     with counting(settings.steps, "step", "fit (Adam)") as bar:
         while done < settings.steps:
+            raise_if_stopped()
             progress = done / settings.steps
             if settings.time_budget_s is not None:
                 progress = max(progress, (time.perf_counter() - start) / settings.time_budget_s)

@@ -36,7 +36,7 @@ import numpy as np
 
 from spicecim import Mlp, WeightMapping
 from spicecim.analog import forward as fwd
-from spicecim.errors import check
+from spicecim.errors import check, raise_if_stopped
 from spicecim.models import jax_mlp
 from spicecim.models.mlp import NONNEGATIVE
 from spicecim.models.presets import NerfField, default_cache_dir
@@ -249,6 +249,7 @@ class CrossbarField:
         reads = {name: self.reads[name] for name, _ in graph.layers}
         with jax.enable_x64(True):
             for k, start in enumerate(range(0, n, rows)):
+                raise_if_stopped()  # one batch (well under a second) between a stop and its exit
                 size = min(rows, n - start)
                 batch = {}
                 for name, _ in graph.mlp.inputs:

@@ -39,7 +39,7 @@ from spicecim.analog import scoring
 from spicecim.cost import design as designs
 from spicecim.cost import schedule as sched
 from spicecim.cost.mapping import ModelMapping, map_model
-from spicecim.errors import SpecError, check
+from spicecim.errors import SpecError, check, raise_if_stopped
 from spicecim.models.presets import NerfField, default_cache_dir
 from spicecim.models.scene import Scene
 from spicecim.nerf.analog_field import FRAME_POINTS, CrossbarField
@@ -285,6 +285,7 @@ def run_nerf(scene: Scene, nerf: NerfField, table: sched.TileTable, frame: Frame
             programmed = {}
         image = render_crossbar(tuned, s, frame, rays, near, far, programmed, label,
                                 mit.cache_dir)
+        raise_if_stopped()  # a stop dropped after the render's last batch: not a result
         key = programming_settings(s)
         tell(f"{label}: PSNR {format_db(psnr(image, float_image))} against the float render "
              f"({time.perf_counter() - started:.0f} s)")

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from spicecim.errors import check
+from spicecim.errors import check, raise_if_stopped
 
 FieldFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 Rays = tuple[np.ndarray, np.ndarray]
@@ -174,6 +174,7 @@ def render(
     chunk = max_points // n_samples
     out = np.empty_like(flat_o)
     for start in range(0, len(flat_o), chunk):
+        raise_if_stopped()
         o, d = flat_o[start : start + chunk], flat_d[start : start + chunk]
         t = sample_depths(len(o), n_samples, near, far, rng)
         points = o[:, None, :] + t[..., None] * d[:, None, :]
