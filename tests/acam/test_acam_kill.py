@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import h5py
+import marked_runs
 import numpy as np
 import psutil
 import pytest
@@ -23,36 +23,11 @@ from spicecim.store import schema
 
 # 16 rows of 64 cells: one search per netlist (over CELLS_PER_RUN cells), three netlists of a
 # few seconds each, so the signal lands while the second one runs.
-ACAM = [sys.executable, "-c", "from spicecim.cli import main; main()", "acam", "simulate",
-        "--rows", "16", "--cells", "64", "--out", "a.h5"]
-GRACE_S = 5.0
+ACAM = ["acam", "simulate", "--rows", "16", "--cells", "64", "--out", "a.h5"]
 
 
 def _start(folder: Path, tag: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "SPICECIM_TEST_RUN": tag}
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in test_kill.py
-    try:
-        return subprocess.Popen(ACAM, cwd=folder, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _left(tag: str) -> list[psutil.Process]:
-    """The run's processes (its worker included) still alive GRACE_S after it ended."""
-    deadline = time.monotonic() + GRACE_S
-    while True:
-        found = []
-        for p in psutil.process_iter():
-            try:
-                if (p.environ().get("SPICECIM_TEST_RUN") == tag
-                        and p.status() != psutil.STATUS_ZOMBIE):
-                    found.append(p)
-            except psutil.Error:
-                continue
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+    return marked_runs.start(ACAM, folder, tag)
 
 
 @pytest.mark.ngspice
@@ -72,13 +47,13 @@ def test_a_signal_mid_netlist_stops_at_once_keeping_finished_netlists(
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     took = time.monotonic() - sent
-    assert took < GRACE_S, f"stopped {took:.1f} s after the signal"
+    assert took < marked_runs.GRACE_S, f"stopped {took:.1f} s after the signal"
     assert proc.returncode == code, err.decode()
     count = len(list(kept.glob("*.npz")))
     assert err.decode() == (f"interrupted: {count} finished search netlist(s) kept in "
                             f"{kept.name}; rerun the same command to resume\n")
     assert out == b"" and 1 <= count < 3
-    assert _left(tag) == []
+    assert marked_runs.left(tag) == []
     assert not (tmp_path / "a.h5").exists()
     first = next(iter(sorted(kept.glob("*.npz"), key=lambda p: p.stat().st_mtime)))
     with np.load(first) as f:
@@ -101,9 +76,8 @@ def test_sigterm_during_the_transfer_measurement_stops_at_once(tmp_path: Path) -
     SIGTERM landing in it stops the command at once, with no traceback from ngspice's
     callbacks."""
     tag = uuid.uuid4().hex
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "SPICECIM_TEST_RUN": tag}
-    proc = subprocess.Popen([*ACAM, "--device", "memristor", "--rows", "2", "--cells", "8"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = marked_runs.start([*ACAM, "--device", "memristor", "--rows", "2", "--cells", "8"],
+                             tmp_path, tag)
     deadline = time.monotonic() + 60
     # the worker is up (a grandchild, by way of the forkserver): the sweep has begun
     while len(psutil.Process(proc.pid).children(recursive=True)) < 2:
@@ -112,8 +86,8 @@ def test_sigterm_during_the_transfer_measurement_stops_at_once(tmp_path: Path) -
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    assert time.monotonic() - sent < GRACE_S
+    assert time.monotonic() - sent < marked_runs.GRACE_S
     assert proc.returncode == 143, err.decode()
     assert err.decode() == ("interrupted: 0 finished search netlist(s) kept in a.h5.searches; "
                             "rerun the same command to resume\n")
-    assert _left(tag) == [] and os.listdir(tmp_path) == []
+    assert marked_runs.left(tag) == [] and os.listdir(tmp_path) == []

@@ -22,8 +22,8 @@ import zlib
 from pathlib import Path
 
 import h5py
+import marked_runs
 import numpy as np
-import psutil
 import pytest
 from click.testing import CliRunner
 
@@ -31,8 +31,7 @@ from spicecim.cli import cli
 from spicecim.store import schema
 from spicecim.store.hdf5 import open_run
 
-SIMULATE = [sys.executable, "-c", "from spicecim.cli import main; main()", "simulate",
-            "--out", "run.h5"]
+SIMULATE = ["simulate", "--out", "run.h5"]
 WAVEFORMS = ["--rows", "32", "--cols", "32", "--workers", "2", "--waveforms", "--progress"]
 # The signal test's run: long enough (192 columns, seconds) that a resumed run is still going
 # when the second signal arrives (96 columns once finished between the first progress line and
@@ -43,45 +42,14 @@ MONTE_CARLO = ["--rows", "16", "--cols", "16", "--workers", "2", "--mc", "2", "-
 # A model co-simulation: fc0 (two input phases) and fc1 of mlp:16-8-8, two inputs each.
 COSIM = ["--rows", "16", "--cols", "16", "--workers", "2", "--model", "mlp:16-8-8",
          "--inputs", "2", "--progress"]
-GRACE_S = 5.0
 # Results, not circumstances: the time a column took and when the file was made differ.
 UNCOMPARED = {"cpu_s", f"@{schema.ATTR_CREATED}"}
 
 
 def _start(folder: Path, args: list[str], tag: str, **popen: object) -> subprocess.Popen[bytes]:
-    """The run, in ``folder``, its processes marked by ``tag`` in their environment."""
+    """The run, in ``folder`` (made if need be), its processes marked by ``tag``."""
     folder.mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "SPICECIM_TEST_RUN": tag}
-    # SIGINT not ignored, as a shell starts a foreground command: a pytest-xdist worker ignores
-    # SIGINT, and an ignored signal stays ignored across exec (Python then installs no
-    # KeyboardInterrupt handler), so Ctrl-C would never reach the run. A handled signal is reset
-    # to its default by exec. (Not a preexec_fn: it forks a process that may hold JAX's threads.)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return subprocess.Popen([*SIMULATE, *args], cwd=folder, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _processes(tag: str) -> list[psutil.Process]:
-    """Every live process of the run marked ``tag`` (the forkserver's workers included)."""
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get("SPICECIM_TEST_RUN") == tag and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p)
-        except psutil.Error:
-            continue
-    return found
-
-
-def _gone(tag: str) -> list[psutil.Process]:
-    """Wait up to GRACE_S for the run's processes to end; those that did not."""
-    deadline = time.monotonic() + GRACE_S
-    while (left := _processes(tag)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
+    return marked_runs.start([*SIMULATE, *args], folder, tag, **popen)
 
 
 def _contents(path: Path) -> dict[str, object]:
@@ -146,15 +114,15 @@ def _kill_at_random(folder: Path, args: list[str], run_s: float, rng: np.random.
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     try:  # EOF on both pipes: no survivor holds them
-        proc.communicate(timeout=GRACE_S)
+        proc.communicate(timeout=marked_runs.GRACE_S)
     except subprocess.TimeoutExpired:
         proc.kill()
         for pipe in (proc.stdout, proc.stderr):  # closed here, not left to the collector
             if pipe is not None:
                 pipe.close()
-        raise AssertionError(f"the output pipes were still open {GRACE_S} s after the kill"
-                             ) from None
-    assert _gone(tag) == [], "processes of the killed run are still running"
+        raise AssertionError(f"the output pipes were still open {marked_runs.GRACE_S} s after "
+                             "the kill") from None
+    assert marked_runs.left(tag) == [], "processes of the killed run are still running"
     return "finished" if proc.returncode == 0 else f"killed {delay:.2f} s in"
 
 
@@ -211,14 +179,14 @@ def test_ctrl_c_and_sigterm_stop_cleanly_keeping_every_finished_column(
             os.killpg(proc.pid, sig)
         else:  # as kill(1) sends it: to the main process only
             proc.send_signal(sig)
-        out, err = proc.communicate(timeout=GRACE_S + 30)
+        out, err = proc.communicate(timeout=marked_runs.GRACE_S + 30)
         assert proc.returncode == code, err.decode()
         last = err.decode().replace("\r", "\n").strip().splitlines()[-1]
         match = re.fullmatch(rf"interrupted: (\d+) of {n} columns kept in (\S+); rerun the same "
                              r"command to resume", last)
         assert match, err.decode()
         assert b"Traceback" not in err and out == b""
-        assert _gone(tag) == []
+        assert marked_runs.left(tag) == []
         with open_run(tmp_path / "stopped" / match[2]) as run:
             assert not run.complete
             assert n - len(run.pending("tile0")) == int(match[1])
@@ -289,7 +257,7 @@ def test_a_signal_during_start_up_is_one_line_and_leaves_no_process(
     def started() -> bool:
         if after == "main":
             return _handles_sigterm(proc.pid)
-        return bool([p for p in _processes(tag) if p.pid != proc.pid])
+        return bool([p for p in marked_runs.processes(tag) if p.pid != proc.pid])
 
     while not started():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -299,13 +267,13 @@ def test_a_signal_during_start_up_is_one_line_and_leaves_no_process(
         os.killpg(proc.pid, sig)
     else:
         proc.send_signal(sig)
-    out, err = proc.communicate(timeout=GRACE_S + 30)  # no hang
+    out, err = proc.communicate(timeout=marked_runs.GRACE_S + 30)  # no hang
     text = err.decode()
     assert proc.returncode == 128 + sig, text
     assert "Traceback" not in text and out == b""
     lines = text.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("interrupted"), text
-    assert _gone(tag) == []
+    assert marked_runs.left(tag) == []
     rerun = _start(tmp_path, STARTING, uuid.uuid4().hex)
     _, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err.decode()
@@ -344,7 +312,7 @@ def test_sigterm_at_the_final_rename_keeps_the_run_and_resumes_to_it(
     assert proc.returncode == 143, text
     assert "Traceback" not in text and len(text.strip().splitlines()) == 1, text
     assert text.startswith("interrupted: 16 of 16 columns kept in "), text
-    assert _gone(tag) == []
+    assert marked_runs.left(tag) == []
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
     rerun = _start(tmp_path, STARTING, uuid.uuid4().hex)
     _, err = rerun.communicate(timeout=300)

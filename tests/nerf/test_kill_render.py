@@ -6,23 +6,20 @@ at most one batch; before, the render was seen ignoring SIGTERM for over 10 s.""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import psutil
+import marked_runs
 import pytest
 
 from spicecim.cli import INTERRUPTED_EARLY, INTERRUPTED_EXIT, TERMINATED_EXIT
 
-GRACE_S = 5.0
 # Ideal tiles program without a solve (a second), so the render comes within seconds; 48x48
 # pixels x 16 samples: about 20 batches of the compiled MLP, several seconds of render.
 ARGS = ["--resolution", "48x48", "--samples-per-ray", "16", "--calibration-points", "256",
@@ -33,33 +30,8 @@ BATCH_READ = re.compile(rb"crossbar: render:[^|]*\|[^|]*\| [1-9][0-9]*/")
 
 
 def _start(folder: Path, args: list[str], tag: str) -> subprocess.Popen[bytes]:
-    """``spicecim nerf`` in ``folder``, its processes marked by ``tag`` in their environment,
-    SIGINT not ignored as a shell starts a foreground command (tests/cli/test_kill.py)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "SPICECIM_TEST_RUN": tag}
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return subprocess.Popen([sys.executable, "-c", "from spicecim.cli import main; main()",
-                                 "nerf", *args], cwd=folder, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _left(tag: str) -> list[psutil.Process]:
-    """The run's processes still alive GRACE_S after it ended."""
-    deadline = time.monotonic() + GRACE_S
-    while True:
-        found = []
-        for p in psutil.process_iter():
-            try:
-                if (p.environ().get("SPICECIM_TEST_RUN") == tag
-                        and p.status() != psutil.STATUS_ZOMBIE):
-                    found.append(p)
-            except psutil.Error:
-                continue
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+    """``spicecim nerf`` in ``folder``, its processes marked by ``tag``."""
+    return marked_runs.start(["nerf", *args], folder, tag, stdout=subprocess.DEVNULL)
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, TERMINATED_EXIT),
@@ -89,13 +61,13 @@ def test_a_signal_mid_render_stops_within_the_grace(fitted_nerf, synthetic64: Pa
     sent = time.monotonic()
     proc.send_signal(signum)
     try:
-        proc.wait(timeout=GRACE_S)
+        proc.wait(timeout=marked_runs.GRACE_S)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        pytest.fail(f"{signal.Signals(signum).name} mid-render ignored for {GRACE_S} s")
+        pytest.fail(f"{signal.Signals(signum).name} mid-render ignored for {marked_runs.GRACE_S} s")
     stopped_s = time.monotonic() - sent
-    reader.join(GRACE_S)
+    reader.join(marked_runs.GRACE_S)
     proc.stderr.close()
     text = err.decode(errors="replace")
     assert proc.returncode == code, text[-2000:]
@@ -103,5 +75,5 @@ def test_a_signal_mid_render_stops_within_the_grace(fitted_nerf, synthetic64: Pa
     assert text.replace("\r", "\n").rstrip().splitlines()[-1] == INTERRUPTED_EARLY
     assert text.count(INTERRUPTED_EARLY) == 1
     assert not (tmp_path / "renders" / "crossbar.png").exists()
-    assert _left(tag) == []
+    assert marked_runs.left(tag) == []
     print(f"{signal.Signals(signum).name}: stopped {stopped_s:.2f} s after the signal")
