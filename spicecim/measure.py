@@ -183,8 +183,14 @@ def _cumulative_simpson(t: np.ndarray, p: np.ndarray) -> np.ndarray:
 def _simpson_intervals(p: np.ndarray, dx: np.ndarray) -> np.ndarray:
     """Each interval's integral of the quadratic through its two points and the next (Cartwright,
     "Simpson's rule cumulative integration with MS Excel and irregularly-spaced data", eqn 8)."""
-    x21, x32 = dx[:-1], dx[1:]
-    f1, f2, f3 = p[:, :-2], p[:, 1:-1], p[:, 2:]
+    return simpson_points(dx[:-1], dx[1:], p[:, :-2], p[:, 1:-1], p[:, 2:])
+
+
+def simpson_points(x21: np.ndarray, x32: np.ndarray, f1: np.ndarray, f2: np.ndarray,
+                   f3: np.ndarray) -> np.ndarray:
+    """:func:`_simpson_intervals` with its points given (``x21``, ``x32`` the spacings, ``f1``..
+    ``f3`` the values; broadcast elementwise, so a batch of columns gets the same operations in
+    the same order: :mod:`spicecim.measure_batch`)."""
     x31 = x21 + x32
     x21_x31 = x21 / x31
     x21_x32 = x21 / x32

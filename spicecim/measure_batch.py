@@ -20,7 +20,12 @@ import numpy as np
 
 from spicecim.devices.readout import SizedReadout
 from spicecim.errors import check
-from spicecim.measure import DEFAULT_THRESHOLD_FRACTION, ColumnMeasure, adc_band
+from spicecim.measure import (
+    DEFAULT_THRESHOLD_FRACTION,
+    ColumnMeasure,
+    adc_band,
+    simpson_points,
+)
 
 
 def stack(waves: Sequence[np.ndarray]) -> np.ndarray:
@@ -156,8 +161,8 @@ def _cumulative_simpson(t: np.ndarray, p: np.ndarray, lengths: np.ndarray) -> np
     # forward[i]: interval i through points i, i+1, i+2 (i < width - 2); backward[i]: interval
     # i + 1 through the same points, integrated from the right
     with np.errstate(invalid="ignore", divide="ignore"):
-        forward = _simpson(dx[:, :-1], dx[:, 1:], p[..., :-2], p[..., 1:-1], p[..., 2:])
-        backward = _simpson(dx[:, 1:], dx[:, :-1], p[..., 2:], p[..., 1:-1], p[..., :-2])
+        forward = simpson_points(dx[:, :-1], dx[:, 1:], p[..., :-2], p[..., 1:-1], p[..., 2:])
+        backward = simpson_points(dx[:, 1:], dx[:, :-1], p[..., 2:], p[..., 1:-1], p[..., :-2])
     nan = np.full((*p.shape[:2], 1), math.nan)
     by_forward = np.concatenate([forward, nan], axis=-1)  # interval i: forward[i]
     by_backward = np.concatenate([nan, backward], axis=-1)  # interval i: backward[i - 1]
@@ -168,16 +173,3 @@ def _cumulative_simpson(t: np.ndarray, p: np.ndarray, lengths: np.ndarray) -> np
     np.cumsum(sub, axis=-1, out=out[..., 1:])
     return out
 
-
-def _simpson(x21: np.ndarray, x32: np.ndarray, f1: np.ndarray, f2: np.ndarray,
-             f3: np.ndarray) -> np.ndarray:
-    """:func:`spicecim.measure._simpson_intervals` with its points given: the same operations
-    in the same order (the coefficients once for every group)."""
-    x31 = x21 + x32
-    x21_x31 = x21 / x31
-    x21_x32 = x21 / x32
-    x21x21_x31x32 = x21_x31 * x21_x32
-    coeff1 = 3 - x21_x31
-    coeff2 = 3 + x21x21_x31x32 + x21_x31
-    coeff3 = -x21x21_x31x32
-    return x21 / 6 * (coeff1 * f1 + coeff2 * f2 + coeff3 * f3)

@@ -18,18 +18,26 @@ from spicecim.netlist.crossbar import Op, build_column
 from spicecim.netlist.weights import WeightMapping
 from spicecim.solve import adc_range_a, calibration_drive, with_calibrated_range
 
+SPEC = specs.default_spec(8, 8)
+WEIGHTS = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)
 
-def test_the_netlists_adc_range_is_the_one_the_accuracy_pass_calibrates() -> None:
+
+def _programmed(range_floor: bool) -> tuple[acc.ProgrammedLayer, dict[str, np.ndarray]]:
+    """A 6-3 layer on one 8x8 tile, programmed without variation or read noise, and the batch
+    it was calibrated on."""
     rng = np.random.default_rng(3)
     w = rng.uniform(-1, 1, (6, 3)).astype(np.float32)
     mlp = Mlp({"x": 6}, (Dense("fc", ("x",), w, np.zeros(3, np.float32), "none"),))
-    spec = specs.default_spec(8, 8)
-    weights = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)
     mapping = map_model(mlp, TileGeometry(8, 8, "differential"))
     calibration = {"x": rng.uniform(-1, 1, (50, 6))}
-    settings = dataclasses.replace(acc.Nonideality.of(spec, weights), variation=0.0,
-                                   read_noise=0.0)
-    layer = acc.program(mlp, mapping, spec, weights, settings, calibration)["fc"]
+    settings = dataclasses.replace(acc.Nonideality.of(SPEC, WEIGHTS), variation=0.0,
+                                   read_noise=0.0, range_floor=range_floor)
+    return acc.program(mlp, mapping, SPEC, WEIGHTS, settings, calibration)["fc"], calibration
+
+
+def test_the_netlists_adc_range_is_the_one_the_accuracy_pass_calibrates() -> None:
+    spec, weights = SPEC, WEIGHTS
+    layer, calibration = _programmed(range_floor=True)
     (tile,) = layer.tiles
     # The programmed conductances (no variation): the used rows', the rest at g_min.
     g = np.full((8, 8), weights.g_min_s)
@@ -60,13 +68,5 @@ def test_the_netlists_adc_range_is_the_one_the_accuracy_pass_calibrates() -> Non
 
 def test_without_the_floor_the_range_is_the_workloads() -> None:
     """range_floor=False: the accuracy pass's range is the calibrated one alone."""
-    rng = np.random.default_rng(3)
-    w = rng.uniform(-1, 1, (6, 3)).astype(np.float32)
-    mlp = Mlp({"x": 6}, (Dense("fc", ("x",), w, np.zeros(3, np.float32), "none"),))
-    spec = specs.default_spec(8, 8)
-    weights = WeightMapping("differential", specs.DEFAULT_G_MIN_S, specs.DEFAULT_G_MAX_S, 4)
-    settings = dataclasses.replace(acc.Nonideality.of(spec, weights), variation=0.0,
-                                   read_noise=0.0, range_floor=False)
-    (tile,) = acc.program(mlp, map_model(mlp, TileGeometry(8, 8, "differential")), spec,
-                          weights, settings, {"x": rng.uniform(-1, 1, (50, 6))})["fc"].tiles
+    (tile,) = _programmed(range_floor=False)[0].tiles
     assert tile.adc_full_a == tile.workload_full_a < 0.9 * tile.sized_full_a

@@ -27,6 +27,7 @@ from spicecim.devices.amplifier import (
     phase_margin_deg,
     sampled_noise_v2,
 )
+from spicecim.devices.readout import SizedReadout
 from spicecim.devices.settling import settle_time_s
 from spicecim.netlist.spec import default_spec, sized_readout
 
@@ -51,6 +52,20 @@ def run_deck(tmp_path: Path, body: list[str], amp: OpAmp, analysis: list[str]) -
     # In batch mode a deck run from .control alone exits 1 ("no simulations run"): judge errors.
     assert "rror" not in done.stdout + done.stderr, done.stdout + done.stderr
     return done.stdout
+
+
+def tia_noise_v(tmp_path: Path, sized: SizedReadout) -> float:
+    """ngspice .noise on a sized TIA (the column as one resistor at its conductance, its
+    capacitance, R_f, the amplifier's noise resistor, the switch into C_s): the sampled node's
+    total output noise, V rms."""
+    load, amp = sized.load, sized.readout.opamp
+    assert load is not None
+    body = ["Vs s 0 DC 0 AC 1", f"Rcells s n {1 / load.g_in_s!r}", f"Rf n o {load.r_f_ohm!r}",
+            f"Cn n 0 {load.c_in_f!r}", f"Rsw o out {load.r_switch_ohm!r}",
+            f"Cs out 0 {load.c_s_f!r}", f"Xa 0 n o vdd vss {amp.name} {amp.instance_params()}"]
+    out = run_deck(tmp_path, body, amp, ["noise v(out) Vs dec 40 1 1e13", "setplot noise2",
+                                         "print onoise_total"])
+    return float(out.split("onoise_total =")[1].split()[0])
 
 
 def inverting(amp: OpAmp, r_in: float, r_f: float, c_l: float, step_v: float,
@@ -188,12 +203,7 @@ def test_noise_closed_form_matches_ngspice_noise(tmp_path: Path) -> None:
     sized = sized_readout(spec, np.full((spec.rows, spec.cols), 12.4e-6))
     load, amp = sized.load, sized.readout.opamp
     assert load is not None
-    body = ["Vs s 0 DC 0 AC 1", f"Rcells s n {1 / load.g_in_s!r}", f"Rf n o {load.r_f_ohm!r}",
-            f"Cn n 0 {load.c_in_f!r}", f"Rsw o out {load.r_switch_ohm!r}",
-            f"Cs out 0 {load.c_s_f!r}", f"Xa 0 n o vdd vss {amp.name} {amp.instance_params()}"]
-    out = run_deck(tmp_path, body, amp, ["noise v(out) Vs dec 40 1 1e13", "setplot noise2",
-                                         "print onoise_total"])
-    total = float(out.split("onoise_total =")[1].split()[0]) ** 2
+    total = tia_noise_v(tmp_path, sized) ** 2
     closed = sum(sampled_noise_v2(amp, load).values())
     assert total == pytest.approx(closed, rel=0.05)
 

@@ -13,7 +13,7 @@ import pytest
 from spicecim.devices.amplifier import crossover_hz, loop_settle_s
 from spicecim.devices.ranging import bits_given_up, floored_range_a, noise_floor_a, sized_at
 from spicecim.netlist.spec import default_spec, sized_readout
-from tests.devices.test_amplifier import KT, run_deck
+from tests.devices.test_amplifier import KT, tia_noise_v
 
 SPEC = default_spec()
 C_COLUMN_F = SPEC.rows * SPEC.wire.c_col_f
@@ -62,14 +62,7 @@ def test_the_noise_at_the_floor_matches_an_ngspice_noise_deck(tmp_path: Path) ->
     switch into C_s): the total within 5 % of the sizing's noise, and within half an LSB."""
     floor, i_fs = floor_of(12.5e-6)
     sized = at(floor, i_fs)
-    load, amp = sized.load, sized.readout.opamp
-    assert load is not None
-    body = ["Vs s 0 DC 0 AC 1", f"Rcells s n {1 / load.g_in_s!r}", f"Rf n o {load.r_f_ohm!r}",
-            f"Cn n 0 {load.c_in_f!r}", f"Rsw o out {load.r_switch_ohm!r}",
-            f"Cs out 0 {load.c_s_f!r}", f"Xa 0 n o vdd vss {amp.name} {amp.instance_params()}"]
-    out = run_deck(tmp_path, body, amp, ["noise v(out) Vs dec 40 1 1e13", "setplot noise2",
-                                         "print onoise_total"])
-    total = float(out.split("onoise_total =")[1].split()[0])
+    total = tia_noise_v(tmp_path, sized)
     assert total == pytest.approx(sized.noise_v, rel=0.05)
     assert total <= 1.05 * sized.half_lsb_v
 

@@ -3,31 +3,15 @@ package root's names, a package's ``__all__``, the public modules of each part, 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _layers() -> ModuleType:
-    if "layers" in sys.modules:  # tests/test_layers.py loaded it already
-        return sys.modules["layers"]
-    spec = importlib.util.spec_from_file_location("layers", ROOT / "scripts" / "layers.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["layers"] = module
-    spec.loader.exec_module(module)
-    return module
+import layers
 
 
 def test_nerf_imports_only_public_names() -> None:
-    assert _layers().private_imports() == []
+    assert layers.private_imports() == []
 
 
 def test_what_is_public_and_what_is_not() -> None:
-    why = _layers()._why_private
+    why = layers._why_private
     assert why("spicecim", "WeightMapping") is None
     assert why("spicecim.solve", "transfer_cache") is None  # in spicecim.solve.__all__
     assert why("spicecim.cost", "schedule") is None  # a public module, imported as one
